@@ -1,0 +1,231 @@
+"""Load cameras.yaml into an ``Inventory``, with errors a security administrator can act on.
+
+Every problem is reported as ``FILE: key.path[2].name: what was expected``; the loader
+collects all problems of a file instead of stopping at the first.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from pydantic import SecretStr, ValidationError
+
+from vidaudit.inventory.schema import ENV_REFERENCE, Credentials, Device, Inventory
+
+#: Inventories are small; a multi-megabyte file is a mistake (or an attack on the parser).
+MAX_INVENTORY_BYTES = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Problem:
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+
+class InventoryError(Exception):
+    """A cameras.yaml that cannot be used; ``str()`` names the file and every problem."""
+
+    def __init__(self, file: Path | str, problems: Sequence[Problem]) -> None:
+        self.file = str(file)
+        self.problems = list(problems)
+        lines = [f"{self.file}: {problem}" for problem in self.problems]
+        super().__init__("\n".join(lines))
+
+
+def format_loc(loc: Sequence[int | str]) -> str:
+    """``('branches', 2, 'devices', 0, 'role')`` -> ``branches[2].devices[0].role``."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _friendly(error: Mapping[str, object]) -> str:
+    kind = str(error.get("type", ""))
+    message = str(error.get("msg", ""))
+    if kind == "extra_forbidden":
+        return "unknown key (check the spelling; see the example cameras.yaml)"
+    if kind == "missing":
+        return "required key is missing"
+    if kind == "value_error":
+        return message.removeprefix("Value error, ")
+    got = error.get("input")
+    if kind in {"enum", "literal_error"} or "pattern" in kind:
+        return f"{message} (got {got!r})"
+    return message
+
+
+def _clean_loc(loc: Sequence[int | str]) -> list[int | str]:
+    # pydantic adds validator names (e.g. 'function-after[...]') to union locations.
+    return [part for part in loc if not (isinstance(part, str) and "[" in part)]
+
+
+def _duplicate_ids(data: Mapping[str, object]) -> list[Problem]:
+    problems: list[Problem] = []
+    seen: dict[str, dict[str, str]] = {"branch": {}, "device": {}, "channel": {}}
+
+    def note(kind: str, value: object, where: str) -> None:
+        if not isinstance(value, str):
+            return
+        first = seen[kind].get(value)
+        if first is not None:
+            problems.append(Problem(where, f"duplicate {kind} id {value!r}, first used at {first}"))
+        else:
+            seen[kind][value] = where
+
+    branches = data.get("branches")
+    if not isinstance(branches, list):
+        return problems
+    for b, branch in enumerate(branches):
+        if not isinstance(branch, dict):
+            continue
+        note("branch", branch.get("id"), f"branches[{b}].id")
+        devices = branch.get("devices")
+        for d, device in enumerate(devices if isinstance(devices, list) else []):
+            if not isinstance(device, dict):
+                continue
+            note("device", device.get("id"), f"branches[{b}].devices[{d}].id")
+            channels = device.get("channels")
+            for c, channel in enumerate(channels if isinstance(channels, list) else []):
+                if isinstance(channel, dict):
+                    note(
+                        "channel",
+                        channel.get("id"),
+                        f"branches[{b}].devices[{d}].channels[{c}].id",
+                    )
+    return problems
+
+
+def parse_inventory(text: str, file: Path | str = "<inventory>") -> Inventory:
+    """Validate inventory text; raise ``InventoryError`` naming every problem."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise InventoryError(file, [Problem(where, f"not valid YAML: {problem}")]) from None
+    if not isinstance(data, dict):
+        raise InventoryError(file, [Problem("", "expected a mapping with 'branches' at the top")])
+    problems: list[Problem] = []
+    try:
+        inventory = Inventory.model_validate(data)
+    except ValidationError as exc:
+        for error in exc.errors():
+            loc = format_loc(_clean_loc(error["loc"]))
+            problems.append(Problem(loc, _friendly(error)))
+        inventory = None
+    problems.extend(_duplicate_ids(data))
+    if problems or inventory is None:
+        raise InventoryError(file, problems)
+    return inventory
+
+
+def load_inventory(path: Path | str) -> Inventory:
+    file = Path(path)
+    try:
+        size = file.stat().st_size
+        if size > MAX_INVENTORY_BYTES:
+            raise InventoryError(
+                file, [Problem("", f"file is {size} bytes; at most {MAX_INVENTORY_BYTES}")]
+            )
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InventoryError(file, [Problem("", "file not found")]) from None
+    except UnicodeDecodeError:
+        raise InventoryError(file, [Problem("", "not UTF-8 text")]) from None
+    except OSError as exc:
+        raise InventoryError(file, [Problem("", f"cannot read: {exc.strerror}")]) from None
+    return parse_inventory(text, file)
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """``KEY=value`` lines; ``#`` comments and blank lines ignored; quotes stripped."""
+    values: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[key.strip().removeprefix("export ").strip()] = value
+    return values
+
+
+class SecretResolver:
+    """Resolves device password references against the environment and the env file."""
+
+    def __init__(
+        self,
+        inventory: Inventory,
+        inventory_path: Path | str | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self._environ = os.environ if environ is None else environ
+        self._base = Path(inventory_path).parent if inventory_path else Path.cwd()
+        self._file_values: dict[str, str] = {}
+        self._env_file: Path | None = None
+        if inventory.env_file:
+            self._env_file = (self._base / inventory.env_file).resolve()
+            if self._env_file.is_file():
+                self._file_values = read_env_file(self._env_file)
+
+    def _lookup(self, name: str) -> str | None:
+        return self._environ.get(name, self._file_values.get(name))
+
+    def problem(self, device: Device) -> str | None:
+        """Why this device's password cannot be resolved, or None when it can."""
+        if device.password is not None:
+            match = ENV_REFERENCE.match(device.password)
+            name = match.group("name") if match else device.password
+            if self._lookup(name) is None:
+                where = f" or {self._env_file}" if self._env_file else ""
+                return f"environment variable {name} is not set (not in the environment{where})"
+            return None
+        assert device.password_file is not None
+        file = self._base / device.password_file
+        if not file.is_file():
+            return f"password_file {file} does not exist"
+        return None
+
+    def credentials(self, device: Device) -> Credentials:
+        problem = self.problem(device)
+        if problem is not None:
+            raise KeyError(problem)
+        if device.password is not None:
+            match = ENV_REFERENCE.match(device.password)
+            assert match is not None
+            secret = self._lookup(match.group("name"))
+            assert secret is not None
+        else:
+            assert device.password_file is not None
+            lines = (self._base / device.password_file).read_text(encoding="utf-8").splitlines()
+            secret = lines[0] if lines else ""
+        return Credentials(username=device.username, password=SecretStr(secret))
+
+
+def check_secrets(
+    inventory: Inventory, path: Path | str, environ: Mapping[str, str] | None = None
+) -> list[Problem]:
+    """Problems resolving passwords, each with its key path (the secret is never shown)."""
+    resolver = SecretResolver(inventory, path, environ)
+    problems: list[Problem] = []
+    for b, branch in enumerate(inventory.branches):
+        for d, device in enumerate(branch.devices):
+            problem = resolver.problem(device)
+            if problem is not None:
+                key = "password" if device.password is not None else "password_file"
+                problems.append(Problem(f"branches[{b}].devices[{d}].{key}", problem))
+    return problems
