@@ -1,0 +1,94 @@
+"""Migrations build the schema from empty on SQLite and PostgreSQL; stale schemas are refused."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import inspect, text
+
+from vidaudit.db.engine import make_engine
+from vidaudit.db.migrate import SchemaOutOfDate, require_current_schema, schema_state, upgrade
+from vidaudit.settings import Settings
+
+
+def test_upgrade_from_empty(db_url: str) -> None:
+    engine = make_engine(Settings(), db_url)
+    with pytest.raises(SchemaOutOfDate, match="no vidaudit schema yet; run `vidaudit db upgrade`"):
+        require_current_schema(engine)
+    state = upgrade(engine)
+    assert state.up_to_date
+    require_current_schema(engine)
+    tables = set(inspect(engine).get_table_names())
+    assert {"branches", "devices", "channels", "inventory_syncs", "alembic_version"} <= tables
+    # a second upgrade is a no-op
+    assert upgrade(engine) == state
+
+
+def test_older_schema_is_refused(db_url: str) -> None:
+    engine = make_engine(Settings(), db_url)
+    upgrade(engine)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '0000_old'"))
+    with pytest.raises(SchemaOutOfDate, match="at revision 0000_old, this code needs"):
+        require_current_schema(engine)
+    assert not schema_state(engine).up_to_date
+
+
+def test_sqlite_is_wal_with_foreign_keys(tmp_path: object) -> None:
+    engine = make_engine(Settings(), f"sqlite:///{tmp_path}/x.db")
+    with engine.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+
+
+def test_sqlite_statement_timeout_aborts_runaway_query(tmp_path: object) -> None:
+    engine = make_engine(Settings(db_statement_timeout_s=0.2), f"sqlite:///{tmp_path}/x.db")
+    runaway = text(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n"
+    )
+    started = dt.datetime.now(dt.UTC)
+    with engine.connect() as conn, pytest.raises(Exception, match="interrupted"):
+        conn.execute(runaway)
+    assert dt.datetime.now(dt.UTC) - started < dt.timedelta(seconds=5)
+    with engine.connect() as conn:  # the connection is usable afterwards
+        assert conn.execute(text("SELECT 1")).scalar() == 1
+
+
+def test_aware_datetimes_round_trip(db_url: str) -> None:
+    from vidaudit.db.engine import make_sessionmaker
+    from vidaudit.db.models import BranchRow
+
+    engine = make_engine(Settings(), db_url)
+    upgrade(engine)
+    beijing = dt.timezone(dt.timedelta(hours=8))
+    at = dt.datetime(2026, 11, 20, 8, 30, tzinfo=beijing)
+    with make_sessionmaker(engine).begin() as session:
+        session.add(
+            BranchRow(
+                id="B",
+                name="n",
+                timezone="Asia/Shanghai",
+                hours={},
+                first_seen_at=at,
+                updated_at=at,
+                retired_at=None,
+            )
+        )
+    with make_sessionmaker(engine)() as session:
+        row = session.get(BranchRow, "B")
+        assert row is not None
+        assert row.first_seen_at == at and row.first_seen_at.utcoffset() == dt.timedelta(0)
+    with make_sessionmaker(engine).begin() as session, pytest.raises(Exception, match="naive"):
+        session.add(
+            BranchRow(
+                id="N",
+                name="n",
+                timezone="UTC",
+                hours={},
+                first_seen_at=dt.datetime(2026, 1, 1),
+                updated_at=at,
+                retired_at=None,
+            )
+        )
+        session.flush()

@@ -1,0 +1,159 @@
+"""Bring the database's inventory in line with cameras.yaml, keeping history.
+
+Idempotent: a second sync of the same file changes nothing.  Removed branches, devices and
+channels are retired (``retired_at`` set), never deleted, because findings, observations
+and register entries keep pointing at them; one that comes back is restored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from vidaudit.db.models import BranchRow, ChannelRow, DeviceRow, InventorySyncRow
+from vidaudit.inventory.schema import Branch, Channel, Device, Inventory
+
+InventoryRow = BranchRow | DeviceRow | ChannelRow
+
+
+@dataclass
+class SyncReport:
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    retired: list[str] = field(default_factory=list)
+    restored: list[str] = field(default_factory=list)
+    unchanged: int = 0
+
+    @property
+    def changes(self) -> int:
+        return len(self.added) + len(self.changed) + len(self.retired) + len(self.restored)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "added": self.added,
+            "changed": self.changed,
+            "retired": self.retired,
+            "restored": self.restored,
+            "unchanged": self.unchanged,
+        }
+
+    def summary(self) -> str:
+        return (
+            f"{len(self.added)} added, {len(self.changed)} changed, "
+            f"{len(self.retired)} retired, {len(self.restored)} restored, "
+            f"{self.unchanged} unchanged"
+        )
+
+
+def _hours(branch: Branch) -> dict[str, Any]:
+    week = {day: str(hours or "closed") for day, hours in branch.hours}
+    return {
+        "week": week,
+        "closed_dates": [d.isoformat() for d in sorted(branch.closed_dates)],
+        "special_days": {d.isoformat(): str(h) for d, h in sorted(branch.special_days.items())},
+    }
+
+
+def _branch_values(inventory: Inventory, branch: Branch) -> dict[str, Any]:
+    return {
+        "name": branch.name,
+        "timezone": branch.timezone or inventory.timezone,
+        "hours": _hours(branch),
+    }
+
+
+def _device_values(branch: Branch, device: Device) -> dict[str, Any]:
+    return {
+        "branch_id": branch.id,
+        "name": device.name,
+        "kind": device.kind.value,
+        "vendor": device.vendor.value,
+        "onvif_url": str(device.onvif),
+        "username": device.username,
+        "password_ref": device.password_ref,
+        "playback": device.playback.value,
+    }
+
+
+def _channel_values(inventory: Inventory, device: Device, channel: Channel) -> dict[str, Any]:
+    return {
+        "device_id": device.id,
+        "name": channel.name,
+        "role": channel.role.value,
+        "ref": channel.ref.model_dump(exclude_none=True),
+        "required_days": inventory.required_days(channel),
+        "audio": channel.audio.value,
+    }
+
+
+def _apply(
+    session: Session,
+    model: type[InventoryRow],
+    kind: str,
+    wanted: dict[str, dict[str, Any]],
+    now: dt.datetime,
+    report: SyncReport,
+) -> None:
+    rows: list[InventoryRow] = list(session.scalars(select(model)))
+    existing = {row.id: row for row in rows}
+    for key, values in wanted.items():
+        row = existing.get(key)
+        label = f"{kind}:{key}"
+        if row is None:
+            session.add(model(id=key, first_seen_at=now, updated_at=now, retired_at=None, **values))
+            report.added.append(label)
+            continue
+        differs = [name for name, value in values.items() if getattr(row, name) != value]
+        if row.retired_at is not None:
+            row.retired_at = None
+            report.restored.append(label)
+        elif differs:
+            report.changed.append(f"{label} ({', '.join(differs)})")
+        else:
+            report.unchanged += 1
+        for name in differs:
+            setattr(row, name, values[name])
+        if differs:
+            row.updated_at = now
+    for key, row in existing.items():
+        if key not in wanted and getattr(row, "retired_at") is None:  # noqa: B009
+            row.retired_at = now
+            row.updated_at = now
+            report.retired.append(f"{kind}:{key}")
+
+
+def sync_inventory(
+    session: Session,
+    inventory: Inventory,
+    *,
+    source: str,
+    text: str,
+    now: dt.datetime,
+) -> SyncReport:
+    """Apply ``inventory`` to the database in the caller's transaction and log the sync."""
+    report = SyncReport()
+    branches = {b.id: _branch_values(inventory, b) for b in inventory.branches}
+    devices = {d.id: _device_values(b, d) for b, d in inventory.devices()}
+    channels = {c.id: _channel_values(inventory, d, c) for _b, d, c in inventory.channels()}
+    # Parents first so foreign keys hold at every flush.
+    _apply(session, BranchRow, "branch", branches, now, report)
+    session.flush()
+    _apply(session, DeviceRow, "device", devices, now, report)
+    session.flush()
+    _apply(session, ChannelRow, "channel", channels, now, report)
+    session.add(
+        InventorySyncRow(
+            synced_at=now,
+            source=source,
+            sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+            changes=report.as_dict(),
+            summary=report.summary(),
+        )
+    )
+    session.flush()
+    return report

@@ -1,0 +1,64 @@
+"""One settings object for the whole process: environment first, then an optional TOML file.
+
+Every knob is named ``VIDAUDIT_<FIELD>`` in the environment; the README's settings table is
+this class.  Secrets (camera passwords) are not settings: they come through the inventory's
+``${ENV}`` references.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_SETTINGS_FILE = "vidaudit.toml"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VIDAUDIT_", extra="forbid")
+
+    data_dir: Path = Field(Path("data"), description="where the SQLite database and evidence live")
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL; empty means sqlite:///<data_dir>/vidaudit.db "
+        "(e.g. postgresql+psycopg://user:pw@host/vidaudit)",
+    )
+    inventory: Path = Field(Path("cameras.yaml"), description="the cameras.yaml to load")
+    log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
+    db_statement_timeout_s: float = Field(
+        30.0, gt=0, le=3600, description="upper bound on one database statement"
+    )
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'vidaudit.db').resolve()}"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The file is optional: VIDAUDIT_SETTINGS_FILE names it, else ./vidaudit.toml if present.
+        file = Path(os.environ.get("VIDAUDIT_SETTINGS_FILE", DEFAULT_SETTINGS_FILE))
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if file.is_file():
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=file))
+        return tuple(sources)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    return Settings(**overrides)
