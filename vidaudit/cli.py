@@ -197,10 +197,8 @@ def inventory_show(
         by_device.setdefault(channel.device_id, []).append(channel)
     names = ", ".join(f"{branch.id} {branch.name}" for branch in branches)
     table = Table(title=f"inventory in the database: {names}", title_justify="left")
-    for column in ("branch", "device", "vendor", "channel"):
-        table.add_column(column, no_wrap=True)
-    for column in ("name", "role", "days", "state"):
-        table.add_column(column, overflow="fold")
+    for column in ("branch", "device", "vendor", "channel", "name", "role", "days", "state"):
+        table.add_column(column, no_wrap=column != "name", overflow="fold")
     for device in devices:
         for channel in by_device.get(device.id, []):
             gone = device.retired_at or channel.retired_at

@@ -1,0 +1,105 @@
+"""What the rules take and give: plain values, no I/O, no clock of their own."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from vidaudit.compliance.spans import Span
+
+
+class Severity(StrEnum):
+    CRITICAL = "critical"  # evidence may be lost or nothing is recorded: act today
+    MAJOR = "major"  # a rule is broken; fix within the rectification deadline
+    MINOR = "minor"  # cannot be confirmed or a lesser requirement
+
+
+class ErrorKind(StrEnum):
+    """Why a device could not be read; one per failed device."""
+
+    UNREACHABLE = "unreachable"
+    TIMEOUT = "timeout"
+    AUTH = "auth"
+    UNSUPPORTED = "unsupported"
+    MALFORMED = "malformed"
+    DEVICE_FAULT = "device_fault"
+    CONFIG = "config"  # our side: e.g. the password reference does not resolve
+
+
+EvidenceValue = str | int | float | bool | None | list[str]
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One broken rule; ``rule`` is the domain document's id with a sub-rule."""
+
+    rule: str
+    severity: Severity
+    detail: str
+    evidence: dict[str, EvidenceValue] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DeviceStatus:
+    device_id: str
+    online: bool
+    error_kind: ErrorKind | None = None
+    error_message: str | None = None
+    #: device UTC − collector UTC at the request's midpoint; None when not read.
+    clock_drift_s: float | None = None
+
+
+class RecordingState(StrEnum):
+    RECORDING = "recording"
+    STOPPED = "stopped"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class ChannelEvidence:
+    """What the collector established about one configured channel's recordings.
+
+    ``footage`` is None when the device cannot say where its gaps are (no event search);
+    ``earliest``/``latest`` are None when unknown or implausible (e.g. a 1970 DataFrom).
+    """
+
+    channel_id: str
+    search_supported: bool
+    recording_found: bool
+    recording_state: RecordingState = RecordingState.UNKNOWN
+    earliest: dt.datetime | None = None
+    latest: dt.datetime | None = None
+    footage: list[Span] | None = None
+    audio_track: bool | None = None
+    #: earliest instant proven by an actually pulled frame (sampler), if any
+    verified_earliest: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class BusinessDay:
+    """One business day's recording duty: ``[open − margin, close + margin)`` covered?"""
+
+    date: dt.date
+    need: Span
+    covered: bool
+    gaps: list[Span]
+    has_footage: bool
+
+
+@dataclass(frozen=True)
+class ChannelResult:
+    channel_id: str
+    required_days: int
+    retention_days: float | None
+    verified: bool
+    occupancy: float | None
+    gaps: list[Span] | None
+    business_days: list[BusinessDay]
+    business_hours_covered: bool | None
+    audio: bool | None
+    violations: list[Violation]
+
+    @property
+    def compliant(self) -> bool:
+        return not self.violations

@@ -1,0 +1,290 @@
+"""The compliance rules (R1–R6 of the domain document) as pure functions.
+
+Each takes what the collector observed, the policy and the clock (``now``), and returns
+violations naming the rule, a severity and the numbers behind it.  No I/O, no hidden clock:
+the same inputs always give the same verdict, which is what an auditor re-checking a result
+needs.
+
+Rule ids:
+  R1.retention       footage held is shorter than required
+  R1.unverifiable    retention cannot be established (no search, implausible dates)
+  R1.missing_days    business days inside the window with no footage at all
+  R2.business_hours  business days whose open − margin … close + margin has gaps
+  R3.clock           device clock off by more than the allowed drift
+  R5.audio           audio required but the recording has no audio track
+  R5.unverifiable    audio required but the device does not say whether it records audio
+  R6.offline         the device could not be read (with the error kind)
+  R6.no_recording    no recording on the device matches this channel
+  R6.not_recording   the channel's recording is stopped or ended long ago
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import replace
+from zoneinfo import ZoneInfo
+
+from vidaudit.compliance.model import (
+    BusinessDay,
+    ChannelEvidence,
+    ChannelResult,
+    DeviceStatus,
+    ErrorKind,
+    RecordingState,
+    Severity,
+    Violation,
+)
+from vidaudit.compliance.spans import Span, clip, complement, merge, total
+from vidaudit.inventory.schema import Branch, Policy
+
+#: An NVR keeping exactly N days overwrites its oldest minutes continuously; do not flag a
+#: channel that is short by less than this.
+RETENTION_TOLERANCE = dt.timedelta(hours=1)
+#: Footage that ended longer ago than this means the channel is not recording now.
+STALE_AFTER = dt.timedelta(minutes=15)
+_DAY = dt.timedelta(days=1)
+
+
+def evaluate_device(status: DeviceStatus, policy: Policy) -> list[Violation]:
+    if not status.online:
+        kind = status.error_kind or ErrorKind.UNREACHABLE
+        return [
+            Violation(
+                "R6.offline",
+                Severity.CRITICAL,
+                f"device cannot be read: {kind.value}"
+                + (f" ({status.error_message})" if status.error_message else ""),
+                {"error_kind": kind.value},
+            )
+        ]
+    if status.clock_drift_s is not None and abs(status.clock_drift_s) > policy.max_clock_drift_s:
+        return [
+            Violation(
+                "R3.clock",
+                Severity.MAJOR,
+                f"device clock is {status.clock_drift_s:+.0f} s off "
+                f"(allowed ±{policy.max_clock_drift_s:.0f} s)",
+                {"drift_s": round(status.clock_drift_s, 1), "max_s": policy.max_clock_drift_s},
+            )
+        ]
+    return []
+
+
+def business_days(
+    branch: Branch,
+    policy: Policy,
+    tz: ZoneInfo,
+    window_start: dt.datetime,
+    now: dt.datetime,
+    footage: list[Span],
+) -> list[BusinessDay]:
+    """Each business day fully inside ``[window_start, now]`` (today up to ``now``)."""
+    before = dt.timedelta(minutes=policy.record_before_open_min)
+    after = dt.timedelta(minutes=policy.record_after_close_min)
+    merged = merge(footage)
+    days: list[BusinessDay] = []
+    day = window_start.astimezone(tz).date() + dt.timedelta(days=1)
+    today = now.astimezone(tz).date()
+    while day <= today:
+        hours = branch.hours_on(day)
+        if hours is not None:
+            start = dt.datetime.combine(day, hours.open, tz) - before
+            end = min(dt.datetime.combine(day, hours.close, tz) + after, now)
+            if start < end:
+                need = Span(start.astimezone(dt.UTC), end.astimezone(dt.UTC))
+                gaps = complement(merged, need.start, need.end)
+                days.append(
+                    BusinessDay(
+                        date=day,
+                        need=need,
+                        covered=not gaps,
+                        gaps=gaps,
+                        has_footage=bool(clip(merged, need.start, need.end)),
+                    )
+                )
+        day += dt.timedelta(days=1)
+    return days
+
+
+def _retention(
+    evidence: ChannelEvidence, required_days: int, now: dt.datetime
+) -> tuple[float | None, bool, list[Violation]]:
+    """Days held (from the verified or reported earliest footage), verified?, violations."""
+    earliest = evidence.verified_earliest or evidence.earliest
+    verified = evidence.verified_earliest is not None
+    if earliest is None:
+        why = (
+            "the device does not support recording search"
+            if not evidence.search_supported
+            else "the device reports no plausible earliest footage"
+        )
+        return (
+            None,
+            False,
+            [
+                Violation(
+                    "R1.unverifiable",
+                    Severity.MAJOR,
+                    f"retention cannot be established: {why}; prove it by pulling a frame "
+                    f"from {required_days} days ago",
+                    {"required_days": required_days},
+                )
+            ],
+        )
+    held = (now - earliest) / _DAY
+    violations = []
+    if now - earliest < dt.timedelta(days=required_days) - RETENTION_TOLERANCE:
+        violations.append(
+            Violation(
+                "R1.retention",
+                Severity.CRITICAL,
+                f"{held:.1f} days of footage held, {required_days} required",
+                {"held_days": round(held, 2), "required_days": required_days},
+            )
+        )
+    return round(held, 2), verified, violations
+
+
+def evaluate_channel(
+    evidence: ChannelEvidence,
+    device: DeviceStatus,
+    *,
+    branch: Branch,
+    policy: Policy,
+    tz: ZoneInfo,
+    required_days: int,
+    audio_required: bool,
+    now: dt.datetime,
+) -> ChannelResult:
+    unknown = ChannelResult(
+        channel_id=evidence.channel_id,
+        required_days=required_days,
+        retention_days=None,
+        verified=False,
+        occupancy=None,
+        gaps=None,
+        business_days=[],
+        business_hours_covered=None,
+        audio=evidence.audio_track,
+        violations=[],
+    )
+
+    if not device.online:
+        kind = (device.error_kind or ErrorKind.UNREACHABLE).value
+        return replace(
+            unknown,
+            violations=[
+                Violation(
+                    "R6.offline",
+                    Severity.CRITICAL,
+                    f"channel not checked: its device cannot be read ({kind})",
+                    {"error_kind": kind},
+                )
+            ]
+        )
+    if evidence.search_supported and not evidence.recording_found:
+        return replace(
+            unknown,
+            violations=[
+                Violation(
+                    "R6.no_recording",
+                    Severity.CRITICAL,
+                    "no recording on the device matches this channel",
+                    {},
+                )
+            ]
+        )
+
+    retention_days, verified, violations = _retention(evidence, required_days, now)
+
+    if evidence.recording_state is RecordingState.STOPPED:
+        violations.append(
+            Violation(
+                "R6.not_recording",
+                Severity.CRITICAL,
+                "the recording is stopped",
+                {"latest": evidence.latest.isoformat() if evidence.latest else None},
+            )
+        )
+    elif evidence.latest is not None and now - evidence.latest > STALE_AFTER:
+        minutes = (now - evidence.latest) / dt.timedelta(minutes=1)
+        violations.append(
+            Violation(
+                "R6.not_recording",
+                Severity.CRITICAL,
+                f"latest footage is {minutes:.0f} minutes old",
+                {"latest": evidence.latest.isoformat(), "age_min": round(minutes)},
+            )
+        )
+
+    window_start = now - dt.timedelta(days=required_days)
+    occupancy: float | None = None
+    gaps: list[Span] | None = None
+    days: list[BusinessDay] = []
+    covered: bool | None = None
+    if evidence.footage is not None:
+        footage = merge(evidence.footage)
+        occupancy = round(total(clip(footage, window_start, now)) / (now - window_start), 4)
+        gaps = complement(footage, window_start, now)
+        earliest = evidence.verified_earliest or evidence.earliest
+        days = [
+            day
+            for day in business_days(branch, policy, tz, window_start, now, footage)
+            # days before the oldest footage are R1's business, not R2's
+            if earliest is None or day.need.end > earliest
+        ]
+        covered = all(day.covered for day in days)
+        empty = [day.date.isoformat() for day in days if not day.has_footage]
+        partial = [day for day in days if day.has_footage and not day.covered]
+        if empty:
+            violations.append(
+                Violation(
+                    "R1.missing_days",
+                    Severity.CRITICAL,
+                    f"{len(empty)} business day(s) in the last {required_days} days "
+                    f"have no footage: {', '.join(empty[:5])}" + (" …" if len(empty) > 5 else ""),
+                    {"days": empty},
+                )
+            )
+        if partial:
+            missing = sum((total(day.gaps) for day in partial), dt.timedelta())
+            violations.append(
+                Violation(
+                    "R2.business_hours",
+                    Severity.MAJOR,
+                    f"{len(partial)} business day(s) not recorded from "
+                    f"{policy.record_before_open_min} min before opening to "
+                    f"{policy.record_after_close_min} min after closing "
+                    f"({missing / dt.timedelta(minutes=1):.0f} min missing)",
+                    {
+                        "days": [day.date.isoformat() for day in partial],
+                        "missing_min": round(missing / dt.timedelta(minutes=1), 1),
+                    },
+                )
+            )
+
+    if audio_required:
+        if evidence.audio_track is False:
+            violations.append(
+                Violation("R5.audio", Severity.MAJOR, "audio is required but not recorded", {})
+            )
+        elif evidence.audio_track is None:
+            violations.append(
+                Violation(
+                    "R5.unverifiable",
+                    Severity.MINOR,
+                    "audio is required; the device does not say whether it records audio",
+                    {},
+                )
+            )
+
+    return replace(
+        unknown,
+        retention_days=retention_days,
+        verified=verified,
+        occupancy=occupancy,
+        gaps=gaps,
+        business_days=days,
+        business_hours_covered=covered,
+        violations=violations,
+    )
