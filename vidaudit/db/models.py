@@ -9,14 +9,18 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from vidaudit.db.types import UTCDateTime
 
 
 class Base(DeclarativeBase):
-    type_annotation_map: ClassVar[dict[Any, Any]] = {dt.datetime: UTCDateTime, dict[str, Any]: JSON}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        dt.datetime: UTCDateTime,
+        dict[str, Any]: JSON,
+        list[Any]: JSON,
+    }
 
 
 class BranchRow(Base):
@@ -85,3 +89,120 @@ class InventorySyncRow(Base):
     #: {"added": [...], "changed": [...], "retired": [...], "restored": [...]} of "kind:id".
     changes: Mapped[dict[str, Any]] = mapped_column(JSON)
     summary: Mapped[str] = mapped_column(Text)
+
+
+class CollectionRunRow(Base):
+    """One poll of the fleet (``vidaudit collect``)."""
+
+    __tablename__ = "collection_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    started_at: Mapped[dt.datetime] = mapped_column(index=True)
+    finished_at: Mapped[dt.datetime | None]
+    #: running | completed | aborted
+    status: Mapped[str] = mapped_column(String(16))
+    devices: Mapped[int] = mapped_column(Integer, default=0)
+    devices_down: Mapped[int] = mapped_column(Integer, default=0)
+    channels: Mapped[int] = mapped_column(Integer, default=0)
+    channels_compliant: Mapped[int] = mapped_column(Integer, default=0)
+    violations: Mapped[int] = mapped_column(Integer, default=0)
+    #: the policy in force for this run, so old verdicts can be re-read in context
+    policy: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class DeviceObservationRow(Base):
+    __tablename__ = "device_observations"
+    __table_args__ = (Index("ix_device_obs_device_time", "device_id", "observed_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("collection_runs.id"), index=True)
+    device_id: Mapped[str] = mapped_column(ForeignKey("devices.id"))
+    branch_id: Mapped[str] = mapped_column(String(64), index=True)
+    observed_at: Mapped[dt.datetime]
+    online: Mapped[bool]
+    error_kind: Mapped[str | None] = mapped_column(String(32))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    clock_drift_s: Mapped[float | None]
+    manufacturer: Mapped[str | None] = mapped_column(String(128))
+    model: Mapped[str | None] = mapped_column(String(128))
+    firmware: Mapped[str | None] = mapped_column(String(128))
+    services: Mapped[list[str]] = mapped_column(JSON)
+    violations: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+
+
+class ChannelObservationRow(Base):
+    __tablename__ = "channel_observations"
+    __table_args__ = (
+        # "retention trend of channel X" and "latest observation per channel"
+        Index("ix_channel_obs_channel_time", "channel_id", "observed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("collection_runs.id"), index=True)
+    channel_id: Mapped[str] = mapped_column(ForeignKey("channels.id"))
+    device_id: Mapped[str] = mapped_column(String(64))
+    branch_id: Mapped[str] = mapped_column(String(64), index=True)
+    observed_at: Mapped[dt.datetime]
+    recording_state: Mapped[str] = mapped_column(String(16))
+    earliest: Mapped[dt.datetime | None]
+    latest: Mapped[dt.datetime | None]
+    retention_days: Mapped[float | None]
+    required_days: Mapped[int] = mapped_column(Integer)
+    verified: Mapped[bool]
+    occupancy: Mapped[float | None]
+    #: [[start, end], ...] ISO 8601 UTC, inside the required window
+    gaps: Mapped[list[Any] | None] = mapped_column(JSON)
+    #: [{"date", "covered", "missing_min"}, ...] per business day in the window
+    business_days: Mapped[list[Any]] = mapped_column(JSON)
+    business_hours_covered: Mapped[bool | None]
+    audio: Mapped[bool | None]
+    compliant: Mapped[bool]
+    violations: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+
+
+class BranchResultRow(Base):
+    """A branch's verdict in one run: makes "when did branch Y last comply" one index seek."""
+
+    __tablename__ = "branch_results"
+    __table_args__ = (
+        Index("ix_branch_results_branch_ok_time", "branch_id", "compliant", "observed_at"),
+    )
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("collection_runs.id"), primary_key=True)
+    branch_id: Mapped[str] = mapped_column(ForeignKey("branches.id"), primary_key=True)
+    observed_at: Mapped[dt.datetime]
+    compliant: Mapped[bool]
+    devices_down: Mapped[int] = mapped_column(Integer)
+    channels: Mapped[int] = mapped_column(Integer)
+    channels_compliant: Mapped[int] = mapped_column(Integer)
+    violations: Mapped[int] = mapped_column(Integer)
+
+
+class FaultTicketRow(Base):
+    """R7: a failing check opens a ticket naming who must act; it closes itself only when
+    the same check on the same subject passes again."""
+
+    __tablename__ = "fault_tickets"
+    __table_args__ = (
+        Index("ix_tickets_subject_open", "subject_id", "rule", "closed_at"),
+        Index("ix_tickets_branch_open", "branch_id", "closed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    branch_id: Mapped[str] = mapped_column(ForeignKey("branches.id"))
+    #: device | channel
+    subject_kind: Mapped[str] = mapped_column(String(16))
+    subject_id: Mapped[str] = mapped_column(String(64))
+    rule: Mapped[str] = mapped_column(String(32))
+    severity: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str] = mapped_column(Text)
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSON)
+    #: who must act (Art. 47: report to the branch head and the security department)
+    owner_role: Mapped[str] = mapped_column(String(32))
+    notify_roles: Mapped[list[str]] = mapped_column(JSON)
+    opened_at: Mapped[dt.datetime]
+    last_seen_at: Mapped[dt.datetime]
+    closed_at: Mapped[dt.datetime | None]
+    opened_run_id: Mapped[int] = mapped_column(ForeignKey("collection_runs.id"))
+    closed_run_id: Mapped[int | None] = mapped_column(ForeignKey("collection_runs.id"))
+    occurrences: Mapped[int] = mapped_column(Integer, default=1)

@@ -1,0 +1,218 @@
+"""From what a device said to what we know about each configured channel (pure, no I/O).
+
+Three questions, each with vendor quirks behind it:
+1. Which recording is this channel's?  (``match_recording``)
+2. Since when and until when is there footage, on the collector's clock?  (``evidence_for``)
+3. Where are the gaps?  (``footage_from_events``)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from vidaudit.compliance.model import ChannelEvidence, RecordingState
+from vidaudit.compliance.spans import Span, merge
+from vidaudit.inventory.schema import ChannelRef
+from vidaudit.onvif.models import (
+    Profile,
+    Recording,
+    RecordingEvent,
+    RecordingJob,
+    ReportedTime,
+    VideoSource,
+)
+
+#: A device clock may run a little ahead of ours between the drift reading and the search;
+#: footage stamped later than now + drift + this is not believable.
+FUTURE_SLACK = dt.timedelta(minutes=5)
+
+_RECORDING_JOB_STATES = {
+    "active": RecordingState.RECORDING,
+    "partiallyactive": RecordingState.RECORDING,
+}
+_STOPPED_JOB_STATES = {"idle", "error"}
+
+
+@dataclass(frozen=True)
+class DeviceRecordings:
+    """Everything a device told us about its recordings in one probe."""
+
+    search_supported: bool
+    recordings: Sequence[Recording]
+    jobs: Sequence[RecordingJob]
+    profiles: Sequence[Profile]
+    video_sources: Sequence[VideoSource]
+    #: Track/State and Recording/State events over the window; None when the device has
+    #: no event search (gaps then are unknown, not absent).
+    events: Sequence[RecordingEvent] | None
+    #: Device UTC − collector UTC; device timestamps are shifted back by this.
+    drift: dt.timedelta
+
+
+def _source_tokens_for(ref: ChannelRef, data: DeviceRecordings) -> set[str]:
+    tokens: set[str] = set()
+    if ref.source:
+        tokens.add(ref.source)
+    if ref.profile:
+        tokens.add(ref.profile)  # recording jobs often name the profile as their source
+        for profile in data.profiles:
+            if profile.token == ref.profile and profile.video_source_token:
+                tokens.add(profile.video_source_token)
+    if ref.channel:
+        # Channel N is the device's Nth video input, in the order the device lists them
+        # (Hikvision/Dahua/Uniview NVRs list inputs by channel number).
+        sources = [s.token for s in data.video_sources]
+        if not sources:
+            sources = list(
+                dict.fromkeys(p.video_source_token for p in data.profiles if p.video_source_token)
+            )
+        if 0 < ref.channel <= len(sources):
+            tokens.add(sources[ref.channel - 1])
+    return tokens
+
+
+def match_recording(ref: ChannelRef, data: DeviceRecordings) -> Recording | None:
+    """The recording holding this channel's footage, by the first rule that finds one:
+
+    1. ``ref.recording`` names the recording token outright;
+    2. a recording whose source id is the channel's video source or profile token
+       (most NVRs set RecordingSourceInformation/SourceId to the video source token);
+    3. a recording job fed by that source or profile (Axis, some Uniview firmware);
+    4. for ``ref.channel`` N with nothing above: the Nth recording the device lists.
+    """
+    by_token = {r.token: r for r in data.recordings}
+    if ref.recording:
+        return by_token.get(ref.recording)
+    tokens = _source_tokens_for(ref, data)
+    if tokens:
+        for recording in data.recordings:
+            if recording.source_id in tokens:
+                return recording
+        for job in data.jobs:
+            if tokens.intersection(job.source_tokens) and job.recording_token in by_token:
+                return by_token[job.recording_token]
+    if ref.channel and 0 < ref.channel <= len(data.recordings):
+        return data.recordings[ref.channel - 1]
+    return None
+
+
+def _believable(
+    reported: ReportedTime | None, now: dt.datetime, drift: dt.timedelta
+) -> dt.datetime | None:
+    """A device timestamp on the collector's clock, or None when it cannot be true."""
+    if reported is None or reported.value is None:
+        return None
+    value = reported.value
+    if value > now + drift + FUTURE_SLACK:
+        return None
+    return value - drift
+
+
+def _video_tracks(recording: Recording) -> list[str]:
+    return [t.token for t in recording.tracks if t.type == "Video"]
+
+
+def footage_from_events(
+    events: Sequence[RecordingEvent],
+    recording: Recording,
+    window: Span,
+    drift: dt.timedelta,
+) -> list[Span] | None:
+    """Spans with data, from IsDataPresent transitions of the recording's video track.
+
+    Falls back to Recording/State ``IsRecording`` events when the device sends no track
+    events.  None when the device sent no usable event for this recording at all: then
+    the gaps are unknown, which is different from "no gaps".
+    """
+    mine = [e for e in events if e.recording_token == recording.token and e.value is not None]
+    present = [e for e in mine if e.name == "IsDataPresent"]
+    if present:
+        # One video track is what counts: the first the recording lists that has events.
+        seen = {e.track_token for e in present}
+        track = next((t for t in _video_tracks(recording) if t in seen), None)
+        if track is None:
+            track = min((t for t in seen if t), default=None)
+        chosen = [e for e in present if e.track_token == track]
+    else:
+        chosen = [e for e in mine if e.name == "IsRecording"]
+    if not chosen:
+        return None
+    spans: list[Span] = []
+    open_at: dt.datetime | None = None
+    state_known = False
+    for event in sorted(chosen, key=lambda e: (e.time.raw, not e.start_state)):
+        at = min(max(event.time.raw - drift, window.start), window.end)
+        if event.value:
+            if open_at is None:
+                open_at = at
+        elif open_at is not None:
+            spans.append(Span(open_at, at))
+            open_at = None
+        elif not state_known and not event.start_state:
+            # the first event ends data we had no start state for: data ran from the start
+            spans.append(Span(window.start, at))
+        state_known = True
+    if open_at is not None:
+        spans.append(Span(open_at, window.end))
+    return merge(spans)
+
+
+def _state(recording: Recording, jobs: Sequence[RecordingJob]) -> RecordingState:
+    for job in jobs:
+        if job.recording_token != recording.token:
+            continue
+        state = (job.state or job.mode or "").lower()
+        if state in _RECORDING_JOB_STATES:
+            return _RECORDING_JOB_STATES[state]
+        if state in _STOPPED_JOB_STATES:
+            return RecordingState.STOPPED
+    status = (recording.status or "").lower()
+    if status == "recording":
+        return RecordingState.RECORDING
+    if status in {"stopped", "removed", "removing"}:
+        return RecordingState.STOPPED
+    return RecordingState.UNKNOWN
+
+
+def evidence_for(
+    channel_id: str,
+    ref: ChannelRef,
+    data: DeviceRecordings,
+    *,
+    window: Span,
+    now: dt.datetime,
+) -> ChannelEvidence:
+    if not data.search_supported:
+        return ChannelEvidence(channel_id, search_supported=False, recording_found=False)
+    recording = match_recording(ref, data)
+    if recording is None:
+        return ChannelEvidence(channel_id, search_supported=True, recording_found=False)
+    video = [t for t in recording.tracks if t.type == "Video"] or list(recording.tracks)
+    starts = [_believable(t.data_from, now, data.drift) for t in video]
+    ends = [_believable(t.data_to, now, data.drift) for t in video]
+    earliest = min((s for s in starts if s is not None), default=None)
+    latest = max((e for e in ends if e is not None), default=None)
+    if earliest is None:
+        earliest = _believable(recording.earliest, now, data.drift)
+    if latest is None:
+        latest = _believable(recording.latest, now, data.drift)
+    footage = (
+        None
+        if data.events is None
+        else footage_from_events(data.events, recording, window, data.drift)
+    )
+    audio: bool | None = None
+    if recording.tracks:
+        audio = any(t.type == "Audio" for t in recording.tracks)
+    return ChannelEvidence(
+        channel_id,
+        search_supported=True,
+        recording_found=True,
+        recording_state=_state(recording, data.jobs),
+        earliest=earliest,
+        latest=latest,
+        footage=footage,
+        audio_track=audio,
+    )

@@ -1,0 +1,51 @@
+"""What one collection run found, device by device and channel by channel."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from vidaudit.compliance.model import ChannelEvidence, ChannelResult, DeviceStatus, Violation
+from vidaudit.inventory.schema import Policy
+
+
+@dataclass(frozen=True)
+class DeviceReport:
+    device_id: str
+    branch_id: str
+    status: DeviceStatus
+    manufacturer: str | None = None
+    model: str | None = None
+    firmware: str | None = None
+    #: ONVIF services the device offers, by short name (device, media, recording, search, …)
+    services: list[str] = field(default_factory=list)
+    violations: list[Violation] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ChannelReport:
+    channel_id: str
+    device_id: str
+    branch_id: str
+    role: str
+    evidence: ChannelEvidence
+    result: ChannelResult
+
+
+@dataclass(frozen=True)
+class RunReport:
+    started_at: dt.datetime
+    finished_at: dt.datetime
+    policy: Policy
+    devices: list[DeviceReport]
+    channels: list[ChannelReport]
+
+    @property
+    def devices_down(self) -> int:
+        return sum(not device.status.online for device in self.devices)
+
+    @property
+    def violations(self) -> int:
+        return sum(len(d.violations) for d in self.devices) + sum(
+            len(c.result.violations) for c in self.channels
+        )

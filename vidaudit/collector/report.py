@@ -1,0 +1,137 @@
+"""The run as one JSON document other tools can rely on, and as a table for people.
+
+JSON shape (stable; times ISO 8601 with offsets, in each branch's time zone):
+  {"collected_at", "policy", "tickets": {"opened", "updated", "closed"},
+   "devices": [{"id", "branch", "online", "error": null | {"kind", "message"},
+                "clock_drift_s", "manufacturer", "model", "firmware", "services",
+                "violations"}],
+   "channels": [{"id", "device", "branch", "role", "recording_state", "earliest", "latest",
+                 "retention_days", "required_days", "occupancy", "gaps": [{"start", "end"}],
+                 "business_hours_covered", "audio", "verified",
+                 "violations": [{"rule", "severity", "detail", "evidence"}], "compliant"}]}
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from rich.table import Table
+
+from vidaudit.collector.model import RunReport
+from vidaudit.collector.store import TicketChanges, violation_json
+
+
+def _iso(value: dt.datetime | None, tz: ZoneInfo) -> str | None:
+    return None if value is None else value.astimezone(tz).isoformat()
+
+
+def report_json(
+    report: RunReport,
+    zones: dict[str, ZoneInfo],
+    tickets: TicketChanges | None = None,
+) -> dict[str, Any]:
+    """``zones`` maps branch id to its time zone; times are shown in the branch's zone."""
+    default = next(iter(zones.values()), ZoneInfo("UTC"))
+    document: dict[str, Any] = {
+        "collected_at": report.finished_at.astimezone(default).isoformat(),
+        "policy": report.policy.model_dump(mode="json"),
+    }
+    if tickets is not None:
+        document["tickets"] = {
+            "opened": tickets.opened,
+            "updated": tickets.updated,
+            "closed": tickets.closed,
+        }
+    document["devices"] = [
+        {
+            "id": d.device_id,
+            "branch": d.branch_id,
+            "online": d.status.online,
+            "error": (
+                None
+                if d.status.error_kind is None
+                else {"kind": d.status.error_kind.value, "message": d.status.error_message}
+            ),
+            "clock_drift_s": d.status.clock_drift_s,
+            "manufacturer": d.manufacturer,
+            "model": d.model,
+            "firmware": d.firmware,
+            "services": d.services,
+            "violations": [violation_json(v) for v in d.violations],
+        }
+        for d in report.devices
+    ]
+    channels = []
+    for c in report.channels:
+        tz = zones.get(c.branch_id, default)
+        r, e = c.result, c.evidence
+        channels.append(
+            {
+                "id": c.channel_id,
+                "device": c.device_id,
+                "branch": c.branch_id,
+                "role": c.role,
+                "recording_state": e.recording_state.value,
+                "earliest": _iso(e.verified_earliest or e.earliest, tz),
+                "latest": _iso(e.latest, tz),
+                "retention_days": r.retention_days,
+                "required_days": r.required_days,
+                "occupancy": r.occupancy,
+                "gaps": (
+                    None
+                    if r.gaps is None
+                    else [{"start": _iso(g.start, tz), "end": _iso(g.end, tz)} for g in r.gaps]
+                ),
+                "business_hours_covered": r.business_hours_covered,
+                "business_days_missed": [
+                    day.date.isoformat() for day in r.business_days if not day.covered
+                ],
+                "audio": r.audio,
+                "verified": r.verified,
+                "violations": [violation_json(v) for v in r.violations],
+                "compliant": r.compliant,
+            }
+        )
+    document["channels"] = channels
+    return document
+
+
+def device_table(report: RunReport) -> Table:
+    table = Table(title="devices", title_justify="left")
+    for column in ("device", "branch", "online", "drift s", "model", "problems"):
+        table.add_column(column, overflow="fold")
+    for d in sorted(report.devices, key=lambda d: (d.branch_id, d.device_id)):
+        error = d.status.error_kind.value if d.status.error_kind else ""
+        table.add_row(
+            d.device_id,
+            d.branch_id,
+            "yes" if d.status.online else f"[red]no ({error})[/]",
+            "" if d.status.clock_drift_s is None else f"{d.status.clock_drift_s:+.0f}",
+            " ".join(x for x in (d.manufacturer, d.model) if x),
+            ", ".join(v.rule for v in d.violations),
+        )
+    return table
+
+
+def channel_table(report: RunReport, only_problems: bool = False) -> Table:
+    table = Table(title="channels", title_justify="left")
+    for column in ("channel", "role", "held/required days", "occupancy", "hours", "problems"):
+        table.add_column(column, overflow="fold")
+    for c in sorted(report.channels, key=lambda c: (c.branch_id, c.channel_id)):
+        r = c.result
+        if only_problems and r.compliant:
+            continue
+        held = "?" if r.retention_days is None else f"{r.retention_days:.1f}"
+        verified = " ✓" if r.verified else ""
+        hours = {True: "ok", False: "[yellow]gaps[/]", None: "?"}[r.business_hours_covered]
+        table.add_row(
+            c.channel_id,
+            c.role,
+            f"{held}/{r.required_days}{verified}",
+            "?" if r.occupancy is None else f"{r.occupancy:.1%}",
+            hours,
+            "[green]ok[/]" if r.compliant else ", ".join(v.rule for v in r.violations),
+        )
+    return table
