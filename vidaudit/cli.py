@@ -19,6 +19,7 @@ from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from vidaudit.collector.command import collect_command
 from vidaudit.db.engine import make_engine, make_sessionmaker
 from vidaudit.db.migrate import SchemaOutOfDate, require_current_schema, schema_state, upgrade
 from vidaudit.db.models import BranchRow, ChannelRow, DeviceRow
@@ -39,6 +40,7 @@ inventory_app = typer.Typer(help="Load the inventory into the database.", no_arg
 app.add_typer(config_app, name="config")
 app.add_typer(db_app, name="db")
 app.add_typer(inventory_app, name="inventory")
+app.command("collect")(collect_command)
 
 console = Console()
 # soft_wrap: an error line names a file and a key path; wrapping it breaks copy and grep.

@@ -37,6 +37,25 @@ class Settings(BaseSettings):
         30.0, gt=0, le=3600, description="upper bound on one database statement"
     )
 
+    collector_concurrency: int = Field(
+        64, ge=1, le=4096, description="devices polled at the same time"
+    )
+    collector_device_deadline_s: float = Field(
+        60.0, gt=0, le=3600, description="the whole probe of one device must end within this"
+    )
+    collector_call_timeout_s: float = Field(
+        10.0, gt=0, le=300, description="one ONVIF call (connect, send, read the whole reply)"
+    )
+    collector_connect_timeout_s: float = Field(
+        3.0, gt=0, le=60, description="TCP connect to a device; longer means unreachable"
+    )
+    collector_max_response_bytes: int = Field(
+        4 * 1024 * 1024,
+        ge=16 * 1024,
+        le=256 * 1024 * 1024,
+        description="largest ONVIF reply accepted (bigger ones are refused while reading)",
+    )
+
     @property
     def effective_database_url(self) -> str:
         if self.database_url:

@@ -1,0 +1,170 @@
+"""Poll every device of the inventory concurrently and judge every channel.
+
+Bounded concurrency (a semaphore), a deadline per device enforced here as well as inside
+the device layer, and one failing device never touches the others: whatever a probe
+raises beyond ``DeviceError`` is a bug and is allowed to surface.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from vidaudit.collector.derive import DeviceRecordings, evidence_for
+from vidaudit.collector.model import ChannelReport, DeviceReport, RunReport
+from vidaudit.compliance.model import ChannelEvidence, DeviceStatus, ErrorKind
+from vidaudit.compliance.rules import evaluate_channel, evaluate_device
+from vidaudit.compliance.spans import Span
+from vidaudit.inventory.load import SecretResolver
+from vidaudit.inventory.schema import AudioRequirement, Branch, Device, Inventory
+from vidaudit.onvif.models import DeviceInfo
+
+#: Extra day of events searched before the window so the first day's start state is known.
+_EVENT_MARGIN = dt.timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class DeviceProbe:
+    """What one device said in one probe; ``recordings`` is None when the device was not
+    read far enough (offline, refused us)."""
+
+    status: DeviceStatus
+    info: DeviceInfo | None = None
+    services: list[str] = field(default_factory=list)
+    recordings: DeviceRecordings | None = None
+
+
+@dataclass(frozen=True)
+class ProbeRequest:
+    branch: Branch
+    device: Device
+    #: how far back footage and events matter for this device (its longest requirement)
+    window_start: dt.datetime
+    now: dt.datetime
+
+
+Prober = Callable[[ProbeRequest, SecretResolver], Awaitable[DeviceProbe]]
+Progress = Callable[[str, DeviceProbe], None]
+
+
+def _window_days(inventory: Inventory, device: Device) -> int:
+    return max(inventory.required_days(channel) for channel in device.channels)
+
+
+async def _probe_bounded(
+    request: ProbeRequest,
+    resolver: SecretResolver,
+    prober: Prober,
+    semaphore: asyncio.Semaphore,
+    deadline_s: float,
+) -> DeviceProbe:
+    async with semaphore:
+        device_id = request.device.id
+        problem = resolver.problem(request.device)
+        if problem is not None:
+            return DeviceProbe(DeviceStatus(device_id, False, ErrorKind.CONFIG, problem))
+        try:
+            async with asyncio.timeout(deadline_s):
+                return await prober(request, resolver)
+        except TimeoutError:
+            return DeviceProbe(
+                DeviceStatus(
+                    device_id,
+                    False,
+                    ErrorKind.TIMEOUT,
+                    f"device did not finish within its {deadline_s:.0f} s deadline",
+                )
+            )
+
+
+def judge(
+    inventory: Inventory,
+    branch: Branch,
+    device: Device,
+    probe: DeviceProbe,
+    now: dt.datetime,
+) -> tuple[DeviceReport, list[ChannelReport]]:
+    """Pure: a probe's results into a device report and one report per configured channel."""
+    policy = inventory.policy
+    tz = inventory.branch_timezone(branch)
+    info = probe.info
+    device_report = DeviceReport(
+        device_id=device.id,
+        branch_id=branch.id,
+        status=probe.status,
+        manufacturer=info.manufacturer if info else None,
+        model=info.model if info else None,
+        firmware=info.firmware if info else None,
+        services=probe.services,
+        violations=evaluate_device(probe.status, policy),
+    )
+    channels = []
+    for channel in device.channels:
+        required = inventory.required_days(channel)
+        window = Span(now - dt.timedelta(days=required), now)
+        if probe.recordings is not None:
+            evidence = evidence_for(
+                channel.id, channel.ref, probe.recordings, window=window, now=now
+            )
+        else:
+            evidence = ChannelEvidence(channel.id, search_supported=False, recording_found=False)
+        result = evaluate_channel(
+            evidence,
+            probe.status,
+            branch=branch,
+            policy=policy,
+            tz=tz,
+            required_days=required,
+            audio_required=channel.audio is AudioRequirement.REQUIRED,
+            now=now,
+        )
+        channels.append(
+            ChannelReport(channel.id, device.id, branch.id, channel.role.value, evidence, result)
+        )
+    return device_report, channels
+
+
+async def poll_fleet(
+    inventory: Inventory,
+    resolver: SecretResolver,
+    prober: Prober,
+    *,
+    concurrency: int,
+    device_deadline_s: float,
+    clock: Callable[[], dt.datetime],
+    branches: set[str] | None = None,
+    progress: Progress | None = None,
+) -> RunReport:
+    """One run over the fleet (or the given branches); ``clock`` is the collector's UTC."""
+    started = clock()
+    semaphore = asyncio.Semaphore(concurrency)
+    selected = [
+        (branch, device)
+        for branch, device in inventory.devices()
+        if branches is None or branch.id in branches
+    ]
+
+    async def one(branch: Branch, device: Device) -> tuple[DeviceReport, list[ChannelReport]]:
+        now = clock()
+        request = ProbeRequest(
+            branch=branch,
+            device=device,
+            window_start=now - dt.timedelta(days=_window_days(inventory, device)) - _EVENT_MARGIN,
+            now=now,
+        )
+        probe = await _probe_bounded(request, resolver, prober, semaphore, device_deadline_s)
+        if progress is not None:
+            progress(device.id, probe)
+        # judged against the instant the device was read, not the end of the run
+        return judge(inventory, branch, device, probe, clock())
+
+    results = await asyncio.gather(*(one(branch, device) for branch, device in selected))
+    return RunReport(
+        started_at=started,
+        finished_at=clock(),
+        policy=inventory.policy,
+        devices=[device for device, _channels in results],
+        channels=[channel for _device, channels in results for channel in channels],
+    )

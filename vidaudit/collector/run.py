@@ -1,0 +1,101 @@
+"""One collection run end to end: sync the inventory, poll, judge, store."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from vidaudit.collector.fleet import DeviceProbe, ProbeRequest, Progress, poll_fleet
+from vidaudit.collector.model import RunReport
+from vidaudit.collector.probe import probe_device
+from vidaudit.collector.store import TicketChanges, finish_run, start_run
+from vidaudit.db.models import CollectionRunRow
+from vidaudit.inventory.load import SecretResolver
+from vidaudit.inventory.schema import Inventory
+from vidaudit.inventory.sync import sync_inventory
+from vidaudit.onvif.client import OnvifPool
+from vidaudit.onvif.settings import OnvifSettings
+from vidaudit.settings import Settings
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def onvif_settings(settings: Settings) -> OnvifSettings:
+    return OnvifSettings(
+        call_timeout_s=settings.collector_call_timeout_s,
+        connect_timeout_s=settings.collector_connect_timeout_s,
+        device_deadline_s=settings.collector_device_deadline_s,
+        max_response_bytes=settings.collector_max_response_bytes,
+        max_connections=max(settings.collector_concurrency, 1),
+    )
+
+
+@dataclass(frozen=True)
+class CollectResult:
+    run_id: int
+    report: RunReport
+    tickets: TicketChanges
+
+
+def _begin(
+    sessions: sessionmaker[Session], inventory: Inventory, path: Path, now: dt.datetime
+) -> int:
+    text = path.read_text(encoding="utf-8")
+    with sessions.begin() as session:
+        # Observations point at channel rows, so the inventory is synced before each run.
+        sync_inventory(session, inventory, source=str(path.resolve()), text=text, now=now)
+        return start_run(session, now, inventory.policy)
+
+
+def _finish(sessions: sessionmaker[Session], run_id: int, report: RunReport) -> TicketChanges:
+    with sessions.begin() as session:
+        return finish_run(session, run_id, report)
+
+
+def _abort(sessions: sessionmaker[Session], run_id: int) -> None:
+    with sessions.begin() as session:
+        run = session.get(CollectionRunRow, run_id)
+        if run is not None:
+            run.status = "aborted"
+            run.finished_at = utcnow()
+
+
+async def collect(
+    settings: Settings,
+    inventory: Inventory,
+    inventory_path: Path,
+    sessions: sessionmaker[Session],
+    *,
+    branches: set[str] | None = None,
+    progress: Progress | None = None,
+) -> CollectResult:
+    # Database work runs in a thread: it must not stall device I/O on the event loop.
+    run_id = await asyncio.to_thread(_begin, sessions, inventory, inventory_path, utcnow())
+    resolver = SecretResolver(inventory, inventory_path)
+    try:
+        async with OnvifPool(onvif_settings(settings)) as pool:
+
+            async def prober(request: ProbeRequest, res: SecretResolver) -> DeviceProbe:
+                return await probe_device(pool, request, res)
+
+            report = await poll_fleet(
+                inventory,
+                resolver,
+                prober,
+                concurrency=settings.collector_concurrency,
+                device_deadline_s=settings.collector_device_deadline_s,
+                clock=utcnow,
+                branches=branches,
+                progress=progress,
+            )
+    except BaseException:
+        await asyncio.shield(asyncio.to_thread(_abort, sessions, run_id))
+        raise
+    tickets = await asyncio.to_thread(_finish, sessions, run_id, report)
+    return CollectResult(run_id, report, tickets)
