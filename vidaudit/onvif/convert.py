@@ -1,0 +1,479 @@
+"""zeep reply objects -> our dataclasses.  Everything zeep-shaped is ``Any`` here.
+
+A required field that is missing raises ``DeviceError("malformed")``; optional ones
+become None/"".  zeep gives None for schema elements the device left out, and raw lxml
+elements for ``xs:any`` content (GetCapabilities Extension, event messages).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, cast
+from urllib.parse import urlsplit, urlunsplit
+
+from vidaudit.onvif.errors import DeviceError
+from vidaudit.onvif.models import (
+    DeviceClock,
+    DeviceInfo,
+    Profile,
+    Recording,
+    RecordingEvent,
+    RecordingJob,
+    RecordingSummary,
+    ReplayUri,
+    Service,
+    Track,
+    TrackType,
+    VideoSource,
+)
+from vidaudit.onvif.timeparse import posix_tz_offset, reported, struct_datetime, wall_time
+from vidaudit.onvif.zeepclient import NAMESPACE_NAMES
+
+TT = "http://www.onvif.org/ver10/schema"
+_TRACK_TYPES: frozenset[str] = frozenset({"Video", "Audio", "Metadata", "Extended"})
+
+
+def get(obj: Any, *path: str) -> Any:
+    """Walk attributes; None as soon as one is missing."""
+    for name in path:
+        if obj is None:
+            return None
+        obj = getattr(obj, name, None)
+    return obj
+
+
+def text(obj: Any, *path: str) -> str:
+    value = get(obj, *path)
+    return "" if value is None else str(value).strip()
+
+
+def required(obj: Any, *path: str, operation: str) -> str:
+    value = text(obj, *path)
+    if not value:
+        raise DeviceError(
+            "malformed", f"{operation}: reply lacks {'/'.join(path)}", operation=operation
+        )
+    return value
+
+
+def listed(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    if isinstance(value, list | tuple):
+        return list(value)
+    return [value]
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return None if value is None else int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _float(value: Any) -> float | None:
+    try:
+        return None if value is None else float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _bool(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in ("true", "1"):
+            return True
+        if lowered in ("false", "0"):
+            return False
+    return None
+
+
+# -- device management -------------------------------------------------------------
+
+
+def device_info(reply: Any) -> DeviceInfo:
+    op = "GetDeviceInformation"
+    return DeviceInfo(
+        manufacturer=required(reply, "Manufacturer", operation=op),
+        model=required(reply, "Model", operation=op),
+        firmware=text(reply, "FirmwareVersion"),
+        serial=text(reply, "SerialNumber"),
+        hardware_id=text(reply, "HardwareId"),
+    )
+
+
+def _date_parts(node: Any) -> tuple[int, int, int, int, int, int] | None:
+    parts = (
+        _int(get(node, "Date", "Year")),
+        _int(get(node, "Date", "Month")),
+        _int(get(node, "Date", "Day")),
+        _int(get(node, "Time", "Hour")),
+        _int(get(node, "Time", "Minute")),
+        _int(get(node, "Time", "Second")),
+    )
+    if any(part is None for part in parts):
+        return None
+    return cast(tuple[int, int, int, int, int, int], parts)
+
+
+def device_clock(reply: Any, sent_at: dt.datetime, received_at: dt.datetime) -> DeviceClock:
+    if reply is None:
+        raise DeviceError("malformed", "GetSystemDateAndTime: empty reply")
+    tz = text(reply, "TimeZone", "TZ") or None
+    tz_offset = posix_tz_offset(tz)
+    utc_parts = _date_parts(get(reply, "UTCDateTime"))
+    local_parts = _date_parts(get(reply, "LocalDateTime"))
+
+    utc = struct_datetime(*utc_parts, tz=dt.UTC) if utc_parts else None
+    local_naive_utc = struct_datetime(*local_parts, tz=dt.UTC) if local_parts else None
+    observed: dt.timedelta | None = None
+    if utc is not None and local_naive_utc is not None:
+        seconds = (local_naive_utc - utc).total_seconds()
+        observed = dt.timedelta(minutes=round(seconds / 60))
+        # More than a day apart is a broken clock struct, not a time zone.
+        if abs(observed) > dt.timedelta(hours=26):
+            observed = None
+
+    source: str = "utc" if utc is not None else "none"
+    if utc is None and local_naive_utc is not None and tz_offset is not None:
+        # No UTCDateTime (older Dahua/Tiandy firmware): local wall time minus the TZ's
+        # standard offset.  DST rules in the TZ string are not applied.
+        utc = local_naive_utc - tz_offset
+        source = "local+tz"
+
+    offset = observed if observed is not None else tz_offset
+    local = None
+    if local_naive_utc is not None and offset is not None:
+        local = local_naive_utc.replace(tzinfo=dt.timezone(offset))
+
+    return DeviceClock(
+        sent_at=sent_at,
+        received_at=received_at,
+        utc=utc,
+        utc_source=cast(Any, source),
+        local_wall=wall_time(*local_parts) if local_parts else None,
+        local=local,
+        tz=tz,
+        tz_offset=tz_offset,
+        observed_offset=observed,
+        daylight_savings=_bool(get(reply, "DaylightSavings")),
+        time_source=text(reply, "DateTimeType") or None,
+    )
+
+
+def rewrite_host(xaddr: str, target_url: str) -> str:
+    """Put the configured target's scheme/host/port on a device-advertised XAddr."""
+    parts, target = urlsplit(xaddr), urlsplit(target_url)
+    return urlunsplit((target.scheme, target.netloc, parts.path, parts.query, ""))
+
+
+def services(reply: Any, target_url: str, override_host: bool) -> tuple[Service, ...]:
+    found: list[Service] = []
+    for entry in listed(reply):
+        namespace, xaddr = text(entry, "Namespace"), text(entry, "XAddr")
+        if not namespace or not xaddr:
+            continue  # skip a half-filled entry rather than drop the whole list
+        major, minor = _int(get(entry, "Version", "Major")), _int(get(entry, "Version", "Minor"))
+        found.append(
+            Service(
+                namespace=namespace,
+                xaddr=rewrite_host(xaddr, target_url) if override_host else xaddr,
+                version=(major, minor) if major is not None and minor is not None else None,
+                name=NAMESPACE_NAMES.get(namespace),
+            )
+        )
+    if not found:
+        raise DeviceError(
+            "malformed", "GetServices: no usable service entry", operation="GetServices"
+        )
+    return tuple(found)
+
+
+_CAPABILITY_NAMESPACES = {
+    "Device": "http://www.onvif.org/ver10/device/wsdl",
+    "Media": "http://www.onvif.org/ver10/media/wsdl",
+    "Events": "http://www.onvif.org/ver10/events/wsdl",
+    "Imaging": "http://www.onvif.org/ver20/imaging/wsdl",
+    "PTZ": "http://www.onvif.org/ver20/ptz/wsdl",
+    "Analytics": "http://www.onvif.org/ver20/analytics/wsdl",
+    "Recording": "http://www.onvif.org/ver10/recording/wsdl",
+    "Search": "http://www.onvif.org/ver10/search/wsdl",
+    "Replay": "http://www.onvif.org/ver10/replay/wsdl",
+    "Receiver": "http://www.onvif.org/ver10/receiver/wsdl",
+    "DeviceIO": "http://www.onvif.org/ver10/deviceIO/wsdl",
+}
+
+
+def _raw_capabilities(elements: list[Any]) -> dict[str, str]:
+    """XAddrs from raw ``tt:Capabilities/Extension`` children (zeep leaves ``xs:any``
+    content as lxml elements: Recording/Search/Replay live there on Profile G devices).
+    """
+    found: dict[str, str] = {}
+    for element in elements:
+        tag = getattr(element, "tag", None)
+        if not isinstance(tag, str):
+            continue
+        name = tag.rpartition("}")[2]
+        xaddr = element.findtext(f"{{{TT}}}XAddr")
+        if name in _CAPABILITY_NAMESPACES and xaddr:
+            found[name] = xaddr.strip()
+    return found
+
+
+def capabilities(reply: Any, target_url: str, override_host: bool) -> tuple[Service, ...]:
+    """Fallback for firmware without GetServices: XAddrs from GetCapabilities."""
+    xaddrs: dict[str, str] = {}
+    for name in ("Analytics", "Device", "Events", "Imaging", "Media", "PTZ"):
+        xaddr = text(reply, name, "XAddr")
+        if xaddr:
+            xaddrs[name] = xaddr
+    extension = get(reply, "Extension")
+    for name in ("DeviceIO", "Recording", "Search", "Replay", "Receiver"):
+        xaddr = text(extension, name, "XAddr")
+        if xaddr:
+            xaddrs[name] = xaddr
+    xaddrs.update(
+        {
+            k: v
+            for k, v in _raw_capabilities(listed(get(extension, "_value_1"))).items()
+            if k not in xaddrs
+        }
+    )
+    result = tuple(
+        Service(
+            namespace=_CAPABILITY_NAMESPACES[name],
+            xaddr=rewrite_host(xaddr, target_url) if override_host else xaddr,
+            version=None,
+            name=NAMESPACE_NAMES.get(_CAPABILITY_NAMESPACES[name]),
+        )
+        for name, xaddr in xaddrs.items()
+    )
+    if not result:
+        raise DeviceError("malformed", "GetCapabilities: no XAddr", operation="GetCapabilities")
+    return result
+
+
+# -- media ---------------------------------------------------------------------------
+
+
+def profiles(reply: Any) -> tuple[Profile, ...]:
+    result: list[Profile] = []
+    for profile in listed(reply):
+        token = text(profile, "token")
+        if not token:
+            raise DeviceError(
+                "malformed", "GetProfiles: profile without token", operation="GetProfiles"
+            )
+        source = get(profile, "VideoSourceConfiguration")
+        encoder = get(profile, "VideoEncoderConfiguration")
+        result.append(
+            Profile(
+                token=token,
+                name=text(profile, "Name"),
+                video_source_token=text(source, "SourceToken") or None,
+                video_source_config_token=text(source, "token") or None,
+                video_encoder_token=text(encoder, "token") or None,
+                encoding=text(encoder, "Encoding") or None,
+                width=_int(get(encoder, "Resolution", "Width")),
+                height=_int(get(encoder, "Resolution", "Height")),
+                framerate_limit=_float(get(encoder, "RateControl", "FrameRateLimit")),
+                has_audio=get(profile, "AudioEncoderConfiguration") is not None
+                or get(profile, "AudioSourceConfiguration") is not None,
+            )
+        )
+    return tuple(result)
+
+
+def video_sources(reply: Any) -> tuple[VideoSource, ...]:
+    return tuple(
+        VideoSource(
+            token=required(source, "token", operation="GetVideoSources"),
+            width=_int(get(source, "Resolution", "Width")),
+            height=_int(get(source, "Resolution", "Height")),
+            framerate=_float(get(source, "Framerate")),
+        )
+        for source in listed(reply)
+    )
+
+
+def media_uri(reply: Any, operation: str) -> str:
+    uri = text(reply, "Uri") or (text(reply) if isinstance(reply, str) else "")
+    if not uri:
+        raise DeviceError("malformed", f"{operation}: reply without Uri", operation=operation)
+    return uri
+
+
+# -- recording / search / replay ---------------------------------------------------------
+
+
+def _track_type(value: Any) -> TrackType:
+    name = str(value).strip() if value is not None else ""
+    return cast(TrackType, name) if name in _TRACK_TYPES else "Unknown"
+
+
+def recording_information(info: Any) -> Recording:
+    op = "GetRecordingSearchResults"
+    tracks = tuple(
+        Track(
+            token=required(track, "TrackToken", operation=op),
+            type=_track_type(get(track, "TrackType")),
+            description=text(track, "Description"),
+            data_from=reported(get(track, "DataFrom")),
+            data_to=reported(get(track, "DataTo")),
+        )
+        for track in listed(get(info, "Track"))
+    )
+    return Recording(
+        token=required(info, "RecordingToken", operation=op),
+        source_id=text(info, "Source", "SourceId"),
+        source_name=text(info, "Source", "Name"),
+        source_location=text(info, "Source", "Location"),
+        source_description=text(info, "Source", "Description"),
+        source_address=text(info, "Source", "Address"),
+        content=text(info, "Content"),
+        earliest=reported(get(info, "EarliestRecording")),
+        latest=reported(get(info, "LatestRecording")),
+        tracks=tracks,
+        status=text(info, "RecordingStatus") or None,
+        max_retention=None,
+        origin="search",
+    )
+
+
+def recording_item(item: Any) -> Recording:
+    op = "GetRecordings"
+    config = get(item, "Configuration")
+    retention = get(config, "MaximumRetentionTime")
+    tracks = tuple(
+        Track(
+            token=required(track, "TrackToken", operation=op),
+            type=_track_type(get(track, "Configuration", "TrackType")),
+            description=text(track, "Configuration", "Description"),
+            data_from=None,
+            data_to=None,
+        )
+        for track in listed(get(item, "Tracks", "Track"))
+    )
+    return Recording(
+        token=required(item, "RecordingToken", operation=op),
+        source_id=text(config, "Source", "SourceId"),
+        source_name=text(config, "Source", "Name"),
+        source_location=text(config, "Source", "Location"),
+        source_description=text(config, "Source", "Description"),
+        source_address=text(config, "Source", "Address"),
+        content=text(config, "Content"),
+        earliest=None,
+        latest=None,
+        tracks=tracks,
+        status=None,
+        max_retention=retention if isinstance(retention, dt.timedelta) else None,
+        origin="recording",
+    )
+
+
+def recording_job(item: Any) -> RecordingJob:
+    op = "GetRecordingJobs"
+    config = get(item, "JobConfiguration")
+    sources = tuple(
+        token
+        for source in listed(get(config, "Source"))
+        if (token := text(source, "SourceToken", "Token"))
+    )
+    return RecordingJob(
+        token=required(item, "JobToken", operation=op),
+        recording_token=required(config, "RecordingToken", operation=op),
+        mode=text(config, "Mode"),
+        priority=_int(get(config, "Priority")),
+        source_tokens=sources,
+        state=None,
+    )
+
+
+def job_state(reply: Any) -> str | None:
+    # GetRecordingJobStateResponse/State is tt:RecordingJobStateInformation whose own
+    # State element holds Active/PartiallyActive/Idle/Error.
+    return text(reply, "State") or text(reply) or None
+
+
+def recording_summary(reply: Any) -> RecordingSummary:
+    op = "GetRecordingSummary"
+    count = _int(get(reply, "NumberRecordings"))
+    if count is None:
+        raise DeviceError("malformed", f"{op}: reply lacks NumberRecordings", operation=op)
+    return RecordingSummary(
+        data_from=reported(get(reply, "DataFrom")),
+        data_until=reported(get(reply, "DataUntil")),
+        number_recordings=count,
+    )
+
+
+def replay_uri(reply: Any, recording_token: str) -> ReplayUri:
+    return ReplayUri(recording_token=recording_token, uri=media_uri(reply, "GetReplayUri"))
+
+
+_EVENT_ITEMS = ("IsDataPresent", "IsRecording", "State")
+
+
+def _topic_text(topic: Any) -> str:
+    """Topic text from zeep's TopicExpressionType (mixed content; firmware varies)."""
+    for candidate in (get(topic, "_value_1"), topic):
+        if isinstance(candidate, str) and candidate.strip():
+            return candidate.strip()
+        if isinstance(candidate, list):
+            joined = "".join(part for part in candidate if isinstance(part, str)).strip()
+            if joined:
+                return joined
+    return ""
+
+
+def _message_item(message: Any) -> tuple[str | None, bool | None]:
+    """(name, value) of the Data/SimpleItem that carries the recording state.
+
+    zeep parses ``tt:Message`` inside the ``xs:any`` into objects when it knows the
+    element; anything else stays a raw lxml element.  Both shapes are read.
+    """
+    content = get(message, "_value_1")
+    if content is None:
+        return None, None
+    if hasattr(content, "iter"):  # raw lxml element
+        pairs = [
+            (item.get("Name"), item.get("Value"))
+            for item in content.iter(f"{{{TT}}}SimpleItem")
+            if item.getparent() is not None and item.getparent().tag == f"{{{TT}}}Data"
+        ]
+    else:
+        pairs = [
+            (text(item, "Name"), text(item, "Value"))
+            for item in listed(get(content, "Data", "SimpleItem"))
+        ]
+    for name, value in pairs:
+        if name in _EVENT_ITEMS:
+            return name, _bool(value)
+    return None, None
+
+
+def recording_event(result: Any, topics: tuple[str, ...]) -> RecordingEvent | None:
+    """One FindEventResult, or None when it is not a recording-state event."""
+    event = get(result, "Event")
+    topic = _topic_text(get(event, "Topic"))
+    if not any(topic.endswith(wanted) for wanted in topics):
+        return None
+    instant = reported(get(result, "Time"))
+    if instant is None:
+        raise DeviceError(
+            "malformed",
+            "GetEventSearchResults: event without Time",
+            operation="GetEventSearchResults",
+        )
+    name, value = _message_item(get(event, "Message"))
+    return RecordingEvent(
+        time=instant,
+        recording_token=text(result, "RecordingToken"),
+        track_token=text(result, "TrackToken") or None,
+        topic=topic,
+        name=name,
+        value=value,
+        start_state=_bool(get(result, "StartStateEvent")) is True,
+    )

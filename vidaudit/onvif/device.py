@@ -1,0 +1,461 @@
+"""``Device``: the calls the collector makes, each returning our dataclasses.
+
+Every public method either returns a typed result or raises ``DeviceError``; nothing
+else escapes for device, network or library failures.  Each call runs under
+``min(call_timeout_s, time left before the device deadline)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from typing import Any
+
+import aiohttp
+from pydantic import SecretStr
+
+from vidaudit.onvif import convert
+from vidaudit.onvif.errors import DeviceError
+from vidaudit.onvif.models import (
+    DeviceClock,
+    DeviceInfo,
+    Profile,
+    Recording,
+    RecordingEvent,
+    RecordingJob,
+    RecordingSummary,
+    ReplayUri,
+    Service,
+    VideoSource,
+)
+from vidaudit.onvif.settings import OnvifSettings
+from vidaudit.onvif.timeparse import xs_datetime, xs_duration
+from vidaudit.onvif.transport import BoundedTransport
+from vidaudit.onvif.xmlsafety import topic_expression
+from vidaudit.onvif.zeepclient import (
+    SERVICES,
+    ZEEP_REPLY_ERRORS,
+    load_document,
+    make_token,
+    service_proxy,
+    set_token_offset,
+)
+
+logger = logging.getLogger(__name__)
+
+#: FindEvents topics that describe recorded footage (ONVIF Recording Search §5.16).
+RECORDING_TOPICS = ("RecordingHistory/Track/State", "RecordingHistory/Recording/State")
+_RTSP_SETUP = {"Stream": "RTP-Unicast", "Transport": {"Protocol": "RTSP"}}
+#: Budget for EndSearch after a search already failed: the device may be gone, and
+#: KeepAliveTime frees the search on its side anyway.
+_END_SEARCH_AFTER_FAILURE_S = 2.0
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Device:
+    """One ONVIF device for the duration of one probe.  Built by ``OnvifPool.open``.
+
+    Results are cached per Device where a probe asks twice (services, the clock offset).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        username: str,
+        password: SecretStr,
+        *,
+        session: aiohttp.ClientSession,
+        settings: OnvifSettings,
+        document_lock: asyncio.Lock,
+    ) -> None:
+        self.url = url
+        self.settings = settings
+        self._secret = password.get_secret_value()
+        self._document_lock = document_lock
+        middlewares: tuple[aiohttp.ClientMiddlewareType, ...] = ()
+        if settings.http_digest:
+            # Answers a "WWW-Authenticate: Digest" challenge; without one it only
+            # passes the request through.
+            middlewares = (aiohttp.DigestAuthMiddleware(username, self._secret),)
+        self._transport = BoundedTransport(session, settings, middlewares=middlewares)
+        self._token = make_token(username, self._secret)
+        self._proxies: dict[tuple[str, bool], Any] = {}
+        self._services: tuple[Service, ...] | None = None
+        self._time_adjusted = not settings.adjust_time
+        # Concurrent calls on one Device (the collector may gather them) must not each
+        # read the clock or GetServices, nor race ahead of the clock offset.
+        self._clock_lock = asyncio.Lock()
+        self._services_lock = asyncio.Lock()
+        loop = asyncio.get_running_loop()
+        self._deadline = (
+            None if settings.device_deadline_s is None else loop.time() + settings.device_deadline_s
+        )
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"Device({self.url!r})"
+
+    def close(self) -> None:
+        """Forget per-device state; the pool owns (and closes) the connections."""
+        self._closed = True
+        self._proxies.clear()
+
+    # -- plumbing ----------------------------------------------------------------
+
+    def _budget(self, operation: str) -> float:
+        budget = self.settings.call_timeout_s
+        if self._deadline is not None:
+            left = self._deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                raise DeviceError(
+                    "timeout",
+                    f"device deadline of {self.settings.device_deadline_s} s exhausted",
+                    operation=operation,
+                )
+            budget = min(budget, left)
+        return budget
+
+    def _scrub(self, error: DeviceError) -> DeviceError:
+        return error.scrubbed(self._secret)
+
+    def _xaddr(self, name: str) -> str | None:
+        if name == "devicemgmt":
+            return self.url
+        namespace = SERVICES[name].namespace
+        for service in self._services or ():
+            if service.namespace == namespace:
+                return service.xaddr
+        return None
+
+    async def _proxy(self, name: str, auth: bool) -> Any:
+        key = (name, auth)
+        proxy = self._proxies.get(key)
+        if proxy is not None:
+            return proxy
+        if name != "devicemgmt" and self._services is None:
+            await self.services()
+        xaddr = self._xaddr(name)
+        if xaddr is None:
+            raise DeviceError("unsupported", f"device does not offer the {name} service")
+        document = await load_document(SERVICES[name], self._document_lock)
+        proxy = service_proxy(
+            document, SERVICES[name], xaddr, self._transport, self._token if auth else None
+        )
+        self._proxies[key] = proxy
+        return proxy
+
+    async def _call(
+        self,
+        service: str,
+        operation: str,
+        params: dict[str, Any] | None = None,
+        *,
+        auth: bool = True,
+        budget: float | None = None,
+    ) -> Any:
+        if self._closed:
+            raise RuntimeError("Device used after its 'open' block ended")
+        if auth and not self._time_adjusted:
+            await self._adjust_time()
+        limit = self.settings.call_timeout_s
+        try:
+            proxy = await self._proxy(service, auth)
+            limit = (
+                self._budget(operation) if budget is None else min(budget, self._budget(operation))
+            )
+            async with asyncio.timeout(limit):
+                return await getattr(proxy, operation)(**(params or {}))
+        except DeviceError as err:
+            if err.operation is None:
+                err.operation = operation
+            raise self._scrub(err) from None
+        except TimeoutError as exc:
+            raise self._scrub(
+                DeviceError(
+                    "timeout", f"no complete answer within {limit:.1f} s", operation=operation
+                )
+            ) from exc
+        except ZEEP_REPLY_ERRORS as exc:
+            raise self._scrub(
+                DeviceError(
+                    "malformed",
+                    f"reply does not match the schema: {type(exc).__name__}: {exc}"[:400],
+                    operation=operation,
+                )
+            ) from None
+
+    async def _adjust_time(self) -> None:
+        """Read the device clock once so WS-Security ``Created`` follows it."""
+        async with self._clock_lock:
+            if self._time_adjusted:
+                return
+            try:
+                await self.clock()
+            except DeviceError as err:
+                if err.kind in ("unreachable", "timeout"):
+                    raise
+                # No usable clock (malformed struct, fault): use our own time.
+                logger.debug("%s: clock not read (%s); WS-Security uses local time", self.url, err)
+            finally:
+                self._time_adjusted = True
+
+    # -- device management -------------------------------------------------------
+
+    async def clock(self) -> DeviceClock:
+        """GetSystemDateAndTime (unauthenticated first, as ONVIF allows; Axis firmware
+        demands authentication even here, so retry with it), plus the send/receive
+        instants.  With ``adjust_time`` the reading also sets the WS-Security offset.
+        """
+        # Build the proxy (first use in a process parses the WSDL, ~0.1 s) before taking
+        # sent_at, so the midpoint brackets only the network exchange.
+        await self._proxy("devicemgmt", False)
+        sent_at = _utcnow()
+        try:
+            reply = await self._call("devicemgmt", "GetSystemDateAndTime", auth=False)
+        except DeviceError as err:
+            if err.kind != "auth":
+                raise
+            self._time_adjusted = True  # do not recurse into _adjust_time
+            await self._proxy("devicemgmt", True)
+            sent_at = _utcnow()
+            reply = await self._call("devicemgmt", "GetSystemDateAndTime", auth=True)
+        received_at = _utcnow()
+        reading = convert.device_clock(reply, sent_at, received_at)
+        if self.settings.adjust_time and reading.drift is not None:
+            set_token_offset(self._token, reading.drift)
+            self._time_adjusted = True
+        return reading
+
+    async def info(self) -> DeviceInfo:
+        return convert.device_info(await self._call("devicemgmt", "GetDeviceInformation"))
+
+    async def services(self) -> tuple[Service, ...]:
+        """Services and XAddrs from GetServices; GetCapabilities only as a fallback for
+        firmware without GetServices (zeep leaves its Extension raw; we read it anyway).
+        """
+        if self._services is not None:
+            return self._services
+        async with self._services_lock:
+            if self._services is None:
+                self._services = await self._discover()
+            return self._services
+
+    async def _discover(self) -> tuple[Service, ...]:
+        try:
+            reply = await self._call("devicemgmt", "GetServices", {"IncludeCapability": False})
+            found = convert.services(reply, self.url, self.settings.xaddr_host_override)
+        except DeviceError as err:
+            if err.kind not in ("unsupported", "device_fault", "malformed"):
+                raise
+            logger.debug("%s: GetServices failed (%s), trying GetCapabilities", self.url, err)
+            reply = await self._call("devicemgmt", "GetCapabilities", {"Category": "All"})
+            found = convert.capabilities(reply, self.url, self.settings.xaddr_host_override)
+        return found
+
+    def offers(self, name: str) -> bool:
+        """Whether the device advertised service ``name`` (after ``services()``)."""
+        return name in SERVICES and self._xaddr(name) is not None
+
+    # -- media -------------------------------------------------------------------
+
+    async def profiles(self) -> tuple[Profile, ...]:
+        return convert.profiles(await self._call("media", "GetProfiles"))
+
+    async def video_sources(self) -> tuple[VideoSource, ...]:
+        return convert.video_sources(await self._call("media", "GetVideoSources"))
+
+    async def snapshot_uri(self, profile_token: str) -> str:
+        reply = await self._call("media", "GetSnapshotUri", {"ProfileToken": profile_token})
+        return convert.media_uri(reply, "GetSnapshotUri")
+
+    async def stream_uri(self, profile_token: str) -> str:
+        reply = await self._call(
+            "media", "GetStreamUri", {"StreamSetup": _RTSP_SETUP, "ProfileToken": profile_token}
+        )
+        return convert.media_uri(reply, "GetStreamUri")
+
+    # -- recordings ----------------------------------------------------------------
+
+    async def recording_summary(self) -> RecordingSummary:
+        return convert.recording_summary(await self._call("search", "GetRecordingSummary"))
+
+    async def recordings(self) -> tuple[Recording, ...]:
+        """Recordings with their tracks and DataFrom/DataTo: FindRecordings ->
+        GetRecordingSearchResults until Completed -> EndSearch; falls back to
+        GetRecordings (configuration only, no times) when there is no search service.
+        """
+        await self.services()
+        if self.offers("search"):
+            try:
+                return await self._find_recordings()
+            except DeviceError as err:
+                if err.kind != "unsupported" or not self.offers("recording"):
+                    raise
+                logger.debug("%s: FindRecordings unsupported, using GetRecordings", self.url)
+        if self.offers("recording"):
+            reply = await self._call("recording", "GetRecordings")
+            return tuple(convert.recording_item(item) for item in convert.listed(reply))
+        raise DeviceError(
+            "unsupported",
+            "device offers neither the search nor the recording service",
+            operation="FindRecordings",
+        )
+
+    async def _find_recordings(self) -> tuple[Recording, ...]:
+        token = await self._call(
+            "search",
+            "FindRecordings",
+            {"Scope": {}, "KeepAliveTime": xs_duration(self.settings.search_keepalive_s)},
+        )
+        token = convert.text(token, "SearchToken") or convert.text(token)
+        if not token:
+            raise DeviceError(
+                "malformed", "FindRecordings: no SearchToken", operation="FindRecordings"
+            )
+        found: dict[str, Recording] = {}
+
+        async def page() -> bool:
+            reply = await self._call(
+                "search",
+                "GetRecordingSearchResults",
+                {
+                    "SearchToken": token,
+                    "MaxResults": self.settings.search_page_size,
+                    "WaitTime": xs_duration(self.settings.search_wait_s),
+                },
+            )
+            for info in convert.listed(convert.get(reply, "RecordingInformation")):
+                recording = convert.recording_information(info)
+                found.setdefault(recording.token, recording)
+            return convert.text(reply, "SearchState") == "Completed"
+
+        await self._paged_search(token, page, "GetRecordingSearchResults")
+        return tuple(found.values())
+
+    async def _paged_search(self, token: str, page: Any, operation: str) -> None:
+        """Poll ``page()`` until it reports Completed; EndSearch on every path."""
+        failed = True
+        try:
+            for _ in range(self.settings.search_max_pages):
+                if await page():
+                    failed = False
+                    return
+            raise DeviceError(
+                "device_fault",
+                f"search not Completed after {self.settings.search_max_pages} pages",
+                operation=operation,
+            )
+        finally:
+            await self._end_search(token, after_failure=failed)
+
+    async def _end_search(self, token: str, *, after_failure: bool) -> None:
+        try:
+            await self._call(
+                "search",
+                "EndSearch",
+                {"SearchToken": token},
+                budget=_END_SEARCH_AFTER_FAILURE_S if after_failure else None,
+            )
+        except DeviceError as err:
+            # The results are in hand (or the search already failed); the device frees
+            # the search after KeepAliveTime anyway.
+            logger.debug("%s: EndSearch failed: %s", self.url, err)
+
+    async def track_events(
+        self, recording_token: str, start: dt.datetime, end: dt.datetime
+    ) -> tuple[RecordingEvent, ...]:
+        """Recording/track state changes between ``start`` and ``end`` (aware instants):
+        FindEvents on ``tns1:RecordingHistory/Track/State`` and ``.../Recording/State``
+        with IncludeStartState=true, paged with GetEventSearchResults until Completed,
+        EndSearch on every path.  Events come back in the device's order.
+        """
+        params: dict[str, Any] = {
+            "StartPoint": xs_datetime(start),
+            "EndPoint": xs_datetime(end),
+            "Scope": {"IncludedRecordings": [recording_token]},
+            "SearchFilter": {"_value_1": [topic_expression(RECORDING_TOPICS)]},
+            "IncludeStartState": True,
+            "KeepAliveTime": xs_duration(self.settings.search_keepalive_s),
+        }
+        try:
+            reply = await self._call("search", "FindEvents", params)
+        except DeviceError as err:
+            if err.kind != "device_fault":
+                raise
+            # Some firmware faults on any SearchFilter; filter on our side instead.
+            logger.debug("%s: FindEvents with topic filter failed (%s)", self.url, err)
+            params.pop("SearchFilter")
+            reply = await self._call("search", "FindEvents", params)
+        token = convert.text(reply, "SearchToken") or convert.text(reply)
+        if not token:
+            raise DeviceError("malformed", "FindEvents: no SearchToken", operation="FindEvents")
+        events: list[RecordingEvent] = []
+
+        async def page() -> bool:
+            reply = await self._call(
+                "search",
+                "GetEventSearchResults",
+                {
+                    "SearchToken": token,
+                    "MaxResults": self.settings.search_page_size,
+                    "WaitTime": xs_duration(self.settings.search_wait_s),
+                },
+            )
+            for result in convert.listed(convert.get(reply, "Result")):
+                event = convert.recording_event(result, RECORDING_TOPICS)
+                if event is not None:
+                    events.append(event)
+            return convert.text(reply, "SearchState") == "Completed"
+
+        await self._paged_search(token, page, "GetEventSearchResults")
+        return tuple(events)
+
+    async def recording_jobs(self) -> tuple[RecordingJob, ...]:
+        """GetRecordingJobs, plus each job's GetRecordingJobState when ``job_states``."""
+        reply = await self._call("recording", "GetRecordingJobs")
+        jobs = [convert.recording_job(item) for item in convert.listed(reply)]
+        if not self.settings.job_states:
+            return tuple(jobs)
+        result: list[RecordingJob] = []
+        ask = True
+        for job in jobs:
+            state: str | None = None
+            if ask:
+                try:
+                    state = convert.job_state(
+                        await self._call(
+                            "recording", "GetRecordingJobState", {"JobToken": job.token}
+                        )
+                    )
+                except DeviceError as err:
+                    if err.kind == "unsupported":
+                        ask = False  # the firmware does not do it for any job
+                    elif err.kind not in ("device_fault", "malformed"):
+                        raise
+            result.append(_with_state(job, state))
+        return tuple(result)
+
+    # -- replay --------------------------------------------------------------------
+
+    async def replay_uri(self, recording_token: str) -> ReplayUri:
+        reply = await self._call(
+            "replay",
+            "GetReplayUri",
+            {"StreamSetup": _RTSP_SETUP, "RecordingToken": recording_token},
+        )
+        return convert.replay_uri(reply, recording_token)
+
+
+def _with_state(job: RecordingJob, state: str | None) -> RecordingJob:
+    return RecordingJob(
+        token=job.token,
+        recording_token=job.recording_token,
+        mode=job.mode,
+        priority=job.priority,
+        source_tokens=job.source_tokens,
+        state=state,
+    )

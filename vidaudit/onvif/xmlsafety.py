@@ -1,0 +1,182 @@
+"""Refuse hostile or broken SOAP replies before zeep sees them.
+
+onvif-zeep-async parses with ``xml_huge_tree=True`` and ``strict=False`` (lxml
+``recover=True``): a truncated or garbled body is "recovered" into a partial tree and
+can come out as an empty, valid-looking result.  So every reply is first parsed here
+with a parser configured to refuse, not to repair:
+
+* ``recover=False``      not well-formed (garbage, truncated) -> error
+* a ``<!DOCTYPE``/``<!ENTITY`` anywhere in the bytes is refused before parsing, so a
+  billion-laughs body is ``malformed`` by our rule; behind that, ``resolve_entities=False``,
+  ``load_dtd=False``, ``no_network=True`` (entities never expanded, nothing fetched)
+  and a post-parse DOCTYPE check
+* ``huge_tree=False``    libxml2's depth/text-size guards stay on
+
+The size bound is applied before this (while reading, in ``transport.py``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+# lxml ships no type information and lxml-stubs is not a project dependency: the
+# parser is used through ``Any`` in this one module.
+from lxml import etree  # type: ignore[import-untyped]
+
+SOAP12_ENV = "http://www.w3.org/2003/05/soap-envelope"
+SOAP11_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
+_ENVELOPES = (SOAP12_ENV, SOAP11_ENV)
+
+
+class UnsafeXml(ValueError):
+    """The reply is not acceptable XML (carries the reason, never the body)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SoapFault:
+    code: str | None
+    #: Local names of Code/Value and every nested Subcode/Value (SOAP 1.2), or of
+    #: faultcode (SOAP 1.1), e.g. ``("Sender", "NotAuthorized")``.
+    subcodes: tuple[str, ...]
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedReply:
+    #: Qualified name of the first element in the SOAP Body, ``{ns}local``.
+    body_element: str | None
+    fault: SoapFault | None
+
+
+def _parser() -> Any:
+    # A parser per call: lxml parsers are not safe to share between threads, and
+    # building one costs ~2 us.
+    return etree.XMLParser(
+        recover=False,
+        resolve_entities=False,
+        load_dtd=False,
+        dtd_validation=False,
+        no_network=True,
+        huge_tree=False,
+        remove_comments=True,
+        remove_pis=True,
+    )
+
+
+#: ``<!DOCTYPE`` / ``<!ENTITY`` in the encodings a device may use.  SOAP forbids a DTD
+#: (SOAP 1.2 Part 1 §5), so its mere presence is refusal; checked on the bytes so the
+#: XML parser never processes a declaration (libxml2's own amplification guard would
+#: catch a billion-laughs body too, but that is a library default, not our decision).
+_DECLARATIONS = tuple(
+    marker.encode(encoding)
+    for marker in ("<!DOCTYPE", "<!ENTITY")
+    for encoding in ("ascii", "utf-16-le", "utf-16-be")
+)
+
+
+def parse_strict(body: bytes) -> Any:
+    """Parse ``body`` or raise UnsafeXml; a DOCTYPE (hence any entity) is refused."""
+    if not body.strip():
+        raise UnsafeXml("empty body")
+    if any(marker in body for marker in _DECLARATIONS):
+        raise UnsafeXml("DTD/entity declarations are refused")
+    try:
+        root = etree.fromstring(body, parser=_parser())
+    except etree.XMLSyntaxError as exc:
+        raise UnsafeXml(f"not well-formed XML ({exc.msg})") from None
+    docinfo = root.getroottree().docinfo
+    if docinfo.doctype or docinfo.internalDTD is not None:
+        raise UnsafeXml("DTD/entity declarations are refused")
+    return root
+
+
+def _local(text: str | None) -> str | None:
+    """Local part of a QName-valued text such as ``ter:NotAuthorized``."""
+    if not text:
+        return None
+    text = text.strip()
+    return text.rpartition(":")[2] or None
+
+
+def _fault(fault: Any) -> SoapFault:
+    names: list[str] = []
+    code: str | None = None
+    if etree.QName(fault).namespace == SOAP12_ENV:
+        ns = {"e": SOAP12_ENV}
+        code = fault.findtext("e:Code/e:Value", namespaces=ns)
+        node = fault.find("e:Code", namespaces=ns)
+        while node is not None:
+            value = _local(node.findtext("e:Value", namespaces=ns))
+            if value:
+                names.append(value)
+            node = node.find("e:Subcode", namespaces=ns)
+        reason = fault.findtext("e:Reason/e:Text", default="", namespaces=ns)
+    else:
+        code = fault.findtext("faultcode")
+        # SOAP 1.1 dotted codes, e.g. "wsse:FailedAuthentication" or "Client.Auth".
+        for part in (code or "").replace(".", ":").split(":"):
+            if part.strip():
+                names.append(part.strip())
+        reason = fault.findtext("faultstring", default="")
+    return SoapFault(code=code, subcodes=tuple(names), reason=" ".join(reason.split())[:300])
+
+
+def check_reply(body: bytes) -> CheckedReply:
+    """Parse strictly and report the Body's first element and any Fault."""
+    root = parse_strict(body)
+    qname = etree.QName(root)
+    if qname.localname != "Envelope" or qname.namespace not in _ENVELOPES:
+        raise UnsafeXml(f"root element is {qname.text}, not a SOAP Envelope")
+    soap_body = root.find(f"{{{qname.namespace}}}Body")
+    if soap_body is None:
+        raise UnsafeXml("SOAP Envelope without Body")
+    first = next((child for child in soap_body if isinstance(child.tag, str)), None)
+    if first is None:
+        return CheckedReply(body_element=None, fault=None)
+    if etree.QName(first).localname == "Fault" and etree.QName(first).namespace in _ENVELOPES:
+        return CheckedReply(body_element=first.tag, fault=_fault(first))
+    return CheckedReply(body_element=first.tag, fault=None)
+
+
+def request_element(envelope: Any) -> str | None:
+    """``{ns}Operation`` of the request envelope zeep built."""
+    for ns in _ENVELOPES:
+        soap_body = envelope.find(f"{{{ns}}}Body")
+        if soap_body is not None:
+            first = next((child for child in soap_body if isinstance(child.tag, str)), None)
+            return None if first is None else str(first.tag)
+    return None
+
+
+def serialize(envelope: Any) -> bytes:
+    """The request envelope zeep built, as UTF-8 bytes with an XML declaration."""
+    data: bytes = etree.tostring(envelope, xml_declaration=True, encoding="utf-8")
+    return data
+
+
+def local_name(qualified: str) -> str:
+    """``{ns}local`` -> ``local``."""
+    return qualified.rpartition("}")[2]
+
+
+# -- request helpers (the one place that builds lxml elements) ----------------------
+
+_WSNT = "http://docs.oasis-open.org/wsn/b-2"
+_TOPICS = "http://www.onvif.org/ver10/topics"
+CONCRETE_SET = "http://www.onvif.org/ver10/tev/topicExpression/ConcreteSet"
+
+
+def topic_expression(topics: tuple[str, ...]) -> Any:
+    """``wsnt:TopicExpression`` selecting ``tns1:<topic>|...`` (FindEvents SearchFilter).
+
+    zeep cannot build the ``xs:any`` content of tt:EventFilter from a dict, so the
+    element is made here and passed through as ``_value_1``.
+    """
+    element = etree.Element(
+        f"{{{_WSNT}}}TopicExpression",
+        attrib={"Dialect": CONCRETE_SET},
+        nsmap={"wsnt": _WSNT, "tns1": _TOPICS},
+    )
+    element.text = "|".join(f"tns1:{topic}" for topic in topics)
+    return element
