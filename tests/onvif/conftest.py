@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
-from onvif_testkit import EX_ONVIF, PASSWORD, Behaviour, FakeDevice, RawServer, in_ci, start
 from pydantic import SecretStr
 
+from tests.onvif_testkit import EX_ONVIF, PASSWORD, Behaviour, FakeDevice, RawServer, in_ci, start
 from vidaudit.inventory.schema import Credentials
 from vidaudit.onvif import OnvifSettings
 

@@ -13,9 +13,9 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 from aiohttp import web
-from onvif_testkit import PASSWORD, Behaviour, FakeDevice, RawServer, clock_reply, fault, soap
 from pydantic import SecretStr
 
+from tests.onvif_testkit import PASSWORD, Behaviour, FakeDevice, RawServer, clock_reply, fault, soap
 from vidaudit.inventory.schema import Credentials
 from vidaudit.onvif import DeviceError, OnvifPool, OnvifSettings, open_device
 

@@ -10,8 +10,8 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from onvif_testkit import FakeDevice, fault, soap
 
+from tests.onvif_testkit import FakeDevice, fault, soap
 from vidaudit.inventory.schema import Credentials
 from vidaudit.onvif import DeviceError, OnvifSettings, open_device
 

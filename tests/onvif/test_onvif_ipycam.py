@@ -20,9 +20,9 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from onvif_testkit import REPO_ROOT, in_ci
 from pydantic import SecretStr
 
+from tests.onvif_testkit import REPO_ROOT, in_ci
 from vidaudit.inventory.schema import Credentials
 from vidaudit.onvif import DeviceError, OnvifSettings, open_device
 

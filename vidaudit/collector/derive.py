@@ -184,11 +184,11 @@ def evidence_for(
     window: Span,
     now: dt.datetime,
 ) -> ChannelEvidence:
-    if not data.search_supported:
-        return ChannelEvidence(channel_id, search_supported=False, recording_found=False)
     recording = match_recording(ref, data)
     if recording is None:
-        return ChannelEvidence(channel_id, search_supported=True, recording_found=False)
+        return ChannelEvidence(
+            channel_id, search_supported=data.search_supported, recording_found=False
+        )
     video = [t for t in recording.tracks if t.type == "Video"] or list(recording.tracks)
     starts = [_believable(t.data_from, now, data.drift) for t in video]
     ends = [_believable(t.data_to, now, data.drift) for t in video]
@@ -208,7 +208,7 @@ def evidence_for(
         audio = any(t.type == "Audio" for t in recording.tracks)
     return ChannelEvidence(
         channel_id,
-        search_supported=True,
+        search_supported=data.search_supported,
         recording_found=True,
         recording_state=_state(recording, data.jobs),
         earliest=earliest,

@@ -75,8 +75,11 @@ async def _read_recordings(
             raise
         return DeviceRecordings(False, (), (), profiles, sources, None, drift)
     jobs = await _jobs(dev)
-    base = DeviceRecordings(True, recordings, jobs, profiles, sources, None, drift)
-    if not dev.offers("search"):
+    # Without the search service (Axis lists only ONVIF-made recordings through the
+    # recording service) there are tokens and tracks but no times: retention unverifiable.
+    searchable = dev.offers("search")
+    base = DeviceRecordings(searchable, recordings, jobs, profiles, sources, None, drift)
+    if not searchable:
         return base
     wanted = {
         recording.token

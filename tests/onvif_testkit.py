@@ -1,7 +1,6 @@
 """Test kit for the ONVIF device layer: a loopback ONVIF device and a raw TCP server.
 
-Named uniquely (not ``conftest``) so test modules can import it whatever other test
-directories put on ``sys.path``.
+Shared by the device-layer tests (tests/onvif) and the collector tests (tests/collector).
 
 A loopback ONVIF device for tests: real HTTP, real SOAP, real WS-Security checks.
 
@@ -25,7 +24,7 @@ from pathlib import Path
 from aiohttp import web
 from lxml import etree
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED = REPO_ROOT.parent / "shared"
 EX_ONVIF = SHARED / "fixtures" / "onvif" / "ex_onvif"
 
