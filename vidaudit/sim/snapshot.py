@@ -1,0 +1,150 @@
+"""Snapshot JPEGs whose picture matches the channel's scenario (normal, black, blurred...).
+
+Pictures are drawn with numpy/OpenCV at 640x360 - enough for the quality checks of R4
+(black, no signal, frozen, blur, occlusion, colour cast, brightness, scene moved) - and
+cached: a normal camera's picture changes once a minute (its time overlay ticks), a
+frozen one never does.  Drawing runs in a worker thread, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections import OrderedDict
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from vidaudit.sim.plan import Picture
+
+WIDTH, HEIGHT = 640, 360
+CACHE_SIZE = 256
+Image = npt.NDArray[np.uint8]
+
+
+def _scene(channel_id: str, shift: int = 0) -> Image:
+    """A bank-hall-like scene: floor, wall, counter, a few people; varies per channel."""
+    seed = int.from_bytes(hashlib.sha256(channel_id.encode()).digest()[:4], "big")
+    rng = np.random.default_rng(seed)
+    img = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
+    wall = rng.integers(150, 210, 3)
+    img[: HEIGHT // 2] = wall
+    img[HEIGHT // 2 :] = (90, 100, 110)
+    # Vertical gradient: real rooms are not flat colours (and blur detectors need edges).
+    shaded = img.astype(np.float32) * np.linspace(0.8, 1.1, HEIGHT)[:, None, None]
+    img = _u8(shaded)
+    counter_y = HEIGHT // 2 + int(rng.integers(10, 50))
+    cv2.rectangle(img, (40, counter_y), (WIDTH - 40, counter_y + 60), (60, 80, 120), -1)
+    for x in range(80, WIDTH - 80, 120):
+        cv2.rectangle(img, (x, counter_y - 70), (x + 70, counter_y - 10), (40, 40, 40), -1)
+    for _ in range(int(rng.integers(2, 5))):
+        cx = int(rng.integers(40, WIDTH - 40))
+        cy = int(rng.integers(HEIGHT // 2, HEIGHT - 60))
+        colour = tuple(int(c) for c in rng.integers(20, 200, 3))
+        cv2.circle(img, (cx, cy - 45), 14, (150, 170, 200), -1)
+        cv2.rectangle(img, (cx - 18, cy - 30), (cx + 18, cy + 30), colour, -1)
+    img = _u8(img.astype(np.int16) + rng.integers(0, 12, img.shape, dtype=np.int16))
+    if shift:
+        matrix = np.array([[1, 0, shift], [0, 1, shift // 3]], dtype=np.float32)
+        img = _u8(cv2.warpAffine(img, matrix, (WIDTH, HEIGHT), borderMode=cv2.BORDER_REPLICATE))
+    return img
+
+
+def _u8(values: npt.NDArray[np.generic] | object) -> Image:
+    """Clip to 0..255 and make it the 8-bit image OpenCV and the encoder expect."""
+    return np.clip(np.asarray(values, dtype=np.float32), 0, 255).astype(np.uint8)
+
+
+def _overlay(img: Image, label: str, stamp: dt.datetime) -> None:
+    # OSD as NVRs draw it: time top-left, channel name bottom-right (ASCII: cv2 has no CJK font).
+    cv2.putText(
+        img,
+        stamp.strftime("%Y-%m-%d %H:%M:%S"),
+        (12, 28),
+        cv2.FONT_HERSHEY_SIMPLEX,
+        0.7,
+        (255, 255, 255),
+        2,
+        cv2.LINE_AA,
+    )
+    cv2.putText(
+        img,
+        label,
+        (WIDTH - 12 - 11 * len(label), HEIGHT - 16),
+        cv2.FONT_HERSHEY_SIMPLEX,
+        0.6,
+        (255, 255, 255),
+        2,
+        cv2.LINE_AA,
+    )
+
+
+def draw(channel_id: str, picture: Picture, stamp: dt.datetime) -> Image:
+    if picture is Picture.BLACK:
+        return np.zeros((HEIGHT, WIDTH, 3), np.uint8)
+    if picture is Picture.NO_SIGNAL:
+        img = np.full((HEIGHT, WIDTH, 3), (160, 60, 20), np.uint8)  # the blue "no video" screen
+        cv2.putText(
+            img,
+            "NO VIDEO",
+            (WIDTH // 2 - 90, HEIGHT // 2),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            1.2,
+            (255, 255, 255),
+            2,
+            cv2.LINE_AA,
+        )
+        return img
+    img = _scene(channel_id, shift=120 if picture is Picture.MOVED else 0)
+    _overlay(img, channel_id, stamp)
+    if picture is Picture.BLUR:
+        img = _u8(cv2.GaussianBlur(img, (0, 0), 9))
+    elif picture is Picture.OCCLUDED:
+        cv2.rectangle(img, (0, 0), (WIDTH, int(HEIGHT * 0.85)), (25, 25, 25), -1)
+    elif picture is Picture.COLOUR_CAST:
+        img[:, :, 1] = 0
+        img[:, :, 0] = _u8(img[:, :, 0].astype(np.int16) + 80)
+    elif picture is Picture.DARK:
+        img = (img // 6).astype(np.uint8)
+    elif picture is Picture.BRIGHT:
+        img = _u8(img.astype(np.int16) + 150)
+    return img
+
+
+def encode_jpeg(img: Image) -> bytes:
+    ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 80])
+    if not ok:
+        raise RuntimeError("OpenCV could not encode the snapshot")
+    return bytes(buf.tobytes())
+
+
+class SnapshotCache:
+    """LRU of encoded JPEGs keyed by (channel, minute); frozen channels keep one key."""
+
+    def __init__(self, size: int = CACHE_SIZE) -> None:
+        self._items: OrderedDict[tuple[str, str], bytes] = OrderedDict()
+        self._size = size
+
+    @staticmethod
+    def key(channel_id: str, picture: Picture, stamp: dt.datetime) -> tuple[str, str]:
+        moment = "frozen" if picture is Picture.FROZEN else stamp.strftime("%Y%m%d%H%M")
+        return channel_id, moment
+
+    def get(self, key: tuple[str, str]) -> bytes | None:
+        found = self._items.get(key)
+        if found is not None:
+            self._items.move_to_end(key)
+        return found
+
+    def put(self, key: tuple[str, str], jpeg: bytes) -> None:
+        self._items[key] = jpeg
+        self._items.move_to_end(key)
+        while len(self._items) > self._size:
+            self._items.popitem(last=False)
+
+
+def render(channel_id: str, picture: Picture, stamp: dt.datetime) -> bytes:
+    """Draw and encode (CPU: run it in a thread)."""
+    when = stamp.replace(second=0) if picture is not Picture.FROZEN else stamp
+    return encode_jpeg(draw(channel_id, picture, when))
