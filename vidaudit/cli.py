@@ -27,6 +27,7 @@ from vidaudit.inventory import InventoryError, check_secrets, load_inventory
 from vidaudit.inventory.schema import Inventory
 from vidaudit.inventory.sync import sync_inventory
 from vidaudit.settings import Settings
+from vidaudit.sim.command import sim_command
 
 app = typer.Typer(
     help="Audit bank-branch video surveillance: retention, recording hours, clocks, reviews.",
@@ -41,6 +42,7 @@ app.add_typer(config_app, name="config")
 app.add_typer(db_app, name="db")
 app.add_typer(inventory_app, name="inventory")
 app.command("collect")(collect_command)
+app.command("sim")(sim_command)
 
 console = Console()
 # soft_wrap: an error line names a file and a key path; wrapping it breaks copy and grep.

@@ -70,6 +70,9 @@ def _source_tokens_for(ref: ChannelRef, data: DeviceRecordings) -> set[str]:
             )
         if 0 < ref.channel <= len(sources):
             tokens.add(sources[ref.channel - 1])
+    # Recording jobs name profiles more often than video sources (Axis: the job's source is
+    # "profile_1_h264" while the channel is known by its video source "0").
+    tokens.update(p.token for p in data.profiles if p.video_source_token in tokens)
     return tokens
 
 

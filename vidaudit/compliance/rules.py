@@ -180,7 +180,7 @@ def evaluate_channel(
                     f"channel not checked: its device cannot be read ({kind})",
                     {"error_kind": kind},
                 )
-            ]
+            ],
         )
     if evidence.search_supported and not evidence.recording_found:
         return replace(
@@ -192,7 +192,7 @@ def evaluate_channel(
                     "no recording on the device matches this channel",
                     {},
                 )
-            ]
+            ],
         )
 
     retention_days, verified, violations = _retention(evidence, required_days, now)
@@ -225,8 +225,9 @@ def evaluate_channel(
     if evidence.footage is not None:
         footage = merge(evidence.footage)
         occupancy = round(total(clip(footage, window_start, now)) / (now - window_start), 4)
-        gaps = complement(footage, window_start, now)
         earliest = evidence.verified_earliest or evidence.earliest
+        # Time before the oldest footage is a retention shortfall (R1), not a gap.
+        gaps = complement(footage, max(window_start, earliest or window_start), now)
         days = [
             day
             for day in business_days(branch, policy, tz, window_start, now, footage)
