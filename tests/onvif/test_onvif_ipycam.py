@@ -152,3 +152,61 @@ async def test_ipycam_wrong_password_is_auth(ipycam_url: str) -> None:
             await device.info()
     assert caught.value.kind == "auth"
     assert "not-the-password" not in str(caught.value)
+
+
+async def test_collector_on_ipycam_reports_search_unsupported(ipycam_url: str) -> None:
+    """The whole collector probe and rules against the third-party camera: online, drift
+    read, profiles read, retention reported unverifiable (no recording search), no crash."""
+    import yaml
+
+    from vidaudit.collector.fleet import ProbeRequest, judge
+    from vidaudit.collector.probe import probe_device
+    from vidaudit.inventory import parse_inventory
+    from vidaudit.inventory.load import SecretResolver
+    from vidaudit.onvif import OnvifPool
+
+    inventory = parse_inventory(
+        yaml.safe_dump(
+            {
+                "branches": [
+                    {
+                        "id": "B1",
+                        "name": "第三方相机",
+                        "hours": {"mon": "08:30-17:00"},
+                        "devices": [
+                            {
+                                "id": "IPYCAM",
+                                "kind": "camera",
+                                "onvif": ipycam_url,
+                                "username": USERNAME,
+                                "password": "${IPYCAM_PW}",
+                                "channels": [
+                                    {
+                                        "id": "C1",
+                                        "name": "柜台",
+                                        "role": "counter",
+                                        "ref": {"channel": 1},
+                                    }
+                                ],
+                            }
+                        ],
+                    }
+                ]
+            },
+            allow_unicode=True,
+        )
+    )
+    branch = inventory.branches[0]
+    device = branch.devices[0]
+    resolver = SecretResolver(inventory, None, environ={"IPYCAM_PW": PASSWORD})
+    now = dt.datetime.now(dt.UTC)
+    async with OnvifPool(OnvifSettings(call_timeout_s=5, device_deadline_s=30)) as pool:
+        probe = await probe_device(pool, ProbeRequest(branch, device, now, now), resolver)
+    assert probe.status.online and probe.status.error_kind is None
+    assert probe.status.clock_drift_s is not None and abs(probe.status.clock_drift_s) < 5
+    assert probe.recordings is not None and probe.recordings.profiles
+    assert not probe.recordings.search_supported
+    device_report, (channel,) = judge(inventory, branch, device, probe, now)
+    assert device_report.violations == [] and "media" in device_report.services
+    assert [v.rule for v in channel.result.violations] == ["R1.unverifiable"]
+    assert "does not support recording search" in channel.result.violations[0].detail

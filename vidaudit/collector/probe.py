@@ -45,8 +45,11 @@ async def _media(dev: Device) -> tuple[tuple[Profile, ...], tuple[VideoSource, .
     try:
         sources = await dev.video_sources()
     except DeviceError as err:
-        if err.kind != "unsupported":
+        # Only a help for matching channel numbers (profiles carry the source tokens too).
+        # ipycam answers it with a bare Receiver fault "Action not supported".
+        if err.kind not in ("unsupported", "device_fault"):
             raise
+        logger.debug("%s: GetVideoSources unavailable: %s", dev, err)
         sources = ()
     return profiles, sources
 
