@@ -249,3 +249,22 @@ def test_spans_merge_and_complement() -> None:
     assert complement([a], local(1, 0), local(1, 5)) == [Span(local(1, 2), local(1, 5))]
     with pytest.raises(ValueError, match="aware"):
         Span(dt.datetime(2026, 1, 1), dt.datetime(2026, 1, 2))
+
+
+def test_timeline_matches_plain_span_functions() -> None:
+    import random
+
+    from vidaudit.compliance.spans import Timeline, clip
+
+    rng = random.Random(3)
+    base = local(1, 0)
+    spans = []
+    for _ in range(200):
+        start = base + dt.timedelta(minutes=rng.randrange(0, 30 * 24 * 60))
+        spans.append(Span(start, start + dt.timedelta(minutes=rng.randrange(1, 600))))
+    timeline = Timeline(spans)
+    for _ in range(200):
+        lo = base + dt.timedelta(minutes=rng.randrange(-600, 31 * 24 * 60))
+        hi = lo + dt.timedelta(minutes=rng.randrange(0, 3000))
+        assert timeline.clip(lo, hi) == clip(spans, lo, hi)
+        assert timeline.complement(lo, hi) == complement(spans, lo, hi)

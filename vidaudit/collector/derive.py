@@ -28,13 +28,6 @@ from vidaudit.onvif.models import (
 #: footage stamped later than now + drift + this is not believable.
 FUTURE_SLACK = dt.timedelta(minutes=5)
 
-_RECORDING_JOB_STATES = {
-    "active": RecordingState.RECORDING,
-    "partiallyactive": RecordingState.RECORDING,
-}
-_STOPPED_JOB_STATES = {"idle", "error"}
-
-
 @dataclass(frozen=True)
 class DeviceRecordings:
     """Everything a device told us about its recordings in one probe."""
@@ -162,20 +155,27 @@ def footage_from_events(
     return merge(spans)
 
 
-def _state(recording: Recording, jobs: Sequence[RecordingJob]) -> RecordingState:
-    for job in jobs:
-        if job.recording_token != recording.token:
-            continue
-        state = (job.state or job.mode or "").lower()
-        if state in _RECORDING_JOB_STATES:
-            return _RECORDING_JOB_STATES[state]
-        if state in _STOPPED_JOB_STATES:
-            return RecordingState.STOPPED
-    status = (recording.status or "").lower()
-    if status == "recording":
+def _from_text(value: str | None) -> RecordingState:
+    state = (value or "").lower()
+    if state in ("active", "partiallyactive", "recording"):
         return RecordingState.RECORDING
-    if status in {"stopped", "removed", "removing"}:
+    if state in ("idle", "error", "stopped", "removed", "removing"):
         return RecordingState.STOPPED
+    return RecordingState.UNKNOWN
+
+
+def _state(recording: Recording, jobs: Sequence[RecordingJob]) -> RecordingState:
+    """Live state first (job state, then the search's RecordingStatus), configuration last
+    (a job's Mode says Active even while the job is in Error)."""
+    mine = [job for job in jobs if job.recording_token == recording.token]
+    for value in (
+        *(job.state for job in mine),
+        recording.status,
+        *(job.mode for job in mine),
+    ):
+        state = _from_text(value)
+        if state is not RecordingState.UNKNOWN:
+            return state
     return RecordingState.UNKNOWN
 
 

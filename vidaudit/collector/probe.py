@@ -42,6 +42,8 @@ async def _media(dev: Device) -> tuple[tuple[Profile, ...], tuple[VideoSource, .
         if err.kind != "unsupported":
             raise
         profiles = ()
+    if profiles and all(p.video_source_token for p in profiles):
+        return profiles, ()  # the profiles already name every input, in the same order
     try:
         sources = await dev.video_sources()
     except DeviceError as err:
@@ -89,19 +91,16 @@ async def _read_recordings(
         for channel in request.device.channels
         if (recording := match_recording(channel.ref, base)) is not None
     }
-    events: list[RecordingEvent] | None = []
-    # Search in the device's own time: its clock is off by ``drift``.
-    start, end = request.window_start + drift, request.now + drift
-    for token in sorted(wanted):
+    events: tuple[RecordingEvent, ...] | None = ()
+    if wanted:
+        # Search in the device's own time: its clock is off by ``drift``.
+        start, end = request.window_start + drift, request.now + drift
         try:
-            found = await dev.track_events(token, start, end)
+            events = await dev.track_events(sorted(wanted), start, end)
         except DeviceError as err:
             if err.kind != "unsupported":
                 raise
             events = None  # no event search: gaps unknown
-            break
-        assert events is not None
-        events.extend(found)
     return DeviceRecordings(True, recordings, jobs, profiles, sources, events, drift)
 
 

@@ -33,6 +33,9 @@ def onvif_settings(settings: Settings) -> OnvifSettings:
         device_deadline_s=settings.collector_device_deadline_s,
         max_response_bytes=settings.collector_max_response_bytes,
         max_connections=max(settings.collector_concurrency, 1),
+        # RecordingStatus from the search already says whether each recording is running;
+        # one GetRecordingJobState per job would double an NVR's calls.
+        job_states=False,
     )
 
 

@@ -34,7 +34,7 @@ from vidaudit.compliance.model import (
     Severity,
     Violation,
 )
-from vidaudit.compliance.spans import Span, clip, complement, merge, total
+from vidaudit.compliance.spans import Span, Timeline, clip, complement, merge, total
 from vidaudit.inventory.schema import Branch, Policy
 
 #: An NVR keeping exactly N days overwrites its oldest minutes continuously; do not flag a
@@ -81,7 +81,7 @@ def business_days(
     """Each business day fully inside ``[window_start, now]`` (today up to ``now``)."""
     before = dt.timedelta(minutes=policy.record_before_open_min)
     after = dt.timedelta(minutes=policy.record_after_close_min)
-    merged = merge(footage)
+    timeline = Timeline(footage)
     days: list[BusinessDay] = []
     day = window_start.astimezone(tz).date() + dt.timedelta(days=1)
     today = now.astimezone(tz).date()
@@ -92,14 +92,15 @@ def business_days(
             end = min(dt.datetime.combine(day, hours.close, tz) + after, now)
             if start < end:
                 need = Span(start.astimezone(dt.UTC), end.astimezone(dt.UTC))
-                gaps = complement(merged, need.start, need.end)
+                gaps = timeline.complement(need.start, need.end)
                 days.append(
                     BusinessDay(
                         date=day,
                         need=need,
                         covered=not gaps,
                         gaps=gaps,
-                        has_footage=bool(clip(merged, need.start, need.end)),
+                        # no footage at all in the window: one gap covering all of it
+                        has_footage=gaps != [need],
                     )
                 )
         day += dt.timedelta(days=1)

@@ -6,6 +6,7 @@ add a dependency for less clarity.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -68,3 +69,37 @@ def complement(spans: Iterable[Span], lo: dt.datetime, hi: dt.datetime) -> list[
 
 def total(spans: Iterable[Span]) -> dt.timedelta:
     return sum((span.duration for span in merge(spans)), dt.timedelta())
+
+
+class Timeline:
+    """Merged spans indexed for repeated window queries (one per business day).
+
+    ``clip``/``complement`` above re-merge their input on every call; over 30 days of
+    footage with hundreds of spans that dominates a channel's evaluation, so a timeline
+    merges once and finds each window's spans by bisection.
+    """
+
+    def __init__(self, spans: Iterable[Span]) -> None:
+        self.spans = merge(spans)
+        self._ends = [span.end for span in self.spans]
+
+    def clip(self, lo: dt.datetime, hi: dt.datetime) -> list[Span]:
+        out = []
+        for span in self.spans[bisect.bisect_right(self._ends, lo) :]:
+            if span.start >= hi:
+                break
+            start, end = max(span.start, lo), min(span.end, hi)
+            if start < end:
+                out.append(Span(start, end))
+        return out
+
+    def complement(self, lo: dt.datetime, hi: dt.datetime) -> list[Span]:
+        gaps = []
+        cursor = lo
+        for span in self.clip(lo, hi):
+            if span.start > cursor:
+                gaps.append(Span(cursor, span.start))
+            cursor = max(cursor, span.end)
+        if cursor < hi:
+            gaps.append(Span(cursor, hi))
+        return gaps
