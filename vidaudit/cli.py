@@ -221,5 +221,20 @@ def inventory_show(
     console.print(table)
 
 
+@app.command("demo")
+def demo(
+    workdir: Annotated[
+        Path | None, typer.Option(help="where the demo fleet's inventory goes")
+    ] = None,
+) -> None:
+    """Start a small simulated fleet, check it with the collector, show the results."""
+    import asyncio
+
+    from vidaudit.demo import run_demo
+
+    settings = _settings()
+    asyncio.run(run_demo(settings, workdir or settings.data_dir / "demo"))
+
+
 def main() -> None:
     app()
