@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Install the Debian packages listed in the given files (one per line, '#' comments) that
+# are not installed yet. Idempotent: with everything present it touches nothing.
+# Needs root (CI and the project's machines run as root); otherwise it says what is
+# missing and leaves the decision to the caller (exit 1).
+set -euo pipefail
+missing=()
+for file in "$@"; do
+  while read -r pkg _; do
+    [[ -z "$pkg" || "$pkg" == \#* ]] && continue
+    if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+      missing+=("$pkg")
+    fi
+  done <"$file"
+done
+((${#missing[@]} == 0)) && exit 0
+if [ "$(id -u)" != 0 ]; then
+  echo "apt-install.sh: missing Debian packages (run as root to install): ${missing[*]}" >&2
+  exit 1
+fi
+echo "apt-install.sh: installing ${missing[*]}" >&2
+apt-get update -qq
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
