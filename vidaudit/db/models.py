@@ -206,3 +206,115 @@ class FaultTicketRow(Base):
     opened_run_id: Mapped[int] = mapped_column(ForeignKey("collection_runs.id"))
     closed_run_id: Mapped[int | None] = mapped_column(ForeignKey("collection_runs.id"))
     occurrences: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class RegisterHeadRow(Base):
+    """The review register's chain head: one row, updated with every append.
+
+    Appending reads and updates this row in the same transaction, which serialises
+    appends on both backends (a row lock on PostgreSQL, the write lock on SQLite), so two
+    appends can never chain onto the same predecessor.
+    """
+
+    __tablename__ = "register_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class RegisterEntryRow(Base):
+    """D4: every playback, frame pull and review, append-only and hash-chained.
+
+    ``hash = sha256(prev_hash + canonical JSON of the entry)``; database triggers refuse
+    UPDATE and DELETE, and ``vidaudit register verify`` recomputes the chain.
+    """
+
+    __tablename__ = "register_entries"
+    __table_args__ = (
+        Index("ix_register_channel_time", "channel_id", "at"),
+        Index("ix_register_branch_time", "branch_id", "at"),
+    )
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[dt.datetime]
+    actor: Mapped[str] = mapped_column(String(128))
+    actor_role: Mapped[str] = mapped_column(String(32))
+    #: frame_pull | playback | review | approval_request | approval | finding | …
+    action: Mapped[str] = mapped_column(String(32))
+    branch_id: Mapped[str | None] = mapped_column(String(64))
+    channel_id: Mapped[str | None] = mapped_column(String(64))
+    range_start: Mapped[dt.datetime | None]
+    range_end: Mapped[dt.datetime | None]
+    reason: Mapped[str] = mapped_column(Text)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class EvidenceRow(Base):
+    """A content-addressed evidence file (a pulled frame, a snapshot) under the data dir."""
+
+    __tablename__ = "evidence"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(Integer)
+    media_type: Mapped[str] = mapped_column(String(64))
+    #: path relative to the evidence root
+    path: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[dt.datetime]
+    #: where it came from: channel, requested and actual instants, source kind
+    origin: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class SpotCheckPlanRow(Base):
+    """D5/D6: a plan of spot-checks; random plans keep the seed that re-derives them."""
+
+    __tablename__ = "spot_check_plans"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    created_at: Mapped[dt.datetime]
+    created_by: Mapped[str] = mapped_column(String(128))
+    #: random | targeted
+    kind: Mapped[str] = mapped_column(String(16))
+    #: random plans: the CSPRNG seed and the algorithm version that drew the tasks
+    seed: Mapped[str | None] = mapped_column(String(32))
+    algorithm: Mapped[str | None] = mapped_column(String(64))
+    #: period, roles, count, window, branches; targeted: the CSV's name and sha256
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class SpotCheckTaskRow(Base):
+    __tablename__ = "spot_check_tasks"
+    __table_args__ = (Index("ix_tasks_branch_status", "branch_id", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("spot_check_plans.id"), index=True)
+    branch_id: Mapped[str] = mapped_column(ForeignKey("branches.id"))
+    channel_id: Mapped[str] = mapped_column(ForeignKey("channels.id"))
+    start: Mapped[dt.datetime]
+    end: Mapped[dt.datetime]
+    kind: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text)
+    event_at: Mapped[dt.datetime | None]
+    frames_wanted: Mapped[int] = mapped_column(Integer)
+    #: planned | pulled | reviewed
+    status: Mapped[str] = mapped_column(String(16))
+
+
+class TaskFrameRow(Base):
+    """A frame pulled for a spot-check task (or ad hoc), with its diagnostics."""
+
+    __tablename__ = "task_frames"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    task_id: Mapped[int | None] = mapped_column(ForeignKey("spot_check_tasks.id"), index=True)
+    channel_id: Mapped[str] = mapped_column(ForeignKey("channels.id"), index=True)
+    requested: Mapped[dt.datetime]
+    actual: Mapped[dt.datetime | None]
+    delta_ms: Mapped[float | None]
+    evidence_sha256: Mapped[str | None] = mapped_column(ForeignKey("evidence.sha256"))
+    diagnostics: Mapped[dict[str, Any]] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)
+    pulled_at: Mapped[dt.datetime]
+    register_seq: Mapped[int] = mapped_column(ForeignKey("register_entries.seq"))

@@ -1,0 +1,1 @@
+"""Review duties without HTTP: the review register (D4), later findings and duties."""
