@@ -26,6 +26,7 @@ from vidaudit.db.models import BranchRow, ChannelRow, DeviceRow
 from vidaudit.inventory import InventoryError, check_secrets, load_inventory
 from vidaudit.inventory.schema import Inventory
 from vidaudit.inventory.sync import sync_inventory
+from vidaudit.sampler.command import sample_app
 from vidaudit.settings import Settings
 from vidaudit.sim.command import sim_command
 
@@ -43,6 +44,11 @@ app.add_typer(db_app, name="db")
 app.add_typer(inventory_app, name="inventory")
 app.command("collect")(collect_command)
 app.command("sim")(sim_command)
+app.add_typer(sample_app, name="sample")
+register_app = typer.Typer(help="The review register (D4).", no_args_is_help=True)
+evidence_app = typer.Typer(help="The evidence store.", no_args_is_help=True)
+app.add_typer(register_app, name="register")
+app.add_typer(evidence_app, name="evidence")
 
 console = Console()
 # soft_wrap: an error line names a file and a key path; wrapping it breaks copy and grep.
@@ -219,6 +225,44 @@ def inventory_show(
                 f"retired {gone:%Y-%m-%d}" if gone else "active",
             )
     console.print(table)
+
+
+@register_app.command("verify")
+def register_verify() -> None:
+    """Recompute the register's hash chain; exit 1 when an entry was altered or deleted."""
+    from vidaudit.review.register import verify
+
+    sessions = open_current_db(_settings())
+    with sessions() as session:
+        report = verify(session)
+    for problem in report.problems:
+        err.print(problem, markup=False, highlight=False)
+    state = "INTACT" if report.ok else "BROKEN"
+    console.print(
+        f"review register {state}: {report.entries} entries, head {report.head_hash}",
+        highlight=False,
+    )
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@evidence_app.command("verify")
+def evidence_verify() -> None:
+    """Check every evidence file still exists and matches its sha256; exit 1 if not."""
+    from vidaudit.sampler.evidence import EvidenceStore
+
+    settings = _settings()
+    sessions = open_current_db(settings)
+    with sessions() as session:
+        report = EvidenceStore(settings.data_dir / "evidence").verify(session)
+    for problem in report.problems:
+        err.print(problem, markup=False, highlight=False)
+    console.print(
+        f"evidence {'INTACT' if report.ok else 'BROKEN'}: {report.files} files checked",
+        highlight=False,
+    )
+    if not report.ok:
+        raise typer.Exit(1)
 
 
 @app.command("demo")
