@@ -318,3 +318,139 @@ class TaskFrameRow(Base):
     error: Mapped[str | None] = mapped_column(Text)
     pulled_at: Mapped[dt.datetime]
     register_seq: Mapped[int] = mapped_column(ForeignKey("register_entries.seq"))
+
+
+class UserRow(Base):
+    """A person who uses the web view.  Roles: security, inspector, branch_head,
+    administrator, auditor; branch-bound roles carry their branch."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(128))
+    #: argon2id hash (never the password)
+    password_hash: Mapped[str] = mapped_column(String(256))
+    role: Mapped[str] = mapped_column(String(32))
+    branch_id: Mapped[str | None] = mapped_column(ForeignKey("branches.id"))
+    locale: Mapped[str] = mapped_column(String(8), default="zh")
+    created_at: Mapped[dt.datetime]
+    disabled_at: Mapped[dt.datetime | None]
+
+
+class WebSessionRow(Base):
+    """A login: the cookie carries a random token, the table only its sha256."""
+
+    __tablename__ = "web_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime]
+    revoked_at: Mapped[dt.datetime | None]
+
+
+class ReviewRow(Base):
+    """A submitted review of footage (D2/D3/D5): never edited once submitted."""
+
+    __tablename__ = "reviews"
+    __table_args__ = (Index("ix_reviews_branch_time", "branch_id", "submitted_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    task_id: Mapped[int | None] = mapped_column(ForeignKey("spot_check_tasks.id"), index=True)
+    branch_id: Mapped[str] = mapped_column(ForeignKey("branches.id"))
+    channel_id: Mapped[str] = mapped_column(ForeignKey("channels.id"))
+    reviewer_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    #: the reviewer's role at the time: administrator / branch_head / inspector / security
+    reviewer_role: Mapped[str] = mapped_column(String(32))
+    window_start: Mapped[dt.datetime]
+    window_end: Mapped[dt.datetime]
+    submitted_at: Mapped[dt.datetime]
+    #: {item code: {"verdict": pass|fail|not_visible, "note": str, "frames": [sha256]}}
+    items: Mapped[dict[str, Any]] = mapped_column(JSON)
+    summary: Mapped[str] = mapped_column(Text)
+    register_seq: Mapped[int] = mapped_column(ForeignKey("register_entries.seq"))
+
+
+class FindingRow(Base):
+    """D7: a problem a review found, with an owner, a deadline and a status.
+
+    ``version`` is bumped by every change; a change that names an older version is
+    refused, so two people saving the same finding cannot overwrite each other.
+    """
+
+    __tablename__ = "findings"
+    __table_args__ = (Index("ix_findings_branch_status", "branch_id", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    review_id: Mapped[int] = mapped_column(ForeignKey("reviews.id"), index=True)
+    branch_id: Mapped[str] = mapped_column(ForeignKey("branches.id"))
+    channel_id: Mapped[str] = mapped_column(ForeignKey("channels.id"))
+    item_code: Mapped[str] = mapped_column(String(32))
+    note: Mapped[str] = mapped_column(Text)
+    frames: Mapped[list[Any]] = mapped_column(JSON)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    deadline: Mapped[dt.date]
+    #: open | fixed | closed | reopened
+    status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class FindingEventRow(Base):
+    """Every change of a finding, with who and when (kept, never edited)."""
+
+    __tablename__ = "finding_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    finding_id: Mapped[int] = mapped_column(ForeignKey("findings.id"), index=True)
+    at: Mapped[dt.datetime]
+    actor_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    #: created | assigned | fixed | closed | reopened | comment | deadline
+    action: Mapped[str] = mapped_column(String(16))
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str] = mapped_column(Text)
+    evidence_sha256: Mapped[str | None] = mapped_column(ForeignKey("evidence.sha256"))
+    version: Mapped[int] = mapped_column(Integer)
+
+
+class ApprovalRow(Base):
+    """D4: viewing outside one's own branch or business needs the branch head's consent."""
+
+    __tablename__ = "approvals"
+    __table_args__ = (Index("ix_approvals_branch_status", "branch_id", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    requester_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    branch_id: Mapped[str] = mapped_column(ForeignKey("branches.id"))
+    channel_id: Mapped[str] = mapped_column(ForeignKey("channels.id"))
+    range_start: Mapped[dt.datetime]
+    range_end: Mapped[dt.datetime]
+    reason: Mapped[str] = mapped_column(Text)
+    requested_at: Mapped[dt.datetime]
+    #: pending | approved | denied
+    status: Mapped[str] = mapped_column(String(16))
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[dt.datetime | None]
+    decision_note: Mapped[str] = mapped_column(Text, default="")
+
+
+class DailyCheckRow(Base):
+    """D1: the administrator's daily confirmation of the surveillance system."""
+
+    __tablename__ = "daily_checks"
+    __table_args__ = (Index("ix_daily_checks_branch_day", "branch_id", "day"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    branch_id: Mapped[str] = mapped_column(ForeignKey("branches.id"))
+    #: branch-local calendar day checked
+    day: Mapped[dt.date]
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    confirmed_at: Mapped[dt.datetime]
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("collection_runs.id"))
+    #: ok | problems
+    outcome: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str] = mapped_column(Text)
