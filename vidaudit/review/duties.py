@@ -1,0 +1,108 @@
+"""Weekly duties per branch (D1-D3), as a pure function of what was recorded.
+
+  D1  the administrator confirms the daily check on every business day
+  D2  the administrator reviews footage at least ``admin_reviews_per_week`` times
+  D3  the branch head reviews footage at least ``head_reviews_per_week`` times
+
+Weeks run Monday to Sunday in the branch's time zone; the current week is judged so far
+(a Monday morning is not already "missing two reviews": ``due`` says what is still open
+and ``missed`` only what can no longer be done).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from vidaudit.inventory.schema import Branch, Policy
+
+
+def week_start(day: dt.date) -> dt.date:
+    return day - dt.timedelta(days=day.weekday())
+
+
+@dataclass(frozen=True)
+class WeekDuties:
+    branch_id: str
+    week_start: dt.date
+    admin_reviews: int
+    admin_required: int
+    head_reviews: int
+    head_required: int
+    #: business days of the week up to today and those with a confirmed daily check
+    check_days: list[dt.date]
+    checked_days: list[dt.date]
+    finished: bool  # the week is over
+
+    @property
+    def missing_checks(self) -> list[dt.date]:
+        return [d for d in self.check_days if d not in self.checked_days]
+
+    @property
+    def missed(self) -> list[str]:
+        """Duties that can no longer be met (or, for daily checks, days already gone)."""
+        out = [f"D1:{d.isoformat()}" for d in self.missing_checks]
+        if self.finished and self.admin_reviews < self.admin_required:
+            out.append("D2")
+        if self.finished and self.head_reviews < self.head_required:
+            out.append("D3")
+        return out
+
+    @property
+    def due(self) -> list[str]:
+        """Duties not yet done this week that can still be done."""
+        if self.finished:
+            return []
+        out = []
+        if self.admin_reviews < self.admin_required:
+            out.append("D2")
+        if self.head_reviews < self.head_required:
+            out.append("D3")
+        return out
+
+    @property
+    def complete(self) -> bool:
+        return not self.missed and not self.due
+
+
+def week_duties(
+    branch: Branch,
+    policy: Policy,
+    tz: ZoneInfo,
+    week: dt.date,
+    reviews: Iterable[tuple[dt.datetime, str]],
+    checks: Iterable[dt.date],
+    now: dt.datetime,
+) -> WeekDuties:
+    """``reviews``: (submitted_at, reviewer role); ``checks``: days with a daily check."""
+    monday = week_start(week)
+    sunday = monday + dt.timedelta(days=6)
+    today = now.astimezone(tz).date()
+    admin = head = 0
+    for at, role in reviews:
+        local = at.astimezone(tz).date()
+        if monday <= local <= sunday:
+            admin += role == "administrator"
+            head += role == "branch_head"
+    check_days = []
+    day = monday
+    while day <= min(sunday, today):
+        if branch.hours_on(day) is not None:
+            check_days.append(day)
+        day += dt.timedelta(days=1)
+    # today's check is still possible until the day is over
+    required_days = [d for d in check_days if d < today] if today <= sunday else check_days
+    checked = sorted({d for d in checks if monday <= d <= sunday})
+    return WeekDuties(
+        branch_id=branch.id,
+        week_start=monday,
+        admin_reviews=admin,
+        admin_required=policy.duties.admin_reviews_per_week,
+        head_reviews=head,
+        head_required=policy.duties.head_reviews_per_week,
+        check_days=required_days if policy.duties.daily_check else [],
+        checked_days=checked,
+        finished=today > sunday,
+    )

@@ -1,0 +1,159 @@
+"""Submitting a review (D2, D3, D5): one transaction records the review, registers it,
+and turns every failed inspection item into a finding with an owner and a deadline."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from vidaudit.db.models import (
+    ChannelRow,
+    FindingEventRow,
+    FindingRow,
+    ReviewRow,
+    SpotCheckTaskRow,
+    UserRow,
+)
+from vidaudit.inventory.schema import Role
+from vidaudit.review.items import BY_CODE, Verdict, items_for
+from vidaudit.review.register import Entry, append
+
+REVIEWER_ROLES = frozenset({"administrator", "branch_head", "inspector", "security"})
+#: Days a branch gets to fix a finding unless the reviewer says otherwise.
+DEFAULT_DEADLINE_DAYS = 7
+
+
+class ReviewError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class ItemMark:
+    verdict: Verdict
+    note: str = ""
+    frames: tuple[str, ...] = field(default_factory=tuple)
+
+
+def branch_head_of(session: Session, branch_id: str) -> UserRow | None:
+    return session.scalar(
+        select(UserRow)
+        .where(
+            UserRow.branch_id == branch_id,
+            UserRow.role == "branch_head",
+            UserRow.disabled_at.is_(None),
+        )
+        .order_by(UserRow.id)
+        .limit(1)
+    )
+
+
+def submit_review(
+    session: Session,
+    *,
+    reviewer: UserRow,
+    channel: ChannelRow,
+    branch_id: str,
+    tz: ZoneInfo,
+    window_start: dt.datetime,
+    window_end: dt.datetime,
+    marks: dict[str, ItemMark],
+    summary: str,
+    now: dt.datetime,
+    task_id: int | None = None,
+    deadline_days: int = DEFAULT_DEADLINE_DAYS,
+) -> tuple[ReviewRow, list[FindingRow]]:
+    if reviewer.role not in REVIEWER_ROLES:
+        raise ReviewError(f"a {reviewer.role} does not review footage")
+    if reviewer.branch_id is not None and reviewer.branch_id != branch_id:
+        raise ReviewError("reviewers bound to a branch review their own branch")
+    wanted = {item.code for item in items_for(Role(channel.role))}
+    unknown = set(marks) - wanted
+    if unknown:
+        raise ReviewError(f"items not inspected on a {channel.role} channel: {sorted(unknown)}")
+    missing = wanted - set(marks)
+    if missing:
+        raise ReviewError(f"every item needs a verdict; missing {sorted(missing)}")
+    for code, mark in marks.items():
+        if mark.verdict is Verdict.FAIL and not mark.note.strip():
+            raise ReviewError(f"say what is wrong for the failed item {code}")
+    counts = Counter(mark.verdict.value for mark in marks.values())
+    entry = append(
+        session,
+        Entry(
+            actor=reviewer.username,
+            actor_role=reviewer.role,
+            action="review",
+            reason=summary or "review",
+            branch_id=branch_id,
+            channel_id=channel.id,
+            range_start=window_start,
+            range_end=window_end,
+            details={"task_id": task_id, "verdicts": dict(sorted(counts.items()))},
+        ),
+        now,
+    )
+    review = ReviewRow(
+        task_id=task_id,
+        branch_id=branch_id,
+        channel_id=channel.id,
+        reviewer_id=reviewer.id,
+        reviewer_role=reviewer.role,
+        window_start=window_start,
+        window_end=window_end,
+        submitted_at=now,
+        items={
+            code: {"verdict": m.verdict.value, "note": m.note, "frames": list(m.frames)}
+            for code, m in sorted(marks.items())
+        },
+        summary=summary,
+        register_seq=entry.seq,
+    )
+    session.add(review)
+    session.flush()
+    owner = branch_head_of(session, branch_id)
+    deadline = now.astimezone(tz).date() + dt.timedelta(days=deadline_days)
+    findings = []
+    for code, mark in sorted(marks.items()):
+        if mark.verdict is not Verdict.FAIL:
+            continue
+        finding = FindingRow(
+            review_id=review.id,
+            branch_id=branch_id,
+            channel_id=channel.id,
+            item_code=code,
+            note=mark.note,
+            frames=list(mark.frames),
+            owner_id=owner.id if owner else None,
+            deadline=deadline,
+            status="open",
+            created_at=now,
+            updated_at=now,
+            version=1,
+        )
+        session.add(finding)
+        session.flush()
+        session.add(
+            FindingEventRow(
+                finding_id=finding.id,
+                at=now,
+                actor_id=reviewer.id,
+                action="created",
+                from_status=None,
+                to_status="open",
+                note=f"{BY_CODE[code].zh}: {mark.note}",
+                evidence_sha256=mark.frames[0] if mark.frames else None,
+                version=1,
+            )
+        )
+        findings.append(finding)
+    if task_id is not None:
+        task = session.get(SpotCheckTaskRow, task_id)
+        if task is not None:
+            task.status = "reviewed"
+    session.flush()
+    return review, findings
