@@ -27,6 +27,7 @@ from vidaudit.inventory import InventoryError, check_secrets, load_inventory
 from vidaudit.inventory.schema import Inventory
 from vidaudit.inventory.sync import sync_inventory
 from vidaudit.sampler.command import sample_app
+from vidaudit.sampler.frames_command import frames_command
 from vidaudit.settings import Settings
 from vidaudit.sim.command import sim_command
 
@@ -45,6 +46,7 @@ app.add_typer(inventory_app, name="inventory")
 app.command("collect")(collect_command)
 app.command("sim")(sim_command)
 app.add_typer(sample_app, name="sample")
+app.command("frames")(frames_command)
 register_app = typer.Typer(help="The review register (D4).", no_args_is_help=True)
 evidence_app = typer.Typer(help="The evidence store.", no_args_is_help=True)
 app.add_typer(register_app, name="register")
