@@ -1,9 +1,10 @@
 """Start and stop a whole simulated fleet in one asyncio process, one loopback port per
 device (offline devices keep their port bound but not listening: connections are refused).
 
-Each device also gets an RTSP port for the replay server of the sampler issue; the port is
-reserved here (bound, not listening) so nothing else takes it, and handed over through
-``Fleet.rtsp_sockets``.
+Each device also gets an RTSP port, reserved here (bound) so nothing else takes it and
+handed over through ``Fleet.rtsp_sockets``; devices with replay (online, not Profile-S-only)
+get a ``ReplayServer`` listening on it (``Fleet.replay_servers``), the others keep the port
+bound but not listening.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from vidaudit.sim.device import SimChannel, SimDevice
 from vidaudit.sim.http import MAX_HEAD_BYTES, serve_connection
 from vidaudit.sim.inventory_out import write_inventory
 from vidaudit.sim.plan import FleetPlan
+from vidaudit.sim.rtsp.server import ReplayServer
 from vidaudit.sim.scenario import Scenario, resolve
 from vidaudit.sim.truth import build_truth
 
@@ -41,6 +43,8 @@ class Fleet:
     #: Reserved sockets: HTTP ports of offline devices, and every device's RTSP port.
     reserved: list[socket.socket] = field(default_factory=list)
     rtsp_sockets: dict[str, socket.socket] = field(default_factory=dict)
+    #: RTSP replay server per device that has one (see module doc).
+    replay_servers: dict[str, ReplayServer] = field(default_factory=dict)
 
     _truth: dict[str, Any] | None = None
 
@@ -82,6 +86,9 @@ class Fleet:
                 async with asyncio.timeout(SHUTDOWN_TIMEOUT_S):
                     await server.wait_closed()
         self.servers.clear()
+        for replay in self.replay_servers.values():
+            await replay.stop()
+        self.replay_servers.clear()
         for sock in self.reserved:
             sock.close()
         self.reserved.clear()
@@ -143,6 +150,10 @@ async def start_fleet(
         for i, dev in enumerate(devices.values()):
             fleet.rtsp_sockets[dev.plan.id] = rtsp_socks[i]
             fleet.reserved.append(rtsp_socks[i])
+            if replay_served(dev):
+                replay = ReplayServer(dev)
+                await replay.start(rtsp_socks[i])
+                fleet.replay_servers[dev.plan.id] = replay
             if dev.plan.offline:
                 fleet.reserved.append(http_socks[i])
                 continue
@@ -164,6 +175,11 @@ async def start_fleet(
         for sock in sockets:
             sock.close()
         raise
+
+
+def replay_served(dev: SimDevice) -> bool:
+    """Offline devices answer nothing; Profile-S-only ones have no recordings to replay."""
+    return not dev.plan.offline and not dev.plan.profile_s_only
 
 
 def _write_json(path: Path, document: dict[str, Any]) -> None:

@@ -20,11 +20,17 @@ from vidaudit.sim.plan import Picture
 
 WIDTH, HEIGHT = 640, 360
 CACHE_SIZE = 256
+#: How far (pixels) a "moved" camera's view is shifted from its reference.
+MOVED_SHIFT = 120
 Image = npt.NDArray[np.uint8]
 
 
-def _scene(channel_id: str, shift: int = 0) -> Image:
-    """A bank-hall-like scene: floor, wall, counter, a few people; varies per channel."""
+def scene(channel_id: str, shift: int = 0, people: bool = True) -> Image:
+    """A bank-hall-like scene: floor, wall, counter, a few people; varies per channel.
+
+    ``people=False`` leaves the hall empty: the replay video (``sim.rtsp.video``) draws
+    its own moving people over it.
+    """
     seed = int.from_bytes(hashlib.sha256(channel_id.encode()).digest()[:4], "big")
     rng = np.random.default_rng(seed)
     img = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
@@ -38,7 +44,7 @@ def _scene(channel_id: str, shift: int = 0) -> Image:
     cv2.rectangle(img, (40, counter_y), (WIDTH - 40, counter_y + 60), (60, 80, 120), -1)
     for x in range(80, WIDTH - 80, 120):
         cv2.rectangle(img, (x, counter_y - 70), (x + 70, counter_y - 10), (40, 40, 40), -1)
-    for _ in range(int(rng.integers(2, 5))):
+    for _ in range(int(rng.integers(2, 5)) if people else 0):
         cx = int(rng.integers(40, WIDTH - 40))
         cy = int(rng.integers(HEIGHT // 2, HEIGHT - 60))
         colour = tuple(int(c) for c in rng.integers(20, 200, 3))
@@ -56,7 +62,7 @@ def _u8(values: npt.NDArray[np.generic] | object) -> Image:
     return np.clip(np.asarray(values, dtype=np.float32), 0, 255).astype(np.uint8)
 
 
-def _overlay(img: Image, label: str, stamp: dt.datetime) -> None:
+def overlay(img: Image, label: str, stamp: dt.datetime) -> None:
     # OSD as NVRs draw it: time top-left, channel name bottom-right (ASCII: cv2 has no CJK font).
     cv2.putText(
         img,
@@ -80,36 +86,49 @@ def _overlay(img: Image, label: str, stamp: dt.datetime) -> None:
     )
 
 
-def draw(channel_id: str, picture: Picture, stamp: dt.datetime) -> Image:
-    if picture is Picture.BLACK:
-        return np.zeros((HEIGHT, WIDTH, 3), np.uint8)
-    if picture is Picture.NO_SIGNAL:
-        img = np.full((HEIGHT, WIDTH, 3), (160, 60, 20), np.uint8)  # the blue "no video" screen
-        cv2.putText(
-            img,
-            "NO VIDEO",
-            (WIDTH // 2 - 90, HEIGHT // 2),
-            cv2.FONT_HERSHEY_SIMPLEX,
-            1.2,
-            (255, 255, 255),
-            2,
-            cv2.LINE_AA,
-        )
-        return img
-    img = _scene(channel_id, shift=120 if picture is Picture.MOVED else 0)
-    _overlay(img, channel_id, stamp)
+def no_signal() -> Image:
+    """The blue "no video" screen an NVR shows for a channel without input."""
+    img = np.full((HEIGHT, WIDTH, 3), (160, 60, 20), np.uint8)
+    cv2.putText(
+        img,
+        "NO VIDEO",
+        (WIDTH // 2 - 90, HEIGHT // 2),
+        cv2.FONT_HERSHEY_SIMPLEX,
+        1.2,
+        (255, 255, 255),
+        2,
+        cv2.LINE_AA,
+    )
+    return img
+
+
+def fault_transform(img: Image, picture: Picture) -> Image:
+    """Turn a normal picture into the channel's faulty one (blur, cover, cast, exposure).
+
+    Shared with the replay video so a snapshot and a recorded frame show the same fault.
+    """
     if picture is Picture.BLUR:
-        img = _u8(cv2.GaussianBlur(img, (0, 0), 9))
-    elif picture is Picture.OCCLUDED:
+        return _u8(cv2.GaussianBlur(img, (0, 0), 9))
+    if picture is Picture.OCCLUDED:
         cv2.rectangle(img, (0, 0), (WIDTH, int(HEIGHT * 0.85)), (25, 25, 25), -1)
     elif picture is Picture.COLOUR_CAST:
         img[:, :, 1] = 0
         img[:, :, 0] = _u8(img[:, :, 0].astype(np.int16) + 80)
     elif picture is Picture.DARK:
-        img = (img // 6).astype(np.uint8)
+        return (img // 6).astype(np.uint8)
     elif picture is Picture.BRIGHT:
-        img = _u8(img.astype(np.int16) + 150)
+        return _u8(img.astype(np.int16) + 150)
     return img
+
+
+def draw(channel_id: str, picture: Picture, stamp: dt.datetime) -> Image:
+    if picture is Picture.BLACK:
+        return np.zeros((HEIGHT, WIDTH, 3), np.uint8)
+    if picture is Picture.NO_SIGNAL:
+        return no_signal()
+    img = scene(channel_id, shift=MOVED_SHIFT if picture is Picture.MOVED else 0)
+    overlay(img, channel_id, stamp)
+    return fault_transform(img, picture)
 
 
 def encode_jpeg(img: Image) -> bytes:

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from vidaudit.sim.plan import DevicePlan, FaultKind, FleetPlan
+from vidaudit.sim.rtsp.timecode import TIMECODE_VERSION
+from vidaudit.sim.rtsp.video import FPS, GOP_MS, HEIGHT, WIDTH
 from vidaudit.sim.scenario import env_name
 from vidaudit.sim.timeline import complement
 
@@ -72,6 +74,10 @@ def device_truth(dev: SimDevice) -> dict[str, Any]:
     - ``posix_tz``/``time_report``: what GetSystemDateAndTime reports.
     - ``search_supported``/``replay_supported``: Profile G services exist.
     - ``wrong_password``: the env file's password is not the device's.
+    - ``replay``: the RTSP replay server on ``rtsp_port`` (``served``: it listens; false for
+      offline and Profile-S-only devices), its video (``fps``, ``gop_ms``, ``width``,
+      ``height``) and ``timecode_version``: the block time code in every frame (format in
+      ``vidaudit/sim/rtsp/timecode.py``).
     """
     p = dev.plan
     f = dev.flavour
@@ -105,6 +111,14 @@ def device_truth(dev: SimDevice) -> dict[str, Any]:
         "summary_data_from_bogus": f.summary_data_from_bogus,
         "search_earliest_bogus": f.search_earliest_bogus,
         "channels": [c.id for c in p.channels],
+        "replay": {
+            "served": not p.offline and not p.profile_s_only,
+            "timecode_version": TIMECODE_VERSION,
+            "fps": FPS,
+            "gop_ms": GOP_MS,
+            "width": WIDTH,
+            "height": HEIGHT,
+        },
     }
 
 
