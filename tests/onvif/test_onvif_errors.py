@@ -463,7 +463,7 @@ async def test_document_cache_is_shared(
     for _ in range(2):
         async with open_device(fake.url, creds, fast) as device:
             await device.clock()
-            documents.append(device._proxies[("devicemgmt", False)]._client.wsdl)
+            documents.append(device._proxies[("devicemgmt", False, False)]._client.wsdl)
     assert documents[0] is documents[1]
 
 

@@ -40,8 +40,9 @@ Contract:
 
 Modules: ``client`` (factory), ``device`` (the calls), ``models`` (results),
 ``errors`` (kinds), ``settings``, ``transport`` (HTTP leg), ``xmlsafety`` (reply checks),
-``convert`` (zeep objects -> models), ``timeparse`` (POSIX TZ, times),
-``zeepclient`` (the untyped library boundary).
+``convert`` (zeep objects -> models; search result pages straight from the checked
+lxml tree), ``timeparse`` (POSIX TZ, times), ``zeepclient`` (the untyped library
+boundary).
 """
 
 from vidaudit.onvif.client import CredentialsLike, DeviceTarget, OnvifPool, open_device

@@ -1,8 +1,12 @@
-"""zeep reply objects -> our dataclasses.  Everything zeep-shaped is ``Any`` here.
+"""Replies -> our dataclasses.  Everything zeep- or lxml-shaped is ``Any`` here.
 
 A required field that is missing raises ``DeviceError("malformed")``; optional ones
 become None/"".  zeep gives None for schema elements the device left out, and raw lxml
-elements for ``xs:any`` content (GetCapabilities Extension, event messages).
+elements for ``xs:any`` content (GetCapabilities Extension).
+
+The two paged search results (``recording_search_page``, ``event_search_page``) are
+read by hand from the lxml tree ``xmlsafety.check_reply`` already parsed (why: the
+comment above them).
 """
 
 from __future__ import annotations
@@ -21,15 +25,18 @@ from vidaudit.onvif.models import (
     RecordingJob,
     RecordingSummary,
     ReplayUri,
+    ReportedTime,
     Service,
     Track,
     TrackType,
     VideoSource,
 )
 from vidaudit.onvif.timeparse import posix_tz_offset, reported, struct_datetime, wall_time
-from vidaudit.onvif.zeepclient import NAMESPACE_NAMES
+from vidaudit.onvif.zeepclient import NAMESPACE_NAMES, parse_datetime
 
 TT = "http://www.onvif.org/ver10/schema"
+TSE = "http://www.onvif.org/ver10/search/wsdl"
+WSNT = "http://docs.oasis-open.org/wsn/b-2"
 _TRACK_TYPES: frozenset[str] = frozenset({"Video", "Audio", "Metadata", "Extended"})
 
 
@@ -313,35 +320,6 @@ def _track_type(value: Any) -> TrackType:
     return cast(TrackType, name) if name in _TRACK_TYPES else "Unknown"
 
 
-def recording_information(info: Any) -> Recording:
-    op = "GetRecordingSearchResults"
-    tracks = tuple(
-        Track(
-            token=required(track, "TrackToken", operation=op),
-            type=_track_type(get(track, "TrackType")),
-            description=text(track, "Description"),
-            data_from=reported(get(track, "DataFrom")),
-            data_to=reported(get(track, "DataTo")),
-        )
-        for track in listed(get(info, "Track"))
-    )
-    return Recording(
-        token=required(info, "RecordingToken", operation=op),
-        source_id=text(info, "Source", "SourceId"),
-        source_name=text(info, "Source", "Name"),
-        source_location=text(info, "Source", "Location"),
-        source_description=text(info, "Source", "Description"),
-        source_address=text(info, "Source", "Address"),
-        content=text(info, "Content"),
-        earliest=reported(get(info, "EarliestRecording")),
-        latest=reported(get(info, "LatestRecording")),
-        tracks=tracks,
-        status=text(info, "RecordingStatus") or None,
-        max_retention=None,
-        origin="search",
-    )
-
-
 def recording_item(item: Any) -> Recording:
     op = "GetRecordings"
     config = get(item, "Configuration")
@@ -413,67 +391,187 @@ def replay_uri(reply: Any, recording_token: str) -> ReplayUri:
     return ReplayUri(recording_token=recording_token, uri=media_uri(reply, "GetReplayUri"))
 
 
+# -- paged search results, read from the checked lxml tree -----------------------------
+#
+# Hand-written rather than zeep-deserialised: GetEventSearchResults and
+# GetRecordingSearchResults are the only replies that grow with footage history (an
+# NVR's event pages run to thousands of results per probe), and zeep's generic path is
+# the collector's largest CPU cost there -- each FindEventResult's ``wsnt:Message`` is
+# ``xs:any`` content that zeep resolves against the schema element by element, about
+# 0.2 ms per event (~20 ms per page of 100).  ``xmlsafety.check_reply`` has already
+# parsed the reply strictly (size bound, no DTD, no Fault, expected response element),
+# so these readers walk that tree: same namespaces as the ONVIF schema (``tse`` search
+# WSDL, ``tt`` schema, ``wsnt`` WS-BaseNotification b-2), same dateTime parsing as zeep
+# (``zeepclient.parse_datetime``), same results as the zeep-object readers had.
+
+_Q_RESULT_LIST = f"{{{TSE}}}ResultList"
+_Q_SEARCH_STATE = f"{{{TT}}}SearchState"
+_Q_RESULT = f"{{{TT}}}Result"
+_Q_RECORDING_INFORMATION = f"{{{TT}}}RecordingInformation"
+_Q_RECORDING_TOKEN = f"{{{TT}}}RecordingToken"
+_Q_TRACK_TOKEN = f"{{{TT}}}TrackToken"
+_Q_TIME = f"{{{TT}}}Time"
+_Q_EVENT = f"{{{TT}}}Event"
+_Q_START_STATE = f"{{{TT}}}StartStateEvent"
+_Q_TOPIC = f"{{{WSNT}}}Topic"
+_Q_MESSAGE = f"{{{WSNT}}}Message"
+_Q_DATA = f"{{{TT}}}Data"
+_Q_SIMPLE_ITEM = f"{{{TT}}}SimpleItem"
+_Q_SOURCE = f"{{{TT}}}Source"
+_Q_TRACK = f"{{{TT}}}Track"
+
+
+def _child_text(element: Any, tag: str) -> str:
+    """Stripped text of the first child ``tag``; "" when absent or empty."""
+    if element is None:
+        return ""
+    value = element.findtext(tag)
+    return "" if value is None else str(value).strip()
+
+
+def _required_child(element: Any, tag: str, operation: str) -> str:
+    value = _child_text(element, tag)
+    if not value:
+        name = tag.rpartition("}")[2]
+        raise DeviceError("malformed", f"{operation}: reply lacks {name}", operation=operation)
+    return value
+
+
+def _child_time(element: Any, tag: str) -> ReportedTime | None:
+    value = _child_text(element, tag)
+    return reported(parse_datetime(value)) if value else None
+
+
+def _result_list(response: Any, operation: str) -> tuple[Any, bool]:
+    """``tse:ResultList`` of a search-results reply and whether SearchState is Completed."""
+    result_list = response.find(_Q_RESULT_LIST)
+    if result_list is None:
+        raise DeviceError("malformed", f"{operation}: reply lacks ResultList", operation=operation)
+    return result_list, _child_text(result_list, _Q_SEARCH_STATE) == "Completed"
+
+
+def recording_search_page(response: Any) -> tuple[tuple[Recording, ...], bool]:
+    """``tse:GetRecordingSearchResultsResponse`` -> (recordings, search Completed)."""
+    result_list, completed = _result_list(response, "GetRecordingSearchResults")
+    return (
+        tuple(
+            recording_information(info)
+            for info in result_list.iterchildren(_Q_RECORDING_INFORMATION)
+        ),
+        completed,
+    )
+
+
+def recording_information(info: Any) -> Recording:
+    """One ``tt:RecordingInformation`` element."""
+    op = "GetRecordingSearchResults"
+    tracks = tuple(
+        Track(
+            token=_required_child(track, _Q_TRACK_TOKEN, op),
+            type=_track_type(track.findtext(f"{{{TT}}}TrackType")),
+            description=_child_text(track, f"{{{TT}}}Description"),
+            data_from=_child_time(track, f"{{{TT}}}DataFrom"),
+            data_to=_child_time(track, f"{{{TT}}}DataTo"),
+        )
+        for track in info.iterchildren(_Q_TRACK)
+    )
+    source = info.find(_Q_SOURCE)
+    return Recording(
+        token=_required_child(info, _Q_RECORDING_TOKEN, op),
+        source_id=_child_text(source, f"{{{TT}}}SourceId"),
+        source_name=_child_text(source, f"{{{TT}}}Name"),
+        source_location=_child_text(source, f"{{{TT}}}Location"),
+        source_description=_child_text(source, f"{{{TT}}}Description"),
+        source_address=_child_text(source, f"{{{TT}}}Address"),
+        content=_child_text(info, f"{{{TT}}}Content"),
+        earliest=_child_time(info, f"{{{TT}}}EarliestRecording"),
+        latest=_child_time(info, f"{{{TT}}}LatestRecording"),
+        tracks=tracks,
+        status=_child_text(info, f"{{{TT}}}RecordingStatus") or None,
+        max_retention=None,
+        origin="search",
+    )
+
+
+def event_search_page(
+    response: Any, topics: tuple[str, ...]
+) -> tuple[tuple[RecordingEvent, ...], bool]:
+    """``tse:GetEventSearchResultsResponse`` -> (recording-state events in the device's
+    order, search Completed); results on other topics are skipped.
+    """
+    result_list, completed = _result_list(response, "GetEventSearchResults")
+    events = (recording_event(result, topics) for result in result_list.iterchildren(_Q_RESULT))
+    return tuple(event for event in events if event is not None), completed
+
+
 _EVENT_ITEMS = ("IsDataPresent", "IsRecording", "State")
 
 
 def _topic_text(topic: Any) -> str:
-    """Topic text from zeep's TopicExpressionType (mixed content; firmware varies)."""
-    for candidate in (get(topic, "_value_1"), topic):
-        if isinstance(candidate, str) and candidate.strip():
-            return candidate.strip()
-        if isinstance(candidate, list):
-            joined = "".join(part for part in candidate if isinstance(part, str)).strip()
-            if joined:
-                return joined
-    return ""
+    """Text of ``wsnt:Topic`` (mixed content: the text and any text between children;
+    the Dialect attribute is not needed to match ``tns1:RecordingHistory/...``).
+    """
+    if topic is None:
+        return ""
+    parts = [topic.text or ""]
+    parts.extend(child.tail or "" for child in topic)
+    return "".join(parts).strip()
 
 
 def _message_item(message: Any) -> tuple[str | None, bool | None]:
-    """(name, value) of the Data/SimpleItem that carries the recording state.
-
-    zeep parses ``tt:Message`` inside the ``xs:any`` into objects when it knows the
-    element; anything else stays a raw lxml element.  Both shapes are read.
+    """(name, value) of the ``tt:Data/tt:SimpleItem`` that carries the recording state,
+    from ``wsnt:Message``'s ``xs:any`` content (normally ``tt:Message``; any ``tt:Data``
+    under it counts, as vendor wrappers exist).
     """
-    content = get(message, "_value_1")
-    if content is None:
+    if message is None:
         return None, None
-    if hasattr(content, "iter"):  # raw lxml element
-        pairs = [
-            (item.get("Name"), item.get("Value"))
-            for item in content.iter(f"{{{TT}}}SimpleItem")
-            if item.getparent() is not None and item.getparent().tag == f"{{{TT}}}Data"
-        ]
-    else:
-        pairs = [
-            (text(item, "Name"), text(item, "Value"))
-            for item in listed(get(content, "Data", "SimpleItem"))
-        ]
-    for name, value in pairs:
-        if name in _EVENT_ITEMS:
-            return name, _bool(value)
+    for data in message.iter(_Q_DATA):
+        for item in data.iterchildren(_Q_SIMPLE_ITEM):
+            name = (item.get("Name") or "").strip()
+            if name in _EVENT_ITEMS:
+                return name, _bool(item.get("Value"))
     return None, None
 
 
+def _text_of(element: Any) -> str:
+    return "" if element is None or element.text is None else str(element.text).strip()
+
+
+def _first_children(element: Any) -> dict[Any, Any]:
+    """Tag -> first child with that tag: one pass over the children instead of a
+    ``find`` per field (each ``find`` walks them again; this is the per-event hot path).
+    """
+    found: dict[Any, Any] = {}
+    for child in element:
+        found.setdefault(child.tag, child)
+    return found
+
+
 def recording_event(result: Any, topics: tuple[str, ...]) -> RecordingEvent | None:
-    """One FindEventResult, or None when it is not a recording-state event."""
-    event = get(result, "Event")
-    topic = _topic_text(get(event, "Topic"))
+    """One ``tt:Result`` (FindEventResult), or None when it is not a recording-state
+    event.
+    """
+    fields = _first_children(result)
+    event = fields.get(_Q_EVENT)
+    parts = {} if event is None else _first_children(event)
+    topic = _topic_text(parts.get(_Q_TOPIC))
     if not any(topic.endswith(wanted) for wanted in topics):
         return None
-    instant = reported(get(result, "Time"))
+    time_text = _text_of(fields.get(_Q_TIME))
+    instant = reported(parse_datetime(time_text)) if time_text else None
     if instant is None:
         raise DeviceError(
             "malformed",
             "GetEventSearchResults: event without Time",
             operation="GetEventSearchResults",
         )
-    name, value = _message_item(get(event, "Message"))
+    name, value = _message_item(parts.get(_Q_MESSAGE))
     return RecordingEvent(
         time=instant,
-        recording_token=text(result, "RecordingToken"),
-        track_token=text(result, "TrackToken") or None,
+        recording_token=_text_of(fields.get(_Q_RECORDING_TOKEN)),
+        track_token=_text_of(fields.get(_Q_TRACK_TOKEN)) or None,
         topic=topic,
         name=name,
         value=value,
-        start_state=_bool(get(result, "StartStateEvent")) is True,
+        start_state=_bool(_text_of(fields.get(_Q_START_STATE))) is True,
     )

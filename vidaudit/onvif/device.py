@@ -32,7 +32,7 @@ from vidaudit.onvif.models import (
 )
 from vidaudit.onvif.settings import OnvifSettings
 from vidaudit.onvif.timeparse import xs_datetime, xs_duration
-from vidaudit.onvif.transport import BoundedTransport
+from vidaudit.onvif.transport import BoundedTransport, HttpReply
 from vidaudit.onvif.xmlsafety import topic_expression
 from vidaudit.onvif.zeepclient import (
     SERVICES,
@@ -84,7 +84,8 @@ class Device:
             middlewares = (aiohttp.DigestAuthMiddleware(username, self._secret),)
         self._transport = BoundedTransport(session, settings, middlewares=middlewares)
         self._token = make_token(username, self._secret)
-        self._proxies: dict[tuple[str, bool], Any] = {}
+        #: (service, authenticated, raw) -> zeep service proxy.
+        self._proxies: dict[tuple[str, bool, bool], Any] = {}
         self._services: tuple[Service, ...] | None = None
         self._time_adjusted = not settings.adjust_time
         # Concurrent calls on one Device (the collector may gather them) must not each
@@ -132,8 +133,8 @@ class Device:
                 return service.xaddr
         return None
 
-    async def _proxy(self, name: str, auth: bool) -> Any:
-        key = (name, auth)
+    async def _proxy(self, name: str, auth: bool, raw: bool = False) -> Any:
+        key = (name, auth, raw)
         proxy = self._proxies.get(key)
         if proxy is not None:
             return proxy
@@ -144,7 +145,12 @@ class Device:
             raise DeviceError("unsupported", f"device does not offer the {name} service")
         document = await load_document(SERVICES[name], self._document_lock)
         proxy = service_proxy(
-            document, SERVICES[name], xaddr, self._transport, self._token if auth else None
+            document,
+            SERVICES[name],
+            xaddr,
+            self._transport,
+            self._token if auth else None,
+            raw=raw,
         )
         self._proxies[key] = proxy
         return proxy
@@ -157,19 +163,24 @@ class Device:
         *,
         auth: bool = True,
         budget: float | None = None,
+        raw: bool = False,
     ) -> Any:
+        """Call ``operation``; its reply as zeep objects, or with ``raw`` the checked
+        ``<Operation>Response`` lxml element (zeep then only builds the request).
+        """
         if self._closed:
             raise RuntimeError("Device used after its 'open' block ended")
         if auth and not self._time_adjusted:
             await self._adjust_time()
         limit = self.settings.call_timeout_s
         try:
-            proxy = await self._proxy(service, auth)
+            proxy = await self._proxy(service, auth, raw)
             limit = (
                 self._budget(operation) if budget is None else min(budget, self._budget(operation))
             )
             async with asyncio.timeout(limit):
-                return await getattr(proxy, operation)(**(params or {}))
+                reply = await getattr(proxy, operation)(**(params or {}))
+            return _payload(reply, operation) if raw else reply
         except DeviceError as err:
             if err.operation is None:
                 err.operation = operation
@@ -320,7 +331,7 @@ class Device:
         found: dict[str, Recording] = {}
 
         async def page() -> bool:
-            reply = await self._call(
+            response = await self._call(
                 "search",
                 "GetRecordingSearchResults",
                 {
@@ -328,11 +339,12 @@ class Device:
                     "MaxResults": self.settings.search_page_size,
                     "WaitTime": xs_duration(self.settings.search_wait_s),
                 },
+                raw=True,  # read by convert.recording_search_page, not zeep
             )
-            for info in convert.listed(convert.get(reply, "RecordingInformation")):
-                recording = convert.recording_information(info)
+            recordings, completed = convert.recording_search_page(response)
+            for recording in recordings:
                 found.setdefault(recording.token, recording)
-            return convert.text(reply, "SearchState") == "Completed"
+            return completed
 
         await self._paged_search(token, page, "GetRecordingSearchResults")
         return tuple(found.values())
@@ -408,7 +420,7 @@ class Device:
         events: list[RecordingEvent] = []
 
         async def page() -> bool:
-            reply = await self._call(
+            response = await self._call(
                 "search",
                 "GetEventSearchResults",
                 {
@@ -416,12 +428,11 @@ class Device:
                     "MaxResults": self.settings.search_page_size,
                     "WaitTime": xs_duration(self.settings.search_wait_s),
                 },
+                raw=True,  # read by convert.event_search_page, not zeep
             )
-            for result in convert.listed(convert.get(reply, "Result")):
-                event = convert.recording_event(result, RECORDING_TOPICS)
-                if event is not None:
-                    events.append(event)
-            return convert.text(reply, "SearchState") == "Completed"
+            found, completed = convert.event_search_page(response, RECORDING_TOPICS)
+            events.extend(found)
+            return completed
 
         await self._paged_search(token, page, "GetEventSearchResults")
         return tuple(events)
@@ -460,6 +471,16 @@ class Device:
             {"StreamSetup": _RTSP_SETUP, "RecordingToken": recording_token},
         )
         return convert.replay_uri(reply, recording_token)
+
+
+def _payload(reply: Any, operation: str) -> Any:
+    """The checked Body element of a raw reply (see ``transport.HttpReply``)."""
+    if not isinstance(reply, HttpReply):
+        # Only our transport answers these proxies; anything else is a wiring bug.
+        raise TypeError(f"{operation}: raw reply is {type(reply).__name__}, not HttpReply")
+    if reply.payload is None:
+        raise DeviceError("malformed", f"{operation}: empty SOAP Body", operation=operation)
+    return reply.payload
 
 
 def _with_state(job: RecordingJob, state: str | None) -> RecordingJob:

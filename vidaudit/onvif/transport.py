@@ -11,7 +11,9 @@ all devices; closing the pool closes every socket.
 
 Every failure leaves this module as a ``DeviceError`` with a kind; the reply zeep
 receives has already been checked by ``xmlsafety.check_reply`` (well-formed, no DTD,
-expected ``<Operation>Response``, no SOAP Fault).
+expected ``<Operation>Response``, no SOAP Fault).  The reply also carries that checked
+tree (``HttpReply.payload``): the paged search operations are read from it directly,
+with zeep only building their requests (``Device._call(raw=True)``).
 """
 
 from __future__ import annotations
@@ -40,12 +42,14 @@ _CHUNK = 64 * 1024
 
 @dataclass(frozen=True, slots=True)
 class HttpReply:
-    """The subset of ``requests.Response`` zeep's SOAP binding reads."""
+    """The subset of ``requests.Response`` zeep's SOAP binding reads, plus our parse."""
 
     status_code: int
     content: bytes
     headers: CIMultiDict[str]
     encoding: str | None
+    #: The SOAP Body's first element from ``check_reply`` (lxml; never a Fault).
+    payload: Any = None
 
 
 class ResponseTooLarge(Exception):
@@ -146,6 +150,7 @@ class BoundedTransport:
             content=body,
             headers=reply_headers,
             encoding=None,
+            payload=checked.payload,
         )
 
     async def _post(

@@ -47,6 +47,9 @@ class CheckedReply:
     #: Qualified name of the first element in the SOAP Body, ``{ns}local``.
     body_element: str | None
     fault: SoapFault | None
+    #: That first Body element itself (lxml), so the paged search readers in
+    #: ``convert`` can use this strict parse instead of a second one by zeep.
+    payload: Any = None
 
 
 def _parser() -> Any:
@@ -136,7 +139,7 @@ def check_reply(body: bytes) -> CheckedReply:
         return CheckedReply(body_element=None, fault=None)
     if etree.QName(first).localname == "Fault" and etree.QName(first).namespace in _ENVELOPES:
         return CheckedReply(body_element=first.tag, fault=_fault(first))
-    return CheckedReply(body_element=first.tag, fault=None)
+    return CheckedReply(body_element=first.tag, fault=None, payload=first)
 
 
 def request_element(envelope: Any) -> str | None:

@@ -10,7 +10,10 @@ What we take from the library, and why:
 * ``ZeepAsyncClient`` (zeep's async client with the ONVIF ns prefixes) to build one
   service proxy per device and service, bound to our ``BoundedTransport``;
 * ``UsernameDigestTokenDtDiff``: WS-Security UsernameToken digest whose ``Created``
-  follows the device clock through ``dt_diff`` (Zulu timestamps, which Hikvision needs).
+  follows the device clock through ``dt_diff`` (Zulu timestamps, which Hikvision needs);
+* the library's ``FastDateTime`` for the ``xs:dateTime`` values that the hand-written
+  search-result readers (``convert``) take from the lxml tree, so those times parse
+  exactly as zeep would have parsed them.
 
 What we do not take: ``ONVIFCamera``/``ONVIFService`` (one aiohttp session per service,
 90 s timeouts, no size bound), and its WS-Addressing plugin (a no-op for the device,
@@ -48,6 +51,7 @@ def _import_quietly(name: str) -> ModuleType:
 
 _onvif_client: Any = _import_quietly("onvif.client")
 _onvif_definition: Any = importlib.import_module("onvif.definition")
+_onvif_types: Any = importlib.import_module("onvif.types")
 
 WSDL_DIR = Path(_onvif_client.__file__).parent / "wsdl"
 
@@ -87,6 +91,18 @@ NAMESPACE_NAMES: dict[str, str] = {
 #: schema leniency for real firmware (missing optional-in-practice elements).
 ZEEP_SETTINGS = Settings(
     strict=False,
+    xml_huge_tree=False,
+    forbid_dtd=True,
+    forbid_entities=True,
+    forbid_external=True,
+)
+#: The same, but zeep hands back the transport's ``HttpReply`` untouched: for the paged
+#: search operations whose replies ``convert`` reads from the already-checked tree.
+#: A separate Settings object, not ``settings(raw_response=True)``: that override is
+#: thread-local, so concurrent coroutines on one event loop would see each other's.
+ZEEP_RAW_SETTINGS = Settings(
+    strict=False,
+    raw_response=True,
     xml_huge_tree=False,
     forbid_dtd=True,
     forbid_entities=True,
@@ -132,9 +148,40 @@ def set_token_offset(token: Any, offset: dt.timedelta | None) -> None:
     token.dt_diff = offset
 
 
-def service_proxy(document: Any, service: ServiceDef, xaddr: str, transport: Any, wsse: Any) -> Any:
-    """A zeep service proxy for one device's service, posting through ``transport``."""
+def service_proxy(
+    document: Any,
+    service: ServiceDef,
+    xaddr: str,
+    transport: Any,
+    wsse: Any,
+    *,
+    raw: bool = False,
+) -> Any:
+    """A zeep service proxy for one device's service, posting through ``transport``.
+
+    With ``raw`` its operations return the transport's ``HttpReply`` instead of zeep
+    objects (requests, WS-Security and the transport's checks are unchanged).
+    """
     client = _onvif_client.ZeepAsyncClient(
-        wsdl=document, wsse=wsse, transport=transport, settings=ZEEP_SETTINGS
+        wsdl=document,
+        wsse=wsse,
+        transport=transport,
+        settings=ZEEP_RAW_SETTINGS if raw else ZEEP_SETTINGS,
     )
     return client.create_service(service.binding, xaddr)
+
+
+_FAST_DATETIME: Any = _onvif_types.FastDateTime()
+
+
+def parse_datetime(value: str) -> dt.datetime | None:
+    """An ``xs:dateTime`` as the library's registered type parses it, None if it cannot.
+
+    Same leniency as zeep's path (``2010-01-01-00:00:00``, ``00:61:16`` overflow), and
+    the same outcome for garbage: zeep logs the ValueError and yields None.
+    """
+    try:
+        parsed = _FAST_DATETIME.pythonvalue(value)
+    except (TypeError, ValueError):
+        return None
+    return parsed if isinstance(parsed, dt.datetime) else None
