@@ -38,8 +38,7 @@ async def run_demo(settings: Settings, workdir: Path) -> CollectResult:
         scenario, inventory_out=inventory_path, truth_out=workdir / "truth.json"
     ) as fleet:
         console.print(
-            f"simulated fleet: {len(fleet.ports)} devices on 127.0.0.1, inventory "
-            f"{inventory_path}",
+            f"simulated fleet: {len(fleet.ports)} devices on 127.0.0.1, inventory {inventory_path}",
             highlight=False,
         )
         inventory = load_inventory(inventory_path)

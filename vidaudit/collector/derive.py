@@ -28,6 +28,7 @@ from vidaudit.onvif.models import (
 #: footage stamped later than now + drift + this is not believable.
 FUTURE_SLACK = dt.timedelta(minutes=5)
 
+
 @dataclass(frozen=True)
 class DeviceRecordings:
     """Everything a device told us about its recordings in one probe."""

@@ -217,6 +217,8 @@ class Device(Strict):
     #: A file holding the password (first line), e.g. a mounted secret.
     password_file: str | None = Field(None, min_length=1, max_length=1024)
     playback: Playback = Playback.ONVIF_REPLAY
+    #: RTSP port for vendor playback URLs (ONVIF replay takes its URI from the device).
+    rtsp_port: int = Field(554, ge=1, le=65535)
     channels: list[Channel] = Field(min_length=1, max_length=1024)
 
     @field_validator("password")

@@ -7,4 +7,8 @@
 * ``stream_frames`` ``frames_from_stream``: decode a playback URL from its start.
 * ``vendor_urls``   Hikvision/Dahua playback URLs, ``redact``.
 * ``jpeg``          ``encode_jpeg``, ``sha256_hex``.
+* ``replay``        ``pull_replay_frames``: ONVIF replay (RTSP ``Range: clock=``) pulls.
+* ``rtsp_client``   the small RTSP client replay uses (why not aiortsp: see its docstring).
+* ``rtp``           RTP packets, the ONVIF 0xABAC extension, RTCP BYE.
+* ``depacketize``   H.264 (RFC 6184) / H.265 (RFC 7798) payloads into access units.
 """

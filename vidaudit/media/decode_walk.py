@@ -63,6 +63,10 @@ def frame_period(stream: av.video.stream.VideoStream) -> timedelta:
     return timedelta(microseconds=round(1_000_000 / Fraction(rate)))
 
 
+#: Frames without a timestamp tolerated at the start of a stream.
+_MAX_LEADING = 8
+
+
 @dataclass
 class FrameWalk:
     """Decodes ``stream`` forward from where the demuxer stands.
@@ -88,6 +92,11 @@ class FrameWalk:
             raise MediaError("malformed", f"{self.what}: the video stream has no time base")
         distance: int | None = None
         packets = self.container.demux(self.stream)
+        # FFmpeg's RTSP demuxer gives the first access unit(s) no timestamp until it has an
+        # RTP timestamp base; such leading frames are held back and placed one frame period
+        # apart before the first timestamped frame.
+        period_tb = max(1, round(frame_period(self.stream).total_seconds() / time_base))
+        leading: list[av.VideoFrame] = []
         while True:
             try:
                 packet = next(packets, None)
@@ -96,8 +105,6 @@ class FrameWalk:
                 self.last_packet_at = time.monotonic()
                 if self.deadline is not None and self.last_packet_at > self.deadline:
                     raise MediaError("timeout", f"{self.what}: the time budget ran out")
-                if self.base_pts is None and packet.pts is not None:
-                    self.base_pts = packet.pts
                 decoded = packet.decode()
             except (av.error.FFmpegError, OSError) as exc:
                 raise media_error(
@@ -107,15 +114,26 @@ class FrameWalk:
                     timeout_s=self.timeout_s,
                 ) from exc
             for frame in decoded:
-                if frame.pts is None or self.base_pts is None:
-                    raise MediaError("malformed", f"{self.what}: a decoded frame has no pts")
-                offset = pts_to_offset(frame.pts, self.base_pts, time_base)
-                if frame.key_frame:
-                    distance = 0
-                    self.keyframe_offsets.append(offset)
-                elif distance is not None:
-                    distance += 1
-                yield DecodedFrame(frame, offset, distance)
+                if frame.pts is None:
+                    if self.base_pts is not None or len(leading) >= _MAX_LEADING:
+                        raise MediaError("malformed", f"{self.what}: a decoded frame has no pts")
+                    leading.append(frame)
+                    continue
+                if self.base_pts is None:
+                    self.base_pts = frame.pts - len(leading) * period_tb
+                placed = [
+                    (early, frame.pts - (len(leading) - i) * period_tb)
+                    for i, early in enumerate(leading)
+                ]
+                leading = []
+                for decoded_frame, pts in (*placed, (frame, frame.pts)):
+                    offset = pts_to_offset(pts, self.base_pts, time_base)
+                    if decoded_frame.key_frame:
+                        distance = 0
+                        self.keyframe_offsets.append(offset)
+                    elif distance is not None:
+                        distance += 1
+                    yield DecodedFrame(decoded_frame, offset, distance)
         self.ended_at = time.monotonic()
 
     def stalled(self) -> bool:

@@ -31,8 +31,7 @@ from vidaudit.media.errors import MediaError
 from vidaudit.media.file_frames import frames_at
 from vidaudit.media.jpeg import encode_jpeg
 from vidaudit.media.pulled import PulledFrame
-from vidaudit.media.replay import pull_replay_frames
-from vidaudit.media.stream_frames import frames_from_stream
+from vidaudit.media.replay import plan_stretches, pull_replay_frames
 from vidaudit.media.vendor_urls import dahua_playback_url, hikvision_playback_url
 from vidaudit.onvif.client import OnvifPool
 from vidaudit.onvif.errors import DeviceError
@@ -42,9 +41,9 @@ from vidaudit.sampler.diagnostics import Diagnosis, diagnose
 from vidaudit.sampler.evidence import EvidenceStore
 
 #: Vendor playback URLs are asked for this much around the instants (keyframe before,
-#: decoding slack after).
-_URL_MARGIN = dt.timedelta(seconds=5)
-_RTSP_PORT = 554
+#: decoding slack after), and instants closer than ``_URL_STRETCH`` share one URL.
+_URL_MARGIN = dt.timedelta(seconds=2)
+_URL_STRETCH = dt.timedelta(seconds=20)
 
 
 class PullError(RuntimeError):
@@ -70,6 +69,8 @@ class PullRequest:
     file_start: dt.datetime | None = None
     task_id: int | None = None
     timeout_s: float = 15.0
+    #: a frame further than this from its instant means there is no footage at the instant
+    max_delta: dt.timedelta = dt.timedelta(seconds=5)
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,9 @@ class PullOutcome:
     register_seq: int
     frames: list[PulledEvidence]
     source_kind: str
+    #: device clock − ours as measured before the pull (GetSystemDateAndTime: ±1 s); frame
+    #: times were corrected by it
+    device_drift_s: float
 
 
 def diagnosis_json(diagnosis: Diagnosis) -> dict[str, Any]:
@@ -144,44 +148,61 @@ async def _pull_from_device(
             on_device,
             timeout_s=request.timeout_s,
             max_wall_s=request.timeout_s * 4,
+            # a replay server starts at the next footage when asked inside a gap or before
+            # the oldest footage: a frame from hours away is not evidence of the instant
+            max_delta=request.max_delta,
         )
         return frames, drift, "onvif-replay"
     number = request.channel.ref.channel
     if number is None:
         raise PullError("config", f"{request.channel.id}: vendor playback needs ref.channel")
     host = urlsplit(str(request.device.onvif)).hostname or ""
-    start, end = min(on_device) - _URL_MARGIN, max(on_device) + _URL_MARGIN
     secret = credentials.password.get_secret_value()
-    if playback is Playback.HIKVISION_URL:
-        url = hikvision_playback_url(
-            host,
-            number,
-            start,
-            end,
-            port=_RTSP_PORT,
-            username=credentials.username,
-            password=secret,
+    found: list[PulledFrame | None] = [None] * len(on_device)
+    # Vendor playback streams in real time, so each stretch of nearby instants gets its own
+    # short URL instead of one URL spanning them all.
+    for stretch in plan_stretches(on_device, _URL_STRETCH):
+        # playback URLs carry whole seconds; the stream's first frame is at that second
+        start = (stretch[0][1] - _URL_MARGIN).replace(microsecond=0)
+        end = stretch[-1][1] + _URL_MARGIN
+        if playback is Playback.HIKVISION_URL:
+            url = hikvision_playback_url(
+                host,
+                number,
+                start,
+                end,
+                port=request.device.rtsp_port,
+                username=credentials.username,
+                password=secret,
+            )
+        else:
+            url = dahua_playback_url(
+                host,
+                number,
+                start,
+                end,
+                device_tz=offset or dt.timedelta(hours=8),
+                port=request.device.rtsp_port,
+                username=credentials.username,
+                password=secret,
+            )
+        # Our RTSP client rather than FFmpeg's: an NVR starts playback at the keyframe at or
+        # before starttime, and only the RTP side (the 0xABAC NTP time, else RTP-Info and
+        # Range) says which instant the first frame really is; FFmpeg assumes starttime.
+        pulled = await pull_replay_frames(
+            url,
+            credentials.username,
+            credentials.password,
+            [instant for _i, instant in stretch],
+            timeout_s=request.timeout_s,
+            mode="npt",
+            origin=start,
+            max_wall_s=request.timeout_s * 4,
+            max_delta=request.max_delta,
         )
-    else:
-        url = dahua_playback_url(
-            host,
-            number,
-            start,
-            end,
-            device_tz=offset or dt.timedelta(hours=8),
-            port=_RTSP_PORT,
-            username=credentials.username,
-            password=secret,
-        )
-    frames = await asyncio.to_thread(
-        frames_from_stream,
-        url,
-        start,
-        on_device,
-        request.timeout_s,
-        max_wall_s=request.timeout_s * 4,
-    )
-    return frames, drift, playback.value
+        for (index, _instant), frame in zip(stretch, pulled, strict=True):
+            found[index] = frame
+    return [frame for frame in found if frame is not None], drift, playback.value
 
 
 def _register(sessions: sessionmaker[Session], request: PullRequest, now: dt.datetime) -> int:
@@ -305,4 +326,4 @@ async def pull_frames(
     stored = await asyncio.to_thread(
         _store, sessions, store, request, frames, drift, kind, seq, now
     )
-    return PullOutcome(seq, stored, kind)
+    return PullOutcome(seq, stored, kind, drift.total_seconds())

@@ -84,6 +84,7 @@ def inventory_document(
                     "username": d.username,
                     "password": "${" + env_name(d.id) + "}",
                     "playback": flavour(d.vendor).playback,
+                    "rtsp_port": dev.rtsp_port,
                     "channels": channels,
                 }
             )

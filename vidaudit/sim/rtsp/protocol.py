@@ -274,8 +274,10 @@ _TRACK_SUFFIX = re.compile(r"/trackID=\d+/?|/track\d+/?")
 
 
 def _vendor_time(text: str, fmt: str) -> int:
+    # FFmpeg sends PLAY for the aggregate URL with a "/" appended, which lands at the end
+    # of the query: "...&endtime=20261122T062319Z/". Devices take it; so do we.
     try:
-        when = dt.datetime.strptime(text.strip(), fmt).replace(tzinfo=dt.UTC)
+        when = dt.datetime.strptime(text.strip().rstrip("/"), fmt).replace(tzinfo=dt.UTC)
     except ValueError:
         raise RtspError(400, f"bad time {text!r} in URL") from None
     return int(when.timestamp()) * 1000

@@ -1,0 +1,602 @@
+"""Frames at exact instants from ONVIF replay (Profile G): RTSP PLAY with a clock range.
+
+``pull_replay_frames`` takes the URI from ``GetReplayUri`` and, per stretch of close
+instants, sends ``PLAY`` with ``Require: onvif-replay``, ``Range: clock=START-[END]`` and
+``Rate-Control: no`` (send as fast as possible, not in real time). The server starts at the
+clean point at or before START; packets are depacketized (H.264/H.265), decoded with PyAV
+from the first clean point, and the decoded frame whose instant is nearest each requested
+instant is kept. A frame's instant comes from the 0xABAC header extension (its NTP time); a
+server without it is placed by the RTP clock: ``RTP-Info: rtptime`` marks the start of the
+``Range`` the PLAY answer reports.
+
+``mode="npt"`` is for plain RTSP servers (no ONVIF replay): ``Range: npt=`` relative to
+``origin``, the instant the stream's position zero shows, and no ``Require`` header.
+
+Memory is bounded: TCP is read through a small buffer (the server is throttled by TCP's
+window while we decode), UDP through a bounded queue (overflow counts as loss), access
+units are capped in size, and only the previous decoded frame and the chosen ones are kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import socket
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+import av
+import av.error
+from pydantic import SecretStr
+
+from vidaudit.media.decode_walk import to_bgr
+from vidaudit.media.depacketize import AccessUnit, Depacketizer, VideoCodec
+from vidaudit.media.errors import MediaError
+from vidaudit.media.pulled import PulledFrame, require_aware
+from vidaudit.media.rtp import (
+    RtpFormatError,
+    RtpPacket,
+    parse_rtp,
+    rtcp_has_bye,
+    seq_newer_or_equal,
+    signed_rtp_delta,
+)
+from vidaudit.media.rtsp_client import (
+    Interleaved,
+    RtspConnection,
+    RtspResponse,
+    RtspStatusError,
+    VideoTrack,
+    content_base,
+    parse_sdp,
+    split_credentials,
+)
+from vidaudit.media.vendor_urls import redact
+
+ReplayMode = Literal["clock", "npt"]
+RtpTransport = Literal["tcp", "udp"]
+
+#: Instants closer than this share one PLAY: decoding on (at ``Rate-Control: no`` speed)
+#: is cheaper than a PAUSE/PLAY round trip plus decoding from a clean point again.
+DEFAULT_REUSE_WITHIN = timedelta(seconds=4)
+#: Decoded-but-unplaced frames remembered per stream (B-frame reordering needs a few).
+_MAX_PENDING_UNITS = 64
+#: UDP packets waiting to be handled; beyond this they are dropped (counted as loss).
+_UDP_QUEUE_PACKETS = 4096
+_TEARDOWN_TIMEOUT_S = 2.0
+_CLOCK_RANGE = re.compile(r"clock\s*=\s*(\d{8}T\d{6}(?:\.\d+)?)Z", re.IGNORECASE)
+_NPT_RANGE = re.compile(r"npt\s*=\s*([0-9:.]+)\s*-", re.IGNORECASE)
+
+
+def format_clock(instant: datetime) -> str:
+    """``instant`` as an RTSP absolute time: ``20261120T020000.000Z`` (UTC, milliseconds)."""
+    utc = instant.astimezone(UTC)
+    return utc.strftime("%Y%m%dT%H%M%S") + f".{utc.microsecond // 1000:03d}Z"
+
+
+def _parse_clock(text: str) -> datetime:
+    whole, _, fraction = text.partition(".")
+    base = datetime.strptime(whole, "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
+    micros = round(float(f"0.{fraction}") * 1_000_000) if fraction else 0
+    return base + timedelta(microseconds=micros)
+
+
+def _parse_npt(text: str) -> timedelta:
+    seconds = 0.0
+    for part in text.split(":"):
+        seconds = seconds * 60 + float(part)
+    return timedelta(seconds=seconds)
+
+
+def format_npt(offset: timedelta) -> str:
+    return f"{offset.total_seconds():.3f}"
+
+
+@dataclass(frozen=True, slots=True)
+class _RtpInfo:
+    seq: int | None
+    rtptime: int | None
+
+
+def _rtp_info(response: RtspResponse, control_url: str) -> _RtpInfo:
+    header = response.header("rtp-info")
+    if not header:
+        return _RtpInfo(None, None)
+    entries = [entry.strip() for entry in header.split(",") if entry.strip()]
+    chosen = next((e for e in entries if control_url in e), entries[0] if entries else "")
+    values: dict[str, str] = {}
+    for item in chosen.split(";"):
+        name, _, value = item.strip().partition("=")
+        values[name.strip().lower()] = value.strip()
+    seq, rtptime = values.get("seq", ""), values.get("rtptime", "")
+    return _RtpInfo(
+        int(seq) & 0xFFFF if seq.isdigit() else None,
+        int(rtptime) & 0xFFFFFFFF if rtptime.isdigit() else None,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    frame: av.VideoFrame
+    instant: datetime
+    keyframe_distance: int | None
+
+
+class _Picker:
+    """Nearest decoded frame for each target of one PLAY; frames arrive in display order."""
+
+    def __init__(self, targets: list[tuple[int, datetime]]) -> None:
+        self._targets = targets  # sorted by instant
+        self._next = 0
+        self.prev: _Candidate | None = None
+        self.chosen: dict[int, _Candidate] = {}
+        self.longest_gap = timedelta(0)
+
+    @property
+    def pending(self) -> bool:
+        return self._next < len(self._targets)
+
+    def offer(self, candidate: _Candidate) -> None:
+        if self.prev is not None and candidate.instant > self.prev.instant:
+            self.longest_gap = max(self.longest_gap, candidate.instant - self.prev.instant)
+        while self.pending:
+            index, target = self._targets[self._next]
+            if candidate.instant < target:
+                break
+            prev = self.prev
+            # A tie goes to the earlier frame: evidence should not show what came after.
+            if prev is not None and target - prev.instant <= candidate.instant - target:
+                self.chosen[index] = prev
+            else:
+                self.chosen[index] = candidate
+            self._next += 1
+        self.prev = candidate
+
+    def remaining(self) -> list[tuple[int, datetime]]:
+        return self._targets[self._next :]
+
+    def take_last(self, index: int) -> None:
+        assert self.prev is not None
+        self.chosen[index] = self.prev
+        self._next += 1
+
+
+class _Decoder:
+    """PyAV decoding of access units; each frame comes back with its unit's instant."""
+
+    def __init__(self, codec: VideoCodec, parameter_sets: tuple[bytes, ...], what: str) -> None:
+        self.what = what
+        try:
+            self._context = av.CodecContext.create(codec, "r")
+        except (av.error.FFmpegError, ValueError) as exc:
+            raise MediaError("unsupported", f"{what}: no {codec} decoder: {exc}") from exc
+        self._prefix = b"".join(b"\x00\x00\x00\x01" + ps for ps in parameter_sets)
+        self._instants: dict[int, datetime] = {}
+        self._counter = 0
+        self._since_key: int | None = None
+
+    def decode(self, unit: AccessUnit, instant: datetime) -> list[_Candidate]:
+        data = unit.data
+        if self._counter == 0 and self._prefix:
+            # Out-of-band parameter sets (SDP sprop-*) go in front of the first unit.
+            data = self._prefix + data
+        packet = av.Packet(data)
+        packet.pts = self._counter
+        self._instants[self._counter] = instant
+        self._counter += 1
+        if len(self._instants) > _MAX_PENDING_UNITS:
+            del self._instants[min(self._instants)]
+        return self._run(packet)
+
+    def flush(self) -> list[_Candidate]:
+        return self._run(None)
+
+    def _run(self, packet: av.Packet[Any] | None) -> list[_Candidate]:
+        try:
+            frames = self._context.decode(packet)
+        except av.error.FFmpegError as exc:
+            raise MediaError("malformed", f"{self.what}: decoding failed: {exc}") from exc
+        out: list[_Candidate] = []
+        for frame in frames:
+            instant = self._instants.pop(frame.pts, None) if frame.pts is not None else None
+            if instant is None:
+                continue  # a frame whose unit we no longer know (should not happen)
+            if frame.key_frame:
+                self._since_key = 0
+            elif self._since_key is not None:
+                self._since_key += 1
+            out.append(_Candidate(frame, instant, self._since_key))
+        return out
+
+
+class _UdpReceiver(asyncio.DatagramProtocol):
+    """One UDP port's datagrams into a bounded queue (RTP), or a BYE flag (RTCP)."""
+
+    def __init__(self, rtcp: bool) -> None:
+        self.rtcp = rtcp
+        self.queue: asyncio.Queue[bytes] = asyncio.Queue(_UDP_QUEUE_PACKETS)
+        self.dropped = 0
+        self.bye = asyncio.Event()
+
+    def datagram_received(self, data: bytes, addr: tuple[str | object, int]) -> None:
+        if self.rtcp:
+            if rtcp_has_bye(data):
+                self.bye.set()
+            return
+        try:
+            self.queue.put_nowait(data)
+        except asyncio.QueueFull:
+            self.dropped += 1
+
+
+async def _udp_pair(
+    host: str,
+) -> tuple[asyncio.DatagramTransport, _UdpReceiver, asyncio.DatagramTransport, _UdpReceiver]:
+    """Two UDP endpoints on an even port and the next (RTP, RTCP), as RFC 3550 asks."""
+    loop = asyncio.get_running_loop()
+    for _ in range(20):
+        probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            probe.bind((host, 0))
+            port = probe.getsockname()[1] & ~1
+        finally:
+            probe.close()
+        try:
+            rtp_t, rtp_p = await loop.create_datagram_endpoint(
+                lambda: _UdpReceiver(rtcp=False), local_addr=(host, port)
+            )
+        except OSError:
+            continue
+        try:
+            rtcp_t, rtcp_p = await loop.create_datagram_endpoint(
+                lambda: _UdpReceiver(rtcp=True), local_addr=(host, port + 1)
+            )
+        except OSError:
+            rtp_t.close()
+            continue
+        return rtp_t, rtp_p, rtcp_t, rtcp_p
+    raise MediaError("unreachable", "no free pair of UDP ports for RTP/RTCP")
+
+
+class _Session:
+    """One replay session: DESCRIBE/SETUP once, then a PLAY per stretch of instants."""
+
+    def __init__(
+        self,
+        conn: RtspConnection,
+        url: str,
+        *,
+        mode: ReplayMode,
+        origin: datetime | None,
+        transport: RtpTransport,
+        window_end: datetime | None,
+        deadline: float | None,
+    ) -> None:
+        self.conn = conn
+        self.url = url
+        self.mode = mode
+        self.origin = origin
+        self.transport = transport
+        self.window_end = window_end
+        self.deadline = deadline
+        self.what = conn.what
+        self.track: VideoTrack | None = None
+        self.aggregate_url = url
+        self.udp: tuple[asyncio.DatagramTransport, _UdpReceiver] | None = None
+        self.udp_rtcp: tuple[asyncio.DatagramTransport, _UdpReceiver] | None = None
+        self.keepalive_method = "GET_PARAMETER"
+        self.rtp_channel, self.rtcp_channel = 0, 1
+        self.last_request_at = time.monotonic()
+        self.playing = False
+        #: Time to the first decoded frame of the last PLAY (from sending it), for benches.
+        self.first_frame_s: float | None = None
+
+    async def setup(self) -> None:
+        conn = self.conn
+        described = await conn.request("DESCRIBE", self.url, {"Accept": "application/sdp"})
+        base = content_base(described, self.url)
+        self.aggregate_url = base
+        self.track = parse_sdp(described.body.decode("utf-8", "replace"), base, self.what)
+        if self.transport == "tcp":
+            spec = "RTP/AVP/TCP;unicast;interleaved=0-1"
+        else:
+            sockname = conn.local_address()
+            rtp_t, rtp_p, rtcp_t, rtcp_p = await _udp_pair(sockname)
+            self.udp, self.udp_rtcp = (rtp_t, rtp_p), (rtcp_t, rtcp_p)
+            port = rtp_t.get_extra_info("sockname")[1]
+            spec = f"RTP/AVP;unicast;client_port={port}-{port + 1}"
+        answer = await conn.request("SETUP", self.track.control_url, {"Transport": spec})
+        self.last_request_at = time.monotonic()
+        if conn.session is None:
+            raise MediaError("malformed", f"{self.what}: SETUP answered without a Session")
+        transport_answer = (answer.header("transport") or "").lower()
+        if self.transport == "tcp" and "interleaved=0-1" not in transport_answer.replace(" ", ""):
+            # Servers may pick other channels; accept what they say.
+            match = re.search(r"interleaved=(\d+)-(\d+)", transport_answer)
+            if match is None:
+                raise MediaError("unsupported", f"{self.what}: the server refused RTP over TCP")
+            self.rtp_channel, self.rtcp_channel = int(match[1]), int(match[2])
+        else:
+            self.rtp_channel, self.rtcp_channel = 0, 1
+
+    async def play(self, start: datetime) -> tuple[RtspResponse, int]:
+        conn = self.conn
+        if self.playing:
+            await conn.request("PAUSE", self.aggregate_url)
+            self.playing = False
+            if self.udp is not None:
+                receiver = self.udp[1]
+                while not receiver.queue.empty():  # datagrams of the paused PLAY
+                    receiver.queue.get_nowait()
+        headers: dict[str, str] = {}
+        if self.mode == "clock":
+            end = format_clock(self.window_end) if self.window_end is not None else ""
+            headers["Range"] = f"clock={format_clock(start)}-{end}"
+            headers["Rate-Control"] = "no"
+        else:
+            assert self.origin is not None
+            end = ""
+            if self.window_end is not None:
+                end = format_npt(self.window_end - self.origin)
+            headers["Range"] = f"npt={format_npt(start - self.origin)}-{end}"
+        try:
+            response = await conn.request("PLAY", self.aggregate_url, headers)
+        except RtspStatusError as exc:
+            if exc.status == 457:
+                raise MediaError(
+                    "not_found",
+                    f"{self.what}: no footage at {start.isoformat()} (457 Invalid Range)",
+                ) from exc
+            raise
+        self.playing = True
+        self.last_request_at = time.monotonic()
+        return response, conn.last_cseq
+
+    def _range_start(self, response: RtspResponse, requested: datetime) -> datetime:
+        """The instant the PLAY answer says the stream starts at (``RTP-Info`` marks it)."""
+        header = response.header("range") or ""
+        clock = _CLOCK_RANGE.search(header)
+        if clock is not None:
+            with contextlib.suppress(ValueError):
+                return _parse_clock(clock[1])
+        npt = _NPT_RANGE.search(header)
+        if npt is not None and self.origin is not None:
+            with contextlib.suppress(ValueError):
+                return self.origin + _parse_npt(npt[1])
+        return requested
+
+    async def _next_packet(self) -> RtpPacket | None:
+        """The next RTP packet of the video track; None: the server ended the stream."""
+        if self.udp is not None:
+            assert self.udp_rtcp is not None
+            receiver, rtcp = self.udp[1], self.udp_rtcp[1]
+            if rtcp.bye.is_set():
+                rtcp.bye.clear()
+                return None
+            try:
+                async with asyncio.timeout(self.conn.timeout_s):
+                    data = await receiver.queue.get()
+            except TimeoutError:
+                raise MediaError(
+                    "timeout", f"{self.what}: no RTP within {self.conn.timeout_s:g} s"
+                ) from None
+            return self._parse(data)
+        while True:
+            item = await self.conn.read_item()
+            if isinstance(item, Interleaved):
+                if item.channel == self.rtp_channel:
+                    return self._parse(item.data)
+                if item.channel == self.rtcp_channel and rtcp_has_bye(item.data):
+                    return None
+            elif item.status >= 300:
+                # An answer to our keep-alive: the server may not know GET_PARAMETER.
+                self.keepalive_method = "OPTIONS"
+
+    def _parse(self, data: bytes) -> RtpPacket:
+        try:
+            return parse_rtp(data)
+        except RtpFormatError as exc:
+            raise MediaError("malformed", f"{self.what}: {exc}") from exc
+
+    async def _keep_alive(self) -> None:
+        now = time.monotonic()
+        if now - self.last_request_at < self.conn.session_timeout_s / 2:
+            return
+        self.last_request_at = now
+        if self.udp is not None:
+            with contextlib.suppress(RtspStatusError):
+                await self.conn.request(self.keepalive_method, self.aggregate_url)
+            return
+        self.conn.send(self.keepalive_method, self.aggregate_url)
+        await self.conn.drain()
+
+    async def pull(self, targets: list[tuple[int, datetime]]) -> tuple[_Picker, datetime]:
+        """PLAY from the first target and pick the frame nearest each; returns the picker."""
+        assert self.track is not None
+        track = self.track
+        start = targets[0][1]
+        sent_at = time.monotonic()
+        response, play_cseq = await self.play(start)
+        del play_cseq  # see module notes: the 0xABAC CSeq byte is not reliable across servers
+        info = _rtp_info(response, track.control_url)
+        range_start = self._range_start(response, start)
+        depacketizer = Depacketizer(track.codec, self.what)
+        decoder = _Decoder(track.codec, track.parameter_sets, self.what)
+        picker = _Picker(targets)
+        rtp_base = info.rtptime
+        first_seq = info.seq
+        synced = False  # decoding starts at a clean point, and again after a loss
+        losses = 0
+        self.first_frame_s = None
+        ended = False
+        while picker.pending and not ended:
+            if self.deadline is not None and time.monotonic() > self.deadline:
+                raise MediaError("timeout", f"{self.what}: the time budget ran out")
+            await self._keep_alive()
+            packet = await self._next_packet()
+            if packet is None:
+                break
+            if packet.payload_type != track.payload_type:
+                continue
+            if first_seq is not None:
+                if not seq_newer_or_equal(packet.sequence, first_seq):
+                    continue  # sent before this PLAY took effect
+                first_seq = None
+            onvif = packet.onvif
+            ended = onvif is not None and onvif.terminal
+            units = depacketizer.push(packet)
+            if depacketizer.losses != losses:
+                losses, synced = depacketizer.losses, False
+            for unit in units:
+                first = unit.first_packet.onvif
+                if not synced:
+                    if not (unit.random_access or (first is not None and first.clean_point)):
+                        continue
+                    synced = True
+                if first is not None:
+                    instant = first.instant
+                else:
+                    if rtp_base is None:
+                        rtp_base = unit.timestamp
+                    ticks = signed_rtp_delta(unit.timestamp, rtp_base)
+                    instant = range_start + timedelta(seconds=ticks / track.clock_rate)
+                for candidate in await asyncio.to_thread(decoder.decode, unit, instant):
+                    if self.first_frame_s is None:
+                        self.first_frame_s = time.monotonic() - sent_at
+                    picker.offer(candidate)
+        if picker.pending:
+            for candidate in await asyncio.to_thread(decoder.flush):
+                picker.offer(candidate)
+        return picker, start
+
+    async def close(self) -> None:
+        conn = self.conn
+        try:
+            if conn.session is not None:
+                # TEARDOWN always, so the NVR frees its playback slot (they have few).
+                conn.timeout_s = min(conn.timeout_s, _TEARDOWN_TIMEOUT_S)
+                with contextlib.suppress(MediaError):
+                    await conn.request("TEARDOWN", self.aggregate_url)
+        finally:
+            for pair in (self.udp, self.udp_rtcp):
+                if pair is not None:
+                    pair[0].close()
+            await conn.close()
+
+
+def plan_stretches(
+    instants: Sequence[datetime], reuse_within: timedelta
+) -> list[list[tuple[int, datetime]]]:
+    """Instants in time order, grouped so that each group is served by one PLAY."""
+    ordered = sorted(enumerate(instants), key=lambda pair: pair[1])
+    stretches: list[list[tuple[int, datetime]]] = []
+    for index, instant in ordered:
+        if stretches and instant - stretches[-1][-1][1] <= reuse_within:
+            stretches[-1].append((index, instant))
+        else:
+            stretches.append([(index, instant)])
+    return stretches
+
+
+async def pull_replay_frames(
+    uri: str,
+    username: str,
+    password: SecretStr,
+    instants: Sequence[datetime],
+    *,
+    timeout_s: float,
+    transport: RtpTransport = "tcp",
+    window_end: datetime | None = None,
+    mode: ReplayMode = "clock",
+    origin: datetime | None = None,
+    reuse_within: timedelta = DEFAULT_REUSE_WITHIN,
+    max_wall_s: float | None = None,
+    max_delta: timedelta | None = None,
+) -> list[PulledFrame]:
+    """The decoded frame nearest each instant of a replay URI, in request order.
+
+    ``instants`` are aware datetimes. ``timeout_s`` bounds the connect and every read;
+    ``max_wall_s`` (default none) the whole pull. ``window_end`` is sent as the end of each
+    PLAY range. ``mode="npt"`` needs ``origin``. ``max_delta``: a frame further than this
+    from its instant (the instant lies in a gap) raises ``MediaError("not_found")``; by
+    default the nearest frame is returned whatever its distance, and ``delta_ms`` says it.
+
+    ``PulledFrame.offset`` is the frame's distance from the start of the PLAY range it came
+    from (the first instant of its stretch). Raises ``MediaError`` (``auth``, ``not_found``
+    for 404/454/457 or an instant past the recording, ``unsupported`` for 551, ``timeout``,
+    ``unreachable``, ``malformed``); messages never carry the password.
+    """
+    if timeout_s <= 0:
+        raise ValueError(f"timeout_s must be positive, got {timeout_s}")
+    for index, instant in enumerate(instants):
+        require_aware(instant, f"instants[{index}]")
+    if window_end is not None:
+        require_aware(window_end, "window_end")
+    if mode == "npt":
+        if origin is None:
+            raise ValueError('mode="npt" needs origin, the instant of position zero')
+        require_aware(origin, "origin")
+    if not instants:
+        return []
+    url = split_credentials(uri)
+    source = f"{redact(uri)}#v0"
+    what = f"replaying {redact(uri)}"
+    deadline = None if max_wall_s is None else time.monotonic() + max_wall_s
+    conn = await RtspConnection.open(url, username, password, timeout_s=timeout_s, what=what)
+    if mode == "clock":
+        # ONVIF Streaming: the Require header goes with every request of a replay session.
+        conn.common_headers["Require"] = "onvif-replay"
+    session = _Session(
+        conn,
+        url,
+        mode=mode,
+        origin=origin,
+        transport=transport,
+        window_end=window_end,
+        deadline=deadline,
+    )
+    results: dict[int, PulledFrame] = {}
+    try:
+        await session.setup()
+        for stretch in plan_stretches(instants, reuse_within):
+            picker, play_start = await session.pull(stretch)
+            for index, target in picker.remaining():
+                last = picker.prev
+                period = max(picker.longest_gap, timedelta(milliseconds=100))
+                if last is None:
+                    raise MediaError(
+                        "not_found", f"{what}: no frame decoded for {target.isoformat()}"
+                    )
+                if target - last.instant > period:
+                    raise MediaError(
+                        "not_found",
+                        f"{what}: no footage at {target.isoformat()} "
+                        f"(the stream ended at {last.instant.isoformat()})",
+                    )
+                picker.take_last(index)
+            for index, target in stretch:
+                chosen = picker.chosen[index]
+                delta = chosen.instant - target
+                if max_delta is not None and abs(delta) > max_delta:
+                    raise MediaError(
+                        "not_found",
+                        f"{what}: no footage at {target.isoformat()} "
+                        f"(nearest frame at {chosen.instant.isoformat()})",
+                    )
+                image = await asyncio.to_thread(to_bgr, chosen.frame)
+                results[index] = PulledFrame(
+                    requested=target,
+                    actual=chosen.instant.astimezone(target.tzinfo),
+                    delta_ms=delta / timedelta(milliseconds=1),
+                    offset=chosen.instant - play_start,
+                    image=image,
+                    keyframe_distance=chosen.keyframe_distance,
+                    source=source,
+                )
+    finally:
+        await session.close()
+    return [results[index] for index in range(len(instants))]
