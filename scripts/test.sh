@@ -5,6 +5,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
+if ! scripts/apt-install.sh scripts/debian-packages.txt; then
+  if [ -n "${CI:-}" ]; then
+    echo "test.sh: CI needs the Debian packages in scripts/debian-packages.txt" >&2
+    exit 1
+  fi
+  echo "test.sh: tests that need them will be skipped" >&2
+fi
 
 if [ -z "${VIDAUDIT_TEST_PG:-}" ]; then
   if url=$(scripts/postgres.sh start); then

@@ -30,6 +30,7 @@ from vidaudit.sampler.command import sample_app
 from vidaudit.sampler.frames_command import frames_command
 from vidaudit.settings import Settings
 from vidaudit.sim.command import sim_command
+from vidaudit.web.command import serve_command, user_app
 
 app = typer.Typer(
     help="Audit bank-branch video surveillance: retention, recording hours, clocks, reviews.",
@@ -47,6 +48,8 @@ app.command("collect")(collect_command)
 app.command("sim")(sim_command)
 app.add_typer(sample_app, name="sample")
 app.command("frames")(frames_command)
+app.command("serve")(serve_command)
+app.add_typer(user_app, name="user")
 register_app = typer.Typer(help="The review register (D4).", no_args_is_help=True)
 evidence_app = typer.Typer(help="The evidence store.", no_args_is_help=True)
 app.add_typer(register_app, name="register")

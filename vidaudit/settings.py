@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 from pydantic_settings import (
@@ -54,6 +54,23 @@ class Settings(BaseSettings):
         ge=16 * 1024,
         le=256 * 1024 * 1024,
         description="largest ONVIF reply accepted (bigger ones are refused while reading)",
+    )
+
+    web_host: str = Field("127.0.0.1", description="address `vidaudit serve` listens on")
+    web_port: int = Field(8000, ge=1, le=65535, description="port `vidaudit serve` listens on")
+    web_session_hours: float = Field(
+        12.0, gt=0, le=24 * 30, description="a login lasts this long (absolute, not sliding)"
+    )
+    web_secure_cookies: Literal["auto", "always", "never"] = Field(
+        "auto",
+        description="Secure flag on cookies: auto = when the request came over https "
+        "(directly or via a trusted proxy's X-Forwarded-Proto)",
+    )
+    web_login_attempts: int = Field(
+        5, ge=1, le=1000, description="failed logins per username and address before refusing"
+    )
+    web_login_window_min: float = Field(
+        15.0, gt=0, le=24 * 60, description="the window (minutes) failed logins are counted in"
     )
 
     @property

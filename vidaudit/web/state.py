@@ -1,0 +1,42 @@
+"""What one app instance holds (built by ``create_app``, read by dependencies)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+from fastapi import FastAPI, Request
+from sqlalchemy.orm import Session, sessionmaker
+
+from vidaudit.settings import Settings
+from vidaudit.web.auth import LoginLimiter
+from vidaudit.web.i18n import Catalogue
+
+#: the folder with templates/, static/ and locales/ (beside the package in the repository)
+WEB_ROOT = Path(__file__).resolve().parents[2] / "web"
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass
+class WebState:
+    settings: Settings
+    sessions: sessionmaker[Session]
+    catalogue: Catalogue
+    templates: jinja2.Environment
+    limiter: LoginLimiter
+    web_root: Path
+    #: the wall clock (UTC); tests replace it to expire sessions
+    clock: Callable[[], dt.datetime] = utc_now
+
+
+def web_state(app_or_request: FastAPI | Request) -> WebState:
+    app = app_or_request.app if isinstance(app_or_request, Request) else app_or_request
+    state = app.state.web
+    assert isinstance(state, WebState), "the app was not built by create_app"
+    return state
