@@ -1,6 +1,7 @@
 """Message catalogues (Simplified Chinese default, English) and time display.
 
-Catalogues are flat JSON files ``web/locales/<lang>.json``: ``{"key": "text {name}"}``.
+Catalogues are flat JSON files ``web/locales/<lang>.json`` and ``<lang>.<page>.json``:
+``{"key": "text {name}"}``.
 Keys are dotted and start with the page or area that owns them (``nav.``, ``login.``,
 ``dashboard.``, ``role.``, ``perm.``, ``error.``); placeholders use ``str.format`` names.
 Both files must have the same keys (a test checks), so no page is half translated.
@@ -47,15 +48,22 @@ class Catalogue:
 
     @classmethod
     def load(cls, directory: Path) -> Catalogue:
+        """``<lang>.json`` plus any ``<lang>.<page>.json`` (one file per page group, so
+        pages can be written side by side); a key defined twice is an error."""
         messages: dict[str, dict[str, str]] = {}
         for lang in LANGUAGES:
-            path = directory / f"{lang}.json"
-            data = json.loads(path.read_text(encoding="utf-8"))
-            if not isinstance(data, dict) or not all(
-                isinstance(k, str) and isinstance(v, str) for k, v in data.items()
-            ):
-                raise ValueError(f"{path}: expected a flat object of strings")
-            messages[lang] = data
+            merged: dict[str, str] = {}
+            for path in [directory / f"{lang}.json", *sorted(directory.glob(f"{lang}.*.json"))]:
+                data = json.loads(path.read_text(encoding="utf-8"))
+                if not isinstance(data, dict) or not all(
+                    isinstance(k, str) and isinstance(v, str) for k, v in data.items()
+                ):
+                    raise ValueError(f"{path}: expected a flat object of strings")
+                twice = sorted(set(merged) & set(data))
+                if twice:
+                    raise ValueError(f"{path}: keys already defined elsewhere: {twice}")
+                merged.update(data)
+            messages[lang] = merged
         return cls(messages)
 
     def translate(self, lang: str, key: str, **values: object) -> str:

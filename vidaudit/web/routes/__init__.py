@@ -1,10 +1,28 @@
-"""One router per resource.  A new page module adds ``router = APIRouter(...)`` here and
-is listed in ``ROUTERS`` (vidaudit/web/app.py includes them in order)."""
+"""One router per resource: every module in this package that defines ``router`` is
+included by ``vidaudit/web/app.py`` (health and account first, then by module name), so
+a page is added by adding its module; its routes must each declare a permission or be
+public, which ``create_app`` enforces."""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+
 from fastapi import APIRouter
 
-from vidaudit.web.routes import account, dashboard, health
+_FIRST = ("health", "account", "dashboard")
 
-ROUTERS: tuple[APIRouter, ...] = (health.router, account.router, dashboard.router)
+
+def _discover() -> tuple[APIRouter, ...]:
+    names = sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
+    ordered = [n for n in _FIRST if n in names] + [n for n in names if n not in _FIRST]
+    routers = []
+    for name in ordered:
+        module = importlib.import_module(f"{__name__}.{name}")
+        router = getattr(module, "router", None)
+        if isinstance(router, APIRouter):
+            routers.append(router)
+    return tuple(routers)
+
+
+ROUTERS: tuple[APIRouter, ...] = _discover()
