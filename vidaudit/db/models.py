@@ -454,3 +454,20 @@ class DailyCheckRow(Base):
     #: ok | problems
     outcome: Mapped[str] = mapped_column(String(16))
     note: Mapped[str] = mapped_column(Text)
+
+
+class SnapshotRow(Base):
+    """A live snapshot of a channel (daily check R4, video-wall patrol D8), diagnosed."""
+
+    __tablename__ = "snapshots"
+    __table_args__ = (Index("ix_snapshots_channel_time", "channel_id", "taken_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    channel_id: Mapped[str] = mapped_column(ForeignKey("channels.id"))
+    taken_at: Mapped[dt.datetime]
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("collection_runs.id"))
+    evidence_sha256: Mapped[str | None] = mapped_column(ForeignKey("evidence.sha256"))
+    #: {"verdict", "primary", "checks": {name: {"verdict", "score"}}} as in task frames
+    diagnostics: Mapped[dict[str, Any]] = mapped_column(JSON)
+    #: why no picture was taken (device error kind and message)
+    error: Mapped[str | None] = mapped_column(Text)

@@ -19,6 +19,7 @@ from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vidaudit.db.engine import make_sessionmaker
+from vidaudit.inventory import load_inventory
 from vidaudit.settings import Settings
 from vidaudit.web.auth import LoginLimiter
 from vidaudit.web.deps import PermissionGuard, public
@@ -139,6 +140,10 @@ def create_app(
 ) -> FastAPI:
     """The web view on ``engine``.  ``web_root`` holds templates/, static/, locales/."""
     root = web_root or WEB_ROOT
+    # The policy (duties, retention, margins) and business hours live in cameras.yaml; a
+    # broken inventory stops the server with the loader's message rather than half-working.
+    inventory_path = settings.inventory if settings.inventory.is_file() else None
+    inventory = load_inventory(inventory_path) if inventory_path else None
     app = FastAPI(
         title="vidaudit",
         # No public API documentation: every route but login needs a session anyway, and
@@ -155,6 +160,8 @@ def create_app(
         limiter=LoginLimiter(settings.web_login_attempts, settings.web_login_window_min * 60),
         web_root=root,
         clock=clock,
+        inventory=inventory,
+        inventory_path=inventory_path,
     )
     for router in ROUTERS:
         app.include_router(router)

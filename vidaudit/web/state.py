@@ -11,6 +11,7 @@ import jinja2
 from fastapi import FastAPI, Request
 from sqlalchemy.orm import Session, sessionmaker
 
+from vidaudit.inventory.schema import Inventory
 from vidaudit.settings import Settings
 from vidaudit.web.auth import LoginLimiter
 from vidaudit.web.i18n import Catalogue
@@ -33,6 +34,10 @@ class WebState:
     web_root: Path
     #: the wall clock (UTC); tests replace it to expire sessions
     clock: Callable[[], dt.datetime] = utc_now
+    #: cameras.yaml as loaded at start (policy, business hours, time zones, passwords'
+    #: references for frame pulls); None when the settings' inventory file is absent
+    inventory: Inventory | None = None
+    inventory_path: Path | None = None
 
 
 def web_state(app_or_request: FastAPI | Request) -> WebState:
