@@ -19,7 +19,6 @@ Targets (2-core machine): full poll <= 60 s wall, <= 3 ms collector CPU per chan
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import resource
@@ -32,6 +31,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from vidaudit import aio  # noqa: E402
 from vidaudit.collector.run import collect  # noqa: E402
 from vidaudit.db.engine import make_engine, make_sessionmaker  # noqa: E402
 from vidaudit.db.migrate import upgrade  # noqa: E402
@@ -77,7 +77,7 @@ def run_collector(tmp: Path, inventory_path: Path) -> dict[str, float]:
     inventory = load_inventory(inventory_path)
     sessions = make_sessionmaker(engine)
     cpu0, wall0 = cpu_s(), time.perf_counter()
-    result = asyncio.run(collect(settings, inventory, inventory_path, sessions))
+    result = aio.run(collect(settings, inventory, inventory_path, sessions))
     wall, cpu = time.perf_counter() - wall0, cpu_s() - cpu0
     channels = len(result.report.channels)
     down = result.report.devices_down

@@ -277,12 +277,11 @@ def demo(
     ] = None,
 ) -> None:
     """Start a small simulated fleet, check it with the collector, show the results."""
-    import asyncio
-
+    from vidaudit import aio
     from vidaudit.demo import run_demo
 
     settings = _settings()
-    asyncio.run(run_demo(settings, workdir or settings.data_dir / "demo"))
+    aio.run(run_demo(settings, workdir or settings.data_dir / "demo"))
 
 
 def main() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 import re
@@ -16,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from vidaudit import aio
 from vidaudit.collector.fleet import DeviceProbe
 from vidaudit.collector.lock import LockTimeout, run_lock
 from vidaudit.collector.report import channel_table, device_table, report_json
@@ -154,7 +154,7 @@ def collect_command(
                 wait_s=settings.collector_device_deadline_s * 2,
                 on_wait=lambda: err.print("waiting for the running collection to finish"),
             ):
-                result = asyncio.run(_run_once(settings, inventory, path, branches, show_progress))
+                result = aio.run(_run_once(settings, inventory, path, branches, show_progress))
         except LockTimeout as exc:
             err.print(f"error: {exc}", markup=False)
             raise typer.Exit(USAGE_ERROR) from None

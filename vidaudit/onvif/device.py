@@ -275,7 +275,7 @@ class Device:
     # -- media -------------------------------------------------------------------
 
     async def profiles(self) -> tuple[Profile, ...]:
-        return convert.profiles(await self._call("media", "GetProfiles"))
+        return convert.profiles_reply(await self._call("media", "GetProfiles", raw=True))
 
     async def video_sources(self) -> tuple[VideoSource, ...]:
         return convert.video_sources(await self._call("media", "GetVideoSources"))
@@ -439,8 +439,8 @@ class Device:
 
     async def recording_jobs(self) -> tuple[RecordingJob, ...]:
         """GetRecordingJobs, plus each job's GetRecordingJobState when ``job_states``."""
-        reply = await self._call("recording", "GetRecordingJobs")
-        jobs = [convert.recording_job(item) for item in convert.listed(reply)]
+        reply = await self._call("recording", "GetRecordingJobs", raw=True)
+        jobs = list(convert.recording_jobs_reply(reply))
         if not self.settings.job_states:
             return tuple(jobs)
         result: list[RecordingJob] = []

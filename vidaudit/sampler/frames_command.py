@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import getpass
 import json
@@ -16,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from vidaudit import aio
 from vidaudit.collector.run import onvif_settings
 from vidaudit.db.engine import make_engine, make_sessionmaker
 from vidaudit.db.migrate import SchemaOutOfDate, require_current_schema
@@ -111,7 +111,7 @@ def frames_command(
         file_start=start,
     )
     try:
-        outcome = asyncio.run(
+        outcome = aio.run(
             pull_frames(
                 request,
                 sessions=sessions,
