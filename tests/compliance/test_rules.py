@@ -254,7 +254,7 @@ def test_spans_merge_and_complement() -> None:
 def test_timeline_matches_plain_span_functions() -> None:
     import random
 
-    from vidaudit.compliance.spans import Timeline, clip
+    from vidaudit.compliance.spans import Timeline, clip, total
 
     rng = random.Random(3)
     base = local(1, 0)
@@ -268,3 +268,4 @@ def test_timeline_matches_plain_span_functions() -> None:
         hi = lo + dt.timedelta(minutes=rng.randrange(0, 3000))
         assert timeline.clip(lo, hi) == clip(spans, lo, hi)
         assert timeline.complement(lo, hi) == complement(spans, lo, hi)
+        assert timeline.covered(lo, hi) == total(clip(spans, lo, hi))

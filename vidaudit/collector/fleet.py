@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from vidaudit.collector.derive import DeviceRecordings, evidence_for
 from vidaudit.collector.model import ChannelReport, DeviceReport, RunReport
 from vidaudit.compliance.model import ChannelEvidence, DeviceStatus, ErrorKind
-from vidaudit.compliance.rules import evaluate_channel, evaluate_device
+from vidaudit.compliance.rules import business_day_needs, evaluate_channel, evaluate_device
 from vidaudit.compliance.spans import Span
 from vidaudit.inventory.load import SecretResolver
 from vidaudit.inventory.schema import AudioRequirement, Branch, Device, Inventory
@@ -101,9 +101,13 @@ def judge(
         violations=evaluate_device(probe.status, policy),
     )
     channels = []
+    # business-day spans depend only on the branch and the window: once per window length
+    needs: dict[int, list[tuple[dt.date, Span]]] = {}
     for channel in device.channels:
         required = inventory.required_days(channel)
         window = Span(now - dt.timedelta(days=required), now)
+        if required not in needs:
+            needs[required] = business_day_needs(branch, policy, tz, window.start, now)
         if probe.recordings is not None:
             evidence = evidence_for(
                 channel.id, channel.ref, probe.recordings, window=window, now=now
@@ -119,6 +123,7 @@ def judge(
             required_days=required,
             audio_required=channel.audio is AudioRequirement.REQUIRED,
             now=now,
+            needs=needs[required],
         )
         channels.append(
             ChannelReport(channel.id, device.id, branch.id, channel.role.value, evidence, result)

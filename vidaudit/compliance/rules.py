@@ -34,7 +34,7 @@ from vidaudit.compliance.model import (
     Severity,
     Violation,
 )
-from vidaudit.compliance.spans import Span, Timeline, clip, complement, merge, total
+from vidaudit.compliance.spans import Span, Timeline, total
 from vidaudit.inventory.schema import Branch, Policy
 
 #: An NVR keeping exactly N days overwrites its oldest minutes continuously; do not flag a
@@ -70,19 +70,19 @@ def evaluate_device(status: DeviceStatus, policy: Policy) -> list[Violation]:
     return []
 
 
-def business_days(
+def business_day_needs(
     branch: Branch,
     policy: Policy,
     tz: ZoneInfo,
     window_start: dt.datetime,
     now: dt.datetime,
-    footage: list[Span],
-) -> list[BusinessDay]:
-    """Each business day fully inside ``[window_start, now]`` (today up to ``now``)."""
+) -> list[tuple[dt.date, Span]]:
+    """Each business day fully inside ``[window_start, now]`` (today up to ``now``) and
+    the span recording must cover: opening − margin to closing + margin.  The same for
+    every channel of a branch, so callers judging many channels compute it once."""
     before = dt.timedelta(minutes=policy.record_before_open_min)
     after = dt.timedelta(minutes=policy.record_after_close_min)
-    timeline = Timeline(footage)
-    days: list[BusinessDay] = []
+    needs: list[tuple[dt.date, Span]] = []
     day = window_start.astimezone(tz).date() + dt.timedelta(days=1)
     today = now.astimezone(tz).date()
     while day <= today:
@@ -91,19 +91,29 @@ def business_days(
             start = dt.datetime.combine(day, hours.open, tz) - before
             end = min(dt.datetime.combine(day, hours.close, tz) + after, now)
             if start < end:
-                need = Span(start.astimezone(dt.UTC), end.astimezone(dt.UTC))
-                gaps = timeline.complement(need.start, need.end)
-                days.append(
-                    BusinessDay(
-                        date=day,
-                        need=need,
-                        covered=not gaps,
-                        gaps=gaps,
-                        # no footage at all in the window: one gap covering all of it
-                        has_footage=gaps != [need],
-                    )
-                )
+                needs.append((day, Span(start.astimezone(dt.UTC), end.astimezone(dt.UTC))))
         day += dt.timedelta(days=1)
+    return needs
+
+
+def business_days(
+    needs: list[tuple[dt.date, Span]], footage: list[Span] | Timeline
+) -> list[BusinessDay]:
+    """Whether the footage covers each business day's need."""
+    timeline = footage if isinstance(footage, Timeline) else Timeline(footage)
+    days: list[BusinessDay] = []
+    for day, need in needs:
+        gaps = timeline.complement(need.start, need.end)
+        days.append(
+            BusinessDay(
+                date=day,
+                need=need,
+                covered=not gaps,
+                gaps=gaps,
+                # no footage at all in the window: one gap covering all of it
+                has_footage=gaps != [need],
+            )
+        )
     return days
 
 
@@ -156,7 +166,9 @@ def evaluate_channel(
     required_days: int,
     audio_required: bool,
     now: dt.datetime,
+    needs: list[tuple[dt.date, Span]] | None = None,
 ) -> ChannelResult:
+    """``needs``: ``business_day_needs`` for this window, when the caller has it already."""
     unknown = ChannelResult(
         channel_id=evidence.channel_id,
         required_days=required_days,
@@ -224,14 +236,19 @@ def evaluate_channel(
     days: list[BusinessDay] = []
     covered: bool | None = None
     if evidence.footage is not None:
-        footage = merge(evidence.footage)
-        occupancy = round(total(clip(footage, window_start, now)) / (now - window_start), 4)
+        timeline = Timeline(evidence.footage)  # merged once, queried per day
+        occupancy = round(timeline.covered(window_start, now) / (now - window_start), 4)
         earliest = evidence.verified_earliest or evidence.earliest
         # Time before the oldest footage is a retention shortfall (R1), not a gap.
-        gaps = complement(footage, max(window_start, earliest or window_start), now)
+        gaps = timeline.complement(max(window_start, earliest or window_start), now)
         days = [
             day
-            for day in business_days(branch, policy, tz, window_start, now, footage)
+            for day in business_days(
+                needs
+                if needs is not None
+                else business_day_needs(branch, policy, tz, window_start, now),
+                timeline,
+            )
             # days before the oldest footage are R1's business, not R2's
             if earliest is None or day.need.end > earliest
         ]

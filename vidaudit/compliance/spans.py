@@ -96,10 +96,19 @@ class Timeline:
     def complement(self, lo: dt.datetime, hi: dt.datetime) -> list[Span]:
         gaps = []
         cursor = lo
-        for span in self.clip(lo, hi):
+        spans = self.spans
+        for index in range(bisect.bisect_right(self._ends, lo), len(spans)):
+            span = spans[index]
+            if span.start >= hi:
+                break
             if span.start > cursor:
                 gaps.append(Span(cursor, span.start))
-            cursor = max(cursor, span.end)
+            if span.end > cursor:
+                cursor = span.end
         if cursor < hi:
             gaps.append(Span(cursor, hi))
         return gaps
+
+    def covered(self, lo: dt.datetime, hi: dt.datetime) -> dt.timedelta:
+        """How much of ``[lo, hi)`` the spans cover."""
+        return sum((span.duration for span in self.clip(lo, hi)), dt.timedelta())
