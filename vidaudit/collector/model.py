@@ -9,7 +9,7 @@ from vidaudit.compliance.model import ChannelEvidence, ChannelResult, DeviceStat
 from vidaudit.inventory.schema import Policy
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DeviceReport:
     device_id: str
     branch_id: str
@@ -22,7 +22,7 @@ class DeviceReport:
     violations: list[Violation] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ChannelReport:
     channel_id: str
     device_id: str
@@ -32,7 +32,7 @@ class ChannelReport:
     result: ChannelResult
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RunReport:
     started_at: dt.datetime
     finished_at: dt.datetime

@@ -30,7 +30,7 @@ class ErrorKind(StrEnum):
 EvidenceValue = str | int | float | bool | None | list[str]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Violation:
     """One broken rule; ``rule`` is the domain document's id with a sub-rule."""
 
@@ -40,7 +40,7 @@ class Violation:
     evidence: dict[str, EvidenceValue] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DeviceStatus:
     device_id: str
     online: bool
@@ -56,7 +56,7 @@ class RecordingState(StrEnum):
     UNKNOWN = "unknown"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ChannelEvidence:
     """What the collector established about one configured channel's recordings.
 
@@ -76,7 +76,7 @@ class ChannelEvidence:
     verified_earliest: dt.datetime | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class BusinessDay:
     """One business day's recording duty: ``[open − margin, close + margin)`` covered?"""
 
@@ -87,7 +87,7 @@ class BusinessDay:
     has_footage: bool
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ChannelResult:
     channel_id: str
     required_days: int
