@@ -28,6 +28,7 @@ from vidaudit.inventory.schema import Inventory
 from vidaudit.inventory.sync import sync_inventory
 from vidaudit.sampler.command import sample_app
 from vidaudit.sampler.frames_command import frames_command
+from vidaudit.sampler.retention_command import retention_app
 from vidaudit.settings import Settings
 from vidaudit.sim.command import sim_command
 from vidaudit.web.command import serve_command, user_app
@@ -48,6 +49,7 @@ app.command("collect")(collect_command)
 app.command("sim")(sim_command)
 app.add_typer(sample_app, name="sample")
 app.command("frames")(frames_command)
+app.add_typer(retention_app, name="retention")
 app.command("serve")(serve_command)
 app.add_typer(user_app, name="user")
 register_app = typer.Typer(help="The review register (D4).", no_args_is_help=True)

@@ -471,3 +471,22 @@ class SnapshotRow(Base):
     diagnostics: Mapped[dict[str, Any]] = mapped_column(JSON)
     #: why no picture was taken (device error kind and message)
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class RetentionCheckRow(Base):
+    """R1 proven by footage: a frame pulled from (now − required days) at ``checked_at``."""
+
+    __tablename__ = "retention_checks"
+    __table_args__ = (Index("ix_retention_checks_channel_time", "channel_id", "checked_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    channel_id: Mapped[str] = mapped_column(ForeignKey("channels.id"))
+    checked_at: Mapped[dt.datetime]
+    required_days: Mapped[int] = mapped_column(Integer)
+    #: the instant asked for and the instant the frame really shows (None: no footage)
+    requested: Mapped[dt.datetime]
+    actual: Mapped[dt.datetime | None]
+    ok: Mapped[bool]
+    evidence_sha256: Mapped[str | None] = mapped_column(ForeignKey("evidence.sha256"))
+    register_seq: Mapped[int | None] = mapped_column(ForeignKey("register_entries.seq"))
+    error: Mapped[str | None] = mapped_column(Text)

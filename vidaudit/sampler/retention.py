@@ -1,0 +1,137 @@
+"""Verified retention (R1): auditors trust footage they can see, not a summary field.
+
+For each channel a frame is pulled from ``now − required days`` (plus a little slack so a
+recorder that keeps exactly the required days passes) and kept as evidence.  A frame at
+that instant proves the channel held its required days at check time; no footage there
+(the replay server answers with no footage or a frame hours away) proves it did not.
+The collector turns the latest proof into ``verified_earliest`` (see ``verified_for``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from vidaudit.db.models import RetentionCheckRow
+from vidaudit.inventory.load import SecretResolver
+from vidaudit.inventory.schema import Branch, Channel, Device, Inventory
+from vidaudit.onvif.settings import OnvifSettings
+from vidaudit.sampler.evidence import EvidenceStore
+from vidaudit.sampler.pull import PullError, PullRequest, pull_frames
+
+#: Asked this much later than exactly ``required days`` ago: a recorder keeping exactly
+#: the required days overwrites its oldest minutes continuously.
+SLACK = dt.timedelta(minutes=30)
+#: A proof older than this no longer stands for today's retention.
+VALID_FOR = dt.timedelta(days=2)
+
+
+@dataclass(frozen=True)
+class RetentionCheck:
+    channel_id: str
+    required_days: int
+    requested: dt.datetime
+    actual: dt.datetime | None
+    ok: bool
+    error: str | None
+
+
+async def verify_channels(
+    targets: Iterable[tuple[Branch, Device, Channel]],
+    inventory: Inventory,
+    *,
+    sessions: sessionmaker[Session],
+    store: EvidenceStore,
+    resolver: SecretResolver,
+    onvif_settings: OnvifSettings,
+    now: dt.datetime,
+    actor: str = "vidaudit",
+) -> list[RetentionCheck]:
+    checks = []
+    for branch, device, channel in targets:
+        required = inventory.required_days(channel)
+        instant = now - dt.timedelta(days=required) + SLACK
+        request = PullRequest(
+            branch,
+            device,
+            channel,
+            [instant],
+            reason=f"留存核验 retention check: {required} days (R1)",
+            actor=actor,
+            actor_role="system",
+        )
+        try:
+            outcome = await pull_frames(
+                request,
+                sessions=sessions,
+                store=store,
+                resolver=resolver,
+                onvif_settings=onvif_settings,
+                now=now,
+            )
+        except PullError as exc:
+            check = RetentionCheck(channel.id, required, instant, None, False, str(exc))
+            _save(sessions, check, now, None, None)
+        else:
+            frame = outcome.frames[0]
+            check = RetentionCheck(channel.id, required, instant, frame.actual, True, None)
+            _save(sessions, check, now, frame.sha256, outcome.register_seq)
+        checks.append(check)
+    return checks
+
+
+def _save(
+    sessions: sessionmaker[Session],
+    check: RetentionCheck,
+    now: dt.datetime,
+    sha256: str | None,
+    register_seq: int | None,
+) -> None:
+    with sessions.begin() as session:
+        session.add(
+            RetentionCheckRow(
+                channel_id=check.channel_id,
+                checked_at=now,
+                required_days=check.required_days,
+                requested=check.requested,
+                actual=check.actual,
+                ok=check.ok,
+                evidence_sha256=sha256,
+                register_seq=register_seq,
+                error=check.error,
+            )
+        )
+
+
+def verified_for(session: Session, now: dt.datetime) -> dict[str, dt.datetime]:
+    """Per channel, the earliest footage the latest successful proof stands for *now*.
+
+    A proof at ``checked_at`` showed footage at ``actual``; a recorder overwrites its
+    oldest footage as it records, so at ``now`` that proof stands for footage from
+    ``actual + (now − checked_at)``.  Proofs older than ``VALID_FOR`` are ignored.
+    """
+    latest = (
+        select(
+            RetentionCheckRow.channel_id,
+            func.max(RetentionCheckRow.checked_at).label("checked_at"),
+        )
+        .where(RetentionCheckRow.checked_at >= now - VALID_FOR)
+        .group_by(RetentionCheckRow.channel_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(RetentionCheckRow).join(
+            latest,
+            (RetentionCheckRow.channel_id == latest.c.channel_id)
+            & (RetentionCheckRow.checked_at == latest.c.checked_at),
+        )
+    ).scalars()
+    return {
+        row.channel_id: row.actual + (now - row.checked_at)
+        for row in rows
+        if row.ok and row.actual is not None
+    }
