@@ -14,8 +14,10 @@ whose ONVIF time is at or after the instant is written as PNG, and one JSON line
 ``{"ntp": "<ISO UTC>", "requested": "...", "delta_ms": ..., "png": "..."}``.
 Exit status: 0 ok, 1 no such frame before EOS, 2 error or timeout.
 
-Tested against the simulator's replay server by the sim side; GStreamer's own RTSP server
-cannot serve a file with ONVIF replay semantics (see scripts/gst_rtsp_server.py).
+NOT YET WORKING against the simulator's replay server: rtspsrc plays from the range
+DESCRIBE announced and the seek to the absolute time has not been seen to turn into a new
+``PLAY Range: clock=``; no test uses this script yet (open item of issue 5). GStreamer's own
+RTSP server cannot serve a file with ONVIF replay semantics (see scripts/gst_rtsp_server.py).
 """
 
 from __future__ import annotations
@@ -70,20 +72,22 @@ def main() -> int:
     sink = pipeline.get_by_name("sink")
     onvif_caps = Gst.Caps.from_string(ONVIF_CAPS)
 
-    pipeline.set_state(Gst.State.PAUSED)
     bus = pipeline.get_bus()
-    # Wait for preroll, then ask for the clock range with a seek in ONVIF's absolute time:
-    # rtspsrc in onvif-mode maps a TIME seek on the UTC clock into Range: clock=.
-    message = bus.timed_pop_filtered(
-        int(args.timeout * Gst.SECOND),
-        Gst.MessageType.ASYNC_DONE | Gst.MessageType.ERROR,
-    )
-    if message is None or message.type == Gst.MessageType.ERROR:
-        print(_describe(message), file=sys.stderr)
+    # An RTSP source is live: PAUSED answers NO_PREROLL and no ASYNC_DONE ever comes, so
+    # wait for the state change itself (SETUP done), then seek, then play.
+    pipeline.set_state(Gst.State.PAUSED)
+    result, _state, _pending = pipeline.get_state(int(args.timeout * Gst.SECOND))
+    if result == Gst.StateChangeReturn.FAILURE:
+        print(_describe(bus.pop_filtered(Gst.MessageType.ERROR)), file=sys.stderr)
         pipeline.set_state(Gst.State.NULL)
         return 2
     since_1900 = instant - datetime(1900, 1, 1, tzinfo=UTC)
     position_ns = since_1900 // timedelta(microseconds=1) * 1000
+    # rtspsrc turns a seek into a new PLAY only once it is playing: start (at the start of
+    # the recording, as DESCRIBE's range says), then seek; frames from before the seek took
+    # effect carry earlier ONVIF times and are skipped below.
+    pipeline.set_state(Gst.State.PLAYING)
+    pipeline.get_state(int(args.timeout * Gst.SECOND))
     pipeline.seek(
         1.0,
         Gst.Format.TIME,
@@ -93,7 +97,6 @@ def main() -> int:
         Gst.SeekType.NONE,
         -1,
     )
-    pipeline.set_state(Gst.State.PLAYING)
     deadline = GLib.get_monotonic_time() + int(args.timeout * 1_000_000)
     status = 1
     while GLib.get_monotonic_time() < deadline:
