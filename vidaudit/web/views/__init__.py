@@ -1,0 +1,1 @@
+"""Page-independent query and rendering helpers for the web view."""
