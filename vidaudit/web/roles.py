@@ -84,7 +84,17 @@ ROLES: dict[Role, RoleInfo] = {
     Role.BRANCH_HEAD: RoleInfo(
         Role.BRANCH_HEAD,
         all_branches=False,
-        permissions=_EVERYONE | {P.VIEW_SPOT_CHECKS, P.VIEW_PATROL, P.REVIEW, P.APPROVE, P.RECTIFY},
+        # The head follows up her branch's rectifications (Art. 49: 督促整改): she may close
+        # a fix someone else reported (findings.py refuses closing one's own fix).
+        permissions=_EVERYONE
+        | {
+            P.VIEW_SPOT_CHECKS,
+            P.VIEW_PATROL,
+            P.REVIEW,
+            P.APPROVE,
+            P.RECTIFY,
+            P.VERIFY_RECTIFICATION,
+        },
     ),
     Role.ADMINISTRATOR: RoleInfo(
         Role.ADMINISTRATOR,

@@ -1,0 +1,518 @@
+"""Findings and their rectification (D7): the list, one finding's history, its actions,
+and the CSV / XLSX exports.
+
+Every action form carries the version it was rendered with; ``apply_change`` refuses a
+change made against an older version, and the page then shows the current state with the
+message instead of overwriting what someone else saved.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import logging
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+# openpyxl ships no type information and the project does not install types-openpyxl
+from openpyxl import Workbook  # type: ignore[import-untyped, unused-ignore]
+from openpyxl.styles import Font, PatternFill  # type: ignore[import-untyped, unused-ignore]
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from vidaudit.db.models import (
+    BranchRow,
+    ChannelRow,
+    FindingEventRow,
+    FindingRow,
+    ReviewRow,
+    UserRow,
+)
+from vidaudit.review.findings import (
+    TRANSITIONS,
+    Action,
+    Change,
+    FindingError,
+    StaleFinding,
+    Status,
+    apply_change,
+    is_overdue,
+)
+from vidaudit.review.items import BY_CODE
+from vidaudit.web.deps import Forbidden, SessionDep, branch_scope, check_branch, require_permission
+from vidaudit.web.i18n import DEFAULT_TIMEZONE, Translator, fmt_dt, localtime
+from vidaudit.web.roles import Permission, has_permission
+from vidaudit.web.state import web_state
+from vidaudit.web.templating import render
+from vidaudit.web.views.review_common import (
+    branches_in_scope,
+    clean_text,
+    evidence_store,
+    not_found,
+    query_flag,
+    user_names,
+    with_query,
+)
+
+log = logging.getLogger(__name__)
+router = APIRouter(tags=["findings"])
+
+ViewUser = Annotated[UserRow, require_permission(Permission.VIEW_FINDINGS)]
+ReportUser = Annotated[UserRow, require_permission(Permission.VIEW_REPORTS)]
+
+#: The web permission each action needs (besides the role check in review/findings.py):
+#: fixing is rectification; closing, reopening and re-assigning are the checker's job,
+#: which the branch head shares for her own branch (she owns its rectification, D3).
+ACTION_PERMISSIONS: dict[Action, frozenset[Permission]] = {
+    Action.FIX: frozenset({Permission.RECTIFY}),
+    Action.CLOSE: frozenset({Permission.VERIFY_RECTIFICATION}),
+    Action.REOPEN: frozenset({Permission.VERIFY_RECTIFICATION}),
+    Action.ASSIGN: frozenset({Permission.VERIFY_RECTIFICATION}),
+    Action.COMMENT: frozenset(
+        {Permission.RECTIFY, Permission.VERIFY_RECTIFICATION, Permission.REVIEW}
+    ),
+}
+#: a photo of the fix, not a video: a phone picture is a few MB
+MAX_UPLOAD_BYTES = 10 << 20
+_IMAGE_MAGIC = ((b"\xff\xd8\xff", "image/jpeg"), (b"\x89PNG\r\n\x1a\n", "image/png"))
+STATUSES = tuple(s.value for s in Status)
+PAGE_LIMIT = 500
+
+
+def may_act(user: UserRow, finding: FindingRow, action: Action) -> bool:
+    allowed_from, _to, roles = TRANSITIONS[action]
+    permitted = any(has_permission(user.role, p) for p in ACTION_PERMISSIONS[action])
+    return permitted and user.role in roles and Status(finding.status) in allowed_from
+
+
+def branch_today(finding: FindingRow, zones: dict[str, str], now: dt.datetime) -> dt.date:
+    return localtime(now, zones.get(finding.branch_id, DEFAULT_TIMEZONE)).date()
+
+
+@dataclass(frozen=True)
+class Filters:
+    status: str = ""
+    branch: str = ""
+    overdue: bool = False
+
+    def query(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "branch": self.branch,
+            "overdue": "1" if self.overdue else "",
+        }
+
+
+def _filters(status: str, branch: str, overdue: str) -> Filters:
+    return Filters(
+        status=status if status in (*STATUSES, "active") else "",
+        branch=branch.strip()[:64],
+        overdue=overdue in ("1", "on", "true"),
+    )
+
+
+def _findings(db: Session, user: UserRow, filters: Filters, now: dt.datetime) -> list[FindingRow]:
+    query = select(FindingRow)
+    scope = branch_scope(user)
+    if scope is not None:
+        query = query.where(FindingRow.branch_id.in_(scope))
+    if filters.branch:
+        query = query.where(FindingRow.branch_id == filters.branch)
+    if filters.status == "active":
+        query = query.where(FindingRow.status != Status.CLOSED.value)
+    elif filters.status:
+        query = query.where(FindingRow.status == filters.status)
+    if filters.overdue:
+        query = query.where(FindingRow.status.in_((Status.OPEN.value, Status.REOPENED.value)))
+    rows = list(db.scalars(query.order_by(FindingRow.deadline, FindingRow.id).limit(PAGE_LIMIT)))
+    if filters.overdue:
+        # "Overdue" depends on each branch's own calendar day, so it is decided here.
+        zones = _zones(db)
+        rows = [f for f in rows if is_overdue(f, branch_today(f, zones, now))]
+    return rows
+
+
+def _zones(db: Session) -> dict[str, str]:
+    return {b.id: b.timezone for b in db.scalars(select(BranchRow))}
+
+
+def _channels(db: Session, ids: set[str]) -> dict[str, ChannelRow]:
+    return {c.id: c for c in db.scalars(select(ChannelRow).where(ChannelRow.id.in_(ids)))}
+
+
+@router.get("/findings", response_class=HTMLResponse)
+def findings_list(
+    request: Request,
+    db: SessionDep,
+    user: ViewUser,
+    status: str = "active",
+    branch: str = "",
+    overdue: str = "",
+) -> HTMLResponse:
+    now = web_state(request).clock()
+    filters = _filters(status, branch, overdue)
+    rows = _findings(db, user, filters, now)
+    zones = _zones(db)
+    return render(
+        request,
+        "finding_list.html",
+        {
+            "findings": rows,
+            "filters": filters,
+            "statuses": STATUSES,
+            "branches": branches_in_scope(db, user),
+            "channels": _channels(db, {f.channel_id for f in rows}),
+            "people": user_names(db, [f.owner_id for f in rows]),
+            "overdue": {f.id for f in rows if is_overdue(f, branch_today(f, zones, now))},
+            "zones": zones,
+            "items": BY_CODE,
+            "limit": PAGE_LIMIT,
+            "csv_url": with_query("/findings.csv", filters.query()),
+            "xlsx_url": with_query("/findings.xlsx", filters.query()),
+        },
+    )
+
+
+# --- exports ----------------------------------------------------------------------------
+
+
+def _export_rows(
+    request: Request, db: Session, user: UserRow, filters: Filters
+) -> tuple[list[str], list[list[Any]]]:
+    state = web_state(request)
+    now = state.clock()
+    lang = getattr(request.state, "lang", "zh")
+    t = state.catalogue.translator(lang)
+    rows = _findings(db, user, filters, now)
+    zones = _zones(db)
+    branches = {b.id: b for b in db.scalars(select(BranchRow))}
+    channels = _channels(db, {f.channel_id for f in rows})
+    people = user_names(db, [f.owner_id for f in rows])
+    header = [
+        t(key)
+        for key in (
+            "findings.col_id",
+            "findings.col_branch",
+            "findings.col_channel",
+            "findings.col_item",
+            "findings.col_note",
+            "findings.col_owner",
+            "findings.col_deadline",
+            "findings.col_status",
+            "findings.col_overdue",
+            "findings.col_created",
+            "findings.col_updated",
+        )
+    ]
+    out: list[list[Any]] = []
+    for f in rows:
+        tz = zones.get(f.branch_id, DEFAULT_TIMEZONE)
+        branch = branches.get(f.branch_id)
+        channel = channels.get(f.channel_id)
+        item = BY_CODE.get(f.item_code)
+        owner = people.get(f.owner_id) if f.owner_id else None
+        out.append(
+            [
+                f.id,
+                f"{f.branch_id} {branch.name}" if branch else f.branch_id,
+                f"{f.channel_id} {channel.name}" if channel else f.channel_id,
+                item.text(lang) if item else f.item_code,
+                f.note,
+                owner.display_name if owner else "",
+                f.deadline.isoformat(),
+                _status_text(t, f.status),
+                t("findings.yes") if is_overdue(f, branch_today(f, zones, now)) else "",
+                fmt_dt(f.created_at, tz),
+                fmt_dt(f.updated_at, tz),
+            ]
+        )
+    return header, out
+
+
+def _status_text(t: Translator, status: str) -> str:
+    return t(f"findings.status_{status}") if status in STATUSES else status
+
+
+def _attachment(name: str) -> dict[str, str]:
+    return {"Content-Disposition": f'attachment; filename="{name}"'}
+
+
+@router.get("/findings.csv")
+def findings_csv(
+    request: Request,
+    db: SessionDep,
+    user: ReportUser,
+    status: str = "active",
+    branch: str = "",
+    overdue: str = "",
+) -> Response:
+    header, rows = _export_rows(request, db, user, _filters(status, branch, overdue))
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(header)
+    writer.writerows([_csv_safe(v) for v in row] for row in rows)
+    # The BOM makes Excel (which most branches open CSVs with) read UTF-8 Chinese correctly.
+    body = "\ufeff" + buffer.getvalue()
+    stamp = web_state(request).clock().strftime("%Y%m%d")
+    return Response(
+        body.encode("utf-8"),
+        media_type="text/csv; charset=utf-8",
+        headers=_attachment(f"findings-{stamp}.csv"),
+    )
+
+
+def _csv_safe(value: Any) -> Any:
+    # A note starting with = + - @ would run as a formula when the CSV is opened in Excel.
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
+        return "'" + value
+    return value
+
+
+@router.get("/findings.xlsx")
+def findings_xlsx(
+    request: Request,
+    db: SessionDep,
+    user: ReportUser,
+    status: str = "active",
+    branch: str = "",
+    overdue: str = "",
+) -> Response:
+    header, rows = _export_rows(request, db, user, _filters(status, branch, overdue))
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = "findings"
+    sheet.append(header)
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    overdue_fill = PatternFill("solid", fgColor="FDECEA")
+    for row in rows:
+        # openpyxl writes strings as strings (never formulas) unless they start with "=".
+        sheet.append([_csv_safe(v) if isinstance(v, str) and v.startswith("=") else v for v in row])
+        if row[8]:
+            for cell in sheet[sheet.max_row]:
+                cell.fill = overdue_fill
+    for column, width in zip(
+        "ABCDEFGHIJK", (6, 22, 22, 40, 40, 14, 12, 10, 8, 18, 18), strict=True
+    ):
+        sheet.column_dimensions[column].width = width
+    sheet.freeze_panes = "A2"
+    buffer = io.BytesIO()
+    book.save(buffer)
+    stamp = web_state(request).clock().strftime("%Y%m%d")
+    return Response(
+        buffer.getvalue(),
+        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers=_attachment(f"findings-{stamp}.xlsx"),
+    )
+
+
+# --- one finding ------------------------------------------------------------------------
+
+
+@dataclass
+class ActionForm:
+    """What was typed into an action form, re-shown after a refusal."""
+
+    action: str = ""
+    note: str = ""
+    owner_id: str = ""
+    deadline: str = ""
+
+
+def _detail(
+    request: Request,
+    db: Session,
+    user: UserRow,
+    finding: FindingRow,
+    *,
+    error: str = "",
+    form: ActionForm | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    now = web_state(request).clock()
+    branch = db.get(BranchRow, finding.branch_id)
+    channel = db.get(ChannelRow, finding.channel_id)
+    review = db.get(ReviewRow, finding.review_id)
+    tz = (branch.timezone if branch else None) or DEFAULT_TIMEZONE
+    events = list(
+        db.scalars(
+            select(FindingEventRow)
+            .where(FindingEventRow.finding_id == finding.id)
+            .order_by(FindingEventRow.id)
+        )
+    )
+    candidates = list(
+        db.scalars(
+            select(UserRow)
+            .where(
+                UserRow.branch_id == finding.branch_id,
+                UserRow.disabled_at.is_(None),
+                UserRow.role.in_(("branch_head", "administrator")),
+            )
+            .order_by(UserRow.role, UserRow.display_name)
+        )
+    )
+    return render(
+        request,
+        "finding_detail.html",
+        {
+            "finding": finding,
+            "branch": branch,
+            "channel": channel,
+            "review": review,
+            "tz": tz,
+            "events": events,
+            "item": BY_CODE.get(finding.item_code),
+            "people": user_names(
+                db,
+                [
+                    finding.owner_id,
+                    *(e.actor_id for e in events),
+                    review.reviewer_id if review else None,
+                ],
+            ),
+            "overdue": is_overdue(finding, localtime(now, tz).date()),
+            "actions": {a.value: may_act(user, finding, a) for a in Action},
+            "candidates": candidates,
+            "error": error,
+            "form": form or ActionForm(),
+            "done": query_flag(request, "done"),
+        },
+        status_code=status_code,
+    )
+
+
+def _load(db: Session, user: UserRow, finding_id: int) -> FindingRow:
+    finding = db.get(FindingRow, finding_id)
+    if finding is None:
+        raise not_found()
+    check_branch(user, finding.branch_id)
+    return finding
+
+
+@router.get("/findings/{finding_id}", response_class=HTMLResponse)
+def finding_detail(
+    request: Request, db: SessionDep, user: ViewUser, finding_id: int
+) -> HTMLResponse:
+    return _detail(request, db, user, _load(db, user, finding_id))
+
+
+def _image_type(data: bytes) -> str | None:
+    return next((kind for magic, kind in _IMAGE_MAGIC if data.startswith(magic)), None)
+
+
+@router.post("/findings/{finding_id}", response_class=HTMLResponse)
+def finding_change(
+    request: Request,
+    db: SessionDep,
+    user: ViewUser,
+    finding_id: int,
+    action: Annotated[str, Form()] = "",
+    version: Annotated[str, Form()] = "",
+    note: Annotated[str, Form()] = "",
+    owner_id: Annotated[str, Form()] = "",
+    deadline: Annotated[str, Form()] = "",
+    evidence: Annotated[UploadFile | None, File()] = None,
+) -> Response:
+    finding = _load(db, user, finding_id)
+    form = ActionForm(action=action, note=clean_text(note), owner_id=owner_id, deadline=deadline)
+    try:
+        chosen = Action(action)
+    except ValueError:
+        return _detail(
+            request, db, user, finding, error="findings.error_action", form=form, status_code=400
+        )
+    if not any(has_permission(user.role, p) for p in ACTION_PERMISSIONS[chosen]):
+        raise Forbidden
+    try:
+        expected = int(version)
+    except ValueError:
+        return _detail(
+            request, db, user, finding, error="findings.error_action", form=form, status_code=400
+        )
+    new_owner: int | None = None
+    new_deadline: dt.date | None = None
+    if chosen is Action.ASSIGN:
+        try:
+            new_owner = int(owner_id) if owner_id.strip() else None
+            new_deadline = dt.date.fromisoformat(deadline) if deadline.strip() else None
+        except ValueError:
+            new_owner = new_deadline = None
+        owner = db.get(UserRow, new_owner) if new_owner is not None else None
+        if (new_owner is None and new_deadline is None) or (
+            new_owner is not None and (owner is None or owner.branch_id != finding.branch_id)
+        ):
+            return _detail(
+                request,
+                db,
+                user,
+                finding,
+                error="findings.error_assign",
+                form=form,
+                status_code=400,
+            )
+    state = web_state(request)
+    now = state.clock()
+    evidence_sha: str | None = None
+    data = evidence.file.read(MAX_UPLOAD_BYTES + 1) if evidence is not None else b""
+    if data:
+        media_type = _image_type(data)
+        if chosen is not Action.FIX or media_type is None or len(data) > MAX_UPLOAD_BYTES:
+            return _detail(
+                request,
+                db,
+                user,
+                finding,
+                error="findings.error_upload",
+                form=form,
+                status_code=400,
+            )
+        row = evidence_store(state).put(
+            db,
+            data,
+            media_type,
+            {"kind": "rectification", "finding": finding.id, "by": user.username},
+            now,
+        )
+        evidence_sha = row.sha256
+    try:
+        apply_change(
+            db,
+            finding.id,
+            user,
+            Change(
+                action=chosen,
+                expected_version=expected,
+                note=form.note,
+                evidence_sha256=evidence_sha,
+                owner_id=new_owner,
+                deadline=new_deadline,
+            ),
+            now,
+        )
+    except StaleFinding:
+        db.rollback()
+        current = _load(db, user, finding_id)
+        log.info("stale change of finding %s by %s refused", finding_id, user.username)
+        return _detail(
+            request, db, user, current, error="findings.stale", form=form, status_code=409
+        )
+    except FindingError as exc:
+        db.rollback()
+        current = _load(db, user, finding_id)
+        return _detail(
+            request,
+            db,
+            user,
+            current,
+            error=f"findings.error_{exc.code}",
+            form=form,
+            status_code=400,
+        )
+    db.commit()
+    return RedirectResponse(f"/findings/{finding_id}?done={chosen.value}", status_code=303)
