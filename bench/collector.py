@@ -46,8 +46,17 @@ def start_fleet(tmp: Path, nvrs: int, channels: int) -> tuple[subprocess.Popen[s
     inventory = tmp / "cameras.sim.yaml"
     process = subprocess.Popen(
         [
-            sys.executable, "-m", "vidaudit.sim", "--nvrs", str(nvrs), "--channels",
-            str(channels), "--seed", "1", "--inventory-out", str(inventory),
+            sys.executable,
+            "-m",
+            "vidaudit.sim",
+            "--nvrs",
+            str(nvrs),
+            "--channels",
+            str(channels),
+            "--seed",
+            "1",
+            "--inventory-out",
+            str(inventory),
         ],
         cwd=REPO,
         stdout=subprocess.PIPE,
@@ -131,8 +140,10 @@ def main() -> None:
         tmp = Path(name)
         started = time.perf_counter()
         fleet, inventory = start_fleet(tmp, args.nvrs, args.channels)
-        print(f"fleet: {args.nvrs} NVRs x {args.channels} channels ready in "
-              f"{time.perf_counter() - started:.1f} s")
+        print(
+            f"fleet: {args.nvrs} NVRs x {args.channels} channels ready in "
+            f"{time.perf_counter() - started:.1f} s"
+        )
         try:
             ours = run_collector(tmp, inventory)
             base = run_baseline(inventory, args.baseline_devices)

@@ -116,3 +116,50 @@ def test_history_queries(db_url: str) -> None:
         assert [r.status for r in runs] == ["completed"] * 3
         assert [r.channels_compliant for r in runs] == [1, 2, 1]
         assert len(s.scalars(select(ChannelObservationRow)).all()) == 6
+
+
+def test_picture_ticket_closes_only_when_a_picture_was_judged(db_url: str) -> None:
+    sessions = setup(db_url)
+    black = Violation("R4.picture", Severity.MAJOR, "live picture abnormal: no_signal")
+    policy = parse_inventory(yaml.safe_dump(minimal())).policy
+
+    def picture_run(at: dt.datetime, violations: list[Violation], judged: bool) -> None:
+        status = DeviceStatus("B1-NVR", True)
+        channels = [
+            ChannelReport(
+                cid,
+                "B1-NVR",
+                "B1",
+                "counter",
+                ChannelEvidence(cid, True, True),
+                ChannelResult(
+                    cid,
+                    30,
+                    31.0,
+                    False,
+                    1.0,
+                    [],
+                    [],
+                    True,
+                    None,
+                    list(violations) if cid == "B1-C1" else [],
+                ),
+            )
+            for cid in ("B1-C1", "B1-C2")
+        ]
+        report = RunReport(
+            at,
+            at,
+            policy,
+            [DeviceReport("B1-NVR", "B1", status)],
+            channels,
+            pictures_checked=frozenset({"B1-C1", "B1-C2"}) if judged else frozenset(),
+        )
+        with sessions.begin() as s:
+            finish_run(s, start_run(s, at, policy), report)
+
+    picture_run(T0, [black], judged=True)
+    picture_run(T0 + dt.timedelta(hours=1), [], judged=False)  # no snapshots this run
+    assert tickets(sessions) == [("B1-C1", "R4.picture", True, 1)]
+    picture_run(T0 + dt.timedelta(hours=2), [], judged=True)
+    assert tickets(sessions) == [("B1-C1", "R4.picture", False, 1)]

@@ -20,10 +20,11 @@ from vidaudit.collector.fleet import DeviceProbe
 from vidaudit.collector.lock import LockTimeout, run_lock
 from vidaudit.collector.report import channel_table, device_table, report_json
 from vidaudit.collector.run import CollectResult, collect
+from vidaudit.collector.snapshots import PRIORITY_ROLES, SnapshotOptions
 from vidaudit.db.engine import make_engine, make_sessionmaker
 from vidaudit.db.migrate import SchemaOutOfDate, require_current_schema
 from vidaudit.inventory import InventoryError, load_inventory
-from vidaudit.inventory.schema import Inventory
+from vidaudit.inventory.schema import Inventory, Role
 from vidaudit.settings import Settings
 
 USAGE_ERROR = 2
@@ -78,6 +79,7 @@ async def _run_once(
     path: Path,
     branches: set[str] | None,
     show_progress: bool,
+    snapshots: SnapshotOptions | None = None,
 ) -> CollectResult:
     engine = make_engine(settings)
     sessions = make_sessionmaker(engine)
@@ -85,7 +87,9 @@ async def _run_once(
         1 for branch, _device in inventory.devices() if branches is None or branch.id in branches
     )
     if not show_progress:
-        return await collect(settings, inventory, path, sessions, branches=branches)
+        return await collect(
+            settings, inventory, path, sessions, branches=branches, snapshots=snapshots
+        )
     with Progress(
         TextColumn("collecting"),
         BarColumn(),
@@ -104,7 +108,13 @@ async def _run_once(
             bar.update(task, advance=1, down=down)
 
         return await collect(
-            settings, inventory, path, sessions, branches=branches, progress=progress
+            settings,
+            inventory,
+            path,
+            sessions,
+            branches=branches,
+            progress=progress,
+            snapshots=snapshots,
         )
 
 
@@ -123,6 +133,19 @@ def collect_command(
         str | None,
         typer.Option(help="run again on this schedule (e.g. 5m); runs never overlap"),
     ] = None,
+    snapshots: Annotated[
+        bool,
+        typer.Option(
+            "--snapshots", help="also take and judge a live snapshot of each chosen channel (R4)"
+        ),
+    ] = False,
+    snapshot_role: Annotated[
+        list[Role] | None,
+        typer.Option(
+            "--snapshot-role",
+            help="roles to snapshot (repeatable; default vault, cash_area, counter, atm)",
+        ),
+    ] = None,
 ) -> None:
     """Poll every device: online, clock drift, recording state, retention, gaps, hours."""
     settings = Settings()
@@ -139,6 +162,11 @@ def collect_command(
             err.print(f"{path}: no branch {', '.join(sorted(unknown))}", markup=False)
             raise typer.Exit(USAGE_ERROR)
     interval = parse_every(every) if every else None
+    snapshot_options = (
+        SnapshotOptions(roles=frozenset(snapshot_role) if snapshot_role else PRIORITY_ROLES)
+        if snapshots
+        else None
+    )
     try:
         require_current_schema(make_engine(settings))
     except SchemaOutOfDate as exc:
@@ -154,7 +182,9 @@ def collect_command(
                 wait_s=settings.collector_device_deadline_s * 2,
                 on_wait=lambda: err.print("waiting for the running collection to finish"),
             ):
-                result = aio.run(_run_once(settings, inventory, path, branches, show_progress))
+                result = aio.run(
+                    _run_once(settings, inventory, path, branches, show_progress, snapshot_options)
+                )
         except LockTimeout as exc:
             err.print(f"error: {exc}", markup=False)
             raise typer.Exit(USAGE_ERROR) from None

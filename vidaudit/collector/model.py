@@ -39,6 +39,9 @@ class RunReport:
     policy: Policy
     devices: list[DeviceReport]
     channels: list[ChannelReport]
+    #: channels whose live picture was judged in this run (R4); only for these can an
+    #: R4 ticket close
+    pictures_checked: frozenset[str] = frozenset()
 
     @property
     def devices_down(self) -> int:

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from vidaudit.collector.fleet import DeviceProbe, ProbeRequest, Progress, poll_fleet
 from vidaudit.collector.model import RunReport
 from vidaudit.collector.probe import probe_device
+from vidaudit.collector.snapshots import SnapshotOptions, take_snapshots, with_picture_violations
 from vidaudit.collector.store import TicketChanges, finish_run, start_run
 from vidaudit.db.models import CollectionRunRow
 from vidaudit.inventory.load import SecretResolver
@@ -19,6 +20,7 @@ from vidaudit.inventory.schema import Inventory
 from vidaudit.inventory.sync import sync_inventory
 from vidaudit.onvif.client import OnvifPool
 from vidaudit.onvif.settings import OnvifSettings
+from vidaudit.sampler.evidence import EvidenceStore
 from vidaudit.settings import Settings
 
 
@@ -77,6 +79,7 @@ async def collect(
     *,
     branches: set[str] | None = None,
     progress: Progress | None = None,
+    snapshots: SnapshotOptions | None = None,
 ) -> CollectResult:
     # Database work runs in a thread: it must not stall device I/O on the event loop.
     run_id = await asyncio.to_thread(_begin, sessions, inventory, inventory_path, utcnow())
@@ -97,6 +100,28 @@ async def collect(
                 branches=branches,
                 progress=progress,
             )
+            if snapshots is not None:
+                # R4: live pictures of the devices the poll could read, judged and kept
+                # before the run is stored, so their violations open tickets like any other.
+                taken = await take_snapshots(
+                    pool,
+                    inventory,
+                    resolver,
+                    sessions,
+                    EvidenceStore(settings.data_dir / "evidence"),
+                    run_id=run_id,
+                    options=snapshots,
+                    branches=branches,
+                    down={
+                        d.device_id: (d.status.error_kind or "unreachable")
+                        for d in report.devices
+                        if not d.status.online
+                    },
+                    concurrency=settings.collector_concurrency,
+                    device_deadline_s=settings.collector_device_deadline_s,
+                    clock=utcnow,
+                )
+                report = with_picture_violations(report, taken)
     except BaseException:
         await asyncio.shield(asyncio.to_thread(_abort, sessions, run_id))
         raise

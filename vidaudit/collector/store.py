@@ -229,6 +229,9 @@ def _update_tickets(session: Session, run_id: int, report: RunReport) -> TicketC
             was_checked = subject in (
                 checked_devices_all if rule == "R6.offline" else checked_devices_online
             )
+        elif rule.startswith("R4."):
+            # a run without snapshots says nothing about the picture
+            was_checked = subject in report.pictures_checked
         else:
             was_checked = subject in checked_channels
         if was_checked:

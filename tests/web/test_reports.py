@@ -1,0 +1,133 @@
+"""The weekly branch report: HTML and PDF carry the same numbers for the known week
+(tests/web/test_duties.py's dataset)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import IN_CI
+from tests.web.conftest import ARTIFACTS, WebEnv
+from tests.web.test_duties import evidence_in_tmp, seed_week, text_of
+
+__all__ = ["evidence_in_tmp"]  # the autouse fixture applies here too
+
+
+@pytest.fixture
+def seeded(web: WebEnv) -> Iterator[WebEnv]:
+    seed_week(web)
+    yield web
+
+
+def poppler(tool: str) -> str:
+    found = shutil.which(tool)
+    if found is None:
+        message = f"{tool} is missing: apt-get install poppler-utils (Debian's package)"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    return found
+
+
+def test_weekly_report_html_numbers(seeded: WebEnv) -> None:
+    with seeded.client_as("head") as client:
+        page = client.get("/reports/weekly?branch=B1&week=2026-11-18")
+    assert page.status_code == 200
+    html = page.text
+    assert (
+        "城关支行营业部 视频监控周报" in html
+        and "2026-11-16 至 2026-11-22" in html
+        and "待整改" in html
+    )
+    assert text_of(html, "channels-compliant") == "0 / 2"
+    assert text_of(html, "retention-short") == "1"
+    assert text_of(html, "hours-gaps") == "1"
+    assert text_of(html, "clock-drift") == "1"
+    assert text_of(html, "devices-down") == "0 / 1"
+    assert text_of(html, "pictures-abnormal") == "1"
+    assert text_of(html, "violations") == "4"
+    assert text_of(html, "duty-d1").endswith("3 个营业日 2 未履行")
+    assert text_of(html, "duty-d2").endswith("2 1 待完成")
+    assert text_of(html, "duty-d3").endswith("1 1 已履行")
+    assert "三、本周录像调阅(2 次)" in html
+    assert "柜台双人临柜正常" in html and "金库双人值守" in html
+    assert text_of(html, "findings-opened").endswith(": 1")
+    assert text_of(html, "findings-closed").endswith(": 1")
+    assert text_of(html, "findings-overdue").endswith(": 1")
+    assert "后门未锁" in html and "临时离岗未锁屏" in html
+    assert "五、未关闭的故障工单(1 个)" in html
+    # another branch's report is not the head's to read; unknown branch: 404
+    with seeded.client_as("head") as client:
+        assert client.get("/reports/weekly?branch=B2").status_code == 403
+        assert client.get("/reports/weekly.pdf?branch=B2").status_code == 403
+        assert client.get("/reports/weekly?branch=NOPE").status_code == 404
+        # no branch: a branch-bound user gets their own
+        assert client.get("/reports/weekly").status_code == 200
+    with seeded.client_as("sec") as client:
+        assert client.get("/reports/weekly").headers["location"] == "/reports"
+        index = client.get("/reports").text
+        assert "/reports/weekly.pdf?branch=B2&amp;week=2026-11-16" in index
+
+
+def test_weekly_report_pdf_is_a_pdf_with_the_same_numbers(seeded: WebEnv, tmp_path: Path) -> None:
+    with seeded.client_as("head") as client:
+        response = client.get("/reports/weekly.pdf?branch=B1&week=2026-W47")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/pdf"
+    pdf = response.content
+    assert pdf.startswith(b"%PDF-") and b"STSong-Light" in pdf
+    path = tmp_path / "weekly.pdf"
+    path.write_bytes(pdf)
+    ARTIFACTS.mkdir(exist_ok=True)
+    shutil.copy(path, ARTIFACTS / "report-weekly-B1.pdf")
+
+    text = subprocess.run(
+        [poppler("pdftotext"), "-layout", str(path), "-"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    ).stdout
+    flat = " ".join(text.split())
+    # pdftotext joins a table cell's "0 / 2" into "0/2": compare those without spaces
+    dense = "".join(text.split())
+    assert "城关支行营业部 视频监控周报" in flat
+    assert "2026-11-16 至 2026-11-22" in flat
+    assert "合规通道0/2" in dense
+    assert "录像保存天数不足的通道 1" in flat
+    assert "营业时段录像缺失的通道 1" in flat
+    assert "时钟偏差超限的设备 1" in flat
+    assert "离线设备0/1" in dense
+    assert "实时画面异常的通道 1" in flat
+    assert "违规项合计 4" in flat
+    assert "D2 管理员调阅 2 1 待完成" in flat
+    assert "D3 负责人调阅 1 1 已履行" in flat
+    assert "三、本周录像调阅(2 次)" in flat
+    assert "本周新发现: 1" in flat and "本周整改完成: 1" in flat and "逾期未整改: 1" in flat
+    assert "五、未关闭的故障工单(1 个)" in flat
+
+    # A picture of the first page, to look at (test-artifacts/report-weekly-B1-1.png).
+    subprocess.run(
+        [poppler("pdftoppm"), "-png", "-r", "80", str(path), str(ARTIFACTS / "report-weekly-B1")],
+        check=True,
+        timeout=60,
+    )
+    assert (ARTIFACTS / "report-weekly-B1-1.png").stat().st_size > 10_000
+
+
+def test_the_english_pdf_and_a_week_without_data(seeded: WebEnv, tmp_path: Path) -> None:
+    with seeded.client_as("sec") as client:
+        response = client.get("/reports/weekly.pdf?branch=B2&week=2026-10-05&lang=en")
+    assert response.status_code == 200 and response.content.startswith(b"%PDF-")
+    path = tmp_path / "empty.pdf"
+    path.write_bytes(response.content)
+    text = subprocess.run(
+        [poppler("pdftotext"), str(path), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    flat = " ".join(text.split())
+    assert "河西分理处: weekly surveillance report" in flat
+    assert "No collection result this week." in flat

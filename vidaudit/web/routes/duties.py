@@ -1,0 +1,189 @@
+"""Weekly duties (D1–D3) and the administrator's daily check (D1).
+
+``/duties``                     every branch in scope for one week (default: this week),
+                                with a branch's recent weeks when one branch is shown
+``/duties/check``               the administrator's own branch's daily check
+``/duties/check/{branch_id}``   today's collector result and the confirmation (POST)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import select
+
+from vidaudit.db.models import BranchRow, UserRow
+from vidaudit.web.deps import BranchScope, SessionDep, check_branch, require_permission
+from vidaudit.web.i18n import DEFAULT_TIMEZONE, zone
+from vidaudit.web.roles import Permission
+from vidaudit.web.state import web_state
+from vidaudit.web.templating import render
+from vidaudit.web.views.duties_check import (
+    MAX_NOTE,
+    collector_today,
+    confirm,
+    confirmer_name,
+    todays_check,
+)
+from vidaudit.web.views.duties_data import (
+    HISTORY_WEEKS,
+    BadWeek,
+    DutyLine,
+    branch_today,
+    current_policy,
+    duties_for_weeks,
+    iso_week,
+    parse_week,
+    schedule,
+)
+
+router = APIRouter(tags=["duties"])
+
+
+def _branches(db: SessionDep, scope: set[str] | None) -> list[BranchRow]:
+    query = select(BranchRow).where(BranchRow.retired_at.is_(None)).order_by(BranchRow.id)
+    if scope is not None:
+        query = query.where(BranchRow.id.in_(scope))
+    return list(db.scalars(query))
+
+
+@router.get("/duties", response_class=HTMLResponse)
+def duties_page(
+    request: Request,
+    db: SessionDep,
+    user: Annotated[UserRow, require_permission(Permission.VIEW_DUTIES)],
+    scope: BranchScope,
+    week: str | None = None,
+    branch: str | None = None,
+) -> HTMLResponse:
+    state = web_state(request)
+    now = state.clock()
+    branches = _branches(db, scope)
+    if branch:
+        check_branch(user, branch)
+        branches = [b for b in branches if b.id == branch]
+        if not branches:
+            raise HTTPException(404)
+    # "This week" in the zone of the one branch shown, else Beijing time.
+    tz = branches[0].timezone if len(branches) == 1 else DEFAULT_TIMEZONE
+    try:
+        monday = parse_week(week, now.astimezone(zone(tz)).date())
+    except BadWeek:
+        raise HTTPException(400) from None
+    policy = current_policy(state, db)
+    lines: list[DutyLine] = []
+    history: list[DutyLine] = []
+    for row in branches:
+        today = branch_today(row, now)
+        [duties] = duties_for_weeks(db, row, policy, [monday], now)
+        pending = (
+            policy.duties.daily_check
+            and monday <= today < monday + dt.timedelta(days=7)
+            and schedule(row).hours_on(today) is not None
+            and today not in duties.checked_days
+        )
+        lines.append(DutyLine(row, duties, today_pending=bool(pending)))
+    if len(branches) == 1:
+        mondays = [monday - dt.timedelta(weeks=n) for n in range(1, HISTORY_WEEKS + 1)]
+        history = [
+            DutyLine(branches[0], d)
+            for d in duties_for_weeks(db, branches[0], policy, mondays, now)
+        ]
+    this_monday = parse_week(None, now.astimezone(zone(tz)).date())
+    return render(
+        request,
+        "duties.html",
+        {
+            "lines": lines,
+            "history": history,
+            "monday": monday,
+            "sunday": monday + dt.timedelta(days=6),
+            "iso_week": iso_week(monday),
+            "prev_week": (monday - dt.timedelta(weeks=1)).isoformat(),
+            "next_week": (monday + dt.timedelta(weeks=1)).isoformat()
+            if monday < this_monday
+            else None,
+            "is_this_week": monday == this_monday,
+            "branch": branch,
+            "policy": policy.duties,
+        },
+    )
+
+
+@router.get("/duties/check", response_class=HTMLResponse)
+def my_daily_check(
+    user: Annotated[UserRow, require_permission(Permission.DAILY_CHECK)],
+) -> Response:
+    if not user.branch_id:
+        raise HTTPException(404)
+    return RedirectResponse(f"/duties/check/{user.branch_id}", status_code=303)
+
+
+def _branch_or_404(db: SessionDep, user: UserRow, branch_id: str) -> BranchRow:
+    row = db.get(BranchRow, branch_id)
+    if row is None or row.retired_at is not None:
+        raise HTTPException(404)
+    check_branch(user, branch_id)
+    return row
+
+
+@router.get("/duties/check/{branch_id}", response_class=HTMLResponse)
+def daily_check_page(
+    request: Request,
+    db: SessionDep,
+    user: Annotated[UserRow, require_permission(Permission.DAILY_CHECK)],
+    branch_id: str,
+    done: str | None = None,
+) -> HTMLResponse:
+    row = _branch_or_404(db, user, branch_id)
+    now = web_state(request).clock()
+    today = branch_today(row, now)
+    check = todays_check(db, branch_id, today)
+    return render(
+        request,
+        "daily_check.html",
+        {
+            "branch": row,
+            "tz": row.timezone,
+            "today": today,
+            "business_day": schedule(row).hours_on(today) is not None,
+            "collector": collector_today(db, branch_id, today, row.timezone, now),
+            "check": check,
+            "confirmed_by": confirmer_name(db, check),
+            "done": done,
+            "max_note": MAX_NOTE,
+        },
+    )
+
+
+@router.post("/duties/check/{branch_id}")
+def daily_check_confirm(
+    request: Request,
+    db: SessionDep,
+    user: Annotated[UserRow, require_permission(Permission.DAILY_CHECK)],
+    branch_id: str,
+    outcome: Annotated[Literal["ok", "problems"], Form()],
+    note: Annotated[str, Form(max_length=MAX_NOTE)] = "",
+) -> Response:
+    row = _branch_or_404(db, user, branch_id)
+    now = web_state(request).clock()
+    today = branch_today(row, now)
+    collector = collector_today(db, branch_id, today, row.timezone, now)
+    _check, created = confirm(
+        db,
+        branch_id=branch_id,
+        day=today,
+        user=user,
+        outcome=outcome,
+        note=note,
+        run_id=collector.result.run_id if collector.result is not None else None,
+        now=now,
+        tz=row.timezone,
+    )
+    db.commit()
+    return RedirectResponse(
+        f"/duties/check/{branch_id}?done={'new' if created else 'added'}", status_code=303
+    )

@@ -1,0 +1,113 @@
+"""Reports: the weekly branch report as print-friendly HTML and as PDF.
+
+``/reports``                                   the branches in scope, with report links
+``/reports/weekly?branch=B&week=2026-11-16``   the week's report (HTML, prints on A4)
+``/reports/weekly.pdf?branch=B&week=…``        the same numbers as a PDF (reportlab)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from vidaudit.db.models import BranchRow, UserRow
+from vidaudit.web.deps import BranchScope, SessionDep, check_branch, require_permission
+from vidaudit.web.i18n import DEFAULT_TIMEZONE, zone
+from vidaudit.web.roles import Permission
+from vidaudit.web.state import web_state
+from vidaudit.web.templating import base_context, render
+from vidaudit.web.views.duties_data import BadWeek, current_policy, parse_week
+from vidaudit.web.views.report_pdf import weekly_pdf
+from vidaudit.web.views.report_weekly import FINDING_STATUSES, WeeklyReport, weekly_report
+
+router = APIRouter(tags=["reports"])
+#: weeks offered on the index page
+INDEX_WEEKS = 6
+
+
+def _scoped_branches(db: Session, scope: set[str] | None) -> list[BranchRow]:
+    query = select(BranchRow).where(BranchRow.retired_at.is_(None)).order_by(BranchRow.id)
+    if scope is not None:
+        query = query.where(BranchRow.id.in_(scope))
+    return list(db.scalars(query))
+
+
+@router.get("/reports", response_class=HTMLResponse)
+def reports_index(
+    request: Request,
+    db: SessionDep,
+    user: Annotated[UserRow, require_permission(Permission.VIEW_REPORTS)],
+    scope: BranchScope,
+) -> HTMLResponse:
+    now = web_state(request).clock()
+    branches = _scoped_branches(db, scope)
+    tz = branches[0].timezone if len(branches) == 1 else DEFAULT_TIMEZONE
+    this_monday = parse_week(None, now.astimezone(zone(tz)).date())
+    weeks = [this_monday - dt.timedelta(weeks=n) for n in range(INDEX_WEEKS)]
+    return render(request, "report_index.html", {"branches": branches, "weeks": weeks})
+
+
+def _report(
+    request: Request, db: Session, user: UserRow, branch: str | None, week: str | None
+) -> WeeklyReport | Response:
+    if not branch:
+        # A branch-bound user means their own branch; others choose on the index page.
+        if user.branch_id is None:
+            return RedirectResponse("/reports", status_code=303)
+        branch = user.branch_id
+    row = db.get(BranchRow, branch)
+    if row is None:
+        raise HTTPException(404)
+    check_branch(user, branch)
+    state = web_state(request)
+    now = state.clock()
+    try:
+        monday = parse_week(week, now.astimezone(zone(row.timezone)).date())
+    except BadWeek:
+        raise HTTPException(400) from None
+    return weekly_report(db, row, monday, current_policy(state, db), now)
+
+
+@router.get("/reports/weekly", response_class=HTMLResponse)
+def weekly_html(
+    request: Request,
+    db: SessionDep,
+    user: Annotated[UserRow, require_permission(Permission.VIEW_REPORTS)],
+    branch: str | None = None,
+    week: str | None = None,
+) -> Response:
+    report = _report(request, db, user, branch, week)
+    if isinstance(report, Response):
+        return report
+    return render(
+        request,
+        "report_weekly.html",
+        {"report": report, "tz": report.tz, "finding_statuses": FINDING_STATUSES},
+    )
+
+
+@router.get("/reports/weekly.pdf")
+def weekly_pdf_file(
+    request: Request,
+    db: SessionDep,
+    user: Annotated[UserRow, require_permission(Permission.VIEW_REPORTS)],
+    branch: str | None = None,
+    week: str | None = None,
+) -> Response:
+    report = _report(request, db, user, branch, week)
+    if isinstance(report, Response):
+        return report
+    translate = base_context(request)["t"]
+    pdf = weekly_pdf(report, translate, user.display_name)
+    name = f"vidaudit-{report.branch.id}-{report.monday.isoformat()}.pdf"
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f"inline; filename*=UTF-8''{quote(name)}"},
+    )
