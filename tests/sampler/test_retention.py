@@ -8,14 +8,15 @@ from typing import Any
 
 import pytest
 
-from vidaudit.collector.run import onvif_settings
+from vidaudit.collector.run import collect, onvif_settings
+from vidaudit.collector.verified import verified_for
 from vidaudit.db.engine import make_engine, make_sessionmaker
 from vidaudit.db.migrate import upgrade
 from vidaudit.inventory import load_inventory
 from vidaudit.inventory.load import SecretResolver
 from vidaudit.inventory.sync import sync_inventory
 from vidaudit.sampler.evidence import EvidenceStore
-from vidaudit.sampler.retention import SLACK, verified_for, verify_channels
+from vidaudit.sampler.retention import SLACK, verify_channels
 from vidaudit.settings import Settings
 from vidaudit.sim import parse_scenario, running_fleet
 
@@ -71,6 +72,16 @@ async def test_retention_verified_by_footage(tmp_path: Path) -> None:
             onvif_settings=onvif_settings(settings),
             now=now,
         )
+        # the collector now reports those channels' retention as verified by footage,
+        # including the camera whose search dates cannot be believed
+        collected = await collect(settings, inventory, path, sessions)
+    judged = {c.channel_id: c.result for c in collected.report.channels}
+    assert judged["KEEPS"].verified and judged["MS-C1"].verified
+    ms_days = judged["MS-C1"].retention_days
+    # a proof at (90 days - 30 min) ago shows at least that much: inside the tolerance
+    assert ms_days is not None and ms_days >= 90 - 1 / 24
+    assert not judged["SHORT"].verified
+    assert not {"R1.unverifiable", "R1.retention"} & {v.rule for v in judged["MS-C1"].violations}
     by_id = {c.channel_id: c for c in checks}
     assert by_id["KEEPS"].ok and by_id["MS-C1"].ok
     assert not by_id["SHORT"].ok and "not_found" in (by_id["SHORT"].error or "")

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field, replace
 
 from vidaudit.collector.derive import DeviceRecordings, evidence_for
 from vidaudit.collector.model import ChannelReport, DeviceReport, RunReport
@@ -85,8 +85,11 @@ def judge(
     device: Device,
     probe: DeviceProbe,
     now: dt.datetime,
+    verified: Mapping[str, dt.datetime] | None = None,
 ) -> tuple[DeviceReport, list[ChannelReport]]:
-    """Pure: a probe's results into a device report and one report per configured channel."""
+    """Pure: a probe's results into a device report and one report per configured channel.
+
+    ``verified``: per channel, the earliest footage a pulled frame proved (R1 verified)."""
     policy = inventory.policy
     tz = inventory.branch_timezone(branch)
     info = probe.info
@@ -114,6 +117,8 @@ def judge(
             )
         else:
             evidence = ChannelEvidence(channel.id, search_supported=False, recording_found=False)
+        if verified and channel.id in verified:
+            evidence = replace(evidence, verified_earliest=verified[channel.id])
         result = evaluate_channel(
             evidence,
             probe.status,
@@ -141,6 +146,7 @@ async def poll_fleet(
     clock: Callable[[], dt.datetime],
     branches: set[str] | None = None,
     progress: Progress | None = None,
+    verified: Mapping[str, dt.datetime] | None = None,
 ) -> RunReport:
     """One run over the fleet (or the given branches); ``clock`` is the collector's UTC."""
     started = clock()
@@ -163,7 +169,7 @@ async def poll_fleet(
         if progress is not None:
             progress(device.id, probe)
         # judged against the instant the device was read, not the end of the run
-        return judge(inventory, branch, device, probe, clock())
+        return judge(inventory, branch, device, probe, clock(), verified)
 
     results = await asyncio.gather(*(one(branch, device) for branch, device in selected))
     return RunReport(

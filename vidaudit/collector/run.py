@@ -14,6 +14,7 @@ from vidaudit.collector.model import RunReport
 from vidaudit.collector.probe import probe_device
 from vidaudit.collector.snapshots import SnapshotOptions, take_snapshots, with_picture_violations
 from vidaudit.collector.store import TicketChanges, finish_run, start_run
+from vidaudit.collector.verified import verified_for
 from vidaudit.db.models import CollectionRunRow
 from vidaudit.inventory.load import SecretResolver
 from vidaudit.inventory.schema import Inventory
@@ -50,12 +51,13 @@ class CollectResult:
 
 def _begin(
     sessions: sessionmaker[Session], inventory: Inventory, path: Path, now: dt.datetime
-) -> int:
+) -> tuple[int, dict[str, dt.datetime]]:
+    """The new run's id, and the retention proofs (pulled frames) standing at ``now``."""
     text = path.read_text(encoding="utf-8")
     with sessions.begin() as session:
         # Observations point at channel rows, so the inventory is synced before each run.
         sync_inventory(session, inventory, source=str(path.resolve()), text=text, now=now)
-        return start_run(session, now, inventory.policy)
+        return start_run(session, now, inventory.policy), verified_for(session, now)
 
 
 def _finish(sessions: sessionmaker[Session], run_id: int, report: RunReport) -> TicketChanges:
@@ -82,7 +84,9 @@ async def collect(
     snapshots: SnapshotOptions | None = None,
 ) -> CollectResult:
     # Database work runs in a thread: it must not stall device I/O on the event loop.
-    run_id = await asyncio.to_thread(_begin, sessions, inventory, inventory_path, utcnow())
+    run_id, verified = await asyncio.to_thread(
+        _begin, sessions, inventory, inventory_path, utcnow()
+    )
     resolver = SecretResolver(inventory, inventory_path)
     try:
         async with OnvifPool(onvif_settings(settings)) as pool:
@@ -99,6 +103,7 @@ async def collect(
                 clock=utcnow,
                 branches=branches,
                 progress=progress,
+                verified=verified,
             )
             if snapshots is not None:
                 # R4: live pictures of the devices the poll could read, judged and kept

@@ -4,7 +4,8 @@ For each channel a frame is pulled from ``now − required days`` (plus a little
 recorder that keeps exactly the required days passes) and kept as evidence.  A frame at
 that instant proves the channel held its required days at check time; no footage there
 (the replay server answers with no footage or a frame hours away) proves it did not.
-The collector turns the latest proof into ``verified_earliest`` (see ``verified_for``).
+The collector turns the latest proof into ``verified_earliest``
+(``vidaudit.collector.verified.verified_for``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from vidaudit.db.models import RetentionCheckRow
@@ -26,8 +26,6 @@ from vidaudit.sampler.pull import PullError, PullRequest, pull_frames
 #: Asked this much later than exactly ``required days`` ago: a recorder keeping exactly
 #: the required days overwrites its oldest minutes continuously.
 SLACK = dt.timedelta(minutes=30)
-#: A proof older than this no longer stands for today's retention.
-VALID_FOR = dt.timedelta(days=2)
 
 
 @dataclass(frozen=True)
@@ -105,33 +103,3 @@ def _save(
                 error=check.error,
             )
         )
-
-
-def verified_for(session: Session, now: dt.datetime) -> dict[str, dt.datetime]:
-    """Per channel, the earliest footage the latest successful proof stands for *now*.
-
-    A proof at ``checked_at`` showed footage at ``actual``; a recorder overwrites its
-    oldest footage as it records, so at ``now`` that proof stands for footage from
-    ``actual + (now − checked_at)``.  Proofs older than ``VALID_FOR`` are ignored.
-    """
-    latest = (
-        select(
-            RetentionCheckRow.channel_id,
-            func.max(RetentionCheckRow.checked_at).label("checked_at"),
-        )
-        .where(RetentionCheckRow.checked_at >= now - VALID_FOR)
-        .group_by(RetentionCheckRow.channel_id)
-        .subquery()
-    )
-    rows = session.execute(
-        select(RetentionCheckRow).join(
-            latest,
-            (RetentionCheckRow.channel_id == latest.c.channel_id)
-            & (RetentionCheckRow.checked_at == latest.c.checked_at),
-        )
-    ).scalars()
-    return {
-        row.channel_id: row.actual + (now - row.checked_at)
-        for row in rows
-        if row.ok and row.actual is not None
-    }
