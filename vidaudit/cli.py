@@ -277,13 +277,17 @@ def demo(
     workdir: Annotated[
         Path | None, typer.Option(help="where the demo fleet's inventory goes")
     ] = None,
+    serve: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="serve the web view afterwards")
+    ] = True,
+    port: Annotated[int | None, typer.Option(help="web port (default VIDAUDIT_WEB_PORT)")] = None,
 ) -> None:
-    """Start a small simulated fleet, check it with the collector, show the results."""
+    """A simulated fleet, collector, retention proof, spot-checks, accounts, web view."""
     from vidaudit import aio
     from vidaudit.demo import run_demo
 
     settings = _settings()
-    aio.run(run_demo(settings, workdir or settings.data_dir / "demo"))
+    aio.run(run_demo(settings, workdir or settings.data_dir / "demo", serve=serve, port=port))
 
 
 def main() -> None:
