@@ -17,13 +17,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
 
+from vidaudit.cli_support import USAGE_ERROR, err, inventory_or_exit, sessions_or_exit
 from vidaudit.collector.command import collect_command
-from vidaudit.db.engine import make_engine, make_sessionmaker
-from vidaudit.db.migrate import SchemaOutOfDate, require_current_schema, schema_state, upgrade
+from vidaudit.db.engine import make_engine
+from vidaudit.db.migrate import schema_state, upgrade
 from vidaudit.db.models import BranchRow, ChannelRow, DeviceRow
-from vidaudit.inventory import InventoryError, check_secrets, load_inventory
+from vidaudit.inventory import check_secrets
 from vidaudit.inventory.schema import Inventory
 from vidaudit.inventory.sync import sync_inventory
 from vidaudit.sampler.command import sample_app
@@ -58,10 +58,7 @@ app.add_typer(register_app, name="register")
 app.add_typer(evidence_app, name="evidence")
 
 console = Console()
-# soft_wrap: an error line names a file and a key path; wrapping it breaks copy and grep.
-err = Console(stderr=True, soft_wrap=True)
 
-USAGE_ERROR = 2
 
 InventoryArg = Annotated[
     Path | None,
@@ -71,19 +68,6 @@ InventoryArg = Annotated[
 
 def _settings() -> Settings:
     return Settings()
-
-
-def _fail(message: str) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
-    return typer.Exit(USAGE_ERROR)
-
-
-def _load(path: Path) -> Inventory:
-    try:
-        return load_inventory(path)
-    except InventoryError as exc:
-        err.print(str(exc), highlight=False, markup=False)
-        raise typer.Exit(USAGE_ERROR) from None
 
 
 @app.callback()
@@ -133,7 +117,7 @@ def config_check(
 ) -> None:
     """Validate cameras.yaml and print a summary: branches, devices, channels by role."""
     path = file or _settings().inventory
-    inventory = _load(path)
+    inventory = inventory_or_exit(path)
     print_inventory_summary(inventory, path)
     if secrets:
         problems = check_secrets(inventory, path)
@@ -163,23 +147,13 @@ def db_status() -> None:
     console.print(f"schema {state.current or 'empty'} (code needs {state.head}): {verdict}")
 
 
-def open_current_db(settings: Settings) -> sessionmaker[Session]:
-    """A sessionmaker for a database whose schema matches the code, else a usage error."""
-    engine = make_engine(settings)
-    try:
-        require_current_schema(engine)
-    except SchemaOutOfDate as exc:
-        raise _fail(str(exc)) from None
-    return make_sessionmaker(engine)
-
-
 @inventory_app.command("sync")
 def inventory_sync(file: InventoryArg = None) -> None:
     """Bring the database in line with cameras.yaml (idempotent; removed items are retired)."""
     settings = _settings()
     path = file or settings.inventory
-    inventory = _load(path)
-    sessions = open_current_db(settings)
+    inventory = inventory_or_exit(path)
+    sessions = sessions_or_exit(settings)
     with sessions.begin() as session:
         report = sync_inventory(
             session,
@@ -204,7 +178,7 @@ def inventory_show(
     retired: Annotated[bool, typer.Option(help="also list retired devices and channels")] = False,
 ) -> None:
     """List branches, devices and channels as the database holds them."""
-    sessions = open_current_db(_settings())
+    sessions = sessions_or_exit(_settings())
     with sessions() as session:
         branches = session.scalars(select(BranchRow).order_by(BranchRow.id)).all()
         devices = session.scalars(select(DeviceRow).order_by(DeviceRow.id)).all()
@@ -239,7 +213,7 @@ def register_verify() -> None:
     """Recompute the register's hash chain; exit 1 when an entry was altered or deleted."""
     from vidaudit.review.register import verify
 
-    sessions = open_current_db(_settings())
+    sessions = sessions_or_exit(_settings())
     with sessions() as session:
         report = verify(session)
     for problem in report.problems:
@@ -259,7 +233,7 @@ def evidence_verify() -> None:
     from vidaudit.sampler.evidence import EvidenceStore
 
     settings = _settings()
-    sessions = open_current_db(settings)
+    sessions = sessions_or_exit(settings)
     with sessions() as session:
         report = EvidenceStore(settings.data_dir / "evidence").verify(session)
     for problem in report.problems:

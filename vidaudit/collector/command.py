@@ -16,20 +16,17 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from vidaudit import aio
+from vidaudit.cli_support import USAGE_ERROR, err, inventory_or_exit, sessions_or_exit
 from vidaudit.collector.fleet import DeviceProbe
 from vidaudit.collector.lock import LockTimeout, run_lock
 from vidaudit.collector.report import channel_table, device_table, report_json
 from vidaudit.collector.run import CollectResult, collect
 from vidaudit.collector.snapshots import PRIORITY_ROLES, SnapshotOptions
 from vidaudit.db.engine import make_engine, make_sessionmaker
-from vidaudit.db.migrate import SchemaOutOfDate, require_current_schema
-from vidaudit.inventory import InventoryError, load_inventory
 from vidaudit.inventory.schema import Inventory, Role
 from vidaudit.settings import Settings
 
-USAGE_ERROR = 2
 console = Console()
-err = Console(stderr=True, soft_wrap=True)
 
 
 class OutputFormat(StrEnum):
@@ -150,11 +147,7 @@ def collect_command(
     """Poll every device: online, clock drift, recording state, retention, gaps, hours."""
     settings = Settings()
     path = config or settings.inventory
-    try:
-        inventory = load_inventory(path)
-    except InventoryError as exc:
-        err.print(str(exc), markup=False, highlight=False)
-        raise typer.Exit(USAGE_ERROR) from None
+    inventory = inventory_or_exit(path)
     branches = set(branch) if branch else None
     if branches:
         unknown = branches - {b.id for b in inventory.branches}
@@ -167,11 +160,7 @@ def collect_command(
         if snapshots
         else None
     )
-    try:
-        require_current_schema(make_engine(settings))
-    except SchemaOutOfDate as exc:
-        err.print(f"error: {exc}", markup=False)
-        raise typer.Exit(USAGE_ERROR) from None
+    sessions_or_exit(settings)  # refuses an out-of-date schema before any device is polled
     show_progress = fmt is OutputFormat.TABLE and sys.stderr.isatty()
     lock = settings.data_dir / "collect.lock"
     while True:

@@ -12,13 +12,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy.orm import Session, sessionmaker
 
-from vidaudit.db.engine import make_engine, make_sessionmaker
-from vidaudit.db.migrate import SchemaOutOfDate, require_current_schema
-from vidaudit.inventory import InventoryError, load_inventory
+from vidaudit.cli_support import USAGE_ERROR, err, inventory_or_exit, sessions_or_exit, sync_from
 from vidaudit.inventory.schema import Inventory, Role
-from vidaudit.inventory.sync import sync_inventory
 from vidaudit.sampler.plan import (
     ALGORITHM,
     PlanError,
@@ -33,10 +29,8 @@ from vidaudit.sampler.plan import (
 from vidaudit.sampler.store import save_plan
 from vidaudit.settings import Settings
 
-USAGE_ERROR = 2
 sample_app = typer.Typer(help="Plan spot-checks of recorded video.", no_args_is_help=True)
 console = Console()
-err = Console(stderr=True, soft_wrap=True)
 
 
 def _period_days(text: str) -> int:
@@ -47,16 +41,6 @@ def _period_days(text: str) -> int:
     if not 1 <= days <= 366:
         raise typer.BadParameter("a period is 1 to 366 days")
     return days
-
-
-def _sessions(settings: Settings) -> sessionmaker[Session]:
-    engine = make_engine(settings)
-    try:
-        require_current_schema(engine)
-    except SchemaOutOfDate as exc:
-        err.print(f"error: {exc}", markup=False)
-        raise typer.Exit(USAGE_ERROR) from None
-    return make_sessionmaker(engine)
 
 
 def _print(inventory: Inventory, tasks: list[PlannedTask], title: str) -> None:
@@ -113,11 +97,7 @@ def plan(
         raise typer.Exit(USAGE_ERROR)
     settings = Settings()
     path = config or settings.inventory
-    try:
-        inventory = load_inventory(path)
-    except InventoryError as exc:
-        err.print(str(exc), markup=False)
-        raise typer.Exit(USAGE_ERROR) from None
+    inventory = inventory_or_exit(path)
     now = dt.datetime.now(dt.UTC)
     who = by or getpass.getuser()
     try:
@@ -161,15 +141,9 @@ def plan(
     except (PlanError, ValueError, OSError) as exc:
         err.print(f"error: {exc}", markup=False)
         raise typer.Exit(USAGE_ERROR) from None
-    sessions = _sessions(settings)
+    sessions = sessions_or_exit(settings)
+    sync_from(sessions, inventory, path, now)
     with sessions.begin() as session:
-        sync_inventory(
-            session,
-            inventory,
-            source=str(path.resolve()),
-            text=path.read_text(encoding="utf-8"),
-            now=now,
-        )
         saved = save_plan(
             session,
             kind=kind,

@@ -16,19 +16,14 @@ from rich.console import Console
 from rich.table import Table
 
 from vidaudit import aio
+from vidaudit.cli_support import USAGE_ERROR, err, inventory_or_exit, sessions_or_exit, sync_from
 from vidaudit.collector.run import onvif_settings
-from vidaudit.db.engine import make_engine, make_sessionmaker
-from vidaudit.db.migrate import SchemaOutOfDate, require_current_schema
-from vidaudit.inventory import InventoryError, load_inventory
 from vidaudit.inventory.load import SecretResolver
-from vidaudit.inventory.sync import sync_inventory
 from vidaudit.sampler.evidence import EvidenceStore
 from vidaudit.sampler.pull import PullError, PullOutcome, PullRequest, pull_frames
 from vidaudit.settings import Settings
 
-USAGE_ERROR = 2
 console = Console()
-err = Console(stderr=True, soft_wrap=True)
 
 
 class Fmt(StrEnum):
@@ -67,11 +62,7 @@ def frames_command(
     """Pull frames at exact instants; print requested, actual, delta, path, sha256, diagnosis."""
     settings = Settings()
     path = config or settings.inventory
-    try:
-        inventory = load_inventory(path)
-    except InventoryError as exc:
-        err.print(str(exc), markup=False)
-        raise typer.Exit(USAGE_ERROR) from None
+    inventory = inventory_or_exit(path)
     found = [(b, d, c) for b, d, c in inventory.channels() if d.id == device and c.id == channel]
     if not found:
         err.print(f"error: {path} has no channel {channel} on device {device}", markup=False)
@@ -83,22 +74,9 @@ def frames_command(
     if file is not None and start is None:
         err.print("error: --file needs --file-start (the real time of its first frame)")
         raise typer.Exit(USAGE_ERROR)
-    engine = make_engine(settings)
-    try:
-        require_current_schema(engine)
-    except SchemaOutOfDate as exc:
-        err.print(f"error: {exc}", markup=False)
-        raise typer.Exit(USAGE_ERROR) from None
-    sessions = make_sessionmaker(engine)
+    sessions = sessions_or_exit(settings)
     now = dt.datetime.now(dt.UTC)
-    with sessions.begin() as session:
-        sync_inventory(
-            session,
-            inventory,
-            source=str(path.resolve()),
-            text=path.read_text(encoding="utf-8"),
-            now=now,
-        )
+    sync_from(sessions, inventory, path, now)
     request = PullRequest(
         branch=branch,
         device=dev,

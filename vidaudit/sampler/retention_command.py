@@ -12,20 +12,15 @@ from rich.console import Console
 from rich.table import Table
 
 from vidaudit import aio
+from vidaudit.cli_support import USAGE_ERROR, err, inventory_or_exit, sessions_or_exit, sync_from
 from vidaudit.collector.run import onvif_settings
-from vidaudit.db.engine import make_engine, make_sessionmaker
-from vidaudit.db.migrate import SchemaOutOfDate, require_current_schema
-from vidaudit.inventory import InventoryError, load_inventory
 from vidaudit.inventory.load import SecretResolver
-from vidaudit.inventory.sync import sync_inventory
 from vidaudit.sampler.evidence import EvidenceStore
 from vidaudit.sampler.retention import verify_channels
 from vidaudit.settings import Settings
 
-USAGE_ERROR = 2
 retention_app = typer.Typer(help="Retention proven by footage (R1).", no_args_is_help=True)
 console = Console()
-err = Console(stderr=True, soft_wrap=True)
 
 
 @retention_app.command("verify")
@@ -38,11 +33,7 @@ def verify(
     """Pull one frame per channel from (now − required days): footage there proves R1."""
     settings = Settings()
     path = config or settings.inventory
-    try:
-        inventory = load_inventory(path)
-    except InventoryError as exc:
-        err.print(str(exc), markup=False)
-        raise typer.Exit(USAGE_ERROR) from None
+    inventory = inventory_or_exit(path)
     targets = [
         (b, d, c)
         for b, d, c in inventory.channels()
@@ -51,22 +42,9 @@ def verify(
     if not targets:
         err.print("error: no channel matches --branch/--channel")
         raise typer.Exit(USAGE_ERROR)
-    engine = make_engine(settings)
-    try:
-        require_current_schema(engine)
-    except SchemaOutOfDate as exc:
-        err.print(f"error: {exc}", markup=False)
-        raise typer.Exit(USAGE_ERROR) from None
-    sessions = make_sessionmaker(engine)
+    sessions = sessions_or_exit(settings)
     now = dt.datetime.now(dt.UTC)
-    with sessions.begin() as session:
-        sync_inventory(
-            session,
-            inventory,
-            source=str(path.resolve()),
-            text=path.read_text(encoding="utf-8"),
-            now=now,
-        )
+    sync_from(sessions, inventory, path, now)
     checks = aio.run(
         verify_channels(
             targets,

@@ -13,9 +13,10 @@ from collections.abc import Iterator
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from vidaudit.db.models import UserRow, WebSessionRow
+from vidaudit.db.models import BranchRow, UserRow, WebSessionRow
 from vidaudit.web.auth import load_session, same_token
 from vidaudit.web.i18n import DEFAULT_LANGUAGE, normalise_language
 from vidaudit.web.roles import Permission, branch_scope_for, has_permission
@@ -162,3 +163,11 @@ def check_branch(user: UserRow, branch_id: str) -> None:
     scope = branch_scope(user)
     if scope is not None and branch_id not in scope:
         raise Forbidden("error.branch_scope")
+
+
+def scoped_branches(db: Session, scope: set[str] | None) -> list[BranchRow]:
+    """The active branches a user may see (``scope`` from ``BranchScope``), by id."""
+    query = select(BranchRow).where(BranchRow.retired_at.is_(None)).order_by(BranchRow.id)
+    if scope is not None:
+        query = query.where(BranchRow.id.in_(scope))
+    return list(db.scalars(query))

@@ -13,10 +13,15 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
 
 from vidaudit.db.models import BranchRow, UserRow
-from vidaudit.web.deps import BranchScope, SessionDep, check_branch, require_permission
+from vidaudit.web.deps import (
+    BranchScope,
+    SessionDep,
+    check_branch,
+    require_permission,
+    scoped_branches,
+)
 from vidaudit.web.i18n import DEFAULT_TIMEZONE, zone
 from vidaudit.web.roles import Permission
 from vidaudit.web.state import web_state
@@ -43,13 +48,6 @@ from vidaudit.web.views.duties_data import (
 router = APIRouter(tags=["duties"])
 
 
-def _branches(db: SessionDep, scope: set[str] | None) -> list[BranchRow]:
-    query = select(BranchRow).where(BranchRow.retired_at.is_(None)).order_by(BranchRow.id)
-    if scope is not None:
-        query = query.where(BranchRow.id.in_(scope))
-    return list(db.scalars(query))
-
-
 @router.get("/duties", response_class=HTMLResponse)
 def duties_page(
     request: Request,
@@ -61,7 +59,7 @@ def duties_page(
 ) -> HTMLResponse:
     state = web_state(request)
     now = state.clock()
-    branches = _branches(db, scope)
+    branches = scoped_branches(db, scope)
     if branch:
         check_branch(user, branch)
         branches = [b for b in branches if b.id == branch]

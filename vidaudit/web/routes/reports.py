@@ -13,11 +13,16 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vidaudit.db.models import BranchRow, UserRow
-from vidaudit.web.deps import BranchScope, SessionDep, check_branch, require_permission
+from vidaudit.web.deps import (
+    BranchScope,
+    SessionDep,
+    check_branch,
+    require_permission,
+    scoped_branches,
+)
 from vidaudit.web.i18n import DEFAULT_TIMEZONE, zone
 from vidaudit.web.roles import Permission
 from vidaudit.web.state import web_state
@@ -31,13 +36,6 @@ router = APIRouter(tags=["reports"])
 INDEX_WEEKS = 6
 
 
-def _scoped_branches(db: Session, scope: set[str] | None) -> list[BranchRow]:
-    query = select(BranchRow).where(BranchRow.retired_at.is_(None)).order_by(BranchRow.id)
-    if scope is not None:
-        query = query.where(BranchRow.id.in_(scope))
-    return list(db.scalars(query))
-
-
 @router.get("/reports", response_class=HTMLResponse)
 def reports_index(
     request: Request,
@@ -46,7 +44,7 @@ def reports_index(
     scope: BranchScope,
 ) -> HTMLResponse:
     now = web_state(request).clock()
-    branches = _scoped_branches(db, scope)
+    branches = scoped_branches(db, scope)
     tz = branches[0].timezone if len(branches) == 1 else DEFAULT_TIMEZONE
     this_monday = parse_week(None, now.astimezone(zone(tz)).date())
     weeks = [this_monday - dt.timedelta(weeks=n) for n in range(INDEX_WEEKS)]
