@@ -14,9 +14,10 @@ whose ONVIF time is at or after the instant is written as PNG, and one JSON line
 ``{"ntp": "<ISO UTC>", "requested": "...", "delta_ms": ..., "png": "..."}``.
 Exit status: 0 ok, 1 no such frame before EOS, 2 error or timeout.
 
-NOT YET WORKING against the simulator's replay server: rtspsrc plays from the range
-DESCRIBE announced and the seek to the absolute time has not been seen to turn into a new
-``PLAY Range: clock=``; no test uses this script yet (open item of issue 5). GStreamer's own
+State against the simulator's replay server (open item of issue 5, no test uses this yet):
+the seek now becomes ``PLAY Range: clock=<clean point>-…`` and the first buffer at or after
+the instant carries the right ONVIF time (within a few ms), but the picture written is
+grey: the decoder does not yet get the keyframe after the seek's flush. GStreamer's own
 RTSP server cannot serve a file with ONVIF replay semantics (see scripts/gst_rtsp_server.py).
 """
 
@@ -111,10 +112,12 @@ def main() -> int:
             continue
         buffer = sample.get_buffer()
         meta = buffer.get_reference_timestamp_meta(onvif_caps)
-        if meta is None:
+        # In onvif-mode rtspsrc stamps buffers with the ONVIF (0xABAC) NTP time itself,
+        # nanoseconds since 1900; a reference-timestamp meta, where present, says the same.
+        ntp_ns = meta.timestamp if meta is not None else buffer.pts
+        if ntp_ns is None or ntp_ns == Gst.CLOCK_TIME_NONE:
             continue
-        # The meta's timestamp is nanoseconds since the NTP epoch (1900).
-        shown = datetime(1900, 1, 1, tzinfo=UTC) + timedelta(microseconds=meta.timestamp // 1000)
+        shown = datetime(1900, 1, 1, tzinfo=UTC) + timedelta(microseconds=ntp_ns // 1000)
         if shown < instant:
             continue
         caps = sample.get_caps().get_structure(0)

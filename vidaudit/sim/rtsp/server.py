@@ -267,12 +267,11 @@ class ReplayServer:
         if target.start_ms is not None:
             span = f"npt=0-{(end - origin) / 1000:.3f}" if end is not None else "npt=0-"
         else:
-            latest = ch.timeline.latest(self.dev.now())
-            until = (
-                ""
-                if ch.recording_now(self.dev.now()) or latest is None
-                else format_clock(schedule.ms(latest))
-            )
+            # Like recorders do, the range ends at the latest footage (now, while still
+            # recording): clients such as GStreamer's rtspsrc only seek in a bounded range.
+            now = self.dev.now()
+            latest = now if ch.recording_now(now) else ch.timeline.latest(now)
+            until = "" if latest is None else format_clock(schedule.ms(latest))
             span = f"clock={format_clock(origin)}-{until}"
         sprop = ",".join(base64.b64encode(n).decode() for n in (sps, pps))
         sdp = "\r\n".join(
