@@ -30,15 +30,15 @@ from vidaudit.collector.run import CollectResult, collect, onvif_settings
 from vidaudit.collector.snapshots import SnapshotOptions
 from vidaudit.db.engine import make_engine, make_sessionmaker
 from vidaudit.db.migrate import upgrade
-from vidaudit.db.models import SpotCheckTaskRow, UserRow
+from vidaudit.db.models import UserRow
 from vidaudit.inventory import check_secrets, load_inventory
 from vidaudit.inventory.load import SecretResolver
 from vidaudit.inventory.schema import Inventory, Role
 from vidaudit.sampler.evidence import EvidenceStore
 from vidaudit.sampler.plan import ALGORITHM, RandomPlanRequest, new_seed, random_plan
-from vidaudit.sampler.pull import PullError, PullRequest, pull_frames
 from vidaudit.sampler.retention import verify_channels
 from vidaudit.sampler.store import save_plan
+from vidaudit.sampler.tasks import pull_planned
 from vidaudit.settings import Settings
 from vidaudit.sim import parse_scenario, running_fleet
 from vidaudit.web.auth import create_user, hash_password
@@ -139,44 +139,20 @@ async def plan_and_pull(
             seed=seed,
             algorithm=ALGORITHM,
         )
-        rows = list(
-            session.scalars(select(SpotCheckTaskRow).where(SpotCheckTaskRow.plan_id == plan.id))
-        )
-    channels = {(d.id, c.id): (b, d, c) for b, d, c in inventory.channels()}
-    by_channel = {c.id: key for key, (_b, _d, c) in channels.items()}
-    resolver = SecretResolver(inventory, inventory_path)
-    store = EvidenceStore(settings.data_dir / "evidence")
-    pulled = 0
-    for row in rows:
-        branch, device, channel = channels[by_channel[row.channel_id]]
-        step = (row.end - row.start) / FRAMES_PER_TASK
-        instants = [row.start + step * (i + 0.5) for i in range(FRAMES_PER_TASK)]
-        try:
-            outcome = await pull_frames(
-                PullRequest(
-                    branch,
-                    device,
-                    channel,
-                    instants,
-                    f"抽查任务 #{row.id} 随机抽查",
-                    "demo-security",
-                    "security",
-                    task_id=row.id,
-                ),
-                sessions=sessions,
-                store=store,
-                resolver=resolver,
-                onvif_settings=onvif_settings(settings),
-                now=now,
-            )
-        except PullError:
-            continue  # e.g. a device the scenario keeps offline; the task stays planned
-        pulled += len(outcome.frames)
-        with sessions.begin() as session:
-            task = session.get(SpotCheckTaskRow, row.id)
-            if task is not None:
-                task.status = "pulled"
-    return len(rows), pulled
+        plan_id = plan.id
+    pulls = await pull_planned(
+        plan_id,
+        inventory,
+        sessions=sessions,
+        store=EvidenceStore(settings.data_dir / "evidence"),
+        resolver=SecretResolver(inventory, inventory_path),
+        onvif_settings=onvif_settings(settings),
+        actor="demo-security",
+        actor_role="security",
+        now=now,
+    )
+    # a task on a device the scenario keeps down stays planned
+    return len(pulls), sum(p.frames for p in pulls)
 
 
 def _summary(result: CollectResult) -> None:

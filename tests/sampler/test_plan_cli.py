@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from sqlalchemy import select
 from typer.testing import CliRunner
 
 from tests.conftest import REPO
 from vidaudit.cli import app
 from vidaudit.db.engine import make_engine, make_sessionmaker
-from vidaudit.db.models import SpotCheckPlanRow, SpotCheckTaskRow
+from vidaudit.db.models import SpotCheckPlanRow, SpotCheckTaskRow, TaskFrameRow
 from vidaudit.settings import Settings
 
 runner = CliRunner()
@@ -93,3 +97,86 @@ def test_register_and_evidence_verify_on_empty_store(env: Path) -> None:
     assert result.exit_code == 0 and "INTACT: 0 entries" in result.output
     result = runner.invoke(app, ["evidence", "verify"])
     assert result.exit_code == 0 and "0 files checked" in result.output
+
+
+@pytest.fixture(scope="module")
+def sim_inventory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A one-NVR fleet in its own process (the CLI runs its own event loop)."""
+    tmp = tmp_path_factory.mktemp("planfleet")
+    hours = {d: "08:30-17:00" for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+    scenario = {
+        "seed": 2,
+        "branches": [
+            {
+                "id": "LAB",
+                "name": "实验网点",
+                "hours": hours,
+                "devices": [
+                    {
+                        "id": "UNV",
+                        "vendor": "uniview",
+                        "channels": [
+                            {"id": "C1", "role": "counter"},
+                            {"id": "C2", "role": "counter"},
+                        ],
+                    }
+                ],
+            }
+        ],
+    }
+    (tmp / "scenario.yaml").write_text(yaml.safe_dump(scenario, allow_unicode=True), "utf-8")
+    inventory = tmp / "cameras.sim.yaml"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "vidaudit.sim",
+            "--scenario",
+            str(tmp / "scenario.yaml"),
+            "--inventory-out",
+            str(inventory),
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    assert "ready" in process.stdout.readline()
+    try:
+        yield inventory
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def test_planned_tasks_get_their_frames(env: Path, sim_inventory: Path) -> None:
+    planned = runner.invoke(
+        app,
+        [
+            "sample",
+            "plan",
+            "-c",
+            str(sim_inventory),
+            "--random",
+            "2",
+            "--period",
+            "3d",
+            "--frames",
+            "3",
+        ],
+    )
+    assert planned.exit_code == 0, planned.output
+    pulled = runner.invoke(app, ["sample", "pull", "1", "-c", str(sim_inventory)])
+    assert pulled.exit_code == 0, pulled.output
+    assert "2/2 planned tasks pulled" in pulled.output
+    sessions = make_sessionmaker(make_engine(Settings()))
+    with sessions() as s:
+        tasks = s.scalars(select(SpotCheckTaskRow)).all()
+        assert {t.status for t in tasks} == {"pulled"}
+        frames = s.scalars(select(TaskFrameRow)).all()
+        assert len(frames) == 6 and all(f.task_id in {t.id for t in tasks} for f in frames)
+        for frame in frames:
+            task = next(t for t in tasks if t.id == frame.task_id)
+            assert task.start <= frame.requested <= task.end
+    missing = runner.invoke(app, ["sample", "pull", "9", "-c", str(sim_inventory)])
+    assert missing.exit_code == 2 and "no spot-check plan 9" in missing.output

@@ -40,9 +40,9 @@ from vidaudit.review.register import Entry, append, verify
 from vidaudit.sampler.evidence import EvidenceStore
 from vidaudit.sampler.plan import ALGORITHM, PlannedTask, TaskKind
 from vidaudit.sampler.store import save_plan
+from vidaudit.sampler.tasks import spread
 from vidaudit.web.auth import create_user
 from vidaudit.web.deps import CSRF_HEADER
-from vidaudit.web.views.review_common import spread
 
 COUNTER_ITEMS = [item.code for item in items_for(Role.COUNTER)]
 STALE_MESSAGE = "已被他人修改，请刷新后重试"

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from vidaudit.cli_support import USAGE_ERROR, err, inventory_or_exit, sessions_or_exit, sync_from
+from vidaudit.db.models import SpotCheckPlanRow
 from vidaudit.inventory.schema import Inventory, Role
 from vidaudit.sampler.plan import (
     ALGORITHM,
@@ -166,3 +167,47 @@ def plan(
             f"{params['period_start']} --seed {used_seed} …` re-derives the same tasks",
             highlight=False,
         )
+
+
+@sample_app.command("pull")
+def pull(
+    plan_id: Annotated[int, typer.Argument(help="the plan whose tasks to pull")],
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="cameras.yaml")] = None,
+    by: Annotated[str | None, typer.Option(help="who pulls (default: OS user)")] = None,
+    role: Annotated[str, typer.Option(help="their role, for the register")] = "inspector",
+) -> None:
+    """Pull each planned task's frames (spread across its window) for the reviewers."""
+    from vidaudit import aio
+    from vidaudit.collector.run import onvif_settings
+    from vidaudit.inventory.load import SecretResolver
+    from vidaudit.sampler.evidence import EvidenceStore
+    from vidaudit.sampler.tasks import pull_planned
+
+    settings = Settings()
+    path = config or settings.inventory
+    inventory = inventory_or_exit(path)
+    sessions = sessions_or_exit(settings)
+    now = dt.datetime.now(dt.UTC)
+    sync_from(sessions, inventory, path, now)
+    with sessions() as session:
+        if session.get(SpotCheckPlanRow, plan_id) is None:
+            err.print(f"error: no spot-check plan {plan_id}")
+            raise typer.Exit(USAGE_ERROR)
+    results = aio.run(
+        pull_planned(
+            plan_id,
+            inventory,
+            sessions=sessions,
+            store=EvidenceStore(settings.data_dir / "evidence"),
+            resolver=SecretResolver(inventory, path),
+            onvif_settings=onvif_settings(settings),
+            actor=by or getpass.getuser(),
+            actor_role=role,
+            now=now,
+        )
+    )
+    for result in results:
+        state = f"{result.frames} frames" if result.error is None else f"not pulled: {result.error}"
+        console.print(f"task {result.task_id}: {state}", highlight=False, markup=False)
+    done = sum(r.error is None for r in results)
+    console.print(f"{done}/{len(results)} planned tasks pulled", highlight=False)

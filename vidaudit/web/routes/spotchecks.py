@@ -55,6 +55,7 @@ from vidaudit.sampler.plan import (
 )
 from vidaudit.sampler.pull import PullError, PullRequest, pull_frames
 from vidaudit.sampler.store import save_plan
+from vidaudit.sampler.tasks import spread
 from vidaudit.web.deps import Forbidden, SessionDep, branch_scope, require_permission
 from vidaudit.web.i18n import zone
 from vidaudit.web.roles import Permission, has_permission
@@ -71,7 +72,6 @@ from vidaudit.web.views.review_common import (
     inventory_channel,
     load_task,
     query_flag,
-    spread,
     with_query,
 )
 

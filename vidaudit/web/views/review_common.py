@@ -140,15 +140,6 @@ def inventory_channel(state: WebState, channel_id: str) -> tuple[Branch, Device,
     return None
 
 
-def spread(
-    start: dt.datetime, end: dt.datetime, count: int, shift: float = 0.5
-) -> list[dt.datetime]:
-    """``count`` instants evenly across [start, end]; ``shift`` 0.5 puts them mid-slot,
-    0.0 or 1.0 at the slot edges (used to land "more" frames between the planned ones)."""
-    step = (end - start) / count
-    return [start + step * (i + shift) for i in range(count)]
-
-
 def user_names(db: Session, ids: Iterable[int | None]) -> dict[int, UserRow]:
     wanted = {i for i in ids if i is not None}
     if not wanted:
