@@ -45,6 +45,18 @@ class DeviceRecordings:
     drift: dt.timedelta
 
 
+def nth_input(
+    number: int, profiles: Sequence[Profile], sources: Sequence[VideoSource]
+) -> str | None:
+    """Channel N is the device's Nth video input, in the order the device lists them
+    (Hikvision/Dahua/Uniview NVRs list inputs by channel number); without GetVideoSources,
+    in the order the profiles first name them."""
+    inputs = [s.token for s in sources] or list(
+        dict.fromkeys(p.video_source_token for p in profiles if p.video_source_token)
+    )
+    return inputs[number - 1] if 0 < number <= len(inputs) else None
+
+
 def _source_tokens_for(ref: ChannelRef, data: DeviceRecordings) -> set[str]:
     tokens: set[str] = set()
     if ref.source:
@@ -54,16 +66,8 @@ def _source_tokens_for(ref: ChannelRef, data: DeviceRecordings) -> set[str]:
         for profile in data.profiles:
             if profile.token == ref.profile and profile.video_source_token:
                 tokens.add(profile.video_source_token)
-    if ref.channel:
-        # Channel N is the device's Nth video input, in the order the device lists them
-        # (Hikvision/Dahua/Uniview NVRs list inputs by channel number).
-        sources = [s.token for s in data.video_sources]
-        if not sources:
-            sources = list(
-                dict.fromkeys(p.video_source_token for p in data.profiles if p.video_source_token)
-            )
-        if 0 < ref.channel <= len(sources):
-            tokens.add(sources[ref.channel - 1])
+    if ref.channel and (token := nth_input(ref.channel, data.profiles, data.video_sources)):
+        tokens.add(token)
     # Recording jobs name profiles more often than video sources (Axis: the job's source is
     # "profile_1_h264" while the channel is known by its video source "0").
     tokens.update(p.token for p in data.profiles if p.video_source_token in tokens)

@@ -29,6 +29,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from vidaudit.collector.derive import nth_input
 from vidaudit.collector.model import ChannelReport, RunReport
 from vidaudit.compliance.model import Violation
 from vidaudit.compliance.picture import evaluate_picture
@@ -120,11 +121,7 @@ def profile_for(
                 return profile
     source = ref.source
     if source is None and ref.channel is not None:
-        inputs = [s.token for s in sources] or list(
-            dict.fromkeys(p.video_source_token for p in profiles if p.video_source_token)
-        )
-        if 0 < ref.channel <= len(inputs):
-            source = inputs[ref.channel - 1]
+        source = nth_input(ref.channel, profiles, sources)
     if source is not None:
         for profile in profiles:
             if profile.video_source_token == source:
