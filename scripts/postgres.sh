@@ -5,7 +5,7 @@
 # The cluster lives in .cache/pg; it listens on 127.0.0.1 only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PORT=${VIDAUDIT_PG_PORT:-54329}
+PORT=${VIDAUDIT_PG_PORT:-}
 DIR="$PWD/.cache/pg"
 DB=vidaudit_test
 USER_NAME=vidaudit
@@ -36,9 +36,17 @@ start() {
   if [ ! -f "$DIR/data/PG_VERSION" ]; then
     run_as_pg "$bin/initdb" -D "$DIR/data" -U postgres -A trust --no-sync -E UTF8 >/dev/null
   fi
-  if ! run_as_pg "$bin/pg_ctl" -D "$DIR/data" status >/dev/null 2>&1; then
+  if run_as_pg "$bin/pg_ctl" -D "$DIR/data" status >/dev/null 2>&1; then
+    PORT=$(cat "$DIR/port")
+  else
+    # The first free port from 54329 (another checkout's test server may hold one).
+    if [ -z "$PORT" ]; then
+      PORT=54329
+      while (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; do PORT=$((PORT + 1)); done
+    fi
     run_as_pg "$bin/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w -t 60 start \
       -o "-c listen_addresses=127.0.0.1 -p $PORT -k $DIR -c fsync=off" >/dev/null
+    echo "$PORT" >"$DIR/port"
   fi
   local psql=("$bin/psql" -h 127.0.0.1 -p "$PORT" -U postgres -v ON_ERROR_STOP=1 -q -X)
   if ! "${psql[@]}" -tAc "select 1 from pg_roles where rolname='$USER_NAME'" | grep -q 1; then

@@ -536,3 +536,67 @@ def test_keys_built_from_data_exist() -> None:
     catalogue = Catalogue.load(REPO / "web" / "locales")
     for lang in LANGUAGES:
         assert needed <= set(catalogue.messages[lang]), needed - set(catalogue.messages[lang])
+
+
+def test_two_heads_deciding_at_once_one_is_told(web: WebEnv) -> None:
+    """Of two branch heads deciding the same request at the same moment, one decision
+    stands and the other gets 'already decided' — never a silent overwrite."""
+    task_id = plan_task(web)
+    with web.sessions.begin() as db:
+        create_user(
+            db,
+            username="head_b",
+            password=PASSWORD,
+            role="branch_head",
+            branch_id="B1",
+            display_name="副行长",
+            now=web.now,
+        )
+        requester = db.scalars(select(UserRow).where(UserRow.username == "admin")).one()
+        task = db.get(SpotCheckTaskRow, task_id)
+        assert task is not None
+        approval = ApprovalRow(
+            requester_id=requester.id,
+            branch_id="B1",
+            channel_id=task.channel_id,
+            range_start=task.start,
+            range_end=task.end,
+            reason="协查",
+            requested_at=web.now,
+            status="pending",
+            decided_by=None,
+            decided_at=None,
+            decision_note="",
+        )
+        db.add(approval)
+        db.flush()
+        approval_id = approval.id
+    barrier = threading.Barrier(2)
+    codes: dict[str, int] = {}
+
+    def decide(username: str, decision: str) -> None:
+        with web.client_as(username) as client:
+            token = csrf(client)
+            barrier.wait(timeout=10)
+            answer = client.post(
+                f"/approvals/{approval_id}",
+                data={"decision": decision, "note": f"{username} 决定"},
+                headers={CSRF_HEADER: token},
+            )
+            codes[username] = answer.status_code
+
+    threads = [
+        threading.Thread(target=decide, args=("head", "approve")),
+        threading.Thread(target=decide, args=("head_b", "deny")),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(codes.values()) == [303, 409]
+    winner = next(name for name, code in codes.items() if code == 303)
+    with web.sessions() as db:
+        row = db.get(ApprovalRow, approval_id)
+        assert row is not None and row.decision_note == f"{winner} 决定"
+        assert row.status == ("approved" if winner == "head" else "denied")
+    assert count(web, RegisterEntryRow, RegisterEntryRow.action == "approval") == 1

@@ -12,7 +12,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from vidaudit.db.models import ApprovalRow, BranchRow, ChannelRow, SpotCheckTaskRow, UserRow
@@ -183,10 +183,25 @@ def decide(
             request, db, user, error="approval.own_request", error_id=approval_id, status_code=400
         )
     now = web_state(request).clock()
-    approval.status = "approved" if decision == "approve" else "denied"
-    approval.decided_by = user.id
-    approval.decided_at = now
-    approval.decision_note = text
+    outcome = "approved" if decision == "approve" else "denied"
+    # Decided only if still pending, in one statement: of two heads deciding at the same
+    # moment the second is told, never silently overwrites the first.
+    done = db.execute(
+        update(ApprovalRow)
+        .where(ApprovalRow.id == approval_id, ApprovalRow.status == "pending")
+        .values(status=outcome, decided_by=user.id, decided_at=now, decision_note=text)
+    )
+    if done.rowcount != 1:  # type: ignore[attr-defined]
+        db.rollback()
+        return _page(
+            request,
+            db,
+            user,
+            error="approval.already_decided",
+            error_id=approval_id,
+            status_code=409,
+        )
+    db.refresh(approval)
     requester = db.get(UserRow, approval.requester_id)
     append(
         db,
