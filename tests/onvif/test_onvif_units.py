@@ -9,7 +9,9 @@ import pytest
 import zeep.exceptions
 from zeep.loader import parse_xml
 
-from vidaudit.onvif import DeviceError, DeviceTarget, posix_tz_offset
+from tests.onvif_testkit import FakeDevice
+from vidaudit.inventory.schema import Credentials
+from vidaudit.onvif import DeviceError, DeviceTarget, open_device, posix_tz_offset
 from vidaudit.onvif.convert import device_clock
 from vidaudit.onvif.errors import kind_for_fault, kind_for_status
 from vidaudit.onvif.timeparse import reported, xs_datetime
@@ -163,3 +165,17 @@ def test_scrubbed_removes_secret() -> None:
     clean = err.scrubbed("p4ss")
     assert clean.message == "token for *** refused" and clean.kind == "auth"
     assert clean.operation == "GetProfiles"
+
+
+async def test_fine_drift_reads_the_clock_to_milliseconds(
+    fake: FakeDevice, creds: Credentials
+) -> None:
+    """The device answers in whole seconds; the rollover between two readings places its
+    second boundary, so the drift comes out to a few milliseconds, not up to a second."""
+    fake.clock_offset = dt.timedelta(seconds=12, milliseconds=345)
+    async with open_device(fake.url, creds) as device:
+        coarse = await device.clock()
+        fine = await device.fine_drift()
+    assert fine is not None
+    assert abs(fine.total_seconds() - 12.345) < 0.03
+    assert coarse.drift is not None and abs(coarse.drift.total_seconds() - 12.345) < 1.1

@@ -242,6 +242,33 @@ class Device:
             self._time_adjusted = True
         return reading
 
+    async def fine_drift(self, budget_s: float = 1.5) -> dt.timedelta | None:
+        """Device clock − ours to a few milliseconds, not GetSystemDateAndTime's second.
+
+        The device answers in whole seconds, so one reading leaves up to a second of doubt.
+        Reading it back to back until the seconds roll over places the device's
+        second boundary between two of our readings: drift = that second − the moment
+        half-way between them.  Costs up to ``budget_s`` of calls; used where instants
+        matter to the frame (evidence pulls), not by the collector.  None when the device
+        gives no UTC time or never rolled over within the budget.
+        """
+        previous = await self.clock()
+        if previous.utc is None:
+            return None
+        deadline = _utcnow() + dt.timedelta(seconds=budget_s)
+        while _utcnow() < deadline:
+            reading = await self.clock()
+            if reading.utc is None:
+                return None
+            if reading.utc > previous.utc:
+                between = previous.midpoint + (reading.midpoint - previous.midpoint) / 2
+                drift = reading.utc.replace(microsecond=0) - between
+                if self.settings.adjust_time:
+                    set_token_offset(self._token, drift)
+                return drift
+            previous = reading
+        return None
+
     async def info(self) -> DeviceInfo:
         return convert.device_info(await self._call("devicemgmt", "GetDeviceInformation"))
 

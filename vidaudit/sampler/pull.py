@@ -118,7 +118,8 @@ async def _device_view(
         pool.open(str(request.device.onvif), credentials) as dev,
     ):
         clock = await dev.clock()
-        drift = clock.drift or dt.timedelta()
+        # a frame's instant is evidence: read the clock to milliseconds, not to the second
+        drift = await dev.fine_drift() or clock.drift or dt.timedelta()
         offset = clock.observed_offset or clock.tz_offset
         if request.device.playback is not Playback.ONVIF_REPLAY:
             return drift, offset, None
