@@ -235,7 +235,7 @@ def evidence_verify() -> None:
     settings = _settings()
     sessions = sessions_or_exit(settings)
     with sessions() as session:
-        report = EvidenceStore(settings.data_dir / "evidence").verify(session)
+        report = EvidenceStore(settings.evidence_dir).verify(session)
     for problem in report.problems:
         err.print(problem, markup=False, highlight=False)
     console.print(

@@ -74,6 +74,11 @@ class Settings(BaseSettings):
     )
 
     @property
+    def evidence_dir(self) -> Path:
+        """Where pulled frames and snapshots are kept, named by their sha256."""
+        return self.data_dir / "evidence"
+
+    @property
     def effective_database_url(self) -> str:
         if self.database_url:
             return self.database_url

@@ -33,9 +33,8 @@ from vidaudit.db.models import (
 )
 from vidaudit.media.jpeg import encode_jpeg
 from vidaudit.review.register import Entry, append
-from vidaudit.sampler.diagnostics import PRECEDENCE, diagnose
+from vidaudit.sampler.diagnostics import PRECEDENCE, diagnose, diagnosis_json
 from vidaudit.sampler.evidence import EvidenceStore
-from vidaudit.sampler.pull import diagnosis_json
 from vidaudit.sim.plan import Picture
 from vidaudit.sim.snapshot import draw
 from vidaudit.web.i18n import LANGUAGES, Catalogue

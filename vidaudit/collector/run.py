@@ -113,7 +113,7 @@ async def collect(
                     inventory,
                     resolver,
                     sessions,
-                    EvidenceStore(settings.data_dir / "evidence"),
+                    EvidenceStore(settings.evidence_dir),
                     run_id=run_id,
                     options=snapshots,
                     branches=branches,

@@ -41,9 +41,8 @@ from vidaudit.onvif.client import OnvifPool
 from vidaudit.onvif.errors import DeviceError
 from vidaudit.onvif.models import Profile, VideoSource
 from vidaudit.sampler.analysis_frame import Image, to_analysis_size
-from vidaudit.sampler.diagnostics import Diagnosis, diagnose
+from vidaudit.sampler.diagnostics import Diagnosis, diagnose, diagnosis_json
 from vidaudit.sampler.evidence import EvidenceCorrupt, EvidenceStore
-from vidaudit.sampler.pull import diagnosis_json
 
 logger = logging.getLogger(__name__)
 

@@ -198,7 +198,7 @@ def pull(
             plan_id,
             inventory,
             sessions=sessions,
-            store=EvidenceStore(settings.data_dir / "evidence"),
+            store=EvidenceStore(settings.evidence_dir),
             resolver=SecretResolver(inventory, path),
             onvif_settings=onvif_settings(settings),
             actor=by or getpass.getuser(),

@@ -312,3 +312,17 @@ def _diagnosis(
         signature=coarse.signature,
         chroma=coarse.chroma,
     )
+
+
+def diagnosis_json(diagnosis: Diagnosis) -> dict[str, Any]:
+    return {
+        "verdict": diagnosis.verdict,
+        "primary": diagnosis.primary,
+        "checks": {
+            name: {
+                "verdict": check.verdict,
+                "score": None if check.score is None else round(check.score, 4),
+            }
+            for name, check in diagnosis.checks.items()
+        },
+    }

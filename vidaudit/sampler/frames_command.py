@@ -93,7 +93,7 @@ def frames_command(
             pull_frames(
                 request,
                 sessions=sessions,
-                store=EvidenceStore(settings.data_dir / "evidence"),
+                store=EvidenceStore(settings.evidence_dir),
                 resolver=SecretResolver(inventory, path),
                 onvif_settings=onvif_settings(settings),
                 now=now,

@@ -18,7 +18,6 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -37,7 +36,7 @@ from vidaudit.onvif.client import OnvifPool
 from vidaudit.onvif.errors import DeviceError
 from vidaudit.onvif.settings import OnvifSettings
 from vidaudit.review.register import Entry, append
-from vidaudit.sampler.diagnostics import Diagnosis, diagnose
+from vidaudit.sampler.diagnostics import Diagnosis, diagnose, diagnosis_json
 from vidaudit.sampler.evidence import EvidenceStore
 
 #: Vendor playback URLs are asked for this much around the instants (keyframe before,
@@ -92,20 +91,6 @@ class PullOutcome:
     #: device clock − ours as measured before the pull (GetSystemDateAndTime: ±1 s); frame
     #: times were corrected by it
     device_drift_s: float
-
-
-def diagnosis_json(diagnosis: Diagnosis) -> dict[str, Any]:
-    return {
-        "verdict": diagnosis.verdict,
-        "primary": diagnosis.primary,
-        "checks": {
-            name: {
-                "verdict": check.verdict,
-                "score": None if check.score is None else round(check.score, 4),
-            }
-            for name, check in diagnosis.checks.items()
-        },
-    }
 
 
 async def _device_view(

@@ -50,7 +50,7 @@ def verify(
             targets,
             inventory,
             sessions=sessions,
-            store=EvidenceStore(settings.data_dir / "evidence"),
+            store=EvidenceStore(settings.evidence_dir),
             resolver=SecretResolver(inventory, path),
             onvif_settings=onvif_settings(settings),
             now=now,

@@ -201,7 +201,7 @@ def evidence_file(request: Request, db: SessionDep, user: ViewerUser, sha256: st
     # channels in two branches; a user who may see either has already seen these bytes.
     if scope is not None and not (branch_ids & scope):
         check_branch(user, sorted(branch_ids)[0])
-    store = EvidenceStore(web_state(request).settings.data_dir / "evidence")
+    store = EvidenceStore(web_state(request).settings.evidence_dir)
     path = store.path_of(row).resolve()
     if not path.is_relative_to(store.root.resolve()) or not path.is_file():
         log.warning("evidence %s: file %s is missing or outside the store", sha256, path)

@@ -72,7 +72,7 @@ def patrol_snapshot(
     evidence = db.get(EvidenceRow, snapshot.evidence_sha256)
     if evidence is None:
         raise HTTPException(404)
-    path = EvidenceStore(web_state(request).settings.data_dir / "evidence").path_of(evidence)
+    path = EvidenceStore(web_state(request).settings.evidence_dir).path_of(evidence)
     if not path.is_file():
         raise HTTPException(404)
     return FileResponse(path, media_type=evidence.media_type)

@@ -46,7 +46,7 @@ def not_found() -> HTTPException:
 
 
 def evidence_store(state: WebState) -> EvidenceStore:
-    return EvidenceStore(state.settings.data_dir / "evidence")
+    return EvidenceStore(state.settings.evidence_dir)
 
 
 def purpose_for(user: UserRow) -> Purpose:
