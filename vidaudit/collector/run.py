@@ -10,6 +10,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session, sessionmaker
 
 from vidaudit.collector.fleet import DeviceProbe, ProbeRequest, Progress, poll_fleet
+from vidaudit.collector.heap import run_heap
 from vidaudit.collector.model import RunReport
 from vidaudit.collector.probe import probe_device
 from vidaudit.collector.snapshots import SnapshotOptions, take_snapshots, with_picture_violations
@@ -82,6 +83,28 @@ async def collect(
     branches: set[str] | None = None,
     progress: Progress | None = None,
     snapshots: SnapshotOptions | None = None,
+) -> CollectResult:
+    with run_heap():
+        return await _collect(
+            settings,
+            inventory,
+            inventory_path,
+            sessions,
+            branches=branches,
+            progress=progress,
+            snapshots=snapshots,
+        )
+
+
+async def _collect(
+    settings: Settings,
+    inventory: Inventory,
+    inventory_path: Path,
+    sessions: sessionmaker[Session],
+    *,
+    branches: set[str] | None,
+    progress: Progress | None,
+    snapshots: SnapshotOptions | None,
 ) -> CollectResult:
     # Database work runs in a thread: it must not stall device I/O on the event loop.
     run_id, verified = await asyncio.to_thread(
