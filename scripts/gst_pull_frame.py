@@ -6,19 +6,39 @@ Runs with the SYSTEM python (python3-gi + GStreamer from Debian, scripts/debian-
     /usr/bin/python3 scripts/gst_pull_frame.py RTSP_URL USER PASSWORD 2026-11-20T02:32:15Z \
         OUT.png [--timeout 10]
 
-``rtspsrc onvif-mode=true onvif-rate-control=false`` sends ``Require: onvif-replay``,
-``Range: clock=<instant>-`` and ``Rate-Control: no``; ``rtponvifparse`` (auto-plugged by
-rtspsrc in ONVIF mode) turns the 0xABAC extension into a ``GstReferenceTimestampMeta`` with
-caps ``timestamp/x-onvif`` on each buffer, which survives decoding. The first decoded frame
-whose ONVIF time is at or after the instant is written as PNG, and one JSON line is printed:
+The instant is on the device's clock (ONVIF replay ranges are). The pipeline is
+``rtspsrc onvif-mode=true onvif-rate-control=false buffer-mode=none ! rtponvifparse !
+decodebin ! videoconvert ! appsink``: one PLAY with ``Range: clock=<instant>-<end of the
+DESCRIBE range>`` and ``Rate-Control: no`` (rtspsrc 1.22 sends no ``Require: onvif-replay``;
+the simulator, like many recorders, does not insist on it); the server starts at the clean
+point at or before the instant. The first decoded frame whose ONVIF time is at or after the
+instant is written as PNG, and one JSON line is printed:
 ``{"ntp": "<ISO UTC>", "requested": "...", "delta_ms": ..., "png": "..."}``.
 Exit status: 0 ok, 1 no such frame before EOS, 2 error or timeout.
 
-State against the simulator's replay server (open item of issue 5, no test uses this yet):
-the seek now becomes ``PLAY Range: clock=<clean point>-…`` and the first buffer at or after
-the instant carries the right ONVIF time (within a few ms), but the picture written is
-grey: the decoder does not yet get the keyframe after the seek's flush. GStreamer's own
-RTSP server cannot serve a file with ONVIF replay semantics (see scripts/gst_rtsp_server.py).
+Checked against the simulator's replay server with GStreamer 1.22 (Debian bookworm) by
+tests/sampler/test_gst_onvif_client.py: the picture's own time code equals the reported time.
+Each choice below is there because the obvious alternative gave a wrong answer:
+
+- The frame's time is its buffer PTS as set by ``rtponvifparse`` from the 0xABAC extension
+  (NTP ns since 1900). rtspsrc does not plug that element itself, and without it the PTS is
+  rtpjitterbuffer's estimate from arrival times, which with Rate-Control: no (a burst) is
+  the seek position plus the time taken to receive, not the frame's time: it once reported
+  the requested instant to the millisecond for a picture 1.5 s later.
+- ``buffer-mode=none``: the jitterbuffer times packets by RTP timestamps only. In 1.22
+  rtspsrc stamps the first TCP-interleaved packet after each PLAY with a running time, which
+  the jitterbuffer maps through rtspsrc's ONVIF segment (clock time, ns since 1900) to no
+  time at all; in the default mode it then discards every packet of that RTP timestamp
+  ("cannot calculate a valid pts"), i.e. the whole first access unit, the IDR with its
+  SPS/PPS, so every picture up to the next clean point was decoded from missing references
+  (grey). GStreamer 1.26 no longer stamps those packets (commit 4a4eb56f, MR 6529); and
+  arrival times say nothing about media time in a burst anyway.
+- The start position is an initial seek sent to rtspsrc before it opens, so the first and
+  only PLAY carries the Range: no PLAY from the start of the recording, PAUSE and PLAY again.
+- The seek is not ACCURATE: rtspsrc would then clip its segment to the instant and the
+  decoder would re-stamp the frame straddling it with the instant itself.
+- ``output-corrupt=false`` on libav decoders: a picture decoded without its reference frames
+  is dropped, never written, whatever goes wrong upstream.
 """
 
 from __future__ import annotations
@@ -34,8 +54,7 @@ import gi
 gi.require_version("Gst", "1.0")
 from gi.repository import GLib, Gst  # noqa: E402
 
-ONVIF_CAPS = "timestamp/x-onvif"
-UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+NTP_EPOCH = datetime(1900, 1, 1, tzinfo=UTC)
 
 
 def _with_credentials(url: str, user: str, password: str) -> str:
@@ -45,6 +64,11 @@ def _with_credentials(url: str, user: str, password: str) -> str:
     hostport = parts.netloc.rpartition("@")[2]
     netloc = f"{quote(user, safe='')}:{quote(password, safe='')}@{hostport}"
     return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _no_corrupt_pictures(_bin: Gst.Bin, _sub: Gst.Bin, element: Gst.Element) -> None:
+    if element.find_property("output-corrupt") is not None:
+        element.set_property("output-corrupt", False)
 
 
 def main() -> int:
@@ -63,41 +87,32 @@ def main() -> int:
     Gst.init(None)
     pipeline = Gst.parse_launch(
         "rtspsrc name=src onvif-mode=true onvif-rate-control=false protocols=tcp latency=0 "
-        "! decodebin ! videoconvert ! video/x-raw,format=RGB ! appsink name=sink "
-        "sync=false emit-signals=false max-buffers=4"
+        "buffer-mode=none ! rtponvifparse ! decodebin ! videoconvert ! video/x-raw,format=RGB "
+        "! appsink name=sink sync=false emit-signals=false max-buffers=4"
     )
+    pipeline.connect("deep-element-added", _no_corrupt_pictures)
     src = pipeline.get_by_name("src")
     src.set_property("location", _with_credentials(args.url, args.user, args.password))
-    # rtspsrc sends Range: clock=<this>- when onvif-mode is on and a seek is not given.
-    src.set_property("timeout", int(args.timeout * 1_000_000))
+    src.set_property("tcp-timeout", int(args.timeout * 1_000_000))
     sink = pipeline.get_by_name("sink")
-    onvif_caps = Gst.Caps.from_string(ONVIF_CAPS)
 
-    bus = pipeline.get_bus()
-    # An RTSP source is live: PAUSED answers NO_PREROLL and no ASYNC_DONE ever comes, so
-    # wait for the state change itself (SETUP done), then seek, then play.
-    pipeline.set_state(Gst.State.PAUSED)
-    result, _state, _pending = pipeline.get_state(int(args.timeout * Gst.SECOND))
-    if result == Gst.StateChangeReturn.FAILURE:
-        print(_describe(bus.pop_filtered(Gst.MessageType.ERROR)), file=sys.stderr)
-        pipeline.set_state(Gst.State.NULL)
-        return 2
-    since_1900 = instant - datetime(1900, 1, 1, tzinfo=UTC)
-    position_ns = since_1900 // timedelta(microseconds=1) * 1000
-    # rtspsrc turns a seek into a new PLAY only once it is playing: start (at the start of
-    # the recording, as DESCRIBE's range says), then seek; frames from before the seek took
-    # effect carry earlier ONVIF times and are skipped below.
-    pipeline.set_state(Gst.State.PLAYING)
-    pipeline.get_state(int(args.timeout * Gst.SECOND))
-    pipeline.seek(
+    # Before the RTSP session exists rtspsrc keeps a seek and applies it once DESCRIBE and
+    # SETUP are done; in onvif-mode the position is NTP time, ns since 1900.
+    position_ns = (instant - NTP_EPOCH) // timedelta(microseconds=1) * 1000
+    seek = Gst.Event.new_seek(
         1.0,
         Gst.Format.TIME,
-        Gst.SeekFlags.FLUSH | Gst.SeekFlags.ACCURATE,
+        Gst.SeekFlags.FLUSH,
         Gst.SeekType.SET,
         position_ns,
         Gst.SeekType.NONE,
         -1,
     )
+    if not src.send_event(seek):
+        print("rtspsrc refused the start position", file=sys.stderr)
+        return 2
+    bus = pipeline.get_bus()
+    pipeline.set_state(Gst.State.PLAYING)
     deadline = GLib.get_monotonic_time() + int(args.timeout * 1_000_000)
     status = 1
     while GLib.get_monotonic_time() < deadline:
@@ -108,16 +123,16 @@ def main() -> int:
                 if message.type == Gst.MessageType.ERROR:
                     print(_describe(message), file=sys.stderr)
                     status = 2
+                else:
+                    print(f"the stream ended before {instant.isoformat()}", file=sys.stderr)
                 break
             continue
         buffer = sample.get_buffer()
-        meta = buffer.get_reference_timestamp_meta(onvif_caps)
-        # In onvif-mode rtspsrc stamps buffers with the ONVIF (0xABAC) NTP time itself,
-        # nanoseconds since 1900; a reference-timestamp meta, where present, says the same.
-        ntp_ns = meta.timestamp if meta is not None else buffer.pts
-        if ntp_ns is None or ntp_ns == Gst.CLOCK_TIME_NONE:
+        if buffer.pts == Gst.CLOCK_TIME_NONE:
             continue
-        shown = datetime(1900, 1, 1, tzinfo=UTC) + timedelta(microseconds=ntp_ns // 1000)
+        # NTP fractions are 2^-32 s: rounding to the microsecond gives back the
+        # millisecond instants recorders stamp (flooring turns .100 into .099999).
+        shown = NTP_EPOCH + timedelta(microseconds=(buffer.pts + 500) // 1000)
         if shown < instant:
             continue
         caps = sample.get_caps().get_structure(0)

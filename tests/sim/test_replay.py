@@ -81,9 +81,14 @@ async def test_play_starts_at_the_clean_point_at_or_before_start(fleet: Fleet) -
         assert reply.status == 200, reply
         first_key = ms(start) - ms(start) % GOP_MS
         assert reply.headers["range"].startswith("clock=")
+        # RTP-Info names the stream, the URL SETUP named (RFC 2326 §12.33): GStreamer's
+        # rtspsrc ignores seq and rtptime given for any other URL.
+        info = dict(f.split("=", 1) for f in reply.headers["rtp-info"].split(";"))
+        assert info["url"] == ch["replay_uri"] + "/trackID=1"
         frames = c.decode(await c.units(25))
     check_consistent(frames)
     assert len(frames) == 25
+    assert int(info["rtptime"]) == frames[0].unit.rtp_ts
     assert frames[0].unit.ntp_ms == first_key
     assert frames[0].unit.c and not frames[0].unit.d
     assert [f.unit.ntp_ms - first_key for f in frames] == list(range(0, 2500, 100))

@@ -98,6 +98,9 @@ class _Session:
     transport: Transport
     packetizer: Packetizer
     writer: asyncio.StreamWriter
+    #: The stream's URL, the one SETUP named: RTP-Info must name it (RFC 2326 §12.33), or
+    #: a client such as GStreamer's rtspsrc cannot tell which stream seq/rtptime are for.
+    uri: str = ""
     udp: asyncio.DatagramTransport | None = None
     udp_rtcp: asyncio.DatagramTransport | None = None
     udp_peer: tuple[str, int] | None = None
@@ -325,6 +328,7 @@ class ReplayServer:
             transport,
             Packetizer(secrets.randbits(32), secrets.randbits(16)),
             writer,
+            uri=req.uri,
         )
         ssrc = f"{session.packetizer.ssrc:08X}"
         if transport.tcp:
@@ -412,7 +416,7 @@ class ReplayServer:
             if end is not None:
                 shown += format_clock(end)
         seq = session.packetizer.seq
-        info = f"url={req.uri};seq={seq};rtptime={rtp_timestamp(point.keyframe_ms)}"
+        info = f"url={session.uri};seq={seq};rtptime={rtp_timestamp(point.keyframe_ms)}"
         headers = [("Session", session.id), ("Range", shown), ("RTP-Info", info)]
         if rate_control:
             headers.append(("Scale", f"{scale:g}"))
