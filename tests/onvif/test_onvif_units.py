@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from types import SimpleNamespace
+from typing import Any
 
 import pytest
 import zeep.exceptions
 from zeep.loader import parse_xml
 
-from tests.onvif_testkit import FakeDevice
+from tests.onvif_testkit import FakeDevice, soap
 from vidaudit.inventory.schema import Credentials
 from vidaudit.onvif import DeviceError, DeviceTarget, open_device, posix_tz_offset
 from vidaudit.onvif.convert import device_clock
@@ -40,21 +40,29 @@ def test_posix_tz_offset(tz: str, offset: dt.timedelta | None) -> None:
     assert posix_tz_offset(tz) == offset
 
 
-def _struct(y: int, mo: int, d: int, h: int, mi: int, s: int) -> SimpleNamespace:
-    return SimpleNamespace(
-        Date=SimpleNamespace(Year=y, Month=mo, Day=d),
-        Time=SimpleNamespace(Hour=h, Minute=mi, Second=s),
+def _struct(tag: str, y: int, mo: int, d: int, h: int, mi: int, s: int) -> str:
+    return (
+        f"<tt:{tag}><tt:Time><tt:Hour>{h}</tt:Hour><tt:Minute>{mi}</tt:Minute>"
+        f"<tt:Second>{s}</tt:Second></tt:Time><tt:Date><tt:Year>{y}</tt:Year>"
+        f"<tt:Month>{mo}</tt:Month><tt:Day>{d}</tt:Day></tt:Date></tt:{tag}>"
     )
+
+
+def _clock_payload(inner: str) -> Any:
+    return check_reply(
+        soap(
+            "<tds:GetSystemDateAndTimeResponse><tds:SystemDateAndTime>"
+            f"{inner}</tds:SystemDateAndTime></tds:GetSystemDateAndTimeResponse>"
+        )
+    ).payload
 
 
 def test_clock_without_utc_uses_local_and_tz() -> None:
     # Older firmware sends only LocalDateTime; CST-8 means local = UTC+8.
-    reply = SimpleNamespace(
-        DateTimeType="Manual",
-        DaylightSavings=False,
-        TimeZone=SimpleNamespace(TZ="CST-8"),
-        UTCDateTime=None,
-        LocalDateTime=_struct(2025, 3, 15, 16, 0, 5),
+    reply = _clock_payload(
+        "<tt:DateTimeType>Manual</tt:DateTimeType><tt:DaylightSavings>false</tt:DaylightSavings>"
+        "<tt:TimeZone><tt:TZ>CST-8</tt:TZ></tt:TimeZone>"
+        + _struct("LocalDateTime", 2025, 3, 15, 16, 0, 5)
     )
     sent = dt.datetime(2025, 3, 15, 8, 0, 0, tzinfo=dt.UTC)
     clock = device_clock(reply, sent, sent + dt.timedelta(seconds=2))
@@ -62,13 +70,30 @@ def test_clock_without_utc_uses_local_and_tz() -> None:
     assert clock.utc_source == "local+tz"
     assert clock.drift == dt.timedelta(seconds=4)  # 08:00:05 - midpoint 08:00:01
     assert clock.local is not None and clock.local.utcoffset() == 8 * H
+    assert clock.daylight_savings is False and clock.time_source == "Manual"
 
 
 def test_clock_without_any_time_is_unknown_not_wrong() -> None:
-    reply = SimpleNamespace(TimeZone=None, UTCDateTime=None, LocalDateTime=None)
+    now = dt.datetime.now(dt.UTC)
+    clock = device_clock(_clock_payload("<tt:DateTimeType>NTP</tt:DateTimeType>"), now, now)
+    assert clock.utc is None and clock.drift is None and clock.utc_source == "none"
+
+
+def test_clock_with_garbage_fields_is_unknown_not_wrong() -> None:
+    reply = _clock_payload(
+        _struct("UTCDateTime", 2025, 3, 15, 8, 0, 0).replace("<tt:Hour>8<", "<tt:Hour>x<")
+    )
     now = dt.datetime.now(dt.UTC)
     clock = device_clock(reply, now, now)
-    assert clock.utc is None and clock.drift is None and clock.utc_source == "none"
+    assert clock.utc is None and clock.utc_source == "none"
+
+
+def test_clock_reply_without_its_struct_is_malformed() -> None:
+    reply = check_reply(soap("<tds:GetSystemDateAndTimeResponse/>")).payload
+    now = dt.datetime.now(dt.UTC)
+    with pytest.raises(DeviceError) as caught:
+        device_clock(reply, now, now)
+    assert caught.value.kind == "malformed"
 
 
 def test_reported_time_flags_before_2000_and_naive() -> None:

@@ -227,14 +227,14 @@ class Device:
         await self._proxy("devicemgmt", False)
         sent_at = _utcnow()
         try:
-            reply = await self._call("devicemgmt", "GetSystemDateAndTime", auth=False)
+            reply = await self._call("devicemgmt", "GetSystemDateAndTime", auth=False, raw=True)
         except DeviceError as err:
             if err.kind != "auth":
                 raise
             self._time_adjusted = True  # do not recurse into _adjust_time
             await self._proxy("devicemgmt", True)
             sent_at = _utcnow()
-            reply = await self._call("devicemgmt", "GetSystemDateAndTime", auth=True)
+            reply = await self._call("devicemgmt", "GetSystemDateAndTime", auth=True, raw=True)
         received_at = _utcnow()
         reading = convert.device_clock(reply, sent_at, received_at)
         if self.settings.adjust_time and reading.drift is not None:
@@ -270,7 +270,7 @@ class Device:
         return None
 
     async def info(self) -> DeviceInfo:
-        return convert.device_info(await self._call("devicemgmt", "GetDeviceInformation"))
+        return convert.device_info(await self._call("devicemgmt", "GetDeviceInformation", raw=True))
 
     async def services(self) -> tuple[Service, ...]:
         """Services and XAddrs from GetServices; GetCapabilities only as a fallback for
@@ -285,7 +285,9 @@ class Device:
 
     async def _discover(self) -> tuple[Service, ...]:
         try:
-            reply = await self._call("devicemgmt", "GetServices", {"IncludeCapability": False})
+            reply = await self._call(
+                "devicemgmt", "GetServices", {"IncludeCapability": False}, raw=True
+            )
             found = convert.services(reply, self.url, self.settings.xaddr_host_override)
         except DeviceError as err:
             if err.kind not in ("unsupported", "device_fault", "malformed"):
@@ -345,16 +347,13 @@ class Device:
         )
 
     async def _find_recordings(self) -> tuple[Recording, ...]:
-        token = await self._call(
+        reply = await self._call(
             "search",
             "FindRecordings",
             {"Scope": {}, "KeepAliveTime": xs_duration(self.settings.search_keepalive_s)},
+            raw=True,
         )
-        token = convert.text(token, "SearchToken") or convert.text(token)
-        if not token:
-            raise DeviceError(
-                "malformed", "FindRecordings: no SearchToken", operation="FindRecordings"
-            )
+        token = convert.search_token(reply, "FindRecordings")
         found: dict[str, Recording] = {}
 
         async def page() -> bool:
@@ -399,6 +398,7 @@ class Device:
                 "EndSearch",
                 {"SearchToken": token},
                 budget=_END_SEARCH_AFTER_FAILURE_S if after_failure else None,
+                raw=True,  # nothing to read: a fault is raised by the transport
             )
         except DeviceError as err:
             # The results are in hand (or the search already failed); the device frees
@@ -433,17 +433,15 @@ class Device:
             "KeepAliveTime": xs_duration(self.settings.search_keepalive_s),
         }
         try:
-            reply = await self._call("search", "FindEvents", params)
+            reply = await self._call("search", "FindEvents", params, raw=True)
         except DeviceError as err:
             if err.kind != "device_fault":
                 raise
             # Some firmware faults on any SearchFilter; filter on our side instead.
             logger.debug("%s: FindEvents with topic filter failed (%s)", self.url, err)
             params.pop("SearchFilter")
-            reply = await self._call("search", "FindEvents", params)
-        token = convert.text(reply, "SearchToken") or convert.text(reply)
-        if not token:
-            raise DeviceError("malformed", "FindEvents: no SearchToken", operation="FindEvents")
+            reply = await self._call("search", "FindEvents", params, raw=True)
+        token = convert.search_token(reply, "FindEvents")
         events: list[RecordingEvent] = []
 
         async def page() -> bool:
