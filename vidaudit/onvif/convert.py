@@ -97,12 +97,20 @@ def _bool(value: Any) -> bool | None:
     return None
 
 
+def _child(element: Any, tag: str) -> Any:
+    """The first child ``tag`` (``{namespace}local``) of an lxml element, or None.
+
+    ``iterchildren`` rather than ``find``/``findtext``: those go through lxml's
+    Python-level ElementPath (2-3 us each against 0.7 us), and the readers below make
+    tens of thousands of these lookups per run.
+    """
+    return None if element is None else next(element.iterchildren(tag), None)
+
+
 def _child_text(element: Any, tag: str) -> str:
     """Stripped text of the first child ``tag``; "" when absent or empty."""
-    if element is None:
-        return ""
-    value = element.findtext(tag)
-    return "" if value is None else str(value).strip()
+    child = _child(element, tag)
+    return "" if child is None or child.text is None else str(child.text).strip()
 
 
 def _required_child(element: Any, tag: str, operation: str) -> str:
@@ -155,7 +163,7 @@ def _date_parts(node: Any) -> tuple[int, int, int, int, int, int] | None:
     """A ``tt:DateTime`` (Date: Year, Month, Day; Time: Hour, Minute, Second)."""
     if node is None:
         return None
-    date, time = node.find(f"{{{TT}}}Date"), node.find(f"{{{TT}}}Time")
+    date, time = _child(node, f"{{{TT}}}Date"), _child(node, f"{{{TT}}}Time")
     if date is None or time is None:
         return None
     parts = (
@@ -173,17 +181,17 @@ def _date_parts(node: Any) -> tuple[int, int, int, int, int, int] | None:
 
 def device_clock(response: Any, sent_at: dt.datetime, received_at: dt.datetime) -> DeviceClock:
     """``tds:GetSystemDateAndTimeResponse`` plus the instants we sent and received."""
-    reply = None if response is None else response.find(f"{{{TDS}}}SystemDateAndTime")
+    reply = None if response is None else _child(response, f"{{{TDS}}}SystemDateAndTime")
     if reply is None:
         raise DeviceError(
             "malformed",
             "GetSystemDateAndTime: reply lacks SystemDateAndTime",
             operation="GetSystemDateAndTime",
         )
-    tz = _child_text(reply.find(f"{{{TT}}}TimeZone"), f"{{{TT}}}TZ") or None
+    tz = _child_text(_child(reply, f"{{{TT}}}TimeZone"), f"{{{TT}}}TZ") or None
     tz_offset = posix_tz_offset(tz)
-    utc_parts = _date_parts(reply.find(f"{{{TT}}}UTCDateTime"))
-    local_parts = _date_parts(reply.find(f"{{{TT}}}LocalDateTime"))
+    utc_parts = _date_parts(_child(reply, f"{{{TT}}}UTCDateTime"))
+    local_parts = _date_parts(_child(reply, f"{{{TT}}}LocalDateTime"))
 
     utc = struct_datetime(*utc_parts, tz=dt.UTC) if utc_parts else None
     local_naive_utc = struct_datetime(*local_parts, tz=dt.UTC) if local_parts else None
@@ -236,7 +244,7 @@ def services(response: Any, target_url: str, override_host: bool) -> tuple[Servi
         xaddr = _child_text(entry, f"{{{TDS}}}XAddr")
         if not namespace or not xaddr:
             continue  # skip a half-filled entry rather than drop the whole list
-        version = entry.find(f"{{{TDS}}}Version")
+        version = _child(entry, f"{{{TDS}}}Version")
         major = None if version is None else _int_text(version, f"{{{TT}}}Major")
         minor = None if version is None else _int_text(version, f"{{{TT}}}Minor")
         found.append(
@@ -443,7 +451,7 @@ def search_token(response: Any, operation: str) -> str:
 
 def _result_list(response: Any, operation: str) -> tuple[Any, bool]:
     """``tse:ResultList`` of a search-results reply and whether SearchState is Completed."""
-    result_list = response.find(_Q_RESULT_LIST)
+    result_list = _child(response, _Q_RESULT_LIST)
     if result_list is None:
         raise DeviceError("malformed", f"{operation}: reply lacks ResultList", operation=operation)
     return result_list, _child_text(result_list, _Q_SEARCH_STATE) == "Completed"
@@ -467,14 +475,14 @@ def recording_information(info: Any) -> Recording:
     tracks = tuple(
         Track(
             token=_required_child(track, _Q_TRACK_TOKEN, op),
-            type=_track_type(track.findtext(f"{{{TT}}}TrackType")),
+            type=_track_type(_child_text(track, f"{{{TT}}}TrackType")),
             description=_child_text(track, f"{{{TT}}}Description"),
             data_from=_child_time(track, f"{{{TT}}}DataFrom"),
             data_to=_child_time(track, f"{{{TT}}}DataTo"),
         )
         for track in info.iterchildren(_Q_TRACK)
     )
-    source = info.find(_Q_SOURCE)
+    source = _child(info, _Q_SOURCE)
     return Recording(
         token=_required_child(info, _Q_RECORDING_TOKEN, op),
         source_id=_child_text(source, f"{{{TT}}}SourceId"),
@@ -594,10 +602,10 @@ def profiles_reply(response: Any) -> tuple[Profile, ...]:
             raise DeviceError(
                 "malformed", "GetProfiles: profile without token", operation="GetProfiles"
             )
-        source = profile.find(f"{{{TT}}}VideoSourceConfiguration")
-        encoder = profile.find(f"{{{TT}}}VideoEncoderConfiguration")
-        resolution = None if encoder is None else encoder.find(f"{{{TT}}}Resolution")
-        rate = None if encoder is None else encoder.find(f"{{{TT}}}RateControl")
+        source = _child(profile, f"{{{TT}}}VideoSourceConfiguration")
+        encoder = _child(profile, f"{{{TT}}}VideoEncoderConfiguration")
+        resolution = None if encoder is None else _child(encoder, f"{{{TT}}}Resolution")
+        rate = None if encoder is None else _child(encoder, f"{{{TT}}}RateControl")
         result.append(
             Profile(
                 token=token,
@@ -612,8 +620,8 @@ def profiles_reply(response: Any) -> tuple[Profile, ...]:
                 framerate_limit=(
                     None if rate is None else _float_text(rate, f"{{{TT}}}FrameRateLimit")
                 ),
-                has_audio=profile.find(f"{{{TT}}}AudioEncoderConfiguration") is not None
-                or profile.find(f"{{{TT}}}AudioSourceConfiguration") is not None,
+                has_audio=_child(profile, f"{{{TT}}}AudioEncoderConfiguration") is not None
+                or _child(profile, f"{{{TT}}}AudioSourceConfiguration") is not None,
             )
         )
     return tuple(result)
@@ -624,13 +632,13 @@ def recording_jobs_reply(response: Any) -> tuple[RecordingJob, ...]:
     op = "GetRecordingJobs"
     jobs = []
     for item in response.iterchildren(f"{{{TRC}}}JobItem"):
-        config = item.find(f"{{{TRC}}}JobConfiguration")
+        config = _child(item, f"{{{TRC}}}JobConfiguration")
         if config is None:
             raise DeviceError("malformed", f"{op}: job without JobConfiguration", operation=op)
         sources = tuple(
             token
             for source in config.iterchildren(f"{{{TT}}}Source")
-            if (token := _child_text(source.find(f"{{{TT}}}SourceToken"), f"{{{TT}}}Token"))
+            if (token := _child_text(_child(source, f"{{{TT}}}SourceToken"), f"{{{TT}}}Token"))
         )
         jobs.append(
             RecordingJob(
