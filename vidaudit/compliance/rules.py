@@ -101,20 +101,18 @@ def business_days(
 ) -> list[BusinessDay]:
     """Whether the footage covers each business day's need."""
     timeline = footage if isinstance(footage, Timeline) else Timeline(footage)
-    days: list[BusinessDay] = []
-    for day, need in needs:
-        gaps = timeline.complement(need.start, need.end)
-        days.append(
-            BusinessDay(
-                date=day,
-                need=need,
-                covered=not gaps,
-                gaps=gaps,
-                # no footage at all in the window: one gap covering all of it
-                has_footage=gaps != [need],
-            )
+    all_gaps = timeline.complements(need for _day, need in needs)
+    return [
+        BusinessDay(
+            date=day,
+            need=need,
+            covered=not gaps,
+            gaps=gaps,
+            # no footage at all in the window: one gap covering all of it
+            has_footage=gaps != [need],
         )
-    return days
+        for (day, need), gaps in zip(needs, all_gaps, strict=True)
+    ]
 
 
 def _retention(

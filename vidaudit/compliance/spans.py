@@ -109,6 +109,25 @@ class Timeline:
             gaps.append(Span(cursor, hi))
         return gaps
 
+    def complements(self, windows: Iterable[Span]) -> list[list[Span]]:
+        """``complement`` of each window, for windows sorted and not overlapping (the
+        business days of a month): one forward sweep instead of a search per window, and
+        a window inside one span (a covered day, nearly all of them) costs a comparison."""
+        out: list[list[Span]] = []
+        spans, ends = self.spans, self._ends
+        index: int | None = None
+        for window in windows:
+            lo, hi = window.start, window.end
+            if index is None:
+                index = bisect.bisect_right(ends, lo)
+            while index < len(spans) and ends[index] <= lo:
+                index += 1
+            if index < len(spans) and spans[index].start <= lo and ends[index] >= hi:
+                out.append([])
+            else:
+                out.append(self.complement(lo, hi))
+        return out
+
     def covered(self, lo: dt.datetime, hi: dt.datetime) -> dt.timedelta:
         """How much of ``[lo, hi)`` the spans cover."""
         return sum((span.duration for span in self.clip(lo, hi)), dt.timedelta())
