@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import NamedTuple
 
 from vidaudit.compliance.spans import Span
 
@@ -76,9 +77,12 @@ class ChannelEvidence:
     verified_earliest: dt.datetime | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class BusinessDay:
-    """One business day's recording duty: ``[open − margin, close + margin)`` covered?"""
+class BusinessDay(NamedTuple):
+    """One business day's recording duty: ``[open − margin, close + margin)`` covered?
+
+    A named tuple, not a frozen dataclass: a run makes one per business day per channel
+    (~300,000 on an 8,000-channel fleet) and a tuple is built at a third of the cost.
+    """
 
     date: dt.date
     need: Span

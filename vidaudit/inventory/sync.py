@@ -12,7 +12,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from vidaudit.db.models import BranchRow, ChannelRow, DeviceRow, InventorySyncRow
@@ -101,11 +101,14 @@ def _apply(
 ) -> None:
     rows: list[InventoryRow] = list(session.scalars(select(model)))
     existing = {row.id: row for row in rows}
+    added: list[dict[str, Any]] = []
     for key, values in wanted.items():
         row = existing.get(key)
         label = f"{kind}:{key}"
         if row is None:
-            session.add(model(id=key, first_seen_at=now, updated_at=now, retired_at=None, **values))
+            added.append(
+                {"id": key, "first_seen_at": now, "updated_at": now, "retired_at": None, **values}
+            )
             report.added.append(label)
             continue
         differs = [name for name, value in values.items() if getattr(row, name) != value]
@@ -120,6 +123,9 @@ def _apply(
             setattr(row, name, values[name])
         if differs:
             row.updated_at = now
+    if added:
+        # One executemany: a new fleet brings thousands of channels at once.
+        session.execute(insert(model), added)
     for key, row in existing.items():
         if key not in wanted and getattr(row, "retired_at") is None:  # noqa: B009
             row.retired_at = now
