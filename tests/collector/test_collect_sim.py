@@ -209,3 +209,22 @@ async def test_second_run_closes_nothing_while_faults_persist(tmp_path: Path) ->
         assert session.scalar(select(func.count()).select_from(FaultTicketRow)) == (
             first.tickets.opened
         )
+        # Stored: exactly the business days recording missed, with their missing minutes.
+        stored = dict(
+            session.execute(
+                select(ChannelObservationRow.channel_id, ChannelObservationRow.business_days).where(
+                    ChannelObservationRow.run_id == second.run_id
+                )
+            ).all()
+        )
+        missed_any = False
+        for channel in second.report.channels:
+            missed = [d for d in channel.result.business_days if not d.covered]
+            missed_any = missed_any or bool(missed)
+            assert [d["date"] for d in stored[channel.channel_id]] == [
+                d.date.isoformat() for d in missed
+            ], channel.channel_id
+            assert all(
+                not d["covered"] and d["missing_min"] > 0 for d in stored[channel.channel_id]
+            )
+        assert missed_any, "the scenario must have a channel that missed business hours"

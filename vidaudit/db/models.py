@@ -152,7 +152,9 @@ class ChannelObservationRow(Base):
     occupancy: Mapped[float | None]
     #: [[start, end], ...] ISO 8601 UTC, inside the required window
     gaps: Mapped[list[Any] | None] = mapped_column(JSON)
-    #: [{"date", "covered", "missing_min"}, ...] per business day in the window
+    #: the business days in the window that recording did not cover:
+    #: [{"date", "covered": false, "missing_min"}, ...] (rows stored before 2026-11-22 list
+    #: every business day, covered ones with "covered": true; readers filter on it)
     business_days: Mapped[list[Any]] = mapped_column(JSON)
     business_hours_covered: Mapped[bool | None]
     audio: Mapped[bool | None]
