@@ -21,6 +21,7 @@ Rule ids:
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import replace
 from zoneinfo import ZoneInfo
 
@@ -88,12 +89,29 @@ def business_day_needs(
     while day <= today:
         hours = branch.hours_on(day)
         if hours is not None:
-            start = dt.datetime.combine(day, hours.open, tz) - before
-            end = min(dt.datetime.combine(day, hours.close, tz) + after, now)
+            start, end = _day_need(day, hours.open, hours.close, tz, before, after)
+            if end > now:  # today, still open: the need so far
+                end = now.astimezone(dt.UTC)
             if start < end:
-                needs.append((day, Span(start.astimezone(dt.UTC), end.astimezone(dt.UTC))))
+                needs.append((day, Span(start, end)))
         day += dt.timedelta(days=1)
     return needs
+
+
+@functools.lru_cache(maxsize=8192)
+def _day_need(
+    day: dt.date,
+    opens: dt.time,
+    closes: dt.time,
+    tz: ZoneInfo,
+    before: dt.timedelta,
+    after: dt.timedelta,
+) -> tuple[dt.datetime, dt.datetime]:
+    """``[open − before, close + after)`` of one local day, in UTC.  Cached: every device
+    of every branch with the same hours asks for the same thirty-odd days each run."""
+    start = dt.datetime.combine(day, opens, tz) - before
+    end = dt.datetime.combine(day, closes, tz) + after
+    return start.astimezone(dt.UTC), end.astimezone(dt.UTC)
 
 
 def business_days(
