@@ -126,6 +126,9 @@ class FakeDevice:
     #: Client (host, port) pairs seen: one entry per TCP connection used.
     peers: set[tuple[str, int]] = field(default_factory=set)
     base_url: str = ""
+    #: Seconds to hold each reply after it was made (its clock already read): a slow
+    #: device or network.  Called per request.
+    reply_delay_s: Callable[[], float] | None = None
 
     def now(self) -> dt.datetime:
         return dt.datetime.now(dt.UTC) + self.clock_offset
@@ -181,6 +184,8 @@ class FakeDevice:
                 fault("ter:ActionNotSupported", f"{operation} not supported", code="env:Receiver"),
             )
         status, payload = answer if isinstance(answer, tuple) else (200, answer)
+        if self.reply_delay_s is not None:
+            await asyncio.sleep(self.reply_delay_s())
         return web.Response(status=status, body=payload, content_type="application/soap+xml")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from typing import Any
 
@@ -204,3 +205,18 @@ async def test_fine_drift_reads_the_clock_to_milliseconds(
     assert fine is not None
     assert abs(fine.total_seconds() - 12.345) < 0.03
     assert coarse.drift is not None and abs(coarse.drift.total_seconds() - 12.345) < 1.1
+
+
+async def test_fine_drift_brackets_again_after_a_slow_reply(
+    fake: FakeDevice, creds: Credentials
+) -> None:
+    """Replies that leave the device 250 ms after it read its clock put the boundary
+    125 ms off the midpoint; once replies are prompt again, the next second boundary is
+    bracketed closely and that reading wins."""
+    fake.clock_offset = dt.timedelta(seconds=-7, milliseconds=-210)
+    slow_until = asyncio.get_running_loop().time() + 1.3
+    fake.reply_delay_s = lambda: 0.25 if asyncio.get_running_loop().time() < slow_until else 0.0
+    async with open_device(fake.url, creds) as device:
+        fine = await device.fine_drift()
+    assert fine is not None
+    assert abs(fine.total_seconds() - (-7.210)) < 0.03
