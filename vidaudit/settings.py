@@ -38,7 +38,17 @@ class Settings(BaseSettings):
     )
 
     collector_concurrency: int = Field(
-        64, ge=1, le=4096, description="devices polled at the same time"
+        64,
+        ge=1,
+        le=4096,
+        description="devices polled at the same time (shared by all polling processes)",
+    )
+    collector_processes: int = Field(
+        0,
+        ge=0,
+        le=64,
+        description="processes that poll and judge: 0 = one per core (up to 4) for runs "
+        "of 200 devices or more, else one",
     )
     collector_device_deadline_s: float = Field(
         60.0, gt=0, le=3600, description="the whole probe of one device must end within this"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Set
 from dataclasses import dataclass, field, replace
 
 from vidaudit.collector.derive import DeviceRecordings, evidence_for
@@ -47,6 +47,9 @@ class ProbeRequest:
 
 Prober = Callable[[ProbeRequest, SecretResolver], Awaitable[DeviceProbe]]
 Progress = Callable[[str, DeviceProbe], None]
+#: Receives each device's reports as soon as they are judged (see ``poll_fleet``); may
+#: hold the device's slot until it has passed them on (back-pressure).
+Judged = Callable[[DeviceReport, list[ChannelReport]], Awaitable[None]]
 
 
 def _window_days(inventory: Inventory, device: Device) -> int:
@@ -145,19 +148,26 @@ async def poll_fleet(
     device_deadline_s: float,
     clock: Callable[[], dt.datetime],
     branches: set[str] | None = None,
+    devices: Set[str] | None = None,
     progress: Progress | None = None,
     verified: Mapping[str, dt.datetime] | None = None,
+    judged: Judged | None = None,
 ) -> RunReport:
-    """One run over the fleet (or the given branches); ``clock`` is the collector's UTC."""
+    """One run over the fleet, or the given branches and/or devices; ``clock`` is the
+    collector's UTC.  With ``judged``, each device's reports go there as soon as they are
+    judged and are not kept: the returned report then lists none (a helper process
+    streams them to its parent instead of holding its whole share)."""
     started = clock()
     semaphore = asyncio.Semaphore(concurrency)
     selected = [
         (branch, device)
         for branch, device in inventory.devices()
-        if branches is None or branch.id in branches
+        if (branches is None or branch.id in branches) and (devices is None or device.id in devices)
     ]
 
-    async def one(branch: Branch, device: Device) -> tuple[DeviceReport, list[ChannelReport]]:
+    async def one(
+        branch: Branch, device: Device
+    ) -> tuple[DeviceReport, list[ChannelReport]] | None:
         now = clock()
         request = ProbeRequest(
             branch=branch,
@@ -169,9 +179,14 @@ async def poll_fleet(
         if progress is not None:
             progress(device.id, probe)
         # judged against the instant the device was read, not the end of the run
-        return judge(inventory, branch, device, probe, clock(), verified)
+        result = judge(inventory, branch, device, probe, clock(), verified)
+        if judged is None:
+            return result
+        await judged(*result)
+        return None
 
-    results = await asyncio.gather(*(one(branch, device) for branch, device in selected))
+    gathered = await asyncio.gather(*(one(branch, device) for branch, device in selected))
+    results = [result for result in gathered if result is not None]
     return RunReport(
         started_at=started,
         finished_at=clock(),

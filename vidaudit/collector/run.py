@@ -4,16 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
+from collections.abc import Set
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from vidaudit.collector.fleet import DeviceProbe, ProbeRequest, Progress, poll_fleet
+from vidaudit.collector.fleet import DeviceProbe, Prober, ProbeRequest, Progress, poll_fleet
 from vidaudit.collector.heap import run_heap
-from vidaudit.collector.model import RunReport
+from vidaudit.collector.model import ChannelReport, DeviceReport, RunReport
 from vidaudit.collector.probe import probe_device
-from vidaudit.collector.snapshots import SnapshotOptions, take_snapshots, with_picture_violations
+from vidaudit.collector.shard import (
+    ShardFailed,
+    ShardJob,
+    plan_shares,
+    poll_in_helper,
+    process_count,
+)
 from vidaudit.collector.store import TicketChanges, finish_run, start_run
 from vidaudit.collector.verified import verified_for
 from vidaudit.db.models import CollectionRunRow
@@ -24,6 +33,11 @@ from vidaudit.onvif.client import OnvifPool
 from vidaudit.onvif.settings import OnvifSettings
 from vidaudit.sampler.evidence import EvidenceStore
 from vidaudit.settings import Settings
+
+if TYPE_CHECKING:
+    from vidaudit.collector.snapshots import SnapshotOptions
+
+logger = logging.getLogger(__name__)
 
 
 def utcnow() -> dt.datetime:
@@ -74,6 +88,90 @@ def _abort(sessions: sessionmaker[Session], run_id: int) -> None:
             run.finished_at = utcnow()
 
 
+async def _poll(
+    settings: Settings,
+    inventory: Inventory,
+    inventory_path: Path,
+    resolver: SecretResolver,
+    prober: Prober,
+    branches: set[str] | None,
+    progress: Progress | None,
+    verified: dict[str, dt.datetime],
+) -> RunReport:
+    """Poll and judge: in this process, and for a large run in helper processes too."""
+    selected = [
+        device.id
+        for branch, device in inventory.devices()
+        if branches is None or branch.id in branches
+    ]
+    processes = process_count(settings.collector_processes, len(selected))
+    shares = plan_shares(inventory, branches, processes)
+    # The concurrency setting bounds the whole run: each process takes its part.
+    concurrency = max(1, -(-settings.collector_concurrency // len(shares)))
+    common: dict[str, Any] = {
+        "concurrency": concurrency,
+        "device_deadline_s": settings.collector_device_deadline_s,
+        "clock": utcnow,
+        "verified": verified,
+    }
+    if len(shares) == 1:
+        return await poll_fleet(
+            inventory, resolver, prober, branches=branches, progress=progress, **common
+        )
+
+    started = utcnow()
+    devices: list[DeviceReport] = []
+    channels: list[ChannelReport] = []
+    delivered: set[str] = set()
+
+    async def judged(device: DeviceReport, device_channels: list[ChannelReport]) -> None:
+        devices.append(device)
+        channels.extend(device_channels)
+        delivered.add(device.device_id)
+        if progress is not None:
+            progress(device.device_id, DeviceProbe(device.status))
+
+    async def here(share: Set[str]) -> None:
+        await poll_fleet(inventory, resolver, prober, devices=share, judged=judged, **common)
+
+    async def elsewhere(share: frozenset[str]) -> None:
+        job = ShardJob(
+            inventory=inventory,
+            inventory_path=inventory_path,
+            devices=share,
+            onvif=onvif_settings(settings),
+            concurrency=concurrency,
+            device_deadline_s=settings.collector_device_deadline_s,
+            verified=dict(verified),
+            log_level=logging.getLogger().getEffectiveLevel(),
+        )
+        try:
+            await poll_in_helper(job, judged)
+        except ShardFailed as err:
+            # Never lose a device to a helper's failure: poll what it did not deliver here.
+            rest = share - delivered
+            logger.warning(
+                "collector helper failed, polling its %d devices here: %s", len(rest), err
+            )
+            await here(rest)
+
+    helpers = [asyncio.create_task(elsewhere(share)) for share in shares[1:]]
+    try:
+        await here(shares[0])
+        await asyncio.gather(*helpers)
+    finally:
+        for helper in helpers:
+            helper.cancel()
+    order = {device_id: index for index, device_id in enumerate(selected)}
+    return RunReport(
+        started_at=started,
+        finished_at=utcnow(),
+        policy=inventory.policy,
+        devices=sorted(devices, key=lambda d: order[d.device_id]),
+        channels=sorted(channels, key=lambda c: order[c.device_id]),
+    )
+
+
 async def collect(
     settings: Settings,
     inventory: Inventory,
@@ -117,18 +215,14 @@ async def _collect(
             async def prober(request: ProbeRequest, res: SecretResolver) -> DeviceProbe:
                 return await probe_device(pool, request, res)
 
-            report = await poll_fleet(
-                inventory,
-                resolver,
-                prober,
-                concurrency=settings.collector_concurrency,
-                device_deadline_s=settings.collector_device_deadline_s,
-                clock=utcnow,
-                branches=branches,
-                progress=progress,
-                verified=verified,
+            report = await _poll(
+                settings, inventory, inventory_path, resolver, prober, branches, progress, verified
             )
             if snapshots is not None:
+                # Imported here: live-picture checks need OpenCV and numpy (~40 MB), which
+                # a plain collection run has no use for.
+                from vidaudit.collector.snapshots import take_snapshots, with_picture_violations
+
                 # R4: live pictures of the devices the poll could read, judged and kept
                 # before the run is stored, so their violations open tickets like any other.
                 taken = await take_snapshots(
