@@ -25,6 +25,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -75,21 +76,79 @@ def start_fleet(tmp: Path, nvrs: int, channels: int) -> tuple[subprocess.Popen[s
 
 
 def cpu_s() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+    """CPU of this process and of its finished children: the collector's helper
+    processes (the simulator is a child too, but still running, so not counted)."""
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        usage = resource.getrusage(who)
+        total += usage.ru_utime + usage.ru_stime
+    return total
 
 
-def run_collector(tmp: Path, inventory_path: Path) -> dict[str, float]:
+class TreeMemory:
+    """Peak RSS of this process plus its collector helpers, sampled every 20 ms.
+
+    ``ru_maxrss`` cannot give it: a child's counts its parent's pages from before it
+    exec'd (the helper would report the whole bench process), and RUSAGE_CHILDREN gives
+    the largest child, not a sum.  The simulator (also a child) is left out.
+    """
+
+    def __init__(self, exclude: int) -> None:
+        self.exclude = exclude
+        self.peak_kb = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> TreeMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.02):
+            self.peak_kb = max(self.peak_kb, self._sample())
+
+    def _sample(self) -> int:
+        total = 0
+        for pid in [os.getpid(), *self._children(os.getpid())]:
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+            except OSError:
+                continue  # ended between listing and reading
+            for line in status.splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        return total
+
+    def _children(self, pid: int) -> list[int]:
+        found: list[int] = []
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            try:
+                children = (task / "children").read_text().split()
+            except OSError:
+                continue
+            for child in map(int, children):
+                if child != self.exclude:
+                    found.extend([child, *self._children(child)])
+        return found
+
+
+def run_collector(tmp: Path, inventory_path: Path, fleet_pid: int) -> dict[str, float]:
     settings = Settings(data_dir=tmp / "data")
     engine = make_engine(settings)
     upgrade(engine)
     inventory = load_inventory(inventory_path)
     sessions = make_sessionmaker(engine)
     cpu0, wall0 = cpu_s(), time.perf_counter()
-    result = aio.run(collect(settings, inventory, inventory_path, sessions))
+    with TreeMemory(exclude=fleet_pid) as memory:
+        result = aio.run(collect(settings, inventory, inventory_path, sessions))
     wall, cpu = time.perf_counter() - wall0, cpu_s() - cpu0
     channels = len(result.report.channels)
     down = result.report.devices_down
+    own_peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {
         "devices": len(result.report.devices),
         "devices_down": down,
@@ -97,7 +156,8 @@ def run_collector(tmp: Path, inventory_path: Path) -> dict[str, float]:
         "wall_s": wall,
         "cpu_ms_per_channel": cpu * 1000 / channels,
         "wall_ms_per_channel": wall * 1000 / channels,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": max(own_peak_kb, memory.peak_kb) / 1024,
+        "own_peak_rss_mb": own_peak_kb / 1024,
     }
 
 
@@ -145,7 +205,7 @@ def main() -> None:
             f"{time.perf_counter() - started:.1f} s"
         )
         try:
-            ours = run_collector(tmp, inventory)
+            ours = run_collector(tmp, inventory, fleet.pid)
             base = run_baseline(inventory, args.baseline_devices)
         finally:
             fleet.terminate()
@@ -156,7 +216,10 @@ def main() -> None:
         "(target <= 60 s)"
     )
     print(f"collector.cpu_per_channel: {ours['cpu_ms_per_channel']:.2f} ms (target <= 3 ms)")
-    print(f"collector.peak_rss: {ours['peak_rss_mb']:.0f} MB (target <= 400 MB)")
+    print(
+        f"collector.peak_rss: {ours['peak_rss_mb']:.0f} MB, helper processes included "
+        f"({ours['own_peak_rss_mb']:.0f} MB in the main process; target <= 400 MB)"
+    )
     print(
         f"baseline.naive_onvif_zeep: {base['wall_s']:.1f} s wall for {base['devices']:.0f} "
         f"devices, {base['channels']:.0f} channels, sequential, fresh client per device "
