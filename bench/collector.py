@@ -4,8 +4,10 @@
 
 1. Starts the simulated fleet (``python -m vidaudit.sim``) as its own process.
 2. Runs one full collection (``vidaudit.collector.run.collect``: probe every device,
-   judge every channel, store the run in SQLite) in this process and prints its wall
-   time, CPU ms per channel (user + system of this process) and peak RSS.
+   judge every channel, store the run in SQLite) with the default settings (on a 2-core
+   machine: this process and one helper process polling) and prints its wall time, CPU ms
+   per channel (user + system of this process and its helpers) and peak RSS (this process
+   plus its helpers).  ``VIDAUDIT_COLLECTOR_PROCESSES=1`` measures one process alone.
 3. In the same run, a naive baseline on a subset: sequential, a fresh synchronous
    ``onvif-zeep`` client per device (the old library, which parses the WSDLs per camera
    and does network I/O in its constructor), the same calls per device.  It runs in its
