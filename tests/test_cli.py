@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -81,3 +83,22 @@ def test_sync_refuses_without_schema_then_works(env: Path) -> None:
     assert "0 added, 0 changed, 0 retired, 0 restored" in again.output
     shown = runner.invoke(app, ["inventory", "show"])
     assert shown.exit_code == 0 and "FY001-C01" in shown.output
+
+
+@pytest.mark.parametrize("module", ["vidaudit.cli", "vidaudit.collector.shard"])
+def test_the_collector_does_not_load_video_libraries(module: str) -> None:
+    """`vidaudit collect` and its helper processes never decode video: OpenCV, numpy and
+    PyAV (~45 MB per process) load only for the commands that do."""
+    loaded = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"import sys, {module}; "
+            "print(' '.join(m for m in ('cv2', 'numpy', 'av') if m in sys.modules))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert loaded.stdout.strip() == ""

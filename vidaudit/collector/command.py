@@ -9,7 +9,7 @@ import sys
 import time
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -21,10 +21,12 @@ from vidaudit.collector.fleet import DeviceProbe
 from vidaudit.collector.lock import LockTimeout, run_lock
 from vidaudit.collector.report import channel_table, device_table, report_json
 from vidaudit.collector.run import CollectResult, collect
-from vidaudit.collector.snapshots import PRIORITY_ROLES, SnapshotOptions
 from vidaudit.db.engine import make_engine, make_sessionmaker
 from vidaudit.inventory.schema import Inventory, Role
 from vidaudit.settings import Settings
+
+if TYPE_CHECKING:
+    from vidaudit.collector.snapshots import SnapshotOptions
 
 console = Console()
 
@@ -155,6 +157,9 @@ def collect_command(
             err.print(f"{path}: no branch {', '.join(sorted(unknown))}", markup=False)
             raise typer.Exit(USAGE_ERROR)
     interval = parse_every(every) if every else None
+    # Imported here: live pictures need OpenCV and numpy, a plain run does not.
+    from vidaudit.collector.snapshots import PRIORITY_ROLES, SnapshotOptions
+
     snapshot_options = (
         SnapshotOptions(roles=frozenset(snapshot_role) if snapshot_role else PRIORITY_ROLES)
         if snapshots

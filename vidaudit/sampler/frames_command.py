@@ -9,7 +9,7 @@ import shutil
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -20,8 +20,10 @@ from vidaudit.cli_support import USAGE_ERROR, err, inventory_or_exit, sessions_o
 from vidaudit.collector.run import onvif_settings
 from vidaudit.inventory.load import SecretResolver
 from vidaudit.sampler.evidence import EvidenceStore
-from vidaudit.sampler.pull import PullError, PullOutcome, PullRequest, pull_frames
 from vidaudit.settings import Settings
+
+if TYPE_CHECKING:
+    from vidaudit.sampler.pull import PullOutcome
 
 console = Console()
 
@@ -60,6 +62,10 @@ def frames_command(
     role: Annotated[str, typer.Option(help="their role, for the register")] = "administrator",
 ) -> None:
     """Pull frames at exact instants; print requested, actual, delta, path, sha256, diagnosis."""
+    # Imported here: frame pulls need PyAV and OpenCV, which other commands (and the
+    # collector's process) have no use for.
+    from vidaudit.sampler.pull import PullError, PullRequest, pull_frames
+
     settings = Settings()
     path = config or settings.inventory
     inventory = inventory_or_exit(path)

@@ -16,7 +16,6 @@ from vidaudit.cli_support import USAGE_ERROR, err, inventory_or_exit, sessions_o
 from vidaudit.collector.run import onvif_settings
 from vidaudit.inventory.load import SecretResolver
 from vidaudit.sampler.evidence import EvidenceStore
-from vidaudit.sampler.retention import verify_channels
 from vidaudit.settings import Settings
 
 retention_app = typer.Typer(help="Retention proven by footage (R1).", no_args_is_help=True)
@@ -31,6 +30,10 @@ def verify(
     by: Annotated[str | None, typer.Option(help="who runs the check (default: OS user)")] = None,
 ) -> None:
     """Pull one frame per channel from (now − required days): footage there proves R1."""
+    # Imported here: frame pulls need PyAV and OpenCV, which other commands (and the
+    # collector's process) have no use for.
+    from vidaudit.sampler.retention import verify_channels
+
     settings = Settings()
     path = config or settings.inventory
     inventory = inventory_or_exit(path)

@@ -12,7 +12,8 @@ truth comes from its own scenario, never from the code it judges.
         fleet.inventory_path # validated cameras.yaml (+ fleet.env_path)
 """
 
-from vidaudit.sim.fleet import Fleet, running_fleet, start_fleet
+from typing import TYPE_CHECKING, Any
+
 from vidaudit.sim.scenario import (
     GenerateSpec,
     Scenario,
@@ -21,6 +22,22 @@ from vidaudit.sim.scenario import (
     parse_scenario,
     resolve,
 )
+
+if TYPE_CHECKING:
+    from vidaudit.sim.fleet import Fleet, running_fleet, start_fleet
+
+_FLEET_NAMES = frozenset({"Fleet", "running_fleet", "start_fleet"})
+
+
+def __getattr__(name: str) -> Any:
+    # The fleet (and the OpenCV/PyAV it renders video with) loads on first use, so that
+    # `vidaudit`'s other commands, which import this package for its CLI entry, stay light.
+    if name in _FLEET_NAMES:
+        from vidaudit.sim import fleet
+
+        return getattr(fleet, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "Fleet",

@@ -10,7 +10,6 @@ from typing import Annotated
 import typer
 
 from vidaudit.inventory import InventoryError
-from vidaudit.sim.fleet import start_fleet
 from vidaudit.sim.scenario import GenerateSpec, Scenario, ScenarioError, load_scenario
 
 
@@ -51,6 +50,9 @@ async def _run(
     inventory_out: Path,
     truth_out: Path | None,
 ) -> None:
+    # Imported here: the simulator renders video (OpenCV, PyAV); other commands do not.
+    from vidaudit.sim.fleet import start_fleet
+
     fleet = await start_fleet(
         scenario, host=host, base_port=base_port, inventory_out=inventory_out, truth_out=truth_out
     )
