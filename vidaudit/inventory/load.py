@@ -106,10 +106,15 @@ def _duplicate_ids(data: Mapping[str, object]) -> list[Problem]:
     return problems
 
 
+#: PyYAML's safe loader on libyaml where the wheel has it: a county's inventory of
+#: thousands of channels parses ~4x faster; same data and error marks as the pure one.
+_SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def parse_inventory(text: str, file: Path | str = "<inventory>") -> Inventory:
     """Validate inventory text; raise ``InventoryError`` naming every problem."""
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_SAFE_LOADER)  # noqa: S506 -- a safe loader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
