@@ -176,3 +176,20 @@ def test_shares_balance_channels_and_leave_no_device_out() -> None:
     assert set().union(*only) == {d.id for b, d in inventory.devices() if b.id == "B0"}
     assert shard.process_count(0, 10) == 1
     assert shard.process_count(2, 10) == 2
+
+
+@pytest.mark.timeout(120)
+async def test_a_helper_that_cannot_start_loses_no_device(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(shard, "HELPER_COMMAND", (str(tmp_path / "no-such-python"),))
+    path = tmp_path / "cameras.sim.yaml"
+    async with running_fleet(SCENARIO, inventory_out=path) as fleet:
+        inventory = load_inventory(path)
+        result = await _run(tmp_path / "db", inventory, path, processes=2)
+        truth = fleet.truth["devices"]
+    assert [d.device_id for d in result.report.devices] == [d.id for _b, d in inventory.devices()]
+    for device in result.report.devices:
+        kind = device.status.error_kind
+        assert (kind.value if kind else None) == truth[device.device_id]["expected_error"]
+    assert "helper did not start" in caplog.text

@@ -22,6 +22,7 @@ the inventory's ``${ENV}`` references and files, as the parent does.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import os
@@ -47,6 +48,8 @@ logger = logging.getLogger(__name__)
 _LENGTH = struct.Struct(">Q")
 #: One device's reports are a few hundred kB at most; anything far larger is not ours.
 MAX_FRAME_BYTES = 64 * 1024 * 1024
+#: How long a helper may take to exit after its last frame before it is killed.
+_EXIT_GRACE_S = 5.0
 #: Fleets smaller than this are polled in one process: a helper costs ~1 s of start-up.
 AUTO_MIN_DEVICES = 200
 #: ``collector_processes = 0`` uses one process per core, up to this many.
@@ -119,12 +122,16 @@ async def poll_in_helper(job: ShardJob, judged: Judged) -> None:
     """Run one helper process over ``job.devices``, passing each device's reports to
     ``judged`` as they arrive; ShardFailed if it stops before saying it is done (the
     devices it delivered were passed on; the rest were not)."""
-    process = await asyncio.create_subprocess_exec(
-        *HELPER_COMMAND,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-    )
+    try:
+        process = await asyncio.create_subprocess_exec(
+            *HELPER_COMMAND,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+    except OSError as exc:
+        raise ShardFailed(f"helper did not start: {exc}") from exc
     assert process.stdin is not None and process.stdout is not None
+    finished = False
     try:
         process.stdin.write(pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL))
         await process.stdin.drain()
@@ -135,6 +142,7 @@ async def poll_in_helper(job: ShardJob, judged: Judged) -> None:
                 device, channels = payload
                 await judged(device, channels)
             elif kind == "done":
+                finished = True
                 return
             elif kind == "error":
                 raise ShardFailed(f"helper failed: {payload}")
@@ -143,6 +151,11 @@ async def poll_in_helper(job: ShardJob, judged: Judged) -> None:
     except (asyncio.IncompleteReadError, ConnectionError, pickle.UnpicklingError) as exc:
         raise ShardFailed(f"helper ended early ({type(exc).__name__})") from exc
     finally:
+        # After "done" the helper is exiting: give it a moment.  Any other way out (an
+        # error, a cancelled run) ends it at once.
+        if finished:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(process.wait()), _EXIT_GRACE_S)
         if process.returncode is None:
             process.kill()
         await process.wait()
