@@ -4,9 +4,10 @@ A required field that is missing raises ``DeviceError("malformed")``; optional o
 become None/"".  zeep gives None for schema elements the device left out, and raw lxml
 elements for ``xs:any`` content (GetCapabilities Extension).
 
-The two paged search results (``recording_search_page``, ``event_search_page``) are
-read by hand from the lxml tree ``xmlsafety.check_reply`` already parsed (why: the
-comment above them).
+Every reply the collector reads on each probe (clock, device information, services,
+profiles, recording jobs, search tokens and the paged search results) is read by hand
+from the lxml tree ``xmlsafety.check_reply`` already parsed (why: the comments above
+them); the rest (GetCapabilities, video sources, stream/replay URIs, ...) go through zeep.
 """
 
 from __future__ import annotations
