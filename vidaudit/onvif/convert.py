@@ -114,12 +114,16 @@ def _child_text(element: Any, tag: str) -> str:
     return "" if child is None or child.text is None else str(child.text).strip()
 
 
-def _required_child(element: Any, tag: str, operation: str) -> str:
-    value = _child_text(element, tag)
+def _require(value: str, tag: str, operation: str) -> str:
+    """``value``, or ``malformed`` naming the missing element ``tag``."""
     if not value:
         name = tag.rpartition("}")[2]
         raise DeviceError("malformed", f"{operation}: reply lacks {name}", operation=operation)
     return value
+
+
+def _required_child(element: Any, tag: str, operation: str) -> str:
+    return _require(_child_text(element, tag), tag, operation)
 
 
 def _int_text(element: Any, tag: str) -> int | None:
@@ -491,21 +495,16 @@ def recording_information(info: Any) -> Recording:
     tracks = []
     for track in info.iterchildren(_Q_TRACK):
         parts = _first_children(track)
-        token = _text_of(parts.get(_Q_TRACK_TOKEN))
-        if not token:
-            raise DeviceError("malformed", f"{op}: reply lacks TrackToken", operation=op)
         tracks.append(
             Track(
-                token=token,
+                token=_require(_text_of(parts.get(_Q_TRACK_TOKEN)), _Q_TRACK_TOKEN, op),
                 type=_track_type(_text_of(parts.get(_Q_TRACK_TYPE))),
                 description=_text_of(parts.get(_Q_DESCRIPTION)),
                 data_from=_time_of(parts.get(_Q_DATA_FROM)),
                 data_to=_time_of(parts.get(_Q_DATA_TO)),
             )
         )
-    token = _text_of(fields.get(_Q_RECORDING_TOKEN))
-    if not token:
-        raise DeviceError("malformed", f"{op}: reply lacks RecordingToken", operation=op)
+    token = _require(_text_of(fields.get(_Q_RECORDING_TOKEN)), _Q_RECORDING_TOKEN, op)
     return Recording(
         token=token,
         source_id=_text_of(source.get(_Q_SOURCE_ID)),
