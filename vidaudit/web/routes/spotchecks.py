@@ -119,6 +119,21 @@ class PlanForm:
     detail: str = ""
 
 
+def _refused_plan(request: Request, db: Session, user: UserRow, form: PlanForm) -> HTMLResponse:
+    """The queue again, the plan form kept as typed with its error (400)."""
+    return _queue_page(
+        request,
+        db,
+        user,
+        status="open",
+        kind="",
+        branch="",
+        page=1,
+        plan_form=form,
+        status_code=400,
+    )
+
+
 def _queue_page(
     request: Request,
     db: Session,
@@ -265,17 +280,7 @@ def create_random_plan(
     elif state.inventory is None:
         form.error = "spotcheck.no_inventory"
     if form.error:
-        return _queue_page(
-            request,
-            db,
-            user,
-            status="open",
-            kind="",
-            branch="",
-            page=1,
-            plan_form=form,
-            status_code=400,
-        )
+        return _refused_plan(request, db, user, form)
     assert n and days and window and per_task and first and state.inventory
     seed = new_seed()
     try:
@@ -293,17 +298,7 @@ def create_random_plan(
         )
     except PlanError as exc:
         form.error, form.detail = "spotcheck.plan_failed", str(exc)
-        return _queue_page(
-            request,
-            db,
-            user,
-            status="open",
-            kind="",
-            branch="",
-            page=1,
-            plan_form=form,
-            status_code=400,
-        )
+        return _refused_plan(request, db, user, form)
     params = {
         "period_start": first.isoformat(),
         "period_days": days,
@@ -377,17 +372,7 @@ def create_targeted_plan(
             if not tasks:
                 form.error = "spotcheck.csv_missing"
     if form.error:
-        return _queue_page(
-            request,
-            db,
-            user,
-            status="open",
-            kind="",
-            branch="",
-            page=1,
-            plan_form=form,
-            status_code=400,
-        )
+        return _refused_plan(request, db, user, form)
     assert per_task is not None
     params = {"file": name, "sha256": hashlib.sha256(data).hexdigest()}
     plan_id = _save(db, user, state.clock(), "targeted", tasks, params, per_task, None)
