@@ -600,3 +600,32 @@ def test_two_heads_deciding_at_once_one_is_told(web: WebEnv) -> None:
         assert row is not None and row.decision_note == f"{winner} 决定"
         assert row.status == ("approved" if winner == "head" else "denied")
     assert count(web, RegisterEntryRow, RegisterEntryRow.action == "approval") == 1
+
+
+def test_a_refused_plan_keeps_the_form_and_saves_nothing(rweb: WebEnv) -> None:
+    with rweb.client_as("sec") as sec:
+        bad = post(
+            sec,
+            "/spot-checks/plans/random",
+            {
+                "count": "0",  # below 1
+                "period_start": "2026-11-16",
+                "period_days": "7",
+                "roles": ["counter"],
+                "window_min": "10",
+                "frames": "3",
+            },
+        )
+        assert bad.status_code == 400
+        assert "请检查计划参数" in bad.text
+        assert 'name="period_start" value="2026-11-16"' in bad.text  # kept as typed
+        latin1 = post(
+            sec,
+            "/spot-checks/plans/targeted",
+            {"frames": "6"},
+            files={"events": ("events.csv", "网点,通道\n".encode("gb18030"), "text/csv")},
+        )
+        assert latin1.status_code == 400
+        assert "CSV 文件须为 UTF-8 编码" in latin1.text
+    with rweb.sessions() as db:
+        assert db.scalars(select(SpotCheckPlanRow)).all() == []
