@@ -44,8 +44,11 @@ start() {
       PORT=54329
       while (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; do PORT=$((PORT + 1)); done
     fi
+    # No autovacuum: tests create and drop a database each; a vacuum worker (a superuser
+    # backend) inside one being dropped makes the test role's DROP ... WITH (FORCE) fail.
     run_as_pg "$bin/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w -t 60 start \
-      -o "-c listen_addresses=127.0.0.1 -p $PORT -k $DIR -c fsync=off" >/dev/null
+      -o "-c listen_addresses=127.0.0.1 -p $PORT -k $DIR -c fsync=off -c autovacuum=off" \
+      >/dev/null
     echo "$PORT" >"$DIR/port"
   fi
   local psql=("$bin/psql" -h 127.0.0.1 -p "$PORT" -U postgres -v ON_ERROR_STOP=1 -q -X)
