@@ -139,3 +139,15 @@ class RecorderReading:
     rtsp_port: int | None = None
     #: What the probe could not read, by operation, with the error kind (optional calls).
     missing: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ReadRequest:
+    """What to read: configured channel numbers and how far back (collector UTC)."""
+
+    channels: tuple[int, ...]
+    window_start: dt.datetime
+    #: How far back the oldest footage is looked for (from the device's now).
+    lookback_days: int = 400
+    #: The branch's UTC offset: used only where the device gives none.
+    fallback_offset: dt.timedelta = dt.timedelta(hours=8)

@@ -23,15 +23,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Protocol, Self
-from urllib.parse import urlsplit
+from typing import Protocol, Self, TypeVar
+from urllib.parse import quote, urlsplit
 
 import aiohttp
 from multidict import CIMultiDict
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from yarl import URL
 
 from vidaudit.errors import DeviceError
 
@@ -172,10 +173,10 @@ class HttpDevice:
         the device answered (RFC 9112 §9.3.1).  Off for requests that move a cursor on
         the device (Dahua ``findNextFile``), where a resend could skip a page.
         """
-        url = self.base + path
+        url = _target(self.base + path, params)
         headers = {"Content-Type": content_type} if content_type else None
         try:
-            reply = await self._send(method, url, params, body, headers, operation, retry)
+            reply = await self._send(method, url, body, headers, operation, retry)
         except DeviceError as err:
             raise err.scrubbed(self._secret) from None
         if reply.status not in accept:
@@ -189,8 +190,7 @@ class HttpDevice:
     async def _send(
         self,
         method: str,
-        url: str,
-        params: Mapping[str, str] | None,
+        url: URL,
         body: bytes | None,
         headers: dict[str, str] | None,
         operation: str,
@@ -203,7 +203,7 @@ class HttpDevice:
             )
             try:
                 async with self.slots, asyncio.timeout(budget):
-                    return await self._once(method, url, params, body, headers, limits)
+                    return await self._once(method, url, body, headers, limits)
             except aiohttp.ClientConnectorError as exc:  # refused, DNS, TLS: no retry
                 raise DeviceError(
                     "unreachable", f"{self.base}: {type(exc).__name__}", operation=operation
@@ -257,8 +257,7 @@ class HttpDevice:
     async def _once(
         self,
         method: str,
-        url: str,
-        params: Mapping[str, str] | None,
+        url: URL,
         body: bytes | None,
         headers: dict[str, str] | None,
         limits: aiohttp.ClientTimeout,
@@ -266,7 +265,6 @@ class HttpDevice:
         async with self._session.request(
             method,
             url,
-            params=params,
             data=body,
             headers=headers,
             timeout=limits,
@@ -280,6 +278,15 @@ class HttpDevice:
                 response.close()
                 raise
             return Reply(response.status, CIMultiDict(response.headers), data)
+
+
+def _target(url: str, params: Mapping[str, str] | None) -> URL:
+    """The request URL with its query written as Dahua's CGIs are documented:
+    ``condition.Types[0]=dav`` with literal brackets, ``2026-11-01%2000:00:00`` (yarl
+    would send ``%5B0%5D`` and ``+``, which not every firmware decodes)."""
+    if params:
+        url += "?" + "&".join(f"{key}={quote(value, safe=':')}" for key, value in params.items())
+    return URL(url, encoded=True)
 
 
 class HttpPool:
@@ -321,3 +328,20 @@ class HttpPool:
         if self._session is None:
             raise RuntimeError("HttpPool is not open: use 'async with HttpPool(...)'")
         yield HttpDevice(url, credentials, session=self._session, settings=self.settings)
+
+
+T = TypeVar("T")
+
+#: Failures of an optional call that leave the device readable.
+OPTIONAL_KINDS = frozenset({"unsupported", "malformed", "device_fault"})
+
+
+async def optional(call: Awaitable[T], name: str, missing: dict[str, str]) -> T | None:
+    try:
+        return await call
+    except DeviceError as err:
+        if err.kind not in OPTIONAL_KINDS:
+            raise
+        logger.debug("optional %s failed: %s", name, err)
+        missing[name] = err.kind
+        return None
