@@ -11,11 +11,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 
 from vidaudit.dahua.client import DahuaDevice
-from vidaudit.devicehttp.client import optional
+from vidaudit.devicehttp.client import gather_all, optional
 from vidaudit.devicehttp.footage import clip, step_back
 from vidaudit.errors import DeviceError
 from vidaudit.readings import ChannelFootage, ReadRequest, RecorderReading
@@ -33,8 +32,8 @@ async def read_recorder(dev: DahuaDevice, request: ReadRequest) -> RecorderReadi
     missing: dict[str, str] = {}
     disks = await optional(dev.storage(), "getDeviceAllInfo", missing)
     port = await optional(dev.rtsp_port(), "getConfig RTSP", missing)
-    channels = await asyncio.gather(
-        *(_channel(dev, number, request, clock.drift) for number in request.channels)
+    channels = await gather_all(
+        _channel(dev, number, request, clock.drift) for number in request.channels
     )
     return RecorderReading(
         clock=clock,

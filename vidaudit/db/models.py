@@ -46,7 +46,11 @@ class DeviceRow(Base):
     name: Mapped[str | None] = mapped_column(String(128))
     kind: Mapped[str] = mapped_column(String(16))
     vendor: Mapped[str] = mapped_column(String(32))
-    onvif_url: Mapped[str] = mapped_column(String(512))
+    #: onvif | isapi | dahua: which road the collector reads the device by.
+    api: Mapped[str] = mapped_column(String(16), server_default="onvif")
+    #: The vendor API's base URL (api isapi/dahua); ``onvif_url`` is then optional.
+    api_url: Mapped[str | None] = mapped_column(String(512))
+    onvif_url: Mapped[str | None] = mapped_column(String(512))
     username: Mapped[str] = mapped_column(String(128))
     #: The *reference* (``${ENV}`` or ``file:PATH``); the password itself is never stored.
     password_ref: Mapped[str] = mapped_column(String(1100))
@@ -128,6 +132,10 @@ class DeviceObservationRow(Base):
     firmware: Mapped[str | None] = mapped_column(String(128))
     services: Mapped[list[str]] = mapped_column(JSON)
     violations: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    #: Every disk the recorder listed: [{"id", "status", "state", "capacity_bytes",
+    #: "free_bytes"}]; NULL when it was not read (ONVIF, or the recorder would not say).
+    storage: Mapped[list[Any] | None] = mapped_column(JSON)
+    serial: Mapped[str | None] = mapped_column(String(128))
 
 
 class ChannelObservationRow(Base):

@@ -23,10 +23,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Protocol, Self, TypeVar
+from typing import Any, Protocol, Self, TypeVar
 from urllib.parse import quote, urlsplit
 
 import aiohttp
@@ -345,3 +345,18 @@ async def optional(call: Awaitable[T], name: str, missing: dict[str, str]) -> T 
         logger.debug("optional %s failed: %s", name, err)
         missing[name] = err.kind
         return None
+
+
+async def gather_all(calls: Iterable[Coroutine[Any, Any, T]]) -> list[T]:
+    """Run ``calls`` together; on the first failure cancel the rest and *wait* for them
+    (their ``finally`` blocks close device-side sessions such as Dahua finders), then
+    raise that failure itself, not an ExceptionGroup."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(call) for call in calls]
+    except BaseExceptionGroup as failed:
+        first = failed.exceptions[0]
+        while isinstance(first, BaseExceptionGroup):
+            first = first.exceptions[0]
+        raise first from None
+    return [task.result() for task in tasks]

@@ -19,6 +19,7 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -70,6 +71,22 @@ class Vendor(StrEnum):
     MILESIGHT = "milesight"
     TIANDY = "tiandy"
     OTHER = "other"
+
+
+class Api(StrEnum):
+    """Which road the collector reads a recorder by."""
+
+    ONVIF = "onvif"
+    #: Hikvision's own HTTP API (``/ISAPI/...``).
+    ISAPI = "isapi"
+    #: Dahua's own HTTP API (``/cgi-bin/*.cgi``).
+    DAHUA = "dahua"
+
+
+#: The vendor each vendor API belongs to.
+API_VENDOR = {Api.ISAPI: "hikvision", Api.DAHUA: "dahua"}
+#: The playback URL scheme each vendor API's recorders serve.
+API_PLAYBACK = {Api.ISAPI: "hikvision-url", Api.DAHUA: "dahua-url"}
 
 
 class Playback(StrEnum):
@@ -210,16 +227,88 @@ class Device(Strict):
     name: str | None = Field(None, max_length=128)
     kind: DeviceKind
     vendor: Vendor = Vendor.ONVIF
-    onvif: AnyHttpUrl = Field(description="the ONVIF device-service URL")
+    #: ``onvif`` (default), or the vendor's own HTTP API: ``isapi`` (Hikvision),
+    #: ``dahua`` (Dahua).  With a vendor API, ``onvif`` is optional and fills in what the
+    #: vendor API lacks.
+    api: Api = Api.ONVIF
+    #: Base URL of the vendor HTTP API (``api: isapi|dahua``), ``http(s)://host[:port]``.
+    url: AnyHttpUrl | None = Field(None, validate_default=True)
+    onvif: AnyHttpUrl | None = Field(
+        None, description="the ONVIF device-service URL", validate_default=True
+    )
     username: str = Field(min_length=1, max_length=128)
     #: ``${ENV_NAME}``; a literal password is refused (see ``password_is_reference``).
     password: str | None = Field(None, min_length=1, max_length=256)
     #: A file holding the password (first line), e.g. a mounted secret.
     password_file: str | None = Field(None, min_length=1, max_length=1024)
-    playback: Playback = Playback.ONVIF_REPLAY
-    #: RTSP port for vendor playback URLs (ONVIF replay takes its URI from the device).
+    #: Default: the vendor API's URL scheme (``isapi`` -> hikvision-url, ``dahua`` ->
+    #: dahua-url), else ONVIF replay.
+    playback: Playback = Field(None, validate_default=True)
+    #: RTSP port for vendor playback URLs when the device does not report one (ONVIF
+    #: replay takes its URI from the device; ISAPI and Dahua report their port).
     rtsp_port: int = Field(554, ge=1, le=65535)
     channels: list[Channel] = Field(min_length=1, max_length=1024)
+
+    @field_validator("api")
+    @classmethod
+    def _api_fits_vendor(cls, value: Api, info: ValidationInfo) -> Api:
+        vendor = info.data.get("vendor")
+        wanted = API_VENDOR.get(value)
+        if wanted is not None and vendor is not None and vendor.value != wanted:
+            raise ValueError(
+                f"api {value.value} reads {wanted} recorders; this device's vendor is "
+                f"{vendor.value} (set vendor: {wanted}, or api: onvif)"
+            )
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _url_for_vendor_api(cls, value: AnyHttpUrl | None, info: ValidationInfo) -> object:
+        api = info.data.get("api")
+        if api is None:
+            return value
+        if api is Api.ONVIF and value is not None:
+            raise ValueError(
+                "url is the vendor API's address, used with api: isapi or api: dahua; "
+                "for api: onvif give the ONVIF device-service URL as onvif:"
+            )
+        if api is not Api.ONVIF and value is None:
+            raise ValueError(
+                f"api: {api.value} needs url: the recorder's HTTP address, "
+                "e.g. http://nvr1.fy001.bank.example"
+            )
+        return value
+
+    @field_validator("onvif")
+    @classmethod
+    def _onvif_when_needed(cls, value: AnyHttpUrl | None, info: ValidationInfo) -> object:
+        if info.data.get("api") is Api.ONVIF and value is None:
+            raise ValueError(
+                "required key is missing: the ONVIF device-service URL "
+                "(or set api: isapi / api: dahua with url:)"
+            )
+        return value
+
+    @field_validator("playback", mode="before")
+    @classmethod
+    def _playback_fits(cls, value: object, info: ValidationInfo) -> object:
+        # Unset (None): the vendor API's own scheme, else ONVIF replay.
+        api = info.data.get("api")
+        if value is None:
+            return API_PLAYBACK.get(api, "onvif-replay") if api else "onvif-replay"
+        vendor_api = isinstance(api, Api) and api is not Api.ONVIF
+        if value == Playback.ONVIF_REPLAY.value and vendor_api and info.data.get("onvif") is None:
+            assert isinstance(api, Api)
+            raise ValueError(
+                f"playback: onvif-replay needs onvif: (the ONVIF address); with api: "
+                f"{api.value} use playback: {API_PLAYBACK[api]} or add onvif:"
+            )
+        return value
+
+    @property
+    def address(self) -> str:
+        """What identifies the device on the network: the URL it is read by."""
+        return str(self.url if self.api is not Api.ONVIF else self.onvif)
 
     @field_validator("password")
     @classmethod

@@ -18,11 +18,10 @@ No rules here: the collector judges what this returns.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 
-from vidaudit.devicehttp.client import optional
+from vidaudit.devicehttp.client import gather_all, optional
 from vidaudit.devicehttp.footage import (
     clip,
     day_runs,
@@ -56,21 +55,19 @@ async def read_recorder(dev: IsapiDevice, request: ReadRequest) -> RecorderReadi
     offset = clock.local_offset
     if offset is None:
         offset = request.fallback_offset
-    channels = await asyncio.gather(
-        *(
-            _channel(
-                dev,
-                number,
-                request,
-                drift,
-                offset,
-                # Analog inputs of hybrid DVRs are not InputProxy channels: only a
-                # non-empty list can say a channel is not there.
-                exists=not ids or number in ids,
-                camera_online=None if online is None else online.get(number),
-            )
-            for number in request.channels
+    channels = await gather_all(
+        _channel(
+            dev,
+            number,
+            request,
+            drift,
+            offset,
+            # Analog inputs of hybrid DVRs are not InputProxy channels: only a
+            # non-empty list can say a channel is not there.
+            exists=not ids or number in ids,
+            camera_online=None if online is None else online.get(number),
         )
+        for number in request.channels
     )
     return RecorderReading(
         clock=clock,

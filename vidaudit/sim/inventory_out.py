@@ -11,7 +11,7 @@ import yaml
 
 from vidaudit.inventory import InventoryError, Problem, check_secrets, load_inventory
 from vidaudit.inventory.schema import WEEKDAYS
-from vidaudit.sim.plan import FleetPlan
+from vidaudit.sim.plan import Api, FleetPlan
 from vidaudit.sim.scenario import env_name
 from vidaudit.sim.vendors import flavour
 
@@ -74,20 +74,27 @@ def inventory_document(
                     c["retention_days"] = ch.plan.required_retention_days
                 c["audio"] = "required" if ch.plan.audio_required else "optional"
                 channels.append(c)
-            entry["devices"].append(
-                {
-                    "id": d.id,
-                    "name": d.name,
-                    "kind": d.kind.value,
-                    "vendor": d.vendor,
-                    "onvif": dev.device_url,
-                    "username": d.username,
-                    "password": "${" + env_name(d.id) + "}",
-                    "playback": flavour(d.vendor).playback,
-                    "rtsp_port": dev.rtsp_port,
-                    "channels": channels,
-                }
-            )
+            device: dict[str, Any] = {
+                "id": d.id,
+                "name": d.name,
+                "kind": d.kind.value,
+                "vendor": d.vendor,
+            }
+            if d.api is Api.ONVIF:
+                device["onvif"] = dev.device_url
+            else:
+                # Read through the vendor's own API only: no ONVIF address at all, so a
+                # run proves the collector and frame pulls need none.
+                device["api"] = d.api.value
+                device["url"] = f"http://{dev.host}:{dev.port}"
+            device |= {
+                "username": d.username,
+                "password": "${" + env_name(d.id) + "}",
+                "playback": flavour(d.vendor).playback,
+                "rtsp_port": dev.rtsp_port,
+                "channels": channels,
+            }
+            entry["devices"].append(device)
         branches.append(entry)
     return {
         "timezone": plan.timezone,

@@ -57,6 +57,24 @@ class TimeReport(StrEnum):
     UTC_ONLY = "utc_only"
 
 
+class Api(StrEnum):
+    """Which API the inventory reads the device by (a Hikvision or Dahua device serves
+    its vendor API and ONVIF alike; this only decides what cameras.yaml says)."""
+
+    ONVIF = "onvif"
+    ISAPI = "isapi"
+    DAHUA = "dahua"
+
+
+class IsapiTime(StrEnum):
+    """How ``/ISAPI/System/time`` writes localTime: with its offset (current firmware),
+    as UTC with ``Z``, or with no offset at all (older firmware, vendor guide §4.2.4)."""
+
+    OFFSET = "offset"
+    UTC = "utc"
+    NAIVE = "naive"
+
+
 class DeviceKind(StrEnum):
     NVR = "nvr"
     CAMERA = "camera"
@@ -80,6 +98,35 @@ Interval = tuple[dt.datetime, dt.datetime]
 
 
 @dataclass(frozen=True)
+class DiskPlan:
+    """One disk as the recorder reports it; ``status`` is the vendor's word."""
+
+    status: str = "ok"
+    capacity_gb: float = 4000.0
+    free_gb: float = 0.0  # a recorder that overwrites is always full
+
+
+@dataclass(frozen=True)
+class VendorApiPlan:
+    """How the device's own HTTP API (ISAPI or Dahua) behaves."""
+
+    #: Recordings are cut into files this long (Dahua "pack duration", default 60 min;
+    #: Hikvision cuts by size, about as often at bank bitrates); also at local midnight.
+    file_minutes: int = 60
+    #: ISAPI: matches per search page whatever maxResults asks (vendor SDK doc: ~40).
+    page_cap: int = 40
+    #: ISAPI: ``isapi`` (http://www.isapi.org/ver20/XMLSchema) or ``hikvision``
+    #: (http://www.hikvision.com/ver20/XMLSchema); both occur in the captures.
+    namespace: str = "isapi"
+    time_format: IsapiTime = IsapiTime.OFFSET
+    #: Dahua: findFile answers HTTP 400 when the window holds nothing.
+    empty_find_400: bool = False
+    #: HTTP digest algorithm offered: ``MD5`` or ``SHA-256``.
+    digest: str = "MD5"
+    disks: tuple[DiskPlan, ...] = (DiskPlan(),)
+
+
+@dataclass(frozen=True)
 class ChannelPlan:
     id: str
     name: str
@@ -100,6 +147,8 @@ class ChannelPlan:
     audio: bool = True
     audio_required: bool = False
     picture: Picture = Picture.NORMAL
+    #: The camera behind the NVR channel is disconnected (vendor API channel status).
+    camera_offline: bool = False
     #: Retention the inventory demands for this channel, when it overrides the role's.
     required_retention_days: int | None = None
 
@@ -122,6 +171,8 @@ class DevicePlan:
     profile_s_only: bool = False
     fault: Fault | None = None
     channels: tuple[ChannelPlan, ...] = ()
+    api: Api = Api.ONVIF
+    vendor_api: VendorApiPlan = VendorApiPlan()
 
     @property
     def wrong_password(self) -> bool:

@@ -46,17 +46,21 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from vidaudit.inventory.schema import Identifier, OpenHours, Policy, Role, WeekHours
 from vidaudit.sim.plan import (
+    Api,
     BranchPlan,
     ChannelPlan,
     DeviceKind,
     DevicePlan,
+    DiskPlan,
     Fault,
     FaultKind,
     FleetPlan,
     Interval,
+    IsapiTime,
     Pattern,
     Picture,
     TimeReport,
+    VendorApiPlan,
 )
 from vidaudit.sim.posixtz import parse_posix_tz
 from vidaudit.sim.vendors import FLAVOURS
@@ -121,6 +125,7 @@ class ChannelSettings(Strict):
     audio: bool | None = None
     audio_required: bool | None = None
     picture: Picture | None = None
+    camera_offline: bool | None = None
     required_retention_days: int | None = Field(None, ge=1, le=3650)
 
     @field_validator("random_gap_minutes")
@@ -147,6 +152,34 @@ def _check_posix(value: str | None) -> str | None:
     return value
 
 
+class DiskSpec(Strict):
+    #: ``ok``, ``idle`` (spun down), ``error``, ``unformatted`` or ``absent``; each vendor
+    #: renders its own word for it (ISAPI ``notexist``, Dahua ``Success``, ...).
+    status: str = Field("ok", pattern=r"^(ok|idle|error|unformatted|absent)$")
+    capacity_gb: float = Field(4000.0, gt=0, le=1_000_000)
+    free_gb: float = Field(0.0, ge=0, le=1_000_000)
+
+
+class VendorApiSpec(Strict):
+    """The device's own HTTP API (ISAPI for Hikvision, Dahua's CGIs): quirks as options.
+    Defaults: see ``plan.VendorApiPlan``."""
+
+    file_minutes: int | None = Field(None, ge=1, le=24 * 60)
+    page_cap: int | None = Field(None, ge=1, le=1000)
+    namespace: str | None = Field(None, pattern=r"^(isapi|hikvision)$")
+    time_format: IsapiTime | None = None
+    empty_find_400: bool | None = None
+    digest: str | None = Field(None, pattern=r"^(MD5|SHA-256)$")
+    #: Every disk the recorder has; ``[]`` is a recorder with no disk at all.
+    disks: list[DiskSpec] | None = None
+
+    def plan(self) -> VendorApiPlan:
+        values = self.model_dump(exclude_none=True)
+        if self.disks is not None:
+            values["disks"] = tuple(DiskPlan(**d.model_dump()) for d in self.disks)
+        return VendorApiPlan(**values)
+
+
 class DeviceSettings(Strict):
     name: str | None = Field(None, min_length=1, max_length=128)
     vendor: str | None = None
@@ -159,6 +192,10 @@ class DeviceSettings(Strict):
     profile_s_only: bool | None = None
     fault: FaultSpec | None = None
     channel_defaults: ChannelSettings | None = None
+    #: What cameras.yaml reads the device by; ``isapi`` needs a hikvision device,
+    #: ``dahua`` a dahua one.
+    api: Api | None = None
+    vendor_api: VendorApiSpec | None = None
 
     @field_validator("vendor")
     @classmethod
@@ -375,6 +412,7 @@ def _channel_plan(
         audio=values.get("audio", role is Role.COUNTER),
         audio_required=values.get("audio_required", role is Role.COUNTER),
         picture=values.get("picture", Picture.NORMAL),
+        camera_offline=bool(values.get("camera_offline", False)),
         required_retention_days=values.get("required_retention_days"),
     )
 
@@ -443,6 +481,13 @@ def resolve(scenario: Scenario, now: dt.datetime | None = None) -> FleetPlan:
                 else None
             )
             vendor = values.get("vendor", "onvif")
+            api: Api = values.get("api", Api.ONVIF)
+            if api is not Api.ONVIF and vendor != {"isapi": "hikvision", "dahua": "dahua"}[api]:
+                raise ScenarioError(
+                    f"device {d.id}: api {api.value} needs vendor "
+                    f"{'hikvision' if api is Api.ISAPI else 'dahua'}, not {vendor}"
+                )
+            vendor_api: VendorApiSpec = values.get("vendor_api") or VendorApiSpec()
             devices.append(
                 DevicePlan(
                     id=d.id,
@@ -459,6 +504,8 @@ def resolve(scenario: Scenario, now: dt.datetime | None = None) -> FleetPlan:
                     profile_s_only=bool(values.get("profile_s_only", False)),
                     fault=fault,
                     channels=tuple(channels),
+                    api=api,
+                    vendor_api=vendor_api.plan(),
                 )
             )
         if b.id in seen:

@@ -20,7 +20,7 @@ import datetime as dt
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from vidaudit.sim.plan import DevicePlan, FaultKind, FleetPlan
+from vidaudit.sim.plan import Api, DevicePlan, FaultKind, FleetPlan
 from vidaudit.sim.rtsp.timecode import TIMECODE_VERSION
 from vidaudit.sim.rtsp.video import FPS, GOP_MS, HEIGHT, WIDTH
 from vidaudit.sim.scenario import env_name
@@ -36,6 +36,23 @@ BUSINESS_DAYS_MIN = 30
 
 def iso(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+#: Disk states that stop a recorder recording (R6.storage).
+BAD_DISKS = frozenset({"error", "unformatted", "absent"})
+
+
+def storage_truth(plan: DevicePlan) -> list[dict[str, Any]]:
+    """Disks as the vendor API reports them (bytes; ISAPI rounds to whole MB)."""
+    mb = 1024 * 1024
+    return [
+        {
+            "status": disk.status,
+            "capacity_bytes": round(disk.capacity_gb * 1024) * mb,
+            "free_bytes": round(disk.free_gb * 1024) * mb,
+        }
+        for disk in plan.vendor_api.disks
+    ]
 
 
 def expected_error(plan: DevicePlan) -> str | None:
@@ -59,8 +76,8 @@ def expected_error(plan: DevicePlan) -> str | None:
         return "malformed"  # malformed, truncated, xml_bomb, huge
     if plan.wrong_password:
         return "auth"
-    if plan.profile_s_only:
-        return "unsupported"
+    if plan.profile_s_only and plan.api is Api.ONVIF:
+        return "unsupported"  # a vendor API needs no Profile G
     return None
 
 
@@ -74,6 +91,12 @@ def device_truth(dev: SimDevice) -> dict[str, Any]:
     - ``posix_tz``/``time_report``: what GetSystemDateAndTime reports.
     - ``search_supported``/``replay_supported``: Profile G services exist.
     - ``wrong_password``: the env file's password is not the device's.
+    - ``api``: what cameras.yaml reads it by (``onvif``, ``isapi``, ``dahua``); ``api_url``
+      the vendor API's base URL (Hikvision serves ISAPI and Dahua its CGIs, whatever
+      ``api`` says).
+    - ``storage``: the disks the vendor API reports (``status``: ok, idle, error,
+      unformatted, absent); ``storage_fault``: R6.storage is due (a disk in error,
+      unformatted or absent, or no disk at all) when the device is read by its vendor API.
     - ``replay``: the RTSP replay server on ``rtsp_port`` (``served``: it listens; false for
       offline and Profile-S-only devices), its video (``fps``, ``gop_ms``, ``width``,
       ``height``) and ``timecode_version``: the block time code in every frame (format in
@@ -88,6 +111,11 @@ def device_truth(dev: SimDevice) -> dict[str, Any]:
         "host": dev.host,
         "port": dev.port,
         "onvif_url": dev.device_url,
+        "api": p.api.value,
+        "api_url": f"http://{dev.host}:{dev.port}" if dev.vendor_api else None,
+        "storage": storage_truth(p),
+        "storage_fault": not p.vendor_api.disks
+        or any(d.status in BAD_DISKS for d in p.vendor_api.disks),
         "rtsp_port": dev.rtsp_port,
         "vendor": p.vendor,
         "manufacturer": f.manufacturer,
@@ -197,6 +225,7 @@ def channel_truth(fleet: FleetPlan, dev: SimDevice, ch: SimChannel) -> dict[str,
         "audio": p.audio,
         "audio_required": p.audio_required,
         "picture": p.picture.value,
+        "camera_online": not p.camera_offline,
         "gaps": [{"start": iso(s), "end": iso(e)} for s, e in ch.timeline.gaps(device_now)],
         "business_days": business_days(fleet, dev, ch, device_now),
         "summary_data_from_bogus": dev.flavour.summary_data_from_bogus,
