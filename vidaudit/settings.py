@@ -65,6 +65,13 @@ class Settings(BaseSettings):
         le=256 * 1024 * 1024,
         description="largest ONVIF reply accepted (bigger ones are refused while reading)",
     )
+    collector_lookback_days: int = Field(
+        400,
+        ge=1,
+        le=3650,
+        description="how far back the oldest footage is looked for on recorders read "
+        "through ISAPI or the Dahua HTTP API",
+    )
 
     web_host: str = Field("127.0.0.1", description="address `vidaudit serve` listens on")
     web_port: int = Field(8000, ge=1, le=65535, description="port `vidaudit serve` listens on")

@@ -12,14 +12,14 @@ import datetime as dt
 from collections.abc import Awaitable, Callable, Mapping, Set
 from dataclasses import dataclass, field, replace
 
-from vidaudit.collector.derive import DeviceRecordings, evidence_for
+from vidaudit.collector.derive import DeviceRecordings, evidence_for, evidence_from_reading
 from vidaudit.collector.model import ChannelReport, DeviceReport, RunReport
 from vidaudit.compliance.model import ChannelEvidence, DeviceStatus, ErrorKind
 from vidaudit.compliance.rules import business_day_needs, evaluate_channel, evaluate_device
 from vidaudit.compliance.spans import Span
 from vidaudit.inventory.load import SecretResolver
 from vidaudit.inventory.schema import AudioRequirement, Branch, Device, Inventory
-from vidaudit.onvif.models import DeviceInfo
+from vidaudit.readings import DeviceInfo, Disk, RecorderReading
 
 #: Extra day of events searched before the window so the first day's start state is known.
 _EVENT_MARGIN = dt.timedelta(days=1)
@@ -34,6 +34,12 @@ class DeviceProbe:
     info: DeviceInfo | None = None
     services: list[str] = field(default_factory=list)
     recordings: DeviceRecordings | None = None
+    #: what a vendor API (ISAPI, Dahua) said, instead of ONVIF recordings
+    reading: RecorderReading | None = None
+
+    @property
+    def disks(self) -> tuple[Disk, ...] | None:
+        return None if self.reading is None else self.reading.disks
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,8 @@ class ProbeRequest:
     #: how far back footage and events matter for this device (its longest requirement)
     window_start: dt.datetime
     now: dt.datetime
+    #: the branch's IANA zone (Dahua recorders report local time without an offset)
+    timezone: str = "Asia/Shanghai"
 
 
 Prober = Callable[[ProbeRequest, SecretResolver], Awaitable[DeviceProbe]]
@@ -104,7 +112,9 @@ def judge(
         model=info.model if info else None,
         firmware=info.firmware if info else None,
         services=probe.services,
-        violations=evaluate_device(probe.status, policy),
+        violations=evaluate_device(probe.status, policy, probe.disks),
+        storage=probe.disks if probe.status.online else None,
+        serial=(info.serial or None) if info else None,
     )
     channels = []
     # business-day spans depend only on the branch and the window: once per window length
@@ -114,7 +124,9 @@ def judge(
         window = Span(now - dt.timedelta(days=required), now)
         if required not in needs:
             needs[required] = business_day_needs(branch, policy, tz, window.start, now)
-        if probe.recordings is not None:
+        if probe.reading is not None:
+            evidence = evidence_from_reading(channel.id, channel.ref, probe.reading, now=now)
+        elif probe.recordings is not None:
             evidence = evidence_for(
                 channel.id, channel.ref, probe.recordings, window=window, now=now
             )
@@ -174,6 +186,7 @@ async def poll_fleet(
             device=device,
             window_start=now - dt.timedelta(days=_window_days(inventory, device)) - _EVENT_MARGIN,
             now=now,
+            timezone=branch.timezone or inventory.timezone,
         )
         probe = await _probe_bounded(request, resolver, prober, semaphore, device_deadline_s)
         if progress is not None:

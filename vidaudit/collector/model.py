@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from vidaudit.compliance.model import ChannelEvidence, ChannelResult, DeviceStatus, Violation
 from vidaudit.inventory.schema import Policy
+from vidaudit.readings import Disk
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +21,9 @@ class DeviceReport:
     #: ONVIF services the device offers, by short name (device, media, recording, search, …)
     services: list[str] = field(default_factory=list)
     violations: list[Violation] = field(default_factory=list)
+    #: every disk the recorder listed (vendor APIs); None when unknown (ONVIF)
+    storage: tuple[Disk, ...] | None = None
+    serial: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,11 +16,15 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Awaitable, Callable
 
 from vidaudit.collector.derive import DeviceRecordings, match_recording
 from vidaudit.collector.fleet import DeviceProbe, ProbeRequest
+from vidaudit.collector.vendor_probe import probe_vendor
 from vidaudit.compliance.model import DeviceStatus, ErrorKind
+from vidaudit.devicehttp.client import HttpPool
 from vidaudit.inventory.load import SecretResolver
+from vidaudit.inventory.schema import Api
 from vidaudit.onvif.client import OnvifPool
 from vidaudit.onvif.device import Device
 from vidaudit.onvif.errors import DeviceError
@@ -128,3 +132,16 @@ async def probe_device(
         services=sorted({s.name for s in services if s.name}),
         recordings=recordings,
     )
+
+
+def dispatching_prober(
+    pool: OnvifPool, http_pool: HttpPool, lookback_days: int
+) -> Callable[[ProbeRequest, SecretResolver], Awaitable[DeviceProbe]]:
+    """One prober for a mixed fleet: ONVIF, or the device's vendor API (``api:``)."""
+
+    async def prober(request: ProbeRequest, resolver: SecretResolver) -> DeviceProbe:
+        if request.device.api is Api.ONVIF:
+            return await probe_device(pool, request, resolver)
+        return await probe_vendor(http_pool, request, resolver, lookback_days)
+
+    return prober

@@ -59,6 +59,20 @@ def report_json(
             "model": d.model,
             "firmware": d.firmware,
             "services": d.services,
+            "serial": d.serial,
+            "storage": (
+                None
+                if d.storage is None
+                else [
+                    {
+                        "id": disk.id,
+                        "status": disk.status,
+                        "capacity_bytes": disk.capacity_bytes,
+                        "free_bytes": disk.free_bytes,
+                    }
+                    for disk in d.storage
+                ]
+            ),
             "violations": [violation_json(v) for v in d.violations],
         }
         for d in report.devices

@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from vidaudit.collector.fleet import DeviceProbe, Prober, ProbeRequest, Progress, poll_fleet
+from vidaudit.collector.fleet import DeviceProbe, Prober, Progress, poll_fleet
 from vidaudit.collector.heap import run_heap
 from vidaudit.collector.model import ChannelReport, DeviceReport, RunReport
-from vidaudit.collector.probe import probe_device
+from vidaudit.collector.probe import dispatching_prober
 from vidaudit.collector.shard import (
     ShardFailed,
     ShardJob,
@@ -24,8 +24,10 @@ from vidaudit.collector.shard import (
     process_count,
 )
 from vidaudit.collector.store import TicketChanges, finish_run, start_run
+from vidaudit.collector.vendor_probe import http_settings
 from vidaudit.collector.verified import verified_for
 from vidaudit.db.models import CollectionRunRow
+from vidaudit.devicehttp.client import HttpPool
 from vidaudit.inventory.load import SecretResolver
 from vidaudit.inventory.schema import Inventory
 from vidaudit.inventory.sync import sync_inventory
@@ -140,6 +142,8 @@ async def _poll(
             inventory_path=inventory_path,
             devices=share,
             onvif=onvif_settings(settings),
+            http=http_settings(settings),
+            lookback_days=settings.collector_lookback_days,
             concurrency=concurrency,
             device_deadline_s=settings.collector_device_deadline_s,
             verified=dict(verified),
@@ -210,10 +214,11 @@ async def _collect(
     )
     resolver = SecretResolver(inventory, inventory_path)
     try:
-        async with OnvifPool(onvif_settings(settings)) as pool:
-
-            async def prober(request: ProbeRequest, res: SecretResolver) -> DeviceProbe:
-                return await probe_device(pool, request, res)
+        async with (
+            OnvifPool(onvif_settings(settings)) as pool,
+            HttpPool(http_settings(settings)) as http_pool,
+        ):
+            prober = dispatching_prober(pool, http_pool, settings.collector_lookback_days)
 
             report = await _poll(
                 settings, inventory, inventory_path, resolver, prober, branches, progress, verified

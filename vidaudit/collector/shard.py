@@ -35,9 +35,10 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from vidaudit import aio
-from vidaudit.collector.fleet import DeviceProbe, Judged, ProbeRequest, poll_fleet
+from vidaudit.collector.fleet import Judged, poll_fleet
 from vidaudit.collector.model import ChannelReport, DeviceReport
-from vidaudit.collector.probe import probe_device
+from vidaudit.collector.probe import dispatching_prober
+from vidaudit.devicehttp.client import HttpPool, HttpSettings
 from vidaudit.inventory.load import SecretResolver
 from vidaudit.inventory.schema import Inventory
 from vidaudit.onvif.client import OnvifPool
@@ -74,6 +75,8 @@ class ShardJob:
     inventory_path: Path
     devices: frozenset[str]
     onvif: OnvifSettings
+    http: HttpSettings
+    lookback_days: int
     concurrency: int
     device_deadline_s: float
     verified: Mapping[str, dt.datetime]
@@ -210,10 +213,8 @@ async def _poll(job: ShardJob, send: Callable[[bytes], Awaitable[None]]) -> None
     async def judged(device: DeviceReport, channels: list[ChannelReport]) -> None:
         await send(_frame("device", (device, channels)))
 
-    async with OnvifPool(job.onvif) as pool:
-
-        async def prober(request: ProbeRequest, res: SecretResolver) -> DeviceProbe:
-            return await probe_device(pool, request, res)
+    async with OnvifPool(job.onvif) as pool, HttpPool(job.http) as http_pool:
+        prober = dispatching_prober(pool, http_pool, job.lookback_days)
 
         await poll_fleet(
             job.inventory,

@@ -453,6 +453,11 @@ async def take_snapshots(
             if device.id in down:
                 skipped.extend(errors(f"device down: {down[device.id]}"))
                 continue
+            if device.onvif is None:
+                # Read through ISAPI/Dahua only: live pictures come through ONVIF
+                # snapshots; give onvif: as well to have them (R4).
+                skipped.extend(errors("unsupported: live snapshots need onvif:"))
+                continue
             problem = resolver.problem(device)
             if problem is not None:
                 skipped.extend(errors(f"config: {problem}"))

@@ -75,6 +75,8 @@ class ChannelEvidence:
     audio_track: bool | None = None
     #: earliest instant proven by an actually pulled frame (sampler), if any
     verified_earliest: dt.datetime | None = None
+    #: the camera behind this NVR channel is connected (vendor APIs say; None: unknown)
+    camera_online: bool | None = None
 
 
 class BusinessDay(NamedTuple):

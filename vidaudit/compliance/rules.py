@@ -16,6 +16,7 @@ Rule ids:
   R6.offline         the device could not be read (with the error kind)
   R6.no_recording    no recording on the device matches this channel
   R6.not_recording   the channel's recording is stopped or ended long ago
+  R6.storage         a disk in error, unformatted or absent, or no disk at all
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from vidaudit.compliance.model import (
 )
 from vidaudit.compliance.spans import Span, Timeline, total
 from vidaudit.inventory.schema import Branch, Policy
+from vidaudit.readings import Disk
 
 #: An NVR keeping exactly N days overwrites its oldest minutes continuously; do not flag a
 #: channel that is short by less than this.
@@ -46,7 +48,40 @@ STALE_AFTER = dt.timedelta(minutes=15)
 _DAY = dt.timedelta(days=1)
 
 
-def evaluate_device(status: DeviceStatus, policy: Policy) -> list[Violation]:
+#: Disk states in which a recorder cannot record onto that disk.
+BAD_DISK_STATES = frozenset({"error", "unformatted", "absent"})
+
+
+def evaluate_storage(disks: tuple[Disk, ...] | None) -> list[Violation]:
+    """R6.storage: a disk in error, unformatted or absent, or no disk at all (a recorder
+    that cannot record).  ``None``: the device did not say (ONVIF), nothing to judge."""
+    if disks is None:
+        return []
+    if not disks:
+        return [
+            Violation(
+                "R6.storage",
+                Severity.CRITICAL,
+                "the recorder has no disk: it cannot record",
+                {"disks": []},
+            )
+        ]
+    bad = [d for d in disks if d.state in BAD_DISK_STATES]
+    if not bad:
+        return []
+    return [
+        Violation(
+            "R6.storage",
+            Severity.CRITICAL,
+            "disk(s) not usable for recording: " + ", ".join(f"{d.id} ({d.status})" for d in bad),
+            {"disks": [f"{d.id}:{d.state}" for d in bad]},
+        )
+    ]
+
+
+def evaluate_device(
+    status: DeviceStatus, policy: Policy, disks: tuple[Disk, ...] | None = None
+) -> list[Violation]:
     if not status.online:
         kind = status.error_kind or ErrorKind.UNREACHABLE
         return [
@@ -58,8 +93,9 @@ def evaluate_device(status: DeviceStatus, policy: Policy) -> list[Violation]:
                 {"error_kind": kind.value},
             )
         ]
+    violations = evaluate_storage(disks)
     if status.clock_drift_s is not None and abs(status.clock_drift_s) > policy.max_clock_drift_s:
-        return [
+        violations.append(
             Violation(
                 "R3.clock",
                 Severity.MAJOR,
@@ -67,8 +103,8 @@ def evaluate_device(status: DeviceStatus, policy: Policy) -> list[Violation]:
                 f"(allowed ±{policy.max_clock_drift_s:.0f} s)",
                 {"drift_s": round(status.clock_drift_s, 1), "max_s": policy.max_clock_drift_s},
             )
-        ]
-    return []
+        )
+    return violations
 
 
 def business_day_needs(

@@ -305,6 +305,21 @@ class Device(Strict):
             )
         return value
 
+    @field_validator("channels")
+    @classmethod
+    def _channel_numbers_for_vendor_api(
+        cls, value: list[Channel], info: ValidationInfo
+    ) -> list[Channel]:
+        api = info.data.get("api")
+        if isinstance(api, Api) and api is not Api.ONVIF:
+            for index, channel in enumerate(value):
+                if channel.ref.channel is None:
+                    raise ValueError(
+                        f"channels[{index}] ({channel.id}): api {api.value} finds channels by "
+                        "number: give ref: {channel: N}"
+                    )
+        return value
+
     @property
     def address(self) -> str:
         """What identifies the device on the network: the URL it is read by."""
