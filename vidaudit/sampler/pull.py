@@ -19,13 +19,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from vidaudit.collector.derive import DeviceRecordings, match_recording
+from vidaudit.dahua import DahuaDevice
 from vidaudit.db.models import TaskFrameRow
+from vidaudit.devicehttp.client import OPTIONAL_KINDS, HttpPool, HttpSettings
 from vidaudit.inventory.load import SecretResolver
-from vidaudit.inventory.schema import Branch, Channel, Device, Playback
+from vidaudit.inventory.schema import Api, Branch, Channel, Device, Playback
+from vidaudit.isapi import IsapiDevice
 from vidaudit.media.errors import MediaError
 from vidaudit.media.file_frames import frames_at
 from vidaudit.media.jpeg import encode_jpeg
@@ -93,6 +97,43 @@ class PullOutcome:
     device_drift_s: float
 
 
+def _branch_offset(request: PullRequest, at: dt.datetime) -> dt.timedelta:
+    """Dahua plays back in device local time, which is the branch's time zone."""
+    zone = ZoneInfo(request.branch.timezone or "Asia/Shanghai")
+    return at.astimezone(zone).utcoffset() or dt.timedelta()
+
+
+async def _vendor_view(
+    request: PullRequest, resolver: SecretResolver, settings: OnvifSettings
+) -> tuple[dt.timedelta, dt.timedelta | None, int | None]:
+    """(drift, device UTC offset, RTSP port the device reports) through the recorder's
+    own API (ISAPI, Dahua): vendor playback URLs need no ONVIF at all."""
+    device = request.device
+    http_settings = HttpSettings(
+        call_timeout_s=settings.call_timeout_s,
+        connect_timeout_s=settings.connect_timeout_s,
+        device_deadline_s=settings.device_deadline_s,
+        max_response_bytes=settings.max_response_bytes,
+    )
+    zone = ZoneInfo(request.branch.timezone or "Asia/Shanghai")
+    async with (
+        HttpPool(http_settings) as pool,
+        pool.open(str(device.url), resolver.credentials(device)) as http,
+    ):
+        reader: IsapiDevice | DahuaDevice = (
+            IsapiDevice(http) if device.api is Api.ISAPI else DahuaDevice(http, zone)
+        )
+        clock = await reader.clock()
+        try:
+            port = await reader.rtsp_port()
+        except DeviceError as err:
+            if err.kind not in OPTIONAL_KINDS:
+                raise
+            port = None
+    offset = clock.local_offset if device.api is Api.ISAPI else None
+    return clock.drift or dt.timedelta(), offset, port
+
+
 async def _device_view(
     request: PullRequest, resolver: SecretResolver, settings: OnvifSettings
 ) -> tuple[dt.timedelta, dt.timedelta | None, str | None]:
@@ -121,7 +162,15 @@ async def _device_view(
 async def _pull_from_device(
     request: PullRequest, resolver: SecretResolver, settings: OnvifSettings
 ) -> tuple[list[PulledFrame], dt.timedelta, str]:
-    drift, offset, replay_uri = await _device_view(request, resolver, settings)
+    port = request.device.rtsp_port
+    replay_uri: str | None = None
+    if request.device.api is not Api.ONVIF and request.device.playback is not (
+        Playback.ONVIF_REPLAY
+    ):
+        drift, offset, reported = await _vendor_view(request, resolver, settings)
+        port = reported or port
+    else:
+        drift, offset, replay_uri = await _device_view(request, resolver, settings)
     credentials = resolver.credentials(request.device)
     on_device = [instant + drift for instant in request.instants]
     playback = request.device.playback
@@ -142,7 +191,7 @@ async def _pull_from_device(
     number = request.channel.ref.channel
     if number is None:
         raise PullError("config", f"{request.channel.id}: vendor playback needs ref.channel")
-    host = urlsplit(str(request.device.onvif)).hostname or ""
+    host = urlsplit(request.device.address).hostname or ""
     secret = credentials.password.get_secret_value()
     found: list[PulledFrame | None] = [None] * len(on_device)
     # Vendor playback streams in real time, so each stretch of nearby instants gets its own
@@ -157,7 +206,7 @@ async def _pull_from_device(
                 number,
                 start,
                 end,
-                port=request.device.rtsp_port,
+                port=port,
                 username=credentials.username,
                 password=secret,
             )
@@ -167,8 +216,8 @@ async def _pull_from_device(
                 number,
                 start,
                 end,
-                device_tz=offset or dt.timedelta(hours=8),
-                port=request.device.rtsp_port,
+                device_tz=offset or _branch_offset(request, start),
+                port=port,
                 username=credentials.username,
                 password=secret,
             )
