@@ -40,6 +40,7 @@ KNOWN_RULES = (
     "R6.offline",
     "R6.no_recording",
     "R6.not_recording",
+    "R6.storage",
 )
 ERROR_KINDS = (
     "unreachable",
@@ -111,6 +112,9 @@ def explain(violation: dict[str, Any], t: Translator) -> Explained:
         }
     elif rule == "R6.offline":
         values = {"kind": error_kind_text(evidence.get("error_kind"), t)}
+    elif rule == "R6.storage":
+        disks = evidence.get("disks")
+        values = {"disks": ", ".join(disks) if isinstance(disks, list) and disks else "-"}
     elif rule == "R6.not_recording" and evidence.get("age_min") is not None:
         text_key = "dashboard.rule_text.r6_not_recording_stale"
         values = {"minutes": evidence.get("age_min")}
