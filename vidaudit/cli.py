@@ -230,7 +230,7 @@ def register_verify() -> None:
 @evidence_app.command("verify")
 def evidence_verify() -> None:
     """Check every evidence file still exists and matches its sha256; exit 1 if not."""
-    from vidaudit.sampler.evidence import EvidenceStore
+    from vidaudit.evidence.store import EvidenceStore
 
     settings = _settings()
     sessions = sessions_or_exit(settings)

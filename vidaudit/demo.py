@@ -31,10 +31,10 @@ from vidaudit.collector.snapshots import SnapshotOptions
 from vidaudit.db.engine import make_engine, make_sessionmaker
 from vidaudit.db.migrate import upgrade
 from vidaudit.db.models import UserRow
+from vidaudit.evidence.store import EvidenceStore
 from vidaudit.inventory import check_secrets, load_inventory
 from vidaudit.inventory.load import SecretResolver
 from vidaudit.inventory.schema import Inventory, Role
-from vidaudit.sampler.evidence import EvidenceStore
 from vidaudit.sampler.plan import ALGORITHM, RandomPlanRequest, new_seed, random_plan
 from vidaudit.sampler.retention import verify_channels
 from vidaudit.sampler.store import save_plan

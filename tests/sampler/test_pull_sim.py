@@ -16,11 +16,11 @@ from tests.sim.timecode import read_timecode
 from vidaudit.collector.run import onvif_settings
 from vidaudit.db.engine import make_engine, make_sessionmaker
 from vidaudit.db.migrate import upgrade
+from vidaudit.evidence.store import EvidenceStore
 from vidaudit.inventory import load_inventory
 from vidaudit.inventory.load import SecretResolver
 from vidaudit.inventory.sync import sync_inventory
 from vidaudit.review.register import verify
-from vidaudit.sampler.evidence import EvidenceStore
 from vidaudit.sampler.pull import PullError, PullRequest, pull_frames
 from vidaudit.settings import Settings
 from vidaudit.sim import parse_scenario, running_fleet

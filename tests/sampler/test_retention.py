@@ -12,10 +12,10 @@ from vidaudit.collector.run import collect, onvif_settings
 from vidaudit.collector.verified import verified_for
 from vidaudit.db.engine import make_engine, make_sessionmaker
 from vidaudit.db.migrate import upgrade
+from vidaudit.evidence.store import EvidenceStore
 from vidaudit.inventory import load_inventory
 from vidaudit.inventory.load import SecretResolver
 from vidaudit.inventory.sync import sync_inventory
-from vidaudit.sampler.evidence import EvidenceStore
 from vidaudit.sampler.retention import SLACK, verify_channels
 from vidaudit.settings import Settings
 from vidaudit.sim import parse_scenario, running_fleet

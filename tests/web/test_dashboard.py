@@ -37,9 +37,9 @@ from vidaudit.db.models import (
     SnapshotRow,
     UserRow,
 )
+from vidaudit.evidence.store import EvidenceStore
 from vidaudit.inventory.schema import Policy
 from vidaudit.review.register import Entry, append
-from vidaudit.sampler.evidence import EvidenceStore
 from vidaudit.web.i18n import LANGUAGES, Catalogue
 from vidaudit.web.views.dashboard_data import PROBLEMS, View, dashboard_rows, select_rows
 from vidaudit.web.views.dashboard_detail import (

@@ -34,10 +34,10 @@ from vidaudit.db.models import (
     TaskFrameRow,
     UserRow,
 )
+from vidaudit.evidence.store import EvidenceStore
 from vidaudit.inventory.schema import Role
 from vidaudit.review.items import items_for
 from vidaudit.review.register import Entry, append, verify
-from vidaudit.sampler.evidence import EvidenceStore
 from vidaudit.sampler.plan import ALGORITHM, PlannedTask, TaskKind
 from vidaudit.sampler.store import save_plan
 from vidaudit.sampler.tasks import spread

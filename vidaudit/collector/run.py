@@ -26,12 +26,12 @@ from vidaudit.collector.shard import (
 from vidaudit.collector.store import TicketChanges, finish_run, start_run
 from vidaudit.collector.verified import verified_for
 from vidaudit.db.models import CollectionRunRow
+from vidaudit.evidence.store import EvidenceStore
 from vidaudit.inventory.load import SecretResolver
 from vidaudit.inventory.schema import Inventory
 from vidaudit.inventory.sync import sync_inventory
 from vidaudit.onvif.client import OnvifPool
 from vidaudit.onvif.settings import OnvifSettings
-from vidaudit.sampler.evidence import EvidenceStore
 from vidaudit.settings import Settings
 
 if TYPE_CHECKING:

@@ -34,15 +34,15 @@ from vidaudit.collector.model import ChannelReport, RunReport
 from vidaudit.compliance.model import Violation
 from vidaudit.compliance.picture import evaluate_picture
 from vidaudit.db.models import EvidenceRow, SnapshotRow
+from vidaudit.evidence.store import EvidenceCorrupt, EvidenceStore
 from vidaudit.inventory.load import SecretResolver
 from vidaudit.inventory.schema import Branch, Channel, ChannelRef, Credentials, Device, Inventory
 from vidaudit.inventory.schema import Role as ChannelRole
 from vidaudit.onvif.client import OnvifPool
 from vidaudit.onvif.errors import DeviceError
 from vidaudit.onvif.models import Profile, VideoSource
-from vidaudit.sampler.analysis_frame import Image, to_analysis_size
-from vidaudit.sampler.diagnostics import Diagnosis, diagnose, diagnosis_json
-from vidaudit.sampler.evidence import EvidenceCorrupt, EvidenceStore
+from vidaudit.picture.analysis_frame import Image, to_analysis_size
+from vidaudit.picture.diagnostics import Diagnosis, diagnose, diagnosis_json
 
 logger = logging.getLogger(__name__)
 

@@ -179,8 +179,8 @@ def pull(
     """Pull each planned task's frames (spread across its window) for the reviewers."""
     from vidaudit import aio
     from vidaudit.collector.run import onvif_settings
+    from vidaudit.evidence.store import EvidenceStore
     from vidaudit.inventory.load import SecretResolver
-    from vidaudit.sampler.evidence import EvidenceStore
     from vidaudit.sampler.tasks import pull_planned
 
     settings = Settings()

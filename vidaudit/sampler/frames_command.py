@@ -18,8 +18,8 @@ from rich.table import Table
 from vidaudit import aio
 from vidaudit.cli_support import USAGE_ERROR, err, inventory_or_exit, sessions_or_exit, sync_from
 from vidaudit.collector.run import onvif_settings
+from vidaudit.evidence.store import EvidenceStore
 from vidaudit.inventory.load import SecretResolver
-from vidaudit.sampler.evidence import EvidenceStore
 from vidaudit.settings import Settings
 
 if TYPE_CHECKING:

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from vidaudit.collector.derive import DeviceRecordings, match_recording
 from vidaudit.db.models import TaskFrameRow
+from vidaudit.evidence.store import EvidenceStore
 from vidaudit.inventory.load import SecretResolver
 from vidaudit.inventory.schema import Branch, Channel, Device, Playback
 from vidaudit.media.errors import MediaError
@@ -35,9 +36,8 @@ from vidaudit.media.vendor_urls import dahua_playback_url, hikvision_playback_ur
 from vidaudit.onvif.client import OnvifPool
 from vidaudit.onvif.errors import DeviceError
 from vidaudit.onvif.settings import OnvifSettings
+from vidaudit.picture.diagnostics import Diagnosis, diagnose, diagnosis_json
 from vidaudit.review.register import Entry, append
-from vidaudit.sampler.diagnostics import Diagnosis, diagnose, diagnosis_json
-from vidaudit.sampler.evidence import EvidenceStore
 
 #: Vendor playback URLs are asked for this much around the instants (keyframe before,
 #: decoding slack after), and instants closer than ``_URL_STRETCH`` share one URL.

@@ -9,10 +9,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from vidaudit.db.models import SpotCheckTaskRow
+from vidaudit.evidence.store import EvidenceStore
 from vidaudit.inventory.load import SecretResolver
 from vidaudit.inventory.schema import Inventory
 from vidaudit.onvif.settings import OnvifSettings
-from vidaudit.sampler.evidence import EvidenceStore
 from vidaudit.sampler.pull import PullError, PullRequest, pull_frames
 
 

@@ -24,7 +24,7 @@ from vidaudit.db.models import (
     SnapshotRow,
     UserRow,
 )
-from vidaudit.sampler.evidence import EvidenceStore
+from vidaudit.evidence.store import EvidenceStore
 from vidaudit.web.deps import SessionDep, branch_scope, check_branch, require_permission
 from vidaudit.web.roles import Permission
 from vidaudit.web.state import web_state

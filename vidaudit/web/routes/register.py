@@ -15,8 +15,8 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from vidaudit.db.models import RegisterEntryRow, UserRow
+from vidaudit.evidence.store import EvidenceCheck
 from vidaudit.review.register import verify
-from vidaudit.sampler.evidence import EvidenceCheck
 from vidaudit.web.deps import SessionDep, branch_scope, require_permission
 from vidaudit.web.i18n import DEFAULT_TIMEZONE, zone
 from vidaudit.web.roles import Permission

@@ -23,6 +23,7 @@ from vidaudit.db.models import (
     DeviceRow,
 )
 from vidaudit.inventory.schema import Branch, Policy
+from vidaudit.picture.checks import PRECEDENCE
 from vidaudit.web.i18n import Translator, zone
 
 # --- violations in the reader's language --------------------------------------------------
@@ -51,17 +52,8 @@ ERROR_KINDS = (
     "config",
 )
 
-#: picture checks of vidaudit/sampler/diagnostics.py (PRECEDENCE), named here so the web
-#: process need not import OpenCV to translate them
-DIAG_CHECKS = (
-    "no_signal",
-    "frozen",
-    "occlusion",
-    "brightness",
-    "blur",
-    "colour_cast",
-    "scene_change",
-)
+#: the picture checks (no OpenCV in the web process to translate them)
+DIAG_CHECKS = PRECEDENCE
 
 
 def rule_slug(rule: str) -> str:

@@ -25,10 +25,10 @@ from vidaudit.db.models import (
     SpotCheckTaskRow,
     UserRow,
 )
+from vidaudit.evidence.store import EvidenceStore
 from vidaudit.inventory.schema import Branch, Channel, Device, Role
 from vidaudit.review.access import ALL_BRANCH_ROLES, Purpose, approval_covers, needs_approval
 from vidaudit.review.items import InspectionItem, items_for
-from vidaudit.sampler.evidence import EvidenceStore
 from vidaudit.web.deps import branch_scope
 from vidaudit.web.i18n import DEFAULT_TIMEZONE
 from vidaudit.web.state import WebState

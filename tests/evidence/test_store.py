@@ -10,7 +10,7 @@ import pytest
 
 from vidaudit.db.engine import make_engine, make_sessionmaker
 from vidaudit.db.migrate import upgrade
-from vidaudit.sampler.evidence import EvidenceCorrupt, EvidenceStore
+from vidaudit.evidence.store import EvidenceCorrupt, EvidenceStore
 from vidaudit.settings import Settings
 
 NOW = dt.datetime(2026, 11, 20, 2, 0, tzinfo=dt.UTC)

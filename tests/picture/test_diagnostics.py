@@ -1,6 +1,6 @@
 """Picture diagnostics on synthesized counter scenes: each fault fails its own check.
 
-Overlaps by design (see vidaudit/sampler/diagnostics.py): a black or "no video" frame fails
+Overlaps by design (see vidaudit/picture/diagnostics.py): a black or "no video" frame fails
 ``no_signal`` and every other check is ``skipped``; a covered lens fails ``occlusion`` and
 the rest is skipped (it is also dark, soft, still and "another scene").
 """
@@ -13,9 +13,9 @@ import pytest
 from pydantic import ValidationError
 
 from tests.sampler import scenes
-from vidaudit.sampler.analysis_frame import ANALYSIS_SIZE, to_analysis_size
-from vidaudit.sampler.diagnostics import PRECEDENCE, Diagnosis, diagnose
-from vidaudit.sampler.thresholds import DiagnosticThresholds
+from vidaudit.picture.analysis_frame import ANALYSIS_SIZE, to_analysis_size
+from vidaudit.picture.diagnostics import PRECEDENCE, Diagnosis, diagnose
+from vidaudit.picture.thresholds import DiagnosticThresholds
 
 REFERENCE = diagnose(scenes.counter_scene(people=0))  # the empty counter, confirmed normal
 PREVIOUS = diagnose(scenes.counter_scene(people=3, people_seed=2))  # an earlier sample

@@ -33,23 +33,19 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from vidaudit.sampler.analysis_frame import ANALYSIS_SIZE, Image, as_u8, to_analysis_size
-from vidaudit.sampler.thresholds import DiagnosticThresholds
+from vidaudit.picture.analysis_frame import ANALYSIS_SIZE, Image, as_u8, to_analysis_size
+from vidaudit.picture.checks import PRECEDENCE, CheckName, Verdict
+from vidaudit.picture.thresholds import DiagnosticThresholds
 
-CheckName = Literal[
-    "no_signal", "frozen", "occlusion", "brightness", "blur", "colour_cast", "scene_change"
+__all__ = [
+    "PRECEDENCE",
+    "CheckName",
+    "CheckResult",
+    "Diagnosis",
+    "Verdict",
+    "diagnose",
+    "diagnosis_json",
 ]
-#: The order in which a failure is named as the primary one.
-PRECEDENCE: tuple[CheckName, ...] = (
-    "no_signal",
-    "frozen",
-    "occlusion",
-    "brightness",
-    "blur",
-    "colour_cast",
-    "scene_change",
-)
-Verdict = Literal["pass", "fail", "skipped"]
 
 #: Occlusion grid: 16×9 cells.
 _GRID = (16, 9)
