@@ -29,7 +29,6 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from vidaudit.collector.derive import nth_input
 from vidaudit.collector.model import ChannelReport, RunReport
 from vidaudit.compliance.model import Violation
 from vidaudit.compliance.picture import evaluate_picture
@@ -41,6 +40,7 @@ from vidaudit.inventory.schema import Role as ChannelRole
 from vidaudit.onvif.client import OnvifPool
 from vidaudit.onvif.errors import DeviceError
 from vidaudit.onvif.models import Profile, VideoSource
+from vidaudit.onvif.topology import nth_input
 from vidaudit.picture.analysis_frame import Image, to_analysis_size
 from vidaudit.picture.diagnostics import Diagnosis, diagnose, diagnosis_json
 

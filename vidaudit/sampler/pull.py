@@ -22,7 +22,6 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from vidaudit.collector.derive import DeviceRecordings, match_recording
 from vidaudit.db.models import TaskFrameRow
 from vidaudit.evidence.store import EvidenceStore
 from vidaudit.inventory.load import SecretResolver
@@ -36,6 +35,7 @@ from vidaudit.media.vendor_urls import dahua_playback_url, hikvision_playback_ur
 from vidaudit.onvif.client import OnvifPool
 from vidaudit.onvif.errors import DeviceError
 from vidaudit.onvif.settings import OnvifSettings
+from vidaudit.onvif.topology import DeviceTopology, match_recording
 from vidaudit.picture.diagnostics import Diagnosis, diagnose, diagnosis_json
 from vidaudit.review.register import Entry, append
 
@@ -111,8 +111,8 @@ async def _device_view(
         recordings = await dev.recordings()
         profiles = await dev.profiles() if dev.offers("media") else ()
         jobs = await dev.recording_jobs() if dev.offers("recording") else ()
-        data = DeviceRecordings(True, recordings, jobs, profiles, (), None, drift)
-        recording = match_recording(request.channel.ref, data)
+        topology = DeviceTopology(recordings, jobs, profiles, ())
+        recording = match_recording(request.channel.ref, topology)
         if recording is None:
             raise PullError("not_found", f"no recording on the device for {request.channel.id}")
         return drift, offset, (await dev.replay_uri(recording.token)).uri
