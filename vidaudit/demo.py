@@ -26,7 +26,7 @@ from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from vidaudit.collector.report import device_table
-from vidaudit.collector.run import CollectResult, collect, onvif_settings
+from vidaudit.collector.run import CollectResult, collect
 from vidaudit.collector.snapshots import SnapshotOptions
 from vidaudit.db.engine import make_engine, make_sessionmaker
 from vidaudit.db.migrate import upgrade
@@ -146,7 +146,7 @@ async def plan_and_pull(
         sessions=sessions,
         store=EvidenceStore(settings.evidence_dir),
         resolver=SecretResolver(inventory, inventory_path),
-        onvif_settings=onvif_settings(settings),
+        onvif_settings=settings.onvif(),
         actor="demo-security",
         actor_role="security",
         now=now,
@@ -210,7 +210,7 @@ async def run_demo(
             sessions=sessions,
             store=EvidenceStore(settings.evidence_dir),
             resolver=SecretResolver(inventory, inventory_path),
-            onvif_settings=onvif_settings(settings),
+            onvif_settings=settings.onvif(),
             now=now,
             actor="demo-security",
         )

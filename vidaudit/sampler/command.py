@@ -178,7 +178,6 @@ def pull(
 ) -> None:
     """Pull each planned task's frames (spread across its window) for the reviewers."""
     from vidaudit import aio
-    from vidaudit.collector.run import onvif_settings
     from vidaudit.evidence.store import EvidenceStore
     from vidaudit.inventory.load import SecretResolver
     from vidaudit.sampler.tasks import pull_planned
@@ -200,7 +199,7 @@ def pull(
             sessions=sessions,
             store=EvidenceStore(settings.evidence_dir),
             resolver=SecretResolver(inventory, path),
-            onvif_settings=onvif_settings(settings),
+            onvif_settings=settings.onvif(),
             actor=by or getpass.getuser(),
             actor_role=role,
             now=now,

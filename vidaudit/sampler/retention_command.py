@@ -13,7 +13,6 @@ from rich.table import Table
 
 from vidaudit import aio
 from vidaudit.cli_support import USAGE_ERROR, err, inventory_or_exit, sessions_or_exit, sync_from
-from vidaudit.collector.run import onvif_settings
 from vidaudit.evidence.store import EvidenceStore
 from vidaudit.inventory.load import SecretResolver
 from vidaudit.settings import Settings
@@ -55,7 +54,7 @@ def verify(
             sessions=sessions,
             store=EvidenceStore(settings.evidence_dir),
             resolver=SecretResolver(inventory, path),
-            onvif_settings=onvif_settings(settings),
+            onvif_settings=settings.onvif(),
             now=now,
             actor=by or getpass.getuser(),
         )

@@ -28,7 +28,6 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
-from vidaudit.collector.run import onvif_settings
 from vidaudit.db.models import (
     ApprovalRow,
     ChannelRow,
@@ -588,7 +587,7 @@ def pull(
                 sessions=state.sessions,
                 store=evidence_store(state),
                 resolver=SecretResolver(state.inventory, state.inventory_path),
-                onvif_settings=onvif_settings(state.settings),
+                onvif_settings=state.settings.onvif(),
                 now=state.clock(),
             )
         )
