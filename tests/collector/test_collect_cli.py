@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from tests.conftest import REPO
 from vidaudit.cli import app
-from vidaudit.collector.command import parse_every
+from vidaudit.cli.collect import parse_every
 from vidaudit.collector.lock import LockTimeout, run_lock
 
 runner = CliRunner()

@@ -10,8 +10,8 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from tests.web.conftest import WebEnv, build_web_env
+from vidaudit.cli.web import serve_command, user_app
 from vidaudit.db.models import UserRow
-from vidaudit.web.command import serve_command, user_app
 
 runner = CliRunner()
 NEW_PASSWORD = "a new and long password"

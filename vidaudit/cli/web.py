@@ -1,4 +1,4 @@
-"""``vidaudit serve`` and ``vidaudit user add|list|disable`` (registered in vidaudit/cli.py).
+"""``vidaudit serve`` and ``vidaudit user add|list|disable`` (registered in vidaudit/cli/main.py).
 
 Exit status 2 for a usage problem: an out-of-date schema, an unknown role or branch, a
 password too short or not confirmed.

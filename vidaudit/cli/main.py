@@ -18,20 +18,20 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
 
-from vidaudit.cli_support import USAGE_ERROR, err, inventory_or_exit, sessions_or_exit
-from vidaudit.collector.command import collect_command
+from vidaudit.cli.collect import collect_command
+from vidaudit.cli.frames import frames_command
+from vidaudit.cli.retention import retention_app
+from vidaudit.cli.sample import sample_app
+from vidaudit.cli.support import USAGE_ERROR, err, inventory_or_exit, sessions_or_exit
+from vidaudit.cli.web import serve_command, user_app
 from vidaudit.db.engine import make_engine
 from vidaudit.db.migrate import schema_state, upgrade
 from vidaudit.db.models import BranchRow, ChannelRow, DeviceRow
 from vidaudit.inventory import check_secrets
 from vidaudit.inventory.schema import Inventory
 from vidaudit.inventory.sync import sync_inventory
-from vidaudit.sampler.command import sample_app
-from vidaudit.sampler.frames_command import frames_command
-from vidaudit.sampler.retention_command import retention_app
 from vidaudit.settings import Settings
 from vidaudit.sim.command import sim_command
-from vidaudit.web.command import serve_command, user_app
 
 app = typer.Typer(
     help="Audit bank-branch video surveillance: retention, recording hours, clocks, reviews.",
@@ -258,7 +258,7 @@ def demo(
 ) -> None:
     """A simulated fleet, collector, retention proof, spot-checks, accounts, web view."""
     from vidaudit import aio
-    from vidaudit.demo import run_demo
+    from vidaudit.cli.demo import run_demo
 
     settings = _settings()
     aio.run(run_demo(settings, workdir or settings.data_dir / "demo", serve=serve, port=port))

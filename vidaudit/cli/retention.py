@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from vidaudit import aio
-from vidaudit.cli_support import USAGE_ERROR, err, inventory_or_exit, sessions_or_exit, sync_from
+from vidaudit.cli.support import USAGE_ERROR, err, inventory_or_exit, sessions_or_exit, sync_from
 from vidaudit.evidence.store import EvidenceStore
 from vidaudit.inventory.load import SecretResolver
 from vidaudit.settings import Settings

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from vidaudit import aio
-from vidaudit.cli_support import USAGE_ERROR, err, inventory_or_exit, sessions_or_exit
+from vidaudit.cli.support import USAGE_ERROR, err, inventory_or_exit, sessions_or_exit
 from vidaudit.collector.fleet import DeviceProbe
 from vidaudit.collector.lock import LockTimeout, run_lock
 from vidaudit.collector.report import channel_table, device_table, report_json
