@@ -38,7 +38,7 @@ from vidaudit.inventory.schema import Inventory, Role
 from vidaudit.sampler.plan import ALGORITHM, RandomPlanRequest, new_seed, random_plan
 from vidaudit.sampler.retention import verify_channels
 from vidaudit.sampler.store import save_plan
-from vidaudit.sampler.tasks import pull_planned
+from vidaudit.sampler.tasks import Puller, planned_tasks, pull_planned
 from vidaudit.settings import Settings
 from vidaudit.sim import parse_scenario, running_fleet
 from vidaudit.web.auth import create_user, hash_password
@@ -140,13 +140,16 @@ async def plan_and_pull(
             algorithm=ALGORITHM,
         )
         plan_id = plan.id
-    pulls = await pull_planned(
-        plan_id,
+    puller = Puller(
         inventory,
-        sessions=sessions,
-        store=EvidenceStore(settings.evidence_dir),
-        resolver=SecretResolver(inventory, inventory_path),
-        onvif_settings=settings.onvif(),
+        sessions,
+        EvidenceStore(settings.evidence_dir),
+        SecretResolver(inventory, inventory_path),
+        settings.onvif(),
+    )
+    pulls = await pull_planned(
+        puller,
+        planned_tasks(sessions, plan_id),
         actor="demo-security",
         actor_role="security",
         now=now,

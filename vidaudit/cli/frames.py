@@ -16,7 +16,14 @@ from rich.console import Console
 from rich.table import Table
 
 from vidaudit import aio
-from vidaudit.cli.support import USAGE_ERROR, err, inventory_or_exit, sessions_or_exit, sync_from
+from vidaudit.cli.support import (
+    USAGE_ERROR,
+    credentials_or_exit,
+    err,
+    inventory_or_exit,
+    sessions_or_exit,
+    sync_from,
+)
 from vidaudit.evidence.store import EvidenceStore
 from vidaudit.inventory.load import SecretResolver
 from vidaudit.settings import Settings
@@ -79,6 +86,9 @@ def frames_command(
     if file is not None and start is None:
         err.print("error: --file needs --file-start (the real time of its first frame)")
         raise typer.Exit(USAGE_ERROR)
+    resolver = SecretResolver(inventory, path)
+    if file is None:
+        credentials_or_exit(resolver, [dev])
     sessions = sessions_or_exit(settings)
     now = dt.datetime.now(dt.UTC)
     sync_from(sessions, inventory, path, now)
@@ -99,7 +109,7 @@ def frames_command(
                 request,
                 sessions=sessions,
                 store=EvidenceStore(settings.evidence_dir),
-                resolver=SecretResolver(inventory, path),
+                resolver=resolver,
                 onvif_settings=settings.onvif(),
                 now=now,
             )

@@ -12,7 +12,14 @@ from rich.console import Console
 from rich.table import Table
 
 from vidaudit import aio
-from vidaudit.cli.support import USAGE_ERROR, err, inventory_or_exit, sessions_or_exit, sync_from
+from vidaudit.cli.support import (
+    USAGE_ERROR,
+    credentials_or_exit,
+    err,
+    inventory_or_exit,
+    sessions_or_exit,
+    sync_from,
+)
 from vidaudit.evidence.store import EvidenceStore
 from vidaudit.inventory.load import SecretResolver
 from vidaudit.settings import Settings
@@ -44,6 +51,8 @@ def verify(
     if not targets:
         err.print("error: no channel matches --branch/--channel")
         raise typer.Exit(USAGE_ERROR)
+    resolver = SecretResolver(inventory, path)
+    credentials_or_exit(resolver, {d.id: d for _b, d, _c in targets}.values())
     sessions = sessions_or_exit(settings)
     now = dt.datetime.now(dt.UTC)
     sync_from(sessions, inventory, path, now)
@@ -53,7 +62,7 @@ def verify(
             inventory,
             sessions=sessions,
             store=EvidenceStore(settings.evidence_dir),
-            resolver=SecretResolver(inventory, path),
+            resolver=resolver,
             onvif_settings=settings.onvif(),
             now=now,
             actor=by or getpass.getuser(),

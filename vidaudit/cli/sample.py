@@ -13,7 +13,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from vidaudit.cli.support import USAGE_ERROR, err, inventory_or_exit, sessions_or_exit, sync_from
+from vidaudit.cli.support import (
+    USAGE_ERROR,
+    credentials_or_exit,
+    err,
+    inventory_or_exit,
+    sessions_or_exit,
+    sync_from,
+)
 from vidaudit.db.models import SpotCheckPlanRow
 from vidaudit.inventory.schema import Inventory, Role
 from vidaudit.sampler.plan import (
@@ -180,30 +187,26 @@ def pull(
     from vidaudit import aio
     from vidaudit.evidence.store import EvidenceStore
     from vidaudit.inventory.load import SecretResolver
-    from vidaudit.sampler.tasks import pull_planned
+    from vidaudit.sampler.tasks import Puller, devices_of, planned_tasks, pull_planned
 
     settings = Settings()
     path = config or settings.inventory
     inventory = inventory_or_exit(path)
     sessions = sessions_or_exit(settings)
-    now = dt.datetime.now(dt.UTC)
-    sync_from(sessions, inventory, path, now)
     with sessions() as session:
         if session.get(SpotCheckPlanRow, plan_id) is None:
             err.print(f"error: no spot-check plan {plan_id}")
             raise typer.Exit(USAGE_ERROR)
+    tasks = planned_tasks(sessions, plan_id)
+    resolver = SecretResolver(inventory, path)
+    credentials_or_exit(resolver, devices_of(inventory, tasks))
+    now = dt.datetime.now(dt.UTC)
+    sync_from(sessions, inventory, path, now)
+    puller = Puller(
+        inventory, sessions, EvidenceStore(settings.evidence_dir), resolver, settings.onvif()
+    )
     results = aio.run(
-        pull_planned(
-            plan_id,
-            inventory,
-            sessions=sessions,
-            store=EvidenceStore(settings.evidence_dir),
-            resolver=SecretResolver(inventory, path),
-            onvif_settings=settings.onvif(),
-            actor=by or getpass.getuser(),
-            actor_role=role,
-            now=now,
-        )
+        pull_planned(puller, tasks, actor=by or getpass.getuser(), actor_role=role, now=now)
     )
     for result in results:
         state = f"{result.frames} frames" if result.error is None else f"not pulled: {result.error}"

@@ -33,6 +33,7 @@ from vidaudit.collector.model import ChannelReport, RunReport
 from vidaudit.compliance.model import Violation
 from vidaudit.compliance.picture import evaluate_picture
 from vidaudit.db.models import EvidenceRow, SnapshotRow
+from vidaudit.errors import VidauditError
 from vidaudit.evidence.store import EvidenceCorrupt, EvidenceStore
 from vidaudit.inventory.load import SecretResolver
 from vidaudit.inventory.schema import Branch, Channel, ChannelRef, Credentials, Device, Inventory
@@ -72,13 +73,8 @@ class SnapshotOptions:
         return self.roles is None or channel.role in self.roles
 
 
-class SnapshotError(Exception):
-    """A snapshot that could not be taken; ``kind`` as the device layer's error kinds."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(f"{kind}: {message}")
-        self.kind = kind
-        self.message = message
+class SnapshotError(VidauditError):
+    """A snapshot that could not be taken (kind from ``vidaudit.errors``)."""
 
 
 @dataclass(frozen=True)

@@ -317,6 +317,13 @@ class Inventory(Strict):
             for channel in device.channels
         ]
 
+    def find_channel(self, channel_id: str) -> tuple[Branch, Device, Channel] | None:
+        """The channel with this id, with its branch and device; None when not listed."""
+        for found in self.channels():
+            if found[2].id == channel_id:
+                return found
+        return None
+
 
 class Credentials(BaseModel):
     """A device's resolved login; the password stays a SecretStr everywhere."""

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 from sqlalchemy.orm import Session, sessionmaker
 
 from vidaudit.db.models import TaskFrameRow
+from vidaudit.errors import VidauditError
 from vidaudit.evidence.store import EvidenceStore
 from vidaudit.inventory.load import SecretResolver
 from vidaudit.inventory.schema import Branch, Channel, Device, Playback
@@ -45,13 +46,8 @@ _URL_MARGIN = dt.timedelta(seconds=2)
 _URL_STRETCH = dt.timedelta(seconds=20)
 
 
-class PullError(RuntimeError):
-    """The pull could not be made at all (kind as in MediaError/DeviceError)."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(f"{kind}: {message}")
-        self.kind = kind
-        self.message = message
+class PullError(VidauditError):
+    """The pull could not be made at all (kind from ``vidaudit.errors``)."""
 
 
 @dataclass(frozen=True)
@@ -290,6 +286,10 @@ async def pull_frames(
             raise ValueError(f"instant {index} must be timezone-aware")
     if not request.instants:
         raise ValueError("give at least one instant")
+    if request.file is None:
+        # A password reference that does not resolve is our configuration, not an attempt
+        # to view footage: ConfigError before anything is registered.
+        resolver.credentials(request.device)
     # Registered first: an attempt to view footage is on the record even if it fails.
     seq = await asyncio.to_thread(_register, sessions, request, now)
     try:

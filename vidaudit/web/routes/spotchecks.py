@@ -37,6 +37,7 @@ from vidaudit.db.models import (
     TaskFrameRow,
     UserRow,
 )
+from vidaudit.errors import ConfigError, ErrorKind
 from vidaudit.inventory.load import SecretResolver
 from vidaudit.inventory.schema import Role
 from vidaudit.review.items import Verdict
@@ -52,9 +53,9 @@ from vidaudit.sampler.plan import (
     random_plan,
     targeted_plan,
 )
-from vidaudit.sampler.pull import PullError, PullRequest, pull_frames
+from vidaudit.sampler.pull import PullError
 from vidaudit.sampler.store import save_plan
-from vidaudit.sampler.tasks import spread
+from vidaudit.sampler.tasks import Puller, pull_task, spread
 from vidaudit.web.deps import Forbidden, SessionDep, branch_scope, require_permission
 from vidaudit.web.i18n import zone
 from vidaudit.web.roles import Permission, has_permission
@@ -68,7 +69,6 @@ from vidaudit.web.views.review_common import (
     evidence_store,
     footage_access,
     in_scope,
-    inventory_channel,
     load_task,
     query_flag,
     with_query,
@@ -80,7 +80,16 @@ router = APIRouter(tags=["spot-checks"])
 PAGE_SIZE = 50
 STATUSES = ("planned", "pulled", "reviewed")
 #: pull failures the page explains in words; any other kind gets the generic message
-PULL_ERRORS = frozenset({"not_found", "unreachable", "timeout", "auth", "config", "no_inventory"})
+PULL_ERRORS = frozenset(
+    {
+        ErrorKind.NOT_FOUND,
+        ErrorKind.UNREACHABLE,
+        ErrorKind.TIMEOUT,
+        ErrorKind.AUTH,
+        ErrorKind.CONFIG,
+        "no_inventory",
+    }
+)
 MAX_PULL_FRAMES = 30
 MAX_STEP_S = 3600
 #: a targeted CSV is a few hundred rows of events; anything much bigger is a mistake
@@ -555,26 +564,14 @@ def pull(
     if not access.allowed:
         # Nothing is pulled or registered without the branch head's approval (D4).
         return RedirectResponse(f"{back}?error=not_approved", status_code=303)
-    found = inventory_channel(state, tv.channel.id)
-    if found is None or state.inventory is None:
+    if state.inventory is None:
         return RedirectResponse(f"{back}?error=no_inventory#frames", status_code=303)
-    branch, device, channel = found
-    # The register is the bank's own record (Art. 46), kept in its language.
-    kind = "随机抽查" if tv.task.kind == "random" else "定向抽查"
-    reason = f"抽查任务 #{tv.task.id} {kind}"
-    if tv.task.reason:
-        reason += f": {tv.task.reason}"
-    if access.approval is not None:
-        reason += f";经审批 #{access.approval.id}"
-    pull_request = PullRequest(
-        branch,
-        device,
-        channel,
-        instants,
-        reason,
-        actor=user.username,
-        actor_role=user.role,
-        task_id=tv.task.id,
+    puller = Puller(
+        state.inventory,
+        state.sessions,
+        evidence_store(state),
+        SecretResolver(state.inventory, state.inventory_path),
+        state.settings.onvif(),
     )
     # The pull registers itself and writes its frames in its own transactions; end ours so
     # a SQLite reader snapshot cannot block them or go stale underneath us.
@@ -582,27 +579,21 @@ def pull(
     try:
         outcome = anyio.from_thread.run(
             partial(
-                pull_frames,
-                pull_request,
-                sessions=state.sessions,
-                store=evidence_store(state),
-                resolver=SecretResolver(state.inventory, state.inventory_path),
-                onvif_settings=state.settings.onvif(),
+                pull_task,
+                puller,
+                tv.task,
+                instants,
+                actor=user.username,
+                actor_role=user.role,
                 now=state.clock(),
+                approval_id=access.approval.id if access.approval is not None else None,
             )
         )
-    except PullError as exc:
+    except (PullError, ConfigError) as exc:
         # The message stays in the log: the page says what it means in the reader's words.
         log.warning("pull for task %s by %s failed: %s", task_id, user.username, exc)
         kind = exc.kind if exc.kind in PULL_ERRORS else "other"
         return RedirectResponse(f"{back}?error={kind}#frames", status_code=303)
-    except KeyError as exc:  # the device's password reference does not resolve
-        log.warning("pull for task %s: %s", task_id, exc)
-        return RedirectResponse(f"{back}?error=config#frames", status_code=303)
-    with state.sessions.begin() as session:
-        task = session.get(SpotCheckTaskRow, task_id)
-        if task is not None and task.status == "planned":
-            task.status = "pulled"
     return RedirectResponse(f"{back}?done=pulled&n={len(outcome.frames)}#frames", 303)
 
 

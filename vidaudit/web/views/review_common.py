@@ -26,7 +26,7 @@ from vidaudit.db.models import (
     UserRow,
 )
 from vidaudit.evidence.store import EvidenceStore
-from vidaudit.inventory.schema import Branch, Channel, Device, Role
+from vidaudit.inventory.schema import Role
 from vidaudit.review.access import ALL_BRANCH_ROLES, Purpose, approval_covers, needs_approval
 from vidaudit.review.items import InspectionItem, items_for
 from vidaudit.web.deps import branch_scope
@@ -127,17 +127,6 @@ def channel_items(role: str) -> list[InspectionItem]:
         return items_for(Role(role))
     except ValueError:  # a role this code does not know: the items every channel has
         return items_for(Role.OTHER)
-
-
-def inventory_channel(state: WebState, channel_id: str) -> tuple[Branch, Device, Channel] | None:
-    """The channel as cameras.yaml describes it (the pull needs its device and password
-    reference); None when the server runs without an inventory or it lacks the channel."""
-    if state.inventory is None:
-        return None
-    for branch, device, channel in state.inventory.channels():
-        if channel.id == channel_id:
-            return branch, device, channel
-    return None
 
 
 def user_names(db: Session, ids: Iterable[int | None]) -> dict[int, UserRow]:
