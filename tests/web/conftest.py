@@ -26,15 +26,16 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.conftest import IN_CI, REPO
+from vidaudit.accounts import users
+from vidaudit.accounts.users import create_user
 from vidaudit.db.engine import make_engine, make_sessionmaker
 from vidaudit.db.migrate import upgrade
 from vidaudit.db.models import UserRow
 from vidaudit.inventory import parse_inventory
 from vidaudit.inventory.sync import sync_inventory
 from vidaudit.settings import Settings
-from vidaudit.web import auth
 from vidaudit.web.app import create_app
-from vidaudit.web.auth import create_user, start_session
+from vidaudit.web.auth import start_session
 from vidaudit.web.deps import SESSION_COOKIE
 
 PASSWORD = "correct horse battery staple"
@@ -94,7 +95,7 @@ def inventory() -> dict[str, Any]:
 
 
 #: the module's own hasher, saved before any test swaps it
-PRODUCTION_HASHER = auth._hasher
+PRODUCTION_HASHER = users._hasher
 
 
 @pytest.fixture(autouse=True)
@@ -102,9 +103,9 @@ def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     """argon2id with tiny costs: the production costs (64 MiB, 3 passes) are the point in
     production and a waste in tests; test_auth checks the production parameters."""
     monkeypatch.setattr(
-        auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+        users, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
     )
-    monkeypatch.setattr(auth, "_dummy_hash", None)
+    monkeypatch.setattr(users, "_dummy_hash", None)
 
 
 @dataclass

@@ -23,6 +23,7 @@ from sqlalchemy import func, select
 
 from tests.sampler.scenes import counter_scene
 from tests.web.conftest import PASSWORD, WebEnv, build_web_env, inventory
+from vidaudit.accounts.users import create_user
 from vidaudit.db.models import (
     ApprovalRow,
     FindingEventRow,
@@ -35,16 +36,15 @@ from vidaudit.db.models import (
     UserRow,
 )
 from vidaudit.evidence.store import EvidenceStore
-from vidaudit.inventory.schema import Role
+from vidaudit.inventory.schema import ChannelRole
 from vidaudit.review.items import items_for
 from vidaudit.review.register import Entry, append, verify
 from vidaudit.sampler.plan import ALGORITHM, PlannedTask, TaskKind
 from vidaudit.sampler.store import save_plan
 from vidaudit.sampler.tasks import spread
-from vidaudit.web.auth import create_user
 from vidaudit.web.deps import CSRF_HEADER
 
-COUNTER_ITEMS = [item.code for item in items_for(Role.COUNTER)]
+COUNTER_ITEMS = [item.code for item in items_for(ChannelRole.COUNTER)]
 STALE_MESSAGE = "已被他人修改，请刷新后重试"
 
 
@@ -518,7 +518,7 @@ def test_keys_built_from_data_exist() -> None:
     from vidaudit.web.routes.spotchecks import PULL_ERRORS
 
     needed = (
-        {f"review.role_{r.value}" for r in Role}
+        {f"review.role_{r.value}" for r in ChannelRole}
         | {f"review.verdict_{v.value}" for v in Verdict}
         | {f"findings.status_{s.value}" for s in Status}
         | {f"findings.action_{a.value}" for a in Action}

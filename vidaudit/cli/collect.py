@@ -22,7 +22,7 @@ from vidaudit.collector.lock import LockTimeout, run_lock
 from vidaudit.collector.report import channel_table, device_table, report_json
 from vidaudit.collector.run import CollectResult, collect
 from vidaudit.db.engine import make_engine, make_sessionmaker
-from vidaudit.inventory.schema import Inventory, Role
+from vidaudit.inventory.schema import ChannelRole, Inventory
 from vidaudit.settings import Settings
 
 if TYPE_CHECKING:
@@ -139,7 +139,7 @@ def collect_command(
         ),
     ] = False,
     snapshot_role: Annotated[
-        list[Role] | None,
+        list[ChannelRole] | None,
         typer.Option(
             "--snapshot-role",
             help="roles to snapshot (repeatable; default vault, cash_area, counter, atm)",

@@ -25,6 +25,7 @@ from rich.table import Table
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from vidaudit.accounts.users import create_user, hash_password
 from vidaudit.collector.report import device_table
 from vidaudit.collector.run import CollectResult, collect
 from vidaudit.collector.snapshots import SnapshotOptions
@@ -34,14 +35,13 @@ from vidaudit.db.models import UserRow
 from vidaudit.evidence.store import EvidenceStore
 from vidaudit.inventory import check_secrets, load_inventory
 from vidaudit.inventory.load import SecretResolver
-from vidaudit.inventory.schema import Inventory, Role
+from vidaudit.inventory.schema import ChannelRole, Inventory
 from vidaudit.sampler.plan import ALGORITHM, RandomPlanRequest, new_seed, random_plan
 from vidaudit.sampler.retention import verify_channels
 from vidaudit.sampler.store import save_plan
 from vidaudit.sampler.tasks import Puller, planned_tasks, pull_planned
 from vidaudit.settings import Settings
 from vidaudit.sim import parse_scenario, running_fleet
-from vidaudit.web.auth import create_user, hash_password
 
 console = Console()
 
@@ -117,7 +117,7 @@ async def plan_and_pull(
         count=2 * len(inventory.branches),
         period_start=first,
         period_days=7,
-        roles=frozenset({Role.COUNTER}),
+        roles=frozenset({ChannelRole.COUNTER}),
     )
     seed = new_seed()
     tasks = random_plan(inventory, request, seed)

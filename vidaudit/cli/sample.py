@@ -22,7 +22,7 @@ from vidaudit.cli.support import (
     sync_from,
 )
 from vidaudit.db.models import SpotCheckPlanRow
-from vidaudit.inventory.schema import Inventory, Role
+from vidaudit.inventory.schema import ChannelRole, Inventory
 from vidaudit.sampler.plan import (
     ALGORITHM,
     PlanError,
@@ -85,7 +85,7 @@ def plan(
         typer.Option(help="random: first day of the period, YYYY-MM-DD (default: 7 days ago)"),
     ] = None,
     roles: Annotated[
-        list[Role] | None, typer.Option("--roles", help="random: channel roles (repeatable)")
+        list[ChannelRole] | None, typer.Option("--roles", help="random: channel roles (repeatable)")
     ] = None,
     branch: Annotated[
         list[str] | None, typer.Option("--branch", "-b", help="only these branches")
@@ -123,7 +123,7 @@ def plan(
                 count=random_count,
                 period_start=first,
                 period_days=days,
-                roles=frozenset(roles or [Role.COUNTER]),
+                roles=frozenset(roles or [ChannelRole.COUNTER]),
                 window=dt.timedelta(minutes=window_min),
                 branches=frozenset(branch) if branch else None,
             )

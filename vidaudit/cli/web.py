@@ -16,12 +16,12 @@ from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from vidaudit.accounts.roles import PersonRole
+from vidaudit.accounts.users import UserError, create_user, disable_user
 from vidaudit.db.engine import make_engine, make_sessionmaker
 from vidaudit.db.migrate import SchemaOutOfDate, require_current_schema
 from vidaudit.db.models import UserRow
 from vidaudit.settings import Settings
-from vidaudit.web.auth import UserError, create_user, disable_user
-from vidaudit.web.roles import Role
 
 USAGE_ERROR = 2
 
@@ -91,7 +91,7 @@ def _read_password(from_stdin: bool) -> str:
 def user_add(
     username: Annotated[str, typer.Argument(help="login name (1-64 characters, no spaces)")],
     role: Annotated[
-        Role, typer.Option(case_sensitive=False, help="what the person does (see README)")
+        PersonRole, typer.Option(case_sensitive=False, help="what the person does (see README)")
     ],
     branch: Annotated[
         str | None,

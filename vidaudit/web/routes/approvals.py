@@ -15,10 +15,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
+from vidaudit.accounts.roles import Permission, has_permission
 from vidaudit.db.models import ApprovalRow, BranchRow, ChannelRow, SpotCheckTaskRow, UserRow
 from vidaudit.review.register import Entry, append
 from vidaudit.web.deps import SessionDep, branch_scope, check_branch, require_permission
-from vidaudit.web.roles import Permission, has_permission
 from vidaudit.web.state import web_state
 from vidaudit.web.templating import render
 from vidaudit.web.views.review_common import (

@@ -13,10 +13,10 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
+from vidaudit.accounts.roles import Permission
 from vidaudit.db.models import BranchRow, UserRow
 from vidaudit.web.deps import BranchScope, SessionDep, require_permission
 from vidaudit.web.i18n import DEFAULT_TIMEZONE, localtime
-from vidaudit.web.roles import Permission
 from vidaudit.web.state import web_state
 from vidaudit.web.templating import render
 from vidaudit.web.views import dashboard_export as export

@@ -15,6 +15,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse
 from sqlalchemy import select
 
+from vidaudit.accounts.roles import Permission
 from vidaudit.collector.history import open_tickets, retention_trend
 from vidaudit.db.models import (
     BranchRow,
@@ -26,7 +27,6 @@ from vidaudit.db.models import (
 )
 from vidaudit.evidence.store import EvidenceStore
 from vidaudit.web.deps import SessionDep, branch_scope, check_branch, require_permission
-from vidaudit.web.roles import Permission
 from vidaudit.web.state import web_state
 from vidaudit.web.templating import render
 from vidaudit.web.views.dashboard_data import branch_schedule, current_policy, latest_runs

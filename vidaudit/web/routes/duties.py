@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from vidaudit.accounts.roles import Permission
 from vidaudit.db.models import BranchRow, UserRow
 from vidaudit.web.deps import (
     BranchScope,
@@ -23,7 +24,6 @@ from vidaudit.web.deps import (
     scoped_branches,
 )
 from vidaudit.web.i18n import DEFAULT_TIMEZONE, zone
-from vidaudit.web.roles import Permission
 from vidaudit.web.state import web_state
 from vidaudit.web.templating import render
 from vidaudit.web.views.duties_check import (

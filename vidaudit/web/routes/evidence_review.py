@@ -15,6 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse
 from sqlalchemy import select
 
+from vidaudit.accounts.roles import Permission
 from vidaudit.db.models import (
     ChannelRow,
     DeviceRow,
@@ -24,12 +25,11 @@ from vidaudit.db.models import (
     TaskFrameRow,
     UserRow,
 )
+from vidaudit.review.access import footage_access
 from vidaudit.web.deps import SessionDep, require_permission
-from vidaudit.web.roles import Permission
 from vidaudit.web.state import web_state
 from vidaudit.web.views.review_common import (
     evidence_store,
-    footage_access,
     in_scope,
     not_found,
 )

@@ -24,6 +24,7 @@ from openpyxl.styles import Font, PatternFill  # type: ignore[import-untyped, un
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from vidaudit.accounts.roles import Permission, has_permission, roles_with
 from vidaudit.db.models import (
     BranchRow,
     ChannelRow,
@@ -45,7 +46,6 @@ from vidaudit.review.findings import (
 from vidaudit.review.items import BY_CODE
 from vidaudit.web.deps import Forbidden, SessionDep, branch_scope, check_branch, require_permission
 from vidaudit.web.i18n import DEFAULT_TIMEZONE, Translator, fmt_dt, localtime
-from vidaudit.web.roles import Permission, has_permission
 from vidaudit.web.state import web_state
 from vidaudit.web.templating import render
 from vidaudit.web.views.review_common import (
@@ -352,7 +352,7 @@ def _detail(
             .where(
                 UserRow.branch_id == finding.branch_id,
                 UserRow.disabled_at.is_(None),
-                UserRow.role.in_(("branch_head", "administrator")),
+                UserRow.role.in_(roles_with(Permission.RECTIFY)),
             )
             .order_by(UserRow.role, UserRow.display_name)
         )

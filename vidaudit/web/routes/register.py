@@ -14,12 +14,12 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from vidaudit.accounts.roles import Permission
 from vidaudit.db.models import RegisterEntryRow, UserRow
 from vidaudit.evidence.store import EvidenceCheck
 from vidaudit.review.register import verify
 from vidaudit.web.deps import SessionDep, branch_scope, require_permission
 from vidaudit.web.i18n import DEFAULT_TIMEZONE, zone
-from vidaudit.web.roles import Permission
 from vidaudit.web.state import web_state
 from vidaudit.web.templating import render
 from vidaudit.web.views.review_common import (

@@ -15,6 +15,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
+from vidaudit.accounts.roles import Permission
 from vidaudit.db.models import BranchRow, UserRow
 from vidaudit.web.deps import (
     BranchScope,
@@ -24,7 +25,6 @@ from vidaudit.web.deps import (
     scoped_branches,
 )
 from vidaudit.web.i18n import DEFAULT_TIMEZONE, zone
-from vidaudit.web.roles import Permission
 from vidaudit.web.state import web_state
 from vidaudit.web.templating import base_context, render
 from vidaudit.web.views.duties_data import BadWeek, current_policy, parse_week

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
+from vidaudit.accounts.roles import Permission
 from vidaudit.db.models import (
     BranchRow,
     ChannelRow,
@@ -20,14 +21,13 @@ from vidaudit.db.models import (
     TaskFrameRow,
     UserRow,
 )
+from vidaudit.review.access import footage_access
 from vidaudit.review.items import BY_CODE
 from vidaudit.web.deps import SessionDep, check_branch, require_permission
 from vidaudit.web.i18n import DEFAULT_TIMEZONE
-from vidaudit.web.roles import Permission
 from vidaudit.web.templating import render
 from vidaudit.web.views.review_common import (
     channel_items,
-    footage_access,
     not_found,
     query_flag,
     user_names,

@@ -28,6 +28,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
+from vidaudit.accounts.roles import Permission, has_permission
 from vidaudit.db.models import (
     ApprovalRow,
     ChannelRow,
@@ -39,7 +40,8 @@ from vidaudit.db.models import (
 )
 from vidaudit.errors import ConfigError, ErrorKind
 from vidaudit.inventory.load import SecretResolver
-from vidaudit.inventory.schema import Role
+from vidaudit.inventory.schema import ChannelRole
+from vidaudit.review.access import footage_access
 from vidaudit.review.items import Verdict
 from vidaudit.review.register import Entry, append
 from vidaudit.review.reviews import ItemMark, ReviewError, submit_review
@@ -58,7 +60,6 @@ from vidaudit.sampler.store import save_plan
 from vidaudit.sampler.tasks import Puller, pull_task, spread
 from vidaudit.web.deps import Forbidden, SessionDep, branch_scope, require_permission
 from vidaudit.web.i18n import zone
-from vidaudit.web.roles import Permission, has_permission
 from vidaudit.web.state import web_state
 from vidaudit.web.templating import render
 from vidaudit.web.views.review_common import (
@@ -67,7 +68,6 @@ from vidaudit.web.views.review_common import (
     channel_items,
     clean_text,
     evidence_store,
-    footage_access,
     in_scope,
     load_task,
     query_flag,
@@ -119,7 +119,7 @@ class PlanForm:
     count: str = "10"
     period_start: str = ""
     period_days: str = "7"
-    roles: list[str] = field(default_factory=lambda: [Role.COUNTER.value])
+    roles: list[str] = field(default_factory=lambda: [ChannelRole.COUNTER.value])
     branches: list[str] = field(default_factory=list)
     window_min: str = "10"
     frames: str = "6"
@@ -217,7 +217,7 @@ def _queue_page(
             "plans": plans,
             "plan_sizes": plan_sizes,
             "plan_form": form,
-            "roles": [r.value for r in Role],
+            "roles": [r.value for r in ChannelRole],
             "has_inventory": state.inventory is not None,
             "done": query_flag(request, "done"),
             "done_plan": request.query_params.get("plan", ""),
@@ -281,7 +281,7 @@ def create_random_plan(
         first = dt.date.fromisoformat(period_start.strip())
     except ValueError:
         first = None
-    known_roles = {r.value for r in Role}
+    known_roles = {r.value for r in ChannelRole}
     valid_roles = bool(form.roles) and set(form.roles) <= known_roles
     if None in (n, days, window, per_task, first) or not valid_roles:
         form.error = "spotcheck.plan_invalid"
@@ -298,7 +298,7 @@ def create_random_plan(
                 count=n,
                 period_start=first,
                 period_days=days,
-                roles=frozenset(Role(r) for r in form.roles),
+                roles=frozenset(ChannelRole(r) for r in form.roles),
                 window=dt.timedelta(minutes=window),
                 branches=frozenset(form.branches) or None,
             ),

@@ -1,13 +1,12 @@
 """What the spot-check, approval, review, finding and register pages share.
 
 Kept out of the route modules so each router stays one resource; nothing here renders.
-The D4 rule lives in one place (``footage_access``): every page and the evidence route
-ask it before a frame is shown or pulled.
+The D4 rule lives in the domain (``vidaudit.review.access.footage_access``): every page and
+the evidence route ask it before a frame is shown or pulled.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +17,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vidaudit.db.models import (
-    ApprovalRow,
     BranchRow,
     ChannelRow,
     DeviceRow,
@@ -26,8 +24,7 @@ from vidaudit.db.models import (
     UserRow,
 )
 from vidaudit.evidence.store import EvidenceStore
-from vidaudit.inventory.schema import Role
-from vidaudit.review.access import ALL_BRANCH_ROLES, Purpose, approval_covers, needs_approval
+from vidaudit.inventory.schema import ChannelRole
 from vidaudit.review.items import InspectionItem, items_for
 from vidaudit.web.deps import branch_scope
 from vidaudit.web.i18n import DEFAULT_TIMEZONE
@@ -49,54 +46,9 @@ def evidence_store(state: WebState) -> EvidenceStore:
     return EvidenceStore(state.settings.evidence_dir)
 
 
-def purpose_for(user: UserRow) -> Purpose:
-    """Security and inspectors check branches as their business (D5/D6); everyone else
-    looks at footage for their branch's routine reviews (D2/D3)."""
-    return Purpose.INSPECTION if user.role in ALL_BRANCH_ROLES else Purpose.REVIEW
-
-
 def in_scope(user: UserRow, branch_id: str) -> bool:
     scope = branch_scope(user)
     return scope is None or branch_id in scope
-
-
-@dataclass(frozen=True)
-class FootageAccess:
-    """Whether ``user`` may see footage of one channel over one range, and why not."""
-
-    allowed: bool
-    needs_approval: bool
-    approval: ApprovalRow | None = None  # the approval that covers the range
-    pending: ApprovalRow | None = None  # a request still waiting for the branch head
-    denied: ApprovalRow | None = None  # the latest refusal, to show its note
-
-
-def footage_access(
-    db: Session,
-    user: UserRow,
-    branch_id: str,
-    channel_id: str,
-    start: dt.datetime,
-    end: dt.datetime,
-) -> FootageAccess:
-    """D4 (Art. 46): viewing outside one's own branch or business needs the branch head's
-    approval first; a branch-bound user outside their branch is let in only that way."""
-    if not needs_approval(user, branch_id, purpose_for(user)):
-        return FootageAccess(allowed=True, needs_approval=False)
-    requests = list(
-        db.scalars(
-            select(ApprovalRow)
-            .where(ApprovalRow.requester_id == user.id, ApprovalRow.channel_id == channel_id)
-            .order_by(ApprovalRow.id.desc())
-        )
-    )
-    for approval in requests:
-        if approval_covers(approval, user, channel_id, start, end):
-            return FootageAccess(allowed=True, needs_approval=True, approval=approval)
-    overlapping = [a for a in requests if a.range_start <= end and start <= a.range_end]
-    pending = next((a for a in overlapping if a.status == "pending"), None)
-    denied = next((a for a in overlapping if a.status == "denied"), None)
-    return FootageAccess(allowed=False, needs_approval=True, pending=pending, denied=denied)
 
 
 @dataclass(frozen=True)
@@ -124,9 +76,9 @@ def load_task(db: Session, task_id: int) -> TaskView:
 
 def channel_items(role: str) -> list[InspectionItem]:
     try:
-        return items_for(Role(role))
+        return items_for(ChannelRole(role))
     except ValueError:  # a role this code does not know: the items every channel has
-        return items_for(Role.OTHER)
+        return items_for(ChannelRole.OTHER)
 
 
 def user_names(db: Session, ids: Iterable[int | None]) -> dict[int, UserRow]:

@@ -1,8 +1,10 @@
-"""Who may do what, as data: the roles, their branch scope, and a permission table.
+"""Who may do what, as data: a person's roles, their branch scope, and a permission table.
 
 Pages never test a role by name; they ask for a permission (``require_permission("review")``)
 so that changing who may review is one edit here, and the route-enumeration test
 (tests/web/test_routes_guarded.py) reads this same table to know what each role must get.
+The review and collector rules name roles through ``PersonRole`` and the groups below,
+never as strings.  (A channel's role - counter, vault - is ``inventory.ChannelRole``.)
 
 The roles follow section 4 of ../shared/domain/bank-video-rules.md.
 """
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 
-class Role(StrEnum):
+class PersonRole(StrEnum):
     SECURITY = "security"  # 保卫部: all branches, dashboard, assigns spot-checks
     INSPECTOR = "inspector"  # 检查员: all branches, targeted reviews from transaction data
     BRANCH_HEAD = "branch_head"  # 网点负责人: own branch, weekly review, approvals, rectification
@@ -42,7 +44,7 @@ class Permission(StrEnum):
 
 @dataclass(frozen=True)
 class RoleInfo:
-    role: Role
+    role: PersonRole
     #: True: sees every branch; False: only the user's own branch (``UserRow.branch_id``)
     all_branches: bool
     permissions: frozenset[Permission]
@@ -60,9 +62,9 @@ _EVERYONE = frozenset(
     }
 )
 
-ROLES: dict[Role, RoleInfo] = {
-    Role.SECURITY: RoleInfo(
-        Role.SECURITY,
+ROLES: dict[PersonRole, RoleInfo] = {
+    PersonRole.SECURITY: RoleInfo(
+        PersonRole.SECURITY,
         all_branches=True,
         permissions=_EVERYONE
         | {
@@ -75,14 +77,14 @@ ROLES: dict[Role, RoleInfo] = {
             P.MANAGE_USERS,
         },
     ),
-    Role.INSPECTOR: RoleInfo(
-        Role.INSPECTOR,
+    PersonRole.INSPECTOR: RoleInfo(
+        PersonRole.INSPECTOR,
         all_branches=True,
         permissions=_EVERYONE
         | {P.VIEW_SPOT_CHECKS, P.VIEW_PATROL, P.REVIEW, P.VERIFY_RECTIFICATION, P.MANAGE_PLANS},
     ),
-    Role.BRANCH_HEAD: RoleInfo(
-        Role.BRANCH_HEAD,
+    PersonRole.BRANCH_HEAD: RoleInfo(
+        PersonRole.BRANCH_HEAD,
         all_branches=False,
         # The head follows up her branch's rectifications (Art. 49: 督促整改): she may close
         # a fix someone else reported (findings.py refuses closing one's own fix).
@@ -96,15 +98,15 @@ ROLES: dict[Role, RoleInfo] = {
             P.VERIFY_RECTIFICATION,
         },
     ),
-    Role.ADMINISTRATOR: RoleInfo(
-        Role.ADMINISTRATOR,
+    PersonRole.ADMINISTRATOR: RoleInfo(
+        PersonRole.ADMINISTRATOR,
         all_branches=False,
         permissions=_EVERYONE
         | {P.VIEW_SPOT_CHECKS, P.VIEW_PATROL, P.REVIEW, P.RECTIFY, P.DAILY_CHECK},
     ),
     # Read-only: no permission that writes anything except its own language and logout.
-    Role.AUDITOR: RoleInfo(
-        Role.AUDITOR,
+    PersonRole.AUDITOR: RoleInfo(
+        PersonRole.AUDITOR,
         all_branches=True,
         permissions=_EVERYONE | {P.VERIFY_REGISTER},
     ),
@@ -126,10 +128,27 @@ READ_ONLY = frozenset(
 )
 
 
+def roles_with(permission: Permission) -> frozenset[PersonRole]:
+    """The roles holding ``permission``: rules name groups of people this way, never by
+    listing role names."""
+    return frozenset(info.role for info in ROLES.values() if permission in info.permissions)
+
+
+#: Whose business is every branch's footage, so routine review and inspection anywhere
+#: needs no approval (Art. 46, D4): the security department and the inspectors.  Auditors
+#: see every branch's records but ask, like anyone else, before they see video.
+FOOTAGE_OF_EVERY_BRANCH = frozenset({PersonRole.SECURITY, PersonRole.INSPECTOR})
+#: Who reviews for the weekly duties: the administrator (D2) and the branch head (D3).
+DUTY_REVIEWERS = (PersonRole.ADMINISTRATOR, PersonRole.BRANCH_HEAD)
+#: A fault ticket's owner (R7, the surveillance administrator) and who is told of it.
+TICKET_OWNER = PersonRole.ADMINISTRATOR
+TICKET_NOTIFIED = (PersonRole.BRANCH_HEAD, PersonRole.SECURITY)
+
+
 def role_info(role: str) -> RoleInfo | None:
     """The role's entry, or None for a role this code does not know (then: no rights)."""
     try:
-        return ROLES[Role(role)]
+        return ROLES[PersonRole(role)]
     except ValueError:
         return None
 
@@ -151,32 +170,3 @@ def branch_scope_for(role: str, branch_id: str | None) -> set[str] | None:
     if info.all_branches:
         return None
     return {branch_id} if branch_id else set()
-
-
-@dataclass(frozen=True)
-class NavItem:
-    key: str  # i18n key nav.<key>
-    path: str
-    #: shown when the user holds any of these
-    any_of: frozenset[Permission]
-
-
-#: The navigation bar, in order.  Pages that do not exist yet still get their entry, so
-#: the bar looks the same as modules land; an unbuilt path answers 404.
-NAV: tuple[NavItem, ...] = (
-    NavItem("dashboard", "/", frozenset({P.VIEW_DASHBOARD})),
-    NavItem("spot_checks", "/spot-checks", frozenset({P.VIEW_SPOT_CHECKS})),
-    NavItem("findings", "/findings", frozenset({P.VIEW_FINDINGS})),
-    NavItem("register", "/register", frozenset({P.VIEW_REGISTER})),
-    NavItem("duties", "/duties", frozenset({P.VIEW_DUTIES})),
-    NavItem("reports", "/reports", frozenset({P.VIEW_REPORTS})),
-    NavItem("patrol", "/patrol", frozenset({P.VIEW_PATROL})),
-    NavItem("users", "/users", frozenset({P.MANAGE_USERS})),
-)
-
-
-def nav_for(role: str) -> list[NavItem]:
-    info = role_info(role)
-    if info is None:
-        return []
-    return [item for item in NAV if item.any_of & info.permissions]
