@@ -15,6 +15,7 @@ lint: venv
 	.venv/bin/ruff check vidaudit tests bench
 	.venv/bin/ruff format --check vidaudit tests bench
 	.venv/bin/mypy vidaudit
+	.venv/bin/lint-imports --no-cache
 
 clean:
 	rm -rf .venv data .cache test-artifacts
