@@ -703,7 +703,7 @@ def test_every_rule_explanation_fills_its_placeholders(catalogue: Catalogue, lan
 
 
 def test_timeline_marks_gaps_shortfall_and_business_hours(dash: WebEnv) -> None:
-    from vidaudit.web.views.dashboard_data import branch_schedule
+    from vidaudit.inventory.calendar import branch_calendar
 
     with dash.sessions() as db:
         obs = (
@@ -716,7 +716,7 @@ def test_timeline_marks_gaps_shortfall_and_business_hours(dash: WebEnv) -> None:
 
         branch = db.get(BranchRow, "B1")
         assert obs is not None and branch is not None
-        timeline = recording_timeline(obs, branch_schedule(branch, None), Policy(), "Asia/Shanghai")
+        timeline = recording_timeline(obs, branch_calendar(branch, None), Policy(), "Asia/Shanghai")
     assert timeline is not None and len(timeline.days) == 30
     kinds = [{s.kind for s in day.segments} for day in timeline.days]
     assert kinds[0] == {"none"}  # 29 days ago: before the oldest footage (12.5 days)

@@ -26,10 +26,11 @@ from vidaudit.db.models import (
     UserRow,
 )
 from vidaudit.evidence.store import EvidenceStore
+from vidaudit.inventory.calendar import branch_calendar, current_policy
 from vidaudit.web.deps import SessionDep, branch_scope, check_branch, require_permission
 from vidaudit.web.state import web_state
 from vidaudit.web.templating import render
-from vidaudit.web.views.dashboard_data import branch_schedule, current_policy, latest_runs
+from vidaudit.web.views.dashboard_data import latest_runs
 from vidaudit.web.views.dashboard_detail import (
     DIAG_CHECKS,
     KNOWN_RULES,
@@ -153,7 +154,7 @@ def channel_page(
     timeline = None
     if observation is not None:
         timeline = recording_timeline(
-            observation, branch_schedule(branch, state.inventory), policy, branch.timezone
+            observation, branch_calendar(branch, state.inventory), policy, branch.timezone
         )
     return render(
         request,

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from vidaudit.accounts.roles import Permission
 from vidaudit.db.models import BranchRow, UserRow
+from vidaudit.inventory.calendar import current_policy
 from vidaudit.web.deps import (
     BranchScope,
     SessionDep,
@@ -27,7 +28,7 @@ from vidaudit.web.deps import (
 from vidaudit.web.i18n import DEFAULT_TIMEZONE, zone
 from vidaudit.web.state import web_state
 from vidaudit.web.templating import base_context, render
-from vidaudit.web.views.duties_data import BadWeek, current_policy, parse_week
+from vidaudit.web.views.duties_data import BadWeek, parse_week
 from vidaudit.web.views.report_pdf import weekly_pdf
 from vidaudit.web.views.report_weekly import FINDING_STATUSES, WeeklyReport, weekly_report
 
@@ -69,7 +70,8 @@ def _report(
         monday = parse_week(week, now.astimezone(zone(row.timezone)).date())
     except BadWeek:
         raise HTTPException(400) from None
-    return weekly_report(db, row, monday, current_policy(state, db), now)
+    policy = current_policy(db, state.inventory)
+    return weekly_report(db, row, monday, policy, now, state.inventory)
 
 
 @router.get("/reports/weekly", response_class=HTMLResponse)
