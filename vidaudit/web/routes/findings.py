@@ -8,9 +8,7 @@ message instead of overwriting what someone else saved.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import logging
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -19,8 +17,6 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 # openpyxl ships no type information and the project does not install types-openpyxl
-from openpyxl import Workbook  # type: ignore[import-untyped, unused-ignore]
-from openpyxl.styles import Font, PatternFill  # type: ignore[import-untyped, unused-ignore]
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -45,6 +41,7 @@ from vidaudit.review.findings import (
 )
 from vidaudit.review.items import BY_CODE
 from vidaudit.web.deps import Forbidden, SessionDep, branch_scope, check_branch, require_permission
+from vidaudit.web.export import Cell, download, to_csv, to_xlsx
 from vidaudit.web.i18n import DEFAULT_TIMEZONE, Translator, fmt_dt, localtime
 from vidaudit.web.state import web_state
 from vidaudit.web.templating import render
@@ -180,9 +177,13 @@ def findings_list(
 # --- exports ----------------------------------------------------------------------------
 
 
+#: the export's "overdue" column: its rows are highlighted in the XLSX
+OVERDUE_COLUMN = 8
+
+
 def _export_rows(
     request: Request, db: Session, user: UserRow, filters: Filters
-) -> tuple[list[str], list[list[Any]]]:
+) -> tuple[list[str], list[list[Cell]]]:
     state = web_state(request)
     now = state.clock()
     lang = getattr(request.state, "lang", "zh")
@@ -208,7 +209,7 @@ def _export_rows(
             "findings.col_updated",
         )
     ]
-    out: list[list[Any]] = []
+    out: list[list[Cell]] = []
     for f in rows:
         tz = zones.get(f.branch_id, DEFAULT_TIMEZONE)
         branch = branches.get(f.branch_id)
@@ -237,10 +238,6 @@ def _status_text(t: Translator, status: str) -> str:
     return t(f"findings.status_{status}") if status in STATUSES else status
 
 
-def _attachment(name: str) -> dict[str, str]:
-    return {"Content-Disposition": f'attachment; filename="{name}"'}
-
-
 @router.get("/findings.csv")
 def findings_csv(
     request: Request,
@@ -251,25 +248,8 @@ def findings_csv(
     overdue: str = "",
 ) -> Response:
     header, rows = _export_rows(request, db, user, _filters(status, branch, overdue))
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(header)
-    writer.writerows([_csv_safe(v) for v in row] for row in rows)
-    # The BOM makes Excel (which most branches open CSVs with) read UTF-8 Chinese correctly.
-    body = "\ufeff" + buffer.getvalue()
     stamp = web_state(request).clock().strftime("%Y%m%d")
-    return Response(
-        body.encode("utf-8"),
-        media_type="text/csv; charset=utf-8",
-        headers=_attachment(f"findings-{stamp}.csv"),
-    )
-
-
-def _csv_safe(value: Any) -> Any:
-    # A note starting with = + - @ would run as a formula when the CSV is opened in Excel.
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
-        return "'" + value
-    return value
+    return download(to_csv(header, rows), f"findings-{stamp}.csv")
 
 
 @router.get("/findings.xlsx")
@@ -282,33 +262,9 @@ def findings_xlsx(
     overdue: str = "",
 ) -> Response:
     header, rows = _export_rows(request, db, user, _filters(status, branch, overdue))
-    book = Workbook()
-    sheet = book.active
-    assert sheet is not None
-    sheet.title = "findings"
-    sheet.append(header)
-    for cell in sheet[1]:
-        cell.font = Font(bold=True)
-    overdue_fill = PatternFill("solid", fgColor="FDECEA")
-    for row in rows:
-        # openpyxl writes strings as strings (never formulas) unless they start with "=".
-        sheet.append([_csv_safe(v) if isinstance(v, str) and v.startswith("=") else v for v in row])
-        if row[8]:
-            for cell in sheet[sheet.max_row]:
-                cell.fill = overdue_fill
-    for column, width in zip(
-        "ABCDEFGHIJK", (6, 22, 22, 40, 40, 14, 12, 10, 8, 18, 18), strict=True
-    ):
-        sheet.column_dimensions[column].width = width
-    sheet.freeze_panes = "A2"
-    buffer = io.BytesIO()
-    book.save(buffer)
     stamp = web_state(request).clock().strftime("%Y%m%d")
-    return Response(
-        buffer.getvalue(),
-        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        headers=_attachment(f"findings-{stamp}.xlsx"),
-    )
+    data = to_xlsx(header, rows, "findings", highlight=lambda row: bool(row[OVERDUE_COLUMN]))
+    return download(data, f"findings-{stamp}.xlsx")
 
 
 # --- one finding ------------------------------------------------------------------------
