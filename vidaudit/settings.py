@@ -69,6 +69,14 @@ class Settings(BaseSettings):
         description="largest ONVIF reply accepted (bigger ones are refused while reading)",
     )
 
+    observations_keep_days: int = Field(
+        90,
+        ge=7,
+        le=3650,
+        description="channel observations older than this many days are rolled up to one "
+        "per channel per day (vidaudit housekeep; collect --every runs it after each run)",
+    )
+
     web_host: str = Field("127.0.0.1", description="address `vidaudit serve` listens on")
     web_port: int = Field(8000, ge=1, le=65535, description="port `vidaudit serve` listens on")
     web_session_hours: float = Field(

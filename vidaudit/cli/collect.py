@@ -10,6 +10,7 @@ import time
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
@@ -18,6 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from vidaudit import aio
 from vidaudit.cli.support import USAGE_ERROR, err, inventory_or_exit, sessions_or_exit
 from vidaudit.collector.fleet import DeviceProbe
+from vidaudit.collector.housekeeping import roll_up_observations
 from vidaudit.collector.lock import LockTimeout, run_lock
 from vidaudit.collector.report import channel_table, device_table, report_json
 from vidaudit.collector.run import CollectResult, collect
@@ -185,6 +187,16 @@ def collect_command(
         _print(result, inventory, fmt)
         if interval is None:
             return
+        # A collector that runs for ever keeps its own tables in bounds: old days of
+        # observations are rolled up (a whole day at a time, so this is rare work).
+        rolled = roll_up_observations(
+            make_sessionmaker(make_engine(settings)),
+            now=dt.datetime.now(dt.UTC),
+            keep_days=settings.observations_keep_days,
+            tz=ZoneInfo(inventory.timezone),
+        )
+        if rolled.days:
+            err.print(f"housekeeping: {rolled.summary()}", highlight=False)
         # The next run starts one interval after this one started, or at once when this
         # run took longer: never two at the same time.
         pause = max(0.0, interval - (time.monotonic() - started))

@@ -246,6 +246,26 @@ def evidence_verify() -> None:
         raise typer.Exit(1)
 
 
+@app.command("housekeep")
+def housekeep(file: InventoryArg = None) -> None:
+    """Roll channel observations older than VIDAUDIT_OBSERVATIONS_KEEP_DAYS up to one per
+    channel per day (days in the inventory's time zone); nothing else is ever pruned."""
+    from zoneinfo import ZoneInfo
+
+    from vidaudit.collector.housekeeping import roll_up_observations
+
+    settings = _settings()
+    inventory = inventory_or_exit(file or settings.inventory)
+    sessions = sessions_or_exit(settings)
+    rolled = roll_up_observations(
+        sessions,
+        now=dt.datetime.now(dt.UTC),
+        keep_days=settings.observations_keep_days,
+        tz=ZoneInfo(inventory.timezone),
+    )
+    console.print(f"housekeeping: {rolled.summary()}", highlight=False)
+
+
 @app.command("demo")
 def demo(
     workdir: Annotated[
