@@ -211,11 +211,10 @@ def main() -> None:
         f"({y:.0f} bytes each)"
     )
     for keep in sorted({args.keep_days, 90}):
-        for years in (1, 3):
-            days = 365 * years
+        for days in (30, 365, 3 * 365):
             size = days * x + (min(keep, days) * r + max(days - keep, 0) * c) * y
             print(
-                f"projection, {years} year(s) of runs, keep {keep} days: {size / 2**30:,.1f} "
+                f"projection, {days} days of runs, keep {keep} days: {size / 2**30:,.1f} "
                 f"GiB (no housekeeping: {days * (x + r * y) / 2**30:,.1f} GiB)"
             )
 

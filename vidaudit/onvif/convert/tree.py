@@ -1,21 +1,20 @@
-"""Replies -> our dataclasses.  Everything zeep- or lxml-shaped is ``Any`` here.
+"""Replies read from the lxml tree ``xmlsafety.check_reply`` already parsed -> our
+dataclasses: everything a probe reads on every run (clock, device information,
+services, profiles, recording jobs, search tokens and the paged search results).
 
-A required field that is missing raises ``DeviceError("malformed")``; optional ones
-become None/"".  zeep gives None for schema elements the device left out, and raw lxml
-elements for ``xs:any`` content (GetCapabilities Extension).
-
-Every reply the collector reads on each probe (clock, device information, services,
-profiles, recording jobs, search tokens and the paged search results) is read by hand
-from the lxml tree ``xmlsafety.check_reply`` already parsed (why: the comments above
-them); the rest (GetCapabilities, video sources, stream/replay URIs, ...) go through zeep.
+Why by hand: zeep's generic deserialisation cost about as much CPU as the rest of each
+call, and for the search pages (which grow with footage history) it was the collector's
+largest cost; the comments above each group say more.  The namespaces are the ONVIF
+schema's (``vidaudit.onvif.namespaces``).  A required field that is missing raises
+``DeviceError("malformed")``; optional ones become None/"".
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any, cast
-from urllib.parse import urlsplit, urlunsplit
 
+from vidaudit.onvif.convert.common import as_bool, rewrite_host, track_type
 from vidaudit.onvif.errors import DeviceError
 from vidaudit.onvif.models import (
     DeviceClock,
@@ -24,78 +23,13 @@ from vidaudit.onvif.models import (
     Recording,
     RecordingEvent,
     RecordingJob,
-    RecordingSummary,
-    ReplayUri,
     ReportedTime,
     Service,
     Track,
-    TrackType,
-    VideoSource,
 )
+from vidaudit.onvif.namespaces import TDS, TRC, TRT, TSE, TT, WSNT
 from vidaudit.onvif.timeparse import posix_tz_offset, reported, struct_datetime, wall_time
 from vidaudit.onvif.zeepclient import NAMESPACE_NAMES, parse_datetime
-
-TT = "http://www.onvif.org/ver10/schema"
-TSE = "http://www.onvif.org/ver10/search/wsdl"
-WSNT = "http://docs.oasis-open.org/wsn/b-2"
-_TRACK_TYPES: frozenset[str] = frozenset({"Video", "Audio", "Metadata", "Extended"})
-
-
-def get(obj: Any, *path: str) -> Any:
-    """Walk attributes; None as soon as one is missing."""
-    for name in path:
-        if obj is None:
-            return None
-        obj = getattr(obj, name, None)
-    return obj
-
-
-def text(obj: Any, *path: str) -> str:
-    value = get(obj, *path)
-    return "" if value is None else str(value).strip()
-
-
-def required(obj: Any, *path: str, operation: str) -> str:
-    value = text(obj, *path)
-    if not value:
-        raise DeviceError(
-            "malformed", f"{operation}: reply lacks {'/'.join(path)}", operation=operation
-        )
-    return value
-
-
-def listed(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    if isinstance(value, list | tuple):
-        return list(value)
-    return [value]
-
-
-def _int(value: Any) -> int | None:
-    try:
-        return None if value is None else int(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _float(value: Any) -> float | None:
-    try:
-        return None if value is None else float(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _bool(value: Any) -> bool | None:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str):
-        lowered = value.strip().lower()
-        if lowered in ("true", "1"):
-            return True
-        if lowered in ("false", "0"):
-            return False
-    return None
 
 
 def _child(element: Any, tag: str) -> Any:
@@ -148,8 +82,6 @@ def _float_text(element: Any, tag: str) -> float | None:
 # Read from the tree ``xmlsafety.check_reply`` already parsed, like the search pages
 # below: every probe makes these calls, and zeep's generic deserialisation of even these
 # small replies cost about as much CPU as the rest of the call (~0.2 ms each).
-
-TDS = "http://www.onvif.org/ver10/device/wsdl"
 
 
 def device_info(response: Any) -> DeviceInfo:
@@ -230,15 +162,9 @@ def device_clock(response: Any, sent_at: dt.datetime, received_at: dt.datetime) 
         tz=tz,
         tz_offset=tz_offset,
         observed_offset=observed,
-        daylight_savings=_bool(_child_text(reply, f"{{{TT}}}DaylightSavings")),
+        daylight_savings=as_bool(_child_text(reply, f"{{{TT}}}DaylightSavings")),
         time_source=_child_text(reply, f"{{{TT}}}DateTimeType") or None,
     )
-
-
-def rewrite_host(xaddr: str, target_url: str) -> str:
-    """Put the configured target's scheme/host/port on a device-advertised XAddr."""
-    parts, target = urlsplit(xaddr), urlsplit(target_url)
-    return urlunsplit((target.scheme, target.netloc, parts.path, parts.query, ""))
 
 
 def services(response: Any, target_url: str, override_host: bool) -> tuple[Service, ...]:
@@ -265,153 +191,6 @@ def services(response: Any, target_url: str, override_host: bool) -> tuple[Servi
             "malformed", "GetServices: no usable service entry", operation="GetServices"
         )
     return tuple(found)
-
-
-_CAPABILITY_NAMESPACES = {
-    "Device": "http://www.onvif.org/ver10/device/wsdl",
-    "Media": "http://www.onvif.org/ver10/media/wsdl",
-    "Events": "http://www.onvif.org/ver10/events/wsdl",
-    "Imaging": "http://www.onvif.org/ver20/imaging/wsdl",
-    "PTZ": "http://www.onvif.org/ver20/ptz/wsdl",
-    "Analytics": "http://www.onvif.org/ver20/analytics/wsdl",
-    "Recording": "http://www.onvif.org/ver10/recording/wsdl",
-    "Search": "http://www.onvif.org/ver10/search/wsdl",
-    "Replay": "http://www.onvif.org/ver10/replay/wsdl",
-    "Receiver": "http://www.onvif.org/ver10/receiver/wsdl",
-    "DeviceIO": "http://www.onvif.org/ver10/deviceIO/wsdl",
-}
-
-
-def _raw_capabilities(elements: list[Any]) -> dict[str, str]:
-    """XAddrs from raw ``tt:Capabilities/Extension`` children (zeep leaves ``xs:any``
-    content as lxml elements: Recording/Search/Replay live there on Profile G devices).
-    """
-    found: dict[str, str] = {}
-    for element in elements:
-        tag = getattr(element, "tag", None)
-        if not isinstance(tag, str):
-            continue
-        name = tag.rpartition("}")[2]
-        xaddr = element.findtext(f"{{{TT}}}XAddr")
-        if name in _CAPABILITY_NAMESPACES and xaddr:
-            found[name] = xaddr.strip()
-    return found
-
-
-def capabilities(reply: Any, target_url: str, override_host: bool) -> tuple[Service, ...]:
-    """Fallback for firmware without GetServices: XAddrs from GetCapabilities."""
-    xaddrs: dict[str, str] = {}
-    for name in ("Analytics", "Device", "Events", "Imaging", "Media", "PTZ"):
-        xaddr = text(reply, name, "XAddr")
-        if xaddr:
-            xaddrs[name] = xaddr
-    extension = get(reply, "Extension")
-    for name in ("DeviceIO", "Recording", "Search", "Replay", "Receiver"):
-        xaddr = text(extension, name, "XAddr")
-        if xaddr:
-            xaddrs[name] = xaddr
-    xaddrs.update(
-        {
-            k: v
-            for k, v in _raw_capabilities(listed(get(extension, "_value_1"))).items()
-            if k not in xaddrs
-        }
-    )
-    result = tuple(
-        Service(
-            namespace=_CAPABILITY_NAMESPACES[name],
-            xaddr=rewrite_host(xaddr, target_url) if override_host else xaddr,
-            version=None,
-            name=NAMESPACE_NAMES.get(_CAPABILITY_NAMESPACES[name]),
-        )
-        for name, xaddr in xaddrs.items()
-    )
-    if not result:
-        raise DeviceError("malformed", "GetCapabilities: no XAddr", operation="GetCapabilities")
-    return result
-
-
-# -- media ---------------------------------------------------------------------------
-
-
-def video_sources(reply: Any) -> tuple[VideoSource, ...]:
-    return tuple(
-        VideoSource(
-            token=required(source, "token", operation="GetVideoSources"),
-            width=_int(get(source, "Resolution", "Width")),
-            height=_int(get(source, "Resolution", "Height")),
-            framerate=_float(get(source, "Framerate")),
-        )
-        for source in listed(reply)
-    )
-
-
-def media_uri(reply: Any, operation: str) -> str:
-    uri = text(reply, "Uri") or (text(reply) if isinstance(reply, str) else "")
-    if not uri:
-        raise DeviceError("malformed", f"{operation}: reply without Uri", operation=operation)
-    return uri
-
-
-# -- recording / search / replay ---------------------------------------------------------
-
-
-def _track_type(value: Any) -> TrackType:
-    name = str(value).strip() if value is not None else ""
-    return cast(TrackType, name) if name in _TRACK_TYPES else "Unknown"
-
-
-def recording_item(item: Any) -> Recording:
-    op = "GetRecordings"
-    config = get(item, "Configuration")
-    retention = get(config, "MaximumRetentionTime")
-    tracks = tuple(
-        Track(
-            token=required(track, "TrackToken", operation=op),
-            type=_track_type(get(track, "Configuration", "TrackType")),
-            description=text(track, "Configuration", "Description"),
-            data_from=None,
-            data_to=None,
-        )
-        for track in listed(get(item, "Tracks", "Track"))
-    )
-    return Recording(
-        token=required(item, "RecordingToken", operation=op),
-        source_id=text(config, "Source", "SourceId"),
-        source_name=text(config, "Source", "Name"),
-        source_location=text(config, "Source", "Location"),
-        source_description=text(config, "Source", "Description"),
-        source_address=text(config, "Source", "Address"),
-        content=text(config, "Content"),
-        earliest=None,
-        latest=None,
-        tracks=tracks,
-        status=None,
-        max_retention=retention if isinstance(retention, dt.timedelta) else None,
-        origin="recording",
-    )
-
-
-def job_state(reply: Any) -> str | None:
-    # GetRecordingJobStateResponse/State is tt:RecordingJobStateInformation whose own
-    # State element holds Active/PartiallyActive/Idle/Error.
-    return text(reply, "State") or text(reply) or None
-
-
-def recording_summary(reply: Any) -> RecordingSummary:
-    op = "GetRecordingSummary"
-    count = _int(get(reply, "NumberRecordings"))
-    if count is None:
-        raise DeviceError("malformed", f"{op}: reply lacks NumberRecordings", operation=op)
-    return RecordingSummary(
-        data_from=reported(get(reply, "DataFrom")),
-        data_until=reported(get(reply, "DataUntil")),
-        number_recordings=count,
-    )
-
-
-def replay_uri(reply: Any, recording_token: str) -> ReplayUri:
-    return ReplayUri(recording_token=recording_token, uri=media_uri(reply, "GetReplayUri"))
 
 
 # -- paged search results, read from the checked lxml tree -----------------------------
@@ -498,7 +277,7 @@ def recording_information(info: Any) -> Recording:
         tracks.append(
             Track(
                 token=_require(_text_of(parts.get(_Q_TRACK_TOKEN)), _Q_TRACK_TOKEN, op),
-                type=_track_type(_text_of(parts.get(_Q_TRACK_TYPE))),
+                type=track_type(_text_of(parts.get(_Q_TRACK_TYPE))),
                 description=_text_of(parts.get(_Q_DESCRIPTION)),
                 data_from=_time_of(parts.get(_Q_DATA_FROM)),
                 data_to=_time_of(parts.get(_Q_DATA_TO)),
@@ -558,7 +337,7 @@ def _message_item(message: Any) -> tuple[str | None, bool | None]:
         for item in data.iterchildren(_Q_SIMPLE_ITEM):
             name = (item.get("Name") or "").strip()
             if name in _EVENT_ITEMS:
-                return name, _bool(item.get("Value"))
+                return name, as_bool(item.get("Value"))
     return None, None
 
 
@@ -602,7 +381,7 @@ def recording_event(result: Any, topics: tuple[str, ...]) -> RecordingEvent | No
         topic=topic,
         name=name,
         value=value,
-        start_state=_bool(_text_of(fields.get(_Q_START_STATE))) is True,
+        start_state=as_bool(_text_of(fields.get(_Q_START_STATE))) is True,
     )
 
 
@@ -610,9 +389,6 @@ def recording_event(result: Any, topics: tuple[str, ...]) -> RecordingEvent | No
 # Like the search pages above, these replies are read from the tree the safety check
 # already parsed: through zeep each cost ~5 ms per NVR (16 profiles with their full
 # configurations), the largest share of a probe after the searches.
-
-TRT = "http://www.onvif.org/ver10/media/wsdl"
-TRC = "http://www.onvif.org/ver10/recording/wsdl"
 
 
 def profiles_reply(response: Any) -> tuple[Profile, ...]:
