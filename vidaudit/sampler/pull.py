@@ -31,7 +31,8 @@ from vidaudit.media.errors import MediaError
 from vidaudit.media.file_frames import frames_at
 from vidaudit.media.jpeg import encode_jpeg
 from vidaudit.media.pulled import PulledFrame
-from vidaudit.media.replay import plan_stretches, pull_replay_frames
+from vidaudit.media.replay import pull_replay_frames
+from vidaudit.media.stretches import plan_stretches
 from vidaudit.media.vendor_urls import dahua_playback_url, hikvision_playback_url
 from vidaudit.onvif.client import OnvifPool
 from vidaudit.onvif.errors import DeviceError
