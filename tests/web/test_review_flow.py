@@ -515,7 +515,7 @@ def test_keys_built_from_data_exist() -> None:
     from vidaudit.review.items import Verdict
     from vidaudit.web.i18n import LANGUAGES, Catalogue
     from vidaudit.web.routes.register import KNOWN_ACTIONS
-    from vidaudit.web.routes.spotchecks import PULL_ERRORS
+    from vidaudit.web.routes.spotcheck_task import PULL_ERRORS
 
     needed = (
         {f"review.role_{r.value}" for r in ChannelRole}
