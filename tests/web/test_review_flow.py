@@ -602,6 +602,29 @@ def test_two_heads_deciding_at_once_one_is_told(web: WebEnv) -> None:
     assert count(web, RegisterEntryRow, RegisterEntryRow.action == "approval") == 1
 
 
+def test_the_plan_form_model_bounds_its_input(rweb: WebEnv) -> None:
+    """The random-plan form is a FastAPI form model with bounded fields: an over-long value
+    is refused before any code reads it, and nothing is saved."""
+    with rweb.client_as("sec") as sec:
+        page = sec.get("/spot-checks").text
+        first_day = re.search(r'name="period_start" value="([0-9-]+)"', page)
+        assert first_day
+        fields = {
+            "count": "1",
+            "period_start": first_day.group(1),
+            "period_days": "7",
+            "roles": ["counter"],
+            "window_min": "10",
+            "frames": "3",
+        }
+        too_long = post(sec, "/spot-checks/plans/random", {**fields, "count": "1" * 100})
+        assert too_long.status_code == 422
+        unknown_role = post(sec, "/spot-checks/plans/random", {**fields, "roles": ["safe"]})
+        assert unknown_role.status_code == 400 and "请检查计划参数" in unknown_role.text
+    with rweb.sessions() as db:
+        assert db.scalars(select(SpotCheckPlanRow)).all() == []
+
+
 def test_a_refused_plan_keeps_the_form_and_saves_nothing(rweb: WebEnv) -> None:
     with rweb.client_as("sec") as sec:
         bad = post(

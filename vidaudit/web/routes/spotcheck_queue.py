@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from vidaudit.accounts.roles import Permission
@@ -46,6 +47,46 @@ PlanUser = Annotated[UserRow, require_permission(Permission.MANAGE_PLANS)]
 
 
 # --- the queue and plans -----------------------------------------------------------------
+
+
+class RandomPlanInput(BaseModel):
+    """The random-plan form as posted (FastAPI form model).  Fields stay text so that a
+    wrong value re-renders the form as typed with its error, rather than a bare 422;
+    ``parsed`` turns them into a plan request or says the form is invalid."""
+
+    model_config = ConfigDict(extra="ignore")  # the CSRF token is posted too
+
+    count: str = Field("", max_length=12)
+    period_start: str = Field("", max_length=32)
+    period_days: str = Field("", max_length=12)
+    roles: list[Annotated[str, Field(max_length=32)]] = Field([], max_length=len(ChannelRole))
+    branches: list[Annotated[str, Field(max_length=64)]] = Field([], max_length=5000)
+    window_min: str = Field("", max_length=12)
+    frames: str = Field("", max_length=12)
+
+    def parsed(self) -> tuple[RandomPlanRequest, int] | None:
+        """(the plan request, frames per task), or None when a field is out of bounds."""
+        n, days = read_int(self.count, 1, 500), read_int(self.period_days, 1, 366)
+        window = read_int(self.window_min, 1, 240)
+        per_task = read_int(self.frames, 1, MAX_PULL_FRAMES)
+        try:
+            first = dt.date.fromisoformat(self.period_start.strip())
+        except ValueError:
+            return None
+        known = {r.value for r in ChannelRole}
+        if n is None or days is None or window is None or per_task is None:
+            return None
+        if not self.roles or not set(self.roles) <= known:
+            return None
+        request = RandomPlanRequest(
+            count=n,
+            period_start=first,
+            period_days=days,
+            roles=frozenset(ChannelRole(r) for r in self.roles),
+            window=dt.timedelta(minutes=window),
+            branches=frozenset(self.branches) or None,
+        )
+        return request, per_task
 
 
 @dataclass
@@ -143,62 +184,32 @@ def create_random_plan(
     request: Request,
     db: SessionDep,
     user: PlanUser,
-    count: Annotated[str, Form()] = "",
-    period_start: Annotated[str, Form()] = "",
-    period_days: Annotated[str, Form()] = "",
-    roles: Annotated[list[str] | None, Form()] = None,
-    branches: Annotated[list[str] | None, Form()] = None,
-    window_min: Annotated[str, Form()] = "",
-    frames: Annotated[str, Form()] = "",
+    posted: Annotated[RandomPlanInput, Form()],
 ) -> Response:
     state = web_state(request)
-    form = PlanForm(
-        count=count,
-        period_start=period_start,
-        period_days=period_days,
-        roles=roles or [],
-        branches=branches or [],
-        window_min=window_min,
-        frames=frames,
-    )
-    n, days = read_int(count, 1, 500), read_int(period_days, 1, 366)
-    window, per_task = read_int(window_min, 1, 240), read_int(frames, 1, MAX_PULL_FRAMES)
-    try:
-        first = dt.date.fromisoformat(period_start.strip())
-    except ValueError:
-        first = None
-    known_roles = {r.value for r in ChannelRole}
-    valid_roles = bool(form.roles) and set(form.roles) <= known_roles
-    if None in (n, days, window, per_task, first) or not valid_roles:
+    form = PlanForm(**posted.model_dump())
+    parsed = posted.parsed()
+    if parsed is None:
         form.error = "spotcheck.plan_invalid"
     elif state.inventory is None:
         form.error = "spotcheck.no_inventory"
     if form.error:
         return _refused_plan(request, db, user, form)
-    assert n and days and window and per_task and first and state.inventory
+    assert parsed is not None and state.inventory is not None
+    plan_request, per_task = parsed
     seed = new_seed()
     try:
-        tasks = random_plan(
-            state.inventory,
-            RandomPlanRequest(
-                count=n,
-                period_start=first,
-                period_days=days,
-                roles=frozenset(ChannelRole(r) for r in form.roles),
-                window=dt.timedelta(minutes=window),
-                branches=frozenset(form.branches) or None,
-            ),
-            seed,
-        )
+        tasks = random_plan(state.inventory, plan_request, seed)
     except PlanError as exc:
         form.error, form.detail = "spotcheck.plan_failed", str(exc)
         return _refused_plan(request, db, user, form)
+    first = plan_request.period_start
     params = {
         "period_start": first.isoformat(),
-        "period_days": days,
+        "period_days": plan_request.period_days,
         "roles": sorted(form.roles),
-        "count": n,
-        "window_min": window,
+        "count": plan_request.count,
+        "window_min": int(plan_request.window / dt.timedelta(minutes=1)),
         "branches": sorted(form.branches) or None,
     }
     plan_id = _save(db, user, state.clock(), "random", tasks, params, per_task, seed)
