@@ -514,7 +514,7 @@ def test_keys_built_from_data_exist() -> None:
     from vidaudit.review.findings import Action, Status
     from vidaudit.review.items import Verdict
     from vidaudit.web.i18n import LANGUAGES, Catalogue
-    from vidaudit.web.routes.register import KNOWN_ACTIONS
+    from vidaudit.web.views.register import KNOWN_ACTIONS
     from vidaudit.web.routes.spotcheck_task import PULL_ERRORS
 
     needed = (
