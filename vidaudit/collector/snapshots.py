@@ -36,8 +36,15 @@ from vidaudit.db.models import EvidenceRow, SnapshotRow
 from vidaudit.errors import VidauditError
 from vidaudit.evidence.store import EvidenceCorrupt, EvidenceStore
 from vidaudit.inventory.load import SecretResolver
-from vidaudit.inventory.schema import Branch, Channel, ChannelRef, Credentials, Device, Inventory
-from vidaudit.inventory.schema import ChannelRole as ChannelRole
+from vidaudit.inventory.schema import (
+    Branch,
+    Channel,
+    ChannelRef,
+    ChannelRole,
+    Credentials,
+    Device,
+    Inventory,
+)
 from vidaudit.onvif.client import OnvifPool
 from vidaudit.onvif.errors import DeviceError
 from vidaudit.onvif.models import Profile, VideoSource

@@ -15,8 +15,16 @@ from enum import StrEnum
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from vidaudit.accounts.roles import FOOTAGE_OF_EVERY_BRANCH
-from vidaudit.db.models import ApprovalRow, UserRow
+from vidaudit.accounts.roles import FOOTAGE_OF_EVERY_BRANCH, branch_scope_for
+from vidaudit.db.models import (
+    ApprovalRow,
+    ChannelRow,
+    DeviceRow,
+    FindingEventRow,
+    FindingRow,
+    TaskFrameRow,
+    UserRow,
+)
 
 
 class Purpose(StrEnum):
@@ -95,3 +103,28 @@ def footage_access(
     pending = next((a for a in overlapping if a.status == "pending"), None)
     denied = next((a for a in overlapping if a.status == "denied"), None)
     return FootageAccess(allowed=False, needs_approval=True, pending=pending, denied=denied)
+
+
+def may_see_evidence(session: Session, user: UserRow, sha256: str) -> bool:
+    """Whether ``user`` may see the evidence file ``sha256``: a frame pulled from recorded
+    footage under D4 (as ``footage_access`` rules for its channel and instant); a photo of
+    a fix when the finding's branch is in the user's scope."""
+    frames = session.execute(
+        select(TaskFrameRow, DeviceRow.branch_id)
+        .join(ChannelRow, ChannelRow.id == TaskFrameRow.channel_id)
+        .join(DeviceRow, DeviceRow.id == ChannelRow.device_id)
+        .where(TaskFrameRow.evidence_sha256 == sha256)
+    ).all()
+    if frames:
+        for frame, branch_id in frames:
+            instant = frame.actual or frame.requested
+            if footage_access(session, user, branch_id, frame.channel_id, instant, instant).allowed:
+                return True
+        return False
+    scope = branch_scope_for(user.role, user.branch_id)
+    branches = session.scalars(
+        select(FindingRow.branch_id)
+        .join(FindingEventRow, FindingEventRow.finding_id == FindingRow.id)
+        .where(FindingEventRow.evidence_sha256 == sha256)
+    )
+    return any(scope is None or branch_id in scope for branch_id in branches)

@@ -21,6 +21,7 @@ from vidaudit.db.models import (
     ChannelRow,
     DeviceObservationRow,
     DeviceRow,
+    SnapshotRow,
 )
 from vidaudit.inventory.schema import Branch, Policy
 from vidaudit.picture.checks import PRECEDENCE
@@ -240,6 +241,27 @@ class LineChart:
     @property
     def right(self) -> int:
         return self.left + self.plot_w
+
+
+def latest_snapshot(db: Session, channel_id: str) -> SnapshotRow | None:
+    return db.scalars(
+        select(SnapshotRow)
+        .where(SnapshotRow.channel_id == channel_id)
+        .order_by(SnapshotRow.taken_at.desc())
+        .limit(1)
+    ).first()
+
+
+def snapshot_branches(db: Session, sha256: str) -> set[str]:
+    """The branches whose channels have a live snapshot with these bytes."""
+    return set(
+        db.scalars(
+            select(DeviceRow.branch_id)
+            .join(ChannelRow, ChannelRow.device_id == DeviceRow.id)
+            .join(SnapshotRow, SnapshotRow.channel_id == ChannelRow.id)
+            .where(SnapshotRow.evidence_sha256 == sha256)
+        )
+    )
 
 
 def _thin(points: Sequence[RetentionPoint], most: int) -> list[RetentionPoint]:

@@ -20,7 +20,9 @@ from vidaudit.db.models import (
     BranchRow,
     ChannelRow,
     DeviceRow,
+    FindingRow,
     SpotCheckTaskRow,
+    TaskFrameRow,
     UserRow,
 )
 from vidaudit.evidence.store import EvidenceStore
@@ -109,3 +111,19 @@ def query_flag(request: Request, name: str) -> str:
     """A short message key handed over a redirect (``?done=pulled``); only [a-z_]."""
     value = request.query_params.get(name, "")
     return value if value.replace("_", "").isalpha() and len(value) <= 32 else ""
+
+
+def frames_by_sha(db: Session, shas: Iterable[str]) -> dict[str | None, TaskFrameRow]:
+    """The pulled frames behind these evidence digests."""
+    return {
+        f.evidence_sha256: f
+        for f in db.scalars(select(TaskFrameRow).where(TaskFrameRow.evidence_sha256.in_(shas)))
+    }
+
+
+def review_findings(db: Session, review_id: int) -> list[FindingRow]:
+    return list(
+        db.scalars(
+            select(FindingRow).where(FindingRow.review_id == review_id).order_by(FindingRow.id)
+        )
+    )
