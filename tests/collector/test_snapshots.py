@@ -32,8 +32,7 @@ from vidaudit.db.models import (
 from vidaudit.evidence.store import EvidenceStore
 from vidaudit.inventory import load_inventory
 from vidaudit.inventory.load import SecretResolver
-from vidaudit.inventory.schema import ChannelRef, Credentials
-from vidaudit.inventory.schema import ChannelRole
+from vidaudit.inventory.schema import ChannelRef, ChannelRole, Credentials
 from vidaudit.onvif.client import OnvifPool
 from vidaudit.onvif.models import Profile, VideoSource
 from vidaudit.settings import Settings

@@ -514,8 +514,8 @@ def test_keys_built_from_data_exist() -> None:
     from vidaudit.review.findings import Action, Status
     from vidaudit.review.items import Verdict
     from vidaudit.web.i18n import LANGUAGES, Catalogue
-    from vidaudit.web.views.register import KNOWN_ACTIONS
     from vidaudit.web.routes.spotcheck_task import PULL_ERRORS
+    from vidaudit.web.views.register import KNOWN_ACTIONS
 
     needed = (
         {f"review.role_{r.value}" for r in ChannelRole}
