@@ -18,7 +18,7 @@ NEW_PASSWORD = "a new and long password"
 
 
 def cli() -> typer.Typer:
-    # cli.py registers these the same way; built here so the tests do not depend on it.
+    # cli/main.py registers these the same way; built here so the tests do not depend on it.
     app = typer.Typer()
     app.add_typer(user_app, name="user")
     app.command("serve")(serve_command)
