@@ -27,6 +27,7 @@ import argparse
 import datetime as dt
 import json
 import random
+import shutil
 import sqlite3
 import sys
 import tempfile
@@ -152,8 +153,17 @@ def main() -> None:
     parser.add_argument("--keep-days", type=int, default=7)
     parser.add_argument("--vacuum", action="store_true")
     parser.add_argument("--dir", type=Path, default=None, help="work folder (default: temp)")
+    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="vidaudit-bench-hk-", dir=args.dir))
+    try:
+        run(args, work)
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def run(args: argparse.Namespace, work: Path) -> None:
     settings = Settings(data_dir=work)
     engine = make_engine(settings)
     upgrade(engine)
