@@ -175,8 +175,33 @@ def compile_all(upgrade: list[str]) -> None:
     _uv_compile(IPYCAM, upgrade, [str(IPYCAM_IN.relative_to(ROOT))])
 
 
+def with_requirement(text: str, requirement: str, table: str, key: str) -> str:
+    """pyproject.toml's text with `requirement` appended to `key`'s list in `table`,
+    keeping its layout (a new list at the end of the table when there is none)."""
+    lines = text.splitlines(keepends=True)
+    try:
+        start = next(i for i, line in enumerate(lines) if line.strip() == table)
+    except StopIteration:
+        raise LockError(f"pyproject.toml has no {table} table") from None
+    opening = re.compile(rf"^{re.escape(key)}\s*=\s*\[\s*$")
+    entry = f"    {json.dumps(requirement)},\n"
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("[")), len(lines))
+    for i in range(start + 1, end):
+        if re.match(rf"^{re.escape(key)}\s*=", lines[i]) and not opening.match(lines[i]):
+            raise LockError(f"{table} {key} is not a list with one entry a line")
+        if opening.match(lines[i]):
+            close = next(j for j in range(i, len(lines)) if lines[j].strip() == "]")
+            lines.insert(close, entry)
+            break
+    else:
+        while end > start + 1 and not lines[end - 1].strip():
+            end -= 1
+        lines[end:end] = [f"{key} = [\n", entry, "]\n"]
+    return "".join(lines)
+
+
 def add(requirement: str, extra: str | None, group: str | None) -> None:
-    """Add a requirement to pyproject.toml's list (keeping its layout), then relock."""
+    """Add a requirement to pyproject.toml's list, then relock; undone if that fails."""
     if extra:
         table, key = "[project.optional-dependencies]", extra
     elif group:
@@ -184,24 +209,7 @@ def add(requirement: str, extra: str | None, group: str | None) -> None:
     else:
         table, key = "[project]", "dependencies"
     original = PYPROJECT.read_text()
-    lines = original.splitlines(keepends=True)
-    try:
-        start = next(i for i, line in enumerate(lines) if line.strip() == table)
-    except StopIteration:
-        raise LockError(f"pyproject.toml has no {table} table") from None
-    opening = re.compile(rf"^{re.escape(key)}\s*=\s*\[\s*$")
-    entry = f"    {json.dumps(requirement)},\n"
-    for i in range(start + 1, len(lines)):
-        if lines[i].startswith("["):  # the next table: a new list at the end of this one
-            lines[i:i] = [f"{key} = [\n", entry, "]\n", "\n"]
-            break
-        if opening.match(lines[i]):
-            close = next(j for j in range(i, len(lines)) if lines[j].strip() == "]")
-            lines.insert(close, entry)
-            break
-    else:
-        raise LockError(f"could not find where to add {key} in {table}")
-    PYPROJECT.write_text("".join(lines))
+    PYPROJECT.write_text(with_requirement(original, requirement, table, key))
     try:
         compile_all([])
     except (subprocess.CalledProcessError, LockError):
