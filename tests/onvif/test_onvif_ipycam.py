@@ -3,8 +3,8 @@
 The fixture builds ipycam its own virtualenv under ``.cache/ipycam-venv`` from
 requirements/ipycam.lock, hash-checked (once per lock; later runs reuse it), then runs
 ``ipycam_launcher.py`` with that interpreter: ipycam's own camera object and SOAP handler,
-served on 127.0.0.1 only (``IPCamera.start()`` would bind all interfaces, join WS-
-Discovery multicast and look for FFmpeg/go2rtc -- none of which answering SOAP needs).
+served on 127.0.0.1 only (``IPCamera.start()`` would bind all interfaces, join
+WS-Discovery multicast and look for FFmpeg/go2rtc -- none of which answering SOAP needs).
 Outside CI a failed install skips; in CI it fails.
 """
 
