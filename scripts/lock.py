@@ -132,8 +132,11 @@ def _write(lock: Path, body: str) -> None:
     lock.write_text(head + body)
 
 
-def _uv_compile(lock: Path, args: list[str], extra: list[str]) -> None:
-    """Compile into `lock`, keeping its current pins as preferences."""
+def _uv_compile(
+    lock: Path, args: list[str], extra: list[str], aliases: dict[str, str] | None = None
+) -> None:
+    """Compile into `lock`, keeping its current pins as preferences; `aliases` renames
+    temporary files in uv's "via" notes so that the lock does not change with them."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / lock.name
         if lock.is_file():
@@ -141,7 +144,10 @@ def _uv_compile(lock: Path, args: list[str], extra: list[str]) -> None:
         cmd = [str(UV), "pip", "compile", "--quiet", *UV_OPTIONS, *args, "-o", str(out), *extra]
         env = dict(os.environ, UV_NO_CONFIG="1")
         subprocess.run(cmd, cwd=ROOT, check=True, env=env)
-        _write(lock, out.read_text())
+        body = out.read_text()
+        for temporary, name in (aliases or {}).items():
+            body = body.replace(temporary, name)
+        _write(lock, body)
     print(f"lock: wrote {lock.relative_to(ROOT)}", file=sys.stderr)
 
 
@@ -171,7 +177,8 @@ def compile_all(upgrade: list[str]) -> None:
     with tempfile.NamedTemporaryFile("w", suffix=".txt") as pins:
         pins.write(re.sub(r" \\\n\s+--hash=\S+", "", _split(DEV.read_text())[1]))
         pins.flush()
-        _uv_compile(RUNTIME, [], ["pyproject.toml", "-c", pins.name])
+        dev = str(DEV.relative_to(ROOT))
+        _uv_compile(RUNTIME, [], ["pyproject.toml", "-c", pins.name], {pins.name: dev})
     _uv_compile(IPYCAM, upgrade, [str(IPYCAM_IN.relative_to(ROOT))])
 
 
