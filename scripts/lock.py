@@ -159,7 +159,7 @@ def _ensure_uv() -> None:
     if not python.exists():
         subprocess.run([sys.executable, "-m", "venv", str(ROOT / ".venv")], check=True)
     _, body = _split(DEV.read_text()) if DEV.is_file() else ({}, "")
-    stanza = re.search(r"^uv==\S+.*?(?=^\S)", body, re.MULTILINE | re.DOTALL)
+    stanza = re.search(r"^uv==\S+.*?(?=^\S|\Z)", body, re.MULTILINE | re.DOTALL)
     with tempfile.NamedTemporaryFile("w", suffix=".txt") as req:
         req.write(stanza.group(0) if stanza else "uv\n")  # no lock yet: the first one
         req.flush()
