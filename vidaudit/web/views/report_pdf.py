@@ -1,6 +1,6 @@
 """The weekly branch report as a PDF (reportlab), with the same numbers as the HTML page.
 
-The PDF embeds a subset of a TrueType CJK font (the glyphs the report uses, a few hundred
+The PDF embeds a subset of a TrueType CJK font (the glyphs the report uses, some tens of
 KB), so it looks the same and its text extracts the same in every reader, including
 those without Adobe's Asian font pack and poppler without poppler-data.  The font is
 WenQuanYi Zen Hei from Debian's ``fonts-wqy-zenhei`` (scripts/debian-packages.txt): its
