@@ -93,6 +93,11 @@ class Settings(BaseSettings):
     web_login_window_min: float = Field(
         15.0, gt=0, le=24 * 60, description="the window (minutes) failed logins are counted in"
     )
+    report_font: Path | None = Field(
+        None,
+        description="TrueType CJK font (.ttf/.ttc) the PDF reports embed; empty means "
+        "Debian's fonts-wqy-zenhei",
+    )
 
     @property
     def evidence_dir(self) -> Path:

@@ -50,7 +50,8 @@ def serve_command(
         str | None, typer.Option(help="address to listen on (default VIDAUDIT_WEB_HOST)")
     ] = None,
     port: Annotated[
-        int | None, typer.Option(help="port to listen on (default VIDAUDIT_WEB_PORT)")
+        int | None,
+        typer.Option(help="port to listen on (default VIDAUDIT_WEB_PORT; 0: any free one)"),
     ] = None,
 ) -> None:
     """Serve the web view (FastAPI under uvicorn) on the settings' database."""
@@ -68,7 +69,7 @@ def serve_command(
     uvicorn.run(
         app,
         host=host or settings.web_host,
-        port=port or settings.web_port,
+        port=settings.web_port if port is None else port,
         # Behind a reverse proxy on this host, trust its X-Forwarded-For/-Proto so the
         # login rate limit sees the real address and cookies get Secure under https.
         proxy_headers=True,

@@ -104,7 +104,8 @@ def weekly_pdf_file(
     if isinstance(report, Response):
         return report
     translate = base_context(request)["t"]
-    pdf = weekly_pdf(report, translate, user.display_name)
+    font = web_state(request).settings.report_font
+    pdf = weekly_pdf(report, translate, user.display_name, font)
     name = f"vidaudit-{report.branch.id}-{report.monday.isoformat()}.pdf"
     return Response(
         pdf,
