@@ -18,7 +18,7 @@ import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
 
-from vidaudit.collector.derive import DeviceRecordings, match_recording
+from vidaudit.collector.derive import DeviceRecordings
 from vidaudit.collector.fleet import DeviceProbe, ProbeRequest
 from vidaudit.collector.vendor_probe import probe_vendor
 from vidaudit.compliance.model import DeviceStatus, ErrorKind
@@ -29,6 +29,7 @@ from vidaudit.onvif.client import OnvifPool
 from vidaudit.onvif.device import Device
 from vidaudit.onvif.errors import DeviceError
 from vidaudit.onvif.models import Profile, RecordingEvent, RecordingJob, VideoSource
+from vidaudit.onvif.topology import match_recording
 
 logger = logging.getLogger(__name__)
 

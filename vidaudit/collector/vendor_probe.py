@@ -15,24 +15,13 @@ from vidaudit.collector.fleet import DeviceProbe, ProbeRequest
 from vidaudit.compliance.model import DeviceStatus, ErrorKind
 from vidaudit.dahua import DahuaDevice
 from vidaudit.dahua import read_recorder as read_dahua
-from vidaudit.devicehttp.client import HttpPool, HttpSettings
+from vidaudit.devicehttp.client import HttpPool
 from vidaudit.errors import DeviceError
 from vidaudit.inventory.load import SecretResolver
 from vidaudit.inventory.schema import Api
 from vidaudit.isapi import IsapiDevice
 from vidaudit.isapi import read_recorder as read_isapi
 from vidaudit.readings import ReadRequest, RecorderReading
-from vidaudit.settings import Settings
-
-
-def http_settings(settings: Settings) -> HttpSettings:
-    return HttpSettings(
-        call_timeout_s=settings.collector_call_timeout_s,
-        connect_timeout_s=settings.collector_connect_timeout_s,
-        device_deadline_s=settings.collector_device_deadline_s,
-        max_response_bytes=settings.collector_max_response_bytes,
-        max_connections=max(settings.collector_concurrency, 1),
-    )
 
 
 async def read_vendor(

@@ -24,7 +24,7 @@ from vidaudit.devicehttp.xmlstrict import (
     parse_strict,
     text_of,
 )
-from vidaudit.errors import DeviceError, ErrorKind
+from vidaudit.errors import DeviceError, DeviceErrorKind
 from vidaudit.readings import DeviceClock, DeviceInfo, Disk, DiskState
 
 MB = 1024 * 1024
@@ -32,7 +32,7 @@ MB = 1024 * 1024
 #: ISAPI ``ResponseStatus/statusCode`` (vendor guide, error code dictionary):
 #: 4 Invalid Operation (``notSupport``), 3 Device Error, 5 Invalid XML Format,
 #: 6 Invalid XML Content, 2 Device Busy, 7 Reboot Required.
-_STATUS_KINDS: dict[str, ErrorKind] = {"4": "unsupported"}
+_STATUS_KINDS: dict[str, DeviceErrorKind] = {"4": "unsupported"}
 
 
 def root(body: bytes, expected: str, operation: str) -> Any:
@@ -58,7 +58,7 @@ def response_status_error(element: Any, operation: str) -> DeviceError:
     code = text_of(element, "statusCode") or "?"
     words = text_of(element, "statusString") or ""
     sub = text_of(element, "subStatusCode") or ""
-    kind: ErrorKind = _STATUS_KINDS.get(code, "device_fault")
+    kind: DeviceErrorKind = _STATUS_KINDS.get(code, "device_fault")
     if sub == "notSupport":
         kind = "unsupported"
     return DeviceError(

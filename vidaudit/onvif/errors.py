@@ -1,5 +1,8 @@
 """Error kinds: every device, network and library failure becomes one ``DeviceError``.
 
+The kinds are the project's one vocabulary (``vidaudit.errors``); this module says how a
+device call's failure is sorted into one of them.
+
 How each kind is detected (the mapping lives in ``transport.py`` and ``device.py``):
 
 * ``unreachable``  connection refused / reset / DNS failure / TCP connect timed out /
@@ -18,10 +21,13 @@ How each kind is detected (the mapping lives in ``transport.py`` and ``device.py
 
 from __future__ import annotations
 
-# The kinds and the exception are shared with the other device readers (ISAPI, Dahua).
-from vidaudit.errors import ERROR_KINDS, DeviceError, ErrorKind
+# The exception and its kinds are shared with the other device readers (ISAPI, Dahua).
+from vidaudit.errors import DEVICE_ERROR_KINDS, DeviceError, DeviceErrorKind
 
 __all__ = ["AUTH_SUBCODES", "ERROR_KINDS", "UNSUPPORTED_SUBCODES", "DeviceError", "ErrorKind"]
+
+ErrorKind = DeviceErrorKind
+ERROR_KINDS: tuple[ErrorKind, ...] = DEVICE_ERROR_KINDS
 
 #: Local names of SOAP fault (sub)codes that mean "your credentials were refused".
 #: ONVIF Core §5.11.2 names ``ter:NotAuthorized``; WS-Security names

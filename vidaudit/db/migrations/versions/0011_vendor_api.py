@@ -1,0 +1,39 @@
+"""vendor APIs: devices read through ISAPI or Dahua HTTP; disks and serials observed
+
+Revision ID: 0011
+Revises: 0007
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0011"
+down_revision = "0007"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    # batch mode: SQLite cannot drop NOT NULL in place (the table is copied).
+    with op.batch_alter_table("devices") as batch:
+        batch.add_column(
+            sa.Column("api", sa.String(length=16), nullable=False, server_default="onvif")
+        )
+        batch.add_column(sa.Column("api_url", sa.String(length=512), nullable=True))
+        batch.alter_column("onvif_url", existing_type=sa.String(length=512), nullable=True)
+    with op.batch_alter_table("device_observations") as batch:
+        # [{"id", "status", "state", "capacity_bytes", "free_bytes"}] or NULL (unknown)
+        batch.add_column(sa.Column("storage", sa.JSON(), nullable=True))
+        batch.add_column(sa.Column("serial", sa.String(length=128), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("device_observations") as batch:
+        batch.drop_column("serial")
+        batch.drop_column("storage")
+    with op.batch_alter_table("devices") as batch:
+        batch.alter_column("onvif_url", existing_type=sa.String(length=512), nullable=False)
+        batch.drop_column("api_url")
+        batch.drop_column("api")
