@@ -23,6 +23,7 @@ from vidaudit.devicehttp.xmlstrict import (
     local,
     parse_strict,
     text_of,
+    texts,
 )
 from vidaudit.errors import DeviceError, DeviceErrorKind
 from vidaudit.readings import DeviceClock, DeviceInfo, Disk, DiskState
@@ -109,17 +110,15 @@ def parse_time(text: str, local_offset: dt.timedelta | None) -> tuple[dt.datetim
     §4.2.4: "a few old-version devices will return the time in TZ format"), or no offset
     at all (older firmware): local wall time, placed by ``local_offset``.
     """
+    text = text.strip()
     try:
-        value = dt.datetime.fromisoformat(text.strip())
+        value = dt.datetime.fromisoformat(text)
     except ValueError:
         return None
     if value.tzinfo is not None:
-        source = (
-            "utc"
-            if value.utcoffset() == dt.timedelta(0) and text.strip()[-1] in "Zz"
-            else ("local+offset")
-        )
-        return value.astimezone(dt.UTC), source
+        if text[-1] in "Zz":  # the usual search match: already UTC
+            return value.replace(tzinfo=dt.UTC), "utc"
+        return value.astimezone(dt.UTC), "local+offset"
     if local_offset is None:
         return None
     return (value - local_offset).replace(tzinfo=dt.UTC), "local+tz"
@@ -277,8 +276,9 @@ def daily_distribution(body: bytes, year: int, month: int) -> frozenset[dt.date]
     element = root(body, "trackDailyDistribution", op)
     days: set[dt.date] = set()
     for item in children(child(element, "dayList"), "day"):
-        number = _int(text_of(item, "dayOfMonth"))
-        if number is None or (text_of(item, "record") or "").lower() != "true":
+        fields = texts(item)
+        number = _int(fields.get("dayOfMonth"))
+        if number is None or fields.get("record", "").lower() != "true":
             continue
         try:
             days.add(dt.date(year, month, number))
@@ -345,12 +345,13 @@ def search_page(body: bytes, local_offset: dt.timedelta | None) -> SearchPage:
     items = []
     for item in children(child(element, "matchList"), "searchMatchItem"):
         span = child(item, "timeSpan")
-        start_text, end_text = text_of(span, "startTime"), text_of(span, "endTime")
+        times = {} if span is None else texts(span)
+        start_text, end_text = times.get("startTime"), times.get("endTime")
         start = parse_time(start_text, local_offset) if start_text else None
         end = parse_time(end_text, local_offset) if end_text else None
         if start is None or end is None:
             raise DeviceError("malformed", f"{op}: match without readable times", operation=op)
-        track = _int(text_of(item, "trackID")) or 0
+        track = _int(texts(item).get("trackID")) or 0
         if end[0] > start[0]:
             items.append((track, start[0], end[0]))
     return SearchPage(status, tuple(items))
