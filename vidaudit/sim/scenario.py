@@ -231,6 +231,10 @@ class GenerateSpec(Strict):
     cameras: int = Field(0, ge=0, le=5000)
     #: Give one device per fault kind (hang, slow, http500, ...).
     with_faults: bool = False
+    #: What every generated NVR is read by: ``onvif`` (a vendor mix), or ``isapi`` /
+    #: ``dahua`` (every NVR of that vendor, read through its own API: the benchmark's
+    #: all-ISAPI fleet).  Stand-alone cameras stay ONVIF.
+    api: Api = Api.ONVIF
 
 
 class Scenario(Strict):
