@@ -11,6 +11,7 @@ device believes it); the collector moves them onto its own clock by the measured
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -97,6 +98,41 @@ class Disk:
     kind: str = "hdd"
 
 
+def disks_key(disks: tuple[Disk, ...] | None) -> str | None:
+    """What identifies a recorder's set of disks (ids, sizes, states; not free space):
+    when it changes, a disk was swapped, formatted or lost, and footage read before may be
+    gone, so nothing read earlier is built on (see ``KnownFootage``)."""
+    if disks is None:
+        return None
+    return "|".join(sorted(f"{d.kind}:{d.id}:{d.capacity_bytes}:{d.state}" for d in disks))
+
+
+@dataclass(frozen=True, slots=True)
+class KnownFootage:
+    """What an earlier read of one channel settled, so the next read asks the recorder
+    only for what changed since (device clock, UTC).
+
+    Why this is sound: recorded footage is not rewritten in place.  What does change is
+    (1) new footage after ``settled_until`` (searched again every time), (2) the oldest
+    footage, overwritten when the disks are full (the edge is searched every time, from
+    ``earliest`` on), (3) everything, when a disk is swapped, formatted or fails (then
+    the disks' key differs and the channel is read in full).  What nothing here sees
+    (footage deleted from the middle by hand, a camera's own storage filling a gap
+    later) is caught by reading every channel in full again at least once a day (the
+    collector decides, by ``read_in_full_at``).
+    """
+
+    #: Segments before this are settled: merged, inside the read window, clipped here.
+    settled_until: dt.datetime
+    segments: tuple[tuple[dt.datetime, dt.datetime], ...]
+    earliest: dt.datetime | None
+    earliest_bounded: bool
+    #: ``disks_key`` of the recorder when this was read.
+    disks: str | None
+    #: When the channel was last read in full (the collector's UTC clock).
+    read_in_full_at: dt.datetime
+
+
 @dataclass(frozen=True, slots=True)
 class ChannelFootage:
     """One channel's recorded footage as a vendor API reported it (device clock, UTC).
@@ -124,6 +160,10 @@ class ChannelFootage:
     recording: bool | None = None
     #: Whether the camera behind the channel is connected (None: not given).
     camera_online: bool | None = None
+    #: What the next read may build on (None: nothing, e.g. the channel does not exist).
+    settled: KnownFootage | None = None
+    #: True when this read built on an earlier one instead of searching the whole window.
+    continued: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,3 +191,5 @@ class ReadRequest:
     lookback_days: int = 400
     #: The branch's UTC offset: used only where the device gives none.
     fallback_offset: dt.timedelta = dt.timedelta(hours=8)
+    #: What earlier reads settled, by channel number (see ``KnownFootage``).
+    known: Mapping[int, KnownFootage] = field(default_factory=dict)

@@ -3,10 +3,13 @@
 1. ``getCurrentTime`` (clock: local wall time in the branch's zone; drift by the
    midpoint) and ``getSystemInfo`` (identity): failing either, the device is down.
 2. ``getDeviceAllInfo`` (disks) and the RTSP port: optional.
-3. Per configured channel: every recorded file in the window (one finder), then the
-   oldest footage: the API has no day calendar, so when footage reaches the window's
-   start, search back from there in growing steps (1, 2, 4, ... days) until a step finds
-   nothing, bounded by ``lookback_days``.
+3. Per configured channel, when an earlier read settled part of the window
+   (``readings.KnownFootage``, same disks): the files from where it settled to now, and
+   the first file from the oldest footage known on (the edge a full recorder overwrites).
+4. Otherwise: every recorded file in the window (one finder), then the oldest footage:
+   the API has no day calendar, so when footage reaches the window's start, search back
+   from there in growing steps (1, 2, 4, ... days) until a step finds nothing, bounded
+   by ``lookback_days``.
 """
 
 from __future__ import annotations
@@ -15,9 +18,9 @@ import datetime as dt
 
 from vidaudit.dahua.client import DahuaDevice
 from vidaudit.devicehttp.client import gather_all, optional
-from vidaudit.devicehttp.footage import clip, step_back
+from vidaudit.devicehttp.footage import Segment, continue_known, footage, step_back, usable
 from vidaudit.errors import DeviceError
-from vidaudit.readings import ChannelFootage, ReadRequest, RecorderReading
+from vidaudit.readings import ChannelFootage, ReadRequest, RecorderReading, disks_key
 
 
 def _utcnow() -> dt.datetime:
@@ -32,8 +35,9 @@ async def read_recorder(dev: DahuaDevice, request: ReadRequest) -> RecorderReadi
     missing: dict[str, str] = {}
     disks = await optional(dev.storage(), "getDeviceAllInfo", missing)
     port = await optional(dev.rtsp_port(), "getConfig RTSP", missing)
+    key = disks_key(disks)
     channels = await gather_all(
-        _channel(dev, number, request, clock.drift) for number in request.channels
+        _channel(dev, number, request, clock.drift, key) for number in request.channels
     )
     return RecorderReading(
         clock=clock,
@@ -46,30 +50,50 @@ async def read_recorder(dev: DahuaDevice, request: ReadRequest) -> RecorderReadi
 
 
 async def _channel(
-    dev: DahuaDevice, number: int, request: ReadRequest, drift: dt.timedelta
+    dev: DahuaDevice, number: int, request: ReadRequest, drift: dt.timedelta, disks: str | None
 ) -> ChannelFootage:
     start = request.window_start + drift
     now = _utcnow() + drift
-    raw = [(s, min(e, now)) for s, e in await dev.files(number, start, now) if s < now]
+
+    async def search(lo: dt.datetime, hi: dt.datetime) -> list[Segment]:
+        return await dev.files(number, lo, hi)
+
+    async def first_in(lo: dt.datetime, hi: dt.datetime) -> dt.datetime | None:
+        found = await dev.files(number, lo, hi, first_page_only=True)
+        return min((s for s, _ in found), default=None)
+
+    known = usable(request.known.get(number), disks, now)
+    if known is not None:
+        continued = await continue_known(known, search, first_in, now)
+        if continued is not None:
+            return footage(
+                number,
+                start,
+                now,
+                continued[0],
+                earliest=continued[1],
+                earliest_bounded=known.earliest_bounded,
+                disks=disks,
+                read_in_full_at=known.read_in_full_at,
+                continued=True,
+            )
+    read_at = _utcnow()
+    raw = [(s, min(e, now)) for s, e in await search(start, now) if s < now]
     earliest = min((s for s, _ in raw), default=None)
     bounded = False
     if earliest is not None and earliest < start + dt.timedelta(days=1):
-
-        async def first_before(lo: dt.datetime, hi: dt.datetime) -> dt.datetime | None:
-            found = await dev.files(number, lo, hi, first_page_only=True)
-            return min((s for s, _ in found), default=None)
-
         limit = now - dt.timedelta(days=request.lookback_days)
-        older, bounded = await step_back(first_before, start, limit)
+        older, bounded = await step_back(first_in, start, limit)
         if older is not None:
             earliest = min(earliest, older)
-    return ChannelFootage(
-        number=number,
-        exists=True,
-        searched_from=start,
-        searched_to=now,
-        segments=tuple(clip(raw, start, now)),
+    return footage(
+        number,
+        start,
+        now,
+        raw,
         earliest=earliest,
         earliest_bounded=bounded,
-        latest=max((e for _, e in raw), default=None),
+        disks=disks,
+        read_in_full_at=read_at,
+        continued=False,
     )

@@ -1,8 +1,9 @@
 """Pieces both vendor readers use to turn searches into one channel's footage.
 
-Pure helpers (no I/O): which stretches to search given a day calendar, clipping, and
-the walk back to the oldest footage.  Times are device-clock UTC; calendar days are
-device-local dates.
+Helpers that take the searches as arguments (no I/O of their own): which stretches to
+search given a day calendar, clipping, the walk back to the oldest footage, and building
+on what an earlier read settled (``readings.KnownFootage``).  Times are device-clock UTC;
+calendar days are device-local dates.
 """
 
 from __future__ import annotations
@@ -10,8 +11,18 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Awaitable, Callable, Iterable
 
+from vidaudit.readings import ChannelFootage, KnownFootage
+
 Segment = tuple[dt.datetime, dt.datetime]
+#: Every segment overlapping ``[lo, hi)``, all pages followed.
+Search = Callable[[dt.datetime, dt.datetime], Awaitable[list[Segment]]]
+#: The oldest footage start in ``[lo, hi)`` (one page asked), or None.
+FirstIn = Callable[[dt.datetime, dt.datetime], Awaitable[dt.datetime | None]]
 _DAY = dt.timedelta(days=1)
+#: Footage younger than this is never settled: the file being written still grows, a
+#: recorder may list a file only once it is closed, and a camera's own storage may fill
+#: a short network outage afterwards (Hikvision ANR).  Searched again on every read.
+UNSETTLED = dt.timedelta(hours=2)
 
 
 def local_midnight(day: dt.date, offset: dt.timedelta) -> dt.datetime:
@@ -95,3 +106,80 @@ async def step_back(
         cursor = lo
         step *= 2
     return oldest, oldest is not None
+
+
+def usable(known: KnownFootage | None, disks: str | None, now: dt.datetime) -> KnownFootage | None:
+    """``known`` if this read may build on it: the recorder has the same disks, and its
+    clock has not gone back past what was settled."""
+    if known is None or known.disks != disks or known.settled_until > now:
+        return None
+    return known
+
+
+async def continue_known(
+    known: KnownFootage, search: Search, first_in: FirstIn, now: dt.datetime
+) -> tuple[list[Segment], dt.datetime | None] | None:
+    """(segments, earliest) from ``known`` plus two searches: what is new since it
+    settled, and the oldest footage from the known oldest on (the edge the recorder
+    overwrites when full).  None when the oldest day known is gone entirely: more
+    changed than overwriting explains, so the channel must be read in full."""
+    new = await search(known.settled_until, now)
+    earliest = known.earliest
+    if earliest is not None:
+        edge = await first_in(earliest, earliest + _DAY)
+        if edge is None:
+            return None
+        earliest = edge
+    segments = [*known.segments, *new]
+    if earliest is not None:
+        # footage before the edge has been overwritten since it was read
+        segments = [(max(s, earliest), e) for s, e in segments if e > earliest]
+    elif new:
+        earliest = min(s for s, _ in new)
+    return segments, earliest
+
+
+def footage(
+    number: int,
+    start: dt.datetime,
+    now: dt.datetime,
+    raw: list[Segment],
+    *,
+    earliest: dt.datetime | None,
+    earliest_bounded: bool,
+    disks: str | None,
+    read_in_full_at: dt.datetime,
+    continued: bool,
+    days_with_footage: frozenset[dt.date] | None = None,
+    camera_online: bool | None = None,
+) -> ChannelFootage:
+    """One channel's footage from its raw segments (unmerged, as the recorder listed
+    them), with what the next read may build on: everything before the start of the
+    last segment that began ``UNSETTLED`` ago (a segment start, so the next search,
+    starting there, finds that segment whether the recorder lists segments overlapping
+    the span or only those starting in it); with no such segment, everything before
+    ``UNSETTLED`` ago."""
+    raw = [(s, min(e, now)) for s, e in raw if s < now]
+    horizon = now - UNSETTLED
+    settled_until = max((s for s, _ in raw if start <= s <= horizon), default=horizon)
+    return ChannelFootage(
+        number=number,
+        exists=True,
+        searched_from=start,
+        searched_to=now,
+        segments=tuple(clip(raw, start, now)),
+        earliest=earliest,
+        earliest_bounded=earliest_bounded,
+        latest=max((e for _, e in raw), default=None),
+        days_with_footage=days_with_footage,
+        camera_online=camera_online,
+        settled=KnownFootage(
+            settled_until=settled_until,
+            segments=tuple(clip(raw, start, settled_until)),
+            earliest=earliest,
+            earliest_bounded=earliest_bounded,
+            disks=disks,
+            read_in_full_at=read_in_full_at,
+        ),
+        continued=continued,
+    )

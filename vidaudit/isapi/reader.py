@@ -7,11 +7,16 @@ The order and why:
 2. ``ContentMgmt/Storage``, ``InputProxy/channels`` and ``.../status``,
    ``Security/adminAccesses``: optional; a firmware that refuses one loses only what
    it would have told (noted in ``missing``), not the device.
-3. Per configured channel: the day calendars of every month the window touches
-   (``dailyDistribution``), then a search only over the stretches of days the calendar
-   shows footage on (a calendar-empty day holds nothing: no search needed), then the
-   oldest footage: months walked back until one with none, bounded by
-   ``lookback_days``, and only that oldest day searched for its first segment.
+3. Per configured channel, when an earlier read settled part of the window
+   (``readings.KnownFootage``, same disks): a search from where it settled to now,
+   and one page from the oldest footage known on (the edge a full recorder overwrites).
+   Two requests instead of some twenty-five.
+4. Otherwise (the first read, a disk changed, the daily full read): the day calendars
+   of every month the window touches (``dailyDistribution``), then a search only over
+   the stretches of days the calendar shows footage on (a calendar-empty day holds
+   nothing: no search needed), then the oldest footage: months walked back until one
+   with none, bounded by ``lookback_days``, and only that oldest day searched for its
+   first segment.
 
 No rules here: the collector judges what this returns.
 """
@@ -23,16 +28,19 @@ import logging
 
 from vidaudit.devicehttp.client import gather_all, optional
 from vidaudit.devicehttp.footage import (
-    clip,
+    Segment,
+    continue_known,
     day_runs,
+    footage,
     local_midnight,
     months_between,
     previous_month,
     step_back,
+    usable,
 )
 from vidaudit.errors import DeviceError
 from vidaudit.isapi.client import IsapiDevice
-from vidaudit.readings import ChannelFootage, ReadRequest, RecorderReading
+from vidaudit.readings import ChannelFootage, ReadRequest, RecorderReading, disks_key
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +74,7 @@ async def read_recorder(dev: IsapiDevice, request: ReadRequest) -> RecorderReadi
             # non-empty list can say a channel is not there.
             exists=not ids or number in ids,
             camera_online=None if online is None else online.get(number),
+            disks=disks_key(disks),
         )
         for number in request.channels
     )
@@ -102,19 +111,44 @@ async def _channel(
     *,
     exists: bool,
     camera_online: bool | None,
+    disks: str | None,
 ) -> ChannelFootage:
     start = request.window_start + drift
     now = _utcnow() + drift
     if not exists:
         return ChannelFootage(number, False, start, now, camera_online=camera_online)
+
+    async def search(lo: dt.datetime, hi: dt.datetime) -> list[Segment]:
+        return await dev.segments(number, lo, hi, offset)
+
+    async def first_in(lo: dt.datetime, hi: dt.datetime) -> dt.datetime | None:
+        found = await dev.segments(number, lo, hi, offset, first_page_only=True)
+        return min((s for s, _ in found), default=None)
+
+    known = usable(request.known.get(number), disks, now)
+    if known is not None:
+        continued = await continue_known(known, search, first_in, now)
+        if continued is not None:
+            return footage(
+                number,
+                start,
+                now,
+                continued[0],
+                earliest=continued[1],
+                earliest_bounded=known.earliest_bounded,
+                disks=disks,
+                read_in_full_at=known.read_in_full_at,
+                continued=True,
+                camera_online=camera_online,
+            )
+    read_at = _utcnow()
     tz = dt.timezone(offset)
     months = months_between(start.astimezone(tz).date(), now.astimezone(tz).date())
     days = await _calendar(dev, number, months)
     runs = [(start, now)] if days is None else day_runs(days, start, now, offset)
-    raw: list[tuple[dt.datetime, dt.datetime]] = []
+    raw: list[Segment] = []
     for lo, hi in runs:
-        raw.extend(await dev.segments(number, lo, hi, offset))
-    raw = [(s, min(e, now)) for s, e in raw if s < now]
+        raw.extend((s, min(e, now)) for s, e in await search(lo, hi) if s < now)
     earliest = min((s for s, _ in raw), default=None)
     limit = now - dt.timedelta(days=request.lookback_days)
     bounded = False
@@ -123,29 +157,24 @@ async def _channel(
         first_window_day = start.astimezone(tz).date()
         if oldest_day < first_window_day:
             day_start = local_midnight(oldest_day, offset)
-            first = await dev.segments(
-                number, day_start, day_start + dt.timedelta(days=1), offset, first_page_only=True
-            )
-            if first:
-                earliest = min(s for s, _ in first)
+            first = await first_in(day_start, day_start + dt.timedelta(days=1))
+            if first is not None:
+                earliest = first
     elif days is None and earliest is not None and earliest < start + dt.timedelta(days=1):
         # No calendar: find the oldest footage by searching back in growing steps.
-        async def first_before(lo: dt.datetime, hi: dt.datetime) -> dt.datetime | None:
-            found = await dev.segments(number, lo, hi, offset, first_page_only=True)
-            return min((s for s, _ in found), default=None)
-
-        older, bounded = await step_back(first_before, start, limit)
+        older, bounded = await step_back(first_in, start, limit)
         if older is not None:
             earliest = min(earliest, older)
-    return ChannelFootage(
-        number=number,
-        exists=True,
-        searched_from=start,
-        searched_to=now,
-        segments=tuple(clip(raw, start, now)),
+    return footage(
+        number,
+        start,
+        now,
+        raw,
         earliest=earliest,
         earliest_bounded=bounded,
-        latest=max((e for _, e in raw), default=None),
+        disks=disks,
+        read_in_full_at=read_at,
+        continued=False,
         days_with_footage=days,
         camera_online=camera_online,
     )
