@@ -69,6 +69,14 @@ class Settings(BaseSettings):
         le=256 * 1024 * 1024,
         description="largest ONVIF reply accepted (bigger ones are refused while reading)",
     )
+    collector_full_read_hours: float = Field(
+        24.0,
+        ge=0,
+        le=24 * 7,
+        description="recorders read through ISAPI or the Dahua HTTP API are read in full "
+        "(every file in the window) at least this often; runs in between ask only for "
+        "footage since the last run and for the oldest footage (0: always in full)",
+    )
     collector_lookback_days: int = Field(
         400,
         ge=1,

@@ -1,6 +1,9 @@
 """A mixed fleet (ONVIF, ISAPI, Dahua) collected end to end: the same per-channel answers
 as the simulator's truth.json, R6.storage and missing days included, with the vendor
-recorders read through their own APIs only (their inventory entries have no onvif:)."""
+recorders read through their own APIs only (their inventory entries have no onvif:).
+
+Collected twice: the second run builds on what the first settled (``collector.settled``:
+new footage and the oldest footage only) and must reach the same answers."""
 
 from __future__ import annotations
 
@@ -10,11 +13,20 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import select
 
-from tests.collector.test_collect_sim import _assert_same_spans, collect_fleet, on_our_clock
+from tests.collector.test_collect_sim import (
+    _assert_same_spans,
+    collect_fleet_runs,
+    on_our_clock,
+)
 from tests.sim.vendor_lab import VENDOR_LAB
 from vidaudit.collector.report import report_json
+from vidaudit.collector.run import CollectResult
+from vidaudit.db.engine import make_engine, make_sessionmaker
+from vidaudit.db.models import SettledFootageRow
 from vidaudit.inventory import load_inventory
+from vidaudit.settings import Settings
 from vidaudit.sim import parse_scenario
 
 pytestmark = pytest.mark.timeout(180)
@@ -41,12 +53,55 @@ def mixed_scenario() -> Any:
 
 
 @pytest.fixture(scope="module")
-def mixed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, dict[str, Any], Path]:
+def mixed_runs(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[list[CollectResult], dict[str, Any], Path, Settings]:
     import asyncio
 
     tmp = tmp_path_factory.mktemp("mixed")
-    result, truth, _settings = asyncio.run(collect_fleet(mixed_scenario(), tmp))
-    return result, truth, tmp
+    results, truth, settings = asyncio.run(collect_fleet_runs(mixed_scenario(), tmp, runs=2))
+    return results, truth, tmp, settings
+
+
+@pytest.fixture(params=["first run", "second run"])
+def mixed(
+    request: pytest.FixtureRequest,
+    mixed_runs: tuple[list[CollectResult], dict[str, Any], Path, Settings],
+) -> tuple[CollectResult, dict[str, Any], Path]:
+    results, truth, tmp, _settings = mixed_runs
+    return results[0 if request.param == "first run" else 1], truth, tmp
+
+
+def test_the_second_run_builds_on_the_first(
+    mixed_runs: tuple[list[CollectResult], dict[str, Any], Path, Settings],
+) -> None:
+    results, truth, _tmp, settings = mixed_runs
+    read = {
+        channel_id
+        for channel_id, expected in truth["channels"].items()
+        if truth["devices"][expected["device"]]["api"] != "onvif"
+        and truth["devices"][expected["device"]]["expected_error"] is None
+    }
+    with make_sessionmaker(make_engine(settings)).begin() as session:
+        rows = {row.channel_id: row for row in session.execute(select(SettledFootageRow)).scalars()}
+    assert set(rows) == read  # every channel read through a vendor API, nothing else
+    first, second = results
+    for run in results:
+        for device in run.report.devices:
+            expected = truth["devices"][device.device_id]["expected_error"]
+            got = device.status.error_kind
+            assert (got and got.value) == expected, (device.device_id, device.status)
+    for row in rows.values():
+        # settled in the first run, carried (not renewed) by the second
+        assert first.report.started_at <= row.read_in_full_at <= second.report.started_at, (
+            row.channel_id
+        )
+        assert row.updated_at == second.report.finished_at, row.channel_id
+    continued = {
+        c.channel_id: c.settled is not None and c.settled.footage.read_in_full_at
+        for c in second.report.channels
+    }
+    assert all(continued[channel_id] for channel_id in read)
 
 
 def test_vendor_devices_are_configured_without_onvif(mixed: Any) -> None:

@@ -13,13 +13,13 @@ from collections.abc import Awaitable, Callable, Mapping, Set
 from dataclasses import dataclass, field, replace
 
 from vidaudit.collector.derive import DeviceRecordings, evidence_for, evidence_from_reading
-from vidaudit.collector.model import ChannelReport, DeviceReport, RunReport
+from vidaudit.collector.model import ChannelReport, DeviceReport, RunReport, SettledChannel
 from vidaudit.compliance.model import ChannelEvidence, DeviceStatus, ErrorKind
 from vidaudit.compliance.rules import business_day_needs, evaluate_channel, evaluate_device
 from vidaudit.compliance.spans import Span
 from vidaudit.inventory.load import SecretResolver
 from vidaudit.inventory.schema import AudioRequirement, Branch, Device, Inventory
-from vidaudit.readings import DeviceInfo, Disk, RecorderReading
+from vidaudit.readings import DeviceInfo, Disk, KnownFootage, RecorderReading
 
 #: Extra day of events searched before the window so the first day's start state is known.
 _EVENT_MARGIN = dt.timedelta(days=1)
@@ -51,6 +51,8 @@ class ProbeRequest:
     now: dt.datetime
     #: the branch's IANA zone (Dahua recorders report local time without an offset)
     timezone: str = "Asia/Shanghai"
+    #: what earlier runs settled, by channel number (vendor APIs; ``collector.settled``)
+    known: Mapping[int, KnownFootage] = field(default_factory=dict)
 
 
 Prober = Callable[[ProbeRequest, SecretResolver], Awaitable[DeviceProbe]]
@@ -124,8 +126,10 @@ def judge(
         window = Span(now - dt.timedelta(days=required), now)
         if required not in needs:
             needs[required] = business_day_needs(branch, policy, tz, window.start, now)
+        settled: SettledChannel | None = None
         if probe.reading is not None:
             evidence = evidence_from_reading(channel.id, channel.ref, probe.reading, now=now)
+            settled = _settled(device, channel.ref.channel, probe.reading)
         elif probe.recordings is not None:
             evidence = evidence_for(
                 channel.id, channel.ref, probe.recordings, window=window, now=now
@@ -146,9 +150,34 @@ def judge(
             needs=needs[required],
         )
         channels.append(
-            ChannelReport(channel.id, device.id, branch.id, channel.role.value, evidence, result)
+            ChannelReport(
+                channel.id, device.id, branch.id, channel.role.value, evidence, result, settled
+            )
         )
     return device_report, channels
+
+
+def known_for(device: Device, settled: Mapping[str, SettledChannel]) -> dict[int, KnownFootage]:
+    """By channel number, what can be built on for this device as configured now: rows
+    of a channel since moved to another device, API or number are of no use."""
+    out: dict[int, KnownFootage] = {}
+    for channel in device.channels:
+        row = settled.get(channel.id)
+        if (
+            row is not None
+            and row.device_id == device.id
+            and row.api == device.api.value
+            and row.number == channel.ref.channel
+        ):
+            out[row.number] = row.footage
+    return out
+
+
+def _settled(device: Device, number: int | None, reading: RecorderReading) -> SettledChannel | None:
+    footage = next((c for c in reading.channels if c.number == number), None)
+    if number is None or footage is None or footage.settled is None:
+        return None
+    return SettledChannel(device.id, device.api.value, number, footage.settled)
 
 
 async def poll_fleet(
@@ -163,12 +192,14 @@ async def poll_fleet(
     devices: Set[str] | None = None,
     progress: Progress | None = None,
     verified: Mapping[str, dt.datetime] | None = None,
+    settled: Mapping[str, SettledChannel] | None = None,
     judged: Judged | None = None,
 ) -> RunReport:
     """One run over the fleet, or the given branches and/or devices; ``clock`` is the
     collector's UTC.  With ``judged``, each device's reports go there as soon as they are
     judged and are not kept: the returned report then lists none (a helper process
-    streams them to its parent instead of holding its whole share)."""
+    streams them to its parent instead of holding its whole share).  ``settled``: per
+    channel, what earlier runs settled (``collector.settled.load_settled``)."""
     started = clock()
     semaphore = asyncio.Semaphore(concurrency)
     selected = [
@@ -187,6 +218,7 @@ async def poll_fleet(
             window_start=now - dt.timedelta(days=_window_days(inventory, device)) - _EVENT_MARGIN,
             now=now,
             timezone=branch.timezone or inventory.timezone,
+            known=known_for(device, settled) if settled else {},
         )
         probe = await _probe_bounded(request, resolver, prober, semaphore, device_deadline_s)
         if progress is not None:

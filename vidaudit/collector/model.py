@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from vidaudit.compliance.model import ChannelEvidence, ChannelResult, DeviceStatus, Violation
 from vidaudit.inventory.schema import Policy
-from vidaudit.readings import Disk
+from vidaudit.readings import Disk, KnownFootage
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +27,17 @@ class DeviceReport:
 
 
 @dataclass(frozen=True, slots=True)
+class SettledChannel:
+    """What one vendor-API read settled about a channel (``collector.settled``), and what
+    the channel was read as."""
+
+    device_id: str
+    api: str
+    number: int
+    footage: KnownFootage
+
+
+@dataclass(frozen=True, slots=True)
 class ChannelReport:
     channel_id: str
     device_id: str
@@ -34,6 +45,8 @@ class ChannelReport:
     role: str
     evidence: ChannelEvidence
     result: ChannelResult
+    #: what the next run may build on (channels read through ISAPI or Dahua)
+    settled: SettledChannel | None = None
 
 
 @dataclass(frozen=True, slots=True)

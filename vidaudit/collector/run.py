@@ -14,8 +14,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from vidaudit.collector.fleet import DeviceProbe, Prober, Progress, poll_fleet
 from vidaudit.collector.heap import run_heap
-from vidaudit.collector.model import ChannelReport, DeviceReport, RunReport
+from vidaudit.collector.model import ChannelReport, DeviceReport, RunReport, SettledChannel
 from vidaudit.collector.probe import dispatching_prober
+from vidaudit.collector.settled import load_settled, store_settled
 from vidaudit.collector.shard import (
     ShardFailed,
     ShardJob,
@@ -52,18 +53,28 @@ class CollectResult:
 
 
 def _begin(
-    sessions: sessionmaker[Session], inventory: Inventory, path: Path, now: dt.datetime
-) -> tuple[int, dict[str, dt.datetime]]:
-    """The new run's id, and the retention proofs (pulled frames) standing at ``now``."""
+    sessions: sessionmaker[Session],
+    inventory: Inventory,
+    path: Path,
+    now: dt.datetime,
+    full_read_every: dt.timedelta,
+) -> tuple[int, dict[str, dt.datetime], dict[str, SettledChannel]]:
+    """The new run's id, the retention proofs (pulled frames) standing at ``now``, and
+    what earlier runs settled about channels read through vendor APIs."""
     text = path.read_text(encoding="utf-8")
     with sessions.begin() as session:
         # Observations point at channel rows, so the inventory is synced before each run.
         sync_inventory(session, inventory, source=str(path.resolve()), text=text, now=now)
-        return start_run(session, now, inventory.policy), verified_for(session, now)
+        return (
+            start_run(session, now, inventory.policy),
+            verified_for(session, now),
+            load_settled(session, now, full_read_every),
+        )
 
 
 def _finish(sessions: sessionmaker[Session], run_id: int, report: RunReport) -> TicketChanges:
     with sessions.begin() as session:
+        store_settled(session, report.channels, report.finished_at)
         return finish_run(session, run_id, report)
 
 
@@ -84,6 +95,7 @@ async def _poll(
     branches: set[str] | None,
     progress: Progress | None,
     verified: dict[str, dt.datetime],
+    settled: dict[str, SettledChannel],
 ) -> RunReport:
     """Poll and judge: in this process, and for a large run in helper processes too."""
     selected = [
@@ -100,6 +112,7 @@ async def _poll(
         "device_deadline_s": settings.collector_device_deadline_s,
         "clock": utcnow,
         "verified": verified,
+        "settled": settled,
     }
     if len(shares) == 1:
         return await poll_fleet(
@@ -132,6 +145,13 @@ async def _poll(
             concurrency=concurrency,
             device_deadline_s=settings.collector_device_deadline_s,
             verified=dict(verified),
+            settled={
+                channel.id: settled[channel.id]
+                for _branch, device in inventory.devices()
+                if device.id in share
+                for channel in device.channels
+                if channel.id in settled
+            },
             log_level=logging.getLogger().getEffectiveLevel(),
         )
         try:
@@ -194,8 +214,13 @@ async def _collect(
     snapshots: SnapshotOptions | None,
 ) -> CollectResult:
     # Database work runs in a thread: it must not stall device I/O on the event loop.
-    run_id, verified = await asyncio.to_thread(
-        _begin, sessions, inventory, inventory_path, utcnow()
+    run_id, verified, settled = await asyncio.to_thread(
+        _begin,
+        sessions,
+        inventory,
+        inventory_path,
+        utcnow(),
+        dt.timedelta(hours=settings.collector_full_read_hours),
     )
     resolver = SecretResolver(inventory, inventory_path)
     try:
@@ -206,7 +231,15 @@ async def _collect(
             prober = dispatching_prober(pool, http_pool, settings.collector_lookback_days)
 
             report = await _poll(
-                settings, inventory, inventory_path, resolver, prober, branches, progress, verified
+                settings,
+                inventory,
+                inventory_path,
+                resolver,
+                prober,
+                branches,
+                progress,
+                verified,
+                settled,
             )
             if snapshots is not None:
                 # Imported here: live-picture checks need OpenCV and numpy (~40 MB), which

@@ -36,7 +36,7 @@ from typing import Any, BinaryIO
 
 from vidaudit import aio
 from vidaudit.collector.fleet import Judged, poll_fleet
-from vidaudit.collector.model import ChannelReport, DeviceReport
+from vidaudit.collector.model import ChannelReport, DeviceReport, SettledChannel
 from vidaudit.collector.probe import dispatching_prober
 from vidaudit.devicehttp.client import HttpPool, HttpSettings
 from vidaudit.inventory.load import SecretResolver
@@ -80,6 +80,8 @@ class ShardJob:
     concurrency: int
     device_deadline_s: float
     verified: Mapping[str, dt.datetime]
+    #: what earlier runs settled about the share's channels (``collector.settled``)
+    settled: Mapping[str, SettledChannel]
     log_level: int
 
 
@@ -225,6 +227,7 @@ async def _poll(job: ShardJob, send: Callable[[bytes], Awaitable[None]]) -> None
             clock=lambda: dt.datetime.now(dt.UTC),
             devices=job.devices,
             verified=job.verified,
+            settled=job.settled,
             judged=judged,
         )
 

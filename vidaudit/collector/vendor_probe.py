@@ -36,6 +36,7 @@ async def read_vendor(
         request.window_start,
         lookback_days=lookback_days,
         fallback_offset=request.now.astimezone(zone).utcoffset() or dt.timedelta(),
+        known=request.known,
     )
     async with pool.open(str(device.url), resolver.credentials(device)) as http:
         if device.api is Api.ISAPI:

@@ -503,3 +503,30 @@ class RetentionCheckRow(Base):
     evidence_sha256: Mapped[str | None] = mapped_column(ForeignKey("evidence.sha256"))
     register_seq: Mapped[int | None] = mapped_column(ForeignKey("register_entries.seq"))
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class SettledFootageRow(Base):
+    """What the last read of a channel through a vendor API (ISAPI, Dahua) settled, so the
+    next run asks the recorder only for what changed (``readings.KnownFootage``).  One row
+    per channel, replaced by every run that read it; a cache the collector can always
+    rebuild by reading the channel in full, never a record of anything."""
+
+    __tablename__ = "settled_footage"
+
+    channel_id: Mapped[str] = mapped_column(
+        ForeignKey("channels.id", ondelete="CASCADE"), primary_key=True
+    )
+    #: What the channel was read through and as: a different device, API or channel
+    #: number in the inventory makes the row useless.
+    device_id: Mapped[str] = mapped_column(String(64))
+    api: Mapped[str] = mapped_column(String(16))
+    number: Mapped[int] = mapped_column(Integer)
+    #: Device-clock UTC, as the recorder stamps its footage.
+    settled_until: Mapped[dt.datetime]
+    #: [[start, end], ...] as seconds since the epoch (device clock), merged.
+    segments: Mapped[list[Any]] = mapped_column(JSON)
+    earliest: Mapped[dt.datetime | None]
+    earliest_bounded: Mapped[bool]
+    disks: Mapped[str | None] = mapped_column(Text)
+    read_in_full_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
