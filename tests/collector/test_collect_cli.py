@@ -83,6 +83,7 @@ def test_json_document_shape(fleet: Path, env: Path) -> None:
         "model",
         "firmware",
         "services",
+        "unknown",
     }
     channel_keys = {
         "id",
@@ -99,6 +100,7 @@ def test_json_document_shape(fleet: Path, env: Path) -> None:
         "business_hours_covered",
         "audio",
         "verified",
+        "unknown",
         "violations",
         "compliant",
     }

@@ -9,10 +9,10 @@ Three questions, each with vendor quirks behind it:
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
-from vidaudit.compliance.model import ChannelEvidence, RecordingState
+from vidaudit.compliance.model import ChannelEvidence, FailedCall, RecordingState
 from vidaudit.compliance.spans import Span, merge
 from vidaudit.inventory.schema import ChannelRef
 from vidaudit.onvif.models import (
@@ -43,6 +43,9 @@ class DeviceRecordings:
     events: Sequence[RecordingEvent] | None
     #: Device UTC − collector UTC; device timestamps are shifted back by this.
     drift: dt.timedelta
+    #: Optional calls that failed, by what they give (``media``, ``jobs``, ``events``; see
+    #: ``collector.probe.OPTIONAL_CALLS``) -> why: those facts are unknown, not absent.
+    unknown: Mapping[str, FailedCall] = field(default_factory=dict)
 
 
 def nth_input(
@@ -184,6 +187,27 @@ def _state(recording: Recording, jobs: Sequence[RecordingJob]) -> RecordingState
     return RecordingState.UNKNOWN
 
 
+def _unknown_facts(
+    data: DeviceRecordings, recording: Recording | None, state: RecordingState
+) -> dict[str, FailedCall]:
+    """Which of this channel's facts a failed optional call left unknown, and why."""
+    unknown: dict[str, FailedCall] = {}
+    if not data.unknown:
+        return unknown
+    if recording is None:
+        # Matching by profile, source or channel number needs the profiles; matching
+        # through a job (Axis) needs the jobs.
+        reasons = [data.unknown[k] for k in ("media", "jobs") if k in data.unknown]
+        if reasons:
+            unknown["recording"] = reasons[0]
+        return unknown
+    if state is RecordingState.UNKNOWN and "jobs" in data.unknown:
+        unknown["recording_state"] = data.unknown["jobs"]
+    if data.events is None and "events" in data.unknown:
+        unknown["footage"] = data.unknown["events"]
+    return unknown
+
+
 def evidence_for(
     channel_id: str,
     ref: ChannelRef,
@@ -195,7 +219,10 @@ def evidence_for(
     recording = match_recording(ref, data)
     if recording is None:
         return ChannelEvidence(
-            channel_id, search_supported=data.search_supported, recording_found=False
+            channel_id,
+            search_supported=data.search_supported,
+            recording_found=False,
+            unknown=_unknown_facts(data, None, RecordingState.UNKNOWN),
         )
     video = [t for t in recording.tracks if t.type == "Video"] or list(recording.tracks)
     starts = [_believable(t.data_from, now, data.drift) for t in video]
@@ -214,13 +241,15 @@ def evidence_for(
     audio: bool | None = None
     if recording.tracks:
         audio = any(t.type == "Audio" for t in recording.tracks)
+    state = _state(recording, data.jobs)
     return ChannelEvidence(
         channel_id,
         search_supported=data.search_supported,
         recording_found=True,
-        recording_state=_state(recording, data.jobs),
+        recording_state=state,
         earliest=earliest,
         latest=latest,
         footage=footage,
         audio_track=audio,
+        unknown=_unknown_facts(data, recording, state),
     )

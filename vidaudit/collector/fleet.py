@@ -105,6 +105,7 @@ def judge(
         firmware=info.firmware if info else None,
         services=probe.services,
         violations=evaluate_device(probe.status, policy),
+        unknown=dict(probe.recordings.unknown) if probe.recordings is not None else {},
     )
     channels = []
     # business-day spans depend only on the branch and the window: once per window length

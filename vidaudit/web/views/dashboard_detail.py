@@ -34,12 +34,14 @@ KNOWN_RULES = (
     "R1.unverifiable",
     "R1.missing_days",
     "R2.business_hours",
+    "R2.unverifiable",
     "R3.clock",
     "R5.audio",
     "R5.unverifiable",
     "R6.offline",
     "R6.no_recording",
     "R6.not_recording",
+    "R6.unverifiable",
 )
 ERROR_KINDS = (
     "unreachable",
@@ -108,6 +110,11 @@ def explain(violation: dict[str, Any], t: Translator) -> Explained:
         values = {
             "drift": f"{float(evidence.get('drift_s') or 0):+.0f}",
             "max": f"{float(evidence.get('max_s') or 0):.0f}",
+        }
+    elif rule in ("R2.unverifiable", "R6.unverifiable"):
+        values = {
+            "call": evidence.get("call", "?"),
+            "kind": error_kind_text(evidence.get("error_kind"), t),
         }
     elif rule == "R6.offline":
         values = {"kind": error_kind_text(evidence.get("error_kind"), t)}
