@@ -60,6 +60,27 @@ def nth_input(
     return inputs[number - 1] if 0 < number <= len(inputs) else None
 
 
+def profile_for(
+    ref: ChannelRef, profiles: Sequence[Profile], sources: Sequence[VideoSource]
+) -> Profile | None:
+    """The media profile that shows this channel: the profile named by ``ref.profile``,
+    else the first profile fed by the channel's video source (``ref.source``, or for
+    ``ref.channel`` N the device's Nth video input: NVRs list inputs by channel number).
+    The first profile of an input is its main stream, the sharpest picture to judge."""
+    if ref.profile:
+        for profile in profiles:
+            if profile.token == ref.profile:
+                return profile
+    source = ref.source
+    if source is None and ref.channel is not None:
+        source = nth_input(ref.channel, profiles, sources)
+    if source is not None:
+        for profile in profiles:
+            if profile.video_source_token == source:
+                return profile
+    return None
+
+
 def _source_tokens_for(ref: ChannelRef, data: DeviceRecordings) -> set[str]:
     tokens: set[str] = set()
     if ref.source:

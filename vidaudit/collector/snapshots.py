@@ -29,17 +29,17 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from vidaudit.collector.derive import nth_input
+from vidaudit.collector.derive import profile_for
 from vidaudit.collector.model import ChannelReport, RunReport
 from vidaudit.compliance.model import Violation
 from vidaudit.compliance.picture import evaluate_picture
 from vidaudit.db.models import EvidenceRow, SnapshotRow
 from vidaudit.inventory.load import SecretResolver
-from vidaudit.inventory.schema import Branch, Channel, ChannelRef, Credentials, Device, Inventory
+from vidaudit.inventory.schema import Branch, Channel, Credentials, Device, Inventory
 from vidaudit.inventory.schema import Role as ChannelRole
 from vidaudit.onvif.client import OnvifPool
 from vidaudit.onvif.errors import DeviceError
-from vidaudit.onvif.models import Profile, VideoSource
+from vidaudit.onvif.models import VideoSource
 from vidaudit.sampler.analysis_frame import Image, to_analysis_size
 from vidaudit.sampler.diagnostics import Diagnosis, diagnose, diagnosis_json
 from vidaudit.sampler.evidence import EvidenceCorrupt, EvidenceStore
@@ -105,27 +105,6 @@ class TakenSnapshot:
 
 
 # -- channel -> profile ---------------------------------------------------------------
-
-
-def profile_for(
-    ref: ChannelRef, profiles: Sequence[Profile], sources: Sequence[VideoSource]
-) -> Profile | None:
-    """The media profile that shows this channel: the profile named by ``ref.profile``,
-    else the first profile fed by the channel's video source (``ref.source``, or for
-    ``ref.channel`` N the device's Nth video input: NVRs list inputs by channel number).
-    The first profile of an input is its main stream, the sharpest picture to judge."""
-    if ref.profile:
-        for profile in profiles:
-            if profile.token == ref.profile:
-                return profile
-    source = ref.source
-    if source is None and ref.channel is not None:
-        source = nth_input(ref.channel, profiles, sources)
-    if source is not None:
-        for profile in profiles:
-            if profile.video_source_token == source:
-                return profile
-    return None
 
 
 # -- HTTP -----------------------------------------------------------------------------

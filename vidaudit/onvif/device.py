@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import aiohttp
@@ -32,7 +32,7 @@ from vidaudit.onvif.models import (
 )
 from vidaudit.onvif.settings import OnvifSettings
 from vidaudit.onvif.timeparse import xs_datetime, xs_duration
-from vidaudit.onvif.transport import BoundedTransport, HttpReply
+from vidaudit.onvif.transport import BoundedTransport, HttpReply, Recorder
 from vidaudit.onvif.xmlsafety import topic_expression
 from vidaudit.onvif.zeepclient import (
     SERVICES,
@@ -76,6 +76,8 @@ class Device:
         session: aiohttp.ClientSession,
         settings: OnvifSettings,
         document_lock: asyncio.Lock,
+        recorder: Recorder | None = None,
+        clock: Callable[[], dt.datetime] | None = None,
     ) -> None:
         self.url = url
         self.settings = settings
@@ -86,7 +88,11 @@ class Device:
             # Answers a "WWW-Authenticate: Digest" challenge; without one it only
             # passes the request through.
             middlewares = (aiohttp.DigestAuthMiddleware(username, self._secret),)
-        self._transport = BoundedTransport(session, settings, middlewares=middlewares)
+        self._transport = BoundedTransport(
+            session, settings, middlewares=middlewares, recorder=recorder
+        )
+        #: The collector's UTC clock: the instants around each clock reading.
+        self._now = clock or _utcnow
         self._token = make_token(username, self._secret)
         #: (service, authenticated, raw) -> zeep service proxy.
         self._proxies: dict[tuple[str, bool, bool], Any] = {}
@@ -229,7 +235,7 @@ class Device:
         # Build the proxy (first use in a process parses the WSDL, ~0.1 s) before taking
         # sent_at, so the midpoint brackets only the network exchange.
         await self._proxy("devicemgmt", False)
-        sent_at = _utcnow()
+        sent_at = self._now()
         try:
             reply = await self._call("devicemgmt", "GetSystemDateAndTime", auth=False, raw=True)
         except DeviceError as err:
@@ -237,9 +243,9 @@ class Device:
                 raise
             self._time_adjusted = True  # do not recurse into _adjust_time
             await self._proxy("devicemgmt", True)
-            sent_at = _utcnow()
+            sent_at = self._now()
             reply = await self._call("devicemgmt", "GetSystemDateAndTime", auth=True, raw=True)
-        received_at = _utcnow()
+        received_at = self._now()
         reading = convert.device_clock(reply, sent_at, received_at)
         if self.settings.adjust_time and reading.drift is not None:
             set_token_offset(self._token, reading.drift)
@@ -260,12 +266,12 @@ class Device:
         ``budget_s`` wins.  Used where instants matter to the frame (evidence pulls), not
         by the collector.  None when the device gives no UTC time or never rolled over.
         """
-        deadline = _utcnow() + dt.timedelta(seconds=budget_s)
+        deadline = self._now() + dt.timedelta(seconds=budget_s)
         best: tuple[dt.timedelta, dt.timedelta] | None = None  # (half bracket, drift)
         previous = await self.clock()
         if previous.utc is None:
             return None
-        while _utcnow() < deadline:
+        while self._now() < deadline:
             reading = await self.clock()
             if reading.utc is None:
                 return None
@@ -279,8 +285,8 @@ class Device:
                 # Sleep until shortly before the next boundary (on our clock), then bracket it.
                 next_tick = reading.utc.replace(microsecond=0) + dt.timedelta(seconds=1) - drift
                 lead = half.total_seconds() + _FINE_DRIFT_LEAD_S  # our estimate's doubt too
-                pause = (next_tick - _utcnow()).total_seconds() - lead
-                if _utcnow() + dt.timedelta(seconds=max(pause, 0) + 1) > deadline:
+                pause = (next_tick - self._now()).total_seconds() - lead
+                if self._now() + dt.timedelta(seconds=max(pause, 0) + 1) > deadline:
                     break  # no time left for another bracket
                 if pause > 0:
                     await asyncio.sleep(pause)
