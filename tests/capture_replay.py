@@ -21,7 +21,7 @@ from aiohttp import web
 from lxml import etree
 
 from tests.onvif_testkit import ENV, FakeDevice, fault, start
-from vidaudit.capture.layout import Capture, Call, load_capture
+from vidaudit.capture.layout import Call, Capture, load_capture
 from vidaudit.collector.device_probe import (
     REPLAY_PASSWORD_ENV,
     conclusions,

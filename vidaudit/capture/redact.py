@@ -148,12 +148,16 @@ class Redactor:
         )
         # Last, every value learnt so far, wherever else it appears (a serial number in a
         # digest realm, a host name in a scope, the password echoed in an error).
+        # A password goes wherever it appears; a name, host or serial number only as a
+        # word of its own (user "audit" must not turn "vidaudit" into "viduser-1").
         for value, placeholder in sorted(self._known.items(), key=lambda kv: -len(kv[0])):
-            if len(value) >= 3:
-                data = data.replace(value, placeholder)
-                escaped = escape(value, {'"': "&quot;", "'": "&apos;"})
-                if escaped != value:
-                    data = data.replace(escaped, placeholder)
+            if len(value) < 3:
+                continue
+            for form in {value, escape(value, {'"': "&quot;", "'": "&apos;"})}:
+                if placeholder == "PASSWORD":
+                    data = data.replace(form, placeholder)
+                else:
+                    data = re.sub(rf"(?<![\w.-]){re.escape(form)}(?![\w-])", placeholder, data)
         return data
 
     def _address(self, value: str) -> str:
