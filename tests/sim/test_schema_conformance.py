@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -60,24 +59,21 @@ DEVICE_STATES: list[dict[str, Any]] = [
 
 def _scenario() -> Any:
     devices = []
-    for (vendor, state_no), state in itertools.product(
-        ((v, n) for v in sorted(FLAVOURS) for n in range(len(DEVICE_STATES))),
-        [None],
-    ):
-        del state
-        state = DEVICE_STATES[state_no]
-        device_id = f"{vendor.upper()}{state_no}"
-        channels = CHANNELS if state.get("kind") != "camera" else CHANNELS[:1]
-        devices.append(
-            {
-                "id": device_id,
-                "vendor": vendor,
-                **state,
-                "channels": [
-                    {"id": f"{device_id}-C{i + 1}", **channel} for i, channel in enumerate(channels)
-                ],
-            }
-        )
+    for vendor in sorted(FLAVOURS):
+        for state_no, state in enumerate(DEVICE_STATES):
+            device_id = f"{vendor.upper()}{state_no}"
+            channels = CHANNELS if state.get("kind") != "camera" else CHANNELS[:1]
+            devices.append(
+                {
+                    "id": device_id,
+                    "vendor": vendor,
+                    **state,
+                    "channels": [
+                        {"id": f"{device_id}-C{i + 1}", **channel}
+                        for i, channel in enumerate(channels)
+                    ],
+                }
+            )
     return parse_scenario(
         {
             "seed": 5,
