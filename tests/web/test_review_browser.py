@@ -61,8 +61,11 @@ def test_review_walk_in_the_browser(
     page.wait_for_url(f"{base}/spot-checks/{task_id}")
     assert page.locator(".rv-frame img").count() == 4
     # the images really load (the evidence route serves them to this user)
-    assert page.evaluate(
-        "Array.from(document.querySelectorAll('.rv-frame img')).every(i => i.naturalWidth > 0)"
+    # (waited for, bounded: the page is ready before its images have arrived)
+    page.wait_for_function(
+        "Array.from(document.querySelectorAll('.rv-frame img'))"
+        ".every(i => i.complete && i.naturalWidth > 0)",
+        timeout=10_000,
     )
     shot(page, "3-task")
 
