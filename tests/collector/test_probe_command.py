@@ -23,7 +23,6 @@ from vidaudit.capture.layout import MANIFEST
 from vidaudit.capture.redact import Redactor
 from vidaudit.cli import app
 from vidaudit.collector.device_probe import capture, probe_one
-from vidaudit.collector.run import onvif_settings
 from vidaudit.inventory import load_inventory
 from vidaudit.inventory.load import SecretResolver
 from vidaudit.settings import Settings
@@ -185,7 +184,7 @@ async def test_no_nonce_or_digest_survives(fleet: Path) -> None:
     inventory = load_inventory(fleet)
     branch, device = next((b, d) for b, d in inventory.devices() if d.id == "UNV")
     resolver = SecretResolver(inventory, fleet)
-    outcome = await probe_one(inventory, branch, device, resolver, onvif_settings(Settings()))
+    outcome = await probe_one(inventory, branch, device, resolver, Settings().onvif())
     raw = b"".join(e.request for e in outcome.exchanges)
     nonces = re.findall(rb"<wsse:Nonce[^>]*>([^<]+)<", raw)
     digests = re.findall(rb"<wsse:Password[^>]*>([^<]+)<", raw)
@@ -255,7 +254,7 @@ async def test_every_request_vidaudit_sends_validates(fleet: Path) -> None:
     failures: list[str] = []
     operations: set[str] = set()
     for branch, device in inventory.devices():
-        outcome = await probe_one(inventory, branch, device, resolver, onvif_settings(Settings()))
+        outcome = await probe_one(inventory, branch, device, resolver, Settings().onvif())
         for exchange in outcome.exchanges:
             operation = exchange.operation or "?"
             operations.add(operation)

@@ -24,7 +24,6 @@ from typing import Any
 
 from vidaudit.capture.layout import Call
 from vidaudit.capture.redact import Redactor
-from vidaudit.collector.derive import match_recording, profile_for
 from vidaudit.collector.fleet import DeviceProbe, ProbeRequest, judge
 from vidaudit.collector.model import ChannelReport, DeviceReport
 from vidaudit.collector.probe import probe_device
@@ -34,6 +33,7 @@ from vidaudit.onvif import schemas
 from vidaudit.onvif.client import OnvifPool
 from vidaudit.onvif.errors import DeviceError
 from vidaudit.onvif.settings import OnvifSettings
+from vidaudit.onvif.topology import match_recording, profile_for
 from vidaudit.onvif.transport import Exchange
 from vidaudit.onvif.xmlsafety import UnsafeXml
 
