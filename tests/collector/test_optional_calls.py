@@ -140,7 +140,8 @@ def test_failed_event_search_makes_gaps_unknown(
         ]  # fmt: skip
         assert rules == sorted([*expected, "R2.unverifiable"])
         unverifiable = next(v for v in channel.result.violations if v.rule == "R2.unverifiable")
-        assert unverifiable.evidence["reason"] == str(why)
+        assert unverifiable.evidence["message"] == why.message
+        assert unverifiable.evidence["fact"] == "footage"
         assert unverifiable.evidence["call"] == operation
     assert "R2.business_hours" in _rules(twins)[0]  # the twin's gap was found
 

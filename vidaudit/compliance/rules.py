@@ -51,13 +51,15 @@ STALE_AFTER = dt.timedelta(minutes=15)
 _DAY = dt.timedelta(days=1)
 
 
-def _unverifiable(rule: str, what: str, why: FailedCall) -> Violation:
-    """A rule that cannot be judged because a device call failed; ``why`` names it."""
+def _unverifiable(rule: str, fact: str, what: str, why: FailedCall) -> Violation:
+    """A rule that cannot be judged because a device call failed.  The evidence names the
+    fact left unknown (a ``ChannelEvidence.unknown`` key), the call, its error kind and
+    the failure's own words, so a page can say which call failed and why."""
     return Violation(
         rule,
         Severity.MAJOR,
         f"{what}: {why}",
-        {"call": why.call, "error_kind": why.kind, "reason": str(why)},
+        {"fact": fact, "call": why.call, "error_kind": why.kind, "message": why.message},
     )
 
 
@@ -232,7 +234,10 @@ def evaluate_channel(
             unknown,
             violations=[
                 _unverifiable(
-                    "R6.unverifiable", "the channel's recording cannot be identified", why
+                    "R6.unverifiable",
+                    "recording",
+                    "the channel's recording cannot be identified",
+                    why,
                 )
                 if why
                 else Violation(
@@ -272,7 +277,12 @@ def evaluate_channel(
     ):
         # Neither a live state nor believable footage times: never guess "stopped".
         violations.append(
-            _unverifiable("R6.unverifiable", "whether the channel records now is unknown", why)
+            _unverifiable(
+                "R6.unverifiable",
+                "recording_state",
+                "whether the channel records now is unknown",
+                why,
+            )
         )
 
     window_start = now - dt.timedelta(days=required_days)
@@ -331,6 +341,7 @@ def evaluate_channel(
         violations.append(
             _unverifiable(
                 "R2.unverifiable",
+                "footage",
                 "gaps and business-hours coverage cannot be established",
                 why,
             )
