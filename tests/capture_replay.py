@@ -104,7 +104,7 @@ async def replay(folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
             call_timeout_s=REPLAY_CALL_TIMEOUT_S,
             connect_timeout_s=1.0,
             device_deadline_s=60,
-            job_states=False,  # as the collector asks (collector/run.py)
+            job_states=False,  # as the collector asks (Settings.onvif)
             xaddr_host_override=True,  # the captured XAddrs name a placeholder host
         )
         captured_at = dt.datetime.fromisoformat(manifest["captured_at"])

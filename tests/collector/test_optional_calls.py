@@ -105,7 +105,10 @@ def test_state_and_match_still_known_judged_as_the_twin(
 ) -> None:
     # The search's RecordingStatus still says recording/stopped; the recording is still
     # found (by job source, by the remaining media call, or by channel number): nothing is
-    # unknown for the channels, and the verdicts equal the healthy twin's.
+    # unknown for the channels, and the verdicts equal the healthy twin's.  (JOBSTATE: the
+    # collector does not ask job states at all -- Settings.onvif() -- so a device that
+    # garbles them costs it nothing; test_failed_job_state_is_unknown_not_the_configured_mode
+    # is what happens where they are asked.)
     result, _truth = polled
     vendor = BROKEN[device_id][0]
     _device, channels = _reports(result, device_id)
@@ -185,6 +188,40 @@ async def test_malformed_jobs_on_a_device_without_search_time(
     rules = [v.rule for v in channel.result.violations]
     assert rules == ["R1.unverifiable", "R6.unverifiable"]
     assert "R6.not_recording" not in rules
+
+
+async def test_failed_job_state_is_unknown_not_the_configured_mode(
+    captured: FakeDevice,  # noqa: F811
+) -> None:
+    # The same Axis SD card with a job recording the configured channel's recording, asked
+    # for each job's live state (the library's default; the collector leaves it to
+    # RecordingStatus) and answering 500.  The job's Mode says Active, but Mode is
+    # configuration (a job in Error says Active too): the state is unknown with that call
+    # as the reason, not "recording".
+    captured.services = ("devicemgmt", "media", "recording")
+    captured.replies["GetRecordingJobs"] = soap(
+        "<trc:GetRecordingJobsResponse><trc:JobItem><tt:JobToken>J1</tt:JobToken>"
+        "<tt:JobConfiguration><tt:RecordingToken>SD_DISK_20200422_123501_A2388AB3"
+        "</tt:RecordingToken><tt:Mode>Active</tt:Mode><tt:Priority>1</tt:Priority>"
+        "</tt:JobConfiguration></trc:JobItem></trc:GetRecordingJobsResponse>"
+    )
+    captured.replies["GetRecordingJobState"] = (500, b"internal error")
+    device, (channel,) = await run_probe(
+        captured, {"recording": "SD_DISK_20200422_123501_A2388AB3"}
+    )
+    assert device.status.online
+    why = device.unknown["job_states"]
+    assert (why.call, why.kind) == ("GetRecordingJobState", "device_fault")
+    assert channel.evidence.recording_state is RecordingState.UNKNOWN
+    assert channel.evidence.unknown == {"recording_state": why}
+    r6 = next(v for v in channel.result.violations if v.rule.startswith("R6."))
+    assert r6.rule == "R6.unverifiable"
+    assert r6.evidence == {
+        "fact": "recording_state",
+        "call": "GetRecordingJobState",
+        "error_kind": "device_fault",
+        "message": why.message,
+    }
 
 
 def test_truth_keeps_required_call_faults_fatal(tmp_path: Path) -> None:

@@ -48,12 +48,20 @@ DEVICES: list[dict[str, Any]] = [
         "fault": {"kind": "malformed", "operations": ["GetRecordingJobs"]},
     },
     {
+        "id": "JOBSTATE",
+        "vendor": "onvif",
+        "fault": {"kind": "malformed", "operations": ["GetRecordingJobState"]},
+    },
+    {
         "id": "EVENTS",
         "vendor": "hikvision",
         "fault": {"kind": "http500", "operations": ["FindEvents"]},
     },
     {"id": "BADPW", "vendor": "dahua", "wrong_password": True},
 ]
+
+#: device id -> the operations its simulated fault breaks on purpose
+FAULTY = {d["id"]: tuple(d["fault"]["operations"]) for d in DEVICES if "fault" in d}
 
 
 def _scenario() -> dict[str, Any]:
@@ -128,6 +136,16 @@ def test_summary_says_what_the_nvr_supports_and_what_vidaudit_concludes(fleet: P
     assert "replay HIK-C1: rtsp://" in out
 
 
+def test_summary_says_which_job_state_is_unknown_and_why(fleet: Path) -> None:
+    args = ["probe", "JOBSTATE", "--config", str(fleet)]
+    result = runner.invoke(app, args, env={"COLUMNS": "160"})
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.stdout.splitlines() if "recording job " in line]
+    assert len(lines) == 2, result.stdout  # one job per channel
+    assert all("unknown — GetRecordingJobState malformed: " in line for line in lines), lines
+    assert "GetRecordingJobState malformed:" in result.stdout  # listed among failed calls
+
+
 def test_summary_of_a_device_that_cannot_be_read(fleet: Path) -> None:
     result = runner.invoke(app, ["probe", "BADPW", "--config", str(fleet)], env={"COLUMNS": "160"})
     assert result.exit_code == 0, result.output
@@ -172,6 +190,12 @@ async def test_capture_is_redacted_and_replays_to_the_same_conclusions(
     if device == "JOBS":
         assert expected["device"]["online"] and expected["device"]["unknown"] == ["jobs"]
         assert any(f["operation"] == "GetRecordingJobs" for f in manifest["failed"])
+    if device == "JOBSTATE":
+        # the collector does not ask job states (RecordingStatus says it): nothing unknown
+        # in its conclusions, yet the capture records the failed call, once per job
+        assert expected["device"]["online"] and expected["device"]["unknown"] == []
+        failed = [f for f in manifest["failed"] if f["operation"] == "GetRecordingJobState"]
+        assert failed and all(f["kind"] == "malformed" for f in failed)
     if device == "EVENTS":
         assert all("R2.unverifiable" in c["rules"] for c in expected["channels"].values())
     if device == "BADPW":
@@ -262,8 +286,8 @@ async def test_every_request_vidaudit_sends_validates(fleet: Path) -> None:
             failures += [
                 f"{operation} request ({device.id}): {p}" for p in schemas.problems(request)
             ]
-            # the fault injected on purpose (JOBS: garbled XML) is not an ONVIF reply
-            garbled = (device.id, operation) == ("JOBS", "GetRecordingJobs")
+            # a fault injected on purpose (garbled XML) is not an ONVIF reply
+            garbled = operation in FAULTY.get(device.id, ())
             if exchange.reply is not None and exchange.status == 200 and not garbled:
                 failures += [
                     f"{operation} reply ({device.id}): {p}"

@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from vidaudit import aio
@@ -40,13 +41,13 @@ def _summary(outcome: ProbeOutcome, inventory: Inventory) -> None:
     tz = inventory.branch_timezone(outcome.branch)
     console.print(
         f"[bold]{outcome.device.id}[/] ({outcome.device.kind.value}, branch "
-        f"{outcome.branch.id}) at {outcome.device.onvif}",
+        f"{outcome.branch.id}) at {escape(str(outcome.device.onvif))}",
         highlight=False,
     )
     if not status.online:
         console.print(
             f"  [red]cannot be read[/]: {status.error_kind.value if status.error_kind else '?'}"
-            f" — {status.error_message}",
+            f" — {escape(status.error_message or '')}",
             highlight=False,
         )
     info = probe.info
@@ -54,6 +55,7 @@ def _summary(outcome: ProbeOutcome, inventory: Inventory) -> None:
         console.print(
             f"  identity: {info.manufacturer} {info.model}, firmware {info.firmware or '?'}",
             highlight=False,
+            markup=False,
         )
     if status.clock_drift_s is not None:
         console.print(
@@ -78,24 +80,32 @@ def _summary(outcome: ProbeOutcome, inventory: Inventory) -> None:
             highlight=False,
         )
     for fact, why in report.unknown.items():
-        console.print(f"  [yellow]unknown[/] {fact}: {why}", highlight=False)
+        console.print(f"  [yellow]unknown[/] {fact}: {escape(str(why))}", highlight=False)
     calls = outcome.exchanges
     failed = outcome.failed
     console.print(f"  calls made: {len(calls)}; failed: {len(failed)}", highlight=False)
     for entry in failed:
         console.print(
-            f"    [red]{entry['operation']}[/] {entry['kind']}: {entry['message']}",
+            f"    [red]{escape(entry['operation'])}[/] {entry['kind']}: {escape(entry['message'])}",
             highlight=False,
         )
     off_schema = [(e.operation, schema_problems(e.reply)) for e in calls]
     off_schema = [(op, found) for op, found in off_schema if found]
     for operation, found in off_schema:
         console.print(
-            f"  [yellow]reply off the ONVIF schema[/] {operation}: {found[0]}", highlight=False
+            f"  [yellow]reply off the ONVIF schema[/] {operation}: {escape(found[0])}",
+            highlight=False,
         )
     for call in outcome.sampler:
-        if call.error is None and call.operation == "GetReplayUri":
-            console.print(f"  replay {call.channel}: {call.result}", highlight=False)
+        if call.operation == "GetRecordingJobState":
+            state, error = escape(call.result or "?"), call.error
+            if error is not None:
+                state = (
+                    f"[yellow]unknown[/] — {call.operation} {error.kind}: {escape(error.message)}"
+                )
+            console.print(f"  recording job {escape(call.subject)}: {state}", highlight=False)
+        elif call.error is None and call.operation == "GetReplayUri":
+            console.print(f"  replay {call.subject}: {call.result}", highlight=False, markup=False)
     if outcome.channels:
         table = Table(title="what vidaudit concludes", title_justify="left")
         for column in ("channel", "role", "recording", "state", "earliest", "retention", "gaps"):

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from vidaudit.compliance.model import ChannelEvidence, FailedCall, RecordingState
 from vidaudit.compliance.spans import Span, merge
 from vidaudit.inventory.schema import ChannelRef
+from vidaudit.onvif.errors import DeviceError
 from vidaudit.onvif.models import (
     Profile,
     Recording,
@@ -44,8 +45,9 @@ class DeviceRecordings:
     events: Sequence[RecordingEvent] | None
     #: Device UTC − collector UTC; device timestamps are shifted back by this.
     drift: dt.timedelta
-    #: Optional calls that failed, by what they give (``media``, ``jobs``, ``events``; see
-    #: ``collector.probe.OPTIONAL_CALLS``) -> why: those facts are unknown, not absent.
+    #: Optional calls that failed, by what they give (``media``, ``jobs``, ``job_states``,
+    #: ``events``; see ``collector.probe.OPTIONAL_CALLS``) -> why: those facts are
+    #: unknown, not absent.
     unknown: Mapping[str, FailedCall] = field(default_factory=dict)
 
 
@@ -119,28 +121,41 @@ def _from_text(value: str | None) -> RecordingState:
     return RecordingState.UNKNOWN
 
 
-def _state(recording: Recording, jobs: Sequence[RecordingJob]) -> RecordingState:
+def failed_call(err: DeviceError) -> FailedCall:
+    """What a failed optional device call leaves unknown, and why (stored: bounded)."""
+    return FailedCall(err.operation or "?", err.kind, err.message[:300])
+
+
+def _state(
+    recording: Recording, jobs: Sequence[RecordingJob]
+) -> tuple[RecordingState, FailedCall | None]:
     """Live state first (job state, then the search's RecordingStatus), configuration last
-    (a job's Mode says Active even while the job is in Error)."""
+    (a job's Mode says Active even while the job is in Error).  When a job's live state was
+    asked and the call failed, its Mode does not stand in for the answer: the state is
+    unknown, and the failed call says why."""
     mine = [job for job in jobs if job.recording_token == recording.token]
-    for value in (
-        *(job.state for job in mine),
-        recording.status,
-        *(job.mode for job in mine),
-    ):
+    for value in (*(job.state for job in mine), recording.status):
         state = _from_text(value)
         if state is not RecordingState.UNKNOWN:
-            return state
-    return RecordingState.UNKNOWN
+            return state, None
+    for job in mine:
+        if job.state_error is not None:
+            return RecordingState.UNKNOWN, failed_call(job.state_error)
+    for job in mine:
+        state = _from_text(job.mode)
+        if state is not RecordingState.UNKNOWN:
+            return state, None
+    return RecordingState.UNKNOWN, None
 
 
 def _unknown_facts(
-    data: DeviceRecordings, recording: Recording | None, state: RecordingState
+    data: DeviceRecordings,
+    recording: Recording | None,
+    state: RecordingState,
+    state_failure: FailedCall | None = None,
 ) -> dict[str, FailedCall]:
     """Which of this channel's facts a failed optional call left unknown, and why."""
     unknown: dict[str, FailedCall] = {}
-    if not data.unknown:
-        return unknown
     if recording is None:
         # Matching by profile, source or channel number needs the profiles; matching
         # through a job (Axis) needs the jobs.
@@ -148,8 +163,8 @@ def _unknown_facts(
         if reasons:
             unknown["recording"] = reasons[0]
         return unknown
-    if state is RecordingState.UNKNOWN and "jobs" in data.unknown:
-        unknown["recording_state"] = data.unknown["jobs"]
+    if state is RecordingState.UNKNOWN and (why := state_failure or data.unknown.get("jobs")):
+        unknown["recording_state"] = why
     if data.events is None and "events" in data.unknown:
         unknown["footage"] = data.unknown["events"]
     return unknown
@@ -188,7 +203,7 @@ def evidence_for(
     audio: bool | None = None
     if recording.tracks:
         audio = any(t.type == "Audio" for t in recording.tracks)
-    state = _state(recording, data.jobs)
+    state, state_failure = _state(recording, data.jobs)
     return ChannelEvidence(
         channel_id,
         search_supported=data.search_supported,
@@ -198,5 +213,5 @@ def evidence_for(
         latest=latest,
         footage=footage,
         audio_track=audio,
-        unknown=_unknown_facts(data, recording, state),
+        unknown=_unknown_facts(data, recording, state, state_failure),
     )

@@ -2,8 +2,9 @@
 
 It runs the collector's own probe (``collector.probe.probe_device``, the same calls in
 the same order as ``vidaudit collect``) and then the calls the sampler and the live
-snapshots add (GetRecordingJobs with each job's state, GetReplayUri for each channel's
-recording, GetSnapshotUri for each channel's profile), through one ``OnvifPool`` whose
+snapshots add (GetReplayUri for each channel's recording, GetSnapshotUri for each
+channel's profile), with each recording job's live state (GetRecordingJobState, which
+the collector leaves to the search's RecordingStatus), through one ``OnvifPool`` whose
 recorder keeps every request and reply.  The outcome is judged exactly as a collection
 run judges it.  Without ``--capture`` the outcome is printed for a person; with it the
 traffic is redacted (``capture.redact``) and written in the fixture layout
@@ -53,7 +54,8 @@ class SamplerCall:
     """One call the sampler or the snapshots make, and what came of it."""
 
     operation: str
-    channel: str
+    #: what was asked about: a channel id, or a recording job's token
+    subject: str
     result: str | None
     error: DeviceError | None
 
@@ -71,30 +73,26 @@ class ProbeOutcome:
 
     @property
     def failed(self) -> list[dict[str, str]]:
-        """Every call that failed, and how (transport failures and refused replies)."""
-        out = [
-            {"operation": e.operation or "?", "kind": e.error.kind, "message": e.error.message}
-            for e in self.exchanges
-            if e.error is not None
-        ]
+        """Every call that failed, and how (transport failures and refused replies), once
+        each: a transport failure is also what left a fact unknown or a job's state."""
+        out: list[dict[str, str]] = []
+
+        def add(operation: str, kind: str, message: str, **more: str) -> None:
+            entry = {"operation": operation, "kind": kind, "message": message}
+            if not any(entry.items() <= seen.items() for seen in out):
+                out.append(entry | more)
+
+        for e in self.exchanges:
+            if e.error is not None:
+                add(e.operation or "?", e.error.kind, e.error.message)
         status = self.report.status
         if not status.online and status.error_kind is not None:
-            out.append(
-                {
-                    "operation": "(device)",
-                    "kind": status.error_kind.value,
-                    "message": status.error_message or "",
-                }
-            )
+            add("(device)", status.error_kind.value, status.error_message or "")
         for fact, why in self.report.unknown.items():
-            entry = {"operation": why.call, "kind": why.kind, "message": why.message}
-            if entry not in out:
-                out.append(entry | {"unknown": fact})
-        out.extend(
-            {"operation": c.operation, "kind": c.error.kind, "message": c.error.message}
-            for c in self.sampler
-            if c.error is not None
-        )
+            add(why.call, why.kind, why.message, unknown=fact)
+        for c in self.sampler:
+            if c.error is not None:
+                add(c.operation, c.error.kind, c.error.message)
         return out
 
 
@@ -145,12 +143,16 @@ async def _sampler_calls(
     async with pool.open(str(device.onvif), resolver.credentials(device)) as dev:
         try:
             await dev.services()
-            if dev.offers("recording"):
-                jobs = await dev.recording_jobs()  # with each job's state, as pulls ask
-                states = ", ".join(f"{j.token}: {j.state}" for j in jobs)
-                calls.append(SamplerCall("GetRecordingJobState", "", states or None, None))
+            # Each job's live state (``job_states`` on): the collector reads RecordingStatus
+            # from the search instead, but a capture should show whether the device answers.
+            jobs = await dev.recording_jobs() if dev.offers("recording") else ()
         except DeviceError as err:
-            calls.append(SamplerCall("GetRecordingJobState", "", None, err))
+            calls.append(SamplerCall("GetRecordingJobs", "", None, err))
+            jobs = ()
+        calls.extend(
+            SamplerCall("GetRecordingJobState", job.token, job.state, job.state_error)
+            for job in jobs
+        )
         for channel in device.channels:
             recording = match_recording(channel.ref, data)
             if recording is not None and dev.offers("replay"):

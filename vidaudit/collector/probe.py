@@ -17,8 +17,12 @@ need those facts say ``unverifiable`` (``compliance.rules``):
 
 * ``media``: GetProfiles / GetVideoSources -> how channels map to inputs (channel number,
   profile and source references), and which profiles carry audio;
-* ``jobs``: GetRecordingJobs / GetRecordingJobState -> whether each recording is running
-  now, and which profile feeds it (Axis);
+* ``jobs``: GetRecordingJobs -> which profile feeds each recording (Axis), and its
+  configured mode (the last word on whether it records, when nothing live says);
+* ``job_states``: GetRecordingJobState, one per job, when the settings ask for it
+  (``OnvifSettings.job_states``; the collector does not: RecordingStatus from the search
+  says it) -> whether each job is running now.  A failed one leaves that job's state
+  unknown (``RecordingJob.state_error``), never its configured mode in its place;
 * ``events``: FindEvents -> GetEventSearchResults -> EndSearch over the window -> gaps,
   missing days and business-hours coverage.
 
@@ -31,7 +35,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from vidaudit.collector.derive import DeviceRecordings
+from vidaudit.collector.derive import DeviceRecordings, failed_call
 from vidaudit.collector.fleet import DeviceProbe, ProbeRequest
 from vidaudit.compliance.model import DeviceStatus, ErrorKind, FailedCall
 from vidaudit.inventory.load import SecretResolver
@@ -46,14 +50,10 @@ logger = logging.getLogger(__name__)
 #: Calls that only enrich a reading, by the facts they give (see the module docstring).
 OPTIONAL_CALLS: dict[str, tuple[str, ...]] = {
     "media": ("GetProfiles", "GetVideoSources"),
-    "jobs": ("GetRecordingJobs", "GetRecordingJobState"),
+    "jobs": ("GetRecordingJobs",),
+    "job_states": ("GetRecordingJobState",),
     "events": ("FindEvents", "GetEventSearchResults", "EndSearch"),
 }
-
-
-def _reason(err: DeviceError) -> FailedCall:
-    """What a failed optional call leaves unknown, and why."""
-    return FailedCall(err.operation or "?", err.kind, err.message[:300])
 
 
 def _down(device_id: str, err: DeviceError, drift_s: float | None = None) -> DeviceProbe:
@@ -69,7 +69,7 @@ async def _media(
         profiles = await dev.profiles()
     except DeviceError as err:
         if err.kind != "unsupported":
-            unknown["media"] = _reason(err)
+            unknown["media"] = failed_call(err)
         profiles = ()
     if profiles and all(p.video_source_token for p in profiles):
         return profiles, ()  # the profiles already name every input, in the same order
@@ -80,7 +80,7 @@ async def _media(
         # ipycam answers it with a bare Receiver fault "Action not supported".
         logger.debug("%s: GetVideoSources unavailable: %s", dev, err)
         if err.kind not in ("unsupported", "device_fault") and not profiles:
-            unknown.setdefault("media", _reason(err))
+            unknown.setdefault("media", failed_call(err))
         sources = ()
     return profiles, sources
 
@@ -89,11 +89,14 @@ async def _jobs(dev: Device, unknown: dict[str, FailedCall]) -> tuple[RecordingJ
     if not dev.offers("recording"):
         return ()
     try:
-        return await dev.recording_jobs()
+        jobs = await dev.recording_jobs()
     except DeviceError as err:
         if err.kind != "unsupported":
-            unknown["jobs"] = _reason(err)
+            unknown["jobs"] = failed_call(err)
         return ()
+    if failed := next((j.state_error for j in jobs if j.state_error is not None), None):
+        unknown["job_states"] = failed_call(failed)
+    return jobs
 
 
 async def _read_recordings(
@@ -129,7 +132,7 @@ async def _read_recordings(
             events = await dev.track_events(sorted(wanted), start, end)
         except DeviceError as err:
             if err.kind != "unsupported":
-                unknown["events"] = _reason(err)
+                unknown["events"] = failed_call(err)
             events = None  # no event search: gaps unknown
     return DeviceRecordings(True, recordings, jobs, profiles, sources, events, drift, unknown)
 

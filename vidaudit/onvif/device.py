@@ -11,6 +11,7 @@ import asyncio
 import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import aiohttp
@@ -494,28 +495,40 @@ class Device:
         return tuple(events)
 
     async def recording_jobs(self) -> tuple[RecordingJob, ...]:
-        """GetRecordingJobs, plus each job's GetRecordingJobState when ``job_states``."""
+        """GetRecordingJobs, plus each job's GetRecordingJobState when ``job_states``.
+
+        A state call that fails leaves that job's state unknown with the reason
+        (``RecordingJob.state_error``); the jobs themselves stand.  A fault or a bad reply
+        is about one job, so the next job is still asked; a device that stops answering
+        (timeout, unreachable, refused credentials) is not asked again, and the remaining
+        jobs carry the same reason.  ``unsupported`` is no failure: the firmware does not
+        report job states, for any job.
+        """
         reply = await self._call("recording", "GetRecordingJobs", raw=True)
-        jobs = list(convert.recording_jobs_reply(reply))
+        jobs = convert.recording_jobs_reply(reply)
         if not self.settings.job_states:
-            return tuple(jobs)
+            return jobs
         result: list[RecordingJob] = []
-        ask = True
+        asking = True
+        stopped: DeviceError | None = None
         for job in jobs:
-            state: str | None = None
-            if ask:
-                try:
-                    state = convert.job_state(
-                        await self._call(
-                            "recording", "GetRecordingJobState", {"JobToken": job.token}
-                        )
-                    )
-                except DeviceError as err:
-                    if err.kind == "unsupported":
-                        ask = False  # the firmware does not do it for any job
-                    elif err.kind not in ("device_fault", "malformed"):
-                        raise
-            result.append(_with_state(job, state))
+            if not asking or stopped is not None:
+                result.append(replace(job, state_error=stopped))
+                continue
+            try:
+                state = convert.job_state(
+                    await self._call("recording", "GetRecordingJobState", {"JobToken": job.token})
+                )
+            except DeviceError as err:
+                if err.kind == "unsupported":
+                    asking = False
+                    result.append(job)
+                    continue
+                if err.kind not in ("device_fault", "malformed"):
+                    stopped = err
+                result.append(replace(job, state_error=err))
+                continue
+            result.append(replace(job, state=state))
         return tuple(result)
 
     # -- replay --------------------------------------------------------------------
@@ -537,14 +550,3 @@ def _payload(reply: Any, operation: str) -> Any:
     if reply.payload is None:
         raise DeviceError("malformed", f"{operation}: empty SOAP Body", operation=operation)
     return reply.payload
-
-
-def _with_state(job: RecordingJob, state: str | None) -> RecordingJob:
-    return RecordingJob(
-        token=job.token,
-        recording_token=job.recording_token,
-        mode=job.mode,
-        priority=job.priority,
-        source_tokens=job.source_tokens,
-        state=state,
-    )
