@@ -14,7 +14,7 @@ Layout::
 ``manifest.json`` (``FORMAT``)::
 
     {"format": "vidaudit-capture/1", "vidaudit_version", "captured_at" (collector UTC),
-     "device": {"manufacturer", "model", "firmware", "kind", "vendor"},
+     "device": {"manufacturer", "model", "firmware", "kind", "vendor", "clock_drift_s"},
      "inventory": {cameras.yaml with this one device: ids, hours, refs; no secret},
      "calls": [{"n", "protocol": "onvif", "operation", "request", "reply" (paths relative
                 to DIR, reply null when none came), "status", "error": null | {"kind",
@@ -29,7 +29,9 @@ when the capture was taken: a replay must conclude the same, so a later change t
 alters a conclusion on a real device shows as a failing test.  Where the conclusion was
 wrong (the reason to send a capture), correct ``expected`` by hand with the fix.
 
-Everything in the folder has passed through ``redact.Redactor``.
+Everything in the folder has passed through ``redact.Redactor``.  This module knows no
+protocol (an import-linter contract): docs/device-quirks.md ("The capture folder") says
+how ISAPI, Dahua and later protocols add their folder.
 """
 
 from __future__ import annotations

@@ -1,5 +1,8 @@
 """Redaction of captured device traffic: secrets and identities become stable placeholders.
 
+Protocol-neutral: ONVIF's SOAP, ISAPI's XML or JSON and Dahua's ``key=value`` text all
+go through ``Redactor.text``.
+
 A capture is sent by a bank's administrator to whoever maintains vidaudit, and kept in a
 public test suite; nothing in it may identify the bank's network or unlock a device.
 Replaced, wherever they occur (elements, attributes, URLs, plain text):
@@ -7,10 +10,11 @@ Replaced, wherever they occur (elements, attributes, URLs, plain text):
 * the device's password and user name (exact text, also XML-escaped);
 * WS-Security ``Password`` digests and ``Nonce``s (``DIGEST-n``, ``NONCE-n``), and HTTP
   digest ``response``/``nonce``/``cnonce`` values should a header ever be kept;
-* serial numbers (``SerialNumber`` elements, then the same value anywhere: realms,
-  scopes, names) -> ``SERIAL-n``;
+* serial numbers (``SerialNumber`` / ``serialNumber`` elements, ``serialNumber=`` lines
+  and JSON members, then the same value anywhere: realms, scopes, names) -> ``SERIAL-n``;
 * MAC addresses -> ``02:00:00:00:00:nn`` (locally administered);
-* IP addresses (IPv4 and IPv6, in URLs and in address elements) -> ``192.0.2.n`` /
+* IP addresses (IPv4 and IPv6, in URLs, address elements, ``key=value`` lines and JSON
+  strings) -> ``192.0.2.n`` /
   ``2001:db8::n`` (the documentation ranges, RFC 5737 / RFC 3849), so a URL stays a URL;
 * host names in URLs -> ``device-n.example`` (RFC 2606); namespace URIs (every
   ``xmlns`` value of the document, and the standards' hosts) are identifiers, not
@@ -45,10 +49,16 @@ PUBLIC_HOSTS = frozenset(
         "www.std-cgi.com",
     }
 )
-_SECRET_ELEMENTS = {"Password": "DIGEST", "Nonce": "NONCE", "SerialNumber": "SERIAL"}
+#: Element local names (any case: ONVIF writes ``SerialNumber``, ISAPI ``serialNumber``)
+#: whose text is secret or identifying, and the placeholder kind each becomes.
+_SECRET_ELEMENTS = {"password": "DIGEST", "nonce": "NONCE", "serialnumber": "SERIAL"}
 _ELEMENT = re.compile(
-    r"(<(?:[\w.-]+:)?(?P<name>" + "|".join(_SECRET_ELEMENTS) + r")\b[^>]*>)([^<]*)(</)"
+    r"(<(?:[\w.-]+:)?(?P<name>(?i:" + "|".join(_SECRET_ELEMENTS) + r"))\b[^>]*>)([^<]*)(</)"
 )
+#: ``key=value`` lines (Dahua CGI) and JSON members (ISAPI ``?format=json``) holding a
+#: serial number, or a whole IPv4 address.
+_SERIAL_VALUE = re.compile(r"""((?:^|[{,\s])"?[Ss]erialNumber"?\s*[=:]\s*"?)([^"\s,}]+)""", re.M)
+_IPV4_VALUE = re.compile(r"""(^[\w.\[\]]+=|"\s*:\s*")((?:\d{1,3}\.){3}\d{1,3})(?=$|")""", re.M)
 _ADDRESS_ELEMENT = re.compile(
     r"(<(?:[\w.-]+:)?(?:IPv4Address|IPv6Address|Address|HostName|Name|DNSname|"
     r"NTPServer|Gateway)\b[^>]*>)\s*([^<\s]+)\s*(</)"
@@ -115,7 +125,7 @@ class Redactor:
             lambda m: (
                 m.group(1)
                 + (
-                    self._placeholder(_SECRET_ELEMENTS[m.group("name")], m.group(3))
+                    self._placeholder(_SECRET_ELEMENTS[m.group("name").lower()], m.group(3))
                     if m.group(3).strip()
                     else ""
                 )
@@ -123,6 +133,10 @@ class Redactor:
             ),
             data,
         )
+        data = _SERIAL_VALUE.sub(
+            lambda m: m.group(1) + self._placeholder("SERIAL", m.group(2)), data
+        )
+        data = _IPV4_VALUE.sub(lambda m: m.group(1) + self.host(m.group(2)), data)
         data = _HTTP_DIGEST.sub(
             lambda m: f'{m.group(1)}="{self._placeholder("DIGEST", m.group(2))}"', data
         )
