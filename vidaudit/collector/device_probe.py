@@ -38,9 +38,6 @@ from vidaudit.onvif.topology import match_recording, profile_for
 from vidaudit.onvif.transport import Exchange
 from vidaudit.onvif.xmlsafety import UnsafeXml
 
-#: Footage and events matter this far back beyond the device's longest requirement
-#: (the collector's margin: the first day's start state).
-_EVENT_MARGIN = dt.timedelta(days=1)
 #: The password a replayed capture's device is given (the real one is never kept).
 REPLAY_PASSWORD_ENV = "VIDAUDIT_CAPTURE_PASSWORD"  # noqa: S105 -- a variable name
 
@@ -127,11 +124,6 @@ def conclusions(outcome: ProbeOutcome) -> dict[str, Any]:
     }
 
 
-def _window_start(inventory: Inventory, device: Device, now: dt.datetime) -> dt.datetime:
-    days = max(inventory.required_days(channel) for channel in device.channels)
-    return now - dt.timedelta(days=days) - _EVENT_MARGIN
-
-
 async def _sampler_calls(
     pool: OnvifPool, device: Device, resolver: SecretResolver, probe: DeviceProbe
 ) -> list[SamplerCall]:
@@ -183,7 +175,7 @@ async def probe_one(
     """Probe ``device`` as the collector does, then make the sampler's calls; judge."""
     exchanges: list[Exchange] = []
     now = clock()
-    request = ProbeRequest(branch, device, _window_start(inventory, device, now), now)
+    request = ProbeRequest.at(inventory, branch, device, now)
     async with OnvifPool(settings, recorder=exchanges.append, clock=clock) as pool:
         probe = await probe_device(pool, request, resolver)
         sampler: list[SamplerCall] = []
