@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +16,7 @@ import yaml
 from typer.testing import CliRunner
 
 from tests.capture_replay import check_capture
-from tests.conftest import REPO
+from tests.sim_process import sim_process
 from vidaudit.capture.layout import MANIFEST
 from vidaudit.cli import app
 from vidaudit.collector.device_probe import capture, probe_one
@@ -83,21 +81,9 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     scenario = tmp / "scenario.yaml"
     scenario.write_text(yaml.safe_dump(_scenario(), allow_unicode=True), encoding="utf-8")
     inventory = tmp / "cameras.sim.yaml"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "vidaudit.sim", "--scenario", str(scenario),
-         "--inventory-out", str(inventory), "--truth-out", str(tmp / "truth.json")],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        text=True,
-    )  # fmt: skip
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    assert "ready" in line, line
-    try:
+    outputs = ("--inventory-out", str(inventory), "--truth-out", str(tmp / "truth.json"))
+    with sim_process("--scenario", str(scenario), *outputs):
         yield inventory
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
 
 
 @pytest.fixture(autouse=True)
