@@ -26,7 +26,8 @@ class DeviceReport:
     #: ONVIF services the device offers, by short name (device, media, recording, search, …)
     services: list[str] = field(default_factory=list)
     violations: list[Violation] = field(default_factory=list)
-    #: optional calls that failed (``media``, ``jobs``, ``events``; collector/probe.py):
+    #: optional calls that failed (``media``, ``jobs``, ``job_states``, ``events``;
+    #: collector/probe.py ``OPTIONAL_CALLS``):
     #: the device is online, what those calls tell is unknown
     unknown: dict[str, FailedCall] = field(default_factory=dict)
 

@@ -106,9 +106,6 @@ class TakenSnapshot:
     violations: list[Violation] = field(default_factory=list)
 
 
-# -- channel -> profile ---------------------------------------------------------------
-
-
 # -- HTTP -----------------------------------------------------------------------------
 
 
