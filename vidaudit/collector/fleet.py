@@ -11,6 +11,7 @@ import asyncio
 import datetime as dt
 from collections.abc import Awaitable, Callable, Mapping, Set
 from dataclasses import dataclass, field, replace
+from typing import Self
 
 from vidaudit.collector.derive import DeviceRecordings, evidence_for, evidence_from_reading
 from vidaudit.collector.model import ChannelReport, DeviceReport, RunReport, SettledChannel
@@ -54,16 +55,35 @@ class ProbeRequest:
     #: what earlier runs settled, by channel number (vendor APIs; ``collector.settled``)
     known: Mapping[int, KnownFootage] = field(default_factory=dict)
 
+    @classmethod
+    def at(
+        cls,
+        inventory: Inventory,
+        branch: Branch,
+        device: Device,
+        now: dt.datetime,
+        *,
+        known: Mapping[int, KnownFootage] | None = None,
+    ) -> Self:
+        """What the collector asks of ``device`` at ``now``: footage and events back to
+        its longest requirement, plus a day for the first day's start state; ``known``:
+        what earlier runs settled (vendor APIs)."""
+        days = max(inventory.required_days(channel) for channel in device.channels)
+        return cls(
+            branch,
+            device,
+            now - dt.timedelta(days=days) - _EVENT_MARGIN,
+            now,
+            timezone=branch.timezone or inventory.timezone,
+            known=known or {},
+        )
+
 
 Prober = Callable[[ProbeRequest, SecretResolver], Awaitable[DeviceProbe]]
 Progress = Callable[[str, DeviceProbe], None]
 #: Receives each device's reports as soon as they are judged (see ``poll_fleet``); may
 #: hold the device's slot until it has passed them on (back-pressure).
 Judged = Callable[[DeviceReport, list[ChannelReport]], Awaitable[None]]
-
-
-def _window_days(inventory: Inventory, device: Device) -> int:
-    return max(inventory.required_days(channel) for channel in device.channels)
 
 
 async def _probe_bounded(
@@ -117,6 +137,7 @@ def judge(
         violations=evaluate_device(probe.status, policy, probe.disks),
         storage=probe.disks if probe.status.online else None,
         serial=(info.serial or None) if info else None,
+        unknown=dict(probe.recordings.unknown) if probe.recordings is not None else {},
     )
     channels = []
     # business-day spans depend only on the branch and the window: once per window length
@@ -212,13 +233,8 @@ async def poll_fleet(
         branch: Branch, device: Device
     ) -> tuple[DeviceReport, list[ChannelReport]] | None:
         now = clock()
-        request = ProbeRequest(
-            branch=branch,
-            device=device,
-            window_start=now - dt.timedelta(days=_window_days(inventory, device)) - _EVENT_MARGIN,
-            now=now,
-            timezone=branch.timezone or inventory.timezone,
-            known=known_for(device, settled) if settled else {},
+        request = ProbeRequest.at(
+            inventory, branch, device, now, known=known_for(device, settled) if settled else {}
         )
         probe = await _probe_bounded(request, resolver, prober, semaphore, device_deadline_s)
         if progress is not None:

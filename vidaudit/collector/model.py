@@ -5,7 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from vidaudit.compliance.model import ChannelEvidence, ChannelResult, DeviceStatus, Violation
+from vidaudit.compliance.model import (
+    ChannelEvidence,
+    ChannelResult,
+    DeviceStatus,
+    FailedCall,
+    Violation,
+)
 from vidaudit.inventory.schema import Policy
 from vidaudit.readings import Disk, KnownFootage
 
@@ -24,6 +30,10 @@ class DeviceReport:
     #: every disk the recorder listed (vendor APIs); None when unknown (ONVIF)
     storage: tuple[Disk, ...] | None = None
     serial: str | None = None
+    #: optional calls that failed (``media``, ``jobs``, ``job_states``, ``events``;
+    #: collector/probe.py ``OPTIONAL_CALLS``):
+    #: the device is online, what those calls tell is unknown
+    unknown: dict[str, FailedCall] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

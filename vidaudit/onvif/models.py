@@ -13,6 +13,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Literal
 
+from vidaudit.onvif.errors import DeviceError
+
 # Shared with the ISAPI and Dahua readers: one clock reading and one identity, whichever
 # protocol read the recorder.
 from vidaudit.readings import DeviceClock, DeviceInfo
@@ -135,6 +137,10 @@ class RecordingJob:
     #: GetRecordingJobState: ``Active``, ``PartiallyActive``, ``Idle``, ``Error``; None
     #: when not read or not supported.
     state: str | None
+    #: Why GetRecordingJobState gave no state when it was asked and failed (None when it
+    #: answered, was not asked, or the firmware does not do it): the live state is then
+    #: unknown, and ``mode`` (configuration) must not stand in for it.
+    state_error: DeviceError | None = None
 
 
 @dataclass(frozen=True, slots=True)
