@@ -55,6 +55,14 @@ DEVICES: list[dict[str, Any]] = [
         "fault": {"kind": "http500", "operations": ["FindEvents"]},
     },
     {"id": "BADPW", "vendor": "dahua", "wrong_password": True},
+    # read through their vendor APIs only (no onvif: in the inventory)
+    {
+        "id": "ISAPI",
+        "vendor": "hikvision",
+        "api": "isapi",
+        "vendor_api": {"disks": [{"status": "ok"}, {"status": "error"}]},
+    },
+    {"id": "DHAPI", "vendor": "dahua", "api": "dahua", "clock_drift_s": -40},
 ]
 
 #: device id -> the operations its simulated fault breaks on purpose
@@ -119,6 +127,30 @@ def test_summary_says_what_the_nvr_supports_and_what_vidaudit_concludes(fleet: P
     assert re.search(r"HIK-C2 .*stopped.*R6\.not_recording", out), out
     assert re.search(r"HIK-C1 .*R2\.business_hours", out), out
     assert "replay HIK-C1: rtsp://" in out
+
+
+def test_summary_of_a_recorder_read_through_isapi(fleet: Path) -> None:
+    args = ["probe", "ISAPI", "--config", str(fleet)]
+    result = runner.invoke(app, args, env={"COLUMNS": "160"})
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "through isapi" in out
+    assert "identity: Hikvision DS-7616NI-K2" in out
+    assert re.search(r"RTSP port for playback: \d+", out), out
+    assert re.search(r"disk \S+: error", out), out
+    assert re.search(r"calls made: \d{2,}; failed: 0", out), out
+    assert re.search(r"ISAPI-C2 .*R6\.not_recording", out), out
+    assert "R6.storage" in out
+
+
+def test_summary_of_a_recorder_read_through_the_dahua_api(fleet: Path) -> None:
+    args = ["probe", "DHAPI", "--config", str(fleet)]
+    result = runner.invoke(app, args, env={"COLUMNS": "160"})
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "through dahua" in out
+    assert "clock: -40" in out or "clock: -39" in out or "clock: -41" in out, out
+    assert re.search(r"DHAPI-C1 .*R2\.business_hours", out), out
 
 
 def test_summary_says_which_job_state_is_unknown_and_why(fleet: Path) -> None:
@@ -187,6 +219,15 @@ async def test_capture_is_redacted_and_replays_to_the_same_conclusions(
         assert expected["device"]["error_kind"] == "auth"
     if device == "PROFS":
         assert expected["device"]["services"] == ["devicemgmt", "media"]
+    if device in ("ISAPI", "DHAPI"):
+        protocol = "isapi" if device == "ISAPI" else "dahua"
+        assert {c["protocol"] for c in manifest["calls"]} == {protocol}
+        assert all(c["request"].startswith(f"{protocol}/") for c in manifest["calls"])
+        assert expected["device"]["services"] == [protocol]
+        assert expected["device"]["storage"], "the disks are part of the conclusions"
+        assert "url" in manifest["inventory"]["branches"][0]["devices"][0]
+    if device == "ISAPI":
+        assert "R6.storage" in expected["device"]["rules"]
 
 
 async def test_no_nonce_or_digest_survives(fleet: Path) -> None:

@@ -26,10 +26,6 @@ PAGE_SIZE = 100
 MAX_PAGES = 1000
 
 
-def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 class DahuaDevice:
     def __init__(self, http: HttpDevice, zone: dt.tzinfo) -> None:
         self.http = http
@@ -48,9 +44,9 @@ class DahuaDevice:
         return reply.body
 
     async def clock(self) -> DeviceClock:
-        sent_at = _utcnow()
+        sent_at = self.http.now()
         body = await self._get("global.cgi", {"action": "getCurrentTime"}, "getCurrentTime")
-        received_at = _utcnow()
+        received_at = self.http.now()
         return parse.current_time(body, sent_at, received_at, self.zone)
 
     async def info(self) -> DeviceInfo:

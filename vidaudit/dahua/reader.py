@@ -23,10 +23,6 @@ from vidaudit.errors import DeviceError
 from vidaudit.readings import ChannelFootage, ReadRequest, RecorderReading, disks_key
 
 
-def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 async def read_recorder(dev: DahuaDevice, request: ReadRequest) -> RecorderReading:
     clock = await dev.clock()
     if clock.drift is None:
@@ -53,7 +49,7 @@ async def _channel(
     dev: DahuaDevice, number: int, request: ReadRequest, drift: dt.timedelta, disks: str | None
 ) -> ChannelFootage:
     start = request.window_start + drift
-    now = _utcnow() + drift
+    now = dev.http.now() + drift
 
     async def search(lo: dt.datetime, hi: dt.datetime) -> list[Segment]:
         return await dev.files(number, lo, hi)
@@ -77,7 +73,7 @@ async def _channel(
                 read_in_full_at=known.read_in_full_at,
                 continued=True,
             )
-    read_at = _utcnow()
+    read_at = dev.http.now()
     raw = [(s, min(e, now)) for s, e in await search(start, now) if s < now]
     earliest = min((s for s, _ in raw), default=None)
     bounded = False

@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
-from collections.abc import AsyncIterator, Awaitable, Coroutine, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Protocol, Self, TypeVar
@@ -77,6 +78,37 @@ class Reply:
     body: bytes
 
 
+@dataclass(frozen=True, slots=True)
+class HttpExchange:
+    """One request as it went over the wire, for ``vidaudit probe --capture``.
+
+    ``call`` names it the way a capture's replayer serves it: the method and path, and
+    for a Dahua CGI its ``action`` (``GET /cgi-bin/magicBox.cgi?action=getSystemInfo``);
+    ``request`` is the request line and body (no headers: the digest ``Authorization``
+    is never kept); ``reply`` the body as received, None when none came.  ``error`` is
+    how the call failed (a status the caller refused included).
+    """
+
+    call: str
+    request: bytes
+    status: int | None
+    reply: bytes | None
+    error: DeviceError | None
+
+
+#: Receives every exchange of every device of a pool (see ``HttpPool(recorder=...)``).
+HttpRecorder = Callable[[HttpExchange], None]
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def call_name(method: str, path: str, params: Mapping[str, str] | None) -> str:
+    action = (params or {}).get("action")
+    return f"{method} {path}" + (f"?action={action}" if action else "")
+
+
 class ResponseTooLarge(Exception):
     pass
 
@@ -126,10 +158,14 @@ class HttpDevice:
         *,
         session: aiohttp.ClientSession,
         settings: HttpSettings,
+        recorder: HttpRecorder | None = None,
+        clock: Callable[[], dt.datetime] | None = None,
     ) -> None:
         self.base = base_url(url)
         self.settings = settings
         self._session = session
+        self._recorder = recorder
+        self._clock = clock or _utcnow
         self._secret = credentials.password.get_secret_value()
         self._digest = aiohttp.DigestAuthMiddleware(credentials.username, self._secret)
         loop = asyncio.get_running_loop()
@@ -141,6 +177,11 @@ class HttpDevice:
 
     def __repr__(self) -> str:
         return f"HttpDevice({self.base!r})"
+
+    def now(self) -> dt.datetime:
+        """The caller's UTC clock, which drift is measured against (a replayed capture
+        runs on the clock it was taken at)."""
+        return self._clock()
 
     def _budget(self, operation: str) -> float:
         budget = self.settings.call_timeout_s
@@ -178,14 +219,42 @@ class HttpDevice:
         try:
             reply = await self._send(method, url, body, headers, operation, retry)
         except DeviceError as err:
-            raise err.scrubbed(self._secret) from None
+            scrubbed = err.scrubbed(self._secret)
+            self._record(method, path, params, body, None, scrubbed)
+            raise scrubbed from None
+        error = None
         if reply.status not in accept:
-            raise DeviceError(
+            error = DeviceError(
                 kind_for_status(reply.status),  # type: ignore[arg-type]
                 f"HTTP {reply.status} from {path}",
                 operation=operation,
             )
+        self._record(method, path, params, body, reply, error)
+        if error is not None:
+            raise error
         return reply
+
+    def _record(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str] | None,
+        body: bytes | None,
+        reply: Reply | None,
+        error: DeviceError | None,
+    ) -> None:
+        if self._recorder is None:
+            return
+        line = f"{method} {_target(path, params)}\r\n\r\n".encode()
+        self._recorder(
+            HttpExchange(
+                call=call_name(method, path, params),
+                request=line + (body or b""),
+                status=None if reply is None else reply.status,
+                reply=None if reply is None else reply.body,
+                error=error,
+            )
+        )
 
     async def _send(
         self,
@@ -293,9 +362,19 @@ class HttpPool:
     """Shared connections for many recorders: ``async with HttpPool(settings) as pool``
     once per run, then ``async with pool.open(url, credentials) as device`` per probe."""
 
-    def __init__(self, settings: HttpSettings | None = None) -> None:
+    def __init__(
+        self,
+        settings: HttpSettings | None = None,
+        *,
+        recorder: HttpRecorder | None = None,
+        clock: Callable[[], dt.datetime] | None = None,
+    ) -> None:
+        """``recorder`` receives every exchange (``vidaudit probe --capture``); ``clock``
+        is the caller's UTC clock (default the system's)."""
         self.settings = settings or HttpSettings()
         self._session: aiohttp.ClientSession | None = None
+        self._recorder = recorder
+        self._clock = clock
 
     async def __aenter__(self) -> Self:
         connector = aiohttp.TCPConnector(
@@ -327,7 +406,14 @@ class HttpPool:
     async def open(self, url: str, credentials: CredentialsLike) -> AsyncIterator[HttpDevice]:
         if self._session is None:
             raise RuntimeError("HttpPool is not open: use 'async with HttpPool(...)'")
-        yield HttpDevice(url, credentials, session=self._session, settings=self.settings)
+        yield HttpDevice(
+            url,
+            credentials,
+            session=self._session,
+            settings=self.settings,
+            recorder=self._recorder,
+            clock=self._clock,
+        )
 
 
 T = TypeVar("T")

@@ -26,10 +26,6 @@ PAGE_SIZE = 100
 MAX_PAGES = 1000
 
 
-def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 class IsapiDevice:
     def __init__(self, http: HttpDevice) -> None:
         self.http = http
@@ -47,9 +43,9 @@ class IsapiDevice:
         return reply.body
 
     async def clock(self) -> DeviceClock:
-        sent_at = _utcnow()
+        sent_at = self.http.now()
         body = await self._get("/ISAPI/System/time", "time")
-        received_at = _utcnow()
+        received_at = self.http.now()
         return parse.device_time(body, sent_at, received_at)
 
     async def info(self) -> DeviceInfo:

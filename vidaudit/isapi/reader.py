@@ -45,10 +45,6 @@ from vidaudit.readings import ChannelFootage, ReadRequest, RecorderReading, disk
 logger = logging.getLogger(__name__)
 
 
-def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 async def read_recorder(dev: IsapiDevice, request: ReadRequest) -> RecorderReading:
     clock = await dev.clock()
     if clock.utc is None or clock.drift is None:
@@ -114,7 +110,7 @@ async def _channel(
     disks: str | None,
 ) -> ChannelFootage:
     start = request.window_start + drift
-    now = _utcnow() + drift
+    now = dev.http.now() + drift
     if not exists:
         return ChannelFootage(number, False, start, now, camera_online=camera_online)
 
@@ -141,7 +137,7 @@ async def _channel(
                 continued=True,
                 camera_online=camera_online,
             )
-    read_at = _utcnow()
+    read_at = dev.http.now()
     tz = dt.timezone(offset)
     months = months_between(start.astimezone(tz).date(), now.astimezone(tz).date())
     days = await _calendar(dev, number, months)
