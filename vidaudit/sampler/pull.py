@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from vidaudit.dahua import DahuaDevice
 from vidaudit.db.models import TaskFrameRow
 from vidaudit.devicehttp.client import OPTIONAL_KINDS, HttpPool, HttpSettings
+from vidaudit.devicehttp.clock import fine_drift
 from vidaudit.errors import DeviceError, VidauditError
 from vidaudit.evidence.store import EvidenceStore
 from vidaudit.inventory.load import SecretResolver
@@ -120,6 +121,8 @@ async def _vendor_view(
             IsapiDevice(http) if device.api is Api.ISAPI else DahuaDevice(http, zone)
         )
         clock = await reader.clock()
+        # a frame's instant is evidence: the clock to milliseconds, not to the second
+        fine = await fine_drift(reader.clock, http.now)
         try:
             port = await reader.rtsp_port()
         except DeviceError as err:
@@ -127,7 +130,8 @@ async def _vendor_view(
                 raise
             port = None
     offset = clock.local_offset if device.api is Api.ISAPI else None
-    return clock.drift or dt.timedelta(), offset, port
+    drift = fine if fine is not None else clock.drift
+    return drift or dt.timedelta(), offset, port
 
 
 async def _device_view(
