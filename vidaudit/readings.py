@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +83,7 @@ class DeviceClock:
 #: read-only by fault), ``unformatted`` and ``absent`` do not (R6.storage); ``other``
 #: is a state we do not know (sleeping, formatting, ...), shown but not judged.
 DiskState = Literal["ok", "error", "unformatted", "absent", "other"]
+DISK_STATES: frozenset[str] = frozenset(get_args(DiskState))
 
 
 @dataclass(frozen=True, slots=True)
