@@ -81,10 +81,14 @@ async def test_a_read_built_on_the_last_one_equals_a_full_read(device: str) -> N
         _assert_same(ours, theirs)
         assert ours.settled is not None and theirs.settled is not None
         # what the next read may rely on is older than the unsettled margin
-        assert ours.settled.settled_until <= ours.searched_to - UNSETTLED
+        # (the device's "now" moves with each read's drift, measured to the second)
+        assert ours.settled.settled_until <= ours.searched_to - UNSETTLED + dt.timedelta(seconds=1)
         # and the time of the last full read is carried, not renewed
         first_settled = _settled(first)[ours.number]
         assert ours.settled.read_in_full_at == first_settled.read_in_full_at
+        # the settled mark never moves back (a stopped channel's merged footage would
+        # otherwise pull it to the start of its last long stretch)
+        assert ours.settled.settled_until >= first_settled.settled_until
     channels = len(dev.channels)
     # two searches per channel (Dahua: a finder's create, findFile, findNextFile until
     # found=0, close and destroy for each), against the calendars and pages of a full read
@@ -135,3 +139,35 @@ async def test_a_changed_disk_or_a_lost_oldest_day_means_a_full_read() -> None:
     assert not lost[channel.plan.number].continued
     assert lost[channel.plan.number].earliest == cut
     assert all(c.continued for n, c in lost.items() if n != channel.plan.number)
+
+
+def test_the_settled_mark_never_moves_back() -> None:
+    """A channel that stopped recording: what was settled is one merged stretch, and no
+    new file starts.  The mark stays where the last read put it, not at the stretch's
+    start (from which the next read would search the whole stretch again)."""
+    from vidaudit.devicehttp.footage import footage
+
+    now = dt.datetime(2026, 11, 18, 2, 30, tzinfo=dt.UTC)
+    start = now - dt.timedelta(days=31)
+    stretch = (now - dt.timedelta(days=20), now - dt.timedelta(days=3))
+    read_at = now - dt.timedelta(hours=1)
+
+    def built_on(mark: dt.datetime | None) -> dt.datetime:
+        got = footage(
+            1,
+            start,
+            now,
+            [stretch],
+            earliest=stretch[0],
+            earliest_bounded=False,
+            disks="hdd:1:4000:ok",
+            read_in_full_at=read_at,
+            continued=True,
+            settled_before=mark,
+        )
+        assert got.settled is not None
+        return got.settled.settled_until
+
+    assert built_on(stretch[1]) == stretch[1]
+    # without the earlier mark, the merged stretch's start would be all there is
+    assert built_on(None) == stretch[0]

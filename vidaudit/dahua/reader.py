@@ -72,6 +72,7 @@ async def _channel(
                 disks=disks,
                 read_in_full_at=known.read_in_full_at,
                 continued=True,
+                settled_before=known.settled_until,
             )
     read_at = dev.http.now()
     raw = [(s, min(e, now)) for s, e in await search(start, now) if s < now]

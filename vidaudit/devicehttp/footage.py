@@ -152,16 +152,24 @@ def footage(
     continued: bool,
     days_with_footage: frozenset[dt.date] | None = None,
     camera_online: bool | None = None,
+    settled_before: dt.datetime | None = None,
 ) -> ChannelFootage:
     """One channel's footage from its raw segments (unmerged, as the recorder listed
     them), with what the next read may build on: everything before the start of the
     last segment that began ``UNSETTLED`` ago (a segment start, so the next search,
     starting there, finds that segment whether the recorder lists segments overlapping
     the span or only those starting in it); with no such segment, everything before
-    ``UNSETTLED`` ago."""
+    ``UNSETTLED`` ago.  ``settled_before``: where the read this one built on had
+    settled; the mark never moves back from it (the segments that read merged would
+    otherwise pull it to the start of a long stretch, searched in full next time)."""
     raw = [(s, min(e, now)) for s, e in raw if s < now]
     horizon = now - UNSETTLED
-    settled_until = max((s for s, _ in raw if start <= s <= horizon), default=horizon)
+    marks = [s for s, _ in raw if start <= s <= horizon]
+    if settled_before is not None and start <= settled_before:
+        # settled by the earlier read; may sit a fraction of a second past this read's
+        # horizon, since "now" on the device clock moves with each read's measured drift
+        marks.append(settled_before)
+    settled_until = max(marks, default=horizon)
     return ChannelFootage(
         number=number,
         exists=True,

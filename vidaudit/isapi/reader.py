@@ -135,6 +135,7 @@ async def _channel(
                 disks=disks,
                 read_in_full_at=known.read_in_full_at,
                 continued=True,
+                settled_before=known.settled_until,
                 camera_online=camera_online,
             )
     read_at = dev.http.now()
