@@ -217,7 +217,11 @@ class HttpDevice:
         url = _target(self.base + path, params)
         headers = {"Content-Type": content_type} if content_type else None
         try:
-            reply = await self._send(method, url, body, headers, operation, retry)
+            # The call's timeout starts once a slot is ours: waiting behind this device's
+            # other requests is our queue, not the device being slow (the device deadline
+            # still bounds it).
+            async with self.slots:
+                reply = await self._send(method, url, body, headers, operation, retry)
         except DeviceError as err:
             scrubbed = err.scrubbed(self._secret)
             self._record(method, path, params, body, None, scrubbed)
@@ -271,7 +275,7 @@ class HttpDevice:
                 total=budget, sock_connect=self.settings.connect_timeout_s
             )
             try:
-                async with self.slots, asyncio.timeout(budget):
+                async with asyncio.timeout(budget):
                     return await self._once(method, url, body, headers, limits)
             except aiohttp.ClientConnectorError as exc:  # refused, DNS, TLS: no retry
                 raise DeviceError(
