@@ -278,13 +278,15 @@ def main() -> None:
                 else:
                     # The first read of a fleet asks every file of the window (ISAPI:
                     # ~25 requests a channel, 200,000 for the fleet), all served by one
-                    # simulator process: at its ~4,000 requests/s, devices would pass
-                    # the default 60 s device deadline waiting for it, where real NVRs
-                    # each serve their own.  So this one poll gets a longer deadline.
-                    first = run_collector(
-                        tmp, inventory, api, {"VIDAUDIT_COLLECTOR_DEVICE_DEADLINE_S": "900"}
-                    )
-                    report(f"{api}.first_poll (device deadline 900 s)", first)
+                    # simulator process (~3 ms a search page): requests queue there past
+                    # the default 10 s call timeout and 60 s device deadline, where real
+                    # NVRs each serve their own.  So this one poll waits longer.
+                    patient = {
+                        "VIDAUDIT_COLLECTOR_DEVICE_DEADLINE_S": "1800",
+                        "VIDAUDIT_COLLECTOR_CALL_TIMEOUT_S": "120",
+                    }
+                    first = run_collector(tmp, inventory, api, patient)
+                    report(f"{api}.first_poll (call timeout 120 s, deadline 1800 s)", first)
                     results[api] = run_collector(tmp, inventory, api)
                     report(f"{api}.scheduled_poll", results[api])
                     firsts[api] = first
