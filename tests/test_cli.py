@@ -75,8 +75,20 @@ def test_sync_refuses_without_schema_then_works(env: Path) -> None:
     example = str(REPO / "cameras.yaml")
     refused = runner.invoke(app, ["inventory", "sync", example])
     assert refused.exit_code == 2
-    assert "run `vidaudit db upgrade` first" in refused.output
+    database = env / "data" / "vidaudit.db"
+    # It says where it looked, and leaves no empty database behind (pen test, item 8).
+    assert f"no vidaudit database at {database}" in refused.output
+    assert "`vidaudit db upgrade`" in refused.output
+    assert not database.exists() and not (env / "data").exists()
+    for argv in (["db", "status"], ["register", "verify"], ["user", "list"], ["serve"]):
+        elsewhere = runner.invoke(app, argv)
+        assert elsewhere.exit_code == 2 and str(database) in elsewhere.output, argv
+    assert not (env / "data").exists()
     assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    assert database.stat().st_mode & 0o777 == 0o600
+    assert (env / "data").stat().st_mode & 0o777 == 0o700
+    schema_only = runner.invoke(app, ["inventory", "show"])
+    assert schema_only.exit_code == 0
     first = runner.invoke(app, ["inventory", "sync", example])
     assert first.exit_code == 0 and "0 retired" in first.output
     again = runner.invoke(app, ["inventory", "sync", example])

@@ -18,14 +18,15 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
 
-from vidaudit.cli_support import USAGE_ERROR, err, inventory_or_exit, sessions_or_exit
+from vidaudit.cli_support import USAGE_ERROR, err, fail, inventory_or_exit, sessions_or_exit
 from vidaudit.collector.command import collect_command
-from vidaudit.db.engine import make_engine
+from vidaudit.db.engine import DatabaseMissing, make_engine
 from vidaudit.db.migrate import schema_state, upgrade
 from vidaudit.db.models import BranchRow, ChannelRow, DeviceRow
 from vidaudit.inventory import check_secrets
 from vidaudit.inventory.schema import Inventory
 from vidaudit.inventory.sync import sync_inventory
+from vidaudit.review.register_command import register_app
 from vidaudit.sampler.command import sample_app
 from vidaudit.sampler.frames_command import frames_command
 from vidaudit.sampler.retention_command import retention_app
@@ -52,7 +53,6 @@ app.command("frames")(frames_command)
 app.add_typer(retention_app, name="retention")
 app.command("serve")(serve_command)
 app.add_typer(user_app, name="user")
-register_app = typer.Typer(help="The review register (D4).", no_args_is_help=True)
 evidence_app = typer.Typer(help="The evidence store.", no_args_is_help=True)
 app.add_typer(register_app, name="register")
 app.add_typer(evidence_app, name="evidence")
@@ -141,7 +141,13 @@ def db_upgrade() -> None:
 @db_app.command("status")
 def db_status() -> None:
     """Show the database's schema revision and whether it is current."""
-    engine = make_engine(_settings())
+    settings = _settings()
+    try:
+        engine = make_engine(settings, create=False)
+    except DatabaseMissing as exc:
+        raise fail(
+            f"no vidaudit database at {exc.path}: `vidaudit db upgrade` creates it"
+        ) from None
     state = schema_state(engine)
     verdict = "up to date" if state.up_to_date else "OUT OF DATE: run `vidaudit db upgrade`"
     console.print(f"schema {state.current or 'empty'} (code needs {state.head}): {verdict}")
@@ -206,25 +212,6 @@ def inventory_show(
                 f"retired {gone:%Y-%m-%d}" if gone else "active",
             )
     console.print(table)
-
-
-@register_app.command("verify")
-def register_verify() -> None:
-    """Recompute the register's hash chain; exit 1 when an entry was altered or deleted."""
-    from vidaudit.review.register import verify
-
-    sessions = sessions_or_exit(_settings())
-    with sessions() as session:
-        report = verify(session)
-    for problem in report.problems:
-        err.print(problem, markup=False, highlight=False)
-    state = "INTACT" if report.ok else "BROKEN"
-    console.print(
-        f"review register {state}: {report.entries} entries, head {report.head_hash}",
-        highlight=False,
-    )
-    if not report.ok:
-        raise typer.Exit(1)
 
 
 @evidence_app.command("verify")

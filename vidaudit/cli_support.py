@@ -11,9 +11,10 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from vidaudit.db.engine import make_engine, make_sessionmaker
+from vidaudit.db.engine import DatabaseMissing, make_engine
 from vidaudit.db.migrate import SchemaOutOfDate, require_current_schema
 from vidaudit.inventory import InventoryError, load_inventory
 from vidaudit.inventory.schema import Inventory
@@ -38,14 +39,30 @@ def inventory_or_exit(path: Path) -> Inventory:
         raise typer.Exit(USAGE_ERROR) from None
 
 
-def sessions_or_exit(settings: Settings) -> sessionmaker[Session]:
-    """Sessions on the settings' database, whose schema must match this code."""
-    engine = make_engine(settings)
+def engine_or_exit(settings: Settings) -> Engine:
+    """The settings' database, which must exist and have this code's schema."""
+    try:
+        engine = make_engine(settings, create=False)
+    except DatabaseMissing as exc:
+        raise fail(
+            f"no vidaudit database at {exc.path} (VIDAUDIT_DATA_DIR={settings.data_dir}, "
+            f"looked from {Path.cwd()}): run the command in the project's folder, set "
+            "VIDAUDIT_DATA_DIR or VIDAUDIT_DATABASE_URL, or create one here with "
+            "`vidaudit db upgrade`"
+        ) from None
     try:
         require_current_schema(engine)
     except SchemaOutOfDate as exc:
         raise fail(str(exc)) from None
-    return make_sessionmaker(engine)
+    return engine
+
+
+def sessions_or_exit(settings: Settings) -> sessionmaker[Session]:
+    """Sessions on the settings' database, whose schema must match this code; register
+    entries they append are signed with the settings' key."""
+    from vidaudit.review.register import signed_sessions
+
+    return signed_sessions(settings, engine_or_exit(settings))
 
 
 def sync_from(

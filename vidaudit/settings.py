@@ -83,6 +83,30 @@ class Settings(BaseSettings):
         15.0, gt=0, le=24 * 60, description="the window (minutes) failed logins are counted in"
     )
 
+    register_key: str = Field(
+        "",
+        max_length=1024,
+        description="the review register's Ed25519 private key: file:PATH (a 0600 PEM file) "
+        "or ${ENV} (a variable holding the PEM); empty = <data_dir>/register-key.pem",
+    )
+    register_checkpoints: Path | None = Field(
+        None,
+        description="append-only file the signed checkpoints of the register head are also "
+        "written to; empty = <data_dir>/register-checkpoints.txt",
+    )
+    register_checkpoint_minutes: float = Field(
+        60.0,
+        ge=0,
+        le=24 * 60,
+        description="the web server signs a checkpoint of the register head this often "
+        "when it has moved (0 = only at weekly reports and `register checkpoint`)",
+    )
+
+    @property
+    def checkpoints_file(self) -> Path:
+        """Where signed checkpoints are appended, outside the database."""
+        return self.register_checkpoints or self.data_dir / "register-checkpoints.txt"
+
     @property
     def evidence_dir(self) -> Path:
         """Where pulled frames and snapshots are kept, named by their sha256."""

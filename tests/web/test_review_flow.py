@@ -51,12 +51,16 @@ STALE_MESSAGE = "已被他人修改，请刷新后重试"
 # --- helpers (the browser test uses them too) -------------------------------------------
 
 
-def review_env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> WebEnv:
+def review_env(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **overrides: Any
+) -> WebEnv:
     """The web test app with its inventory loaded (planning and pulls need it), evidence
     under tmp_path, and a second branch's administrator (an out-of-branch viewer)."""
     path = tmp_path / "cameras.yaml"
     path.write_text(yaml.safe_dump(inventory(), allow_unicode=True), encoding="utf-8")
-    env = build_web_env(db_url, monkeypatch, inventory=path, data_dir=tmp_path / "data")
+    env = build_web_env(
+        db_url, monkeypatch, inventory=path, data_dir=tmp_path / "data", **overrides
+    )
     with env.sessions.begin() as db:
         create_user(
             db,
@@ -314,7 +318,8 @@ def test_plan_approve_pull_review_rectify_close_and_register(rweb: WebEnv) -> No
         assert 'class="action-review"' not in only_pulls
         checked = post(audit, "/register/verify")
         assert checked.status_code == 200
-        assert 'id="chain-ok"' in checked.text and 'id="files-ok"' in checked.text
+        result = checked.text[checked.text.find('id="verify-result"') :][:3000]
+        assert 'id="chain-ok"' in result and 'id="files-ok"' in result, result
     with env.sessions() as db:
         assert verify(db).ok and verify(db).entries == 5
 
@@ -506,7 +511,21 @@ def test_register_verify_names_an_altered_entry(rweb: WebEnv) -> None:
         conn.exec_driver_sql("UPDATE register_entries SET reason = '改过' WHERE seq = 2")
     with env.client_as("sec") as sec:
         page = post(sec, "/register/verify").text
-    assert 'id="chain-bad"' in page and "entry 2: content does not match its hash" in page
+        english = post(sec, "/register/verify?lang=en").text
+    assert 'id="chain-bad"' in page and "第 2 条登记内容与其哈希不符(已被篡改)" in page
+    assert "Entry 2: its content does not match its hash (altered)." in english
+    assert 'id="signatures-checked"' in page
+
+
+def test_register_verify_says_when_signatures_cannot_be_checked(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = review_env(db_url, tmp_path, monkeypatch, register_key=str(tmp_path / "none.pem"))
+    with env.client_as("sec") as sec:
+        page = post(sec, "/register/verify").text
+    env.engine.dispose()
+    assert 'id="chain-ok"' in page and 'id="signatures-unchecked"' in page
+    assert "签名未核验" in page and 'class="card rv-verify bad"' in page
 
 
 def test_keys_built_from_data_exist() -> None:

@@ -211,11 +211,12 @@ class FaultTicketRow(Base):
 
 
 class RegisterHeadRow(Base):
-    """The review register's chain head: one row, updated with every append.
+    """The review register's chain head: one row, moved forward by every append.
 
     Appending reads and updates this row in the same transaction, which serialises
     appends on both backends (a row lock on PostgreSQL, the write lock on SQLite), so two
-    appends can never chain onto the same predecessor.
+    appends can never chain onto the same predecessor.  A trigger allows only that step
+    (seq + 1, then the new entry's hash): it cannot be moved back, zeroed or replaced.
     """
 
     __tablename__ = "register_head"
@@ -226,10 +227,11 @@ class RegisterHeadRow(Base):
 
 
 class RegisterEntryRow(Base):
-    """D4: every playback, frame pull and review, append-only and hash-chained.
+    """D4: every playback, frame pull and review, append-only, hash-chained and signed.
 
-    ``hash = sha256(prev_hash + canonical JSON of the entry)``; database triggers refuse
-    UPDATE and DELETE, and ``vidaudit register verify`` recomputes the chain.
+    ``hash = sha256(prev_hash + canonical JSON of the entry)``, signed with the register's
+    Ed25519 key (``signature``, by key ``key_id``); database triggers refuse UPDATE,
+    DELETE and REPLACE, and ``vidaudit register verify`` recomputes and checks it all.
     """
 
     __tablename__ = "register_entries"
@@ -252,6 +254,24 @@ class RegisterEntryRow(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSON)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+    #: fingerprint of the key that signed ``hash``; None when no key was configured
+    key_id: Mapped[str | None] = mapped_column(String(16))
+    #: base64 Ed25519 signature of the entry's hash (see review/signing.py)
+    signature: Mapped[str | None] = mapped_column(String(128))
+
+
+class RegisterCheckpointRow(Base):
+    """A signed checkpoint of the register head (review/checkpoints.py); append-only.
+    The same checkpoints go to a file outside the database and onto weekly reports."""
+
+    __tablename__ = "register_checkpoints"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(64))
+    at: Mapped[dt.datetime]
+    key_id: Mapped[str] = mapped_column(String(16))
+    signature: Mapped[str] = mapped_column(String(128))
 
 
 class EvidenceRow(Base):

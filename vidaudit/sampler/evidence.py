@@ -2,7 +2,9 @@
 
 A file's name is its digest, so the same frame pulled twice is stored once and nothing is
 ever overwritten with different bytes; files are written atomically (temp file, fsync,
-rename) and made read-only.  ``verify`` finds files that went missing or were altered.
+rename) and made read-only for the service account alone (0400, in 0700 directories:
+surveillance frames are not for every account on the server).  ``verify`` finds files
+that went missing or were altered.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vidaudit.db.models import EvidenceRow
+from vidaudit.private_files import private_dir
 
 _EXTENSIONS = {"image/jpeg": ".jpg", "image/png": ".png", "video/mp4": ".mp4"}
 
@@ -67,14 +70,15 @@ class EvidenceStore:
             if _digest(target) != sha:
                 raise EvidenceCorrupt(f"{target} exists but no longer matches its digest")
         else:
-            target.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(target.parent)
+            # mkstemp creates the file 0600 whatever the umask
             fd, temp = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
             try:
                 with os.fdopen(fd, "wb") as handle:
                     handle.write(data)
                     handle.flush()
                     os.fsync(handle.fileno())
-                Path(temp).chmod(0o444)
+                Path(temp).chmod(0o400)
                 Path(temp).replace(target)
             except BaseException:
                 Path(temp).unlink(missing_ok=True)

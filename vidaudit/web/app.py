@@ -4,8 +4,10 @@ static and locale folders (no database access: ``vidaudit serve`` checks the sch
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vidaudit.db.engine import make_sessionmaker
 from vidaudit.inventory import load_inventory
+from vidaudit.review.checkpoints import checkpoint_every
+from vidaudit.review.register import register_info
+from vidaudit.review.signing import SignerSource
 from vidaudit.settings import Settings
 from vidaudit.web.auth import LoginLimiter
 from vidaudit.web.deps import PermissionGuard, public
@@ -144,8 +149,28 @@ def create_app(
     # broken inventory stops the server with the loader's message rather than half-working.
     inventory_path = settings.inventory if settings.inventory.is_file() else None
     inventory = load_inventory(inventory_path) if inventory_path else None
+    signer = SignerSource(settings)
+    sessions = make_sessionmaker(engine, register_info(signer))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        minutes = settings.register_checkpoint_minutes
+        task = None
+        if minutes > 0:
+            task = asyncio.create_task(
+                checkpoint_every(sessions, signer, settings.checkpoints_file, minutes, clock)
+            )
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
     app = FastAPI(
         title="vidaudit",
+        lifespan=lifespan,
         # No public API documentation: every route but login needs a session anyway, and
         # the schema would list every page to an anonymous visitor.
         docs_url=None,
@@ -154,7 +179,7 @@ def create_app(
     )
     app.state.web = WebState(
         settings=settings,
-        sessions=make_sessionmaker(engine),
+        sessions=sessions,
         catalogue=Catalogue.load(root / "locales"),
         templates=make_environment(root / "templates"),
         limiter=LoginLimiter(settings.web_login_attempts, settings.web_login_window_min * 60),
@@ -162,6 +187,7 @@ def create_app(
         clock=clock,
         inventory=inventory,
         inventory_path=inventory_path,
+        signer=signer,
     )
     for router in ROUTERS:
         app.include_router(router)
