@@ -13,6 +13,7 @@ import pytest
 from tests.conftest import IN_CI
 from tests.web.conftest import ARTIFACTS, WebEnv
 from tests.web.test_duties import evidence_in_tmp, seed_week, text_of
+from vidaudit.web.state import web_state
 
 __all__ = ["evidence_in_tmp"]  # the autouse fixture applies here too
 
@@ -131,3 +132,62 @@ def test_the_english_pdf_and_a_week_without_data(seeded: WebEnv, tmp_path: Path)
     flat = " ".join(text.split())
     assert "河西分理处: weekly surveillance report" in flat
     assert "No collection result this week." in flat
+
+
+def test_the_report_prints_a_register_checkpoint_that_catches_a_deleted_tail(
+    seeded: WebEnv, tmp_path: Path
+) -> None:
+    """The paper copy outlives the database: an insider who deletes the newest register
+    entries, the database's checkpoints and the checkpoints file is still caught by the
+    line printed on the report."""
+    import html as html_module
+    import re
+
+    from sqlalchemy import text
+
+    from tests.review.test_register import drop_guards
+    from vidaudit.review.checkpoints import parse_lines
+    from vidaudit.review.register import Entry, append, verify
+
+    env = seeded
+    with env.sessions.begin() as db:
+        for n in range(4):
+            append(db, Entry("admin", "administrator", "playback", f"回放 {n}", "B1"), env.now)
+    with env.client_as("head") as client:
+        page = client.get("/reports/weekly?branch=B1&week=2026-W47").text
+        pdf = client.get("/reports/weekly.pdf?branch=B1&week=2026-W47").content
+    found = re.search(r'id="register-checkpoint">([^<]+)</code>', page)
+    assert found, page[-2000:]
+    line = html_module.unescape(found.group(1))
+    [printed], bad = parse_lines([line], "weekly report")
+    assert bad == [] and "查阅登记簿检查点" in page
+    with env.sessions() as db:
+        total = verify(db).entries
+    assert printed.seq == total
+    # the PDF carries the same line (wrapped at its spaces)
+    path = tmp_path / "weekly.pdf"
+    path.write_bytes(pdf)
+    pdf_text = subprocess.run(
+        [poppler("pdftotext"), str(path), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    assert " ".join(line.split()) in " ".join(pdf_text.split())
+
+    class Reg:  # what drop_guards needs
+        engine = env.engine
+
+    drop_guards(Reg)  # type: ignore[arg-type]
+    with env.engine.begin() as conn:
+        conn.execute(text("DELETE FROM register_entries WHERE seq > 2"))
+        conn.execute(
+            text(
+                "UPDATE register_head SET seq = 2, hash = "
+                "(SELECT hash FROM register_entries WHERE seq = 2)"
+            )
+        )
+        conn.execute(text("DELETE FROM register_checkpoints"))
+    env.settings.checkpoints_file.unlink()
+    keys = web_state(env.app).public_keys()
+    with env.sessions() as db:
+        assert verify(db, keys).ok  # nothing inside the database shows it
+        report = verify(db, keys, [printed])
+    assert [p.code for p in report.findings] == ["truncated"]

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Annotated
 from urllib.parse import quote
 
@@ -16,6 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from vidaudit.db.models import BranchRow, UserRow
+from vidaudit.review.checkpoints import Checkpoint, NotCheckpointed, checkpoint
 from vidaudit.web.deps import (
     BranchScope,
     SessionDep,
@@ -31,6 +33,7 @@ from vidaudit.web.views.duties_data import BadWeek, current_policy, parse_week
 from vidaudit.web.views.report_pdf import weekly_pdf
 from vidaudit.web.views.report_weekly import FINDING_STATUSES, WeeklyReport, weekly_report
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["reports"])
 #: weeks offered on the index page
 INDEX_WEEKS = 6
@@ -69,7 +72,25 @@ def _report(
         monday = parse_week(week, now.astimezone(zone(row.timezone)).date())
     except BadWeek:
         raise HTTPException(400) from None
-    return weekly_report(db, row, monday, current_policy(state, db), now)
+    report = weekly_report(db, row, monday, current_policy(state, db), now)
+    report.register_checkpoint, report.register_state = _register_checkpoint(request)
+    return report
+
+
+def _register_checkpoint(request: Request) -> tuple[Checkpoint | None, str]:
+    """Every weekly report signs a checkpoint of the register head (or shows the one that
+    already covers it), and prints it: the paper copy then proves how far the register
+    reached, whatever happens to the database later."""
+    state = web_state(request)
+    signer = state.signer.get()
+    if signer is None:
+        return None, "no_key"
+    try:
+        made = checkpoint(state.sessions, signer, state.settings.checkpoints_file, state.clock())
+    except NotCheckpointed as exc:
+        log.error("weekly report: register checkpoint refused: %s", exc)
+        return None, "broken"
+    return made, "signed" if made is not None else "empty"
 
 
 @router.get("/reports/weekly", response_class=HTMLResponse)

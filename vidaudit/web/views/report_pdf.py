@@ -47,6 +47,11 @@ def _styles() -> dict[str, ParagraphStyle]:
         ),
         "cell": ParagraphStyle("cell", parent=base, fontSize=8.5, leading=11),
         "bad": ParagraphStyle("bad", parent=base, textColor=colors.HexColor("#b3261e")),
+        # the checkpoint line, typed back by an auditor: a fixed-width font, wrapped at its
+        # spaces only
+        "code": ParagraphStyle(
+            "code", parent=base, fontName="Courier", fontSize=7, leading=9, wordWrap=None
+        ),
     }
 
 
@@ -223,6 +228,16 @@ def weekly_pdf(report: WeeklyReport, t: Translator, generated_by: str) -> bytes:
     else:
         story.append(_p(t("report.none"), styles["base"]))
 
+    story.append(_p(t("report.register_checkpoint"), styles["h2"]))
+    cp = report.register_checkpoint
+    if cp is not None:
+        story += [
+            _p(t("report.register_checkpoint_hint", n=cp.seq), styles["sub"]),
+            _p(cp.line, styles["code"]),
+        ]
+    else:
+        style = styles["sub"] if report.register_state == "empty" else styles["bad"]
+        story.append(_p(t(f"report.register_{report.register_state}"), style))
     story += [
         Spacer(1, 10 * mm),
         _p(t("report.signatures"), styles["base"]),

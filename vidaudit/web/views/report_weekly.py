@@ -28,6 +28,7 @@ from vidaudit.db.models import (
     UserRow,
 )
 from vidaudit.inventory.schema import Policy
+from vidaudit.review.checkpoints import Checkpoint
 from vidaudit.web.i18n import zone
 from vidaudit.web.views.duties_data import DutyLine, duties_for_weeks, week_bounds
 
@@ -85,6 +86,11 @@ class WeeklyReport:
     findings_closed: list[FindingLine] = field(default_factory=list)
     findings_overdue: list[FindingLine] = field(default_factory=list)
     tickets: list[FaultTicketRow] = field(default_factory=list)
+    #: the register checkpoint taken for this report (printed, so the paper copy shows
+    #: how far the register reached); None with ``register_state`` saying why
+    register_checkpoint: Checkpoint | None = None
+    #: "signed" | "no_key" | "empty" | "broken"
+    register_state: str = "empty"
 
     @property
     def sunday(self) -> dt.date:
