@@ -461,10 +461,14 @@ class ApprovalRow(Base):
 
 
 class DailyCheckRow(Base):
-    """D1: the administrator's daily confirmation of the surveillance system."""
+    """D1: a branch's daily check, one row per branch and branch-local day (unique).
+
+    The people's confirmations are their own rows (``DailyCheckConfirmationRow``),
+    appended, never rewritten; this row says who confirmed first and when, and the day's
+    outcome: ``problems`` once anyone reported problems."""
 
     __tablename__ = "daily_checks"
-    __table_args__ = (Index("ix_daily_checks_branch_day", "branch_id", "day"),)
+    __table_args__ = (Index("uq_daily_checks_branch_day", "branch_id", "day", unique=True),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     branch_id: Mapped[str] = mapped_column(ForeignKey("branches.id"))
@@ -475,7 +479,22 @@ class DailyCheckRow(Base):
     run_id: Mapped[int | None] = mapped_column(ForeignKey("collection_runs.id"))
     #: ok | problems
     outcome: Mapped[str] = mapped_column(String(16))
+
+
+class DailyCheckConfirmationRow(Base):
+    """One person's confirmation of a daily check: who, when, what they found, their note."""
+
+    __tablename__ = "daily_check_confirmations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    check_id: Mapped[int] = mapped_column(ForeignKey("daily_checks.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    at: Mapped[dt.datetime]
+    #: ok | problems
+    outcome: Mapped[str] = mapped_column(String(16))
     note: Mapped[str] = mapped_column(Text)
+    #: the collector run the person was looking at
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("collection_runs.id"))
 
 
 class SnapshotRow(Base):
