@@ -77,10 +77,38 @@ class Settings(BaseSettings):
         "(directly or via a trusted proxy's X-Forwarded-Proto)",
     )
     web_login_attempts: int = Field(
-        5, ge=1, le=1000, description="failed logins per username and address before refusing"
+        5,
+        ge=1,
+        le=1000,
+        description="failed logins for one account (from any address) before each further "
+        "attempt waits a doubling delay",
+    )
+    web_login_address_attempts: int = Field(
+        20,
+        ge=1,
+        le=10000,
+        description="failed logins from one client address (any account) before the same",
+    )
+    web_login_max_delay_s: float = Field(
+        60.0, ge=1, le=3600, description="the longest a login waits after failures"
     )
     web_login_window_min: float = Field(
-        15.0, gt=0, le=24 * 60, description="the window (minutes) failed logins are counted in"
+        15.0,
+        gt=0,
+        le=24 * 60,
+        description="failures are forgotten after this many quiet minutes",
+    )
+    web_trusted_proxies: list[str] = Field(
+        default_factory=list,
+        max_length=64,
+        description="addresses of reverse proxies whose X-Forwarded-For/-Proto are believed "
+        '(e.g. ["127.0.0.1"] behind nginx on this host); none by default',
+    )
+    web_max_body_bytes: int = Field(
+        12 * 1024 * 1024,
+        ge=64 * 1024,
+        le=1024 * 1024 * 1024,
+        description="largest request body accepted (the largest upload is 10 MiB)",
     )
 
     register_key: str = Field(

@@ -19,6 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from vidaudit.db.engine import make_sessionmaker
 from vidaudit.inventory import load_inventory
@@ -30,6 +31,7 @@ from vidaudit.web.auth import LoginLimiter
 from vidaudit.web.deps import PermissionGuard, public
 from vidaudit.web.errors import install_error_handlers
 from vidaudit.web.i18n import Catalogue
+from vidaudit.web.limits import InputLimits
 from vidaudit.web.routes import ROUTERS
 from vidaudit.web.state import WEB_ROOT, WebState, utc_now
 from vidaudit.web.templating import make_environment
@@ -182,7 +184,12 @@ def create_app(
         sessions=sessions,
         catalogue=Catalogue.load(root / "locales"),
         templates=make_environment(root / "templates"),
-        limiter=LoginLimiter(settings.web_login_attempts, settings.web_login_window_min * 60),
+        limiter=LoginLimiter(
+            account_free=settings.web_login_attempts,
+            address_free=settings.web_login_address_attempts,
+            max_delay_s=settings.web_login_max_delay_s,
+            forget_s=settings.web_login_window_min * 60,
+        ),
         web_root=root,
         clock=clock,
         inventory=inventory,
@@ -193,6 +200,11 @@ def create_app(
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=root / "static"), name="static")
     install_error_handlers(app)
+    app.add_middleware(InputLimits, max_body_bytes=settings.web_max_body_bytes)
+    if settings.web_trusted_proxies:
+        # X-Forwarded-For/-Proto only from the named proxies; from anyone else they are the
+        # client's own claim (a login guesser would rotate it to escape the address limit).
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.web_trusted_proxies)
     app.add_middleware(SecurityHeaders)
     _check_every_route_is_guarded(app)
     return app

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -56,6 +56,11 @@ def get_db(request: Request) -> Iterator[Session]:
 
 
 SessionDep = Annotated[Session, Depends(get_db)]
+
+#: the largest id a table's integer key holds (PostgreSQL ``integer``); ids are positive
+MAX_DB_ID = 2**31 - 1
+#: a record id in a path: anything else (0, negative, 2**63, not a number) is a 404
+DbId = Annotated[int, Path(ge=1, le=MAX_DB_ID)]
 
 
 async def submitted_csrf(request: Request) -> str | None:

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from vidaudit.db.models import ApprovalRow, BranchRow, ChannelRow, SpotCheckTaskRow, UserRow
 from vidaudit.review.register import Entry, append
-from vidaudit.web.deps import SessionDep, branch_scope, check_branch, require_permission
+from vidaudit.web.deps import DbId, SessionDep, branch_scope, check_branch, require_permission
 from vidaudit.web.roles import Permission, has_permission
 from vidaudit.web.state import web_state
 from vidaudit.web.templating import render
@@ -140,7 +140,7 @@ def decide(
     request: Request,
     db: SessionDep,
     user: Annotated[UserRow, require_permission(Permission.APPROVE)],
-    approval_id: int,
+    approval_id: DbId,
     decision: Annotated[str, Form()] = "",
     note: Annotated[str, Form()] = "",
 ) -> Response:

@@ -43,7 +43,14 @@ from vidaudit.review.findings import (
     is_overdue,
 )
 from vidaudit.review.items import BY_CODE
-from vidaudit.web.deps import Forbidden, SessionDep, branch_scope, check_branch, require_permission
+from vidaudit.web.deps import (
+    DbId,
+    Forbidden,
+    SessionDep,
+    branch_scope,
+    check_branch,
+    require_permission,
+)
 from vidaudit.web.i18n import DEFAULT_TIMEZONE, Translator, fmt_dt, localtime
 from vidaudit.web.roles import Permission, has_permission
 from vidaudit.web.state import web_state
@@ -397,7 +404,7 @@ def _load(db: Session, user: UserRow, finding_id: int) -> FindingRow:
 
 @router.get("/findings/{finding_id}", response_class=HTMLResponse)
 def finding_detail(
-    request: Request, db: SessionDep, user: ViewUser, finding_id: int
+    request: Request, db: SessionDep, user: ViewUser, finding_id: DbId
 ) -> HTMLResponse:
     return _detail(request, db, user, _load(db, user, finding_id))
 
@@ -411,7 +418,7 @@ def finding_change(
     request: Request,
     db: SessionDep,
     user: ViewUser,
-    finding_id: int,
+    finding_id: DbId,
     action: Annotated[str, Form()] = "",
     version: Annotated[str, Form()] = "",
     note: Annotated[str, Form()] = "",

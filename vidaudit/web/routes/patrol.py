@@ -15,7 +15,7 @@ from fastapi.responses import FileResponse, HTMLResponse
 
 from vidaudit.db.models import ChannelRow, DeviceRow, EvidenceRow, SnapshotRow, UserRow
 from vidaudit.sampler.evidence import EvidenceStore
-from vidaudit.web.deps import BranchScope, SessionDep, check_branch, require_permission
+from vidaudit.web.deps import BranchScope, DbId, SessionDep, check_branch, require_permission
 from vidaudit.web.roles import Permission
 from vidaudit.web.state import web_state
 from vidaudit.web.templating import render
@@ -58,7 +58,7 @@ def patrol_snapshot(
     request: Request,
     db: SessionDep,
     user: Annotated[UserRow, require_permission(Permission.VIEW_PATROL)],
-    snapshot_id: int,
+    snapshot_id: DbId,
 ) -> FileResponse:
     snapshot = db.get(SnapshotRow, snapshot_id)
     if snapshot is None or snapshot.evidence_sha256 is None:

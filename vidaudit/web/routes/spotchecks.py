@@ -56,7 +56,7 @@ from vidaudit.sampler.plan import (
 from vidaudit.sampler.pull import PullError, PullRequest, pull_frames
 from vidaudit.sampler.store import save_plan
 from vidaudit.sampler.tasks import spread
-from vidaudit.web.deps import Forbidden, SessionDep, branch_scope, require_permission
+from vidaudit.web.deps import DbId, Forbidden, SessionDep, branch_scope, require_permission
 from vidaudit.web.i18n import zone
 from vidaudit.web.roles import Permission, has_permission
 from vidaudit.web.state import web_state
@@ -446,7 +446,7 @@ def _task_page(
 
 
 @router.get("/spot-checks/{task_id}", response_class=HTMLResponse)
-def task_page(request: Request, db: SessionDep, user: ViewUser, task_id: int) -> HTMLResponse:
+def task_page(request: Request, db: SessionDep, user: ViewUser, task_id: DbId) -> HTMLResponse:
     # No check_branch here: a person outside the branch sees the task only to ask the
     # branch head for approval (D4); its frames stay hidden until the head agrees.
     return _task_page(request, db, user, load_task(db, task_id))
@@ -457,7 +457,7 @@ def request_access(
     request: Request,
     db: SessionDep,
     user: ReviewUser,
-    task_id: int,
+    task_id: DbId,
     reason: Annotated[str, Form()] = "",
 ) -> Response:
     tv = load_task(db, task_id)
@@ -539,7 +539,7 @@ def pull(
     request: Request,
     db: SessionDep,
     user: ReviewUser,
-    task_id: int,
+    task_id: DbId,
     mode: Annotated[str, Form()] = "planned",
     count: Annotated[str, Form()] = "3",
     frame_id: Annotated[str, Form()] = "",
@@ -630,7 +630,7 @@ def parse_review_form(
 
 @router.post("/spot-checks/{task_id}/review", response_class=HTMLResponse)
 def submit(
-    request: Request, db: SessionDep, user: ReviewUser, task_id: int, posted: PostedForm
+    request: Request, db: SessionDep, user: ReviewUser, task_id: DbId, posted: PostedForm
 ) -> Response:
     state = web_state(request)
     tv = load_task(db, task_id)
