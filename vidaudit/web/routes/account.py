@@ -25,6 +25,7 @@ from vidaudit.web.deps import (
     PUBLIC,
     SESSION_COOKIE,
     CurrentSession,
+    FormField,
     SessionDep,
     request_language,
     require_permission,
@@ -118,7 +119,7 @@ def login(
     username: Annotated[str, Form()] = "",
     password: Annotated[str, Form()] = "",
     csrf_token: Annotated[str, Form(max_length=128)] = "",
-    next: Annotated[str, Form()] = "/",
+    next: FormField = "/",
 ) -> Response:
     state = web_state(request)
     # Cut before any use (the limiter's keys, the log, the page): the pen test sent 1 MB
@@ -193,8 +194,8 @@ def set_language(
     request: Request,
     db: SessionDep,
     user: Annotated[UserRow, require_permission(Permission.ACCOUNT)],
-    lang: Annotated[str, Form()] = "",
-    next: Annotated[str, Form()] = "/",
+    lang: FormField = "",
+    next: FormField = "/",
 ) -> Response:
     chosen = normalise_language(lang)
     if chosen in LANGUAGES and chosen != user.locale:

@@ -10,14 +10,22 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from vidaudit.db.models import ApprovalRow, BranchRow, ChannelRow, SpotCheckTaskRow, UserRow
 from vidaudit.review.register import Entry, append
-from vidaudit.web.deps import DbId, SessionDep, branch_scope, check_branch, require_permission
+from vidaudit.web.deps import (
+    DbId,
+    FormField,
+    FormText,
+    SessionDep,
+    branch_scope,
+    check_branch,
+    require_permission,
+)
 from vidaudit.web.roles import Permission, has_permission
 from vidaudit.web.state import web_state
 from vidaudit.web.templating import render
@@ -141,8 +149,8 @@ def decide(
     db: SessionDep,
     user: Annotated[UserRow, require_permission(Permission.APPROVE)],
     approval_id: DbId,
-    decision: Annotated[str, Form()] = "",
-    note: Annotated[str, Form()] = "",
+    decision: FormField = "",
+    note: FormText = "",
 ) -> Response:
     approval = db.get(ApprovalRow, approval_id)
     if approval is None:

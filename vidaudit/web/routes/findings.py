@@ -15,7 +15,7 @@ import logging
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, File, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 # openpyxl ships no type information and the project does not install types-openpyxl
@@ -46,6 +46,8 @@ from vidaudit.review.items import BY_CODE
 from vidaudit.web.deps import (
     DbId,
     Forbidden,
+    FormField,
+    FormText,
     SessionDep,
     branch_scope,
     check_branch,
@@ -419,11 +421,11 @@ def finding_change(
     db: SessionDep,
     user: ViewUser,
     finding_id: DbId,
-    action: Annotated[str, Form()] = "",
-    version: Annotated[str, Form()] = "",
-    note: Annotated[str, Form()] = "",
-    owner_id: Annotated[str, Form()] = "",
-    deadline: Annotated[str, Form()] = "",
+    action: FormField = "",
+    version: FormField = "",
+    note: FormText = "",
+    owner_id: FormField = "",
+    deadline: FormField = "",
     evidence: Annotated[UploadFile | None, File()] = None,
 ) -> Response:
     finding = _load(db, user, finding_id)

@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from vidaudit.dates import parse_date
 from vidaudit.db.models import RegisterEntryRow, UserRow
 from vidaudit.review.register import verify
 from vidaudit.sampler.evidence import EvidenceCheck
@@ -55,10 +56,7 @@ class Filters:
 
 
 def _date(text: str) -> dt.date | None:
-    try:
-        return dt.date.fromisoformat(text.strip())
-    except ValueError:
-        return None
+    return parse_date(text)
 
 
 def _select(db: Session, user: UserRow, filters: Filters) -> Select[RegisterEntryRow]:

@@ -22,13 +22,14 @@ from functools import partial
 from typing import Annotated, Any
 
 import anyio.from_thread
-from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from vidaudit.collector.run import onvif_settings
+from vidaudit.dates import parse_date
 from vidaudit.db.models import (
     ApprovalRow,
     ChannelRow,
@@ -56,7 +57,16 @@ from vidaudit.sampler.plan import (
 from vidaudit.sampler.pull import PullError, PullRequest, pull_frames
 from vidaudit.sampler.store import save_plan
 from vidaudit.sampler.tasks import spread
-from vidaudit.web.deps import DbId, Forbidden, SessionDep, branch_scope, require_permission
+from vidaudit.web.deps import (
+    DbId,
+    Forbidden,
+    FormChoices,
+    FormField,
+    FormText,
+    SessionDep,
+    branch_scope,
+    require_permission,
+)
 from vidaudit.web.i18n import zone
 from vidaudit.web.roles import Permission, has_permission
 from vidaudit.web.state import web_state
@@ -249,13 +259,13 @@ def create_random_plan(
     request: Request,
     db: SessionDep,
     user: PlanUser,
-    count: Annotated[str, Form()] = "",
-    period_start: Annotated[str, Form()] = "",
-    period_days: Annotated[str, Form()] = "",
-    roles: Annotated[list[str] | None, Form()] = None,
-    branches: Annotated[list[str] | None, Form()] = None,
-    window_min: Annotated[str, Form()] = "",
-    frames: Annotated[str, Form()] = "",
+    count: FormField = "",
+    period_start: FormField = "",
+    period_days: FormField = "",
+    roles: FormChoices = None,
+    branches: FormChoices = None,
+    window_min: FormField = "",
+    frames: FormField = "",
 ) -> Response:
     state = web_state(request)
     form = PlanForm(
@@ -269,10 +279,7 @@ def create_random_plan(
     )
     n, days = _int(count, 1, 500), _int(period_days, 1, 366)
     window, per_task = _int(window_min, 1, 240), _int(frames, 1, MAX_PULL_FRAMES)
-    try:
-        first = dt.date.fromisoformat(period_start.strip())
-    except ValueError:
-        first = None
+    first = parse_date(period_start)
     known_roles = {r.value for r in Role}
     valid_roles = bool(form.roles) and set(form.roles) <= known_roles
     if None in (n, days, window, per_task, first) or not valid_roles:
@@ -343,7 +350,7 @@ def create_targeted_plan(
     db: SessionDep,
     user: PlanUser,
     events: Annotated[UploadFile | None, File()] = None,
-    frames: Annotated[str, Form()] = "6",
+    frames: FormField = "6",
 ) -> Response:
     state = web_state(request)
     form = PlanForm(frames=frames)
@@ -458,7 +465,7 @@ def request_access(
     db: SessionDep,
     user: ReviewUser,
     task_id: DbId,
-    reason: Annotated[str, Form()] = "",
+    reason: FormText = "",
 ) -> Response:
     tv = load_task(db, task_id)
     task = tv.task
@@ -540,11 +547,11 @@ def pull(
     db: SessionDep,
     user: ReviewUser,
     task_id: DbId,
-    mode: Annotated[str, Form()] = "planned",
-    count: Annotated[str, Form()] = "3",
-    frame_id: Annotated[str, Form()] = "",
-    step_s: Annotated[str, Form()] = "5",
-    direction: Annotated[str, Form()] = "forward",
+    mode: FormField = "planned",
+    count: FormField = "3",
+    frame_id: FormField = "",
+    step_s: FormField = "5",
+    direction: FormField = "forward",
 ) -> Response:
     state = web_state(request)
     tv = load_task(db, task_id)
