@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from fastapi.dependencies.models import Dependant
@@ -76,8 +77,8 @@ def asker(permissions: set[str]) -> str | None:
     )
 
 
-def _names(params: list[object]) -> list[str]:
-    return [getattr(p, "alias", None) or getattr(p, "name") for p in params]
+def _names(params: list[Any]) -> list[str]:
+    return [p.alias or p.name for p in params]
 
 
 def variants(
@@ -86,13 +87,10 @@ def variants(
     """(method, url, query, form, files) to try."""
     path_names = _names(dependant.path_params)
     query_names = _names(dependant.query_params)
-    body = [p for p in dependant.body_params]
-    form_names = [
-        n for p, n in zip(body, _names(body)) if "UploadFile" not in str(p.field_info.annotation)
-    ]
-    file_names = [
-        n for p, n in zip(body, _names(body)) if "UploadFile" in str(p.field_info.annotation)
-    ]
+    body = list(dependant.body_params)
+    is_file = {(p.alias or p.name): "UploadFile" in str(p.field_info.annotation) for p in body}
+    form_names = [n for n, file in is_file.items() if not file]
+    file_names = [n for n, file in is_file.items() if file]
 
     def url_with(values: dict[str, str]) -> str:
         out = path
