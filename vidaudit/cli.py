@@ -216,7 +216,9 @@ def inventory_show(
 
 @evidence_app.command("verify")
 def evidence_verify() -> None:
-    """Check every evidence file still exists and matches its sha256; exit 1 if not."""
+    """Check every evidence file against its sha256 and every record that points at
+    evidence (frames, snapshots, retention proofs, findings, reviews); exit 1 if any
+    file or record is missing or altered."""
     from vidaudit.sampler.evidence import EvidenceStore
 
     settings = _settings()
@@ -226,7 +228,8 @@ def evidence_verify() -> None:
     for problem in report.problems:
         err.print(problem, markup=False, highlight=False)
     console.print(
-        f"evidence {'INTACT' if report.ok else 'BROKEN'}: {report.files} files checked",
+        f"evidence {'INTACT' if report.ok else 'BROKEN'}: {report.files} files and "
+        f"{report.references} references checked",
         highlight=False,
     )
     if not report.ok:

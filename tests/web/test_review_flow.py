@@ -648,3 +648,62 @@ def test_a_refused_plan_keeps_the_form_and_saves_nothing(rweb: WebEnv) -> None:
         assert "CSV 文件须为 UTF-8 编码" in latin1.text
     with rweb.sessions() as db:
         assert db.scalars(select(SpotCheckPlanRow)).all() == []
+
+
+def test_evidence_verify_follows_every_reference_to_a_deleted_row(rweb: WebEnv) -> None:
+    """Pen test item 6: an evidence row deleted together with its file left nothing for the
+    file check to find, while records still pointed at it."""
+    from sqlalchemy import inspect, text
+
+    from vidaudit.db.models import ReviewRow, TaskFrameRow, UserRow
+
+    env = rweb
+    shas = insert_frames(env, plan_task(env))
+    store = EvidenceStore(env.settings.data_dir / "evidence")
+    with env.sessions.begin() as db:
+        frame = db.scalars(
+            select(TaskFrameRow).where(TaskFrameRow.evidence_sha256 == shas[1])
+        ).one()
+        reviewer = db.scalars(select(UserRow).where(UserRow.username == "admin")).one()
+        review = ReviewRow(
+            task_id=frame.task_id,
+            branch_id="B1",
+            channel_id="B1-C1",
+            reviewer_id=reviewer.id,
+            reviewer_role="administrator",
+            window_start=env.now,
+            window_end=env.now,
+            submitted_at=env.now,
+            items={"two_staff": {"verdict": "pass", "note": "", "frames": [shas[1]]}},
+            summary="",
+            register_seq=frame.register_seq,
+        )
+        db.add(review)
+        db.flush()
+        review_id = review.id
+    with env.sessions() as db:
+        check = store.verify(db)
+    assert check.ok and check.files == 3 and check.references == 4
+    # An insider removes frame 2 everywhere but in the records that cite it.
+    with env.engine.begin() as conn:
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        else:
+            for fk in inspect(conn).get_foreign_keys("task_frames"):
+                if fk["referred_table"] == "evidence":
+                    conn.execute(text(f'ALTER TABLE task_frames DROP CONSTRAINT "{fk["name"]}"'))
+        path = conn.execute(
+            text("SELECT path FROM evidence WHERE sha256 = :s"), {"s": shas[1]}
+        ).scalar_one()
+        conn.execute(text("DELETE FROM evidence WHERE sha256 = :s"), {"s": shas[1]})
+    (store.root / path).unlink()
+    with env.sessions() as db:
+        check = store.verify(db)
+    assert check.files == 2
+    assert [(p.code, p.values["what"], p.values["id"]) for p in check.findings] == [
+        ("no_record", "task_frame", frame.id),
+        ("no_record", "review", review_id),
+    ]
+    with env.client_as("audit") as audit:
+        page = post(audit, "/register/verify").text
+    assert 'id="files-bad"' in page and f"调阅画面 {frame.id} 引用的证据 {shas[1][:16]}" in page
