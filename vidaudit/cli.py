@@ -179,6 +179,38 @@ def inventory_sync(file: InventoryArg = None) -> None:
     console.print(f"inventory sync: {report.summary()}", highlight=False)
 
 
+@inventory_app.command("accept-identity")
+def inventory_accept_identity(
+    device: Annotated[str, typer.Argument(help="the device id in cameras.yaml")],
+    reason: Annotated[
+        str, typer.Option(help="why the new hardware is right (replacement, ticket number)")
+    ],
+    by: Annotated[str | None, typer.Option(help="who decides (default: the OS user)")] = None,
+) -> None:
+    """Accept the device now answering at DEVICE's address (R6.identity) as DEVICE; the
+    decision is entered in the review register."""
+    import getpass
+
+    from vidaudit.collector.identity import IdentityError, accept_identity
+
+    sessions = sessions_or_exit(_settings())
+    try:
+        with sessions.begin() as session:
+            old, new = accept_identity(
+                session,
+                device,
+                actor=by or getpass.getuser(),
+                reason=reason,
+                now=dt.datetime.now(dt.UTC),
+            )
+    except IdentityError as exc:
+        raise fail(str(exc)) from None
+    console.print(
+        f"{device}: now pinned to {new.describe()} (was {old.describe()}); registered",
+        highlight=False,
+    )
+
+
 @inventory_app.command("show")
 def inventory_show(
     retired: Annotated[bool, typer.Option(help="also list retired devices and channels")] = False,

@@ -59,6 +59,25 @@ class DeviceRow(Base):
     channels: Mapped[list[ChannelRow]] = relationship(back_populates="device")
 
 
+class DeviceIdentityRow(Base):
+    """The hardware pinned for a configured device (collector/identity.py), and the other
+    identity last seen at its address while nobody has accepted it."""
+
+    __tablename__ = "device_identities"
+
+    device_id: Mapped[str] = mapped_column(ForeignKey("devices.id"), primary_key=True)
+    serial: Mapped[str | None] = mapped_column(String(128))
+    cert_sha256: Mapped[str | None] = mapped_column(String(64))
+    pinned_at: Mapped[dt.datetime]
+    #: "first contact" or the person who accepted it
+    pinned_by: Mapped[str] = mapped_column(String(128))
+    seen_serial: Mapped[str | None] = mapped_column(String(128))
+    seen_cert_sha256: Mapped[str | None] = mapped_column(String(64))
+    seen_at: Mapped[dt.datetime | None]
+
+    device: Mapped[DeviceRow | None] = relationship()
+
+
 class ChannelRow(Base):
     __tablename__ = "channels"
 
