@@ -654,8 +654,8 @@ def catalogue() -> Catalogue:
 
 def test_keys_built_from_data_exist(catalogue: Catalogue) -> None:
     rules_source = "\n".join(
-        path.read_text(encoding="utf-8")
-        for path in sorted((REPO / "vidaudit" / "compliance").glob("*.py"))
+        (REPO / "vidaudit" / "compliance" / name).read_text(encoding="utf-8")
+        for name in ("rules.py", "identity.py")
     )
     written = set(re.findall(r'"(R\d\.[a-z_]+)"', rules_source))
     assert written == set(KNOWN_RULES), "a rule was added or renamed: explain it here"
