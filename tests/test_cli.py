@@ -114,3 +114,40 @@ def test_the_collector_does_not_load_video_libraries(module: str) -> None:
         timeout=60,
     )
     assert loaded.stdout.strip() == ""
+
+
+def test_register_verify_without_the_register_table_says_so(env: Path) -> None:
+    """Pen test item 8: a traceback before."""
+    from sqlalchemy import text
+
+    from vidaudit.db.engine import make_engine
+    from vidaudit.settings import Settings
+
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    engine = make_engine(Settings(), create=False)
+    with engine.begin() as conn:
+        conn.execute(text("PRAGMA foreign_keys=OFF"))
+        conn.execute(text("DROP TABLE register_entries"))
+    engine.dispose()
+    result = runner.invoke(app, ["register", "verify"])
+    assert result.exit_code == 2, result.output
+    assert "has no review register (no register_entries table)" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_register_keygen_checkpoint_and_verify_from_the_command_line(env: Path) -> None:
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    unsigned = runner.invoke(app, ["register", "verify"])
+    assert unsigned.exit_code == 1 and "give --public-key FILE" in unsigned.output
+    made = runner.invoke(app, ["register", "keygen"])
+    assert made.exit_code == 0, made.output
+    key = env / "data" / "register-key.pem"
+    assert key.stat().st_mode & 0o777 == 0o600 and "fingerprint" in made.output
+    again = runner.invoke(app, ["register", "keygen"])
+    assert again.exit_code == 2 and "never overwritten" in again.output
+    assert runner.invoke(app, ["register", "checkpoint"]).output.startswith("the register is empty")
+    ok = runner.invoke(app, ["register", "verify"])
+    assert ok.exit_code == 0 and "INTACT" in ok.output, ok.output
+    key.chmod(0o644)
+    loose = runner.invoke(app, ["register", "verify"])
+    assert loose.exit_code == 2 and "chmod 600" in loose.output

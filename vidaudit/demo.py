@@ -34,6 +34,7 @@ from vidaudit.db.models import UserRow
 from vidaudit.inventory import check_secrets, load_inventory
 from vidaudit.inventory.load import SecretResolver
 from vidaudit.inventory.schema import Inventory, Role
+from vidaudit.private_files import private_dir
 from vidaudit.review.checkpoints import checkpoint
 from vidaudit.review.register import signed_sessions
 from vidaudit.review.signing import Signer, generate_key, key_path_for_keygen, load_signer
@@ -181,7 +182,7 @@ async def _collect_forever(
 async def run_demo(
     settings: Settings, workdir: Path, *, serve: bool = True, port: int | None = None
 ) -> CollectResult:
-    await asyncio.to_thread(workdir.mkdir, parents=True, exist_ok=True)
+    await asyncio.to_thread(private_dir, workdir)
     scenario = parse_scenario(yaml.safe_load(demo_scenario_text()))
     inventory_path = workdir / "cameras.sim.yaml"
     async with running_fleet(

@@ -40,6 +40,7 @@ from vidaudit.inventory.schema import Role as ChannelRole
 from vidaudit.onvif.client import OnvifPool
 from vidaudit.onvif.errors import DeviceError
 from vidaudit.onvif.models import Profile, VideoSource
+from vidaudit.private_files import private_dir
 from vidaudit.sampler.analysis_frame import Image, to_analysis_size
 from vidaudit.sampler.diagnostics import Diagnosis, diagnose, diagnosis_json
 from vidaudit.sampler.evidence import EvidenceCorrupt, EvidenceStore
@@ -470,7 +471,7 @@ async def take_snapshots(
             jobs.append(_bounded(semaphore, device_deadline_s, work, errors))
         results = await asyncio.gather(*jobs)
     fetched = [item for batch in results for item in batch] + skipped
-    store.root.mkdir(parents=True, exist_ok=True)
+    private_dir(store.root)
     return await asyncio.to_thread(_store, sessions, store, fetched, run_id, options)
 
 
