@@ -295,7 +295,7 @@ def _checked_checkpoints(
         why = keys.check(cp.key_id, cp.signature, cp.message)
         if why is None:
             valid.append(cp)
-        elif why.startswith("signed by key"):
+        elif why == "unknown_key":
             result.add(
                 "checkpoint_unknown_key",
                 seq=cp.seq,
@@ -326,9 +326,9 @@ def _check_row(
         result.add("altered", seq=row.seq)
     if keys:
         why = keys.check_entry(row.key_id, row.signature, row.hash)
-        if why == "not signed":
+        if why == "unsigned":
             unsigned.append(row.seq)
-        elif why is not None and why.startswith("signed by key"):
+        elif why == "unknown_key":
             result.add("unknown_key", seq=row.seq, key_id=row.key_id)
         elif why is not None:
             result.add("bad_signature", seq=row.seq)

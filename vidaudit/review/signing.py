@@ -95,16 +95,17 @@ class PublicKeys:
         return sorted(self._keys)
 
     def check(self, key: str | None, signature: str | None, message: bytes) -> str | None:
-        """None if ``signature`` by key ``key`` is valid for ``message``, else why not."""
+        """None if ``signature`` by key ``key`` is valid for ``message``, else why not:
+        ``"unsigned"``, ``"unknown_key"`` (not among these keys) or ``"bad_signature"``."""
         if not signature or not key:
-            return "not signed"
+            return "unsigned"
         public = self._keys.get(key)
         if public is None:
-            return f"signed by key {key}, which is not among the public keys given"
+            return "unknown_key"
         try:
             public.verify(base64.b64decode(signature, validate=True), message)
         except (InvalidSignature, ValueError):
-            return "its signature does not match (altered or forged)"
+            return "bad_signature"
         return None
 
     def check_entry(self, key: str | None, signature: str | None, chain_hash: str) -> str | None:

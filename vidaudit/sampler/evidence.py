@@ -55,11 +55,11 @@ class EvidenceProblem:
     values: dict[str, Any]
 
     def __str__(self) -> str:
-        return _PROBLEM_TEXT[self.code].format_map(self.values)
+        return EVIDENCE_PROBLEMS[self.code].format_map(self.values)
 
 
 #: English wording for the CLI and logs; people read the catalogues' (zh and en).
-_PROBLEM_TEXT = {
+EVIDENCE_PROBLEMS = {
     "file_missing": "{sha}: file {path} is missing",
     "file_altered": "{sha}: file {path} was altered",
     "no_record": "{what} {id} points at evidence {sha}, which has no record (deleted)",
@@ -86,18 +86,25 @@ class EvidenceCheck:
         self.findings.append(EvidenceProblem(code, values))
 
 
+_REFERENCING_COLUMNS: tuple[
+    tuple[str, type[TaskFrameRow | SnapshotRow | RetentionCheckRow | FindingEventRow]], ...
+] = (
+    ("task_frame", TaskFrameRow),
+    ("snapshot", SnapshotRow),
+    ("retention_check", RetentionCheckRow),
+    ("finding_event", FindingEventRow),
+)
+#: every kind of record ``evidence_references`` names
+EVIDENCE_REFERENCES = (*(what for what, _model in _REFERENCING_COLUMNS), "finding", "review")
+
+
 def evidence_references(session: Session) -> Iterator[tuple[str, int, str]]:
     """Every place a record points at evidence: (what, its id, sha256).
 
     Kept here, beside the store, so a table that starts pointing at evidence is added in
     one place; columns are foreign keys (which an insider can switch off), frames named
     inside findings and reviews are JSON."""
-    for what, model in (
-        ("task_frame", TaskFrameRow),
-        ("snapshot", SnapshotRow),
-        ("retention_check", RetentionCheckRow),
-        ("finding_event", FindingEventRow),
-    ):
+    for what, model in _REFERENCING_COLUMNS:
         column = model.evidence_sha256
         for row_id, sha in session.execute(select(model.id, column).where(column.is_not(None))):
             if sha is not None:
