@@ -119,7 +119,7 @@ def login(
     username: Annotated[str, Form()] = "",
     password: Annotated[str, Form()] = "",
     csrf_token: Annotated[str, Form(max_length=128)] = "",
-    next: FormField = "/",
+    next: Annotated[str, Form()] = "/",
 ) -> Response:
     state = web_state(request)
     # Cut before any use (the limiter's keys, the log, the page): the pen test sent 1 MB
@@ -195,7 +195,7 @@ def set_language(
     db: SessionDep,
     user: Annotated[UserRow, require_permission(Permission.ACCOUNT)],
     lang: FormField = "",
-    next: FormField = "/",
+    next: Annotated[str, Form(max_length=4096)] = "/",
 ) -> Response:
     chosen = normalise_language(lang)
     if chosen in LANGUAGES and chosen != user.locale:
