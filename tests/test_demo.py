@@ -13,11 +13,11 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
+from vidaudit.accounts.users import verify_password
 from vidaudit.cli import app
 from vidaudit.db.engine import make_engine, make_sessionmaker
 from vidaudit.db.models import UserRow
 from vidaudit.settings import Settings
-from vidaudit.web.auth import verify_password
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 

@@ -95,12 +95,12 @@ def test_aware_datetimes_round_trip(db_url: str) -> None:
 
 
 def test_daily_checks_migration_merges_duplicate_days(db_url: str) -> None:
-    """0008: rows of one branch-day (the pen test made two on PostgreSQL) become one, and
+    """0009: rows of one branch-day (the pen test made two on PostgreSQL) become one, and
     every old row's note and outcome survives as a confirmation."""
     from sqlalchemy.exc import IntegrityError
 
     engine = make_engine(Settings(), db_url)
-    upgrade(engine, "0007")
+    upgrade(engine, "0008")
     now = dt.datetime(2026, 11, 19, 1, 0, tzinfo=dt.UTC)
     stamp = now.replace(tzinfo=None) if engine.dialect.name == "sqlite" else now
     with engine.begin() as conn:

@@ -16,8 +16,8 @@ import httpx
 import pytest
 
 from tests.web.conftest import PASSWORD, WebEnv, build_web_env, csrf_from, login
+from vidaudit.cli.web import uvicorn_options
 from vidaudit.web.auth import LoginLimiter
-from vidaudit.web.command import uvicorn_options
 from vidaudit.web.state import web_state
 
 

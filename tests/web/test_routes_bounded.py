@@ -18,9 +18,9 @@ from fastapi.dependencies.models import Dependant
 
 from tests.web.conftest import WebEnv
 from tests.web.test_routes_guarded import SAMPLE_PARAMS
+from vidaudit.accounts.roles import has_permission
 from vidaudit.web.app import api_routes
 from vidaudit.web.deps import CSRF_HEADER
-from vidaudit.web.roles import has_permission
 
 #: who asks: the first of these whose role may use the route
 ASKERS = ("sec", "admin", "head", "insp", "audit")

@@ -28,12 +28,11 @@ from vidaudit.collector.store import TicketChanges, finish_run, start_run
 from vidaudit.collector.verified import verified_for
 from vidaudit.compliance.identity import DeviceIdentity
 from vidaudit.db.models import CollectionRunRow
+from vidaudit.evidence.store import EvidenceStore
 from vidaudit.inventory.load import SecretResolver
 from vidaudit.inventory.schema import Inventory
 from vidaudit.inventory.sync import sync_inventory
 from vidaudit.onvif.client import OnvifPool
-from vidaudit.onvif.settings import OnvifSettings
-from vidaudit.sampler.evidence import EvidenceStore
 from vidaudit.settings import Settings
 
 if TYPE_CHECKING:
@@ -44,19 +43,6 @@ logger = logging.getLogger(__name__)
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-def onvif_settings(settings: Settings) -> OnvifSettings:
-    return OnvifSettings(
-        call_timeout_s=settings.collector_call_timeout_s,
-        connect_timeout_s=settings.collector_connect_timeout_s,
-        device_deadline_s=settings.collector_device_deadline_s,
-        max_response_bytes=settings.collector_max_response_bytes,
-        max_connections=max(settings.collector_concurrency, 1),
-        # RecordingStatus from the search already says whether each recording is running;
-        # one GetRecordingJobState per job would double an NVR's calls.
-        job_states=False,
-    )
 
 
 @dataclass(frozen=True)
@@ -145,7 +131,7 @@ async def _poll(
             inventory=inventory,
             inventory_path=inventory_path,
             devices=share,
-            onvif=onvif_settings(settings),
+            onvif=settings.onvif(),
             concurrency=concurrency,
             device_deadline_s=settings.collector_device_deadline_s,
             verified=dict(verified),
@@ -217,7 +203,7 @@ async def _collect(
     )
     resolver = SecretResolver(inventory, inventory_path)
     try:
-        async with OnvifPool(onvif_settings(settings)) as pool:
+        async with OnvifPool(settings.onvif()) as pool:
 
             async def prober(request: ProbeRequest, res: SecretResolver) -> DeviceProbe:
                 return await probe_device(pool, request, res)

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 from pydantic import SecretStr, ValidationError
 
+from vidaudit.errors import ConfigError
 from vidaudit.inventory.schema import ENV_REFERENCE, Credentials, Device, Inventory
 
 #: Inventories are small; a multi-megabyte file is a mistake (or an attack on the parser).
@@ -268,9 +269,11 @@ class SecretResolver:
         return None
 
     def credentials(self, device: Device) -> Credentials:
+        """The device's username and password; ``ConfigError`` when the reference does not
+        resolve on this machine."""
         problem = self.problem(device)
         if problem is not None:
-            raise KeyError(problem)
+            raise ConfigError(f"{device.id}: {problem}")
         if device.password is not None:
             match = ENV_REFERENCE.match(device.password)
             assert match is not None

@@ -10,7 +10,7 @@ Append-only, hash-chained and signed:
 - signed checkpoints of the head (``checkpoints.py``), also kept outside the database,
   catch the one thing signatures cannot: deleting the newest entries, or all of them;
 - database triggers refuse UPDATE, DELETE and REPLACE of entries, checkpoints and the
-  head, and any INSERT that does not continue the chain (migrations 0003 and 0007).
+  head, and any INSERT that does not continue the chain (migrations 0003 and 0008).
 
 The signer comes from the session: ``make_sessionmaker(engine, info=register_info(...))``
 puts a ``SignerSource`` in ``session.info``, so callers append without knowing about keys

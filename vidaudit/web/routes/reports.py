@@ -16,7 +16,9 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
+from vidaudit.accounts.roles import Permission
 from vidaudit.db.models import BranchRow, UserRow
+from vidaudit.inventory.calendar import current_policy
 from vidaudit.review.checkpoints import Checkpoint, NotCheckpointed, checkpoint
 from vidaudit.web.deps import (
     BranchScope,
@@ -26,10 +28,9 @@ from vidaudit.web.deps import (
     scoped_branches,
 )
 from vidaudit.web.i18n import DEFAULT_TIMEZONE, zone
-from vidaudit.web.roles import Permission
 from vidaudit.web.state import web_state
 from vidaudit.web.templating import base_context, render
-from vidaudit.web.views.duties_data import BadWeek, current_policy, parse_week
+from vidaudit.web.views.duties_data import BadWeek, parse_week
 from vidaudit.web.views.report_pdf import weekly_pdf
 from vidaudit.web.views.report_weekly import FINDING_STATUSES, WeeklyReport, weekly_report
 
@@ -72,7 +73,8 @@ def _report(
         monday = parse_week(week, now.astimezone(zone(row.timezone)).date())
     except BadWeek:
         raise HTTPException(400) from None
-    report = weekly_report(db, row, monday, current_policy(state, db), now)
+    policy = current_policy(db, state.inventory)
+    report = weekly_report(db, row, monday, policy, now, state.inventory)
     report.register_checkpoint, report.register_state = _register_checkpoint(request)
     return report
 
@@ -123,7 +125,8 @@ def weekly_pdf_file(
     if isinstance(report, Response):
         return report
     translate = base_context(request)["t"]
-    pdf = weekly_pdf(report, translate, user.display_name)
+    font = web_state(request).settings.report_font
+    pdf = weekly_pdf(report, translate, user.display_name, font)
     name = f"vidaudit-{report.branch.id}-{report.monday.isoformat()}.pdf"
     return Response(
         pdf,
