@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -22,6 +23,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("VIDAUDIT_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("VIDAUDIT_SETTINGS_FILE", str(tmp_path / "absent.toml"))
     monkeypatch.delenv("VIDAUDIT_DATABASE_URL", raising=False)
+    monkeypatch.delenv("VIDAUDIT_LANGUAGE", raising=False)
     return tmp_path
 
 
@@ -138,7 +140,12 @@ def test_register_verify_without_the_register_table_says_so(env: Path) -> None:
 def test_register_keygen_checkpoint_and_verify_from_the_command_line(env: Path) -> None:
     assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
     unsigned = runner.invoke(app, ["register", "verify"])
-    assert unsigned.exit_code == 1 and "give --public-key FILE" in unsigned.output
+    # findings in the catalogue's words, Chinese unless VIDAUDIT_LANGUAGE says otherwise
+    assert unsigned.exit_code == 1
+    assert "没有用于核验签名的公钥:请用 --public-key 指定公钥文件。" in unsigned.output
+    english = runner.invoke(app, ["register", "verify"], env={"VIDAUDIT_LANGUAGE": "en"})
+    assert english.exit_code == 1
+    assert "No public key to check the signatures with: give --public-key FILE." in english.output
     made = runner.invoke(app, ["register", "keygen"])
     assert made.exit_code == 0, made.output
     key = env / "data" / "register-key.pem"
@@ -151,3 +158,44 @@ def test_register_keygen_checkpoint_and_verify_from_the_command_line(env: Path) 
     key.chmod(0o644)
     loose = runner.invoke(app, ["register", "verify"])
     assert loose.exit_code == 2 and "chmod 600" in loose.output
+
+
+def test_register_verify_reports_a_deleted_tail_in_the_users_language(env: Path) -> None:
+    """The findings a person reads come from the catalogues (zh by default), the same
+    words as the web page's verify button."""
+    import datetime as dt
+
+    from sqlalchemy import text
+
+    from tests.review.test_register import drop_guards
+    from vidaudit.db.engine import make_engine
+    from vidaudit.review.register import Entry, append, signed_sessions
+    from vidaudit.settings import Settings
+
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    assert runner.invoke(app, ["register", "keygen"]).exit_code == 0
+    settings = Settings()
+    engine = make_engine(settings, create=False)
+    now = dt.datetime(2026, 11, 20, 2, 0, tzinfo=dt.UTC)
+    with signed_sessions(settings, engine).begin() as db:
+        for n in range(3):
+            append(db, Entry("admin", "administrator", "playback", f"回放 {n}", "B1"), now)
+    assert runner.invoke(app, ["register", "checkpoint"]).exit_code == 0
+
+    drop_guards(SimpleNamespace(engine=engine))  # type: ignore[arg-type]
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM register_entries WHERE seq = 3"))
+        conn.execute(
+            text(
+                "UPDATE register_head SET seq = 2, hash = "
+                "(SELECT hash FROM register_entries WHERE seq = 2)"
+            )
+        )
+    engine.dispose()
+    zh = runner.invoke(app, ["register", "verify"])
+    assert zh.exit_code == 1 and "BROKEN" in zh.output
+    assert "证明登记簿曾有 3 条,现仅到第 2 条:末尾登记已被删除。" in zh.output, zh.output
+    en = runner.invoke(app, ["register", "verify"], env={"VIDAUDIT_LANGUAGE": "en"})
+    assert en.exit_code == 1
+    assert "vouches for 3 entries, the register ends at 2" in en.output, en.output
+    assert "末尾登记" not in en.output

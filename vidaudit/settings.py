@@ -36,6 +36,11 @@ class Settings(BaseSettings):
     )
     inventory: Path = Field(Path("cameras.yaml"), description="the cameras.yaml to load")
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
+    language: Literal["zh", "en"] = Field(
+        "zh",
+        description="the language the command line reports findings in (register "
+        "verification); the web view uses each person's own",
+    )
     db_statement_timeout_s: float = Field(
         30.0, gt=0, le=3600, description="upper bound on one database statement"
     )

@@ -24,7 +24,7 @@ import typer
 from rich.console import Console
 from sqlalchemy import inspect
 
-from vidaudit.cli.support import engine_or_exit, err, fail
+from vidaudit.cli.support import engine_or_exit, err, fail, messages
 from vidaudit.db.engine import DatabaseMissing, make_engine
 from vidaudit.review.checkpoints import Checkpoint, NotCheckpointed, checkpoint, read_file
 from vidaudit.review.register import Verification, signed_sessions, verify
@@ -38,26 +38,15 @@ from vidaudit.review.signing import (
     load_signer,
 )
 from vidaudit.settings import Settings
+from vidaudit.web.i18n import Translator
 
 register_app = typer.Typer(help="The review register (D4).", no_args_is_help=True)
 console = Console()
 
 
-def _english() -> dict[str, str]:
-    # The problems' wording lives in the web catalogues; the CLI speaks English.
-    from vidaudit.web.i18n import Catalogue
-    from vidaudit.web.state import WEB_ROOT
-
-    return dict(Catalogue.load(WEB_ROOT / "locales").messages["en"])
-
-
-def describe(report: Verification) -> list[str]:
-    texts = _english()
-    lines = []
-    for problem in report.findings:
-        template = texts.get(f"register.problem.{problem.code}")
-        lines.append(template.format_map(problem.values) if template else str(problem))
-    return lines
+def describe(report: Verification, t: Translator) -> list[str]:
+    """Each finding in the catalogue's words (``register.problem.<code>``)."""
+    return [t(f"register.problem.{problem.code}", **problem.values) for problem in report.findings]
 
 
 @register_app.command("keygen")
@@ -165,7 +154,7 @@ def register_verify(
         report.add("no_public_key")
     for line in bad_lines:
         report.add("bad_line", source=line)
-    for problem in describe(report):
+    for problem in describe(report, messages(settings)):
         err.print(problem, markup=False, highlight=False)
     state = "INTACT" if report.ok else "BROKEN"
     console.print(

@@ -25,6 +25,7 @@ from vidaudit.inventory.schema import Device, Inventory
 from vidaudit.inventory.sync import sync_inventory
 from vidaudit.review.register import signed_sessions
 from vidaudit.settings import Settings
+from vidaudit.web.i18n import Catalogue, Translator
 
 USAGE_ERROR = 2
 # soft_wrap: an error line names a file and a key path; wrapping it breaks copy and grep.
@@ -76,6 +77,14 @@ def sessions_or_exit(settings: Settings) -> sessionmaker[Session]:
     """Sessions on the settings' database, whose schema must match this code; register
     entries they append are signed with the settings' key."""
     return signed_sessions(settings, engine_or_exit(settings))
+
+
+def messages(settings: Settings) -> Translator:
+    """The web view's zh/en catalogues in the settings' language: findings the command
+    line reports to a person read as they do on the web page."""
+    from vidaudit.web.state import WEB_ROOT  # the web's folder, in a checkout or the wheel
+
+    return Catalogue.load(WEB_ROOT / "locales").translator(settings.language)
 
 
 def sync_from(
