@@ -148,7 +148,8 @@ class Settings(BaseSettings):
         ge=0,
         le=24 * 60,
         description="the web server signs a checkpoint of the register head this often "
-        "when it has moved (0 = only at weekly reports and `register checkpoint`)",
+        "when it has moved (0 = only on request: the weekly report's button, "
+        "`register checkpoint`)",
     )
 
     @property

@@ -12,6 +12,7 @@ from tests.conftest import REPO
 from tests.web.conftest import WebEnv
 from vidaudit.accounts.roles import Permission, PersonRole
 from vidaudit.evidence.store import EVIDENCE_PROBLEMS, EVIDENCE_REFERENCES
+from vidaudit.review.checkpoints import Outcome
 from vidaudit.review.register import PROBLEM_TEXT
 from vidaudit.web.i18n import LANGUAGES, Catalogue, fmt_dt, localtime
 from vidaudit.web.nav import NAV
@@ -78,7 +79,7 @@ def test_keys_built_from_data_exist(catalogue: Catalogue) -> None:
         | {f"register.problem.{code}" for code in PROBLEM_TEXT}
         | {f"evidence.problem.{code}" for code in EVIDENCE_PROBLEMS}
         | {f"evidence.ref_{what}" for what in EVIDENCE_REFERENCES}
-        | {f"report.register_{state}" for state in ("no_key", "broken", "empty")}
+        | {f"report.register_outcome_{outcome}" for outcome in Outcome}
     )
     for lang in LANGUAGES:
         assert needed <= set(catalogue.messages[lang]), needed - set(catalogue.messages[lang])

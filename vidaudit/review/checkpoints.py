@@ -8,8 +8,10 @@ append-only file below, the weekly report on paper, an auditor's own copy) prove
 chain once reached N entries ending in H.
 
 Checkpoints are taken by the web server at least every
-``VIDAUDIT_REGISTER_CHECKPOINT_MINUTES`` while the head moves, at every weekly report,
-by ``vidaudit register checkpoint`` (for cron) and when a key is created.  Each is stored
+``VIDAUDIT_REGISTER_CHECKPOINT_MINUTES`` while the head moves, when someone asks for one
+on the weekly report's page (a POST: merely opening or printing a report writes nothing),
+by ``vidaudit register checkpoint`` (for cron) and when a key is created.  The weekly
+report prints the newest checkpoint and how many entries came after it.  Each is stored
 in ``register_checkpoints`` (append-only) and appended as one line to the checkpoints
 file, the same line the weekly report prints (one line; wrapped here)::
 
@@ -28,9 +30,10 @@ import logging
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -128,6 +131,25 @@ def latest(session: Session) -> Checkpoint | None:
     return Checkpoint.of_row(row) if row is not None else None
 
 
+@dataclass(frozen=True)
+class Coverage:
+    """How far the newest checkpoint reaches: what a report prints, read without signing."""
+
+    checkpoint: Checkpoint | None
+    #: entries in the register now
+    entries: int
+
+    @property
+    def uncovered(self) -> int:
+        """Entries after the newest checkpoint (all of them when there is none)."""
+        return self.entries - (self.checkpoint.seq if self.checkpoint is not None else 0)
+
+
+def coverage(session: Session) -> Coverage:
+    entries = session.scalar(select(func.max(RegisterEntryRow.seq))) or 0
+    return Coverage(latest(session), entries)
+
+
 class NotCheckpointed(RuntimeError):
     """The chain since the last checkpoint does not verify: signing it would launder it."""
 
@@ -172,6 +194,30 @@ def checkpoint(
         except OSError as exc:
             log.error("register checkpoint not written to %s: %s", file, exc)
     return new
+
+
+class Outcome(StrEnum):
+    """What asking for a checkpoint came to (the page says which)."""
+
+    SIGNED = "signed"  # the head is covered: newly signed, or already
+    EMPTY = "empty"  # nothing to sign yet
+    NO_KEY = "no_key"  # no usable register key: nothing can be signed
+    BROKEN = "broken"  # the chain since the last checkpoint does not verify: refused
+
+
+def checkpoint_now(
+    sessions: sessionmaker[Session], source: SignerSource, file: Path | None, now: dt.datetime
+) -> Outcome:
+    """A checkpoint a person asked for (the weekly report's button)."""
+    signer = source.get()
+    if signer is None:
+        return Outcome.NO_KEY
+    try:
+        made = checkpoint(sessions, signer, file, now)
+    except NotCheckpointed as exc:
+        log.error("register checkpoint refused, the chain does not verify: %s", exc)
+        return Outcome.BROKEN
+    return Outcome.SIGNED if made is not None else Outcome.EMPTY
 
 
 async def checkpoint_every(

@@ -279,15 +279,18 @@ def weekly_pdf(
         story.append(_p(t("report.none"), styles["base"]))
 
     story.append(_p(t("report.register_checkpoint"), styles["h2"]))
-    cp = report.register_checkpoint
-    if cp is not None:
-        story += [
-            _p(t("report.register_checkpoint_hint", n=cp.seq), styles["sub"]),
-            _p(cp.line, styles["code"]),
-        ]
-    else:
-        style = styles["sub"] if report.register_state == "empty" else styles["bad"]
-        story.append(_p(t(f"report.register_{report.register_state}"), style))
+    cov = report.register
+    if cov.checkpoint is not None:
+        hint = t(
+            "report.register_checkpoint_hint",
+            n=cov.checkpoint.seq,
+            at=fmt_dt(cov.checkpoint.at, tz),
+        )
+        story += [_p(hint, styles["sub"]), _p(cov.checkpoint.line, styles["code"])]
+    if cov.entries == 0:
+        story.append(_p(t("report.register_empty"), styles["sub"]))
+    elif cov.uncovered:
+        story.append(_p(t("report.register_uncovered", n=cov.uncovered), styles["bad"]))
     story += [
         Spacer(1, 10 * mm),
         _p(t("report.signatures"), styles["base"]),
