@@ -6,7 +6,13 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from vidaudit.compliance.identity import DeviceIdentity
-from vidaudit.compliance.model import ChannelEvidence, ChannelResult, DeviceStatus, Violation
+from vidaudit.compliance.model import (
+    ChannelEvidence,
+    ChannelResult,
+    DeviceStatus,
+    FailedCall,
+    Violation,
+)
 from vidaudit.inventory.schema import Policy
 
 
@@ -23,6 +29,10 @@ class DeviceReport:
     violations: list[Violation] = field(default_factory=list)
     #: who answered (serial, certificate), as the device reported it; None when not read
     identity: DeviceIdentity | None = None
+    #: optional calls that failed (``media``, ``jobs``, ``job_states``, ``events``;
+    #: collector/probe.py ``OPTIONAL_CALLS``):
+    #: the device is online, what those calls tell is unknown
+    unknown: dict[str, FailedCall] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

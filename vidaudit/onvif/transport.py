@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,6 +58,29 @@ class ResponseTooLarge(Exception):
     pass
 
 
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """One SOAP call as it went over the wire, for ``vidaudit probe --capture``.
+
+    ``request`` is the envelope exactly as sent (WS-Security header included: whoever
+    keeps it must redact it); ``reply`` the body exactly as received, None when none
+    came (refused connection, timeout).  ``error`` is how the transport classified the
+    call when it failed there; a reply that fails later (zeep, our readers) is the
+    caller's to note.
+    """
+
+    address: str
+    operation: str | None
+    request: bytes
+    status: int | None
+    reply: bytes | None
+    error: DeviceError | None
+
+
+#: Receives every exchange of a device (see ``OnvifPool(recorder=...)``).
+Recorder = Callable[[Exchange], None]
+
+
 async def read_bounded(response: aiohttp.ClientResponse, limit: int) -> bytes:
     """Read the body, refusing (without holding it) anything over ``limit`` bytes."""
     declared = response.content_length
@@ -90,8 +114,10 @@ class BoundedTransport:
         settings: OnvifSettings,
         *,
         middlewares: tuple[aiohttp.ClientMiddlewareType, ...] = (),
+        recorder: Recorder | None = None,
     ) -> None:
         self._session = session
+        self._recorder = recorder
         self._settings = settings
         self._middlewares = middlewares
         #: sha256 (hex) of the TLS certificate the device last presented; None over http
@@ -117,7 +143,12 @@ class BoundedTransport:
         expected = request_element(envelope)
         operation = _operation_of(expected)
         message = serialize(envelope)
-        status, reply_headers, body = await self._post(address, message, headers, operation)
+        if self._recorder is None:
+            status, reply_headers, body = await self._post(address, message, headers, operation)
+        else:
+            status, reply_headers, body = await self._post_recorded(
+                address, message, headers, operation
+            )
         try:
             checked = check_reply(body)
         except UnsafeXml as exc:
@@ -155,6 +186,25 @@ class BoundedTransport:
             encoding=None,
             payload=checked.payload,
         )
+
+    async def _post_recorded(
+        self, address: str, message: bytes, headers: dict[str, str], operation: str | None
+    ) -> tuple[int, CIMultiDict[str], bytes]:
+        """``_post``, handing the exchange to the recorder however it ends (a cancelled
+        call -- the caller's timeout -- is recorded as a timeout without a reply)."""
+        assert self._recorder is not None
+        error: DeviceError | None = DeviceError("timeout", "no reply", operation=operation)
+        status: int | None = None
+        body: bytes | None = None
+        try:
+            status, reply_headers, body = await self._post(address, message, headers, operation)
+            error = None
+            return status, reply_headers, body
+        except DeviceError as exc:
+            error = exc
+            raise
+        finally:
+            self._recorder(Exchange(address, operation, message, status, body, error))
 
     async def _post(
         self, address: str, message: bytes, headers: dict[str, str], operation: str | None
