@@ -1,0 +1,168 @@
+"""SIPp -- a SIP implementation nobody here wrote -- plays a GB/T 28181 recorder against our
+platform: REGISTER answering the digest challenge, Keepalive, and answers to a Catalog
+query (two MESSAGEs, GB2312) and a RecordInfo query (UTF-8, unsorted), over UDP and TCP."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import IN_CI
+from tests.gb28181.conftest import (
+    CHANNEL,
+    CHANNEL2,
+    DEVICE,
+    DOMAIN,
+    PASSWORD,
+    PLATFORM_ID,
+    MemorySink,
+    wait_for,
+)
+from vidaudit.gb28181.platform import Platform
+
+SCENARIOS = Path(__file__).parent / "sipp"
+
+
+def sipp() -> str:
+    found = shutil.which("sipp")
+    if found is None:
+        if IN_CI:
+            pytest.fail("sipp is missing: Debian's sip-tester is in scripts/debian-packages.txt")
+        pytest.skip("sipp (Debian package sip-tester) is not installed")
+    return found
+
+
+def free_port() -> int:
+    """A port free for both UDP and TCP right now (SIPp cannot be told to pick one)."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            udp.bind(("127.0.0.1", 0))
+            port = int(udp.getsockname()[1])
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+                try:
+                    tcp.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
+    raise RuntimeError("no free port")
+
+
+def scenario_copy(name: str, tmp_path: Path) -> Path:
+    data = (SCENARIOS / name).read_bytes()
+    data = data.replace(b"@GBNAME1@", "1号柜台".encode("gb2312"))
+    data = data.replace(b"@GBNAME2@", "金库门".encode("gb2312"))
+    data = data.replace(b"@UTF8NAME@", "1号柜台".encode())
+    out = tmp_path / name
+    out.write_bytes(data)
+    return out
+
+
+async def start_sipp(
+    scenario: Path,
+    transport: str,
+    platform_port: int,
+    password: str,
+    tmp_path: Path,
+    out_of_call: Path | None = None,
+) -> asyncio.subprocess.Process:
+    extra = ["-oocsf", str(out_of_call)] if out_of_call is not None else []
+    # SIPp refuses -set for a variable the scenario does not declare
+    values = {"platform": PLATFORM_ID, "domain": DOMAIN}
+    if out_of_call is not None:
+        values |= {"channel": CHANNEL, "channel2": CHANNEL2}
+    variables = [part for name, value in values.items() for part in ("-set", name, value)]
+    return await asyncio.create_subprocess_exec(
+        sipp(),
+        "-sf", str(scenario),
+        *extra,
+        "-t", "u1" if transport == "udp" else "t1",
+        "-i", "127.0.0.1",
+        "-p", str(free_port()),
+        "-m", "1",
+        "-s", DEVICE,
+        "-au", DEVICE,
+        "-ap", password,
+        *variables,
+        "-timeout", "30s",
+        "-timeout_error",
+        "-nostdin",
+        "-trace_err",
+        "-error_file", str(tmp_path / "sipp_errors.log"),
+        f"127.0.0.1:{platform_port}",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=tmp_path,
+        env={**os.environ, "TERM": "dumb"},
+    )  # fmt: skip
+
+
+async def finish(process: asyncio.subprocess.Process, tmp_path: Path) -> int:
+    async with asyncio.timeout(20):
+        _out, err = await process.communicate()
+    errors = tmp_path / "sipp_errors.log"
+    detail = errors.read_text(errors="replace") if errors.exists() else ""
+    assert process.returncode is not None
+    if process.returncode != 0:
+        print(err.decode(errors="replace"), detail)
+    return process.returncode
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+async def test_sipp_recorder_registers_keeps_alive_and_answers_queries(
+    platform: tuple[Platform, MemorySink], transport: str, tmp_path: Path
+) -> None:
+    server, sink = platform
+    process = await start_sipp(
+        scenario_copy("recorder.xml", tmp_path),
+        transport,
+        server.port,
+        PASSWORD,
+        tmp_path,
+        out_of_call=scenario_copy("queries.xml", tmp_path),
+    )
+    try:
+        await wait_for(lambda: server.registration(DEVICE) is not None)
+        registration = server.registration(DEVICE)
+        assert registration is not None and registration.transport == transport
+        # the Keepalive MESSAGE was taken: the registration was saved again after it
+        await wait_for(lambda: len(sink.saved_registrations) >= 2)
+
+        catalog = await server.catalog(DEVICE, timeout_s=10)
+        assert {(c.device_id, c.name, c.status) for c in catalog} == {
+            (CHANNEL, "1号柜台", "ON"),
+            (CHANNEL2, "金库门", "OFF"),
+        }
+        records = await server.record_info(
+            DEVICE,
+            CHANNEL,
+            dt.datetime(2026, 11, 20, 0, 0),
+            dt.datetime(2026, 11, 21, 0, 0),
+            timeout_s=10,
+        )
+        assert sorted((r.start, r.end) for r in records) == [
+            (dt.datetime(2026, 11, 20, 8, 30), dt.datetime(2026, 11, 20, 9, 45)),
+            (dt.datetime(2026, 11, 20, 10, 0), dt.datetime(2026, 11, 20, 11, 0)),
+        ]
+        assert {r.name for r in records} == {"1号柜台"}
+    finally:
+        code = await finish(process, tmp_path)
+    assert code == 0, "SIPp's scenario failed (see the output above)"
+
+
+async def test_sipp_recorder_with_the_wrong_password_is_refused(
+    platform: tuple[Platform, MemorySink], tmp_path: Path
+) -> None:
+    server, sink = platform
+    process = await start_sipp(
+        scenario_copy("register_refused.xml", tmp_path), "udp", server.port, "wrong", tmp_path
+    )
+    code = await finish(process, tmp_path)
+    assert code == 0, "SIPp expected 401 then 403"
+    assert server.registration(DEVICE) is None
+    assert sink.saved_registrations == []
