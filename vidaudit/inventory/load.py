@@ -14,7 +14,13 @@ from pathlib import Path
 import yaml
 from pydantic import SecretStr, ValidationError
 
-from vidaudit.inventory.schema import ENV_REFERENCE, Credentials, Device, Inventory
+from vidaudit.inventory.schema import (
+    ENV_REFERENCE,
+    Credentials,
+    Device,
+    Gb28181Platform,
+    Inventory,
+)
 
 #: Inventories are small; a multi-megabyte file is a mistake (or an attack on the parser).
 MAX_INVENTORY_BYTES = 8 * 1024 * 1024
@@ -190,35 +196,53 @@ class SecretResolver:
     def _lookup(self, name: str) -> str | None:
         return self._environ.get(name, self._file_values.get(name))
 
-    def problem(self, device: Device) -> str | None:
-        """Why this device's password cannot be resolved, or None when it can."""
-        if device.password is not None:
-            match = ENV_REFERENCE.match(device.password)
-            name = match.group("name") if match else device.password
+    def _problem(self, password: str | None, password_file: str | None) -> str | None:
+        if password is not None:
+            match = ENV_REFERENCE.match(password)
+            name = match.group("name") if match else password
             if self._lookup(name) is None:
                 where = f" or {self._env_file}" if self._env_file else ""
                 return f"environment variable {name} is not set (not in the environment{where})"
             return None
-        assert device.password_file is not None
-        file = self._base / device.password_file
+        if password_file is None:
+            return None
+        file = self._base / password_file
         if not file.is_file():
             return f"password_file {file} does not exist"
         return None
 
-    def credentials(self, device: Device) -> Credentials:
-        problem = self.problem(device)
+    def _secret(self, password: str | None, password_file: str | None) -> SecretStr:
+        problem = self._problem(password, password_file)
         if problem is not None:
             raise KeyError(problem)
-        if device.password is not None:
-            match = ENV_REFERENCE.match(device.password)
+        if password is not None:
+            match = ENV_REFERENCE.match(password)
             assert match is not None
             secret = self._lookup(match.group("name"))
             assert secret is not None
-        else:
-            assert device.password_file is not None
-            lines = (self._base / device.password_file).read_text(encoding="utf-8").splitlines()
-            secret = lines[0] if lines else ""
-        return Credentials(username=device.username, password=SecretStr(secret))
+            return SecretStr(secret)
+        assert password_file is not None
+        lines = (self._base / password_file).read_text(encoding="utf-8").splitlines()
+        return SecretStr(lines[0] if lines else "")
+
+    def problem(self, device: Device) -> str | None:
+        """Why this device's password cannot be resolved, or None when it can (a
+        GB/T 28181 device has none of its own: it uses the platform's)."""
+        return self._problem(device.password, device.password_file)
+
+    def credentials(self, device: Device) -> Credentials:
+        if device.username is None:
+            raise KeyError(f"device {device.id} has no user name (api {device.api.value})")
+        return Credentials(
+            username=device.username, password=self._secret(device.password, device.password_file)
+        )
+
+    def platform_problem(self, platform: Gb28181Platform) -> str | None:
+        """Why the GB/T 28181 platform password cannot be resolved, or None."""
+        return self._problem(platform.password, platform.password_file)
+
+    def platform_password(self, platform: Gb28181Platform) -> SecretStr:
+        return self._secret(platform.password, platform.password_file)
 
 
 def check_secrets(
@@ -233,4 +257,9 @@ def check_secrets(
             if problem is not None:
                 key = "password" if device.password is not None else "password_file"
                 problems.append(Problem(f"branches[{b}].devices[{d}].{key}", problem))
+    if inventory.gb28181 is not None:
+        problem = resolver.platform_problem(inventory.gb28181)
+        if problem is not None:
+            key = "password" if inventory.gb28181.password is not None else "password_file"
+            problems.append(Problem(f"gb28181.{key}", problem))
     return problems
