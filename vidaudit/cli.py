@@ -23,6 +23,7 @@ from vidaudit.collector.command import collect_command
 from vidaudit.db.engine import make_engine
 from vidaudit.db.migrate import schema_state, upgrade
 from vidaudit.db.models import BranchRow, ChannelRow, DeviceRow
+from vidaudit.gbservice.command import gb_app
 from vidaudit.inventory import check_secrets
 from vidaudit.inventory.schema import Inventory
 from vidaudit.inventory.sync import sync_inventory
@@ -52,6 +53,7 @@ app.command("frames")(frames_command)
 app.add_typer(retention_app, name="retention")
 app.command("serve")(serve_command)
 app.add_typer(user_app, name="user")
+app.add_typer(gb_app, name="gb")
 register_app = typer.Typer(help="The review register (D4).", no_args_is_help=True)
 evidence_app = typer.Typer(help="The evidence store.", no_args_is_help=True)
 app.add_typer(register_app, name="register")

@@ -66,6 +66,33 @@ class Settings(BaseSettings):
         description="largest ONVIF reply accepted (bigger ones are refused while reading)",
     )
 
+    gb_query_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        le=120,
+        description="GB/T 28181: one query to a recorder, all its answer MESSAGEs included",
+    )
+    gb_keepalive_timeout_s: float = Field(
+        180.0,
+        ge=10,
+        le=3600,
+        description="GB/T 28181: a recorder silent this long is no longer registered "
+        "(keepalives come every 60 s; 3 missed)",
+    )
+    gb_oldest_search_days: int = Field(
+        400,
+        ge=1,
+        le=3650,
+        description="GB/T 28181: how far back RecordInfo looks for a channel's oldest footage",
+    )
+    gb_messages_per_s: float = Field(
+        50.0,
+        ge=1,
+        le=10_000,
+        description="GB/T 28181: SIP messages accepted per second from one address "
+        "(bursts of 4x); more are dropped and logged",
+    )
+
     web_host: str = Field("127.0.0.1", description="address `vidaudit serve` listens on")
     web_port: int = Field(8000, ge=1, le=65535, description="port `vidaudit serve` listens on")
     web_session_hours: float = Field(
@@ -87,6 +114,11 @@ class Settings(BaseSettings):
     def evidence_dir(self) -> Path:
         """Where pulled frames and snapshots are kept, named by their sha256."""
         return self.data_dir / "evidence"
+
+    @property
+    def gb_control_file(self) -> Path:
+        """Where the running GB/T 28181 service says how local processes reach it."""
+        return self.data_dir / "gb28181-control.json"
 
     @property
     def effective_database_url(self) -> str:

@@ -34,6 +34,9 @@ class DeviceProbe:
     info: DeviceInfo | None = None
     services: list[str] = field(default_factory=list)
     recordings: DeviceRecordings | None = None
+    #: evidence per configured channel id, when the reader derived it itself (GB/T 28181
+    #: answers per channel; ONVIF answers per recording, matched in ``derive``)
+    evidence: Mapping[str, ChannelEvidence] | None = None
 
 
 @dataclass(frozen=True)
@@ -114,7 +117,9 @@ def judge(
         window = Span(now - dt.timedelta(days=required), now)
         if required not in needs:
             needs[required] = business_day_needs(branch, policy, tz, window.start, now)
-        if probe.recordings is not None:
+        if probe.evidence is not None and channel.id in probe.evidence:
+            evidence = probe.evidence[channel.id]
+        elif probe.recordings is not None:
             evidence = evidence_for(
                 channel.id, channel.ref, probe.recordings, window=window, now=now
             )

@@ -35,7 +35,15 @@ from vidaudit.compliance.model import Violation
 from vidaudit.compliance.picture import evaluate_picture
 from vidaudit.db.models import EvidenceRow, SnapshotRow
 from vidaudit.inventory.load import SecretResolver
-from vidaudit.inventory.schema import Branch, Channel, ChannelRef, Credentials, Device, Inventory
+from vidaudit.inventory.schema import (
+    Api,
+    Branch,
+    Channel,
+    ChannelRef,
+    Credentials,
+    Device,
+    Inventory,
+)
 from vidaudit.inventory.schema import Role as ChannelRole
 from vidaudit.onvif.client import OnvifPool
 from vidaudit.onvif.errors import DeviceError
@@ -442,7 +450,9 @@ async def take_snapshots(
             if branches is not None and branch.id not in branches:
                 continue
             channels = [c for c in device.channels if options.wants(c)]
-            if not channels:
+            if not channels or device.api is not Api.ONVIF:
+                # a GB/T 28181 recorder has no snapshot URL; its pictures are checked on
+                # recorded frames (spot-checks) instead
                 continue
 
             def errors(
