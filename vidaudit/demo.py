@@ -35,6 +35,7 @@ from vidaudit.inventory import check_secrets, load_inventory
 from vidaudit.inventory.load import SecretResolver
 from vidaudit.inventory.schema import Inventory, Role
 from vidaudit.sampler.evidence import EvidenceStore
+from vidaudit.sampler.gb_settings import gb_pull_settings
 from vidaudit.sampler.plan import ALGORITHM, RandomPlanRequest, new_seed, random_plan
 from vidaudit.sampler.retention import verify_channels
 from vidaudit.sampler.store import save_plan
@@ -150,6 +151,7 @@ async def plan_and_pull(
         actor="demo-security",
         actor_role="security",
         now=now,
+        gb=gb_pull_settings(settings, inventory),
     )
     # a task on a device the scenario keeps down stays planned
     return len(pulls), sum(p.frames for p in pulls)
@@ -213,6 +215,7 @@ async def run_demo(
             onvif_settings=onvif_settings(settings),
             now=now,
             actor="demo-security",
+            gb=gb_pull_settings(settings, inventory),
         )
         console.print(
             f"3/5 retention proven by footage on {sum(c.ok for c in checks)}/{len(checks)} "

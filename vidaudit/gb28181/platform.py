@@ -135,6 +135,7 @@ class RegistrationSink(Protocol):
 class MediaOffer:
     """Where the media of a playback should go: our receiving socket."""
 
+    #: empty: the address the device reaches the platform at
     host: str
     port: int
     #: udp: RTP datagrams to host:port; tcp: we listen (``a=setup:passive``) and the
@@ -652,6 +653,9 @@ class Platform:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         peer = registration.peer
+        if not offer.host:
+            # our address as the device sees it: where it sends the media
+            offer = replace(offer, host=self.endpoint.local_host_for(peer))
         ssrc = self._new_ssrc()
         from_header = self._from(new_tag())
         call_id = new_call_id(self.endpoint.local_host_for(peer))

@@ -16,6 +16,7 @@ from rich.table import Table
 from vidaudit.cli_support import USAGE_ERROR, err, inventory_or_exit, sessions_or_exit, sync_from
 from vidaudit.db.models import SpotCheckPlanRow
 from vidaudit.inventory.schema import Inventory, Role
+from vidaudit.sampler.gb_settings import gb_pull_settings
 from vidaudit.sampler.plan import (
     ALGORITHM,
     PlanError,
@@ -201,6 +202,7 @@ def pull(
             store=EvidenceStore(settings.evidence_dir),
             resolver=SecretResolver(inventory, path),
             onvif_settings=onvif_settings(settings),
+            gb=gb_pull_settings(settings, inventory),
             actor=by or getpass.getuser(),
             actor_role=role,
             now=now,

@@ -20,6 +20,7 @@ from vidaudit.cli_support import USAGE_ERROR, err, inventory_or_exit, sessions_o
 from vidaudit.collector.run import onvif_settings
 from vidaudit.inventory.load import SecretResolver
 from vidaudit.sampler.evidence import EvidenceStore
+from vidaudit.sampler.gb_settings import gb_pull_settings
 from vidaudit.settings import Settings
 
 if TYPE_CHECKING:
@@ -102,6 +103,7 @@ def frames_command(
                 store=EvidenceStore(settings.evidence_dir),
                 resolver=SecretResolver(inventory, path),
                 onvif_settings=onvif_settings(settings),
+                gb=gb_pull_settings(settings, inventory),
                 now=now,
             )
         )

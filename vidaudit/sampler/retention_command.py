@@ -16,6 +16,7 @@ from vidaudit.cli_support import USAGE_ERROR, err, inventory_or_exit, sessions_o
 from vidaudit.collector.run import onvif_settings
 from vidaudit.inventory.load import SecretResolver
 from vidaudit.sampler.evidence import EvidenceStore
+from vidaudit.sampler.gb_settings import gb_pull_settings
 from vidaudit.settings import Settings
 
 retention_app = typer.Typer(help="Retention proven by footage (R1).", no_args_is_help=True)
@@ -56,6 +57,7 @@ def verify(
             store=EvidenceStore(settings.evidence_dir),
             resolver=SecretResolver(inventory, path),
             onvif_settings=onvif_settings(settings),
+            gb=gb_pull_settings(settings, inventory),
             now=now,
             actor=by or getpass.getuser(),
         )

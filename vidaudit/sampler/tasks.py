@@ -13,6 +13,7 @@ from vidaudit.inventory.load import SecretResolver
 from vidaudit.inventory.schema import Inventory
 from vidaudit.onvif.settings import OnvifSettings
 from vidaudit.sampler.evidence import EvidenceStore
+from vidaudit.sampler.gb_settings import GbPullSettings
 from vidaudit.sampler.pull import PullError, PullRequest, pull_frames
 
 
@@ -43,6 +44,7 @@ async def pull_planned(
     actor: str,
     actor_role: str,
     now: dt.datetime,
+    gb: GbPullSettings | None = None,
 ) -> list[TaskPull]:
     """Pull each still-planned task's frames; a task whose pull fails stays planned."""
     with sessions() as session:
@@ -78,6 +80,7 @@ async def pull_planned(
                 resolver=resolver,
                 onvif_settings=onvif_settings,
                 now=now,
+                gb=gb,
             )
         except PullError as exc:
             results.append(TaskPull(task.id, 0, str(exc)))

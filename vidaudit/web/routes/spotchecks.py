@@ -43,6 +43,7 @@ from vidaudit.inventory.schema import Role
 from vidaudit.review.items import Verdict
 from vidaudit.review.register import Entry, append
 from vidaudit.review.reviews import ItemMark, ReviewError, submit_review
+from vidaudit.sampler.gb_settings import gb_pull_settings
 from vidaudit.sampler.plan import (
     ALGORITHM,
     PlanError,
@@ -589,6 +590,7 @@ def pull(
                 store=evidence_store(state),
                 resolver=SecretResolver(state.inventory, state.inventory_path),
                 onvif_settings=onvif_settings(state.settings),
+                gb=gb_pull_settings(state.settings, state.inventory),
                 now=state.clock(),
             )
         )
