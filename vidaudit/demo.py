@@ -31,6 +31,7 @@ from vidaudit.collector.snapshots import SnapshotOptions
 from vidaudit.db.engine import make_engine, make_sessionmaker
 from vidaudit.db.migrate import upgrade
 from vidaudit.db.models import UserRow
+from vidaudit.gbservice.service import GbService, allowed_devices, running_service
 from vidaudit.inventory import check_secrets, load_inventory
 from vidaudit.inventory.load import SecretResolver
 from vidaudit.inventory.schema import Inventory, Role
@@ -48,6 +49,9 @@ console = Console()
 
 #: How often the demo collects again while it serves.
 COLLECT_EVERY = dt.timedelta(minutes=5)
+#: How long the demo waits for its GB/T 28181 recorders to register (a recorder that
+#: cannot -- the scenario may give one a wrong password -- shows as not registered).
+REGISTER_WAIT_S = 10.0
 FRAMES_PER_TASK = 4
 
 
@@ -200,54 +204,89 @@ async def run_demo(
         engine = make_engine(settings)
         await asyncio.to_thread(upgrade, engine)
         sessions = make_sessionmaker(engine)
-        result = await collect(
-            settings, inventory, inventory_path, sessions, snapshots=SnapshotOptions()
-        )
-        console.print("2/5 collector run with live snapshots:")
-        _summary(result)
-        now = dt.datetime.now(dt.UTC)
-        checks = await verify_channels(
-            inventory.channels(),
-            inventory,
-            sessions=sessions,
-            store=EvidenceStore(settings.evidence_dir),
-            resolver=SecretResolver(inventory, inventory_path),
-            onvif_settings=onvif_settings(settings),
-            now=now,
-            actor="demo-security",
-            gb=gb_pull_settings(settings, inventory),
-        )
-        console.print(
-            f"3/5 retention proven by footage on {sum(c.ok for c in checks)}/{len(checks)} "
-            "channels (the others are short, or their device is down)",
-            highlight=False,
-        )
-        tasks, frames = await plan_and_pull(settings, inventory, inventory_path, sessions, now)
-        console.print(
-            f"4/5 spot-check plan: {tasks} counter windows, {frames} frames pulled",
-            highlight=False,
-        )
-        # collect once more so the dashboard shows retention verified by those frames
-        result = await collect(
-            settings, inventory, inventory_path, sessions, snapshots=SnapshotOptions()
-        )
-        accounts = await asyncio.to_thread(ensure_accounts, sessions, inventory, now)
-        if not serve:
-            return result
-        url = f"http://{settings.web_host}:{port or settings.web_port}/"
-        table = Table(
-            title=f"5/5 web view: {url}  (passwords are shown only now)", title_justify="left"
-        )
-        for column in ("user", "password", "role", "branch"):
-            table.add_column(column)
-        for account in accounts:
-            table.add_row(
-                account.username, account.password, account.display_name, account.branch_id or "all"
-            )
-        console.print(table)
-        console.print("Ctrl-C stops the demo.", highlight=False)
-        await _serve(settings, engine, port)
+        async with contextlib.AsyncExitStack() as stack:
+            if inventory.gb28181 is not None:
+                service = await stack.enter_async_context(
+                    running_service(settings, inventory, inventory_path, sessions)
+                )
+                registered = await _await_registrations(service, inventory)
+                console.print(
+                    f"   GB/T 28181 platform on {inventory.gb28181.listen}: "
+                    f"{registered} recorder(s) registered",
+                    highlight=False,
+                )
+            return await _demo_steps(settings, inventory, inventory_path, engine, serve, port)
+
+
+async def _await_registrations(service: GbService, inventory: Inventory) -> int:
+    """Give the fleet's recorders a moment to register (they retry every 2 s)."""
+    wanted = set(allowed_devices(inventory))
+    loop = asyncio.get_running_loop()
+    until = loop.time() + REGISTER_WAIT_S
+    while loop.time() < until:
+        if all(service.platform.registration(gb_id) for gb_id in wanted):
+            break
+        await asyncio.sleep(0.2)
+    return sum(service.platform.registration(gb_id) is not None for gb_id in wanted)
+
+
+async def _demo_steps(
+    settings: Settings,
+    inventory: Inventory,
+    inventory_path: Path,
+    engine: Engine,
+    serve: bool,
+    port: int | None,
+) -> CollectResult:
+    sessions = make_sessionmaker(engine)
+    result = await collect(
+        settings, inventory, inventory_path, sessions, snapshots=SnapshotOptions()
+    )
+    console.print("2/5 collector run with live snapshots:")
+    _summary(result)
+    now = dt.datetime.now(dt.UTC)
+    checks = await verify_channels(
+        inventory.channels(),
+        inventory,
+        sessions=sessions,
+        store=EvidenceStore(settings.evidence_dir),
+        resolver=SecretResolver(inventory, inventory_path),
+        onvif_settings=onvif_settings(settings),
+        now=now,
+        actor="demo-security",
+        gb=gb_pull_settings(settings, inventory),
+    )
+    console.print(
+        f"3/5 retention proven by footage on {sum(c.ok for c in checks)}/{len(checks)} "
+        "channels (the others are short, or their device is down)",
+        highlight=False,
+    )
+    tasks, frames = await plan_and_pull(settings, inventory, inventory_path, sessions, now)
+    console.print(
+        f"4/5 spot-check plan: {tasks} counter windows, {frames} frames pulled",
+        highlight=False,
+    )
+    # collect once more so the dashboard shows retention verified by those frames
+    result = await collect(
+        settings, inventory, inventory_path, sessions, snapshots=SnapshotOptions()
+    )
+    accounts = await asyncio.to_thread(ensure_accounts, sessions, inventory, now)
+    if not serve:
         return result
+    url = f"http://{settings.web_host}:{port or settings.web_port}/"
+    table = Table(
+        title=f"5/5 web view: {url}  (passwords are shown only now)", title_justify="left"
+    )
+    for column in ("user", "password", "role", "branch"):
+        table.add_column(column)
+    for account in accounts:
+        table.add_row(
+            account.username, account.password, account.display_name, account.branch_id or "all"
+        )
+    console.print(table)
+    console.print("Ctrl-C stops the demo.", highlight=False)
+    await _serve(settings, engine, port)
+    return result
 
 
 async def _serve(settings: Settings, engine: Engine, port: int | None) -> None:

@@ -92,6 +92,7 @@ SCENARIO: dict[str, Any] = {
 class Run:
     result: CollectResult
     truth: dict[str, Any]
+    settings: Settings
 
 
 def when(text: str) -> dt.datetime:
@@ -140,7 +141,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
                 await registered(service, fleet)
                 result = await collect(settings, inventory, path, sessions)
         truth = json.loads((tmp / "truth.json").read_text(encoding="utf-8"))
-        return Run(result, truth)
+        return Run(result, truth, settings)
 
     return asyncio.run(go())
 
@@ -229,3 +230,42 @@ def test_the_same_rules_and_json_as_onvif(run: Run) -> None:
     assert "R1.retention" in {v["rule"] for v in by_id["GB02-C02"]["violations"]}
     hung = next(d for d in document["devices"] if d["id"] == "GB02-NVR4")
     assert hung["error"]["kind"] == "timeout"
+
+
+def test_gb_recorders_are_on_the_dashboard(run: Run) -> None:
+    """The stored run shows the GB/T 28181 recorders like any other device."""
+    from fastapi.testclient import TestClient
+    from sqlalchemy import select
+
+    from vidaudit.db.models import UserRow
+    from vidaudit.web.app import create_app
+    from vidaudit.web.auth import create_user, start_session
+    from vidaudit.web.deps import SESSION_COOKIE
+
+    engine = make_engine(run.settings)
+    sessions = make_sessionmaker(engine)
+    now = dt.datetime.now(dt.UTC)
+    with sessions.begin() as db:
+        create_user(
+            db,
+            username="sec",
+            password="long enough pw 1",
+            role="security",
+            branch_id=None,
+            display_name="保卫部",
+            now=now,
+        )
+        user = db.scalars(select(UserRow).where(UserRow.username == "sec")).one()
+        token = start_session(db, user, now, 12).token
+    with TestClient(create_app(run.settings, engine), follow_redirects=False) as client:
+        client.cookies.set(SESSION_COOKIE, token)
+        dashboard = client.get("/")
+        branch = client.get("/branches/GB02")
+        device = client.get("/devices/GB02-NVR1")
+        channel = client.get("/channels/GB02-C02")
+    assert dashboard.status_code == 200 and "城南分理处" in dashboard.text
+    assert branch.status_code == 200
+    assert "GB02-NVR1" in branch.text and "GB02-NVR2" in branch.text
+    assert device.status_code == 200 and "DHI-NVR4216-16P-4KS2" in device.text
+    assert channel.status_code == 200 and '<svg id="timeline"' in channel.text
+    engine.dispose()

@@ -4,8 +4,8 @@ The same observations as an ONVIF probe, read the GB/T 28181 way:
 
 1. registration (the service's view) -> not registered is ``unreachable``, "not registered";
 2. ``DeviceStatus`` -> ``DeviceTime`` gives the clock drift (device local wall time in
-   whole seconds, read in the branch's zone: resolution about one second, like ONVIF's
-   GetSystemDateAndTime), ``Record`` ON/OFF the recording state;
+   whole seconds, read in the branch's zone and centred in its second: within +-0.5 s
+   plus half the round trip), ``Record`` ON/OFF the recording state;
 3. ``DeviceInfo`` -> manufacturer, model, firmware;
 4. ``Catalog`` -> which configured channel IDs the recorder has;
 5. per channel, ``RecordInfo`` over the window -> segments, so gaps and business hours;
@@ -38,6 +38,7 @@ from vidaudit.onvif.models import DeviceInfo
 STEP = dt.timedelta(days=30)
 #: Footage whose end is this close to now means the channel is recording now.
 RECORDING_SLACK = dt.timedelta(minutes=15)
+HALF_SECOND = dt.timedelta(milliseconds=500)
 #: Device times later than now + drift + this cannot be true.
 FUTURE_SLACK = dt.timedelta(minutes=5)
 
@@ -90,8 +91,9 @@ class GbReader:
             received = dt.datetime.now(dt.UTC)
             drift = dt.timedelta()
             if status.device_time is not None:
+                # DeviceTime is the device's second, cut off: centre it within the second
                 device_utc = status.device_time.replace(tzinfo=zone).astimezone(dt.UTC)
-                drift = device_utc - (sent + (received - sent) / 2)
+                drift = device_utc + HALF_SECOND - (sent + (received - sent) / 2)
                 drift_s = round(drift.total_seconds(), 1)
             info = await client.device_info(device.gb_id, timeout_s=timeout)
             items = await client.catalog(device.gb_id, timeout_s=timeout)

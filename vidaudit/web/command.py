@@ -6,14 +6,16 @@ password too short or not confirmed.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from vidaudit.db.engine import make_engine, make_sessionmaker
@@ -65,7 +67,7 @@ def serve_command(
     except SchemaOutOfDate as exc:
         raise _fail(str(exc)) from None
     app = create_app(settings, engine)
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=host or settings.web_host,
         port=port or settings.web_port,
@@ -76,6 +78,24 @@ def serve_command(
         server_header=False,
         log_level=settings.log_level.lower(),
     )
+    asyncio.run(_serve_with_gb28181(settings, engine, uvicorn.Server(config)))
+
+
+async def _serve_with_gb28181(settings: Settings, engine: Engine, server: Any) -> None:
+    """The web view, and the GB/T 28181 service beside it when the inventory has a
+    ``gb28181`` section (recorders must be able to register while the view is up)."""
+    async with contextlib.AsyncExitStack() as stack:
+        path = settings.inventory
+        if path.is_file():
+            from vidaudit.gbservice.service import running_service
+            from vidaudit.inventory import load_inventory
+
+            inventory = load_inventory(path)
+            if inventory.gb28181 is not None:
+                await stack.enter_async_context(
+                    running_service(settings, inventory, path, make_sessionmaker(engine))
+                )
+        await server.serve()
 
 
 def _read_password(from_stdin: bool) -> str:
