@@ -290,11 +290,6 @@ def device_status(root: Any) -> DeviceStatusAnswer:
     )
 
 
-def response_ok(root: Any) -> str:
-    """A minimal ``Response`` confirming a Notify, for the rare device that wants one."""
-    return str(text_of(root, "SN"))
-
-
 __all__ = [
     "CONTENT_TYPE",
     "GB_ID",

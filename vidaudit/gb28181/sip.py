@@ -343,16 +343,6 @@ def response_to(
     return response
 
 
-def via_with_received(via: str, host: str, port: int) -> str:
-    """RFC 3261 §18.2.1 and RFC 3581: stamp where a request really came from."""
-    out = via
-    if param(via, "received") is None:
-        out += f";received={host}"
-    if re.search(r";\s*rport\s*(;|$)", out):
-        out = re.sub(r";\s*rport\s*(?=;|$)", f";rport={port}", out, count=1)
-    return out
-
-
 def build_request(
     method: str,
     uri: str,
@@ -396,5 +386,4 @@ __all__ = [
     "split_list",
     "uri_hostport",
     "uri_user",
-    "via_with_received",
 ]
