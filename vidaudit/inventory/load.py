@@ -56,6 +56,12 @@ def format_loc(loc: Sequence[int | str]) -> str:
     return out
 
 
+_PATTERN_HINTS = {
+    "^[0-9]{20}$": 'a 20-digit GB/T 28181 ID, in quotes (e.g. "34020000001110000001")',
+    "^[0-9]{10}$": 'the 10-digit GB/T 28181 domain, in quotes (e.g. "3402000000")',
+}
+
+
 def _friendly(error: Mapping[str, object]) -> str:
     kind = str(error.get("type", ""))
     message = str(error.get("msg", ""))
@@ -66,6 +72,15 @@ def _friendly(error: Mapping[str, object]) -> str:
     if kind == "value_error":
         return message.removeprefix("Value error, ")
     got = error.get("input")
+    if kind == "string_pattern_mismatch":
+        context = error.get("ctx")
+        pattern = context.get("pattern") if isinstance(context, Mapping) else None
+        hint = _PATTERN_HINTS.get(str(pattern))
+        if hint is not None:
+            return f"expected {hint} (got {got!r})"
+    if kind == "string_type" and isinstance(got, int):
+        # YAML reads an unquoted 20-digit GB/T 28181 ID as a number
+        return f"expected text: put {got} in quotes so YAML does not read it as a number"
     if kind in {"enum", "literal_error"} or "pattern" in kind:
         return f"{message} (got {got!r})"
     return message
