@@ -30,12 +30,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import aiohttp
 from aiohttp import web
 
-from vidaudit.gb28181.errors import GbError
+from vidaudit.gb28181.errors import GbError, GbErrorKind
 from vidaudit.gb28181.manscdp import (
     GB_ID,
     CatalogItem,
@@ -260,7 +260,11 @@ class ControlClient:
             raise GbError("malformed", f"the GB/T 28181 service answered badly: {exc}") from None
         if isinstance(data, dict) and isinstance(data.get("error"), dict):
             error = data["error"]
-            raise GbError(error.get("kind", "device_fault"), str(error.get("message", "")))
+            kind = error.get("kind")
+            raise GbError(
+                kind if kind in get_args(GbErrorKind) else "device_fault",
+                str(error.get("message", "")),
+            )
         return data
 
     async def registrations(self) -> dict[str, dict[str, Any]]:

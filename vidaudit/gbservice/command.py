@@ -11,15 +11,15 @@ import typer
 
 from vidaudit.cli_support import USAGE_ERROR, err, inventory_or_exit, sessions_or_exit
 from vidaudit.inventory import check_secrets
+from vidaudit.inventory.schema import Inventory
 from vidaudit.settings import Settings
 
 gb_app = typer.Typer(help="GB/T 28181: vidaudit as the upper platform.", no_args_is_help=True)
 
 
-async def _serve(settings: Settings, path: Path) -> None:
+async def _serve(settings: Settings, path: Path, inventory: Inventory) -> None:
     from vidaudit.gbservice.service import running_service
 
-    inventory = inventory_or_exit(path)
     sessions = sessions_or_exit(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -51,7 +51,7 @@ def gb_serve(
             err.print(f"{path}: {problem}", markup=False, highlight=False)
         raise typer.Exit(USAGE_ERROR)
     try:
-        asyncio.run(_serve(settings, path))
+        asyncio.run(_serve(settings, path, inventory))
     except OSError as exc:
         err.print(f"error: cannot listen on {inventory.gb28181.listen}: {exc}", markup=False)
         raise typer.Exit(USAGE_ERROR) from None

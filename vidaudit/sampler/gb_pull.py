@@ -18,10 +18,10 @@ moved onto ours by ``pull.py``.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import math
-import time
 from collections.abc import Sequence
 from zoneinfo import ZoneInfo
 
@@ -41,31 +41,70 @@ from vidaudit.sampler.gb_settings import GbPullSettings
 #: frame after the last instant must arrive to know the nearest.
 MARGIN = dt.timedelta(seconds=2)
 STRETCH = dt.timedelta(seconds=20)
-#: How long the clock is read back to back waiting for its second to roll over.
-_FINE_DRIFT_BUDGET_S = 2.5
+#: How long the clock is read (back to back around its second's roll-over) at most, the
+#: bracket wanted, and how early before a due roll-over the next bracket starts.
+_FINE_DRIFT_BUDGET_S = 4.0
+_FINE_DRIFT_WANTED = dt.timedelta(milliseconds=15)
+_FINE_DRIFT_LEAD_S = 0.15
+
+
+async def _reading(
+    client: ControlClient, gb_id: str, zone: ZoneInfo, timeout_s: float
+) -> tuple[dt.datetime, dt.datetime]:
+    """(our midpoint of the exchange, the device's whole second as UTC)."""
+    sent = dt.datetime.now(dt.UTC)
+    status = await client.device_status(gb_id, timeout_s=timeout_s)
+    received = dt.datetime.now(dt.UTC)
+    if status.device_time is None:
+        raise GbError("malformed", "DeviceStatus without DeviceTime")
+    return sent + (received - sent) / 2, status.device_time.replace(tzinfo=zone).astimezone(dt.UTC)
 
 
 async def device_drift(
-    client: ControlClient, gb_id: str, zone: ZoneInfo, timeout_s: float
+    client: ControlClient,
+    gb_id: str,
+    zone: ZoneInfo,
+    timeout_s: float,
+    *,
+    budget_s: float = _FINE_DRIFT_BUDGET_S,
+    wanted: dt.timedelta = _FINE_DRIFT_WANTED,
 ) -> dt.timedelta:
-    """Device clock minus ours, to a few milliseconds when the device answers fast."""
-    previous: tuple[dt.datetime, dt.datetime] | None = None  # (our midpoint, device second)
-    started = time.monotonic()
-    while True:
-        sent = dt.datetime.now(dt.UTC)
-        status = await client.device_status(gb_id, timeout_s=timeout_s)
-        received = dt.datetime.now(dt.UTC)
-        if status.device_time is None:
-            raise GbError("malformed", "DeviceStatus without DeviceTime")
-        device = status.device_time.replace(tzinfo=zone).astimezone(dt.UTC)
-        middle = sent + (received - sent) / 2
-        if previous is not None and device > previous[1]:
-            # the device's second ticked between the two readings: take their midpoint
-            return device - (previous[0] + (middle - previous[0]) / 2)
-        if time.monotonic() - started > _FINE_DRIFT_BUDGET_S:
-            # no roll-over seen (a slow device): the whole-second reading, centred
-            return device + dt.timedelta(milliseconds=500) - middle
-        previous = (middle, device)
+    """Device clock minus ours, to a few milliseconds when the device answers fast.
+
+    ``DeviceTime`` is whole seconds: reading it back to back until its second rolls over
+    places the device's second boundary between two of our readings (drift = that second
+    minus the moment half-way between them).  When that bracket is wider than ``wanted``
+    (a stalled answer: a busy recorder, platform or machine), the next roll-over is
+    bracketed again, starting just before it is due; the narrowest bracket within
+    ``budget_s`` wins -- the same method as ``onvif.Device.fine_drift``.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + budget_s
+    best: tuple[dt.timedelta, dt.timedelta] | None = None  # (half bracket, drift)
+    previous = await _reading(client, gb_id, zone, timeout_s)
+    while loop.time() < deadline:
+        current = await _reading(client, gb_id, zone, timeout_s)
+        if current[1] > previous[1]:
+            half = (current[0] - previous[0]) / 2
+            drift = current[1] - (previous[0] + half)
+            if best is None or half < best[0]:
+                best = (half, drift)
+            if half <= wanted:
+                break
+            # sleep until shortly before the next boundary (our clock), then bracket it
+            next_tick = current[1] + dt.timedelta(seconds=1) - drift
+            lead = half.total_seconds() + _FINE_DRIFT_LEAD_S
+            pause = (next_tick - dt.datetime.now(dt.UTC)).total_seconds() - lead
+            if loop.time() + max(pause, 0) + 1 > deadline:
+                break  # no time left for another bracket
+            if pause > 0:
+                await asyncio.sleep(pause)
+            current = await _reading(client, gb_id, zone, timeout_s)
+        previous = current
+    if best is not None:
+        return best[1]
+    # never rolled over (a slow recorder): the whole-second reading, centred in its second
+    return previous[1] + dt.timedelta(milliseconds=500) - previous[0]
 
 
 def _segments(items: Sequence[RecordItem], zone: ZoneInfo) -> list[Span]:

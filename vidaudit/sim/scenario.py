@@ -12,9 +12,12 @@ Example::
     seed: 7
     generate: {nvrs: 4, channels: 8, cameras: 2}
     policy: {retention_days: 30, retention_days_by_role: {vault: 90, atm: 90}}
+    gb28181: {id: "34020000002000000001", domain: "3402000000", keepalive_s: 60}
     devices:
       FY002-NVR1: {clock_drift_s: -250, posix_tz: "CST-8", time_report: local_only}
       FY003-NVR1: {fault: {kind: slow, delay_s: 3}}
+      # reaches vidaudit only over GB/T 28181, registering to the platform above by TCP
+      FY001-NVR2: {api: gb28181, gb_transport: tcp}
     channels:
       FY001-C02:
         pattern: business_hours_no_margin
