@@ -47,19 +47,20 @@ def _ref(dev: SimDevice, ch: SimChannel) -> dict[str, Any]:
     return {"profile": ch.tokens.profile}
 
 
+def _channel_entry(ch: SimChannel, ref: dict[str, Any]) -> dict[str, Any]:
+    c: dict[str, Any] = {
+        "id": ch.plan.id,
+        "name": ch.plan.name,
+        "role": ch.plan.role.value,
+        "ref": ref,
+    }
+    if ch.plan.required_retention_days is not None:
+        c["retention_days"] = ch.plan.required_retention_days
+    c["audio"] = "required" if ch.plan.audio_required else "optional"
+    return c
+
+
 def _gb_device(d: Any, dev: SimDevice, ids: tuple[str, dict[int, str]]) -> dict[str, Any]:
-    channels = []
-    for ch in dev.channels:
-        c: dict[str, Any] = {
-            "id": ch.plan.id,
-            "name": ch.plan.name,
-            "role": ch.plan.role.value,
-            "ref": {"gb_id": ids[1][ch.plan.number]},
-        }
-        if ch.plan.required_retention_days is not None:
-            c["retention_days"] = ch.plan.required_retention_days
-        c["audio"] = "required" if ch.plan.audio_required else "optional"
-        channels.append(c)
     return {
         "id": d.id,
         "name": d.name,
@@ -67,7 +68,7 @@ def _gb_device(d: Any, dev: SimDevice, ids: tuple[str, dict[int, str]]) -> dict[
         "vendor": d.vendor,
         "api": "gb28181",
         "gb_id": ids[0],
-        "channels": channels,
+        "channels": [_channel_entry(ch, {"gb_id": ids[1][ch.plan.number]}) for ch in dev.channels],
     }
 
 
@@ -98,18 +99,7 @@ def inventory_document(
             if gb_ids and d.id in gb_ids:
                 entry["devices"].append(_gb_device(d, dev, gb_ids[d.id]))
                 continue
-            channels = []
-            for ch in dev.channels:
-                c: dict[str, Any] = {
-                    "id": ch.plan.id,
-                    "name": ch.plan.name,
-                    "role": ch.plan.role.value,
-                    "ref": _ref(dev, ch),
-                }
-                if ch.plan.required_retention_days is not None:
-                    c["retention_days"] = ch.plan.required_retention_days
-                c["audio"] = "required" if ch.plan.audio_required else "optional"
-                channels.append(c)
+            channels = [_channel_entry(ch, _ref(dev, ch)) for ch in dev.channels]
             entry["devices"].append(
                 {
                     "id": d.id,
