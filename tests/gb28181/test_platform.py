@@ -286,3 +286,30 @@ async def test_garbage_and_hostile_xml_never_crash_the_service(
     device.send(message(device, body), server.port)
     assert (await device.answer()).startswith("SIP/2.0 200")
     assert any("malformed SIP" in r.getMessage() for r in caplog.records)
+
+
+async def test_tcp_connections_from_one_address_are_capped() -> None:
+    server = Platform(
+        platform_identity(),
+        {DEVICE: "LAB-NVR1"},
+        limits=EndpointLimits(max_connections_per_host=4),
+    )
+    await server.start("127.0.0.1", 0)
+    opened: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+    try:
+        for _ in range(8):  # bounded: eight connections, four over the cap
+            opened.append(await asyncio.open_connection("127.0.0.1", server.port))
+        await wait_for(lambda: server.endpoint.counters.refused_connections == 4)
+        # the refused ones are closed by the service; the first four stay usable
+        async with asyncio.timeout(5):
+            assert await opened[-1][0].read() == b""
+        reader, writer = opened[0]
+        device = await raw_device()  # for a well-formed REGISTER text naming a Via port
+        writer.write(register(device, DEVICE, 1).encode())
+        await writer.drain()
+        async with asyncio.timeout(5):
+            assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"SIP/2.0 401")
+    finally:
+        for _reader, writer in opened:
+            writer.close()
+        await server.stop()
