@@ -86,11 +86,12 @@ class Settings(BaseSettings):
         description="GB/T 28181: how far back RecordInfo looks for a channel's oldest footage",
     )
     gb_messages_per_s: float = Field(
-        50.0,
+        200.0,
         ge=1,
         le=10_000,
         description="GB/T 28181: SIP messages accepted per second from one address "
-        "(bursts of 4x); more are dropped and logged",
+        "(bursts of 4x); more are dropped and logged.  A lower platform brings many "
+        "recorders from one address, and a frame pull reads a clock back to back",
     )
 
     web_host: str = Field("127.0.0.1", description="address `vidaudit serve` listens on")
