@@ -99,11 +99,9 @@ async def registered_device(server: Platform, **kwargs: int) -> RawDevice:
     return device
 
 
-async def raw_device() -> RawDevice:
+async def raw_device(host: str = "127.0.0.1") -> RawDevice:
     loop = asyncio.get_running_loop()
-    _transport, protocol = await loop.create_datagram_endpoint(
-        RawDevice, local_addr=("127.0.0.1", 0)
-    )
+    _transport, protocol = await loop.create_datagram_endpoint(RawDevice, local_addr=(host, 0))
     return protocol
 
 
@@ -313,3 +311,19 @@ async def test_tcp_connections_from_one_address_are_capped() -> None:
         for _reader, writer in opened:
             writer.close()
         await server.stop()
+
+
+async def test_messages_naming_a_device_from_elsewhere_are_refused(
+    quick: tuple[Platform, MemorySink],
+) -> None:
+    server, sink = quick
+    await registered_device(server)
+    before = len(sink.saved_registrations)
+    impostor = await raw_device("127.0.0.2")  # another address on the loopback network
+    body = (
+        f"<Notify><CmdType>Keepalive</CmdType><SN>1</SN><DeviceID>{DEVICE}</DeviceID>"
+        "<Status>OK</Status></Notify>"
+    )
+    impostor.send(message(impostor, body), server.port)
+    assert (await impostor.answer()).startswith("SIP/2.0 403")
+    assert len(sink.saved_registrations) == before  # no keepalive credited

@@ -342,9 +342,10 @@ class Platform:
         if method == "MESSAGE":
             return self._message(request, peer)
         if method == "BYE":
-            call = self.calls.pop(request.call_id, None)
-            if call is None:
+            call = self.calls.get(request.call_id)
+            if call is None or call.peer.host != peer.host:
                 return response_to(request, 481, "Call/Transaction Does Not Exist")
+            del self.calls[request.call_id]
             call.end_reason = "the device hung up"
             call.ended.set()
             return response_to(request, 200, "OK")
@@ -444,6 +445,20 @@ class Platform:
                 "MESSAGE from %s (%r) refused: not registered",
                 peer.host,
                 sender[:32],
+            )
+            return response_to(request, 403, "Forbidden", to_tag=tag)
+        if peer.host != registration.host or (
+            peer.transport == "tcp" and peer != registration.peer
+        ):
+            # A device's messages come from where it registered (with its password):
+            # anyone else naming its ID could fake keepalives or answers.
+            self._log_once(
+                f"spoof:{peer.host}:{sender}",
+                logging.WARNING,
+                "MESSAGE naming %s from %s refused: it registered from %s",
+                self._name(sender),
+                peer,
+                registration.peer,
             )
             return response_to(request, 403, "Forbidden", to_tag=tag)
         try:
