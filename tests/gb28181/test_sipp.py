@@ -11,7 +11,6 @@ import datetime as dt
 import os
 import shutil
 import signal
-import socket
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from tests.gb28181.conftest import (
     PLATFORM_ID,
     wait_for,
 )
+from tests.gb28181.sipp_support import free_port
 from vidaudit.db.engine import make_engine, make_sessionmaker
 from vidaudit.db.migrate import upgrade
 from vidaudit.gb28181.control import ControlClient
@@ -47,21 +47,6 @@ def sipp() -> str:
             pytest.fail("sipp is missing: Debian's sip-tester is in scripts/debian-packages.txt")
         pytest.skip("sipp (Debian package sip-tester) is not installed")
     return found
-
-
-def free_port() -> int:
-    """A port free for both UDP and TCP right now (SIPp cannot be told to pick one)."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-            udp.bind(("127.0.0.1", 0))
-            port = int(udp.getsockname()[1])
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-                try:
-                    tcp.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-                return port
-    raise RuntimeError("no free port")
 
 
 def scenario_copy(name: str, tmp_path: Path) -> Path:

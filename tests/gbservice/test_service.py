@@ -106,3 +106,82 @@ async def test_without_the_service_gb_recorders_are_unreachable(tmp_path: Path) 
     assert device.status.error_kind is not None
     assert device.status.error_kind.value == "unreachable"
     assert "gb serve" in (device.status.error_message or "")
+
+
+async def test_vidaudit_serve_runs_the_sip_service_beside_the_web_view(tmp_path: Path) -> None:
+    import asyncio
+    import os
+    import signal
+    import socket
+    import sys
+
+    import yaml
+
+    from tests.gb28181.sipp_support import free_port
+
+    sip_port = free_port()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        web_port = probe.getsockname()[1]
+    inventory = {
+        "env_file": "gb.env",
+        "gb28181": {
+            "id": "34020000002000000001",
+            "domain": "3402000000",
+            "listen": f"127.0.0.1:{sip_port}",
+            "password": "${VIDAUDIT_GB_PASSWORD}",
+        },
+        "branches": [
+            {
+                "id": "S1",
+                "name": "石门分理处",
+                "hours": {"mon": "08:30-17:00"},
+                "devices": [
+                    {
+                        "id": "S1-NVR1",
+                        "kind": "nvr",
+                        "api": "gb28181",
+                        "gb_id": "34020000001110000001",
+                        "channels": [
+                            {"id": "S1-C1", "name": "1号柜台", "role": "counter",
+                             "ref": {"gb_id": "34020000001320000001"}}
+                        ],
+                    }
+                ],
+            }
+        ],
+    }  # fmt: skip
+    path = tmp_path / "cameras.yaml"
+    path.write_text(yaml.safe_dump(inventory, allow_unicode=True), encoding="utf-8")
+    (tmp_path / "gb.env").write_text("VIDAUDIT_GB_PASSWORD=pw-1234567\n", encoding="utf-8")
+    settings = Settings(data_dir=tmp_path / "data")
+    upgrade(make_engine(settings))
+    env = {
+        **os.environ,
+        "VIDAUDIT_DATA_DIR": str(settings.data_dir),
+        "VIDAUDIT_INVENTORY": str(path),
+    }
+    process = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).parent / "vidaudit"), "serve", "--port", str(web_port),
+        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        await wait_for(lambda: settings.gb_control_file.exists() or process.returncode, 30)
+        assert process.returncode is None
+        async with ControlClient.open(settings.gb_control_file) as client:
+            assert await client.registrations() == {}
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sip:
+            sip.settimeout(5)  # the SIP port answers: an unknown ID is refused
+            sip.sendto(
+                b"OPTIONS sip:34020000002000000001@3402000000 SIP/2.0\r\n"
+                b"Via: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKx\r\nFrom: <sip:a@b>;tag=1\r\n"
+                b"To: <sip:c@d>\r\nCall-ID: x\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+                ("127.0.0.1", sip_port),
+            )
+            assert sip.recv(4096).startswith(b"SIP/2.0 200")
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGINT)
+        async with asyncio.timeout(20):
+            await process.communicate()
+    assert not settings.gb_control_file.exists()
