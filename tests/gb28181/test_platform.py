@@ -228,8 +228,10 @@ async def test_a_flood_from_one_address_is_bounded_logged_and_others_still_serve
     for batch in range(40):  # bounded: 2,000 REGISTERs in 40 quick bursts
         for cseq in range(50):
             flooder.send(register(flooder, DEVICE, batch * 50 + cseq + 1), server.port)
-        await asyncio.sleep(0.002)
-    await wait_for(lambda: counters.received + counters.dropped_rate >= 1900)
+        # each burst taken in by the service before the next, so that the kernel's socket
+        # buffer, not the test's subject, never decides what got through
+        sent = 50 * (batch + 1)
+        await wait_for(lambda sent=sent: counters.received + counters.dropped_rate >= sent)
     elapsed = loop.time() - started
     await asyncio.sleep(0.1)
     answered = 0
@@ -238,7 +240,7 @@ async def test_a_flood_from_one_address_is_bounded_logged_and_others_still_serve
         answered += 1
     # the token bucket (burst 40, 20/s) let through what it allows, not 2,000 challenges
     assert answered <= 40 + 20 * (elapsed + 0.2) + 5
-    assert counters.dropped_rate >= 1900 - answered - 10
+    assert counters.dropped_rate >= 2000 - answered - 10
     warnings = [r for r in caplog.records if "over the rate limit" in r.getMessage()]
     assert 1 <= len(warnings) <= 2  # logged, not once per message
     # once its bucket refills (20/s) the address is served again: nothing stayed broken

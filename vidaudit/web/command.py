@@ -89,9 +89,13 @@ async def _serve_with_gb28181(settings: Settings, engine: Engine, server: Any) -
         if path.is_file():
             from vidaudit.gbservice.service import running_service
             from vidaudit.inventory import load_inventory
+            from vidaudit.inventory.load import SecretResolver
 
             inventory = load_inventory(path)
             if inventory.gb28181 is not None:
+                problem = SecretResolver(inventory, path).platform_problem(inventory.gb28181)
+                if problem is not None:
+                    raise _fail(f"{path}: gb28181.password: {problem}")
                 await stack.enter_async_context(
                     running_service(settings, inventory, path, make_sessionmaker(engine))
                 )
