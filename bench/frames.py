@@ -40,7 +40,7 @@ if str(REPO) not in sys.path:  # run as a script from anywhere
 from vidaudit.media.file_frames import frames_at  # noqa: E402
 from vidaudit.media.jpeg import encode_jpeg  # noqa: E402
 from vidaudit.media.pulled import PulledFrame  # noqa: E402
-from vidaudit.sampler.diagnostics import diagnose  # noqa: E402
+from vidaudit.picture.diagnostics import diagnose  # noqa: E402
 
 CACHE = REPO / ".cache" / "bench"
 CLIP_SECONDS = 180

@@ -39,6 +39,7 @@ sys.path.insert(0, str(REPO))
 from fastapi.testclient import TestClient  # noqa: E402
 from sqlalchemy import func, insert, select  # noqa: E402
 
+from vidaudit.accounts.users import create_user  # noqa: E402
 from vidaudit.db.engine import make_engine, make_sessionmaker  # noqa: E402
 from vidaudit.db.migrate import upgrade  # noqa: E402
 from vidaudit.db.models import (  # noqa: E402
@@ -57,7 +58,7 @@ from vidaudit.inventory.sync import sync_inventory  # noqa: E402
 from vidaudit.review.register import Entry, append  # noqa: E402
 from vidaudit.settings import Settings  # noqa: E402
 from vidaudit.web.app import create_app  # noqa: E402
-from vidaudit.web.auth import create_user, start_session  # noqa: E402
+from vidaudit.web.auth import start_session  # noqa: E402
 from vidaudit.web.deps import SESSION_COOKIE  # noqa: E402
 from vidaudit.web.views.dashboard_data import dashboard_rows  # noqa: E402
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 from pydantic_settings import (
@@ -20,6 +20,9 @@ from pydantic_settings import (
 )
 
 DEFAULT_SETTINGS_FILE = "vidaudit.toml"
+
+if TYPE_CHECKING:
+    from vidaudit.onvif.settings import OnvifSettings
 
 
 class Settings(BaseSettings):
@@ -94,6 +97,14 @@ class Settings(BaseSettings):
         "recorders from one address, and a frame pull reads a clock back to back",
     )
 
+    observations_keep_days: int = Field(
+        90,
+        ge=7,
+        le=3650,
+        description="channel observations older than this many days are rolled up to one "
+        "per channel per day (vidaudit housekeep; collect --every runs it after each run)",
+    )
+
     web_host: str = Field("127.0.0.1", description="address `vidaudit serve` listens on")
     web_port: int = Field(8000, ge=1, le=65535, description="port `vidaudit serve` listens on")
     web_session_hours: float = Field(
@@ -109,6 +120,11 @@ class Settings(BaseSettings):
     )
     web_login_window_min: float = Field(
         15.0, gt=0, le=24 * 60, description="the window (minutes) failed logins are counted in"
+    )
+    report_font: Path | None = Field(
+        None,
+        description="TrueType CJK font (.ttf/.ttc) the PDF reports embed; empty means "
+        "Debian's fonts-wqy-zenhei",
     )
 
     @property
@@ -126,6 +142,22 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'vidaudit.db').resolve()}"
+
+    def onvif(self) -> OnvifSettings:
+        """The collector's limits as the ONVIF client takes them."""
+        # Imported here: importing the settings must not load zeep and aiohttp.
+        from vidaudit.onvif.settings import OnvifSettings
+
+        return OnvifSettings(
+            call_timeout_s=self.collector_call_timeout_s,
+            connect_timeout_s=self.collector_connect_timeout_s,
+            device_deadline_s=self.collector_device_deadline_s,
+            max_response_bytes=self.collector_max_response_bytes,
+            max_connections=max(self.collector_concurrency, 1),
+            # RecordingStatus from the search already says whether each recording is
+            # running; one GetRecordingJobState per job would double an NVR's calls.
+            job_states=False,
+        )
 
     @classmethod
     def settings_customise_sources(

@@ -7,7 +7,6 @@ import json
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from typer.testing import CliRunner
 
 from tests.conftest import REPO
 from vidaudit.cli import app
-from vidaudit.collector.command import parse_every
+from vidaudit.cli.collect import parse_every
 from vidaudit.collector.lock import LockTimeout, run_lock
 
 runner = CliRunner()
@@ -157,18 +156,22 @@ def test_every_parses_durations() -> None:
 def test_runs_never_overlap(tmp_path: Path) -> None:
     lock = tmp_path / "collect.lock"
     order: list[str] = []
+    contended = threading.Event()  # set by the second run when it finds the lock held
     with run_lock(lock, wait_s=1):
         order.append("first holds")
 
         def second() -> None:
-            with run_lock(lock, wait_s=10):
+            with run_lock(lock, wait_s=60, on_wait=contended.set):
                 order.append("second runs")
 
         thread = threading.Thread(target=second)
         thread.start()
-        time.sleep(0.5)
+        # The second run has tried the lock and been refused: the lock was contended,
+        # not merely taken in turn.
+        assert contended.wait(timeout=60), "the second run never found the lock held"
         order.append("first done")
-    thread.join(timeout=10)
+    thread.join(timeout=60)
+    assert not thread.is_alive()
     assert order == ["first holds", "first done", "second runs"]
     # flock is per open file description: a second open in the same process conflicts
     with (

@@ -237,9 +237,10 @@ def test_gb_recorders_are_on_the_dashboard(run: Run) -> None:
     from fastapi.testclient import TestClient
     from sqlalchemy import select
 
+    from vidaudit.accounts.users import create_user
     from vidaudit.db.models import UserRow
     from vidaudit.web.app import create_app
-    from vidaudit.web.auth import create_user, start_session
+    from vidaudit.web.auth import start_session
     from vidaudit.web.deps import SESSION_COOKIE
 
     engine = make_engine(run.settings)

@@ -8,7 +8,6 @@ from vidaudit.collector.derive import (
     DeviceRecordings,
     evidence_for,
     footage_from_events,
-    match_recording,
 )
 from vidaudit.compliance.model import RecordingState
 from vidaudit.compliance.spans import Span
@@ -23,6 +22,7 @@ from vidaudit.onvif.models import (
     Track,
     VideoSource,
 )
+from vidaudit.onvif.topology import match_recording
 
 NOW = dt.datetime(2026, 11, 20, 10, 0, tzinfo=dt.UTC)
 WINDOW = Span(NOW - dt.timedelta(days=30), NOW)

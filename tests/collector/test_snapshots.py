@@ -29,13 +29,12 @@ from vidaudit.db.models import (
     FaultTicketRow,
     SnapshotRow,
 )
+from vidaudit.evidence.store import EvidenceStore
 from vidaudit.inventory import load_inventory
 from vidaudit.inventory.load import SecretResolver
-from vidaudit.inventory.schema import ChannelRef, Credentials
-from vidaudit.inventory.schema import Role as ChannelRole
+from vidaudit.inventory.schema import ChannelRef, ChannelRole, Credentials
 from vidaudit.onvif.client import OnvifPool
 from vidaudit.onvif.models import Profile, VideoSource
-from vidaudit.sampler.evidence import EvidenceStore
 from vidaudit.settings import Settings
 from vidaudit.sim import parse_scenario, running_fleet
 

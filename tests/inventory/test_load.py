@@ -11,7 +11,7 @@ import yaml
 from tests.conftest import REPO
 from vidaudit.inventory import InventoryError, check_secrets, load_inventory, parse_inventory
 from vidaudit.inventory.load import SecretResolver
-from vidaudit.inventory.schema import Role
+from vidaudit.inventory.schema import ChannelRole
 
 EXAMPLE = REPO / "cameras.yaml"
 
@@ -59,7 +59,7 @@ def test_example_inventory_is_valid_and_realistic() -> None:
     inventory = load_inventory(EXAMPLE)
     assert len(inventory.branches) >= 3
     roles = {channel.role for _b, _d, channel in inventory.channels()}
-    assert {Role.COUNTER, Role.VAULT, Role.ATM, Role.ENTRANCE} <= roles
+    assert {ChannelRole.COUNTER, ChannelRole.VAULT, ChannelRole.ATM, ChannelRole.ENTRANCE} <= roles
     assert any(not branch.name.isascii() for branch in inventory.branches)
 
 

@@ -16,8 +16,10 @@ from tests.media.rtsp_stub import rtsp_stub
 from tests.media.timecode import read_timecode
 from vidaudit.media.depacketize import Depacketizer
 from vidaudit.media.errors import MediaError
-from vidaudit.media.replay import format_clock, plan_stretches, pull_replay_frames
+from vidaudit.media.ranges import format_clock
+from vidaudit.media.replay import pull_replay_frames
 from vidaudit.media.rtp import parse_rtp
+from vidaudit.media.stretches import plan_stretches
 
 ORIGIN = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
 PASSWORD = SecretStr("s3cr3t-pw")

@@ -1,10 +1,11 @@
 """Against a third-party ONVIF server: ipycam (PyPI), a pure-Python Profile S camera.
 
-The fixture builds ipycam its own virtualenv under ``.cache/ipycam-venv`` (once; later
-runs reuse it), then runs ``ipycam_launcher.py`` with that interpreter: ipycam's own
-camera object and SOAP handler, served on 127.0.0.1 only (``IPCamera.start()`` would
-bind all interfaces, join WS-Discovery multicast and look for FFmpeg/go2rtc -- none of
-which answering SOAP needs).  Outside CI a failed install skips; in CI it fails.
+The fixture builds ipycam its own virtualenv under ``.cache/ipycam-venv`` from
+requirements/ipycam.lock, hash-checked (once per lock; later runs reuse it), then runs
+``ipycam_launcher.py`` with that interpreter: ipycam's own camera object and SOAP handler,
+served on 127.0.0.1 only (``IPCamera.start()`` would bind all interfaces, join
+WS-Discovery multicast and look for FFmpeg/go2rtc -- none of which answering SOAP needs).
+Outside CI a failed install skips; in CI it fails.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import fcntl
+import hashlib
 import os
 import subprocess
 import sys
@@ -26,7 +28,7 @@ from tests.onvif_testkit import REPO_ROOT, in_ci
 from vidaudit.inventory.schema import Credentials
 from vidaudit.onvif import DeviceError, OnvifSettings, open_device
 
-IPYCAM = "ipycam==1.3.0"
+LOCK = REPO_ROOT / "requirements" / "ipycam.lock"
 VENV = REPO_ROOT / ".cache" / "ipycam-venv"
 LAUNCHER = Path(__file__).with_name("ipycam_launcher.py")
 USERNAME, PASSWORD = "operator", "ipycam-Pw-7"
@@ -37,7 +39,8 @@ pytestmark = pytest.mark.slow
 def _install(venv: Path) -> Path:
     python = venv / "bin" / "python"
     marker = venv / ".installed"
-    if marker.is_file() and marker.read_text() == IPYCAM and python.exists():
+    wanted = hashlib.sha256(LOCK.read_bytes()).hexdigest()
+    if marker.is_file() and marker.read_text() == wanted and python.exists():
         return python
     subprocess.run(
         [sys.executable, "-m", "venv", "--clear", str(venv)],
@@ -45,13 +48,11 @@ def _install(venv: Path) -> Path:
         timeout=120,
         capture_output=True,
     )
+    pip = [str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
     subprocess.run(
-        [str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q", IPYCAM],
-        check=True,
-        timeout=600,
-        capture_output=True,
+        [*pip, "--require-hashes", "-r", str(LOCK)], check=True, timeout=600, capture_output=True
     )
-    marker.write_text(IPYCAM)
+    marker.write_text(wanted)
     return python
 
 
@@ -64,7 +65,7 @@ def ipycam_python() -> Iterator[Path]:
             python = _install(VENV)
         except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
             detail = getattr(exc, "stderr", b"") or b""
-            message = f"could not install {IPYCAM} into {VENV}: {exc} {detail[-500:]!r}"
+            message = f"could not install {LOCK.name} into {VENV}: {exc} {detail[-500:]!r}"
             if in_ci():
                 pytest.fail(message)
             pytest.skip(message)

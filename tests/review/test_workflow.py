@@ -16,7 +16,7 @@ from vidaudit.db.engine import make_engine, make_sessionmaker
 from vidaudit.db.migrate import upgrade
 from vidaudit.db.models import ChannelRow, FindingEventRow, FindingRow, UserRow
 from vidaudit.inventory import parse_inventory
-from vidaudit.inventory.schema import Role
+from vidaudit.inventory.schema import ChannelRole
 from vidaudit.inventory.sync import sync_inventory
 from vidaudit.review.access import Purpose, needs_approval
 from vidaudit.review.duties import week_duties
@@ -78,7 +78,7 @@ def user(s: Session, name: str) -> UserRow:
     return found
 
 
-def marks_for(role: Role, fail: str | None = None) -> dict[str, ItemMark]:
+def marks_for(role: ChannelRole, fail: str | None = None) -> dict[str, ItemMark]:
     return {
         item.code: ItemMark(Verdict.FAIL, "柜台只有一人")
         if item.code == fail
@@ -99,7 +99,7 @@ def review(sessions: sessionmaker[Session], who: str = "admin", fail: str | None
             tz=TZ,
             window_start=NOW - dt.timedelta(minutes=10),
             window_end=NOW,
-            marks=marks_for(Role.COUNTER, fail),
+            marks=marks_for(ChannelRole.COUNTER, fail),
             summary="周五柜台抽查",
             now=NOW,
         )
@@ -107,9 +107,9 @@ def review(sessions: sessionmaker[Session], who: str = "admin", fail: str | None
 
 def test_catalogue_is_bilingual_and_covers_counter_rules() -> None:
     assert all(item.zh and item.en and item.roles for item in ITEMS)
-    counter = {item.code for item in items_for(Role.COUNTER)}
+    counter = {item.code for item in items_for(ChannelRole.COUNTER)}
     assert {"two_staff", "cash_secured", "large_withdrawal_warning", "no_gifts"} <= counter
-    assert "vault_two_guards" in {i.code for i in items_for(Role.VAULT)}
+    assert "vault_two_guards" in {i.code for i in items_for(ChannelRole.VAULT)}
 
 
 def test_failed_item_becomes_finding_owned_by_branch_head(db_url: str) -> None:
@@ -130,7 +130,7 @@ def test_review_must_mark_every_item_and_explain_fails(db_url: str) -> None:
     sessions = setup(db_url)
     with sessions.begin() as s:
         channel = s.get(ChannelRow, "B1-C1")
-        marks = marks_for(Role.COUNTER)
+        marks = marks_for(ChannelRole.COUNTER)
         marks.pop("no_gifts")
         with pytest.raises(ReviewError, match="missing"):
             submit_review(
@@ -145,7 +145,7 @@ def test_review_must_mark_every_item_and_explain_fails(db_url: str) -> None:
                 summary="",
                 now=NOW,
             )
-        marks = marks_for(Role.COUNTER)
+        marks = marks_for(ChannelRole.COUNTER)
         marks["two_staff"] = ItemMark(Verdict.FAIL, "  ")
         with pytest.raises(ReviewError, match="say what is wrong"):
             submit_review(
@@ -169,7 +169,7 @@ def test_review_must_mark_every_item_and_explain_fails(db_url: str) -> None:
                 tz=TZ,
                 window_start=NOW,
                 window_end=NOW,
-                marks=marks_for(Role.COUNTER),
+                marks=marks_for(ChannelRole.COUNTER),
                 summary="",
                 now=NOW,
             )

@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import REPO
 from vidaudit.inventory import load_inventory
-from vidaudit.inventory.schema import Role
+from vidaudit.inventory.schema import ChannelRole
 from vidaudit.sampler.plan import (
     PlanError,
     RandomPlanRequest,
@@ -26,7 +26,7 @@ WEEK = RandomPlanRequest(
     count=9,
     period_start=dt.date(2026, 11, 16),  # Monday
     period_days=7,
-    roles=frozenset({Role.COUNTER}),
+    roles=frozenset({ChannelRole.COUNTER}),
 )
 
 
@@ -40,7 +40,7 @@ def test_every_branch_covered_evenly_and_roles_respected() -> None:
     tasks = random_plan(INVENTORY, WEEK, 42)
     assert coverage(tasks) == {"FY001": 3, "FY002": 3, "FY003": 3}
     roles = {c.id: c.role for _b, _d, c in INVENTORY.channels()}
-    assert {roles[t.channel_id] for t in tasks} == {Role.COUNTER}
+    assert {roles[t.channel_id] for t in tasks} == {ChannelRole.COUNTER}
     assert all(t.kind is TaskKind.RANDOM and t.end - t.start == WEEK.window for t in tasks)
 
 
@@ -58,10 +58,10 @@ def test_windows_fall_inside_business_hours(seed: int) -> None:
 
 
 def test_fewer_tasks_than_branches_and_no_eligible_channels() -> None:
-    one = RandomPlanRequest(1, WEEK.period_start, 7, frozenset({Role.COUNTER}))
+    one = RandomPlanRequest(1, WEEK.period_start, 7, frozenset({ChannelRole.COUNTER}))
     assert len(random_plan(INVENTORY, one, 7)) == 1
     duty = RandomPlanRequest(
-        3, WEEK.period_start, 7, frozenset({Role.DUTY_ROOM}), branches=frozenset({"FY002"})
+        3, WEEK.period_start, 7, frozenset({ChannelRole.DUTY_ROOM}), branches=frozenset({"FY002"})
     )
     with pytest.raises(PlanError, match="no channel with role"):
         random_plan(INVENTORY, duty, 1)

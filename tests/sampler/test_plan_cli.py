@@ -16,7 +16,12 @@ from typer.testing import CliRunner
 from tests.conftest import REPO
 from vidaudit.cli import app
 from vidaudit.db.engine import make_engine, make_sessionmaker
-from vidaudit.db.models import SpotCheckPlanRow, SpotCheckTaskRow, TaskFrameRow
+from vidaudit.db.models import (
+    RegisterEntryRow,
+    SpotCheckPlanRow,
+    SpotCheckTaskRow,
+    TaskFrameRow,
+)
 from vidaudit.settings import Settings
 
 runner = CliRunner()
@@ -178,5 +183,10 @@ def test_planned_tasks_get_their_frames(env: Path, sim_inventory: Path) -> None:
         for frame in frames:
             task = next(t for t in tasks if t.id == frame.task_id)
             assert task.start <= frame.requested <= task.end
+        # the register words a task's pull as the web does (one wording, in Chinese)
+        reasons = s.scalars(
+            select(RegisterEntryRow.reason).where(RegisterEntryRow.action == "frame_pull")
+        ).all()
+        assert sorted(reasons) == sorted(f"抽查任务 #{t.id} 随机抽查" for t in tasks)
     missing = runner.invoke(app, ["sample", "pull", "9", "-c", str(sim_inventory)])
     assert missing.exit_code == 2 and "no spot-check plan 9" in missing.output

@@ -19,16 +19,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tests.gb28181.conftest import wait_for
 from tests.sim.timecode import read_timecode
-from vidaudit.collector.run import onvif_settings
 from vidaudit.db.engine import make_engine, make_sessionmaker
 from vidaudit.db.migrate import upgrade
+from vidaudit.evidence.store import EvidenceStore
 from vidaudit.gbservice.service import GbService, running_service
 from vidaudit.inventory import load_inventory
 from vidaudit.inventory.load import SecretResolver
 from vidaudit.inventory.schema import Inventory
 from vidaudit.inventory.sync import sync_inventory
 from vidaudit.review.register import verify
-from vidaudit.sampler.evidence import EvidenceStore
 from vidaudit.sampler.gb_settings import GbPullSettings, gb_pull_settings
 from vidaudit.sampler.pull import PullError, PullOutcome, PullRequest, pull_frames
 from vidaudit.settings import Settings
@@ -97,7 +96,7 @@ class Lab:
             sessions=self.sessions,
             store=EvidenceStore(self.settings.data_dir / "ev"),
             resolver=SecretResolver(self.inventory, self.path),
-            onvif_settings=onvif_settings(self.settings),
+            onvif_settings=self.settings.onvif(),
             now=self.now,
             gb=dataclasses.replace(self.gb, transport=media),  # type: ignore[arg-type]
         )

@@ -13,14 +13,13 @@ import cv2
 import pytest
 
 from tests.sim.timecode import read_timecode
-from vidaudit.collector.run import onvif_settings
 from vidaudit.db.engine import make_engine, make_sessionmaker
 from vidaudit.db.migrate import upgrade
+from vidaudit.evidence.store import EvidenceStore
 from vidaudit.inventory import load_inventory
 from vidaudit.inventory.load import SecretResolver
 from vidaudit.inventory.sync import sync_inventory
 from vidaudit.review.register import verify
-from vidaudit.sampler.evidence import EvidenceStore
 from vidaudit.sampler.pull import PullError, PullRequest, pull_frames
 from vidaudit.settings import Settings
 from vidaudit.sim import parse_scenario, running_fleet
@@ -86,7 +85,7 @@ async def test_exact_frames_by_each_playback_route(tmp_path: Path, channel_id: s
             sessions=sessions,
             store=EvidenceStore(tmp_path / "ev"),
             resolver=SecretResolver(inventory, path),
-            onvif_settings=onvif_settings(settings),
+            onvif_settings=settings.onvif(),
             now=now,
         )
         true_drift = fleet.truth["devices"][device.id]["clock_drift_s"]
@@ -127,7 +126,7 @@ async def test_black_channel_is_diagnosed_and_gap_instant_refused(tmp_path: Path
             "sessions": sessions,
             "store": EvidenceStore(tmp_path / "ev"),
             "resolver": SecretResolver(inventory, path),
-            "onvif_settings": onvif_settings(settings),
+            "onvif_settings": settings.onvif(),
             "now": now,
         }
         outcome = await pull_frames(

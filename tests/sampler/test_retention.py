@@ -8,14 +8,14 @@ from typing import Any
 
 import pytest
 
-from vidaudit.collector.run import collect, onvif_settings
+from vidaudit.collector.run import collect
 from vidaudit.collector.verified import verified_for
 from vidaudit.db.engine import make_engine, make_sessionmaker
 from vidaudit.db.migrate import upgrade
+from vidaudit.evidence.store import EvidenceStore
 from vidaudit.inventory import load_inventory
 from vidaudit.inventory.load import SecretResolver
 from vidaudit.inventory.sync import sync_inventory
-from vidaudit.sampler.evidence import EvidenceStore
 from vidaudit.sampler.retention import SLACK, verify_channels
 from vidaudit.settings import Settings
 from vidaudit.sim import parse_scenario, running_fleet
@@ -69,7 +69,7 @@ async def test_retention_verified_by_footage(tmp_path: Path) -> None:
             sessions=sessions,
             store=EvidenceStore(tmp_path / "ev"),
             resolver=SecretResolver(inventory, path),
-            onvif_settings=onvif_settings(settings),
+            onvif_settings=settings.onvif(),
             now=now,
         )
         # the collector now reports those channels' retention as verified by footage,

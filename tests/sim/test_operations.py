@@ -260,7 +260,7 @@ async def test_unknown_operations_and_bad_arguments_are_soap_faults() -> None:
             assert caught.value.subcodes[-1].localname == "InvalidToken"
 
 
-async def test_search_sessions_keep_alive_and_end() -> None:
+async def test_search_sessions_keep_alive_and_end(monkeypatch: pytest.MonkeyPatch) -> None:
     async with running_fleet(lab_scenario()) as fleet:
         dev = fleet.device("UNV")
         async with asyncio.timeout(20), camera(dev) as cam:
@@ -268,7 +268,9 @@ async def test_search_sessions_keep_alive_and_end() -> None:
             search = await cam.create_search_service()
             token = await search.FindRecordings({"Scope": {}, "KeepAliveTime": "PT1S"})
             assert token == "SearchToken[1]"  # Uniview's token style (captured fixture)
-            await asyncio.sleep(1.3)
+            # The device's clock moves on 2 s (as a drifting clock would) instead of the
+            # test sleeping: the 1 s keep-alive has run out, whatever the machine's speed.
+            monkeypatch.setattr(dev, "_drift", dev._drift + dt.timedelta(seconds=2))
             with pytest.raises(zeep.exceptions.Fault):  # keep-alive ran out
                 await search.GetRecordingSearchResults({"SearchToken": token})
             token = await search.FindRecordings({"Scope": {}, "KeepAliveTime": "PT10S"})

@@ -11,13 +11,13 @@ import re
 import shutil
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+import uvicorn
 import yaml
 from argon2 import PasswordHasher
 from fastapi import FastAPI
@@ -26,15 +26,16 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.conftest import IN_CI, REPO
+from vidaudit.accounts import users
+from vidaudit.accounts.users import create_user
 from vidaudit.db.engine import make_engine, make_sessionmaker
 from vidaudit.db.migrate import upgrade
 from vidaudit.db.models import UserRow
 from vidaudit.inventory import parse_inventory
 from vidaudit.inventory.sync import sync_inventory
 from vidaudit.settings import Settings
-from vidaudit.web import auth
 from vidaudit.web.app import create_app
-from vidaudit.web.auth import create_user, start_session
+from vidaudit.web.auth import start_session
 from vidaudit.web.deps import SESSION_COOKIE
 
 PASSWORD = "correct horse battery staple"
@@ -94,7 +95,7 @@ def inventory() -> dict[str, Any]:
 
 
 #: the module's own hasher, saved before any test swaps it
-PRODUCTION_HASHER = auth._hasher
+PRODUCTION_HASHER = users._hasher
 
 
 @pytest.fixture(autouse=True)
@@ -102,9 +103,9 @@ def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     """argon2id with tiny costs: the production costs (64 MiB, 3 passes) are the point in
     production and a waste in tests; test_auth checks the production parameters."""
     monkeypatch.setattr(
-        auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+        users, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
     )
-    monkeypatch.setattr(auth, "_dummy_hash", None)
+    monkeypatch.setattr(users, "_dummy_hash", None)
 
 
 @dataclass
@@ -204,10 +205,36 @@ class LiveServer:
     env: WebEnv
 
 
+class ReadyServer(uvicorn.Server):
+    """uvicorn's server with an event set once it listens: tests wait on it, bounded."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.ready = threading.Event()
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started:
+            self.ready.set()
+
+
+def expect_images_loaded(images: Any, count: int) -> None:
+    """Wait (Playwright's bounded expect) until each of the ``count`` images matched by
+    ``images`` has finished loading, then check none is broken.  Lazy images are scrolled
+    into view first, or they would never start."""
+    from playwright.sync_api import expect
+
+    expect(images).to_have_count(count)
+    for i in range(count):
+        image = images.nth(i)
+        image.scroll_into_view_if_needed()
+        expect(image).to_have_js_property("complete", True)
+        assert image.evaluate("img => img.naturalWidth") > 0, f"image {i} is broken"
+
+
 @pytest.fixture
 def live_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LiveServer]:
     """The real app under uvicorn on 127.0.0.1 (an ephemeral port) in a thread."""
-    import uvicorn
 
     env = build_web_env(f"sqlite:///{tmp_path / 'live.db'}", monkeypatch)
     # Bind first, then hand the socket over: the port is known before the server starts.
@@ -216,14 +243,11 @@ def live_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Liv
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     config = uvicorn.Config(env.app, log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
+    server = ReadyServer(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("uvicorn did not start within 10 s")
-        time.sleep(0.02)
+    if not server.ready.wait(timeout=60):
+        pytest.fail("uvicorn did not start within 60 s")
     try:
         yield LiveServer(f"http://127.0.0.1:{port}", env)
     finally:

@@ -11,9 +11,10 @@ from argon2 import PasswordHasher, Type
 from sqlalchemy import select
 
 from tests.web.conftest import PASSWORD, PRODUCTION_HASHER, WebEnv, csrf_from, login
+from vidaudit.accounts import users
+from vidaudit.accounts.users import disable_user
 from vidaudit.db.models import UserRow, WebSessionRow
-from vidaudit.web import auth
-from vidaudit.web.auth import LoginLimiter, disable_user, token_hash
+from vidaudit.web.auth import LoginLimiter, token_hash
 from vidaudit.web.deps import CSRF_HEADER, LOGIN_CSRF_COOKIE, SESSION_COOKIE
 from vidaudit.web.errors import safe_next
 from vidaudit.web.state import web_state
@@ -89,18 +90,18 @@ def test_unknown_user_costs_one_hash_like_a_known_one(
     web: WebEnv, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[str] = []
-    real = auth._hasher
+    real = users._hasher
 
     class Counting(PasswordHasher):
         def verify(self, hash: str | bytes, password: str | bytes) -> Literal[True]:
             calls.append("verify")
             return real.verify(hash, password)
 
-    monkeypatch.setattr(auth, "_hasher", Counting(time_cost=1, memory_cost=1024, parallelism=1))
+    monkeypatch.setattr(users, "_hasher", Counting(time_cost=1, memory_cost=1024, parallelism=1))
     with web.sessions() as db:
-        assert auth.authenticate(db, "nobody", PASSWORD) is None
-        assert auth.authenticate(db, "head", "wrong password!") is None
-        assert auth.authenticate(db, "head", PASSWORD) is not None
+        assert users.authenticate(db, "nobody", PASSWORD) is None
+        assert users.authenticate(db, "head", "wrong password!") is None
+        assert users.authenticate(db, "head", PASSWORD) is not None
     assert calls == ["verify"] * 3
 
 

@@ -10,15 +10,15 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from tests.web.conftest import WebEnv, build_web_env
+from vidaudit.cli.web import serve_command, user_app
 from vidaudit.db.models import UserRow
-from vidaudit.web.command import serve_command, user_app
 
 runner = CliRunner()
 NEW_PASSWORD = "a new and long password"
 
 
 def cli() -> typer.Typer:
-    # cli.py registers these the same way; built here so the tests do not depend on it.
+    # cli/main.py registers these the same way; built here so the tests do not depend on it.
     app = typer.Typer()
     app.add_typer(user_app, name="user")
     app.command("serve")(serve_command)

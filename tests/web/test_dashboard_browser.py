@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.web.conftest import ARTIFACTS, PASSWORD, LiveServer
+from tests.web.conftest import ARTIFACTS, PASSWORD, LiveServer, expect_images_loaded
 from tests.web.test_dashboard import seed
 
 
@@ -58,7 +58,8 @@ def test_dashboard_to_branch_to_channel(seeded_server: LiveServer, browser_page:
     assert timeline.locator("rect.tl-gap").count() >= 1
     assert page.locator("svg#retention-chart polyline").count() >= 1
     image = page.locator("#snapshot-img")
-    assert image.evaluate("img => img.complete && img.naturalWidth") == 640
+    expect_images_loaded(image, 1)
+    assert image.evaluate("img => img.naturalWidth") == 640
     shot(page, "3-channel-zh")
 
     page.goto(url + "/?lang=en")

@@ -31,10 +31,10 @@ from vidaudit.db.models import (
     SnapshotRow,
     UserRow,
 )
+from vidaudit.evidence.store import EvidenceStore
 from vidaudit.media.jpeg import encode_jpeg
+from vidaudit.picture.diagnostics import PRECEDENCE, diagnose, diagnosis_json
 from vidaudit.review.register import Entry, append
-from vidaudit.sampler.diagnostics import PRECEDENCE, diagnose, diagnosis_json
-from vidaudit.sampler.evidence import EvidenceStore
 from vidaudit.sim.plan import Picture
 from vidaudit.sim.snapshot import draw
 from vidaudit.web.i18n import LANGUAGES, Catalogue

@@ -10,8 +10,9 @@ import pytest
 
 from tests.conftest import REPO
 from tests.web.conftest import WebEnv
+from vidaudit.accounts.roles import Permission, PersonRole
 from vidaudit.web.i18n import LANGUAGES, Catalogue, fmt_dt, localtime
-from vidaudit.web.roles import NAV, Permission, Role
+from vidaudit.web.nav import NAV
 
 LOCALES = REPO / "web" / "locales"
 TEMPLATES = REPO / "web" / "templates"
@@ -69,7 +70,7 @@ def test_every_key_used_in_templates_and_code_exists(catalogue: Catalogue) -> No
 def test_keys_built_from_data_exist(catalogue: Catalogue) -> None:
     # Templates build these as "role." ~ user.role etc., which a text scan cannot see.
     needed = (
-        {f"role.{r.value}" for r in Role}
+        {f"role.{r.value}" for r in PersonRole}
         | {f"perm.{p.value}" for p in Permission}
         | {f"nav.{item.key}" for item in NAV}
     )

@@ -3,14 +3,15 @@ the patrol and the weekly report in Debian's Chromium."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
-from tests.web.conftest import ARTIFACTS, LiveServer, WebEnv
+from tests.web.conftest import ARTIFACTS, LiveServer, WebEnv, expect_images_loaded
 from tests.web.test_duties import add_snapshot, at, evidence_in_tmp, seed_week
 from vidaudit.sim.plan import Picture
 
@@ -102,45 +103,39 @@ def login(page: Any, server: LiveServer, username: str) -> None:
     page.wait_for_url(server.url + "/")
 
 
-def wait_until(condition: Callable[[], Any], timeout_s: float = 5) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"not true within {timeout_s} s")
-        time.sleep(0.1)
-
-
 def test_patrol_cycles_and_pauses_in_chromium(live_server: LiveServer, browser_page: Any) -> None:
     seed_snapshots(live_server.env)
     page = browser_page
     page.set_viewport_size({"width": 1280, "height": 900})
     login(page, live_server, "sec")
+    # The page's timers run on Playwright's clock, paused: only the test moves time on,
+    # so no interval fires because the machine was slow, and none is waited for.
+    start = dt.datetime(2026, 11, 19, 10, 0, tzinfo=dt.UTC)
+    page.clock.install(time=start)
+    page.clock.pause_at(start + dt.timedelta(seconds=1))
     page.goto(live_server.url + "/patrol?interval=3&per_page=4")
     page.wait_for_selector("#patrol-page")
     # 4 tiles at 4 a page: one page, all visible, the failed ones marked
     assert page.locator("#patrol-page").inner_text() == "1 / 1"
     assert page.locator(".tile.flagged").count() == 3
-    # The page's CSP forbids string evaluation, so poll from here with function calls.
-    wait_until(
-        lambda: page.locator(".tile img").evaluate_all(
-            "imgs => imgs.every(i => i.complete && i.naturalWidth > 0)"
-        )
-    )
+    expect_images_loaded(page.locator(".tile img"), 3)  # the device that was down has none
     page.screenshot(path=str(ARTIFACTS / "patrol-1-wall.png"), full_page=True)
 
     page.goto(live_server.url + "/patrol?interval=3&per_page=1")
-    page.wait_for_selector("#patrol-page")
-    assert page.locator("#patrol-page").inner_text() == "1 / 4"
+    label = page.locator("#patrol-page")
+    expect(label).to_have_text("1 / 4")
     assert page.locator(".tile:visible").count() == 1
     assert page.locator(".tile:visible").get_attribute("id") == "tile-B1-C2"
-    wait_until(lambda: page.locator("#patrol-page").inner_text() == "2 / 4", timeout_s=8)
+    page.clock.run_for(2_900)
+    expect(label).to_have_text("1 / 4")  # not before its 3 s
+    page.clock.run_for(200)
+    expect(label).to_have_text("2 / 4")
     page.click("#patrol-pause")
     assert page.locator("#patrol-pause").get_attribute("aria-pressed") == "true"
-    shown = page.locator("#patrol-page").inner_text()
-    page.wait_for_timeout(3500)
-    assert page.locator("#patrol-page").inner_text() == shown  # paused: no advance
+    page.clock.run_for(30_000)  # ten intervals: paused, no advance
+    expect(label).to_have_text("2 / 4")
     page.click("#patrol-next")
-    assert page.locator("#patrol-page").inner_text() != shown
+    expect(label).to_have_text("3 / 4")
     page.screenshot(path=str(ARTIFACTS / "patrol-2-single.png"), full_page=True)
 
 

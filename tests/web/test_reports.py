@@ -13,6 +13,7 @@ import pytest
 from tests.conftest import IN_CI
 from tests.web.conftest import ARTIFACTS, WebEnv
 from tests.web.test_duties import evidence_in_tmp, seed_week, text_of
+from vidaudit.web.views.report_pdf import DEFAULT_FONT_FILE, FALLBACK_FONT, report_font
 
 __all__ = ["evidence_in_tmp"]  # the autouse fixture applies here too
 
@@ -31,6 +32,28 @@ def poppler(tool: str) -> str:
             pytest.fail(message)
         pytest.skip(message)
     return found
+
+
+@pytest.fixture
+def font_installed() -> None:
+    if not DEFAULT_FONT_FILE.is_file():
+        message = f"{DEFAULT_FONT_FILE} is missing: apt-get install fonts-wqy-zenhei"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+def pdf_fonts(path: Path) -> list[dict[str, str]]:
+    """pdffonts' table: one dict per font (name, type, emb, sub, uni)."""
+    out = subprocess.run(
+        [poppler("pdffonts"), str(path)], capture_output=True, text=True, check=True, timeout=30
+    ).stdout.splitlines()
+    # name, type (one or more words), encoding, emb, sub, uni, object number, generation
+    rows = [line.split() for line in out[2:] if line.strip()]
+    return [
+        {"name": r[0], "type": " ".join(r[1:-6]), "emb": r[-5], "sub": r[-4], "uni": r[-3]}
+        for r in rows
+    ]
 
 
 def test_weekly_report_html_numbers(seeded: WebEnv) -> None:
@@ -73,15 +96,26 @@ def test_weekly_report_html_numbers(seeded: WebEnv) -> None:
         assert "/reports/weekly.pdf?branch=B2&amp;week=2026-11-16" in index
 
 
-def test_weekly_report_pdf_is_a_pdf_with_the_same_numbers(seeded: WebEnv, tmp_path: Path) -> None:
+def test_weekly_report_pdf_is_a_pdf_with_the_same_numbers(
+    seeded: WebEnv, tmp_path: Path, font_installed: None
+) -> None:
     with seeded.client_as("head") as client:
         response = client.get("/reports/weekly.pdf?branch=B1&week=2026-W47")
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/pdf"
     pdf = response.content
-    assert pdf.startswith(b"%PDF-") and b"STSong-Light" in pdf
+    assert pdf.startswith(b"%PDF-")
     path = tmp_path / "weekly.pdf"
     path.write_bytes(pdf)
+    # Every font is a subset embedded in the file, with a ToUnicode map: readers need no
+    # font of their own, and text extracts without poppler-data's CID maps.
+    fonts = pdf_fonts(path)
+    assert fonts, "pdffonts lists no font"
+    for font in fonts:
+        assert font["name"].endswith("WenQuanYiZenHei-0"), font
+        assert font["type"] == "TrueType", font
+        assert (font["emb"], font["sub"], font["uni"]) == ("yes", "yes", "yes"), font
+    assert len(pdf) < 400_000  # a subset, not the 16 MB font
     ARTIFACTS.mkdir(exist_ok=True)
     shutil.copy(path, ARTIFACTS / "report-weekly-B1.pdf")
 
@@ -119,7 +153,9 @@ def test_weekly_report_pdf_is_a_pdf_with_the_same_numbers(seeded: WebEnv, tmp_pa
     assert (ARTIFACTS / "report-weekly-B1-1.png").stat().st_size > 10_000
 
 
-def test_the_english_pdf_and_a_week_without_data(seeded: WebEnv, tmp_path: Path) -> None:
+def test_the_english_pdf_and_a_week_without_data(
+    seeded: WebEnv, tmp_path: Path, font_installed: None
+) -> None:
     with seeded.client_as("sec") as client:
         response = client.get("/reports/weekly.pdf?branch=B2&week=2026-10-05&lang=en")
     assert response.status_code == 200 and response.content.startswith(b"%PDF-")
@@ -131,3 +167,17 @@ def test_the_english_pdf_and_a_week_without_data(seeded: WebEnv, tmp_path: Path)
     flat = " ".join(text.split())
     assert "河西分理处: weekly surveillance report" in flat
     assert "No collection result this week." in flat
+    assert {f["emb"] for f in pdf_fonts(path)} == {"yes"}
+
+
+def test_without_a_usable_font_the_pdf_falls_back_and_says_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    missing = tmp_path / "no-such-font.ttf"
+    not_a_font = tmp_path / "garbage.ttf"
+    not_a_font.write_bytes(b"\0" * 64)
+    for path in (missing, not_a_font):
+        with caplog.at_level("WARNING"):
+            assert report_font(path) == FALLBACK_FONT
+        assert str(path) in caplog.text and "fonts-wqy-zenhei" in caplog.text
+        caplog.clear()

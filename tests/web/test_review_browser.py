@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.web.conftest import ARTIFACTS, PASSWORD, LiveServer, inventory
+from tests.web.conftest import ARTIFACTS, PASSWORD, LiveServer, expect_images_loaded, inventory
 from tests.web.test_review_flow import COUNTER_ITEMS, insert_frames, jpeg, plan_task
 
 
@@ -59,11 +59,8 @@ def test_review_walk_in_the_browser(
 
     page.click("#task-table a.task-link")
     page.wait_for_url(f"{base}/spot-checks/{task_id}")
-    assert page.locator(".rv-frame img").count() == 4
     # the images really load (the evidence route serves them to this user)
-    assert page.evaluate(
-        "Array.from(document.querySelectorAll('.rv-frame img')).every(i => i.naturalWidth > 0)"
-    )
+    expect_images_loaded(page.locator(".rv-frame img"), 4)
     shot(page, "3-task")
 
     # Mark every item; fail "two staff" with a frame but forget the note first.

@@ -23,6 +23,7 @@ from sqlalchemy import func, select
 
 from tests.sampler.scenes import counter_scene
 from tests.web.conftest import PASSWORD, WebEnv, build_web_env, inventory
+from vidaudit.accounts.users import create_user
 from vidaudit.db.models import (
     ApprovalRow,
     FindingEventRow,
@@ -34,17 +35,16 @@ from vidaudit.db.models import (
     TaskFrameRow,
     UserRow,
 )
-from vidaudit.inventory.schema import Role
+from vidaudit.evidence.store import EvidenceStore
+from vidaudit.inventory.schema import ChannelRole
 from vidaudit.review.items import items_for
 from vidaudit.review.register import Entry, append, verify
-from vidaudit.sampler.evidence import EvidenceStore
 from vidaudit.sampler.plan import ALGORITHM, PlannedTask, TaskKind
 from vidaudit.sampler.store import save_plan
 from vidaudit.sampler.tasks import spread
-from vidaudit.web.auth import create_user
 from vidaudit.web.deps import CSRF_HEADER
 
-COUNTER_ITEMS = [item.code for item in items_for(Role.COUNTER)]
+COUNTER_ITEMS = [item.code for item in items_for(ChannelRole.COUNTER)]
 STALE_MESSAGE = "已被他人修改，请刷新后重试"
 
 
@@ -514,11 +514,11 @@ def test_keys_built_from_data_exist() -> None:
     from vidaudit.review.findings import Action, Status
     from vidaudit.review.items import Verdict
     from vidaudit.web.i18n import LANGUAGES, Catalogue
-    from vidaudit.web.routes.register import KNOWN_ACTIONS
-    from vidaudit.web.routes.spotchecks import PULL_ERRORS
+    from vidaudit.web.routes.spotcheck_task import PULL_ERRORS
+    from vidaudit.web.views.register import KNOWN_ACTIONS
 
     needed = (
-        {f"review.role_{r.value}" for r in Role}
+        {f"review.role_{r.value}" for r in ChannelRole}
         | {f"review.verdict_{v.value}" for v in Verdict}
         | {f"findings.status_{s.value}" for s in Status}
         | {f"findings.action_{a.value}" for a in Action}
@@ -600,6 +600,29 @@ def test_two_heads_deciding_at_once_one_is_told(web: WebEnv) -> None:
         assert row is not None and row.decision_note == f"{winner} 决定"
         assert row.status == ("approved" if winner == "head" else "denied")
     assert count(web, RegisterEntryRow, RegisterEntryRow.action == "approval") == 1
+
+
+def test_the_plan_form_model_bounds_its_input(rweb: WebEnv) -> None:
+    """The random-plan form is a FastAPI form model with bounded fields: an over-long value
+    is refused before any code reads it, and nothing is saved."""
+    with rweb.client_as("sec") as sec:
+        page = sec.get("/spot-checks").text
+        first_day = re.search(r'name="period_start" value="([0-9-]+)"', page)
+        assert first_day
+        fields = {
+            "count": "1",
+            "period_start": first_day.group(1),
+            "period_days": "7",
+            "roles": ["counter"],
+            "window_min": "10",
+            "frames": "3",
+        }
+        too_long = post(sec, "/spot-checks/plans/random", {**fields, "count": "1" * 100})
+        assert too_long.status_code == 422
+        unknown_role = post(sec, "/spot-checks/plans/random", {**fields, "roles": ["safe"]})
+        assert unknown_role.status_code == 400 and "请检查计划参数" in unknown_role.text
+    with rweb.sessions() as db:
+        assert db.scalars(select(SpotCheckPlanRow)).all() == []
 
 
 def test_a_refused_plan_keeps_the_form_and_saves_nothing(rweb: WebEnv) -> None:

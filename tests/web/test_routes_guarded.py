@@ -1,7 +1,7 @@
 """Every route of the app, as an anonymous visitor and as every role.
 
 The routes are read from ``app.routes``, and what each role must get from the permission
-table in vidaudit/web/roles.py, so a page added later is checked without editing this
+table in vidaudit/accounts/roles.py, so a page added later is checked without editing this
 file: without a guard the app refuses to start, with the wrong one this test fails.
 """
 
@@ -15,11 +15,11 @@ from fastapi import APIRouter, FastAPI
 from starlette.routing import Mount
 
 from tests.web.conftest import CAMERA_PASSWORD, ROLE_USER, WebEnv
+from vidaudit.accounts.roles import ROLES, PersonRole, has_permission
 from vidaudit.web import app as app_module
 from vidaudit.web import routes as routes_module
 from vidaudit.web.app import RouteInfo, api_routes, create_app
 from vidaudit.web.deps import CSRF_HEADER, PUBLIC, require_permission
-from vidaudit.web.roles import ROLES, Role, has_permission
 
 #: values for path parameters; an unknown name gets "1" (ids are integers or strings)
 SAMPLE_PARAMS = {"branch_id": "B1", "channel_id": "B1-C1", "device_id": "B1-NVR"}
@@ -62,8 +62,8 @@ def test_anonymous_is_sent_to_login_everywhere(sqlite_web: WebEnv) -> None:
             assert htmx.status_code == 401 and htmx.headers["HX-Redirect"] == "/login"
 
 
-@pytest.mark.parametrize("role", list(Role))
-def test_each_role_gets_what_the_permission_table_says(role: Role, web: WebEnv) -> None:
+@pytest.mark.parametrize("role", list(PersonRole))
+def test_each_role_gets_what_the_permission_table_says(role: PersonRole, web: WebEnv) -> None:
     username = ROLE_USER[role.value]
     for method, path, permissions in secured(web.app):
         allowed = all(has_permission(role.value, p) for p in permissions)
@@ -82,11 +82,11 @@ def test_each_role_gets_what_the_permission_table_says(role: Role, web: WebEnv) 
 
 
 def test_every_role_can_open_the_dashboard_and_the_auditor_writes_nothing() -> None:
-    from vidaudit.web.roles import READ_ONLY
+    from vidaudit.accounts.roles import READ_ONLY
 
     for info in ROLES.values():
         assert has_permission(info.role, "view_dashboard")
-    assert ROLES[Role.AUDITOR].permissions <= READ_ONLY
+    assert ROLES[PersonRole.AUDITOR].permissions <= READ_ONLY
 
 
 def test_an_unguarded_route_stops_the_app_from_starting(

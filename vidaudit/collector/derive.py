@@ -1,9 +1,9 @@
 """From what a device said to what we know about each configured channel (pure, no I/O).
 
-Three questions, each with vendor quirks behind it:
-1. Which recording is this channel's?  (``match_recording``)
-2. Since when and until when is there footage, on the collector's clock?  (``evidence_for``)
-3. Where are the gaps?  (``footage_from_events``)
+Two questions, each with vendor quirks behind it (which recording is a channel's is
+the device's topology: ``vidaudit.onvif.topology.match_recording``):
+1. Since when and until when is there footage, on the collector's clock?  (``evidence_for``)
+2. Where are the gaps?  (``footage_from_events``)
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from vidaudit.onvif.models import (
     ReportedTime,
     VideoSource,
 )
+from vidaudit.onvif.topology import match_recording
 
 #: A device clock may run a little ahead of ours between the drift reading and the search;
 #: footage stamped later than now + drift + this is not believable.
@@ -43,60 +44,6 @@ class DeviceRecordings:
     events: Sequence[RecordingEvent] | None
     #: Device UTC − collector UTC; device timestamps are shifted back by this.
     drift: dt.timedelta
-
-
-def nth_input(
-    number: int, profiles: Sequence[Profile], sources: Sequence[VideoSource]
-) -> str | None:
-    """Channel N is the device's Nth video input, in the order the device lists them
-    (Hikvision/Dahua/Uniview NVRs list inputs by channel number); without GetVideoSources,
-    in the order the profiles first name them."""
-    inputs = [s.token for s in sources] or list(
-        dict.fromkeys(p.video_source_token for p in profiles if p.video_source_token)
-    )
-    return inputs[number - 1] if 0 < number <= len(inputs) else None
-
-
-def _source_tokens_for(ref: ChannelRef, data: DeviceRecordings) -> set[str]:
-    tokens: set[str] = set()
-    if ref.source:
-        tokens.add(ref.source)
-    if ref.profile:
-        tokens.add(ref.profile)  # recording jobs often name the profile as their source
-        for profile in data.profiles:
-            if profile.token == ref.profile and profile.video_source_token:
-                tokens.add(profile.video_source_token)
-    if ref.channel and (token := nth_input(ref.channel, data.profiles, data.video_sources)):
-        tokens.add(token)
-    # Recording jobs name profiles more often than video sources (Axis: the job's source is
-    # "profile_1_h264" while the channel is known by its video source "0").
-    tokens.update(p.token for p in data.profiles if p.video_source_token in tokens)
-    return tokens
-
-
-def match_recording(ref: ChannelRef, data: DeviceRecordings) -> Recording | None:
-    """The recording holding this channel's footage, by the first rule that finds one:
-
-    1. ``ref.recording`` names the recording token outright;
-    2. a recording whose source id is the channel's video source or profile token
-       (most NVRs set RecordingSourceInformation/SourceId to the video source token);
-    3. a recording job fed by that source or profile (Axis, some Uniview firmware);
-    4. for ``ref.channel`` N with nothing above: the Nth recording the device lists.
-    """
-    by_token = {r.token: r for r in data.recordings}
-    if ref.recording:
-        return by_token.get(ref.recording)
-    tokens = _source_tokens_for(ref, data)
-    if tokens:
-        for recording in data.recordings:
-            if recording.source_id in tokens:
-                return recording
-        for job in data.jobs:
-            if tokens.intersection(job.source_tokens) and job.recording_token in by_token:
-                return by_token[job.recording_token]
-    if ref.channel and 0 < ref.channel <= len(data.recordings):
-        return data.recordings[ref.channel - 1]
-    return None
 
 
 def _believable(

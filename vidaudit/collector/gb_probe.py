@@ -41,6 +41,10 @@ RECORDING_SLACK = dt.timedelta(minutes=15)
 HALF_SECOND = dt.timedelta(milliseconds=500)
 #: Device times later than now + drift + this cannot be true.
 FUTURE_SLACK = dt.timedelta(minutes=5)
+#: A recording recorder's last segment ending this close to now is the one being written
+#: (RecordInfo has no open segment, as ONVIF's IsDataPresent has): it runs to now.  The
+#: drift is known to +-0.5 s plus half a round trip, so its end may land just before now.
+WRITING_SLACK = dt.timedelta(seconds=2)
 
 
 @dataclass(frozen=True)
@@ -179,6 +183,8 @@ class GbReader:
             for s in spans
             if s.end > request.window_start and s.start < now
         ]
+        if recording and footage and now - footage[-1].end <= WRITING_SLACK:
+            footage[-1] = Span(footage[-1].start, now)
         return ChannelEvidence(
             channel_id,
             search_supported=True,

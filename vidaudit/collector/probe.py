@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from vidaudit.collector.derive import DeviceRecordings, match_recording
+from vidaudit.collector.derive import DeviceRecordings
 from vidaudit.collector.fleet import DeviceProbe, ProbeRequest
 from vidaudit.compliance.model import DeviceStatus, ErrorKind
 from vidaudit.inventory.load import SecretResolver
@@ -25,6 +25,7 @@ from vidaudit.onvif.client import OnvifPool
 from vidaudit.onvif.device import Device
 from vidaudit.onvif.errors import DeviceError
 from vidaudit.onvif.models import Profile, RecordingEvent, RecordingJob, VideoSource
+from vidaudit.onvif.topology import match_recording
 
 logger = logging.getLogger(__name__)
 

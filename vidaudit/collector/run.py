@@ -34,14 +34,13 @@ from vidaudit.collector.shard import (
 from vidaudit.collector.store import TicketChanges, finish_run, start_run
 from vidaudit.collector.verified import verified_for
 from vidaudit.db.models import CollectionRunRow
+from vidaudit.evidence.store import EvidenceStore
 from vidaudit.gb28181.control import ControlClient
 from vidaudit.gb28181.errors import GbError
 from vidaudit.inventory.load import SecretResolver
 from vidaudit.inventory.schema import Api, Inventory
 from vidaudit.inventory.sync import sync_inventory
 from vidaudit.onvif.client import OnvifPool
-from vidaudit.onvif.settings import OnvifSettings
-from vidaudit.sampler.evidence import EvidenceStore
 from vidaudit.settings import Settings
 
 if TYPE_CHECKING:
@@ -52,19 +51,6 @@ logger = logging.getLogger(__name__)
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-def onvif_settings(settings: Settings) -> OnvifSettings:
-    return OnvifSettings(
-        call_timeout_s=settings.collector_call_timeout_s,
-        connect_timeout_s=settings.collector_connect_timeout_s,
-        device_deadline_s=settings.collector_device_deadline_s,
-        max_response_bytes=settings.collector_max_response_bytes,
-        max_connections=max(settings.collector_concurrency, 1),
-        # RecordingStatus from the search already says whether each recording is running;
-        # one GetRecordingJobState per job would double an NVR's calls.
-        job_states=False,
-    )
 
 
 @dataclass(frozen=True)
@@ -176,7 +162,7 @@ async def _poll(
             inventory=inventory,
             inventory_path=inventory_path,
             devices=share,
-            onvif=onvif_settings(settings),
+            onvif=settings.onvif(),
             concurrency=concurrency,
             device_deadline_s=settings.collector_device_deadline_s,
             verified=dict(verified),
@@ -248,7 +234,7 @@ async def _collect(
     resolver = SecretResolver(inventory, inventory_path)
     try:
         async with (
-            OnvifPool(onvif_settings(settings)) as pool,
+            OnvifPool(settings.onvif()) as pool,
             gb_reader(settings, inventory) as gb,
         ):
             prober = _dispatch(pool, gb, inventory)

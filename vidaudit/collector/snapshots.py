@@ -29,28 +29,29 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from vidaudit.collector.derive import nth_input
 from vidaudit.collector.model import ChannelReport, RunReport
 from vidaudit.compliance.model import Violation
 from vidaudit.compliance.picture import evaluate_picture
 from vidaudit.db.models import EvidenceRow, SnapshotRow
+from vidaudit.errors import VidauditError
+from vidaudit.evidence.store import EvidenceCorrupt, EvidenceStore
 from vidaudit.inventory.load import SecretResolver
 from vidaudit.inventory.schema import (
     Api,
     Branch,
     Channel,
     ChannelRef,
+    ChannelRole,
     Credentials,
     Device,
     Inventory,
 )
-from vidaudit.inventory.schema import Role as ChannelRole
 from vidaudit.onvif.client import OnvifPool
 from vidaudit.onvif.errors import DeviceError
 from vidaudit.onvif.models import Profile, VideoSource
-from vidaudit.sampler.analysis_frame import Image, to_analysis_size
-from vidaudit.sampler.diagnostics import Diagnosis, diagnose, diagnosis_json
-from vidaudit.sampler.evidence import EvidenceCorrupt, EvidenceStore
+from vidaudit.onvif.topology import nth_input
+from vidaudit.picture.analysis_frame import Image, to_analysis_size
+from vidaudit.picture.diagnostics import Diagnosis, diagnose, diagnosis_json
 
 logger = logging.getLogger(__name__)
 
@@ -80,13 +81,8 @@ class SnapshotOptions:
         return self.roles is None or channel.role in self.roles
 
 
-class SnapshotError(Exception):
-    """A snapshot that could not be taken; ``kind`` as the device layer's error kinds."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(f"{kind}: {message}")
-        self.kind = kind
-        self.message = message
+class SnapshotError(VidauditError):
+    """A snapshot that could not be taken (kind from ``vidaudit.errors``)."""
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+from vidaudit.accounts.roles import TICKET_NOTIFIED, TICKET_OWNER
 from vidaudit.collector.model import ChannelReport, RunReport
 from vidaudit.compliance.model import BusinessDay, Violation
 from vidaudit.db.models import (
@@ -27,8 +28,8 @@ from vidaudit.inventory.schema import Policy
 
 #: Art. 47: faults are reported to the branch head and the security department; the
 #: surveillance administrator is the one who fixes them.
-OWNER_ROLE = "administrator"
-NOTIFY_ROLES = ["branch_head", "security"]
+OWNER_ROLE = TICKET_OWNER
+NOTIFY_ROLES = list(TICKET_NOTIFIED)
 
 
 def violation_json(violation: Violation) -> dict[str, Any]:

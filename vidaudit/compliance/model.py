@@ -9,23 +9,14 @@ from typing import NamedTuple
 
 from vidaudit.compliance.spans import Span
 
+# Why a device could not be read: the project's one vocabulary, re-exported for the rules.
+from vidaudit.errors import ErrorKind as ErrorKind
+
 
 class Severity(StrEnum):
     CRITICAL = "critical"  # evidence may be lost or nothing is recorded: act today
     MAJOR = "major"  # a rule is broken; fix within the rectification deadline
     MINOR = "minor"  # cannot be confirmed or a lesser requirement
-
-
-class ErrorKind(StrEnum):
-    """Why a device could not be read; one per failed device."""
-
-    UNREACHABLE = "unreachable"
-    TIMEOUT = "timeout"
-    AUTH = "auth"
-    UNSUPPORTED = "unsupported"
-    MALFORMED = "malformed"
-    DEVICE_FAULT = "device_fault"
-    CONFIG = "config"  # our side: e.g. the password reference does not resolve
 
 
 EvidenceValue = str | int | float | bool | None | list[str]

@@ -1,7 +1,7 @@
 """R4 (各通道录像画面是否正常): a channel's live picture must pass the picture checks.
 
 Pure functions of a stored diagnosis (``{"verdict", "primary", "checks": {name:
-{"verdict", "score"}}}``, the shape ``vidaudit.sampler.pull.diagnosis_json`` writes for
+{"verdict", "score"}}}``, the shape ``vidaudit.picture.diagnostics.diagnosis_json`` writes for
 task frames and snapshots), so the collector, the daily-check page, the patrol and the
 weekly report all read a verdict the same way.
 
@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from vidaudit.compliance.model import Severity, Violation
-from vidaudit.sampler.diagnostics import PRECEDENCE
+from vidaudit.picture.checks import PRECEDENCE
 
 
 def failed_checks(diagnostics: Mapping[str, Any]) -> list[str]:

@@ -108,6 +108,9 @@ class CollectionRunRow(Base):
     violations: Mapped[int] = mapped_column(Integer, default=0)
     #: the policy in force for this run, so old verdicts can be re-read in context
     policy: Mapped[dict[str, Any]] = mapped_column(JSON)
+    #: when housekeeping rolled this run's day of channel observations up to one per
+    #: channel (``collector.housekeeping``); None while the day is kept whole
+    observations_rolled_up_at: Mapped[dt.datetime | None]
 
 
 class DeviceObservationRow(Base):

@@ -8,16 +8,16 @@ from vidaudit.inventory.load import (
     load_inventory,
     parse_inventory,
 )
-from vidaudit.inventory.schema import Branch, Channel, Device, Inventory, Role
+from vidaudit.inventory.schema import Branch, Channel, ChannelRole, Device, Inventory
 
 __all__ = [
     "Branch",
     "Channel",
+    "ChannelRole",
     "Device",
     "Inventory",
     "InventoryError",
     "Problem",
-    "Role",
     "SecretResolver",
     "check_secrets",
     "load_inventory",

@@ -14,6 +14,7 @@ from pathlib import Path
 import yaml
 from pydantic import SecretStr, ValidationError
 
+from vidaudit.errors import ConfigError
 from vidaudit.inventory.schema import (
     ENV_REFERENCE,
     Credentials,
@@ -226,10 +227,10 @@ class SecretResolver:
             return f"password_file {file} does not exist"
         return None
 
-    def _secret(self, password: str | None, password_file: str | None) -> SecretStr:
+    def _secret(self, owner: str, password: str | None, password_file: str | None) -> SecretStr:
         problem = self._problem(password, password_file)
         if problem is not None:
-            raise KeyError(problem)
+            raise ConfigError(f"{owner}: {problem}")
         if password is not None:
             match = ENV_REFERENCE.match(password)
             assert match is not None
@@ -245,11 +246,22 @@ class SecretResolver:
         GB/T 28181 device has none of its own: it uses the platform's)."""
         return self._problem(device.password, device.password_file)
 
+    def check(self, device: Device) -> None:
+        """``ConfigError`` when what reading this device needs from this machine does not
+        resolve (a GB/T 28181 device needs nothing: the service holds the platform's
+        password)."""
+        problem = self.problem(device)
+        if problem is not None:
+            raise ConfigError(f"{device.id}: {problem}")
+
     def credentials(self, device: Device) -> Credentials:
+        """The device's username and password; ``ConfigError`` when the reference does not
+        resolve on this machine, or the device (a GB/T 28181 one) has none of its own."""
         if device.username is None:
-            raise KeyError(f"device {device.id} has no user name (api {device.api.value})")
+            raise ConfigError(f"{device.id} has no user name (api {device.api.value})")
         return Credentials(
-            username=device.username, password=self._secret(device.password, device.password_file)
+            username=device.username,
+            password=self._secret(device.id, device.password, device.password_file),
         )
 
     def platform_problem(self, platform: Gb28181Platform) -> str | None:
@@ -257,7 +269,7 @@ class SecretResolver:
         return self._problem(platform.password, platform.password_file)
 
     def platform_password(self, platform: Gb28181Platform) -> SecretStr:
-        return self._secret(platform.password, platform.password_file)
+        return self._secret("gb28181", platform.password, platform.password_file)
 
 
 def check_secrets(

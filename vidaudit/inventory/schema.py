@@ -43,7 +43,7 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Role(StrEnum):
+class ChannelRole(StrEnum):
     """What a channel looks at; decides inspection items and may raise retention."""
 
     COUNTER = "counter"
@@ -183,7 +183,7 @@ class DutyPolicy(Strict):
 class Policy(Strict):
     retention_days: int = Field(30, ge=1, le=3650)
     #: Some banks require longer retention for particular roles (e.g. 90 days for vaults).
-    retention_days_by_role: dict[Role, Annotated[int, Field(ge=1, le=3650)]] = Field(
+    retention_days_by_role: dict[ChannelRole, Annotated[int, Field(ge=1, le=3650)]] = Field(
         default_factory=dict
     )
     max_clock_drift_s: float = Field(60, gt=0, le=86400)
@@ -216,7 +216,7 @@ class ChannelRef(Strict):
 class Channel(Strict):
     id: Identifier
     name: str = Field(min_length=1, max_length=128)
-    role: Role
+    role: ChannelRole
     ref: ChannelRef
     retention_days: int | None = Field(None, ge=1, le=3650)
     audio: AudioRequirement = AudioRequirement.OPTIONAL
@@ -420,6 +420,13 @@ class Inventory(Strict):
             for device in branch.devices
             for channel in device.channels
         ]
+
+    def find_channel(self, channel_id: str) -> tuple[Branch, Device, Channel] | None:
+        """The channel with this id, with its branch and device; None when not listed."""
+        for found in self.channels():
+            if found[2].id == channel_id:
+                return found
+        return None
 
 
 class Credentials(BaseModel):

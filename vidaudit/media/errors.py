@@ -1,5 +1,8 @@
 """Error kinds for decoding: every PyAV/FFmpeg failure becomes one ``MediaError``.
 
+The kinds are the project's one vocabulary (``vidaudit.errors``); this module says how a
+decoding failure is sorted into one of them.
+
 How each kind is detected (``classify_av_error``):
 
 * ``unreachable``  connection refused / reset / aborted, DNS failure (FFmpeg reports it as a
@@ -21,11 +24,13 @@ from __future__ import annotations
 
 import errno
 import re
-from typing import Literal, get_args
+from typing import get_args
 
 import av.error
 
-MediaErrorKind = Literal["unreachable", "timeout", "auth", "not_found", "malformed", "unsupported"]
+from vidaudit.errors import MediaErrorKind as MediaErrorKind
+from vidaudit.errors import VidauditError
+
 MEDIA_ERROR_KINDS: tuple[MediaErrorKind, ...] = get_args(MediaErrorKind)
 
 #: A failure after this fraction of the time budget is counted as a timeout (see module doc).
@@ -40,17 +45,12 @@ def scrub_userinfo(text: str) -> str:
     return _USERINFO_IN_TEXT.sub(r"\g<scheme>", text)
 
 
-class MediaError(Exception):
+class MediaError(VidauditError):
     """A failed open, read, decode or frame selection, sorted into a kind."""
 
     def __init__(self, kind: MediaErrorKind, message: str) -> None:
-        message = scrub_userinfo(message)
-        super().__init__(f"{kind}: {message}")
+        super().__init__(kind, scrub_userinfo(message))
         self.kind: MediaErrorKind = kind
-        self.message = message
-
-    def __repr__(self) -> str:
-        return f"MediaError({self.kind!r}, {self.message!r})"
 
 
 _UNREACHABLE_ERRNOS = frozenset(

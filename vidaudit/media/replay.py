@@ -22,21 +22,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-import socket
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from datetime import datetime, timedelta
+from typing import Literal
 
-import av
-import av.error
 from pydantic import SecretStr
 
 from vidaudit.media.decode_walk import to_bgr
-from vidaudit.media.depacketize import AccessUnit, Depacketizer, VideoCodec
+from vidaudit.media.depacketize import Depacketizer
 from vidaudit.media.errors import MediaError
+from vidaudit.media.nearest import FramePicker
 from vidaudit.media.pulled import PulledFrame, require_aware
+from vidaudit.media.ranges import (
+    CLOCK_RANGE,
+    NPT_RANGE,
+    format_clock,
+    format_npt,
+    parse_clock,
+    parse_npt,
+    rtp_info,
+)
 from vidaudit.media.rtp import (
     RtpFormatError,
     RtpPacket,
@@ -55,6 +61,9 @@ from vidaudit.media.rtsp_client import (
     parse_sdp,
     split_credentials,
 )
+from vidaudit.media.stretches import plan_stretches
+from vidaudit.media.udp import UdpReceiver, udp_pair
+from vidaudit.media.unit_decoder import UnitDecoder
 from vidaudit.media.vendor_urls import redact
 
 ReplayMode = Literal["clock", "npt"]
@@ -63,203 +72,7 @@ RtpTransport = Literal["tcp", "udp"]
 #: Instants closer than this share one PLAY: decoding on (at ``Rate-Control: no`` speed)
 #: is cheaper than a PAUSE/PLAY round trip plus decoding from a clean point again.
 DEFAULT_REUSE_WITHIN = timedelta(seconds=4)
-#: Decoded-but-unplaced frames remembered per stream (B-frame reordering needs a few).
-_MAX_PENDING_UNITS = 64
-#: UDP packets waiting to be handled; beyond this they are dropped (counted as loss).
-_UDP_QUEUE_PACKETS = 4096
 _TEARDOWN_TIMEOUT_S = 2.0
-_CLOCK_RANGE = re.compile(r"clock\s*=\s*(\d{8}T\d{6}(?:\.\d+)?)Z", re.IGNORECASE)
-_NPT_RANGE = re.compile(r"npt\s*=\s*([0-9:.]+)\s*-", re.IGNORECASE)
-
-
-def format_clock(instant: datetime) -> str:
-    """``instant`` as an RTSP absolute time: ``20261120T020000.000Z`` (UTC, milliseconds)."""
-    utc = instant.astimezone(UTC)
-    return utc.strftime("%Y%m%dT%H%M%S") + f".{utc.microsecond // 1000:03d}Z"
-
-
-def _parse_clock(text: str) -> datetime:
-    whole, _, fraction = text.partition(".")
-    base = datetime.strptime(whole, "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
-    micros = round(float(f"0.{fraction}") * 1_000_000) if fraction else 0
-    return base + timedelta(microseconds=micros)
-
-
-def _parse_npt(text: str) -> timedelta:
-    seconds = 0.0
-    for part in text.split(":"):
-        seconds = seconds * 60 + float(part)
-    return timedelta(seconds=seconds)
-
-
-def format_npt(offset: timedelta) -> str:
-    return f"{offset.total_seconds():.3f}"
-
-
-@dataclass(frozen=True, slots=True)
-class _RtpInfo:
-    seq: int | None
-    rtptime: int | None
-
-
-def _rtp_info(response: RtspResponse, control_url: str) -> _RtpInfo:
-    header = response.header("rtp-info")
-    if not header:
-        return _RtpInfo(None, None)
-    entries = [entry.strip() for entry in header.split(",") if entry.strip()]
-    chosen = next((e for e in entries if control_url in e), entries[0] if entries else "")
-    values: dict[str, str] = {}
-    for item in chosen.split(";"):
-        name, _, value = item.strip().partition("=")
-        values[name.strip().lower()] = value.strip()
-    seq, rtptime = values.get("seq", ""), values.get("rtptime", "")
-    return _RtpInfo(
-        int(seq) & 0xFFFF if seq.isdigit() else None,
-        int(rtptime) & 0xFFFFFFFF if rtptime.isdigit() else None,
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class _Candidate:
-    frame: av.VideoFrame
-    instant: datetime
-    keyframe_distance: int | None
-
-
-class _Picker:
-    """Nearest decoded frame for each target of one PLAY; frames arrive in display order."""
-
-    def __init__(self, targets: list[tuple[int, datetime]]) -> None:
-        self._targets = targets  # sorted by instant
-        self._next = 0
-        self.prev: _Candidate | None = None
-        self.chosen: dict[int, _Candidate] = {}
-        self.longest_gap = timedelta(0)
-
-    @property
-    def pending(self) -> bool:
-        return self._next < len(self._targets)
-
-    def offer(self, candidate: _Candidate) -> None:
-        if self.prev is not None and candidate.instant > self.prev.instant:
-            self.longest_gap = max(self.longest_gap, candidate.instant - self.prev.instant)
-        while self.pending:
-            index, target = self._targets[self._next]
-            if candidate.instant < target:
-                break
-            prev = self.prev
-            # A tie goes to the earlier frame: evidence should not show what came after.
-            if prev is not None and target - prev.instant <= candidate.instant - target:
-                self.chosen[index] = prev
-            else:
-                self.chosen[index] = candidate
-            self._next += 1
-        self.prev = candidate
-
-    def remaining(self) -> list[tuple[int, datetime]]:
-        return self._targets[self._next :]
-
-    def take_last(self, index: int) -> None:
-        assert self.prev is not None
-        self.chosen[index] = self.prev
-        self._next += 1
-
-
-class _Decoder:
-    """PyAV decoding of access units; each frame comes back with its unit's instant."""
-
-    def __init__(self, codec: VideoCodec, parameter_sets: tuple[bytes, ...], what: str) -> None:
-        self.what = what
-        try:
-            self._context = av.CodecContext.create(codec, "r")
-        except (av.error.FFmpegError, ValueError) as exc:
-            raise MediaError("unsupported", f"{what}: no {codec} decoder: {exc}") from exc
-        self._prefix = b"".join(b"\x00\x00\x00\x01" + ps for ps in parameter_sets)
-        self._instants: dict[int, datetime] = {}
-        self._counter = 0
-        self._since_key: int | None = None
-
-    def decode(self, unit: AccessUnit, instant: datetime) -> list[_Candidate]:
-        data = unit.data
-        if self._counter == 0 and self._prefix:
-            # Out-of-band parameter sets (SDP sprop-*) go in front of the first unit.
-            data = self._prefix + data
-        packet = av.Packet(data)
-        packet.pts = self._counter
-        self._instants[self._counter] = instant
-        self._counter += 1
-        if len(self._instants) > _MAX_PENDING_UNITS:
-            del self._instants[min(self._instants)]
-        return self._run(packet)
-
-    def flush(self) -> list[_Candidate]:
-        return self._run(None)
-
-    def _run(self, packet: av.Packet[Any] | None) -> list[_Candidate]:
-        try:
-            frames = self._context.decode(packet)
-        except av.error.FFmpegError as exc:
-            raise MediaError("malformed", f"{self.what}: decoding failed: {exc}") from exc
-        out: list[_Candidate] = []
-        for frame in frames:
-            instant = self._instants.pop(frame.pts, None) if frame.pts is not None else None
-            if instant is None:
-                continue  # a frame whose unit we no longer know (should not happen)
-            if frame.key_frame:
-                self._since_key = 0
-            elif self._since_key is not None:
-                self._since_key += 1
-            out.append(_Candidate(frame, instant, self._since_key))
-        return out
-
-
-class _UdpReceiver(asyncio.DatagramProtocol):
-    """One UDP port's datagrams into a bounded queue (RTP), or a BYE flag (RTCP)."""
-
-    def __init__(self, rtcp: bool) -> None:
-        self.rtcp = rtcp
-        self.queue: asyncio.Queue[bytes] = asyncio.Queue(_UDP_QUEUE_PACKETS)
-        self.dropped = 0
-        self.bye = asyncio.Event()
-
-    def datagram_received(self, data: bytes, addr: tuple[str | object, int]) -> None:
-        if self.rtcp:
-            if rtcp_has_bye(data):
-                self.bye.set()
-            return
-        try:
-            self.queue.put_nowait(data)
-        except asyncio.QueueFull:
-            self.dropped += 1
-
-
-async def _udp_pair(
-    host: str,
-) -> tuple[asyncio.DatagramTransport, _UdpReceiver, asyncio.DatagramTransport, _UdpReceiver]:
-    """Two UDP endpoints on an even port and the next (RTP, RTCP), as RFC 3550 asks."""
-    loop = asyncio.get_running_loop()
-    for _ in range(20):
-        probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            probe.bind((host, 0))
-            port = probe.getsockname()[1] & ~1
-        finally:
-            probe.close()
-        try:
-            rtp_t, rtp_p = await loop.create_datagram_endpoint(
-                lambda: _UdpReceiver(rtcp=False), local_addr=(host, port)
-            )
-        except OSError:
-            continue
-        try:
-            rtcp_t, rtcp_p = await loop.create_datagram_endpoint(
-                lambda: _UdpReceiver(rtcp=True), local_addr=(host, port + 1)
-            )
-        except OSError:
-            rtp_t.close()
-            continue
-        return rtp_t, rtp_p, rtcp_t, rtcp_p
-    raise MediaError("unreachable", "no free pair of UDP ports for RTP/RTCP")
 
 
 class _Session:
@@ -286,8 +99,8 @@ class _Session:
         self.what = conn.what
         self.track: VideoTrack | None = None
         self.aggregate_url = url
-        self.udp: tuple[asyncio.DatagramTransport, _UdpReceiver] | None = None
-        self.udp_rtcp: tuple[asyncio.DatagramTransport, _UdpReceiver] | None = None
+        self.udp: tuple[asyncio.DatagramTransport, UdpReceiver] | None = None
+        self.udp_rtcp: tuple[asyncio.DatagramTransport, UdpReceiver] | None = None
         self.keepalive_method = "GET_PARAMETER"
         self.rtp_channel, self.rtcp_channel = 0, 1
         self.last_request_at = time.monotonic()
@@ -305,7 +118,7 @@ class _Session:
             spec = "RTP/AVP/TCP;unicast;interleaved=0-1"
         else:
             sockname = conn.local_address()
-            rtp_t, rtp_p, rtcp_t, rtcp_p = await _udp_pair(sockname)
+            rtp_t, rtp_p, rtcp_t, rtcp_p = await udp_pair(sockname)
             self.udp, self.udp_rtcp = (rtp_t, rtp_p), (rtcp_t, rtcp_p)
             port = rtp_t.get_extra_info("sockname")[1]
             spec = f"RTP/AVP;unicast;client_port={port}-{port + 1}"
@@ -359,14 +172,14 @@ class _Session:
     def _range_start(self, response: RtspResponse, requested: datetime) -> datetime:
         """The instant the PLAY answer says the stream starts at (``RTP-Info`` marks it)."""
         header = response.header("range") or ""
-        clock = _CLOCK_RANGE.search(header)
+        clock = CLOCK_RANGE.search(header)
         if clock is not None:
             with contextlib.suppress(ValueError):
-                return _parse_clock(clock[1])
-        npt = _NPT_RANGE.search(header)
+                return parse_clock(clock[1])
+        npt = NPT_RANGE.search(header)
         if npt is not None and self.origin is not None:
             with contextlib.suppress(ValueError):
-                return self.origin + _parse_npt(npt[1])
+                return self.origin + parse_npt(npt[1])
         return requested
 
     async def _next_packet(self) -> RtpPacket | None:
@@ -414,7 +227,7 @@ class _Session:
         self.conn.send(self.keepalive_method, self.aggregate_url)
         await self.conn.drain()
 
-    async def pull(self, targets: list[tuple[int, datetime]]) -> tuple[_Picker, datetime]:
+    async def pull(self, targets: list[tuple[int, datetime]]) -> tuple[FramePicker, datetime]:
         """PLAY from the first target and pick the frame nearest each; returns the picker."""
         assert self.track is not None
         track = self.track
@@ -422,11 +235,11 @@ class _Session:
         sent_at = time.monotonic()
         response, play_cseq = await self.play(start)
         del play_cseq  # see module notes: the 0xABAC CSeq byte is not reliable across servers
-        info = _rtp_info(response, track.control_url)
+        info = rtp_info(response, track.control_url)
         range_start = self._range_start(response, start)
         depacketizer = Depacketizer(track.codec, self.what)
-        decoder = _Decoder(track.codec, track.parameter_sets, self.what)
-        picker = _Picker(targets)
+        decoder = UnitDecoder(track.codec, track.parameter_sets, self.what)
+        picker = FramePicker(targets)
         rtp_base = info.rtptime
         first_seq = info.seq
         synced = False  # decoding starts at a clean point, and again after a loss
@@ -486,20 +299,6 @@ class _Session:
                 if pair is not None:
                     pair[0].close()
             await conn.close()
-
-
-def plan_stretches(
-    instants: Sequence[datetime], reuse_within: timedelta
-) -> list[list[tuple[int, datetime]]]:
-    """Instants in time order, grouped so that each group is served by one PLAY."""
-    ordered = sorted(enumerate(instants), key=lambda pair: pair[1])
-    stretches: list[list[tuple[int, datetime]]] = []
-    for index, instant in ordered:
-        if stretches and instant - stretches[-1][-1][1] <= reuse_within:
-            stretches[-1].append((index, instant))
-        else:
-            stretches.append([(index, instant)])
-    return stretches
 
 
 async def pull_replay_frames(

@@ -1,5 +1,8 @@
 """Error kinds: every device, network and library failure becomes one ``DeviceError``.
 
+The kinds are the project's one vocabulary (``vidaudit.errors``); this module says how a
+device call's failure is sorted into one of them.
+
 How each kind is detected (the mapping lives in ``transport.py`` and ``device.py``):
 
 * ``unreachable``  connection refused / reset / DNS failure / TCP connect timed out /
@@ -18,9 +21,11 @@ How each kind is detected (the mapping lives in ``transport.py`` and ``device.py
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from typing import get_args
 
-ErrorKind = Literal["unreachable", "timeout", "auth", "unsupported", "malformed", "device_fault"]
+from vidaudit.errors import DeviceErrorKind, VidauditError
+
+ErrorKind = DeviceErrorKind
 ERROR_KINDS: tuple[ErrorKind, ...] = get_args(ErrorKind)
 
 #: Local names of SOAP fault (sub)codes that mean "your credentials were refused".
@@ -49,7 +54,7 @@ UNSUPPORTED_SUBCODES = frozenset(
 )
 
 
-class DeviceError(Exception):
+class DeviceError(VidauditError):
     """A failed device call, sorted into a kind the collector can act on.
 
     ``message`` is safe to store and show: it never contains the password (the device
@@ -57,13 +62,9 @@ class DeviceError(Exception):
     """
 
     def __init__(self, kind: ErrorKind, message: str, *, operation: str | None = None) -> None:
-        super().__init__(f"{kind}: {message}")
+        super().__init__(kind, message)
         self.kind: ErrorKind = kind
-        self.message = message
         self.operation = operation
-
-    def __repr__(self) -> str:
-        return f"DeviceError({self.kind!r}, {self.message!r})"
 
     def scrubbed(self, secret: str) -> DeviceError:
         """The same error with every occurrence of ``secret`` replaced."""

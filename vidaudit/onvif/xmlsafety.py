@@ -24,8 +24,8 @@ from typing import Any
 # parser is used through ``Any`` in this one module.
 from lxml import etree  # type: ignore[import-untyped]
 
-SOAP12_ENV = "http://www.w3.org/2003/05/soap-envelope"
-SOAP11_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
+from vidaudit.onvif.namespaces import CONCRETE_SET, SOAP11_ENV, SOAP12_ENV, TOPICS, WSNT
+
 _ENVELOPES = (SOAP12_ENV, SOAP11_ENV)
 
 
@@ -165,10 +165,6 @@ def local_name(qualified: str) -> str:
 
 # -- request helpers (the one place that builds lxml elements) ----------------------
 
-_WSNT = "http://docs.oasis-open.org/wsn/b-2"
-_TOPICS = "http://www.onvif.org/ver10/topics"
-CONCRETE_SET = "http://www.onvif.org/ver10/tev/topicExpression/ConcreteSet"
-
 
 def topic_expression(topics: tuple[str, ...]) -> Any:
     """``wsnt:TopicExpression`` selecting ``tns1:<topic>|...`` (FindEvents SearchFilter).
@@ -177,9 +173,9 @@ def topic_expression(topics: tuple[str, ...]) -> Any:
     element is made here and passed through as ``_value_1``.
     """
     element = etree.Element(
-        f"{{{_WSNT}}}TopicExpression",
+        f"{{{WSNT}}}TopicExpression",
         attrib={"Dialect": CONCRETE_SET},
-        nsmap={"wsnt": _WSNT, "tns1": _TOPICS},
+        nsmap={"wsnt": WSNT, "tns1": TOPICS},
     )
     element.text = "|".join(f"tns1:{topic}" for topic in topics)
     return element

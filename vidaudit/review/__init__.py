@@ -1,1 +1,3 @@
-"""Review duties without HTTP: the review register (D4), later findings and duties."""
+"""Review duties without HTTP: inspection items, reviews, findings and rectification,
+weekly duties, who may see footage and approvals (D4), and the hash-chained review
+register every pull, review and approval is written to."""

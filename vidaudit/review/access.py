@@ -9,11 +9,22 @@ branch as their business; auditors verify records and ask like anyone else to se
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from enum import StrEnum
 
-from vidaudit.db.models import ApprovalRow, UserRow
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-ALL_BRANCH_ROLES = frozenset({"security", "inspector"})
+from vidaudit.accounts.roles import FOOTAGE_OF_EVERY_BRANCH, branch_scope_for
+from vidaudit.db.models import (
+    ApprovalRow,
+    ChannelRow,
+    DeviceRow,
+    FindingEventRow,
+    FindingRow,
+    TaskFrameRow,
+    UserRow,
+)
 
 
 class Purpose(StrEnum):
@@ -26,11 +37,11 @@ class Purpose(StrEnum):
 def needs_approval(user: UserRow, branch_id: str, purpose: Purpose) -> bool:
     if purpose is Purpose.OTHER:
         return True
-    if user.role in ALL_BRANCH_ROLES:
+    if user.role in FOOTAGE_OF_EVERY_BRANCH:
         return False
-    if user.role == "auditor":
-        return True
-    return user.branch_id != branch_id
+    # Everyone else sees their own branch's footage; an all-branch role outside the set
+    # above (the auditor) has no own branch (branch_id None), so always asks.
+    return user.branch_id is None or user.branch_id != branch_id
 
 
 def approval_covers(
@@ -47,3 +58,73 @@ def approval_covers(
         and approval.range_start <= start
         and end <= approval.range_end
     )
+
+
+def purpose_for(user: UserRow) -> Purpose:
+    """Security and inspectors check branches as their business (D5/D6); everyone else
+    looks at footage for their branch's routine reviews (D2/D3)."""
+    return Purpose.INSPECTION if user.role in FOOTAGE_OF_EVERY_BRANCH else Purpose.REVIEW
+
+
+@dataclass(frozen=True)
+class FootageAccess:
+    """Whether ``user`` may see footage of one channel over one range, and why not."""
+
+    allowed: bool
+    needs_approval: bool
+    approval: ApprovalRow | None = None  # the approval that covers the range
+    pending: ApprovalRow | None = None  # a request still waiting for the branch head
+    denied: ApprovalRow | None = None  # the latest refusal, to show its note
+
+
+def footage_access(
+    db: Session,
+    user: UserRow,
+    branch_id: str,
+    channel_id: str,
+    start: dt.datetime,
+    end: dt.datetime,
+) -> FootageAccess:
+    """D4 (Art. 46): viewing outside one's own branch or business needs the branch head's
+    approval first; a branch-bound user outside their branch is let in only that way."""
+    if not needs_approval(user, branch_id, purpose_for(user)):
+        return FootageAccess(allowed=True, needs_approval=False)
+    requests = list(
+        db.scalars(
+            select(ApprovalRow)
+            .where(ApprovalRow.requester_id == user.id, ApprovalRow.channel_id == channel_id)
+            .order_by(ApprovalRow.id.desc())
+        )
+    )
+    for approval in requests:
+        if approval_covers(approval, user, channel_id, start, end):
+            return FootageAccess(allowed=True, needs_approval=True, approval=approval)
+    overlapping = [a for a in requests if a.range_start <= end and start <= a.range_end]
+    pending = next((a for a in overlapping if a.status == "pending"), None)
+    denied = next((a for a in overlapping if a.status == "denied"), None)
+    return FootageAccess(allowed=False, needs_approval=True, pending=pending, denied=denied)
+
+
+def may_see_evidence(session: Session, user: UserRow, sha256: str) -> bool:
+    """Whether ``user`` may see the evidence file ``sha256``: a frame pulled from recorded
+    footage under D4 (as ``footage_access`` rules for its channel and instant); a photo of
+    a fix when the finding's branch is in the user's scope."""
+    frames = session.execute(
+        select(TaskFrameRow, DeviceRow.branch_id)
+        .join(ChannelRow, ChannelRow.id == TaskFrameRow.channel_id)
+        .join(DeviceRow, DeviceRow.id == ChannelRow.device_id)
+        .where(TaskFrameRow.evidence_sha256 == sha256)
+    ).all()
+    if frames:
+        for frame, branch_id in frames:
+            instant = frame.actual or frame.requested
+            if footage_access(session, user, branch_id, frame.channel_id, instant, instant).allowed:
+                return True
+        return False
+    scope = branch_scope_for(user.role, user.branch_id)
+    branches = session.scalars(
+        select(FindingRow.branch_id)
+        .join(FindingEventRow, FindingEventRow.finding_id == FindingRow.id)
+        .where(FindingEventRow.evidence_sha256 == sha256)
+    )
+    return any(scope is None or branch_id in scope for branch_id in branches)

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
+from vidaudit.accounts.roles import PersonRole
 from vidaudit.inventory.schema import Branch, Policy
 
 
@@ -84,8 +85,8 @@ def week_duties(
     for at, role in reviews:
         local = at.astimezone(tz).date()
         if monday <= local <= sunday:
-            admin += role == "administrator"
-            head += role == "branch_head"
+            admin += role == PersonRole.ADMINISTRATOR
+            head += role == PersonRole.BRANCH_HEAD
     check_days = []
     day = monday
     while day <= min(sunday, today):

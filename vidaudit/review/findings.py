@@ -19,6 +19,7 @@ from enum import StrEnum
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from vidaudit.accounts.roles import Permission, PersonRole, roles_with
 from vidaudit.db.models import FindingEventRow, FindingRow, UserRow
 
 
@@ -38,31 +39,33 @@ class Action(StrEnum):
 
 
 #: action -> (statuses it may start from, status it leaves, roles allowed)
-TRANSITIONS: dict[Action, tuple[frozenset[Status], Status | None, frozenset[str]]] = {
+_FIXERS = roles_with(Permission.RECTIFY)
+_VERIFIERS = roles_with(Permission.VERIFY_RECTIFICATION)
+TRANSITIONS: dict[Action, tuple[frozenset[Status], Status | None, frozenset[PersonRole]]] = {
     Action.FIX: (
         frozenset({Status.OPEN, Status.REOPENED}),
         Status.FIXED,
-        frozenset({"branch_head", "administrator"}),
+        _FIXERS,
     ),
     Action.CLOSE: (
         frozenset({Status.FIXED}),
         Status.CLOSED,
-        frozenset({"security", "inspector", "branch_head"}),
+        _VERIFIERS,
     ),
     Action.REOPEN: (
         frozenset({Status.FIXED, Status.CLOSED}),
         Status.REOPENED,
-        frozenset({"security", "inspector", "branch_head"}),
+        _VERIFIERS,
     ),
     Action.ASSIGN: (
         frozenset({Status.OPEN, Status.REOPENED, Status.FIXED}),
         None,
-        frozenset({"security", "inspector", "branch_head"}),
+        _VERIFIERS,
     ),
     Action.COMMENT: (
         frozenset(Status),
         None,
-        frozenset({"security", "inspector", "branch_head", "administrator"}),
+        _FIXERS | _VERIFIERS,
     ),
 }
 

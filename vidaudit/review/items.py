@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from vidaudit.inventory.schema import Role
+from vidaudit.inventory.schema import ChannelRole
 
 
 class Verdict(StrEnum):
@@ -24,18 +24,20 @@ class InspectionItem:
     zh: str
     en: str
     source: str
-    roles: frozenset[Role]
+    roles: frozenset[ChannelRole]
 
     def text(self, lang: str) -> str:
         return self.zh if lang.startswith("zh") else self.en
 
 
-_COUNTER = frozenset({Role.COUNTER})
-_CASH = frozenset({Role.COUNTER, Role.CASH_AREA})
-_VAULT = frozenset({Role.VAULT})
-_ATM = frozenset({Role.ATM})
-_DOORS = frozenset({Role.ENTRANCE, Role.LOBBY, Role.COUNTER, Role.CASH_AREA})
-_ALL = frozenset(Role)
+_COUNTER = frozenset({ChannelRole.COUNTER})
+_CASH = frozenset({ChannelRole.COUNTER, ChannelRole.CASH_AREA})
+_VAULT = frozenset({ChannelRole.VAULT})
+_ATM = frozenset({ChannelRole.ATM})
+_DOORS = frozenset(
+    {ChannelRole.ENTRANCE, ChannelRole.LOBBY, ChannelRole.COUNTER, ChannelRole.CASH_AREA}
+)
+_ALL = frozenset(ChannelRole)
 
 ITEMS: tuple[InspectionItem, ...] = (
     InspectionItem(
@@ -67,7 +69,7 @@ ITEMS: tuple[InspectionItem, ...] = (
         "营业前检查报警器是否开启",
         "Alarm armed and checked before opening",
         "Art. 5",
-        frozenset({Role.COUNTER, Role.CASH_AREA, Role.ENTRANCE}),
+        frozenset({ChannelRole.COUNTER, ChannelRole.CASH_AREA, ChannelRole.ENTRANCE}),
     ),
     InspectionItem(
         "cash_secured",
@@ -95,21 +97,21 @@ ITEMS: tuple[InspectionItem, ...] = (
         "营业终了现金、凭证、印章全部入库,切断电源",
         "At close, cash, vouchers and seals go to the vault and power is off",
         "Art. 11",
-        frozenset({Role.COUNTER, Role.CASH_AREA, Role.VAULT}),
+        frozenset({ChannelRole.COUNTER, ChannelRole.CASH_AREA, ChannelRole.VAULT}),
     ),
     InspectionItem(
         "vault_two_guards",
         "金库双人值守,值守期间无饮酒、娱乐",
         "Vault guarded by two; no drinking or entertainment on duty",
         "Art. 12, 15",
-        _VAULT | frozenset({Role.DUTY_ROOM}),
+        _VAULT | frozenset({ChannelRole.DUTY_ROOM}),
     ),
     InspectionItem(
         "monitor_not_misused",
         "监控设施未用于播放其它录像或看电视",
         "Monitoring equipment not used for other viewing",
         "Art. 48",
-        frozenset({Role.DUTY_ROOM}),
+        frozenset({ChannelRole.DUTY_ROOM}),
     ),
     InspectionItem(
         "atm_patrol",
@@ -123,7 +125,9 @@ ITEMS: tuple[InspectionItem, ...] = (
         "临时人员出入有专人全程陪同",
         "Temporary or outsourced staff accompanied at all times",
         "bank notice",
-        frozenset({Role.VAULT, Role.CASH_AREA, Role.ENTRANCE, Role.ATM}),
+        frozenset(
+            {ChannelRole.VAULT, ChannelRole.CASH_AREA, ChannelRole.ENTRANCE, ChannelRole.ATM}
+        ),
     ),
     InspectionItem(
         "courteous_service",
@@ -137,5 +141,5 @@ ITEMS: tuple[InspectionItem, ...] = (
 BY_CODE = {item.code: item for item in ITEMS}
 
 
-def items_for(role: Role) -> list[InspectionItem]:
+def items_for(role: ChannelRole) -> list[InspectionItem]:
     return [item for item in ITEMS if role in item.roles]

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from vidaudit.accounts.roles import Permission, PersonRole, roles_with
 from vidaudit.db.models import (
     ChannelRow,
     FindingEventRow,
@@ -19,11 +20,11 @@ from vidaudit.db.models import (
     SpotCheckTaskRow,
     UserRow,
 )
-from vidaudit.inventory.schema import Role
+from vidaudit.inventory.schema import ChannelRole
 from vidaudit.review.items import BY_CODE, Verdict, items_for
 from vidaudit.review.register import Entry, append
 
-REVIEWER_ROLES = frozenset({"administrator", "branch_head", "inspector", "security"})
+REVIEWER_ROLES = roles_with(Permission.REVIEW)
 #: Days a branch gets to fix a finding unless the reviewer says otherwise.
 DEFAULT_DEADLINE_DAYS = 7
 
@@ -44,7 +45,7 @@ def branch_head_of(session: Session, branch_id: str) -> UserRow | None:
         select(UserRow)
         .where(
             UserRow.branch_id == branch_id,
-            UserRow.role == "branch_head",
+            UserRow.role == PersonRole.BRANCH_HEAD,
             UserRow.disabled_at.is_(None),
         )
         .order_by(UserRow.id)
@@ -71,7 +72,7 @@ def submit_review(
         raise ReviewError(f"a {reviewer.role} does not review footage")
     if reviewer.branch_id is not None and reviewer.branch_id != branch_id:
         raise ReviewError("reviewers bound to a branch review their own branch")
-    wanted = {item.code for item in items_for(Role(channel.role))}
+    wanted = {item.code for item in items_for(ChannelRole(channel.role))}
     unknown = set(marks) - wanted
     if unknown:
         raise ReviewError(f"items not inspected on a {channel.role} channel: {sorted(unknown)}")

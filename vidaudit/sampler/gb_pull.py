@@ -34,7 +34,7 @@ from vidaudit.inventory.schema import Channel, Device
 from vidaudit.media.errors import MediaError
 from vidaudit.media.ps_stream import PsReceiver
 from vidaudit.media.pulled import PulledFrame
-from vidaudit.media.replay import plan_stretches
+from vidaudit.media.stretches import plan_stretches
 from vidaudit.sampler.gb_settings import GbPullSettings
 
 #: Asked for around the instants: decoding starts at the playback's first frame, and the

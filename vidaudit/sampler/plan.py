@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from vidaudit.inventory.schema import Branch, Channel, Inventory, Role
+from vidaudit.inventory.schema import Branch, Channel, ChannelRole, Inventory
 
 #: Version of the selection algorithm, stored with each plan: a re-derivation must use the
 #: algorithm the plan was drawn with.
@@ -46,7 +46,7 @@ class RandomPlanRequest:
     count: int
     period_start: dt.date  # first day, branch-local calendar
     period_days: int
-    roles: frozenset[Role]
+    roles: frozenset[ChannelRole]
     window: dt.timedelta = dt.timedelta(minutes=10)
     branches: frozenset[str] | None = None
 

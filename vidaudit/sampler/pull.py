@@ -23,8 +23,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from vidaudit.collector.derive import DeviceRecordings, match_recording
 from vidaudit.db.models import TaskFrameRow
+from vidaudit.errors import VidauditError
+from vidaudit.evidence.store import EvidenceStore
 from vidaudit.gb28181.errors import GbError
 from vidaudit.inventory.load import SecretResolver
 from vidaudit.inventory.schema import Api, Branch, Channel, Device, Playback
@@ -32,14 +33,15 @@ from vidaudit.media.errors import MediaError
 from vidaudit.media.file_frames import frames_at
 from vidaudit.media.jpeg import encode_jpeg
 from vidaudit.media.pulled import PulledFrame
-from vidaudit.media.replay import plan_stretches, pull_replay_frames
+from vidaudit.media.replay import pull_replay_frames
+from vidaudit.media.stretches import plan_stretches
 from vidaudit.media.vendor_urls import dahua_playback_url, hikvision_playback_url
 from vidaudit.onvif.client import OnvifPool
 from vidaudit.onvif.errors import DeviceError
 from vidaudit.onvif.settings import OnvifSettings
+from vidaudit.onvif.topology import DeviceTopology, match_recording
+from vidaudit.picture.diagnostics import Diagnosis, diagnose, diagnosis_json
 from vidaudit.review.register import Entry, append
-from vidaudit.sampler.diagnostics import Diagnosis, diagnose, diagnosis_json
-from vidaudit.sampler.evidence import EvidenceStore
 from vidaudit.sampler.gb_pull import pull_gb28181
 from vidaudit.sampler.gb_settings import GbPullSettings
 
@@ -49,13 +51,8 @@ _URL_MARGIN = dt.timedelta(seconds=2)
 _URL_STRETCH = dt.timedelta(seconds=20)
 
 
-class PullError(RuntimeError):
-    """The pull could not be made at all (kind as in MediaError/DeviceError)."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(f"{kind}: {message}")
-        self.kind = kind
-        self.message = message
+class PullError(VidauditError):
+    """The pull could not be made at all (kind from ``vidaudit.errors``)."""
 
 
 @dataclass(frozen=True)
@@ -115,8 +112,8 @@ async def _device_view(
         recordings = await dev.recordings()
         profiles = await dev.profiles() if dev.offers("media") else ()
         jobs = await dev.recording_jobs() if dev.offers("recording") else ()
-        data = DeviceRecordings(True, recordings, jobs, profiles, (), None, drift)
-        recording = match_recording(request.channel.ref, data)
+        topology = DeviceTopology(recordings, jobs, profiles, ())
+        recording = match_recording(request.channel.ref, topology)
         if recording is None:
             raise PullError("not_found", f"no recording on the device for {request.channel.id}")
         return drift, offset, (await dev.replay_uri(recording.token)).uri
@@ -323,6 +320,10 @@ async def pull_frames(
             raise ValueError(f"instant {index} must be timezone-aware")
     if not request.instants:
         raise ValueError("give at least one instant")
+    if request.file is None:
+        # A password reference that does not resolve is our configuration, not an attempt
+        # to view footage: ConfigError before anything is registered.
+        resolver.check(request.device)
     # Registered first: an attempt to view footage is on the record even if it fails.
     seq = await asyncio.to_thread(_register, sessions, request, now)
     try:

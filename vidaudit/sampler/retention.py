@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session, sessionmaker
 
 from vidaudit.db.models import RetentionCheckRow
+from vidaudit.evidence.store import EvidenceStore
 from vidaudit.inventory.load import SecretResolver
 from vidaudit.inventory.schema import Branch, Channel, Device, Inventory
 from vidaudit.onvif.settings import OnvifSettings
-from vidaudit.sampler.evidence import EvidenceStore
 from vidaudit.sampler.gb_settings import GbPullSettings
 from vidaudit.sampler.pull import PullError, PullRequest, pull_frames
 

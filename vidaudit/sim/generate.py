@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import random
 
-from vidaudit.inventory.schema import Role, WeekHours
+from vidaudit.inventory.schema import ChannelRole, WeekHours
 from vidaudit.sim.plan import DeviceKind, FaultKind, Pattern, Picture, TimeReport
 from vidaudit.sim.scenario import (
     BranchSpec,
@@ -134,7 +134,9 @@ def generate_branches(spec: GenerateSpec, seed: int) -> list[BranchSpec]:
                 clock_drift_s=round(rng.uniform(-5, 5), 1),
                 channels=[
                     ChannelSpec(
-                        id=f"{branch_id}-C{90 + m // n_branches}", name="离行式ATM", role=Role.ATM
+                        id=f"{branch_id}-C{90 + m // n_branches}",
+                        name="离行式ATM",
+                        role=ChannelRole.ATM,
                     )
                 ],
             )
@@ -180,7 +182,7 @@ def _assign_issues(devices: list[list[DeviceSpec]], spec: GenerateSpec, rng: ran
     for j, (b, i, c) in enumerate(candidates[:n_ch_issues]):
         kind = CHANNEL_ISSUES[j % len(CHANNEL_ISSUES)]
         channels = list(_channels(devices[b][i]))
-        if kind == "no_audio" and channels[c].role is not Role.COUNTER:
+        if kind == "no_audio" and channels[c].role is not ChannelRole.COUNTER:
             kind = "random_gaps"
         channels[c] = channels[c].model_copy(update=_channel_issue(kind, rng))
         devices[b][i] = devices[b][i].model_copy(update={"channels": channels})

@@ -10,7 +10,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from vidaudit.inventory.schema import OpenHours, Policy, Role, WeekHours
+from vidaudit.inventory.schema import ChannelRole, OpenHours, Policy, WeekHours
 
 
 class Pattern(StrEnum):
@@ -83,7 +83,7 @@ Interval = tuple[dt.datetime, dt.datetime]
 class ChannelPlan:
     id: str
     name: str
-    role: Role
+    role: ChannelRole
     #: 1-based channel number on its device.
     number: int
     #: Days of footage the device holds at generation time (before the schedule and gaps).

@@ -47,7 +47,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from vidaudit.inventory.schema import Identifier, OpenHours, Policy, Role, WeekHours
+from vidaudit.inventory.schema import ChannelRole, Identifier, OpenHours, Policy, WeekHours
 from vidaudit.sim.plan import (
     BranchPlan,
     ChannelPlan,
@@ -113,7 +113,7 @@ class FaultSpec(Strict):
 
 class ChannelSettings(Strict):
     name: str | None = Field(None, min_length=1, max_length=128)
-    role: Role | None = None
+    role: ChannelRole | None = None
     #: Days of footage held at generation time (default: the required days plus 10).
     retention_days: float | None = Field(None, ge=0, le=3650)
     pattern: Pattern | None = None
@@ -219,7 +219,7 @@ class Scenario(Strict):
     gb28181: GbPlatformSpec = GbPlatformSpec()
     timezone: str = "Asia/Shanghai"
     policy: Policy = Policy(
-        retention_days_by_role={Role.VAULT: 90, Role.ATM: 90},
+        retention_days_by_role={ChannelRole.VAULT: 90, ChannelRole.ATM: 90},
     )
     device_defaults: DeviceSettings = DeviceSettings()
     channel_defaults: ChannelSettings = ChannelSettings()
@@ -275,34 +275,35 @@ def load_scenario(path: Path | str) -> Scenario:
 # --------------------------------------------------------------------------- resolution
 
 #: Roles of a typical branch NVR, in channel order; the mix repeats past 16 channels.
-ROLE_CYCLE: tuple[Role, ...] = (
-    Role.COUNTER, Role.COUNTER, Role.COUNTER, Role.CASH_AREA, Role.VAULT, Role.ENTRANCE,
-    Role.LOBBY, Role.ATM, Role.COUNTER, Role.COUNTER, Role.CASH_AREA, Role.LOBBY,
-    Role.ENTRANCE, Role.DUTY_ROOM, Role.VAULT, Role.ATM,
+_R = ChannelRole
+ROLE_CYCLE: tuple[ChannelRole, ...] = (
+    _R.COUNTER, _R.COUNTER, _R.COUNTER, _R.CASH_AREA, _R.VAULT, _R.ENTRANCE,
+    _R.LOBBY, _R.ATM, _R.COUNTER, _R.COUNTER, _R.CASH_AREA, _R.LOBBY,
+    _R.ENTRANCE, _R.DUTY_ROOM, _R.VAULT, _R.ATM,
 )  # fmt: skip
 
-ROLE_NAMES: dict[Role, str] = {
-    Role.COUNTER: "号柜台",
-    Role.CASH_AREA: "现金区",
-    Role.VAULT: "金库门",
-    Role.ATM: "自助银行ATM",
-    Role.ENTRANCE: "营业厅大门",
-    Role.LOBBY: "客户等候区",
-    Role.DUTY_ROOM: "值班室",
-    Role.OTHER: "其他",
+ROLE_NAMES: dict[ChannelRole, str] = {
+    ChannelRole.COUNTER: "号柜台",
+    ChannelRole.CASH_AREA: "现金区",
+    ChannelRole.VAULT: "金库门",
+    ChannelRole.ATM: "自助银行ATM",
+    ChannelRole.ENTRANCE: "营业厅大门",
+    ChannelRole.LOBBY: "客户等候区",
+    ChannelRole.DUTY_ROOM: "值班室",
+    ChannelRole.OTHER: "其他",
 }
 
 
-def channel_name(role: Role, ordinal: int) -> str:
+def channel_name(role: ChannelRole, ordinal: int) -> str:
     """``1号柜台`` for counters, the plain place name (numbered when repeated) otherwise."""
-    if role is Role.COUNTER:
+    if role is ChannelRole.COUNTER:
         return f"{ordinal}{ROLE_NAMES[role]}"
     return ROLE_NAMES[role] if ordinal == 1 else f"{ROLE_NAMES[role]}{ordinal}"
 
 
 def generated_channels(prefix: str, first: int, count: int) -> list[ChannelSpec]:
     """``count`` channels with the usual role mix, ids ``<prefix>-Cnn`` numbered from ``first``."""
-    seen: dict[Role, int] = {}
+    seen: dict[ChannelRole, int] = {}
     out = []
     for i in range(count):
         role = ROLE_CYCLE[i % len(ROLE_CYCLE)]
@@ -366,7 +367,7 @@ def _channel_plan(
     device_now: dt.datetime,
 ) -> ChannelPlan:
     values = _merged(*layers, spec, skip=("id",))
-    role: Role = values.get("role", Role.OTHER)
+    role: ChannelRole = values.get("role", ChannelRole.OTHER)
     required = values.get("required_retention_days") or policy.retention_days_by_role.get(
         role, policy.retention_days
     )
@@ -391,8 +392,8 @@ def _channel_plan(
         gaps=gaps,
         random_gaps=values.get("random_gaps", 0),
         random_gap_minutes=values.get("random_gap_minutes", (3.0, 90.0)),
-        audio=values.get("audio", role is Role.COUNTER),
-        audio_required=values.get("audio_required", role is Role.COUNTER),
+        audio=values.get("audio", role is ChannelRole.COUNTER),
+        audio_required=values.get("audio_required", role is ChannelRole.COUNTER),
         picture=values.get("picture", Picture.NORMAL),
         required_retention_days=values.get("required_retention_days"),
     )

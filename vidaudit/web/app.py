@@ -127,7 +127,7 @@ def _check_every_route_is_guarded(app: FastAPI) -> None:
             )
             raise RuntimeError(
                 f"route {sorted(route.methods)} {route.path} declares {what}; "
-                "add dependencies=[require_permission(...)] (see vidaudit/web/roles.py)"
+                "add dependencies=[require_permission(...)] (see vidaudit/accounts/roles.py)"
             )
 
 

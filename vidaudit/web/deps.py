@@ -16,10 +16,10 @@ from fastapi import Depends, Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from vidaudit.accounts.roles import Permission, branch_scope_for, has_permission
 from vidaudit.db.models import BranchRow, UserRow, WebSessionRow
 from vidaudit.web.auth import load_session, same_token
 from vidaudit.web.i18n import DEFAULT_LANGUAGE, normalise_language
-from vidaudit.web.roles import Permission, branch_scope_for, has_permission
 from vidaudit.web.state import web_state
 
 SESSION_COOKIE = "vidaudit_session"

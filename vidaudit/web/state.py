@@ -16,8 +16,20 @@ from vidaudit.settings import Settings
 from vidaudit.web.auth import LoginLimiter
 from vidaudit.web.i18n import Catalogue
 
-#: the folder with templates/, static/ and locales/ (beside the package in the repository)
-WEB_ROOT = Path(__file__).resolve().parents[2] / "web"
+
+def _web_root() -> Path:
+    """The folder with templates/, static/ and locales/.
+
+    In a checkout it is ``web/`` at the repository root (where a designer looks); the
+    wheel carries the same folder inside the package as ``vidaudit/_web``
+    (pyproject.toml's ``force-include``), since nothing beside site-packages is ours.
+    """
+    package = Path(__file__).resolve().parents[1]
+    packaged = package / "_web"
+    return packaged if packaged.is_dir() else package.parent / "web"
+
+
+WEB_ROOT = _web_root()
 
 
 def utc_now() -> dt.datetime:

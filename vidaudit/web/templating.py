@@ -20,10 +20,11 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from markupsafe import Markup
 
+from vidaudit.accounts.roles import branch_scope_for, has_permission
 from vidaudit.db.models import UserRow
 from vidaudit.web.deps import CSRF_FIELD, CSRF_HEADER, request_language
 from vidaudit.web.i18n import DEFAULT_TIMEZONE, LANGUAGES, fmt_dt, localtime
-from vidaudit.web.roles import branch_scope_for, has_permission, nav_for
+from vidaudit.web.nav import nav_for
 from vidaudit.web.state import web_state
 
 

@@ -17,8 +17,10 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
+from vidaudit.accounts.roles import Permission
+from vidaudit.accounts.users import authenticate
 from vidaudit.db.models import UserRow
-from vidaudit.web.auth import authenticate, load_session, revoke_session, same_token, start_session
+from vidaudit.web.auth import load_session, revoke_session, same_token, start_session
 from vidaudit.web.deps import (
     LANG_COOKIE,
     LOGIN_CSRF_COOKIE,
@@ -31,7 +33,6 @@ from vidaudit.web.deps import (
 )
 from vidaudit.web.errors import safe_next
 from vidaudit.web.i18n import LANGUAGES, normalise_language
-from vidaudit.web.roles import Permission
 from vidaudit.web.state import web_state
 from vidaudit.web.templating import render
 

@@ -12,52 +12,23 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
-from vidaudit.db.models import ApprovalRow, BranchRow, ChannelRow, SpotCheckTaskRow, UserRow
-from vidaudit.review.register import Entry, append
-from vidaudit.web.deps import SessionDep, branch_scope, check_branch, require_permission
-from vidaudit.web.roles import Permission, has_permission
+from vidaudit.accounts.roles import Permission
+from vidaudit.db.models import ApprovalRow, UserRow
+from vidaudit.review.approvals import ApprovalError, decide_approval
+from vidaudit.web.deps import SessionDep, check_branch, require_permission
 from vidaudit.web.state import web_state
 from vidaudit.web.templating import render
+from vidaudit.web.views.approvals import approval_lists
 from vidaudit.web.views.review_common import (
     branch_zones,
     clean_text,
     not_found,
     query_flag,
-    user_names,
 )
 
 router = APIRouter(tags=["approvals"])
-
-DECIDED_SHOWN = 30
-
-
-def _tasks_for(db: Session, approvals: list[ApprovalRow]) -> dict[int, int]:
-    """approval id -> the spot-check task it was asked for (same channel and window)."""
-    if not approvals:
-        return {}
-    conditions = [
-        and_(
-            SpotCheckTaskRow.channel_id == a.channel_id,
-            SpotCheckTaskRow.start == a.range_start,
-            SpotCheckTaskRow.end == a.range_end,
-        )
-        for a in approvals
-    ]
-    tasks = list(db.scalars(select(SpotCheckTaskRow).where(or_(*conditions))))
-    out: dict[int, int] = {}
-    for approval in approvals:
-        for task in tasks:
-            if (task.channel_id, task.start, task.end) == (
-                approval.channel_id,
-                approval.range_start,
-                approval.range_end,
-            ):
-                out[approval.id] = task.id
-                break
-    return out
 
 
 def _page(
@@ -70,53 +41,19 @@ def _page(
     note: str = "",
     status_code: int = 200,
 ) -> HTMLResponse:
-    pending: list[ApprovalRow] = []
-    decided: list[ApprovalRow] = []
-    if has_permission(user.role, Permission.APPROVE):
-        scope = branch_scope(user)
-        query = select(ApprovalRow)
-        if scope is not None:
-            query = query.where(ApprovalRow.branch_id.in_(scope))
-        pending = list(
-            db.scalars(query.where(ApprovalRow.status == "pending").order_by(ApprovalRow.id))
-        )
-        decided = list(
-            db.scalars(
-                query.where(ApprovalRow.status != "pending")
-                .order_by(ApprovalRow.id.desc())
-                .limit(DECIDED_SHOWN)
-            )
-        )
-    mine = list(
-        db.scalars(
-            select(ApprovalRow)
-            .where(ApprovalRow.requester_id == user.id)
-            .order_by(ApprovalRow.id.desc())
-            .limit(DECIDED_SHOWN)
-        )
-    )
-    every = pending + decided + mine
-    channels = {
-        c.id: c
-        for c in db.scalars(
-            select(ChannelRow).where(ChannelRow.id.in_({a.channel_id for a in every}))
-        )
-    }
-    branches = {b.id: b for b in db.scalars(select(BranchRow))}
+    data = approval_lists(db, user)
     return render(
         request,
         "approval_list.html",
         {
-            "pending": pending,
-            "decided": decided,
-            "mine": mine,
-            "channels": channels,
-            "branches": branches,
+            "pending": data.pending,
+            "decided": data.decided,
+            "mine": data.mine,
+            "channels": data.channels,
+            "branches": data.branches,
             "zones": branch_zones(db),
-            "people": user_names(
-                db, [a.requester_id for a in every] + [a.decided_by for a in every]
-            ),
-            "tasks": _tasks_for(db, every),
+            "people": data.people,
+            "tasks": data.tasks,
             "done": query_flag(request, "done"),
             "error": error,
             "error_id": error_id,
@@ -149,78 +86,19 @@ def decide(
         raise not_found()
     check_branch(user, approval.branch_id)
     text = clean_text(note)
-    if approval.status != "pending":
-        return _page(
-            request,
-            db,
-            user,
-            error="approval.already_decided",
-            error_id=approval_id,
-            status_code=409,
-        )
-    if decision not in ("approve", "deny"):
-        return _page(
-            request,
-            db,
-            user,
-            error="approval.choose",
-            error_id=approval_id,
-            note=text,
-            status_code=400,
-        )
-    if decision == "deny" and not text:
-        return _page(
-            request,
-            db,
-            user,
-            error="approval.deny_needs_note",
-            error_id=approval_id,
-            status_code=400,
-        )
-    if approval.requester_id == user.id:
-        # Nobody approves their own request: that would make the rule a formality.
-        return _page(
-            request, db, user, error="approval.own_request", error_id=approval_id, status_code=400
-        )
-    now = web_state(request).clock()
-    outcome = "approved" if decision == "approve" else "denied"
-    # Decided only if still pending, in one statement: of two heads deciding at the same
-    # moment the second is told, never silently overwrites the first.
-    done = db.execute(
-        update(ApprovalRow)
-        .where(ApprovalRow.id == approval_id, ApprovalRow.status == "pending")
-        .values(status=outcome, decided_by=user.id, decided_at=now, decision_note=text)
-    )
-    if done.rowcount != 1:  # type: ignore[attr-defined]
+    try:
+        decide_approval(db, user, approval, decision, text, web_state(request).clock())
+    except ApprovalError as exc:
         db.rollback()
+        keep = text if exc.code == "approval.choose" else ""
         return _page(
             request,
             db,
             user,
-            error="approval.already_decided",
+            error=exc.code,
             error_id=approval_id,
-            status_code=409,
+            note=keep,
+            status_code=409 if exc.conflict else 400,
         )
-    db.refresh(approval)
-    requester = db.get(UserRow, approval.requester_id)
-    append(
-        db,
-        Entry(
-            actor=user.username,
-            actor_role=user.role,
-            action="approval",
-            reason=text or approval.reason,
-            branch_id=approval.branch_id,
-            channel_id=approval.channel_id,
-            range_start=approval.range_start,
-            range_end=approval.range_end,
-            details={
-                "approval_id": approval.id,
-                "decision": approval.status,
-                "requester": requester.username if requester else None,
-            },
-        ),
-        now,
-    )
     db.commit()
     return RedirectResponse(f"/approvals?done={approval.status}", status_code=303)

@@ -13,10 +13,11 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
+from vidaudit.accounts.roles import Permission
 from vidaudit.db.models import BranchRow, UserRow
 from vidaudit.web.deps import BranchScope, SessionDep, require_permission
+from vidaudit.web.export import Cell, download, to_csv, to_xlsx
 from vidaudit.web.i18n import DEFAULT_TIMEZONE, localtime
-from vidaudit.web.roles import Permission
 from vidaudit.web.state import web_state
 from vidaudit.web.templating import render
 from vidaudit.web.views import dashboard_export as export
@@ -102,7 +103,7 @@ def _export(
     db: SessionDep,
     scope: set[str] | None,
     view: View,
-) -> tuple[list[str], list[list[export.Cell]], str]:
+) -> tuple[list[str], list[list[Cell]], str]:
     _everything, rows = _rows(request, db, scope, view)
     t = web_state(request).catalogue.translator(request.state.lang)
     headers, body = export.table(rows, t)
@@ -122,11 +123,7 @@ def dashboard_csv(
     dir: QueryText = None,
 ) -> Response:
     headers, body, name = _export(request, db, scope, _view(q, problem, sort, dir))
-    return Response(
-        export.to_csv(headers, body),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
-    )
+    return download(to_csv(headers, body), f"{name}.csv")
 
 
 @router.get("/dashboard.xlsx")
@@ -142,8 +139,4 @@ def dashboard_xlsx(
 ) -> Response:
     headers, body, name = _export(request, db, scope, _view(q, problem, sort, dir))
     t = web_state(request).catalogue.translator(request.state.lang)
-    return Response(
-        export.to_xlsx(headers, body, t("dashboard.title")),
-        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'},
-    )
+    return download(to_xlsx(headers, body, t("dashboard.title"), freeze="C2"), f"{name}.xlsx")

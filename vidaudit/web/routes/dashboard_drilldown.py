@@ -13,23 +13,22 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse
-from sqlalchemy import select
 
+from vidaudit.accounts.roles import Permission
 from vidaudit.collector.history import open_tickets, retention_trend
 from vidaudit.db.models import (
     BranchRow,
     ChannelRow,
     DeviceRow,
     EvidenceRow,
-    SnapshotRow,
     UserRow,
 )
-from vidaudit.sampler.evidence import EvidenceStore
+from vidaudit.evidence.store import EvidenceStore
+from vidaudit.inventory.calendar import branch_calendar, current_policy
 from vidaudit.web.deps import SessionDep, branch_scope, check_branch, require_permission
-from vidaudit.web.roles import Permission
 from vidaudit.web.state import web_state
 from vidaudit.web.templating import render
-from vidaudit.web.views.dashboard_data import branch_schedule, current_policy, latest_runs
+from vidaudit.web.views.dashboard_data import latest_runs
 from vidaudit.web.views.dashboard_detail import (
     DIAG_CHECKS,
     KNOWN_RULES,
@@ -40,8 +39,10 @@ from vidaudit.web.views.dashboard_detail import (
     error_kind_text,
     explain,
     latest_channel_observation,
+    latest_snapshot,
     recording_timeline,
     retention_chart,
+    snapshot_branches,
 )
 
 log = logging.getLogger(__name__)
@@ -143,17 +144,12 @@ def channel_page(
     observation = latest_channel_observation(db, channel.id)
     since = state.clock() - dt.timedelta(days=TREND_DAYS)
     trend = retention_trend(db, channel.id, since)
-    snapshot = db.scalars(
-        select(SnapshotRow)
-        .where(SnapshotRow.channel_id == channel.id)
-        .order_by(SnapshotRow.taken_at.desc())
-        .limit(1)
-    ).first()
+    snapshot = latest_snapshot(db, channel.id)
     t = state.catalogue.translator(request.state.lang)
     timeline = None
     if observation is not None:
         timeline = recording_timeline(
-            observation, branch_schedule(branch, state.inventory), policy, branch.timezone
+            observation, branch_calendar(branch, state.inventory), policy, branch.timezone
         )
     return render(
         request,
@@ -185,14 +181,7 @@ def evidence_file(request: Request, db: SessionDep, user: ViewerUser, sha256: st
     """
     if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
         raise _not_found()
-    branch_ids = set(
-        db.scalars(
-            select(DeviceRow.branch_id)
-            .join(ChannelRow, ChannelRow.device_id == DeviceRow.id)
-            .join(SnapshotRow, SnapshotRow.channel_id == ChannelRow.id)
-            .where(SnapshotRow.evidence_sha256 == sha256)
-        )
-    )
+    branch_ids = snapshot_branches(db, sha256)
     row = db.get(EvidenceRow, sha256)
     if row is None or not branch_ids:
         raise _not_found()

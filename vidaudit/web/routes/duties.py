@@ -14,7 +14,9 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from vidaudit.accounts.roles import Permission
 from vidaudit.db.models import BranchRow, UserRow
+from vidaudit.inventory.calendar import branch_calendar, current_policy
 from vidaudit.web.deps import (
     BranchScope,
     SessionDep,
@@ -23,7 +25,6 @@ from vidaudit.web.deps import (
     scoped_branches,
 )
 from vidaudit.web.i18n import DEFAULT_TIMEZONE, zone
-from vidaudit.web.roles import Permission
 from vidaudit.web.state import web_state
 from vidaudit.web.templating import render
 from vidaudit.web.views.duties_check import (
@@ -38,11 +39,9 @@ from vidaudit.web.views.duties_data import (
     BadWeek,
     DutyLine,
     branch_today,
-    current_policy,
     duties_for_weeks,
     iso_week,
     parse_week,
-    schedule,
 )
 
 router = APIRouter(tags=["duties"])
@@ -71,16 +70,16 @@ def duties_page(
         monday = parse_week(week, now.astimezone(zone(tz)).date())
     except BadWeek:
         raise HTTPException(400) from None
-    policy = current_policy(state, db)
+    policy = current_policy(db, state.inventory)
     lines: list[DutyLine] = []
     history: list[DutyLine] = []
     for row in branches:
         today = branch_today(row, now)
-        [duties] = duties_for_weeks(db, row, policy, [monday], now)
+        [duties] = duties_for_weeks(db, row, policy, [monday], now, state.inventory)
         pending = (
             policy.duties.daily_check
             and monday <= today < monday + dt.timedelta(days=7)
-            and schedule(row).hours_on(today) is not None
+            and branch_calendar(row, state.inventory).hours_on(today) is not None
             and today not in duties.checked_days
         )
         lines.append(DutyLine(row, duties, today_pending=bool(pending)))
@@ -88,7 +87,7 @@ def duties_page(
         mondays = [monday - dt.timedelta(weeks=n) for n in range(1, HISTORY_WEEKS + 1)]
         history = [
             DutyLine(branches[0], d)
-            for d in duties_for_weeks(db, branches[0], policy, mondays, now)
+            for d in duties_for_weeks(db, branches[0], policy, mondays, now, state.inventory)
         ]
     this_monday = parse_week(None, now.astimezone(zone(tz)).date())
     return render(
@@ -137,7 +136,8 @@ def daily_check_page(
     done: str | None = None,
 ) -> HTMLResponse:
     row = _branch_or_404(db, user, branch_id)
-    now = web_state(request).clock()
+    state = web_state(request)
+    now = state.clock()
     today = branch_today(row, now)
     check = todays_check(db, branch_id, today)
     return render(
@@ -147,7 +147,7 @@ def daily_check_page(
             "branch": row,
             "tz": row.timezone,
             "today": today,
-            "business_day": schedule(row).hours_on(today) is not None,
+            "business_day": branch_calendar(row, state.inventory).hours_on(today) is not None,
             "collector": collector_today(db, branch_id, today, row.timezone, now),
             "check": check,
             "confirmed_by": confirmer_name(db, check),

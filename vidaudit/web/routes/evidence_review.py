@@ -13,24 +13,17 @@ from typing import Annotated
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse
-from sqlalchemy import select
 
+from vidaudit.accounts.roles import Permission
 from vidaudit.db.models import (
-    ChannelRow,
-    DeviceRow,
     EvidenceRow,
-    FindingEventRow,
-    FindingRow,
-    TaskFrameRow,
     UserRow,
 )
+from vidaudit.review.access import may_see_evidence
 from vidaudit.web.deps import SessionDep, require_permission
-from vidaudit.web.roles import Permission
 from vidaudit.web.state import web_state
 from vidaudit.web.views.review_common import (
     evidence_store,
-    footage_access,
-    in_scope,
     not_found,
 )
 
@@ -53,26 +46,7 @@ def evidence_file(
     row = db.get(EvidenceRow, sha256)
     if row is None:
         raise not_found()
-    frames = db.execute(
-        select(TaskFrameRow, DeviceRow.branch_id)
-        .join(ChannelRow, ChannelRow.id == TaskFrameRow.channel_id)
-        .join(DeviceRow, DeviceRow.id == ChannelRow.device_id)
-        .where(TaskFrameRow.evidence_sha256 == sha256)
-    ).all()
-    allowed = False
-    if frames:
-        for frame, branch_id in frames:
-            instant = frame.actual or frame.requested
-            if footage_access(db, user, branch_id, frame.channel_id, instant, instant).allowed:
-                allowed = True
-                break
-    else:
-        branches = db.scalars(
-            select(FindingRow.branch_id)
-            .join(FindingEventRow, FindingEventRow.finding_id == FindingRow.id)
-            .where(FindingEventRow.evidence_sha256 == sha256)
-        )
-        allowed = any(in_scope(user, branch_id) for branch_id in branches)
+    allowed = may_see_evidence(db, user, sha256)
     path = evidence_store(web_state(request)).path_of(row)
     if not allowed or not path.is_file():
         raise not_found()

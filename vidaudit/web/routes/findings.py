@@ -8,28 +8,20 @@ message instead of overwriting what someone else saved.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import logging
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 # openpyxl ships no type information and the project does not install types-openpyxl
-from openpyxl import Workbook  # type: ignore[import-untyped, unused-ignore]
-from openpyxl.styles import Font, PatternFill  # type: ignore[import-untyped, unused-ignore]
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from vidaudit.accounts.roles import Permission, has_permission
 from vidaudit.db.models import (
-    BranchRow,
-    ChannelRow,
-    FindingEventRow,
     FindingRow,
-    ReviewRow,
     UserRow,
 )
 from vidaudit.review.findings import (
@@ -43,12 +35,24 @@ from vidaudit.review.findings import (
     is_overdue,
 )
 from vidaudit.review.items import BY_CODE
-from vidaudit.web.deps import Forbidden, SessionDep, branch_scope, check_branch, require_permission
+from vidaudit.web.deps import Forbidden, SessionDep, check_branch, require_permission
+from vidaudit.web.export import Cell, download, to_csv, to_xlsx
 from vidaudit.web.i18n import DEFAULT_TIMEZONE, Translator, fmt_dt, localtime
-from vidaudit.web.roles import Permission, has_permission
 from vidaudit.web.state import web_state
 from vidaudit.web.templating import render
+from vidaudit.web.views.findings import (
+    PAGE_LIMIT,
+    STATUSES,
+    Filters,
+    all_branches,
+    branch_today,
+    channels_by_id,
+    detail_of,
+    findings_in_scope,
+    parse_filters,
+)
 from vidaudit.web.views.review_common import (
+    branch_zones,
     branches_in_scope,
     clean_text,
     evidence_store,
@@ -79,69 +83,12 @@ ACTION_PERMISSIONS: dict[Action, frozenset[Permission]] = {
 #: a photo of the fix, not a video: a phone picture is a few MB
 MAX_UPLOAD_BYTES = 10 << 20
 _IMAGE_MAGIC = ((b"\xff\xd8\xff", "image/jpeg"), (b"\x89PNG\r\n\x1a\n", "image/png"))
-STATUSES = tuple(s.value for s in Status)
-PAGE_LIMIT = 500
 
 
 def may_act(user: UserRow, finding: FindingRow, action: Action) -> bool:
     allowed_from, _to, roles = TRANSITIONS[action]
     permitted = any(has_permission(user.role, p) for p in ACTION_PERMISSIONS[action])
     return permitted and user.role in roles and Status(finding.status) in allowed_from
-
-
-def branch_today(finding: FindingRow, zones: dict[str, str], now: dt.datetime) -> dt.date:
-    return localtime(now, zones.get(finding.branch_id, DEFAULT_TIMEZONE)).date()
-
-
-@dataclass(frozen=True)
-class Filters:
-    status: str = ""
-    branch: str = ""
-    overdue: bool = False
-
-    def query(self) -> dict[str, Any]:
-        return {
-            "status": self.status,
-            "branch": self.branch,
-            "overdue": "1" if self.overdue else "",
-        }
-
-
-def _filters(status: str, branch: str, overdue: str) -> Filters:
-    return Filters(
-        status=status if status in (*STATUSES, "active") else "",
-        branch=branch.strip()[:64],
-        overdue=overdue in ("1", "on", "true"),
-    )
-
-
-def _findings(db: Session, user: UserRow, filters: Filters, now: dt.datetime) -> list[FindingRow]:
-    query = select(FindingRow)
-    scope = branch_scope(user)
-    if scope is not None:
-        query = query.where(FindingRow.branch_id.in_(scope))
-    if filters.branch:
-        query = query.where(FindingRow.branch_id == filters.branch)
-    if filters.status == "active":
-        query = query.where(FindingRow.status != Status.CLOSED.value)
-    elif filters.status:
-        query = query.where(FindingRow.status == filters.status)
-    if filters.overdue:
-        query = query.where(FindingRow.status.in_((Status.OPEN.value, Status.REOPENED.value)))
-    rows = list(db.scalars(query.order_by(FindingRow.deadline, FindingRow.id).limit(PAGE_LIMIT)))
-    if filters.overdue:
-        # "Overdue" depends on each branch's own calendar day, so it is decided here.
-        zones = _zones(db)
-        rows = [f for f in rows if is_overdue(f, branch_today(f, zones, now))]
-    return rows
-
-
-def _zones(db: Session) -> dict[str, str]:
-    return {b.id: b.timezone for b in db.scalars(select(BranchRow))}
-
-
-def _channels(db: Session, ids: set[str]) -> dict[str, ChannelRow]:
-    return {c.id: c for c in db.scalars(select(ChannelRow).where(ChannelRow.id.in_(ids)))}
 
 
 @router.get("/findings", response_class=HTMLResponse)
@@ -154,9 +101,9 @@ def findings_list(
     overdue: str = "",
 ) -> HTMLResponse:
     now = web_state(request).clock()
-    filters = _filters(status, branch, overdue)
-    rows = _findings(db, user, filters, now)
-    zones = _zones(db)
+    filters = parse_filters(status, branch, overdue)
+    rows = findings_in_scope(db, user, filters, now)
+    zones = branch_zones(db)
     return render(
         request,
         "finding_list.html",
@@ -165,7 +112,7 @@ def findings_list(
             "filters": filters,
             "statuses": STATUSES,
             "branches": branches_in_scope(db, user),
-            "channels": _channels(db, {f.channel_id for f in rows}),
+            "channels": channels_by_id(db, {f.channel_id for f in rows}),
             "people": user_names(db, [f.owner_id for f in rows]),
             "overdue": {f.id for f in rows if is_overdue(f, branch_today(f, zones, now))},
             "zones": zones,
@@ -180,17 +127,21 @@ def findings_list(
 # --- exports ----------------------------------------------------------------------------
 
 
+#: the export's "overdue" column: its rows are highlighted in the XLSX
+OVERDUE_COLUMN = 8
+
+
 def _export_rows(
     request: Request, db: Session, user: UserRow, filters: Filters
-) -> tuple[list[str], list[list[Any]]]:
+) -> tuple[list[str], list[list[Cell]]]:
     state = web_state(request)
     now = state.clock()
     lang = getattr(request.state, "lang", "zh")
     t = state.catalogue.translator(lang)
-    rows = _findings(db, user, filters, now)
-    zones = _zones(db)
-    branches = {b.id: b for b in db.scalars(select(BranchRow))}
-    channels = _channels(db, {f.channel_id for f in rows})
+    rows = findings_in_scope(db, user, filters, now)
+    zones = branch_zones(db)
+    branches = all_branches(db)
+    channels = channels_by_id(db, {f.channel_id for f in rows})
     people = user_names(db, [f.owner_id for f in rows])
     header = [
         t(key)
@@ -208,7 +159,7 @@ def _export_rows(
             "findings.col_updated",
         )
     ]
-    out: list[list[Any]] = []
+    out: list[list[Cell]] = []
     for f in rows:
         tz = zones.get(f.branch_id, DEFAULT_TIMEZONE)
         branch = branches.get(f.branch_id)
@@ -237,10 +188,6 @@ def _status_text(t: Translator, status: str) -> str:
     return t(f"findings.status_{status}") if status in STATUSES else status
 
 
-def _attachment(name: str) -> dict[str, str]:
-    return {"Content-Disposition": f'attachment; filename="{name}"'}
-
-
 @router.get("/findings.csv")
 def findings_csv(
     request: Request,
@@ -250,26 +197,9 @@ def findings_csv(
     branch: str = "",
     overdue: str = "",
 ) -> Response:
-    header, rows = _export_rows(request, db, user, _filters(status, branch, overdue))
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(header)
-    writer.writerows([_csv_safe(v) for v in row] for row in rows)
-    # The BOM makes Excel (which most branches open CSVs with) read UTF-8 Chinese correctly.
-    body = "\ufeff" + buffer.getvalue()
+    header, rows = _export_rows(request, db, user, parse_filters(status, branch, overdue))
     stamp = web_state(request).clock().strftime("%Y%m%d")
-    return Response(
-        body.encode("utf-8"),
-        media_type="text/csv; charset=utf-8",
-        headers=_attachment(f"findings-{stamp}.csv"),
-    )
-
-
-def _csv_safe(value: Any) -> Any:
-    # A note starting with = + - @ would run as a formula when the CSV is opened in Excel.
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
-        return "'" + value
-    return value
+    return download(to_csv(header, rows), f"findings-{stamp}.csv")
 
 
 @router.get("/findings.xlsx")
@@ -281,34 +211,10 @@ def findings_xlsx(
     branch: str = "",
     overdue: str = "",
 ) -> Response:
-    header, rows = _export_rows(request, db, user, _filters(status, branch, overdue))
-    book = Workbook()
-    sheet = book.active
-    assert sheet is not None
-    sheet.title = "findings"
-    sheet.append(header)
-    for cell in sheet[1]:
-        cell.font = Font(bold=True)
-    overdue_fill = PatternFill("solid", fgColor="FDECEA")
-    for row in rows:
-        # openpyxl writes strings as strings (never formulas) unless they start with "=".
-        sheet.append([_csv_safe(v) if isinstance(v, str) and v.startswith("=") else v for v in row])
-        if row[8]:
-            for cell in sheet[sheet.max_row]:
-                cell.fill = overdue_fill
-    for column, width in zip(
-        "ABCDEFGHIJK", (6, 22, 22, 40, 40, 14, 12, 10, 8, 18, 18), strict=True
-    ):
-        sheet.column_dimensions[column].width = width
-    sheet.freeze_panes = "A2"
-    buffer = io.BytesIO()
-    book.save(buffer)
+    header, rows = _export_rows(request, db, user, parse_filters(status, branch, overdue))
     stamp = web_state(request).clock().strftime("%Y%m%d")
-    return Response(
-        buffer.getvalue(),
-        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        headers=_attachment(f"findings-{stamp}.xlsx"),
-    )
+    data = to_xlsx(header, rows, "findings", highlight=lambda row: bool(row[OVERDUE_COLUMN]))
+    return download(data, f"findings-{stamp}.xlsx")
 
 
 # --- one finding ------------------------------------------------------------------------
@@ -335,50 +241,30 @@ def _detail(
     status_code: int = 200,
 ) -> HTMLResponse:
     now = web_state(request).clock()
-    branch = db.get(BranchRow, finding.branch_id)
-    channel = db.get(ChannelRow, finding.channel_id)
-    review = db.get(ReviewRow, finding.review_id)
-    tz = (branch.timezone if branch else None) or DEFAULT_TIMEZONE
-    events = list(
-        db.scalars(
-            select(FindingEventRow)
-            .where(FindingEventRow.finding_id == finding.id)
-            .order_by(FindingEventRow.id)
-        )
-    )
-    candidates = list(
-        db.scalars(
-            select(UserRow)
-            .where(
-                UserRow.branch_id == finding.branch_id,
-                UserRow.disabled_at.is_(None),
-                UserRow.role.in_(("branch_head", "administrator")),
-            )
-            .order_by(UserRow.role, UserRow.display_name)
-        )
-    )
+    d = detail_of(db, finding)
+    tz = (d.branch.timezone if d.branch else None) or DEFAULT_TIMEZONE
     return render(
         request,
         "finding_detail.html",
         {
             "finding": finding,
-            "branch": branch,
-            "channel": channel,
-            "review": review,
+            "branch": d.branch,
+            "channel": d.channel,
+            "review": d.review,
             "tz": tz,
-            "events": events,
+            "events": d.events,
             "item": BY_CODE.get(finding.item_code),
             "people": user_names(
                 db,
                 [
                     finding.owner_id,
-                    *(e.actor_id for e in events),
-                    review.reviewer_id if review else None,
+                    *(e.actor_id for e in d.events),
+                    d.review.reviewer_id if d.review else None,
                 ],
             ),
             "overdue": is_overdue(finding, localtime(now, tz).date()),
             "actions": {a.value: may_act(user, finding, a) for a in Action},
-            "candidates": candidates,
+            "candidates": d.candidates,
             "error": error,
             "form": form or ActionForm(),
             "done": query_flag(request, "done"),

@@ -13,10 +13,10 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse
 
+from vidaudit.accounts.roles import Permission
 from vidaudit.db.models import ChannelRow, DeviceRow, EvidenceRow, SnapshotRow, UserRow
-from vidaudit.sampler.evidence import EvidenceStore
+from vidaudit.evidence.store import EvidenceStore
 from vidaudit.web.deps import BranchScope, SessionDep, check_branch, require_permission
-from vidaudit.web.roles import Permission
 from vidaudit.web.state import web_state
 from vidaudit.web.templating import render
 from vidaudit.web.views.duties_snapshots import PATROL_ROLES, latest_snapshots

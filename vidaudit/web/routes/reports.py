@@ -15,7 +15,9 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
+from vidaudit.accounts.roles import Permission
 from vidaudit.db.models import BranchRow, UserRow
+from vidaudit.inventory.calendar import current_policy
 from vidaudit.web.deps import (
     BranchScope,
     SessionDep,
@@ -24,10 +26,9 @@ from vidaudit.web.deps import (
     scoped_branches,
 )
 from vidaudit.web.i18n import DEFAULT_TIMEZONE, zone
-from vidaudit.web.roles import Permission
 from vidaudit.web.state import web_state
 from vidaudit.web.templating import base_context, render
-from vidaudit.web.views.duties_data import BadWeek, current_policy, parse_week
+from vidaudit.web.views.duties_data import BadWeek, parse_week
 from vidaudit.web.views.report_pdf import weekly_pdf
 from vidaudit.web.views.report_weekly import FINDING_STATUSES, WeeklyReport, weekly_report
 
@@ -69,7 +70,8 @@ def _report(
         monday = parse_week(week, now.astimezone(zone(row.timezone)).date())
     except BadWeek:
         raise HTTPException(400) from None
-    return weekly_report(db, row, monday, current_policy(state, db), now)
+    policy = current_policy(db, state.inventory)
+    return weekly_report(db, row, monday, policy, now, state.inventory)
 
 
 @router.get("/reports/weekly", response_class=HTMLResponse)
@@ -102,7 +104,8 @@ def weekly_pdf_file(
     if isinstance(report, Response):
         return report
     translate = base_context(request)["t"]
-    pdf = weekly_pdf(report, translate, user.display_name)
+    font = web_state(request).settings.report_font
+    pdf = weekly_pdf(report, translate, user.display_name, font)
     name = f"vidaudit-{report.branch.id}-{report.monday.isoformat()}.pdf"
     return Response(
         pdf,

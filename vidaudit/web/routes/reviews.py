@@ -9,27 +9,26 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
-from sqlalchemy import select
 
+from vidaudit.accounts.roles import Permission
 from vidaudit.db.models import (
     BranchRow,
     ChannelRow,
-    FindingRow,
     RegisterEntryRow,
     ReviewRow,
-    TaskFrameRow,
     UserRow,
 )
+from vidaudit.review.access import footage_access
 from vidaudit.review.items import BY_CODE
 from vidaudit.web.deps import SessionDep, check_branch, require_permission
 from vidaudit.web.i18n import DEFAULT_TIMEZONE
-from vidaudit.web.roles import Permission
 from vidaudit.web.templating import render
 from vidaudit.web.views.review_common import (
     channel_items,
-    footage_access,
+    frames_by_sha,
     not_found,
     query_flag,
+    review_findings,
     user_names,
 )
 
@@ -62,19 +61,12 @@ def review_record(
         frames = [str(s) for s in mark.get("frames", [])]
         shas.update(frames)
         rows.append({"code": code, "item": BY_CODE.get(code), "mark": mark, "frames": frames})
-    frame_rows = {
-        f.evidence_sha256: f
-        for f in db.scalars(select(TaskFrameRow).where(TaskFrameRow.evidence_sha256.in_(shas)))
-    }
+    frame_rows = frames_by_sha(db, shas)
     # The thumbnails are footage: D4 decides whether this reader sees them or a placeholder.
     may_see_frames = footage_access(
         db, user, review.branch_id, review.channel_id, review.window_start, review.window_end
     ).allowed
-    findings = list(
-        db.scalars(
-            select(FindingRow).where(FindingRow.review_id == review.id).order_by(FindingRow.id)
-        )
-    )
+    findings = review_findings(db, review.id)
     entry = db.get(RegisterEntryRow, review.register_seq)
     return render(
         request,

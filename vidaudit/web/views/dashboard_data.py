@@ -30,14 +30,14 @@ from vidaudit.db.models import (
     BranchResultRow,
     BranchRow,
     ChannelObservationRow,
-    CollectionRunRow,
     DailyCheckRow,
     DeviceObservationRow,
     FaultTicketRow,
     FindingRow,
     ReviewRow,
 )
-from vidaudit.inventory.schema import Branch, Inventory, OpenHours, Policy, WeekHours
+from vidaudit.inventory.calendar import branch_calendar, current_policy
+from vidaudit.inventory.schema import Inventory, Policy
 from vidaudit.review.duties import WeekDuties, week_duties, week_start
 from vidaudit.review.findings import Status
 from vidaudit.web.i18n import zone
@@ -133,49 +133,6 @@ class BranchSummary:
         if self.worst_held is None or not self.worst_required:
             return None
         return self.worst_held / self.worst_required
-
-
-# --- branch schedules and policy ------------------------------------------------------
-
-
-def branch_schedule(row: BranchRow, inventory: Inventory | None) -> Branch:
-    """The branch's business hours as the duty and timeline logic needs them.
-
-    The inventory loaded at start is preferred; a branch it does not list (the database
-    was synced from another file, or the branch was retired since) is rebuilt from the
-    hours ``inventory sync`` stored.  ``model_construct`` because a rebuilt branch has no
-    devices, which the inventory schema would refuse; only the hours are read from it.
-    """
-    if inventory is not None:
-        for branch in inventory.branches:
-            if branch.id == row.id:
-                return branch
-    hours: dict[str, Any] = row.hours or {}
-    week = WeekHours.model_validate(hours.get("week") or {"mon": "closed", "sun": "closed"})
-    closed = [dt.date.fromisoformat(d) for d in hours.get("closed_dates", [])]
-    special = {
-        dt.date.fromisoformat(d): OpenHours.parse(h)
-        for d, h in (hours.get("special_days") or {}).items()
-    }
-    return Branch.model_construct(
-        id=row.id,
-        name=row.name,
-        timezone=row.timezone,
-        hours=week,
-        closed_dates=closed,
-        special_days=special,
-        devices=[],
-    )
-
-
-def current_policy(db: Session, inventory: Inventory | None) -> Policy:
-    """The inventory's policy; without an inventory, the one the latest run recorded."""
-    if inventory is not None:
-        return inventory.policy
-    recorded = db.scalar(
-        select(CollectionRunRow.policy).order_by(CollectionRunRow.id.desc()).limit(1)
-    )
-    return Policy.model_validate(recorded) if recorded else Policy()
 
 
 # --- queries ---------------------------------------------------------------------------
@@ -408,7 +365,7 @@ def duties_this_week(
     for row in branches:
         tz: ZoneInfo = zone(row.timezone)
         out[row.id] = week_duties(
-            branch_schedule(row, inventory),
+            branch_calendar(row, inventory),
             policy,
             tz,
             mondays[row.id],

@@ -21,8 +21,10 @@ from vidaudit.db.models import (
     ChannelRow,
     DeviceObservationRow,
     DeviceRow,
+    SnapshotRow,
 )
 from vidaudit.inventory.schema import Branch, Policy
+from vidaudit.picture.checks import PRECEDENCE
 from vidaudit.web.i18n import Translator, zone
 
 # --- violations in the reader's language --------------------------------------------------
@@ -51,17 +53,8 @@ ERROR_KINDS = (
     "config",
 )
 
-#: picture checks of vidaudit/sampler/diagnostics.py (PRECEDENCE), named here so the web
-#: process need not import OpenCV to translate them
-DIAG_CHECKS = (
-    "no_signal",
-    "frozen",
-    "occlusion",
-    "brightness",
-    "blur",
-    "colour_cast",
-    "scene_change",
-)
+#: the picture checks (no OpenCV in the web process to translate them)
+DIAG_CHECKS = PRECEDENCE
 
 
 def rule_slug(rule: str) -> str:
@@ -248,6 +241,27 @@ class LineChart:
     @property
     def right(self) -> int:
         return self.left + self.plot_w
+
+
+def latest_snapshot(db: Session, channel_id: str) -> SnapshotRow | None:
+    return db.scalars(
+        select(SnapshotRow)
+        .where(SnapshotRow.channel_id == channel_id)
+        .order_by(SnapshotRow.taken_at.desc())
+        .limit(1)
+    ).first()
+
+
+def snapshot_branches(db: Session, sha256: str) -> set[str]:
+    """The branches whose channels have a live snapshot with these bytes."""
+    return set(
+        db.scalars(
+            select(DeviceRow.branch_id)
+            .join(ChannelRow, ChannelRow.device_id == DeviceRow.id)
+            .join(SnapshotRow, SnapshotRow.channel_id == ChannelRow.id)
+            .where(SnapshotRow.evidence_sha256 == sha256)
+        )
+    )
 
 
 def _thin(points: Sequence[RetentionPoint], most: int) -> list[RetentionPoint]:

@@ -1,24 +1,16 @@
-"""The dashboard as a table for CSV and XLSX: the same rows, filter and order as the page,
-headers and words in the reader's language, times in each branch's zone."""
+"""The dashboard as a table for CSV and XLSX (``web.export``): the same rows, filter and
+order as the page, headers and words in the reader's language, times in each branch's
+zone."""
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Sequence
 
-# openpyxl ships no type information and the project does not install types-openpyxl
-# (yet); "unused-ignore" keeps this line clean once it does.
-from openpyxl import Workbook  # type: ignore[import-untyped, unused-ignore]
-from openpyxl.styles import Font, PatternFill  # type: ignore[import-untyped, unused-ignore]
-from openpyxl.utils import get_column_letter  # type: ignore[import-untyped, unused-ignore]
-
 from vidaudit.review.duties import WeekDuties
+from vidaudit.web.export import Cell
 from vidaudit.web.i18n import Translator, fmt_dt
 from vidaudit.web.views.dashboard_data import BranchSummary
 from vidaudit.web.views.dashboard_detail import error_kind_text
-
-Cell = str | int | float | None
 
 COLUMNS = (
     "dashboard.col.branch_id",
@@ -99,34 +91,3 @@ def table(rows: Sequence[BranchSummary], t: Translator) -> tuple[list[str], list
             ]
         )
     return headers, body
-
-
-def to_csv(headers: list[str], body: list[list[Cell]]) -> bytes:
-    """UTF-8 with a byte-order mark: without it Excel on a Chinese Windows reads the file
-    as GBK and shows mojibake."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(headers)
-    for line in body:
-        writer.writerow(["" if v is None else v for v in line])
-    return ("\ufeff" + out.getvalue()).encode("utf-8")
-
-
-def to_xlsx(headers: list[str], body: list[list[Cell]], title: str) -> bytes:
-    book = Workbook()
-    sheet = book.active
-    assert sheet is not None
-    sheet.title = title[:31]  # Excel's limit on sheet names
-    sheet.append(headers)
-    for cell in sheet[1]:
-        cell.font = Font(bold=True)
-        cell.fill = PatternFill("solid", fgColor="EEF2F7")
-    for line in body:
-        sheet.append(line)
-    sheet.freeze_panes = "C2"
-    for index, header in enumerate(headers, start=1):
-        widest = max([len(header) * 2, *(len(str(line[index - 1] or "")) for line in body)])
-        sheet.column_dimensions[get_column_letter(index)].width = min(max(widest + 2, 8), 40)
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()

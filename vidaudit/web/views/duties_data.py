@@ -17,11 +17,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from vidaudit.db.models import BranchRow, CollectionRunRow, DailyCheckRow, ReviewRow
-from vidaudit.inventory.schema import Branch, OpenHours, Policy, WeekHours
+from vidaudit.db.models import BranchRow, DailyCheckRow, ReviewRow
+from vidaudit.inventory.calendar import branch_calendar
+from vidaudit.inventory.schema import Inventory, Policy
 from vidaudit.review.duties import WeekDuties, week_duties, week_start
 from vidaudit.web.i18n import zone
-from vidaudit.web.state import WebState
 
 _ISO_WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
 #: how many weeks before the chosen one the history shows
@@ -52,41 +52,6 @@ def iso_week(monday: dt.date) -> str:
     return f"{year}-W{week:02d}"
 
 
-def schedule(row: BranchRow) -> Branch:
-    """The branch's calendar from its row.  ``model_construct`` because the row has no
-    devices (a Branch must have one to validate) and only the calendar is used here."""
-    hours = row.hours or {}
-    week = hours.get("week", {})
-    return Branch.model_construct(
-        id=row.id,
-        name=row.name,
-        timezone=row.timezone,
-        hours=WeekHours.model_validate(week) if week else WeekHours.model_construct(),
-        closed_dates=[dt.date.fromisoformat(d) for d in hours.get("closed_dates", [])],
-        special_days={
-            dt.date.fromisoformat(d): OpenHours.parse(h)
-            for d, h in hours.get("special_days", {}).items()
-        },
-        devices=[],
-    )
-
-
-def current_policy(state: WebState, db: Session) -> Policy:
-    """cameras.yaml's policy when the server has it, else the one the latest collection
-    run was judged by, else the defaults (2 administrator and 1 head review a week)."""
-    if state.inventory is not None:
-        return state.inventory.policy
-    stored = db.scalars(
-        select(CollectionRunRow.policy).order_by(CollectionRunRow.started_at.desc()).limit(1)
-    ).first()
-    if stored:
-        try:
-            return Policy.model_validate(stored)
-        except ValueError:
-            pass  # a policy from an older schema: the defaults judge instead
-    return Policy()
-
-
 def week_bounds(monday: dt.date, tz: ZoneInfo) -> tuple[dt.datetime, dt.datetime]:
     """[Monday 00:00, next Monday 00:00) in the branch's zone, as aware datetimes."""
     start = dt.datetime.combine(monday, dt.time(), tzinfo=tz)
@@ -104,6 +69,7 @@ def duties_for_weeks(
     policy: Policy,
     mondays: Sequence[dt.date],
     now: dt.datetime,
+    inventory: Inventory | None,
 ) -> list[WeekDuties]:
     """D1–D3 of ``row`` for each week in ``mondays`` (two queries for all of them)."""
     if not mondays:
@@ -130,7 +96,7 @@ def duties_for_weeks(
             )
         )
     )
-    branch = schedule(row)
+    branch = branch_calendar(row, inventory)
     return [week_duties(branch, policy, tz, monday, reviews, checks, now) for monday in mondays]
 
 

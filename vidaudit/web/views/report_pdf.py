@@ -1,15 +1,24 @@
 """The weekly branch report as a PDF (reportlab), with the same numbers as the HTML page.
 
-Chinese text uses reportlab's built-in CID font ``STSong-Light`` (Adobe's Song for
-Simplified Chinese): the PDF names the font and the reader supplies the glyphs, so no
-font file ships with vidaudit and the file stays small.  It covers ASCII as well, so the
-English report uses it too and both languages look alike.
+The PDF embeds a subset of a TrueType CJK font (the glyphs the report uses, some tens of
+KB), so it looks the same and its text extracts the same in every reader, including
+those without Adobe's Asian font pack and poppler without poppler-data.  The font is
+WenQuanYi Zen Hei from Debian's ``fonts-wqy-zenhei`` (scripts/debian-packages.txt): its
+outlines are TrueType, which reportlab can embed (it cannot embed CFF outlines, so Noto
+Sans CJK is out), it covers GB 18030 and Latin, and its licence (GPL with a font
+embedding exception) allows embedding in documents.  ``VIDAUDIT_REPORT_FONT`` names
+another TrueType file (.ttf, or .ttc with its first face).  Without any, the report falls
+back to reportlab's CID font STSong-Light, named but not embedded (readers substitute a
+face of their own), and says so in the log.
 """
 
 from __future__ import annotations
 
+import functools
 import io
+import logging
 from collections.abc import Sequence
+from pathlib import Path
 from xml.sax.saxutils import escape
 
 from reportlab.lib import colors
@@ -18,25 +27,42 @@ from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+from reportlab.pdfbase.ttfonts import TTFError, TTFont
 from reportlab.platypus import Flowable, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from vidaudit.web.i18n import Translator, fmt_dt
 from vidaudit.web.views.report_weekly import FINDING_STATUSES, FindingLine, WeeklyReport
 
-FONT = "STSong-Light"
-_registered = False
+log = logging.getLogger(__name__)
+
+#: where Debian's fonts-wqy-zenhei puts the font
+DEFAULT_FONT_FILE = Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc")
+FALLBACK_FONT = "STSong-Light"
 
 
-def _font() -> str:
-    global _registered
-    if not _registered:
-        pdfmetrics.registerFont(UnicodeCIDFont(FONT))
-        _registered = True
-    return FONT
+@functools.cache
+def report_font(font_file: Path | None = None) -> str:
+    """Register the report's font once per file; return its reportlab name."""
+    path = font_file or DEFAULT_FONT_FILE
+    name = f"report-{path.stem}"
+    try:
+        # subfontIndex 0: in wqy-zenhei.ttc the proportional face (1 is the monospaced one)
+        pdfmetrics.registerFont(TTFont(name, str(path), subfontIndex=0))
+        return name
+    except (OSError, TTFError) as exc:  # absent, unreadable, or CFF outlines
+        problem = str(exc)
+    log.warning(
+        "report font %s unusable (%s): PDFs name %s without embedding it; install "
+        "Debian's fonts-wqy-zenhei or set VIDAUDIT_REPORT_FONT to a TrueType CJK font",
+        path,
+        problem,
+        FALLBACK_FONT,
+    )
+    pdfmetrics.registerFont(UnicodeCIDFont(FALLBACK_FONT))
+    return FALLBACK_FONT
 
 
-def _styles() -> dict[str, ParagraphStyle]:
-    font = _font()
+def _styles(font: str) -> dict[str, ParagraphStyle]:
     base = ParagraphStyle("base", fontName=font, fontSize=9.5, leading=13, wordWrap="CJK")
     return {
         "base": base,
@@ -62,6 +88,8 @@ def _table(
     table.setStyle(
         TableStyle(
             [
+                # a table names its cells' font even when they hold paragraphs
+                ("FONTNAME", (0, 0), (-1, -1), styles["cell"].fontName),
                 ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e8ecf2")),
                 ("GRID", (0, 0), (-1, -1), 0.4, colors.HexColor("#9aa3ae")),
                 ("VALIGN", (0, 0), (-1, -1), "TOP"),
@@ -110,8 +138,12 @@ def _findings(
     return out
 
 
-def weekly_pdf(report: WeeklyReport, t: Translator, generated_by: str) -> bytes:
-    styles = _styles()
+def weekly_pdf(
+    report: WeeklyReport, t: Translator, generated_by: str, font_file: Path | None = None
+) -> bytes:
+    """The report as PDF bytes; ``font_file`` overrides the default TrueType CJK font."""
+    font = report_font(font_file)
+    styles = _styles(font)
     header: list[object]
     rows: list[list[object]]
     tz = report.tz
@@ -238,6 +270,8 @@ def weekly_pdf(report: WeeklyReport, t: Translator, generated_by: str) -> bytes:
         bottomMargin=15 * mm,
         title=t("report.title_for", name=branch.name),
         author="vidaudit",
+        # else every page also names Helvetica, which is never used and never embedded
+        initialFontName=font,
     )
     doc.build(story)
     return buffer.getvalue()

@@ -27,7 +27,7 @@ from vidaudit.db.models import (
     ReviewRow,
     UserRow,
 )
-from vidaudit.inventory.schema import Policy
+from vidaudit.inventory.schema import Inventory, Policy
 from vidaudit.web.i18n import zone
 from vidaudit.web.views.duties_data import DutyLine, duties_for_weeks, week_bounds
 
@@ -178,12 +178,17 @@ def _finding_line(
 
 
 def weekly_report(
-    db: Session, branch: BranchRow, monday: dt.date, policy: Policy, now: dt.datetime
+    db: Session,
+    branch: BranchRow,
+    monday: dt.date,
+    policy: Policy,
+    now: dt.datetime,
+    inventory: Inventory | None,
 ) -> WeeklyReport:
     tz = zone(branch.timezone)
     start, end = week_bounds(monday, tz)
     as_of = min(now, end)
-    [duties] = duties_for_weeks(db, branch, policy, [monday], now)
+    [duties] = duties_for_weeks(db, branch, policy, [monday], now, inventory)
     report = WeeklyReport(branch, monday, as_of, DutyLine(branch, duties))
     names = dict(
         db.execute(

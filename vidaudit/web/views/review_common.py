@@ -1,13 +1,12 @@
 """What the spot-check, approval, review, finding and register pages share.
 
 Kept out of the route modules so each router stays one resource; nothing here renders.
-The D4 rule lives in one place (``footage_access``): every page and the evidence route
-ask it before a frame is shown or pulled.
+The D4 rule lives in the domain (``vidaudit.review.access.footage_access``): every page and
+the evidence route ask it before a frame is shown or pulled.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -18,17 +17,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vidaudit.db.models import (
-    ApprovalRow,
     BranchRow,
     ChannelRow,
     DeviceRow,
+    FindingRow,
     SpotCheckTaskRow,
+    TaskFrameRow,
     UserRow,
 )
-from vidaudit.inventory.schema import Branch, Channel, Device, Role
-from vidaudit.review.access import ALL_BRANCH_ROLES, Purpose, approval_covers, needs_approval
+from vidaudit.evidence.store import EvidenceStore
+from vidaudit.inventory.schema import ChannelRole
 from vidaudit.review.items import InspectionItem, items_for
-from vidaudit.sampler.evidence import EvidenceStore
 from vidaudit.web.deps import branch_scope
 from vidaudit.web.i18n import DEFAULT_TIMEZONE
 from vidaudit.web.state import WebState
@@ -49,54 +48,9 @@ def evidence_store(state: WebState) -> EvidenceStore:
     return EvidenceStore(state.settings.evidence_dir)
 
 
-def purpose_for(user: UserRow) -> Purpose:
-    """Security and inspectors check branches as their business (D5/D6); everyone else
-    looks at footage for their branch's routine reviews (D2/D3)."""
-    return Purpose.INSPECTION if user.role in ALL_BRANCH_ROLES else Purpose.REVIEW
-
-
 def in_scope(user: UserRow, branch_id: str) -> bool:
     scope = branch_scope(user)
     return scope is None or branch_id in scope
-
-
-@dataclass(frozen=True)
-class FootageAccess:
-    """Whether ``user`` may see footage of one channel over one range, and why not."""
-
-    allowed: bool
-    needs_approval: bool
-    approval: ApprovalRow | None = None  # the approval that covers the range
-    pending: ApprovalRow | None = None  # a request still waiting for the branch head
-    denied: ApprovalRow | None = None  # the latest refusal, to show its note
-
-
-def footage_access(
-    db: Session,
-    user: UserRow,
-    branch_id: str,
-    channel_id: str,
-    start: dt.datetime,
-    end: dt.datetime,
-) -> FootageAccess:
-    """D4 (Art. 46): viewing outside one's own branch or business needs the branch head's
-    approval first; a branch-bound user outside their branch is let in only that way."""
-    if not needs_approval(user, branch_id, purpose_for(user)):
-        return FootageAccess(allowed=True, needs_approval=False)
-    requests = list(
-        db.scalars(
-            select(ApprovalRow)
-            .where(ApprovalRow.requester_id == user.id, ApprovalRow.channel_id == channel_id)
-            .order_by(ApprovalRow.id.desc())
-        )
-    )
-    for approval in requests:
-        if approval_covers(approval, user, channel_id, start, end):
-            return FootageAccess(allowed=True, needs_approval=True, approval=approval)
-    overlapping = [a for a in requests if a.range_start <= end and start <= a.range_end]
-    pending = next((a for a in overlapping if a.status == "pending"), None)
-    denied = next((a for a in overlapping if a.status == "denied"), None)
-    return FootageAccess(allowed=False, needs_approval=True, pending=pending, denied=denied)
 
 
 @dataclass(frozen=True)
@@ -124,20 +78,9 @@ def load_task(db: Session, task_id: int) -> TaskView:
 
 def channel_items(role: str) -> list[InspectionItem]:
     try:
-        return items_for(Role(role))
+        return items_for(ChannelRole(role))
     except ValueError:  # a role this code does not know: the items every channel has
-        return items_for(Role.OTHER)
-
-
-def inventory_channel(state: WebState, channel_id: str) -> tuple[Branch, Device, Channel] | None:
-    """The channel as cameras.yaml describes it (the pull needs its device and password
-    reference); None when the server runs without an inventory or it lacks the channel."""
-    if state.inventory is None:
-        return None
-    for branch, device, channel in state.inventory.channels():
-        if channel.id == channel_id:
-            return branch, device, channel
-    return None
+        return items_for(ChannelRole.OTHER)
 
 
 def user_names(db: Session, ids: Iterable[int | None]) -> dict[int, UserRow]:
@@ -168,3 +111,19 @@ def query_flag(request: Request, name: str) -> str:
     """A short message key handed over a redirect (``?done=pulled``); only [a-z_]."""
     value = request.query_params.get(name, "")
     return value if value.replace("_", "").isalpha() and len(value) <= 32 else ""
+
+
+def frames_by_sha(db: Session, shas: Iterable[str]) -> dict[str | None, TaskFrameRow]:
+    """The pulled frames behind these evidence digests."""
+    return {
+        f.evidence_sha256: f
+        for f in db.scalars(select(TaskFrameRow).where(TaskFrameRow.evidence_sha256.in_(shas)))
+    }
+
+
+def review_findings(db: Session, review_id: int) -> list[FindingRow]:
+    return list(
+        db.scalars(
+            select(FindingRow).where(FindingRow.review_id == review_id).order_by(FindingRow.id)
+        )
+    )

@@ -1,0 +1,205 @@
+"""``vidaudit collect``: poll the fleet once or on a schedule, store, print."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import sys
+import time
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+from zoneinfo import ZoneInfo
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from vidaudit import aio
+from vidaudit.cli.support import USAGE_ERROR, err, inventory_or_exit, sessions_or_exit
+from vidaudit.collector.fleet import DeviceProbe
+from vidaudit.collector.housekeeping import roll_up_observations
+from vidaudit.collector.lock import LockTimeout, run_lock
+from vidaudit.collector.report import channel_table, device_table, report_json
+from vidaudit.collector.run import CollectResult, collect
+from vidaudit.db.engine import make_engine, make_sessionmaker
+from vidaudit.inventory.schema import ChannelRole, Inventory
+from vidaudit.settings import Settings
+
+if TYPE_CHECKING:
+    from vidaudit.collector.snapshots import SnapshotOptions
+
+console = Console()
+
+
+class OutputFormat(StrEnum):
+    TABLE = "table"
+    JSON = "json"
+
+
+_DURATION = re.compile(r"^(\d+)([smhd])$")
+_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_every(text: str) -> float:
+    """``30s``, ``5m``, ``1h``, ``1d`` -> seconds (at least 10 s)."""
+    match = _DURATION.match(text.strip())
+    if not match:
+        raise typer.BadParameter(f"expected a duration like 30s, 5m, 1h; got {text!r}")
+    seconds = int(match.group(1)) * _UNIT[match.group(2)]
+    if seconds < 10:
+        raise typer.BadParameter("runs must be at least 10 s apart")
+    return float(seconds)
+
+
+def _print(result: CollectResult, inventory: Inventory, fmt: OutputFormat) -> None:
+    zones = {b.id: inventory.branch_timezone(b) for b in inventory.branches}
+    if fmt is OutputFormat.JSON:
+        document = report_json(result.report, zones, result.tickets)
+        sys.stdout.write(json.dumps(document, ensure_ascii=False, indent=2) + "\n")
+        sys.stdout.flush()
+        return
+    report = result.report
+    console.print(device_table(report))
+    console.print(channel_table(report, only_problems=len(report.channels) > 64))
+    compliant = sum(c.result.compliant for c in report.channels)
+    took = (report.finished_at - report.started_at).total_seconds()
+    console.print(
+        f"run {result.run_id}: {len(report.devices)} devices ({report.devices_down} down), "
+        f"{compliant}/{len(report.channels)} channels compliant, {report.violations} "
+        f"violations; tickets opened {result.tickets.opened}, closed {result.tickets.closed}; "
+        f"{took:.1f} s",
+        highlight=False,
+    )
+
+
+async def _run_once(
+    settings: Settings,
+    inventory: Inventory,
+    path: Path,
+    branches: set[str] | None,
+    show_progress: bool,
+    snapshots: SnapshotOptions | None = None,
+) -> CollectResult:
+    engine = make_engine(settings)
+    sessions = make_sessionmaker(engine)
+    total = sum(
+        1 for branch, _device in inventory.devices() if branches is None or branch.id in branches
+    )
+    if not show_progress:
+        return await collect(
+            settings, inventory, path, sessions, branches=branches, snapshots=snapshots
+        )
+    with Progress(
+        TextColumn("collecting"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[down]} down"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        task = bar.add_task("devices", total=total, down=0)
+        down = 0
+
+        def progress(_device_id: str, probe: DeviceProbe) -> None:
+            nonlocal down
+            down += not probe.status.online
+            bar.update(task, advance=1, down=down)
+
+        return await collect(
+            settings,
+            inventory,
+            path,
+            sessions,
+            branches=branches,
+            progress=progress,
+            snapshots=snapshots,
+        )
+
+
+def collect_command(
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", help="cameras.yaml (default: VIDAUDIT_INVENTORY)"),
+    ] = None,
+    branch: Annotated[
+        list[str] | None, typer.Option("--branch", "-b", help="only this branch (repeatable)")
+    ] = None,
+    fmt: Annotated[
+        OutputFormat, typer.Option("--format", "-f", help="table for people, json for tools")
+    ] = OutputFormat.TABLE,
+    every: Annotated[
+        str | None,
+        typer.Option(help="run again on this schedule (e.g. 5m); runs never overlap"),
+    ] = None,
+    snapshots: Annotated[
+        bool,
+        typer.Option(
+            "--snapshots", help="also take and judge a live snapshot of each chosen channel (R4)"
+        ),
+    ] = False,
+    snapshot_role: Annotated[
+        list[ChannelRole] | None,
+        typer.Option(
+            "--snapshot-role",
+            help="roles to snapshot (repeatable; default vault, cash_area, counter, atm)",
+        ),
+    ] = None,
+) -> None:
+    """Poll every device: online, clock drift, recording state, retention, gaps, hours."""
+    settings = Settings()
+    path = config or settings.inventory
+    inventory = inventory_or_exit(path)
+    branches = set(branch) if branch else None
+    if branches:
+        unknown = branches - {b.id for b in inventory.branches}
+        if unknown:
+            err.print(f"{path}: no branch {', '.join(sorted(unknown))}", markup=False)
+            raise typer.Exit(USAGE_ERROR)
+    interval = parse_every(every) if every else None
+    # Imported here: live pictures need OpenCV and numpy, a plain run does not.
+    from vidaudit.collector.snapshots import PRIORITY_ROLES, SnapshotOptions
+
+    snapshot_options = (
+        SnapshotOptions(roles=frozenset(snapshot_role) if snapshot_role else PRIORITY_ROLES)
+        if snapshots
+        else None
+    )
+    sessions_or_exit(settings)  # refuses an out-of-date schema before any device is polled
+    show_progress = fmt is OutputFormat.TABLE and sys.stderr.isatty()
+    lock = settings.data_dir / "collect.lock"
+    while True:
+        started = time.monotonic()
+        try:
+            with run_lock(
+                lock,
+                wait_s=settings.collector_device_deadline_s * 2,
+                on_wait=lambda: err.print("waiting for the running collection to finish"),
+            ):
+                result = aio.run(
+                    _run_once(settings, inventory, path, branches, show_progress, snapshot_options)
+                )
+        except LockTimeout as exc:
+            err.print(f"error: {exc}", markup=False)
+            raise typer.Exit(USAGE_ERROR) from None
+        _print(result, inventory, fmt)
+        if interval is None:
+            return
+        # A collector that runs for ever keeps its own tables in bounds: old days of
+        # observations are rolled up (a whole day at a time, so this is rare work).
+        rolled = roll_up_observations(
+            make_sessionmaker(make_engine(settings)),
+            now=dt.datetime.now(dt.UTC),
+            keep_days=settings.observations_keep_days,
+            tz=ZoneInfo(inventory.timezone),
+        )
+        if rolled.days:
+            err.print(f"housekeeping: {rolled.summary()}", highlight=False)
+        # The next run starts one interval after this one started, or at once when this
+        # run took longer: never two at the same time.
+        pause = max(0.0, interval - (time.monotonic() - started))
+        next_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=pause)
+        err.print(f"next run at {next_at.astimezone():%H:%M:%S}", highlight=False)
+        time.sleep(pause)

@@ -1,0 +1,76 @@
+"""What every command does first: load the inventory, open a current database, sync.
+
+A bad cameras.yaml, a password reference that does not resolve or an out-of-date schema
+is a usage error (exit 2) with the loader's, the resolver's or the migration check's own
+message, reported before anything is written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from sqlalchemy.orm import Session, sessionmaker
+
+from vidaudit.db.engine import make_engine, make_sessionmaker
+from vidaudit.db.migrate import SchemaOutOfDate, require_current_schema
+from vidaudit.errors import ConfigError
+from vidaudit.inventory import InventoryError, load_inventory
+from vidaudit.inventory.load import SecretResolver
+from vidaudit.inventory.schema import Device, Inventory
+from vidaudit.inventory.sync import sync_inventory
+from vidaudit.settings import Settings
+
+USAGE_ERROR = 2
+# soft_wrap: an error line names a file and a key path; wrapping it breaks copy and grep.
+err = Console(stderr=True, soft_wrap=True)
+
+
+def fail(message: str) -> typer.Exit:
+    err.print(f"error: {message}", markup=False, highlight=False)
+    return typer.Exit(USAGE_ERROR)
+
+
+def inventory_or_exit(path: Path) -> Inventory:
+    try:
+        return load_inventory(path)
+    except InventoryError as exc:
+        err.print(str(exc), markup=False, highlight=False)
+        raise typer.Exit(USAGE_ERROR) from None
+
+
+def credentials_or_exit(resolver: SecretResolver, devices: Iterable[Device]) -> None:
+    """Every device's password reference must resolve before the command writes anything
+    (a register entry, an inventory sync): a missing secret is one line and exit 2."""
+    for device in devices:
+        try:
+            resolver.check(device)
+        except ConfigError as exc:
+            raise fail(str(exc)) from None
+
+
+def sessions_or_exit(settings: Settings) -> sessionmaker[Session]:
+    """Sessions on the settings' database, whose schema must match this code."""
+    engine = make_engine(settings)
+    try:
+        require_current_schema(engine)
+    except SchemaOutOfDate as exc:
+        raise fail(str(exc)) from None
+    return make_sessionmaker(engine)
+
+
+def sync_from(
+    sessions: sessionmaker[Session], inventory: Inventory, path: Path, now: dt.datetime
+) -> None:
+    """Rows for the inventory's channels must exist before anything points at them."""
+    with sessions.begin() as session:
+        sync_inventory(
+            session,
+            inventory,
+            source=str(path.resolve()),
+            text=path.read_text(encoding="utf-8"),
+            now=now,
+        )

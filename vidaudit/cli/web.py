@@ -1,0 +1,187 @@
+"""``vidaudit serve`` and ``vidaudit user add|list|disable`` (registered in vidaudit/cli/main.py).
+
+Exit status 2 for a usage problem: an out-of-date schema, an unknown role or branch, a
+password too short or not confirmed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import sys
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from vidaudit.accounts.roles import PersonRole
+from vidaudit.accounts.users import UserError, create_user, disable_user
+from vidaudit.db.engine import make_engine, make_sessionmaker
+from vidaudit.db.migrate import SchemaOutOfDate, require_current_schema
+from vidaudit.db.models import UserRow
+from vidaudit.settings import Settings
+
+USAGE_ERROR = 2
+
+console = Console()
+err = Console(stderr=True, soft_wrap=True)
+
+user_app = typer.Typer(help="Accounts for the web view.", no_args_is_help=True)
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    return typer.Exit(USAGE_ERROR)
+
+
+def _sessions(settings: Settings) -> sessionmaker[Session]:
+    engine = make_engine(settings)
+    try:
+        require_current_schema(engine)
+    except SchemaOutOfDate as exc:
+        raise _fail(str(exc)) from None
+    return make_sessionmaker(engine)
+
+
+def serve_command(
+    host: Annotated[
+        str | None, typer.Option(help="address to listen on (default VIDAUDIT_WEB_HOST)")
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(help="port to listen on (default VIDAUDIT_WEB_PORT; 0: any free one)"),
+    ] = None,
+) -> None:
+    """Serve the web view (FastAPI under uvicorn) on the settings' database."""
+    import uvicorn
+
+    from vidaudit.web.app import create_app
+
+    settings = Settings()
+    engine = make_engine(settings)
+    try:
+        require_current_schema(engine)
+    except SchemaOutOfDate as exc:
+        raise _fail(str(exc)) from None
+    app = create_app(settings, engine)
+    config = uvicorn.Config(
+        app,
+        host=host or settings.web_host,
+        port=settings.web_port if port is None else port,
+        # Behind a reverse proxy on this host, trust its X-Forwarded-For/-Proto so the
+        # login rate limit sees the real address and cookies get Secure under https.
+        proxy_headers=True,
+        forwarded_allow_ips="127.0.0.1",
+        server_header=False,
+        log_level=settings.log_level.lower(),
+    )
+    asyncio.run(_serve_with_gb28181(settings, engine, uvicorn.Server(config)))
+
+
+async def _serve_with_gb28181(settings: Settings, engine: Engine, server: Any) -> None:
+    """The web view, and the GB/T 28181 service beside it when the inventory has a
+    ``gb28181`` section (recorders must be able to register while the view is up)."""
+    async with contextlib.AsyncExitStack() as stack:
+        path = settings.inventory
+        if path.is_file():
+            from vidaudit.gbservice.service import running_service
+            from vidaudit.inventory import load_inventory
+            from vidaudit.inventory.load import SecretResolver
+
+            inventory = load_inventory(path)
+            if inventory.gb28181 is not None:
+                problem = SecretResolver(inventory, path).platform_problem(inventory.gb28181)
+                if problem is not None:
+                    raise _fail(f"{path}: gb28181.password: {problem}")
+                await stack.enter_async_context(
+                    running_service(settings, inventory, path, make_sessionmaker(engine))
+                )
+        await server.serve()
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        line = sys.stdin.readline()
+        # Only the line ending goes: a password may legitimately contain spaces.
+        return line.removesuffix("\n").removesuffix("\r")
+    password: str = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    return password
+
+
+@user_app.command("add")
+def user_add(
+    username: Annotated[str, typer.Argument(help="login name (1-64 characters, no spaces)")],
+    role: Annotated[
+        PersonRole, typer.Option(case_sensitive=False, help="what the person does (see README)")
+    ],
+    branch: Annotated[
+        str | None,
+        typer.Option(help="the branch id, for branch_head and administrator"),
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="display name, e.g. 张三")] = None,
+    locale: Annotated[str, typer.Option(help="zh or en")] = "zh",
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="read the password from one stdin line")
+    ] = False,
+) -> None:
+    """Create a web account; prompts for the password twice unless --password-stdin."""
+    if locale not in ("zh", "en"):
+        raise _fail("--locale must be zh or en")
+    sessions = _sessions(Settings())
+    password = _read_password(password_stdin)
+    try:
+        with sessions.begin() as session:
+            user = create_user(
+                session,
+                username=username,
+                password=password,
+                role=role.value,
+                branch_id=branch,
+                display_name=name,
+                now=dt.datetime.now(dt.UTC),
+                locale=locale,
+            )
+            summary = f"user {user.username} added: role {user.role}, " + (
+                f"branch {user.branch_id}" if user.branch_id else "all branches"
+            )
+    except UserError as exc:
+        raise _fail(str(exc)) from None
+    console.print(summary, highlight=False)
+
+
+@user_app.command("list")
+def user_list() -> None:
+    """List web accounts (never their password hashes)."""
+    sessions = _sessions(Settings())
+    with sessions() as session:
+        users = session.scalars(select(UserRow).order_by(UserRow.username)).all()
+    table = Table(title=f"{len(users)} users", title_justify="left")
+    for column in ("username", "name", "role", "branch", "language", "created", "state"):
+        table.add_column(column)
+    for user in users:
+        table.add_row(
+            user.username,
+            user.display_name,
+            user.role,
+            user.branch_id or "(all)",
+            user.locale,
+            f"{user.created_at:%Y-%m-%d %H:%M} UTC",
+            f"disabled {user.disabled_at:%Y-%m-%d}" if user.disabled_at else "active",
+        )
+    console.print(table)
+
+
+@user_app.command("disable")
+def user_disable(username: Annotated[str, typer.Argument(help="login name")]) -> None:
+    """Disable an account and end its sessions (the row is kept: records name it)."""
+    sessions = _sessions(Settings())
+    try:
+        with sessions.begin() as session:
+            disable_user(session, username, dt.datetime.now(dt.UTC))
+    except UserError as exc:
+        raise _fail(str(exc)) from None
+    console.print(f"user {username} disabled; their sessions have ended", highlight=False)
