@@ -14,9 +14,9 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from vidaudit.gb28181.control import ControlServer
 from vidaudit.gb28181.platform import Platform, PlatformIdentity, PlatformTimers
 from vidaudit.gb28181.transport import EndpointLimits
+from vidaudit.gbservice.control import ControlServer
 from vidaudit.gbservice.store import DatabaseSink, prune
 from vidaudit.inventory.load import SecretResolver
 from vidaudit.inventory.schema import Api, Inventory
