@@ -1,4 +1,5 @@
-"""Error kinds of the GB/T 28181 road, the same words the ONVIF layer uses.
+"""Error kinds of the GB/T 28181 road: the project's vocabulary (``vidaudit.errors``), and
+how a recorder's answer is sorted into it.
 
 * ``unreachable``  the device is not registered (never registered, expired, stopped
   keeping alive), or the service that holds registrations cannot be reached.
@@ -12,23 +13,15 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
-GbErrorKind = Literal[
-    "unreachable", "timeout", "auth", "malformed", "unsupported", "device_fault", "not_found"
-]
+from vidaudit.errors import GbErrorKind, VidauditError
 
 
-class GbError(Exception):
+class GbError(VidauditError):
     """A failed GB/T 28181 exchange; ``message`` is safe to store and show."""
 
     def __init__(self, kind: GbErrorKind, message: str) -> None:
-        super().__init__(f"{kind}: {message}")
+        super().__init__(kind, message)
         self.kind: GbErrorKind = kind
-        self.message = message
-
-    def __repr__(self) -> str:
-        return f"GbError({self.kind!r}, {self.message!r})"
 
 
 def kind_for_status(status: int) -> GbErrorKind:
