@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+from pydantic import AnyHttpUrl
+
 from vidaudit.capture.layout import Call
 from vidaudit.capture.redact import Redactor
 from vidaudit.collector.fleet import DeviceProbe, ProbeRequest, judge
@@ -164,8 +166,8 @@ async def _sampler_calls(
     return calls
 
 
-def onvif_identity(device: Device) -> tuple[str, str]:
-    """The device's ONVIF host and user.  A GB/T 28181 recorder has neither: nothing here
+def onvif_identity(device: Device) -> tuple[AnyHttpUrl, str]:
+    """The device's ONVIF URL and user.  A GB/T 28181 recorder has neither: nothing here
     can call it, it answers only the platform it registers to, so the probe refuses it
     in one line (``ConfigError``, exit 2) instead of failing inside a call."""
     if device.api is Api.GB28181 or device.onvif is None or device.username is None:
@@ -175,7 +177,7 @@ def onvif_identity(device: Device) -> tuple[str, str]:
             "that platform: run `vidaudit gb serve` (or `vidaudit serve`), then "
             "`vidaudit collect --branch BRANCH --format json`"
         )
-    return device.onvif.host or "", device.username
+    return device.onvif, device.username
 
 
 async def probe_one(
@@ -256,12 +258,12 @@ def capture(
 ) -> tuple[dict[str, Any], list[Call]]:
     """The redacted calls and the manifest of ``outcome`` (see ``capture.layout``)."""
     info = outcome.probe.info
-    host, username = onvif_identity(outcome.device)
+    url, username = onvif_identity(outcome.device)
     redactor = Redactor(secrets=[password], names=[username])
     if info is not None and info.serial:
         redactor.value("SERIAL", info.serial)
-    if host:
-        redactor.host(host)
+    if url.host:
+        redactor.host(url.host)
     calls = [
         Call(
             protocol="onvif",
