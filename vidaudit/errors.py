@@ -1,9 +1,10 @@
 """One vocabulary of failure kinds for the whole of vidaudit (a leaf: imports nothing of ours).
 
-Device I/O (``onvif``), decoding (``media``), the collector, pulls, snapshots and the web
-all say why something failed with one of these kinds; the rules store it (R6.offline), the
-pages translate it.  Each layer keeps its own exception with its own detection rules
-(``onvif.errors``, ``media.errors``), but every one of them is a ``VidauditError`` with a
+Device I/O (``onvif``, ``gb28181``), decoding (``media``), the collector, pulls,
+snapshots and the web all say why something failed with one of these kinds; the rules
+store it (R6.offline), the pages translate it.  Each layer keeps its own exception with
+its own detection rules (``onvif.errors``, ``media.errors``, ``gb28181.errors``), but
+every one of them is a ``VidauditError`` with a
 ``kind`` from here and a ``message`` safe to store and show (no secret in it).
 
 ==============  ====================================================================
@@ -44,6 +45,11 @@ DeviceErrorKind = Literal[
 ]
 #: The kinds opening or decoding video can fail with (``media.errors``).
 MediaErrorKind = Literal["unreachable", "timeout", "auth", "not_found", "malformed", "unsupported"]
+#: The kinds a GB/T 28181 exchange through the service can fail with (``gb28181.errors``):
+#: a device call's, and ``not_found`` for playback of a range without footage.
+GbErrorKind = Literal[
+    "unreachable", "timeout", "auth", "unsupported", "malformed", "device_fault", "not_found"
+]
 
 #: Why a device could not be read, as a run stores it: the device's kinds, and ours.
 DEVICE_STATUS_KINDS: tuple[ErrorKind, ...] = (

@@ -74,6 +74,34 @@ class Settings(BaseSettings):
         description="largest ONVIF reply accepted (bigger ones are refused while reading)",
     )
 
+    gb_query_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        le=120,
+        description="GB/T 28181: one query to a recorder, all its answer MESSAGEs included",
+    )
+    gb_keepalive_timeout_s: float = Field(
+        180.0,
+        ge=10,
+        le=3600,
+        description="GB/T 28181: a recorder silent this long is no longer registered "
+        "(keepalives come every 60 s; 3 missed)",
+    )
+    gb_oldest_search_days: int = Field(
+        400,
+        ge=1,
+        le=3650,
+        description="GB/T 28181: how far back RecordInfo looks for a channel's oldest footage",
+    )
+    gb_messages_per_s: float = Field(
+        200.0,
+        ge=1,
+        le=10_000,
+        description="GB/T 28181: SIP messages accepted per second from one address "
+        "(bursts of 4x); more are dropped and logged.  A lower platform brings many "
+        "recorders from one address, and a frame pull reads a clock back to back",
+    )
+
     observations_keep_days: int = Field(
         90,
         ge=7,
@@ -161,6 +189,11 @@ class Settings(BaseSettings):
     def evidence_dir(self) -> Path:
         """Where pulled frames and snapshots are kept, named by their sha256."""
         return self.data_dir / "evidence"
+
+    @property
+    def gb_control_file(self) -> Path:
+        """Where the running GB/T 28181 service says how local processes reach it."""
+        return self.data_dir / "gb28181-control.json"
 
     @property
     def effective_database_url(self) -> str:

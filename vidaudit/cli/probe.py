@@ -21,9 +21,11 @@ from vidaudit.cli.support import credentials_or_exit, fail, inventory_or_exit
 from vidaudit.collector.device_probe import (
     ProbeOutcome,
     capture,
+    onvif_identity,
     probe_one,
     schema_problems,
 )
+from vidaudit.errors import ConfigError
 from vidaudit.inventory.load import SecretResolver
 from vidaudit.inventory.schema import Inventory
 from vidaudit.settings import Settings
@@ -164,6 +166,10 @@ def probe_command(
     if not found:
         raise fail(f"{path}: no device {device!r}")
     branch, configured = found[0]
+    try:
+        onvif_identity(configured)
+    except ConfigError as exc:
+        raise fail(f"{path}: {exc.message}") from None
     resolver = SecretResolver(inventory, path)
     credentials_or_exit(resolver, [configured])
     if capture_dir is not None and (capture_dir / MANIFEST).exists():

@@ -23,13 +23,16 @@ from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+from pydantic import AnyHttpUrl
+
 from vidaudit.capture.layout import Call
 from vidaudit.capture.redact import Redactor
 from vidaudit.collector.fleet import DeviceProbe, ProbeRequest, judge
 from vidaudit.collector.model import ChannelReport, DeviceReport
 from vidaudit.collector.probe import probe_device
+from vidaudit.errors import ConfigError
 from vidaudit.inventory.load import SecretResolver
-from vidaudit.inventory.schema import Branch, Device, Inventory
+from vidaudit.inventory.schema import Api, Branch, Device, Inventory
 from vidaudit.onvif import schemas
 from vidaudit.onvif.client import OnvifPool
 from vidaudit.onvif.errors import DeviceError
@@ -163,6 +166,20 @@ async def _sampler_calls(
     return calls
 
 
+def onvif_identity(device: Device) -> tuple[AnyHttpUrl, str]:
+    """The device's ONVIF URL and user.  A GB/T 28181 recorder has neither: nothing here
+    can call it, it answers only the platform it registers to, so the probe refuses it
+    in one line (``ConfigError``, exit 2) instead of failing inside a call."""
+    if device.api is Api.GB28181 or device.onvif is None or device.username is None:
+        raise ConfigError(
+            f"{device.id} is a GB/T 28181 recorder (api: gb28181) and vidaudit probe speaks "
+            "ONVIF: the recorder answers only the platform it registers to. Read it through "
+            "that platform: run `vidaudit gb serve` (or `vidaudit serve`), then "
+            "`vidaudit collect --branch BRANCH --format json`"
+        )
+    return device.onvif, device.username
+
+
 async def probe_one(
     inventory: Inventory,
     branch: Branch,
@@ -173,6 +190,7 @@ async def probe_one(
     clock: Callable[[], dt.datetime] = _utcnow,
 ) -> ProbeOutcome:
     """Probe ``device`` as the collector does, then make the sampler's calls; judge."""
+    onvif_identity(device)
     exchanges: list[Exchange] = []
     now = clock()
     request = ProbeRequest.at(inventory, branch, device, now)
@@ -240,12 +258,12 @@ def capture(
 ) -> tuple[dict[str, Any], list[Call]]:
     """The redacted calls and the manifest of ``outcome`` (see ``capture.layout``)."""
     info = outcome.probe.info
-    redactor = Redactor(secrets=[password], names=[outcome.device.username])
+    url, username = onvif_identity(outcome.device)
+    redactor = Redactor(secrets=[password], names=[username])
     if info is not None and info.serial:
         redactor.value("SERIAL", info.serial)
-    for host in {outcome.device.onvif.host or ""}:
-        if host:
-            redactor.host(host)
+    if url.host:
+        redactor.host(url.host)
     calls = [
         Call(
             protocol="onvif",

@@ -43,6 +43,9 @@ class DeviceProbe:
     services: list[str] = field(default_factory=list)
     recordings: DeviceRecordings | None = None
     identity: DeviceIdentity | None = None
+    #: evidence per configured channel id, when the reader derived it itself (GB/T 28181
+    #: answers per channel; ONVIF answers per recording, matched in ``derive``)
+    evidence: Mapping[str, ChannelEvidence] | None = None
 
 
 @dataclass(frozen=True)
@@ -142,7 +145,9 @@ def judge(
         if stranger is not None:
             channels.append(_not_judged(branch, device, channel, required, stranger))
             continue
-        if probe.recordings is not None:
+        if probe.evidence is not None and channel.id in probe.evidence:
+            evidence = probe.evidence[channel.id]
+        elif probe.recordings is not None:
             evidence = evidence_for(
                 channel.id, channel.ref, probe.recordings, window=window, now=now
             )

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
-from collections.abc import Set
+from collections.abc import AsyncIterator, Set
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,6 +15,12 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from vidaudit.collector.fleet import DeviceProbe, Prober, ProbeRequest, Progress, poll_fleet
+from vidaudit.collector.gb_probe import (
+    GbProbeSettings,
+    GbReader,
+    registered_ids,
+    unavailable_reader,
+)
 from vidaudit.collector.heap import run_heap
 from vidaudit.collector.identity import load_pins
 from vidaudit.collector.model import ChannelReport, DeviceReport, RunReport
@@ -29,8 +37,10 @@ from vidaudit.collector.verified import verified_for
 from vidaudit.compliance.identity import DeviceIdentity
 from vidaudit.db.models import CollectionRunRow
 from vidaudit.evidence.store import EvidenceStore
+from vidaudit.gb28181.control import ControlClient
+from vidaudit.gb28181.errors import GbError
 from vidaudit.inventory.load import SecretResolver
-from vidaudit.inventory.schema import Inventory
+from vidaudit.inventory.schema import Api, Inventory
 from vidaudit.inventory.sync import sync_inventory
 from vidaudit.onvif.client import OnvifPool
 from vidaudit.settings import Settings
@@ -76,6 +86,33 @@ def _abort(sessions: sessionmaker[Session], run_id: int) -> None:
         if run is not None:
             run.status = "aborted"
             run.finished_at = utcnow()
+
+
+@asynccontextmanager
+async def gb_reader(settings: Settings, inventory: Inventory) -> AsyncIterator[GbReader | None]:
+    """The run's view of the GB/T 28181 service; None when no device uses it."""
+    if not any(device.api is Api.GB28181 for _b, device in inventory.devices()):
+        yield None
+        return
+    gb_settings = GbProbeSettings(settings.gb_query_timeout_s, settings.gb_oldest_search_days)
+    async with contextlib.AsyncExitStack() as stack:
+        try:
+            client = await stack.enter_async_context(ControlClient.open(settings.gb_control_file))
+            reader = GbReader(client, await registered_ids(client), gb_settings)
+        except GbError as exc:
+            # the service is down: every GB/T 28181 recorder is unreachable, with this reason
+            reader = unavailable_reader(gb_settings, exc)
+        yield reader
+
+
+def _dispatch(pool: OnvifPool, gb: GbReader | None, inventory: Inventory) -> Prober:
+    async def prober(request: ProbeRequest, resolver: SecretResolver) -> DeviceProbe:
+        if request.device.api is Api.GB28181:
+            assert gb is not None
+            return await gb.probe(request, inventory.branch_timezone(request.branch))
+        return await probe_device(pool, request, resolver)
+
+    return prober
 
 
 async def _poll(
@@ -203,11 +240,11 @@ async def _collect(
     )
     resolver = SecretResolver(inventory, inventory_path)
     try:
-        async with OnvifPool(settings.onvif()) as pool:
-
-            async def prober(request: ProbeRequest, res: SecretResolver) -> DeviceProbe:
-                return await probe_device(pool, request, res)
-
+        async with (
+            OnvifPool(settings.onvif()) as pool,
+            gb_reader(settings, inventory) as gb,
+        ):
+            prober = _dispatch(pool, gb, inventory)
             report = await _poll(
                 settings,
                 inventory,

@@ -40,7 +40,7 @@ from vidaudit.collector.model import ChannelReport, DeviceReport
 from vidaudit.collector.probe import probe_device
 from vidaudit.compliance.identity import DeviceIdentity
 from vidaudit.inventory.load import SecretResolver
-from vidaudit.inventory.schema import Inventory
+from vidaudit.inventory.schema import Api, Inventory
 from vidaudit.onvif.client import OnvifPool
 from vidaudit.onvif.settings import OnvifSettings
 
@@ -98,18 +98,22 @@ def plan_shares(
 ) -> list[frozenset[str]]:
     """Device ids per polling process, balanced by channel count (largest devices first,
     each to the process with the least load for its weight).  The first share is the
-    parent's; empty shares are dropped, so there are never more helpers than devices."""
+    parent's; empty shares are dropped, so there are never more helpers than devices.
+    GB/T 28181 recorders stay with the parent: they are read through the SIP service's
+    control channel, which the parent opened for the run (and they cost it little CPU)."""
+    selected = [
+        device
+        for branch, device in inventory.devices()
+        if branches is None or branch.id in branches
+    ]
     devices = sorted(
-        (
-            (len(device.channels), device.id)
-            for branch, device in inventory.devices()
-            if branches is None or branch.id in branches
-        ),
+        ((len(d.channels), d.id) for d in selected if d.api is not Api.GB28181),
         key=lambda item: (-item[0], item[1]),
     )
     count = max(1, processes)
     weights = [PARENT_WEIGHT] + [1.0] * (count - 1)
     shares: list[list[str]] = [[] for _ in range(count)]
+    shares[0] = [d.id for d in selected if d.api is Api.GB28181]
     loads = [0.0] * count
     for size, device_id in devices:
         target = min(range(count), key=lambda i: (loads[i] + max(size, 1)) / weights[i])

@@ -553,3 +553,23 @@ class RetentionCheckRow(Base):
     evidence_sha256: Mapped[str | None] = mapped_column(ForeignKey("evidence.sha256"))
     register_seq: Mapped[int | None] = mapped_column(ForeignKey("register_entries.seq"))
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class GbRegistrationRow(Base):
+    """A GB/T 28181 device registered to vidaudit's SIP service (``vidaudit gb serve``).
+
+    Kept so that registrations survive the service's restart: a recorder re-registers only
+    when its registration nears expiry (often an hour), and must not look offline until
+    then.  Written only by the service."""
+
+    __tablename__ = "gb_registrations"
+
+    gb_id: Mapped[str] = mapped_column(String(20), primary_key=True)
+    transport: Mapped[str] = mapped_column(String(8))
+    #: where its messages come from (what the service sends to)
+    host: Mapped[str] = mapped_column(String(64))
+    port: Mapped[int] = mapped_column(Integer)
+    contact: Mapped[str] = mapped_column(String(256))
+    registered_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime]
+    last_seen_at: Mapped[dt.datetime]
