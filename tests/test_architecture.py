@@ -74,6 +74,14 @@ BAD_IMPORTS = [
     ("inventory/_bad.py", "import vidaudit.collector.run", {LAYERS}),
     ("collector/_bad.py", "import vidaudit.sampler.pull", {LAYERS}),  # siblings apart
     ("errors_bad.py", "import vidaudit.db", {LAYERS}),  # a module no layer names
+    # GB/T 28181: the protocol knows no storage; the service's registrations stay out of
+    # the collector (it asks through the control channel's client); the simulated
+    # recorders speak their own SIP
+    ("gb28181/_bad.py", "import sqlalchemy", {PROTOCOLS}),
+    ("gb28181/_bad.py", "import vidaudit.gbservice.store", {LAYERS, PROTOCOLS}),
+    ("collector/_bad.py", "import vidaudit.gbservice.service", {LAYERS}),  # siblings
+    ("sim/gb28181/_bad.py", "import vidaudit.gb28181.sip", {SIM_APART}),
+    ("gbservice/_bad.py", "import vidaudit.sim.gb28181", {LAYERS, NO_SIM}),
 ]
 
 

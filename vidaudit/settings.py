@@ -22,7 +22,7 @@ from pydantic_settings import (
 DEFAULT_SETTINGS_FILE = "vidaudit.toml"
 
 if TYPE_CHECKING:
-    from vidaudit.devicehttp.client import HttpSettings
+    from vidaudit.devicehttp.settings import HttpSettings
     from vidaudit.onvif.settings import OnvifSettings
 
 
@@ -37,6 +37,11 @@ class Settings(BaseSettings):
     )
     inventory: Path = Field(Path("cameras.yaml"), description="the cameras.yaml to load")
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
+    language: Literal["zh", "en"] = Field(
+        "zh",
+        description="the language the command line reports findings in (register "
+        "verification); the web view uses each person's own",
+    )
     db_statement_timeout_s: float = Field(
         30.0, gt=0, le=3600, description="upper bound on one database statement"
     )
@@ -85,6 +90,34 @@ class Settings(BaseSettings):
         "through ISAPI or the Dahua HTTP API",
     )
 
+    gb_query_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        le=120,
+        description="GB/T 28181: one query to a recorder, all its answer MESSAGEs included",
+    )
+    gb_keepalive_timeout_s: float = Field(
+        180.0,
+        ge=10,
+        le=3600,
+        description="GB/T 28181: a recorder silent this long is no longer registered "
+        "(keepalives come every 60 s; 3 missed)",
+    )
+    gb_oldest_search_days: int = Field(
+        400,
+        ge=1,
+        le=3650,
+        description="GB/T 28181: how far back RecordInfo looks for a channel's oldest footage",
+    )
+    gb_messages_per_s: float = Field(
+        200.0,
+        ge=1,
+        le=10_000,
+        description="GB/T 28181: SIP messages accepted per second from one address "
+        "(bursts of 4x); more are dropped and logged.  A lower platform brings many "
+        "recorders from one address, and a frame pull reads a clock back to back",
+    )
+
     observations_keep_days: int = Field(
         90,
         ge=7,
@@ -104,10 +137,38 @@ class Settings(BaseSettings):
         "(directly or via a trusted proxy's X-Forwarded-Proto)",
     )
     web_login_attempts: int = Field(
-        5, ge=1, le=1000, description="failed logins per username and address before refusing"
+        5,
+        ge=1,
+        le=1000,
+        description="failed logins for one account (from any address) before each further "
+        "attempt waits a doubling delay",
+    )
+    web_login_address_attempts: int = Field(
+        20,
+        ge=1,
+        le=10000,
+        description="failed logins from one client address (any account) before the same",
+    )
+    web_login_max_delay_s: float = Field(
+        60.0, ge=1, le=3600, description="the longest a login waits after failures"
     )
     web_login_window_min: float = Field(
-        15.0, gt=0, le=24 * 60, description="the window (minutes) failed logins are counted in"
+        15.0,
+        gt=0,
+        le=24 * 60,
+        description="failures are forgotten after this many quiet minutes",
+    )
+    web_trusted_proxies: list[str] = Field(
+        default_factory=list,
+        max_length=64,
+        description="addresses of reverse proxies whose X-Forwarded-For/-Proto are believed "
+        '(e.g. ["127.0.0.1"] behind nginx on this host); none by default',
+    )
+    web_max_body_bytes: int = Field(
+        12 * 1024 * 1024,
+        ge=64 * 1024,
+        le=1024 * 1024 * 1024,
+        description="largest request body accepted (the largest upload is 10 MiB)",
     )
     report_font: Path | None = Field(
         None,
@@ -115,10 +176,40 @@ class Settings(BaseSettings):
         "Debian's fonts-wqy-zenhei",
     )
 
+    register_key: str = Field(
+        "",
+        max_length=1024,
+        description="the review register's Ed25519 private key: file:PATH (a 0600 PEM file) "
+        "or ${ENV} (a variable holding the PEM); empty = <data_dir>/register-key.pem",
+    )
+    register_checkpoints: Path | None = Field(
+        None,
+        description="append-only file the signed checkpoints of the register head are also "
+        "written to; empty = <data_dir>/register-checkpoints.txt",
+    )
+    register_checkpoint_minutes: float = Field(
+        60.0,
+        ge=0,
+        le=24 * 60,
+        description="the web server signs a checkpoint of the register head this often "
+        "when it has moved (0 = only on request: the weekly report's button, "
+        "`register checkpoint`)",
+    )
+
+    @property
+    def checkpoints_file(self) -> Path:
+        """Where signed checkpoints are appended, outside the database."""
+        return self.register_checkpoints or self.data_dir / "register-checkpoints.txt"
+
     @property
     def evidence_dir(self) -> Path:
         """Where pulled frames and snapshots are kept, named by their sha256."""
         return self.data_dir / "evidence"
+
+    @property
+    def gb_control_file(self) -> Path:
+        """Where the running GB/T 28181 service says how local processes reach it."""
+        return self.data_dir / "gb28181-control.json"
 
     @property
     def effective_database_url(self) -> str:
@@ -145,7 +236,7 @@ class Settings(BaseSettings):
     def device_http(self) -> HttpSettings:
         """The collector's limits as the vendor-API (ISAPI, Dahua HTTP) client takes them."""
         # Imported here: importing the settings must not load aiohttp.
-        from vidaudit.devicehttp.client import HttpSettings
+        from vidaudit.devicehttp.settings import HttpSettings
 
         return HttpSettings(
             call_timeout_s=self.collector_call_timeout_s,

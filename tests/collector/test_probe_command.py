@@ -5,6 +5,7 @@ same conclusions."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from tests.sim_process import sim_process
 from vidaudit.capture.layout import MANIFEST
 from vidaudit.cli import app
 from vidaudit.collector.device_probe import capture, probe_one
+from vidaudit.errors import ConfigError
 from vidaudit.inventory import load_inventory
 from vidaudit.inventory.load import SecretResolver
 from vidaudit.settings import Settings
@@ -301,3 +303,52 @@ async def test_every_request_vidaudit_sends_validates(fleet: Path) -> None:
     )
     (problem,) = schemas.problems(broken)
     assert "JobToken" in problem.message
+
+
+GB_INVENTORY = """
+gb28181:
+  id: "34020000002000000001"
+  domain: "3402000000"
+  listen: "127.0.0.1:5060"
+  password: ${VIDAUDIT_GB_PASSWORD}
+branches:
+  - id: FY002
+    name: 城南分理处
+    hours: {mon: "08:30-17:00"}
+    devices:
+      - id: FY002-NVR1
+        kind: nvr
+        vendor: hikvision
+        api: gb28181
+        gb_id: "34020000001110000001"
+        channels:
+          - {id: FY002-C01, ref: {gb_id: "34020000001320000001"}, name: 1号柜台, role: counter}
+"""
+
+
+def test_a_gb28181_recorder_is_refused_in_one_line_and_nothing_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing can call a GB/T 28181 recorder (it answers only the platform it registers
+    to): the probe says so and where to read it instead, before any secret or network."""
+    monkeypatch.delenv("VIDAUDIT_GB_PASSWORD", raising=False)  # not needed to refuse
+    path = tmp_path / "site.yaml"
+    path.write_text(GB_INVENTORY, encoding="utf-8")
+    out = tmp_path / "capture"
+    result = runner.invoke(
+        app, ["probe", "FY002-NVR1", "--config", str(path), "--capture", str(out)]
+    )
+    assert result.exit_code == 2, result.output
+    assert "FY002-NVR1 is a GB/T 28181 recorder (api: gb28181)" in result.output
+    assert "vidaudit gb serve" in result.output and "vidaudit collect" in result.output
+    assert "Traceback" not in result.output
+    assert not out.exists()
+
+    inventory = load_inventory(path)
+    branch, device = next(iter(inventory.devices()))
+    with pytest.raises(ConfigError, match="GB/T 28181"):
+        asyncio.run(
+            probe_one(
+                inventory, branch, device, SecretResolver(inventory, path), Settings().onvif()
+            )
+        )

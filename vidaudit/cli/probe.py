@@ -22,8 +22,10 @@ from vidaudit.collector.device_probe import (
     ProbeOutcome,
     capture,
     probe_one,
+    probe_user,
     schema_problems,
 )
+from vidaudit.errors import ConfigError
 from vidaudit.inventory.load import SecretResolver
 from vidaudit.inventory.schema import Inventory
 from vidaudit.settings import Settings
@@ -185,6 +187,10 @@ def probe_command(
     if not found:
         raise fail(f"{path}: no device {device!r}")
     branch, configured = found[0]
+    try:
+        probe_user(configured)
+    except ConfigError as exc:
+        raise fail(f"{path}: {exc.message}") from None
     resolver = SecretResolver(inventory, path)
     credentials_or_exit(resolver, [configured])
     if capture_dir is not None and (capture_dir / MANIFEST).exists():

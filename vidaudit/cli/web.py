@@ -6,21 +6,25 @@ password too short or not confirmed.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from vidaudit.accounts.roles import PersonRole
 from vidaudit.accounts.users import UserError, create_user, disable_user
-from vidaudit.db.engine import make_engine, make_sessionmaker
-from vidaudit.db.migrate import SchemaOutOfDate, require_current_schema
+from vidaudit.cli.support import engine_or_exit
+from vidaudit.db.engine import make_sessionmaker
 from vidaudit.db.models import UserRow
+from vidaudit.review.register import signed_sessions
+from vidaudit.review.signing import KeyProblem, load_signer
 from vidaudit.settings import Settings
 
 USAGE_ERROR = 2
@@ -37,12 +41,7 @@ def _fail(message: str) -> typer.Exit:
 
 
 def _sessions(settings: Settings) -> sessionmaker[Session]:
-    engine = make_engine(settings)
-    try:
-        require_current_schema(engine)
-    except SchemaOutOfDate as exc:
-        raise _fail(str(exc)) from None
-    return make_sessionmaker(engine)
+    return make_sessionmaker(engine_or_exit(settings))
 
 
 def serve_command(
@@ -60,23 +59,50 @@ def serve_command(
     from vidaudit.web.app import create_app
 
     settings = Settings()
-    engine = make_engine(settings)
+    engine = engine_or_exit(settings)
     try:
-        require_current_schema(engine)
-    except SchemaOutOfDate as exc:
+        # A key that exists but must not be used (readable by others) stops the server
+        # here rather than leaving every entry unsigned.
+        load_signer(settings)
+    except KeyProblem as exc:
         raise _fail(str(exc)) from None
     app = create_app(settings, engine)
-    uvicorn.run(
-        app,
-        host=host or settings.web_host,
-        port=settings.web_port if port is None else port,
-        # Behind a reverse proxy on this host, trust its X-Forwarded-For/-Proto so the
-        # login rate limit sees the real address and cookies get Secure under https.
-        proxy_headers=True,
-        forwarded_allow_ips="127.0.0.1",
-        server_header=False,
-        log_level=settings.log_level.lower(),
-    )
+    config = uvicorn.Config(app, **uvicorn_options(settings, host, port))
+    asyncio.run(_serve_with_gb28181(settings, engine, uvicorn.Server(config)))
+
+
+def uvicorn_options(settings: Settings, host: str | None, port: int | None) -> dict[str, Any]:
+    """How ``serve`` (and the demo) run uvicorn."""
+    return {
+        "host": host or settings.web_host,
+        "port": settings.web_port if port is None else port,
+        # The app reads the forwarded headers itself (web/app.py), so they mean the
+        # same under any server and in tests; uvicorn must not rewrite them first.
+        "proxy_headers": False,
+        "server_header": False,
+        "log_level": settings.log_level.lower(),
+    }
+
+
+async def _serve_with_gb28181(settings: Settings, engine: Engine, server: Any) -> None:
+    """The web view, and the GB/T 28181 service beside it when the inventory has a
+    ``gb28181`` section (recorders must be able to register while the view is up)."""
+    async with contextlib.AsyncExitStack() as stack:
+        path = settings.inventory
+        if path.is_file():
+            from vidaudit.gbservice.service import running_service
+            from vidaudit.inventory import load_inventory
+            from vidaudit.inventory.load import SecretResolver
+
+            inventory = load_inventory(path)
+            if inventory.gb28181 is not None:
+                problem = SecretResolver(inventory, path).platform_problem(inventory.gb28181)
+                if problem is not None:
+                    raise _fail(f"{path}: gb28181.password: {problem}")
+                await stack.enter_async_context(
+                    running_service(settings, inventory, path, signed_sessions(settings, engine))
+                )
+        await server.serve()
 
 
 def _read_password(from_stdin: bool) -> str:

@@ -35,6 +35,7 @@ from vidaudit.collector.model import ChannelReport, DeviceReport
 from vidaudit.collector.probe import probe_device
 from vidaudit.collector.vendor_probe import probe_vendor
 from vidaudit.devicehttp.client import HttpExchange, HttpPool, HttpSettings
+from vidaudit.errors import ConfigError
 from vidaudit.inventory.load import SecretResolver
 from vidaudit.inventory.schema import Api, Branch, Device, Inventory
 from vidaudit.onvif import schemas
@@ -180,6 +181,22 @@ async def _sampler_calls(
     return calls
 
 
+def probe_user(device: Device) -> str:
+    """The user the probe logs in as (ONVIF or the vendor HTTP API).  A GB/T 28181 recorder
+    has none: nothing here can call it, it answers only the platform it registers to, so
+    the probe refuses it in one line (``ConfigError``, exit 2) instead of failing inside a
+    call."""
+    if device.api is Api.GB28181 or device.username is None:
+        raise ConfigError(
+            f"{device.id} is a GB/T 28181 recorder (api: gb28181) and vidaudit probe speaks "
+            "ONVIF, ISAPI and the Dahua HTTP API: the recorder answers only the platform it "
+            "registers to. Read it through that platform: run `vidaudit gb serve` (or "
+            "`vidaudit serve`), then "
+            "`vidaudit collect --branch BRANCH --format json`"
+        )
+    return device.username
+
+
 async def probe_one(
     inventory: Inventory,
     branch: Branch,
@@ -193,6 +210,7 @@ async def probe_one(
 ) -> ProbeOutcome:
     """Probe ``device`` as the collector does, then make the sampler's calls; judge.
     ``http`` and ``lookback_days``: for a recorder read through its vendor API."""
+    probe_user(device)
     now = clock()
     request = ProbeRequest.at(inventory, branch, device, now)
     if device.api is not Api.ONVIF:
@@ -268,7 +286,7 @@ def capture(
 ) -> tuple[dict[str, Any], list[Call]]:
     """The redacted calls and the manifest of ``outcome`` (see ``capture.layout``)."""
     info = outcome.probe.info
-    redactor = Redactor(secrets=[password], names=[outcome.device.username])
+    redactor = Redactor(secrets=[password], names=[probe_user(outcome.device)])
     if info is not None and info.serial:
         redactor.value("SERIAL", info.serial)
     for address in (outcome.device.onvif, outcome.device.url):

@@ -15,11 +15,18 @@ from typing import Self
 
 from vidaudit.collector.derive import DeviceRecordings, evidence_for, evidence_from_reading
 from vidaudit.collector.model import ChannelReport, DeviceReport, RunReport, SettledChannel
-from vidaudit.compliance.model import ChannelEvidence, DeviceStatus, ErrorKind
+from vidaudit.compliance.identity import DeviceIdentity, identity_violation
+from vidaudit.compliance.model import (
+    ChannelEvidence,
+    ChannelResult,
+    DeviceStatus,
+    ErrorKind,
+    Violation,
+)
 from vidaudit.compliance.rules import business_day_needs, evaluate_channel, evaluate_device
 from vidaudit.compliance.spans import Span
 from vidaudit.inventory.load import SecretResolver
-from vidaudit.inventory.schema import AudioRequirement, Branch, Device, Inventory
+from vidaudit.inventory.schema import AudioRequirement, Branch, Channel, Device, Inventory
 from vidaudit.readings import DeviceInfo, Disk, KnownFootage, RecorderReading
 
 #: Extra day of events searched before the window so the first day's start state is known.
@@ -37,6 +44,10 @@ class DeviceProbe:
     recordings: DeviceRecordings | None = None
     #: what a vendor API (ISAPI, Dahua) said, instead of ONVIF recordings
     reading: RecorderReading | None = None
+    identity: DeviceIdentity | None = None
+    #: evidence per configured channel id, when the reader derived it itself (GB/T 28181
+    #: answers per channel; ONVIF answers per recording, matched in ``derive``)
+    evidence: Mapping[str, ChannelEvidence] | None = None
 
     @property
     def disks(self) -> tuple[Disk, ...] | None:
@@ -119,13 +130,21 @@ def judge(
     probe: DeviceProbe,
     now: dt.datetime,
     verified: Mapping[str, dt.datetime] | None = None,
+    pinned: DeviceIdentity | None = None,
 ) -> tuple[DeviceReport, list[ChannelReport]]:
     """Pure: a probe's results into a device report and one report per configured channel.
 
-    ``verified``: per channel, the earliest footage a pulled frame proved (R1 verified)."""
+    ``verified``: per channel, the earliest footage a pulled frame proved (R1 verified).
+    ``pinned``: the device's identity as first seen; if another device answered, only
+    R6.identity is reported, for the device and every channel (its footage is not ours)."""
     policy = inventory.policy
     tz = inventory.branch_timezone(branch)
     info = probe.info
+    stranger = (
+        identity_violation(pinned, probe.identity)
+        if pinned is not None and probe.identity is not None
+        else None
+    )
     device_report = DeviceReport(
         device_id=device.id,
         branch_id=branch.id,
@@ -134,10 +153,14 @@ def judge(
         model=info.model if info else None,
         firmware=info.firmware if info else None,
         services=probe.services,
-        violations=evaluate_device(probe.status, policy, probe.disks),
-        storage=probe.disks if probe.status.online else None,
+        violations=[stranger] if stranger else evaluate_device(probe.status, policy, probe.disks),
+        # a stranger's facts are not reported: only R6.identity is
+        storage=probe.disks if probe.status.online and stranger is None else None,
         serial=(info.serial or None) if info else None,
-        unknown=dict(probe.recordings.unknown) if probe.recordings is not None else {},
+        identity=probe.identity,
+        unknown=dict(probe.recordings.unknown)
+        if probe.recordings is not None and stranger is None
+        else {},
     )
     channels = []
     # business-day spans depend only on the branch and the window: once per window length
@@ -148,9 +171,14 @@ def judge(
         if required not in needs:
             needs[required] = business_day_needs(branch, policy, tz, window.start, now)
         settled: SettledChannel | None = None
+        if stranger is not None:
+            channels.append(_not_judged(branch, device, channel, required, stranger))
+            continue
         if probe.reading is not None:
             evidence = evidence_from_reading(channel.id, channel.ref, probe.reading, now=now)
             settled = _settled(device, channel.ref.channel, probe.reading)
+        elif probe.evidence is not None and channel.id in probe.evidence:
+            evidence = probe.evidence[channel.id]
         elif probe.recordings is not None:
             evidence = evidence_for(
                 channel.id, channel.ref, probe.recordings, window=window, now=now
@@ -201,6 +229,26 @@ def _settled(device: Device, number: int | None, reading: RecorderReading) -> Se
     return SettledChannel(device.id, device.api.value, number, footage.settled)
 
 
+def _not_judged(
+    branch: Branch, device: Device, channel: Channel, required: int, why: Violation
+) -> ChannelReport:
+    """A channel whose footage is not judged: another device answered for its recorder."""
+    evidence = ChannelEvidence(channel.id, search_supported=False, recording_found=False)
+    result = ChannelResult(
+        channel_id=channel.id,
+        required_days=required,
+        retention_days=None,
+        verified=False,
+        occupancy=None,
+        gaps=None,
+        business_days=[],
+        business_hours_covered=None,
+        audio=None,
+        violations=[why],
+    )
+    return ChannelReport(channel.id, device.id, branch.id, channel.role.value, evidence, result)
+
+
 async def poll_fleet(
     inventory: Inventory,
     resolver: SecretResolver,
@@ -215,6 +263,7 @@ async def poll_fleet(
     verified: Mapping[str, dt.datetime] | None = None,
     settled: Mapping[str, SettledChannel] | None = None,
     judged: Judged | None = None,
+    pins: Mapping[str, DeviceIdentity] | None = None,
 ) -> RunReport:
     """One run over the fleet, or the given branches and/or devices; ``clock`` is the
     collector's UTC.  With ``judged``, each device's reports go there as soon as they are
@@ -240,7 +289,8 @@ async def poll_fleet(
         if progress is not None:
             progress(device.id, probe)
         # judged against the instant the device was read, not the end of the run
-        result = judge(inventory, branch, device, probe, clock(), verified)
+        pinned = pins.get(device.id) if pins else None
+        result = judge(inventory, branch, device, probe, clock(), verified, pinned)
         if judged is None:
             return result
         await judged(*result)

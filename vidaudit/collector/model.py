@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from vidaudit.compliance.identity import DeviceIdentity
 from vidaudit.compliance.model import (
     ChannelEvidence,
     ChannelResult,
@@ -30,6 +31,8 @@ class DeviceReport:
     #: every disk the recorder listed (vendor APIs); None when unknown (ONVIF)
     storage: tuple[Disk, ...] | None = None
     serial: str | None = None
+    #: who answered (serial, certificate), as the device reported it; None when not read
+    identity: DeviceIdentity | None = None
     #: optional calls that failed (``media``, ``jobs``, ``job_states``, ``events``;
     #: collector/probe.py ``OPTIONAL_CALLS``):
     #: the device is online, what those calls tell is unknown

@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
-from collections.abc import Set
+from collections.abc import AsyncIterator, Set
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from vidaudit.collector.fleet import DeviceProbe, Prober, Progress, poll_fleet
+from vidaudit.collector.fleet import DeviceProbe, Prober, ProbeRequest, Progress, poll_fleet
+from vidaudit.collector.gb_probe import (
+    GbProbeSettings,
+    GbReader,
+    registered_ids,
+    unavailable_reader,
+)
 from vidaudit.collector.heap import run_heap
+from vidaudit.collector.identity import load_pins
 from vidaudit.collector.model import ChannelReport, DeviceReport, RunReport, SettledChannel
 from vidaudit.collector.probe import dispatching_prober
 from vidaudit.collector.settled import load_settled, store_settled
@@ -26,11 +35,14 @@ from vidaudit.collector.shard import (
 )
 from vidaudit.collector.store import TicketChanges, finish_run, start_run
 from vidaudit.collector.verified import verified_for
+from vidaudit.compliance.identity import DeviceIdentity
 from vidaudit.db.models import CollectionRunRow
 from vidaudit.devicehttp.client import HttpPool
 from vidaudit.evidence.store import EvidenceStore
+from vidaudit.gb28181.control import ControlClient
+from vidaudit.gb28181.errors import GbError
 from vidaudit.inventory.load import SecretResolver
-from vidaudit.inventory.schema import Inventory
+from vidaudit.inventory.schema import Api, Inventory
 from vidaudit.inventory.sync import sync_inventory
 from vidaudit.onvif.client import OnvifPool
 from vidaudit.settings import Settings
@@ -58,9 +70,10 @@ def _begin(
     path: Path,
     now: dt.datetime,
     full_read_every: dt.timedelta,
-) -> tuple[int, dict[str, dt.datetime], dict[str, SettledChannel]]:
-    """The new run's id, the retention proofs (pulled frames) standing at ``now``, and
-    what earlier runs settled about channels read through vendor APIs."""
+) -> tuple[int, dict[str, dt.datetime], dict[str, SettledChannel], dict[str, DeviceIdentity]]:
+    """The new run's id, the retention proofs (pulled frames) standing at ``now``, what
+    earlier runs settled about channels read through vendor APIs, and the device
+    identities pinned so far."""
     text = path.read_text(encoding="utf-8")
     with sessions.begin() as session:
         # Observations point at channel rows, so the inventory is synced before each run.
@@ -69,6 +82,7 @@ def _begin(
             start_run(session, now, inventory.policy),
             verified_for(session, now),
             load_settled(session, now, full_read_every),
+            load_pins(session),
         )
 
 
@@ -86,6 +100,36 @@ def _abort(sessions: sessionmaker[Session], run_id: int) -> None:
             run.finished_at = utcnow()
 
 
+@asynccontextmanager
+async def gb_reader(settings: Settings, inventory: Inventory) -> AsyncIterator[GbReader | None]:
+    """The run's view of the GB/T 28181 service; None when no device uses it."""
+    if not any(device.api is Api.GB28181 for _b, device in inventory.devices()):
+        yield None
+        return
+    gb_settings = GbProbeSettings(settings.gb_query_timeout_s, settings.gb_oldest_search_days)
+    async with contextlib.AsyncExitStack() as stack:
+        try:
+            client = await stack.enter_async_context(ControlClient.open(settings.gb_control_file))
+            reader = GbReader(client, await registered_ids(client), gb_settings)
+        except GbError as exc:
+            # the service is down: every GB/T 28181 recorder is unreachable, with this reason
+            reader = unavailable_reader(gb_settings, exc)
+        yield reader
+
+
+def _dispatch(direct: Prober, gb: GbReader | None, inventory: Inventory) -> Prober:
+    """GB/T 28181 recorders through the service; every other one ``direct`` (ONVIF or its
+    vendor HTTP API)."""
+
+    async def prober(request: ProbeRequest, resolver: SecretResolver) -> DeviceProbe:
+        if request.device.api is Api.GB28181:
+            assert gb is not None
+            return await gb.probe(request, inventory.branch_timezone(request.branch))
+        return await direct(request, resolver)
+
+    return prober
+
+
 async def _poll(
     settings: Settings,
     inventory: Inventory,
@@ -96,6 +140,7 @@ async def _poll(
     progress: Progress | None,
     verified: dict[str, dt.datetime],
     settled: dict[str, SettledChannel],
+    pins: dict[str, DeviceIdentity],
 ) -> RunReport:
     """Poll and judge: in this process, and for a large run in helper processes too."""
     selected = [
@@ -113,6 +158,7 @@ async def _poll(
         "clock": utcnow,
         "verified": verified,
         "settled": settled,
+        "pins": pins,
     }
     if len(shares) == 1:
         return await poll_fleet(
@@ -152,6 +198,7 @@ async def _poll(
                 for channel in device.channels
                 if channel.id in settled
             },
+            pins=dict(pins),
             log_level=logging.getLogger().getEffectiveLevel(),
         )
         try:
@@ -214,7 +261,7 @@ async def _collect(
     snapshots: SnapshotOptions | None,
 ) -> CollectResult:
     # Database work runs in a thread: it must not stall device I/O on the event loop.
-    run_id, verified, settled = await asyncio.to_thread(
+    run_id, verified, settled, pins = await asyncio.to_thread(
         _begin,
         sessions,
         inventory,
@@ -227,9 +274,11 @@ async def _collect(
         async with (
             OnvifPool(settings.onvif()) as pool,
             HttpPool(settings.device_http()) as http_pool,
+            gb_reader(settings, inventory) as gb,
         ):
-            prober = dispatching_prober(pool, http_pool, settings.collector_lookback_days)
-
+            prober = _dispatch(
+                dispatching_prober(pool, http_pool, settings.collector_lookback_days), gb, inventory
+            )
             report = await _poll(
                 settings,
                 inventory,
@@ -240,6 +289,7 @@ async def _collect(
                 progress,
                 verified,
                 settled,
+                pins,
             )
             if snapshots is not None:
                 # Imported here: live-picture checks need OpenCV and numpy (~40 MB), which

@@ -37,6 +37,7 @@ from vidaudit.errors import VidauditError
 from vidaudit.evidence.store import EvidenceCorrupt, EvidenceStore
 from vidaudit.inventory.load import SecretResolver
 from vidaudit.inventory.schema import (
+    Api,
     Branch,
     Channel,
     ChannelRole,
@@ -50,6 +51,7 @@ from vidaudit.onvif.models import VideoSource
 from vidaudit.onvif.topology import profile_for
 from vidaudit.picture.analysis_frame import Image, to_analysis_size
 from vidaudit.picture.diagnostics import Diagnosis, diagnose, diagnosis_json
+from vidaudit.private_files import private_dir
 
 logger = logging.getLogger(__name__)
 
@@ -420,7 +422,9 @@ async def take_snapshots(
             if branches is not None and branch.id not in branches:
                 continue
             channels = [c for c in device.channels if options.wants(c)]
-            if not channels:
+            if not channels or device.api is not Api.ONVIF:
+                # a GB/T 28181 recorder has no snapshot URL; its pictures are checked on
+                # recorded frames (spot-checks) instead
                 continue
 
             def errors(
@@ -453,7 +457,7 @@ async def take_snapshots(
             jobs.append(_bounded(semaphore, device_deadline_s, work, errors))
         results = await asyncio.gather(*jobs)
     fetched = [item for batch in results for item in batch] + skipped
-    store.root.mkdir(parents=True, exist_ok=True)
+    private_dir(store.root)
     return await asyncio.to_thread(_store, sessions, store, fetched, run_id, options)
 
 

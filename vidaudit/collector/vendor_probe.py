@@ -12,6 +12,7 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 from vidaudit.collector.fleet import DeviceProbe, ProbeRequest
+from vidaudit.compliance.identity import DeviceIdentity
 from vidaudit.compliance.model import DeviceStatus, ErrorKind
 from vidaudit.dahua import DahuaDevice
 from vidaudit.dahua import read_recorder as read_dahua
@@ -62,4 +63,7 @@ async def probe_vendor(
         info=reading.info,
         services=[device.api.value],
         reading=reading,
+        # pinned like an ONVIF recorder's (R6.identity); the vendor APIs give no
+        # certificate here, so the serial alone
+        identity=DeviceIdentity(serial=reading.info.serial.strip() or None, cert_sha256=None),
     )

@@ -32,35 +32,15 @@ from urllib.parse import quote, urlsplit
 
 import aiohttp
 from multidict import CIMultiDict
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import SecretStr
 from yarl import URL
 
+from vidaudit.devicehttp.settings import HttpSettings as HttpSettings  # re-exported
 from vidaudit.errors import DeviceError
 
 logger = logging.getLogger(__name__)
 
 _CHUNK = 64 * 1024
-
-
-class HttpSettings(BaseModel):
-    """How vendor-API readers talk to recorders.  Every number has a bound."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    #: Whole-call budget for one request: connect + send + read the full body.
-    call_timeout_s: float = Field(10.0, gt=0, le=300)
-    #: TCP connect (and TLS handshake); longer means ``unreachable``.
-    connect_timeout_s: float = Field(3.0, gt=0, le=60)
-    #: Budget for everything one device does (counted from ``open``); None: the caller's.
-    device_deadline_s: float | None = Field(60.0, gt=0, le=3600)
-    #: Largest reply accepted; refused while reading, never held.
-    max_response_bytes: int = Field(4 * 1024 * 1024, ge=16 * 1024, le=256 * 1024 * 1024)
-    #: Verify TLS certificates of https recorders (almost all are self-signed).
-    verify_tls: bool = False
-    max_connections: int = Field(256, ge=1, le=10_000)
-    #: Requests in flight to one recorder; NVR web servers serve a handful at a time.
-    max_connections_per_host: int = Field(4, ge=1, le=64)
-    keepalive_s: float = Field(15.0, ge=0, le=300)
 
 
 class CredentialsLike(Protocol):

@@ -7,15 +7,23 @@ collects all problems of a file instead of stopping at the first.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 from pydantic import SecretStr, ValidationError
 
 from vidaudit.errors import ConfigError
-from vidaudit.inventory.schema import ENV_REFERENCE, Credentials, Device, Inventory
+from vidaudit.inventory.schema import (
+    ENV_REFERENCE,
+    Credentials,
+    Device,
+    Gb28181Platform,
+    Inventory,
+)
 
 #: Inventories are small; a multi-megabyte file is a mistake (or an attack on the parser).
 MAX_INVENTORY_BYTES = 8 * 1024 * 1024
@@ -51,6 +59,12 @@ def format_loc(loc: Sequence[int | str]) -> str:
     return out
 
 
+_PATTERN_HINTS = {
+    "^[0-9]{20}$": 'a 20-digit GB/T 28181 ID, in quotes (e.g. "34020000001110000001")',
+    "^[0-9]{10}$": 'the 10-digit GB/T 28181 domain, in quotes (e.g. "3402000000")',
+}
+
+
 def _friendly(error: Mapping[str, object]) -> str:
     kind = str(error.get("type", ""))
     message = str(error.get("msg", ""))
@@ -61,6 +75,15 @@ def _friendly(error: Mapping[str, object]) -> str:
     if kind == "value_error":
         return message.removeprefix("Value error, ")
     got = error.get("input")
+    if kind == "string_pattern_mismatch":
+        context = error.get("ctx")
+        pattern = context.get("pattern") if isinstance(context, Mapping) else None
+        hint = _PATTERN_HINTS.get(str(pattern))
+        if hint is not None:
+            return f"expected {hint} (got {got!r})"
+    if kind == "string_type" and isinstance(got, int):
+        # YAML reads an unquoted 20-digit GB/T 28181 ID as a number
+        return f"expected text: put {got} in quotes so YAML does not read it as a number"
     if kind in {"enum", "literal_error"} or "pattern" in kind:
         return f"{message} (got {got!r})"
     return message
@@ -109,13 +132,73 @@ def _duplicate_ids(data: Mapping[str, object]) -> list[Problem]:
 
 #: PyYAML's safe loader on libyaml where the wheel has it: a county's inventory of
 #: thousands of channels parses ~4x faster; same data and error marks as the pure one.
-_SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BASE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class DuplicateKey(yaml.YAMLError):
+    def __init__(self, key: object, first_line: int, second_line: int) -> None:
+        super().__init__(f"key {key!r} on line {second_line} repeats line {first_line}")
+        self.key, self.first_line, self.second_line = key, first_line, second_line
+
+
+class _StrictLoader(_BASE_LOADER):  # type: ignore[valid-type,misc]
+    """The safe loader, refusing a key given twice in one mapping: YAML says keys are
+    unique, PyYAML lets the last one win silently (``retention_days: 30`` then ``: 1``
+    loaded 1).  Only the constructor is Python; parsing stays in libyaml."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> Any:
+        seen: dict[object, int] = {}
+        for key_node, _value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.setdefault(key, key_node.start_mark.line + 1)
+            except TypeError:
+                continue  # an unhashable key: the base constructor reports it
+            if first != key_node.start_mark.line + 1:
+                raise DuplicateKey(key, first, key_node.start_mark.line + 1)
+        return super().construct_mapping(node, deep=deep)
+
+
+_SAFE_LOADER = _StrictLoader
+
+#: ``scheme://user:secret@host``: a password written into a URL
+_URL_CREDENTIALS = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#@]*@")
+
+
+def _credentials_in_urls(data: object, path: list[int | str]) -> list[Problem]:
+    """Every string that is a URL with a user (and maybe a password) in it, by key path:
+    passwords go in ``password``/``password_file``, never a URL (it would be stored in
+    the database and shown wherever the URL is).  The value itself is never repeated."""
+    if isinstance(data, str):
+        if _URL_CREDENTIALS.match(data.strip()):
+            return [
+                Problem(
+                    format_loc(path),
+                    "credentials inside a URL are refused: give the user name in 'username' "
+                    "and the password as a ${ENV} reference or password_file",
+                )
+            ]
+        return []
+    if isinstance(data, dict):
+        return [p for k, v in data.items() for p in _credentials_in_urls(v, [*path, str(k)])]
+    if isinstance(data, list):
+        return [p for i, v in enumerate(data) for p in _credentials_in_urls(v, [*path, i])]
+    return []
 
 
 def parse_inventory(text: str, file: Path | str = "<inventory>") -> Inventory:
     """Validate inventory text; raise ``InventoryError`` naming every problem."""
     try:
         data = yaml.load(text, Loader=_SAFE_LOADER)  # noqa: S506 -- a safe loader
+    except DuplicateKey as exc:
+        duplicate = Problem(
+            f"line {exc.second_line}",
+            f"key {exc.key!r} is given twice in one mapping (lines {exc.first_line} and "
+            f"{exc.second_line}); YAML keeps only one of them",
+        )
+        raise InventoryError(file, [duplicate]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
@@ -123,7 +206,7 @@ def parse_inventory(text: str, file: Path | str = "<inventory>") -> Inventory:
         raise InventoryError(file, [Problem(where, f"not valid YAML: {problem}")]) from None
     if not isinstance(data, dict):
         raise InventoryError(file, [Problem("", "expected a mapping with 'branches' at the top")])
-    problems: list[Problem] = []
+    problems: list[Problem] = _credentials_in_urls(data, [])
     try:
         inventory = Inventory.model_validate(data)
     except ValidationError as exc:
@@ -191,37 +274,64 @@ class SecretResolver:
     def _lookup(self, name: str) -> str | None:
         return self._environ.get(name, self._file_values.get(name))
 
-    def problem(self, device: Device) -> str | None:
-        """Why this device's password cannot be resolved, or None when it can."""
-        if device.password is not None:
-            match = ENV_REFERENCE.match(device.password)
-            name = match.group("name") if match else device.password
+    def _problem(self, password: str | None, password_file: str | None) -> str | None:
+        if password is not None:
+            match = ENV_REFERENCE.match(password)
+            name = match.group("name") if match else password
             if self._lookup(name) is None:
                 where = f" or {self._env_file}" if self._env_file else ""
                 return f"environment variable {name} is not set (not in the environment{where})"
             return None
-        assert device.password_file is not None
-        file = self._base / device.password_file
+        if password_file is None:
+            return None
+        file = self._base / password_file
         if not file.is_file():
             return f"password_file {file} does not exist"
         return None
 
-    def credentials(self, device: Device) -> Credentials:
-        """The device's username and password; ``ConfigError`` when the reference does not
-        resolve on this machine."""
-        problem = self.problem(device)
+    def _secret(self, owner: str, password: str | None, password_file: str | None) -> SecretStr:
+        problem = self._problem(password, password_file)
         if problem is not None:
-            raise ConfigError(f"{device.id}: {problem}")
-        if device.password is not None:
-            match = ENV_REFERENCE.match(device.password)
+            raise ConfigError(f"{owner}: {problem}")
+        if password is not None:
+            match = ENV_REFERENCE.match(password)
             assert match is not None
             secret = self._lookup(match.group("name"))
             assert secret is not None
-        else:
-            assert device.password_file is not None
-            lines = (self._base / device.password_file).read_text(encoding="utf-8").splitlines()
-            secret = lines[0] if lines else ""
-        return Credentials(username=device.username, password=SecretStr(secret))
+            return SecretStr(secret)
+        assert password_file is not None
+        lines = (self._base / password_file).read_text(encoding="utf-8").splitlines()
+        return SecretStr(lines[0] if lines else "")
+
+    def problem(self, device: Device) -> str | None:
+        """Why this device's password cannot be resolved, or None when it can (a
+        GB/T 28181 device has none of its own: it uses the platform's)."""
+        return self._problem(device.password, device.password_file)
+
+    def check(self, device: Device) -> None:
+        """``ConfigError`` when what reading this device needs from this machine does not
+        resolve (a GB/T 28181 device needs nothing: the service holds the platform's
+        password)."""
+        problem = self.problem(device)
+        if problem is not None:
+            raise ConfigError(f"{device.id}: {problem}")
+
+    def credentials(self, device: Device) -> Credentials:
+        """The device's username and password; ``ConfigError`` when the reference does not
+        resolve on this machine, or the device (a GB/T 28181 one) has none of its own."""
+        if device.username is None:
+            raise ConfigError(f"{device.id} has no user name (api {device.api.value})")
+        return Credentials(
+            username=device.username,
+            password=self._secret(device.id, device.password, device.password_file),
+        )
+
+    def platform_problem(self, platform: Gb28181Platform) -> str | None:
+        """Why the GB/T 28181 platform password cannot be resolved, or None."""
+        return self._problem(platform.password, platform.password_file)
+
+    def platform_password(self, platform: Gb28181Platform) -> SecretStr:
+        return self._secret("gb28181", platform.password, platform.password_file)
 
 
 def check_secrets(
@@ -236,4 +346,9 @@ def check_secrets(
             if problem is not None:
                 key = "password" if device.password is not None else "password_file"
                 problems.append(Problem(f"branches[{b}].devices[{d}].{key}", problem))
+    if inventory.gb28181 is not None:
+        problem = resolver.platform_problem(inventory.gb28181)
+        if problem is not None:
+            key = "password" if inventory.gb28181.password is not None else "password_file"
+            problems.append(Problem(f"gb28181.{key}", problem))
     return problems

@@ -29,6 +29,7 @@ from vidaudit.devicehttp.client import OPTIONAL_KINDS, HttpPool, HttpSettings
 from vidaudit.devicehttp.clock import fine_drift
 from vidaudit.errors import DeviceError, VidauditError
 from vidaudit.evidence.store import EvidenceStore
+from vidaudit.gb28181.errors import GbError
 from vidaudit.inventory.load import SecretResolver
 from vidaudit.inventory.schema import Api, Branch, Channel, Device, Playback
 from vidaudit.isapi import IsapiDevice
@@ -44,6 +45,8 @@ from vidaudit.onvif.settings import OnvifSettings
 from vidaudit.onvif.topology import DeviceTopology, match_recording
 from vidaudit.picture.diagnostics import Diagnosis, diagnose, diagnosis_json
 from vidaudit.review.register import Entry, append
+from vidaudit.sampler.gb_pull import pull_gb28181
+from vidaudit.sampler.gb_settings import GbPullSettings
 
 #: Vendor playback URLs are asked for this much around the instants (keyframe before,
 #: decoding slack after), and instants closer than ``_URL_STRETCH`` share one URL.
@@ -159,9 +162,32 @@ async def _device_view(
         return drift, offset, (await dev.replay_uri(recording.token)).uri
 
 
-async def _pull_from_device(
-    request: PullRequest, resolver: SecretResolver, settings: OnvifSettings
+async def _pull_from_gb28181(
+    request: PullRequest, gb: GbPullSettings | None
 ) -> tuple[list[PulledFrame], dt.timedelta, str]:
+    if gb is None:
+        raise PullError("config", "the inventory has no gb28181 section")
+    zone = ZoneInfo(request.branch.timezone or gb.default_timezone)
+    frames, drift = await pull_gb28181(
+        request.device,
+        request.channel,
+        request.instants,
+        zone,
+        gb,
+        timeout_s=request.timeout_s,
+        max_delta=request.max_delta,
+    )
+    return frames, drift, "gb28181"
+
+
+async def _pull_from_device(
+    request: PullRequest,
+    resolver: SecretResolver,
+    settings: OnvifSettings,
+    gb: GbPullSettings | None = None,
+) -> tuple[list[PulledFrame], dt.timedelta, str]:
+    if request.device.api is Api.GB28181:
+        return await _pull_from_gb28181(request, gb)
     port = request.device.rtsp_port
     replay_uri: str | None = None
     if request.device.api is not Api.ONVIF and request.device.playback is not (
@@ -240,6 +266,10 @@ async def _pull_from_device(
     return [frame for frame in found if frame is not None], drift, playback.value
 
 
+def _source_name(device: Device) -> str:
+    return "gb28181" if device.api is Api.GB28181 else device.playback.value
+
+
 def _register(sessions: sessionmaker[Session], request: PullRequest, now: dt.datetime) -> int:
     with sessions.begin() as session:
         entry = append(
@@ -255,7 +285,7 @@ def _register(sessions: sessionmaker[Session], request: PullRequest, now: dt.dat
                 range_end=max(request.instants),
                 details={
                     "instants": [i.astimezone(dt.UTC).isoformat() for i in request.instants],
-                    "source": "file" if request.file else request.device.playback.value,
+                    "source": "file" if request.file else _source_name(request.device),
                     "task_id": request.task_id,
                 },
             ),
@@ -333,7 +363,9 @@ async def pull_frames(
     resolver: SecretResolver,
     onvif_settings: OnvifSettings,
     now: dt.datetime,
+    gb: GbPullSettings | None = None,
 ) -> PullOutcome:
+    """``gb``: how to reach the GB/T 28181 service, for ``api: gb28181`` devices."""
     for index, instant in enumerate(request.instants):
         if instant.tzinfo is None:
             raise ValueError(f"instant {index} must be timezone-aware")
@@ -342,7 +374,7 @@ async def pull_frames(
     if request.file is None:
         # A password reference that does not resolve is our configuration, not an attempt
         # to view footage: ConfigError before anything is registered.
-        resolver.credentials(request.device)
+        resolver.check(request.device)
     # Registered first: an attempt to view footage is on the record even if it fails.
     seq = await asyncio.to_thread(_register, sessions, request, now)
     try:
@@ -357,10 +389,10 @@ async def pull_frames(
             )
             drift, kind = dt.timedelta(), "file"
         else:
-            frames, drift, kind = await _pull_from_device(request, resolver, onvif_settings)
+            frames, drift, kind = await _pull_from_device(request, resolver, onvif_settings, gb)
     except MediaError as exc:
         raise PullError(exc.kind, exc.message) from None
-    except DeviceError as exc:
+    except (DeviceError, GbError) as exc:
         raise PullError(exc.kind, exc.message) from None
     stored = await asyncio.to_thread(
         _store, sessions, store, request, frames, drift, kind, seq, now

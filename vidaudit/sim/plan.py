@@ -64,6 +64,8 @@ class Api(StrEnum):
     ONVIF = "onvif"
     ISAPI = "isapi"
     DAHUA = "dahua"
+    #: registers to the fleet's GB/T 28181 platform instead of serving ONVIF
+    GB28181 = "gb28181"
 
 
 class IsapiTime(StrEnum):
@@ -171,8 +173,12 @@ class DevicePlan:
     profile_s_only: bool = False
     fault: Fault | None = None
     channels: tuple[ChannelPlan, ...] = ()
+    #: ``onvif``: served over ONVIF/RTSP on its own ports; ``isapi``/``dahua``: the same
+    #: device, which cameras.yaml reads by its vendor API; ``gb28181``: registers to the
+    #: fleet's platform address instead (``sim/gb28181``)
     api: Api = Api.ONVIF
     vendor_api: VendorApiPlan = VendorApiPlan()
+    gb_transport: str = "udp"
 
     @property
     def wrong_password(self) -> bool:
@@ -200,6 +206,16 @@ class BranchPlan:
 
 
 @dataclass(frozen=True)
+class GbPlatformPlan:
+    """The upper platform the fleet's GB/T 28181 recorders register to (vidaudit)."""
+
+    id: str
+    domain: str
+    password: str
+    keepalive_s: float
+
+
+@dataclass(frozen=True)
 class FleetPlan:
     seed: int
     timezone: str
@@ -207,6 +223,7 @@ class FleetPlan:
     branches: tuple[BranchPlan, ...]
     #: Generation instant, true UTC, whole seconds; every timeline is anchored here.
     now: dt.datetime
+    gb28181: GbPlatformPlan | None = None
 
     def devices(self) -> list[tuple[BranchPlan, DevicePlan]]:
         return [(b, d) for b in self.branches for d in b.devices]

@@ -12,9 +12,12 @@ Example::
     seed: 7
     generate: {nvrs: 4, channels: 8, cameras: 2}
     policy: {retention_days: 30, retention_days_by_role: {vault: 90, atm: 90}}
+    gb28181: {id: "34020000002000000001", domain: "3402000000", keepalive_s: 60}
     devices:
       FY002-NVR1: {clock_drift_s: -250, posix_tz: "CST-8", time_report: local_only}
       FY003-NVR1: {fault: {kind: slow, delay_s: 3}}
+      # reaches vidaudit only over GB/T 28181, registering to the platform above by TCP
+      FY001-NVR2: {api: gb28181, gb_transport: tcp}
     channels:
       FY001-C02:
         pattern: business_hours_no_margin
@@ -38,7 +41,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 from pathlib import Path
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -55,6 +58,7 @@ from vidaudit.sim.plan import (
     Fault,
     FaultKind,
     FleetPlan,
+    GbPlatformPlan,
     Interval,
     IsapiTime,
     Pattern,
@@ -66,6 +70,8 @@ from vidaudit.sim.posixtz import parse_posix_tz
 from vidaudit.sim.vendors import FLAVOURS
 
 MAX_SCENARIO_BYTES = 4 * 1024 * 1024
+#: What a simulated GB/T 28181 recorder can do wrong (besides offline, wrong password).
+GB_FAULTS = frozenset({FaultKind.HANG, FaultKind.SLOW})
 
 
 class Strict(BaseModel):
@@ -193,9 +199,12 @@ class DeviceSettings(Strict):
     fault: FaultSpec | None = None
     channel_defaults: ChannelSettings | None = None
     #: What cameras.yaml reads the device by; ``isapi`` needs a hikvision device,
-    #: ``dahua`` a dahua one.
+    #: ``dahua`` a dahua one; ``gb28181``: the device registers to the platform
+    #: (``Scenario.gb28181``) instead of serving ONVIF; faults it plays: offline,
+    #: wrong_password, hang, slow
     api: Api | None = None
     vendor_api: VendorApiSpec | None = None
+    gb_transport: Literal["udp", "tcp"] | None = None
 
     @field_validator("vendor")
     @classmethod
@@ -236,9 +245,28 @@ class GenerateSpec(Strict):
     #: all-ISAPI fleet).  Stand-alone cameras stay ONVIF.
     api: Api = Api.ONVIF
 
+    @field_validator("api")
+    @classmethod
+    def _not_gb(cls, value: Api) -> Api:
+        if value is Api.GB28181:
+            raise ValueError(
+                "generated NVRs are read by onvif, isapi or dahua; give GB/T "
+                "28181 recorders in branches: with api: gb28181"
+            )
+        return value
+
+
+class GbPlatformSpec(Strict):
+    """The platform GB/T 28181 recorders register to; its password is drawn from the seed."""
+
+    id: str = Field("34020000002000000001", pattern=r"^[0-9]{20}$")
+    domain: str = Field("3402000000", pattern=r"^[0-9]{10}$")
+    keepalive_s: float = Field(60.0, gt=0, le=3600)
+
 
 class Scenario(Strict):
     seed: int = 0
+    gb28181: GbPlatformSpec = GbPlatformSpec()
     timezone: str = "Asia/Shanghai"
     policy: Policy = Policy(
         retention_days_by_role={ChannelRole.VAULT: 90, ChannelRole.ATM: 90},
@@ -487,10 +515,15 @@ def resolve(scenario: Scenario, now: dt.datetime | None = None) -> FleetPlan:
             )
             vendor = values.get("vendor", "onvif")
             api: Api = values.get("api", Api.ONVIF)
-            if api is not Api.ONVIF and vendor != {"isapi": "hikvision", "dahua": "dahua"}[api]:
+            wanted_vendor = {Api.ISAPI: "hikvision", Api.DAHUA: "dahua"}.get(api)
+            if wanted_vendor is not None and vendor != wanted_vendor:
                 raise ScenarioError(
-                    f"device {d.id}: api {api.value} needs vendor "
-                    f"{'hikvision' if api is Api.ISAPI else 'dahua'}, not {vendor}"
+                    f"device {d.id}: api {api.value} needs vendor {wanted_vendor}, not {vendor}"
+                )
+            if api is Api.GB28181 and fault is not None and fault.kind not in GB_FAULTS:
+                raise ScenarioError(
+                    f"device {d.id}: a GB/T 28181 recorder plays only the faults "
+                    f"{sorted(k.value for k in GB_FAULTS)}"
                 )
             vendor_api: VendorApiSpec = values.get("vendor_api") or VendorApiSpec()
             devices.append(
@@ -511,6 +544,7 @@ def resolve(scenario: Scenario, now: dt.datetime | None = None) -> FleetPlan:
                     channels=tuple(channels),
                     api=api,
                     vendor_api=vendor_api.plan(),
+                    gb_transport=values.get("gb_transport", "udp"),
                 )
             )
         if b.id in seen:
@@ -520,10 +554,14 @@ def resolve(scenario: Scenario, now: dt.datetime | None = None) -> FleetPlan:
     unknown = (set(scenario.devices) | set(scenario.channels)) - seen
     if unknown:
         raise ScenarioError(f"overrides name ids that are not in the fleet: {sorted(unknown)}")
+    gb = scenario.gb28181
     return FleetPlan(
         seed=scenario.seed,
         timezone=scenario.timezone,
         policy=scenario.policy,
         branches=tuple(branches),
         now=now,
+        gb28181=GbPlatformPlan(
+            gb.id, gb.domain, device_password(scenario.seed, "gb28181-platform"), gb.keepalive_s
+        ),
     )

@@ -41,6 +41,7 @@ KNOWN_RULES = (
     "R5.audio",
     "R5.unverifiable",
     "R6.offline",
+    "R6.identity",
     "R6.no_recording",
     "R6.not_recording",
     "R6.storage",
@@ -124,6 +125,11 @@ def explain(violation: dict[str, Any], t: Translator) -> Explained:
     elif rule == "R6.storage":
         disks = evidence.get("disks")
         values = {"disks": ", ".join(disks) if isinstance(disks, list) and disks else "-"}
+    elif rule == "R6.identity":
+        values = {
+            "seen": evidence.get("seen_serial") or "?",
+            "pinned": evidence.get("pinned_serial") or "?",
+        }
     elif rule == "R6.not_recording" and evidence.get("age_min") is not None:
         text_key = "dashboard.rule_text.r6_not_recording_stale"
         values = {"minutes": evidence.get("age_min")}
