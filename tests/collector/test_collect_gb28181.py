@@ -203,12 +203,21 @@ def test_gb_channels_match_truth(run: Run) -> None:
             assert abs(a0 - b0) <= dt.timedelta(seconds=2), report.channel_id
             assert abs(a1 - b1) <= dt.timedelta(seconds=30), report.channel_id
         by_date = {d.date.isoformat(): d for d in judged.business_days}
-        compared = 0
-        for date, day in expected["business_days"].items():
-            if date in by_date and on_our_clock(day["required"]["start"], drift) > window_start:
-                assert by_date[date].covered == day["covered"], (report.channel_id, date)
-                compared += 1
-        assert compared >= 10, report.channel_id
+        # R2 judges the days inside the window that end after the oldest footage (days
+        # before it are R1's business), so which days count depends on the time of day
+        # the test runs: derive them from the truth rather than expect a fixed number.
+        earliest = on_our_clock(expected["earliest"], drift)
+        due = {
+            date
+            for date, day in expected["business_days"].items()
+            if on_our_clock(day["required"]["start"], drift) > window_start
+            and on_our_clock(day["required"]["end"], drift) > earliest
+        }
+        assert due <= by_date.keys(), (report.channel_id, sorted(due - by_date.keys()))
+        for date in due:
+            day = expected["business_days"][date]
+            assert by_date[date].covered == day["covered"], (report.channel_id, date)
+        assert len(due) >= 5, report.channel_id  # even the 12-day channel has a week of days
         rules = {v.rule for v in judged.violations}
         short = expected["retention_days"] < expected["required_retention_days"] - 1 / 24
         assert ("R1.retention" in rules) == short, report.channel_id
