@@ -21,7 +21,7 @@ import yaml
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from tests.sampler.scenes import counter_scene
+from tests.picture.scenes import counter_scene
 from tests.web.conftest import PASSWORD, WebEnv, build_web_env, inventory
 from vidaudit.accounts.users import create_user
 from vidaudit.db.models import (
