@@ -93,9 +93,14 @@ def week_duties(
         if branch.hours_on(day) is not None:
             check_days.append(day)
         day += dt.timedelta(days=1)
-    # today's check is still possible until the day is over
-    required_days = [d for d in check_days if d < today] if today <= sunday else check_days
     checked = sorted({d for d in checks if monday <= d <= sunday})
+    # today's check is still possible until the day is over: today counts once it is done
+    # (a confirmed day must never leave D1 reading as if nothing happened)
+    required_days = (
+        [d for d in check_days if d < today or (d == today and d in checked)]
+        if today <= sunday
+        else check_days
+    )
     return WeekDuties(
         branch_id=branch.id,
         week_start=monday,
@@ -107,3 +112,18 @@ def week_duties(
         checked_days=checked,
         finished=today > sunday,
     )
+
+
+def confirmation_problem(outcome: str, note: str, open_violations: int) -> str | None:
+    """Why a daily-check confirmation (D1) cannot be accepted as given, or None.
+
+    The confirmation is the administrator's word on the system's state, so it must say
+    what it rests on: "problems found" names them, and "running normally" while the
+    collector lists violations says why they do not count (already reported, a ticket
+    open, a camera being replaced...).  Returns the message key of the refusal.
+    """
+    if outcome == "problems" and not note.strip():
+        return "duties.error_problems_note"
+    if outcome == "ok" and open_violations and not note.strip():
+        return "duties.error_ok_with_violations"
+    return None

@@ -30,7 +30,7 @@ from vidaudit.web.state import web_state
 from vidaudit.web.templating import base_context, render
 from vidaudit.web.views.duties_data import BadWeek, parse_week
 from vidaudit.web.views.report_pdf import weekly_pdf
-from vidaudit.web.views.report_weekly import FINDING_STATUSES, WeeklyReport, weekly_report
+from vidaudit.web.views.report_weekly import WeeklyReport, weekly_report
 
 router = APIRouter(tags=["reports"])
 #: weeks offered on the index page
@@ -88,7 +88,7 @@ def weekly_html(
     return render(
         request,
         "report_weekly.html",
-        {"report": report, "tz": report.tz, "finding_statuses": FINDING_STATUSES},
+        {"report": report, "tz": report.tz},
     )
 
 

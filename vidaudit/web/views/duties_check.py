@@ -32,9 +32,16 @@ MAX_NOTE = 2000
 class ViolationLine:
     subject_id: str
     subject_name: str
-    rule: str
-    severity: str
-    detail: str
+    #: the stored violation (rule, severity, evidence): pages say it with ``explain``
+    violation: dict[str, Any]
+
+    @property
+    def rule(self) -> str:
+        return str(self.violation.get("rule", ""))
+
+    @property
+    def severity(self) -> str:
+        return str(self.violation.get("severity", ""))
 
 
 @dataclass
@@ -53,12 +60,7 @@ class CollectorToday:
 
 
 def _lines(subject: str, name: str, violations: list[dict[str, Any]]) -> list[ViolationLine]:
-    return [
-        ViolationLine(
-            subject, name, str(v.get("rule")), str(v.get("severity")), str(v.get("detail"))
-        )
-        for v in violations
-    ]
+    return [ViolationLine(subject, name, v) for v in violations]
 
 
 def collector_today(
@@ -165,7 +167,9 @@ def confirm(
         db.add(row)
         db.flush()
         return row, True
-    addition = f"[{fmt_dt(now, tz)} {user.display_name} · {outcome}] {note}".rstrip()
+    # No outcome code in the text (it would show as "· ok" to every reader): the row keeps
+    # the day's outcome, and a day that had problems keeps "problems".
+    addition = f"[{fmt_dt(now, tz)} {user.display_name}] {note}".rstrip()
     row.note = f"{row.note}\n{addition}" if row.note else addition
     if outcome == "problems":
         row.outcome = "problems"
