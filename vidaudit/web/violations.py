@@ -29,6 +29,7 @@ KNOWN_RULES = (
     "R1.unverifiable",
     "R1.missing_days",
     "R2.business_hours",
+    "R2.unverifiable",
     "R3.clock",
     "R4.picture",
     "R5.audio",
@@ -36,6 +37,7 @@ KNOWN_RULES = (
     "R6.offline",
     "R6.no_recording",
     "R6.not_recording",
+    "R6.unverifiable",
 )
 #: why a device could not be read (``vidaudit.errors.ErrorKind``), each with a message
 ERROR_KINDS = (
@@ -66,6 +68,9 @@ class Explained:
     title: str
     #: what was found, with its numbers
     text: str
+    #: the failure's own words where a device call failed (technical, untranslated: what
+    #: an administrator passes on to the vendor), shown under the text and marked as such
+    detail: str = ""
 
     @property
     def line(self) -> str:
@@ -133,6 +138,13 @@ def _values(rule: str, evidence: Mapping[str, Any], t: Translator) -> tuple[str,
         failed = evidence.get("failed")
         checks = failed if isinstance(failed, list) else [evidence.get("primary")]
         return slug, {"checks": check_names(checks, t)}
+    if rule in ("R2.unverifiable", "R6.unverifiable"):
+        # which call failed and how (the kind, translated); the failure's words go below
+        state = rule == "R6.unverifiable" and evidence.get("fact") == "recording_state"
+        return f"{slug}_state" if state else slug, {
+            "call": evidence.get("call", "?"),
+            "kind": error_kind_text(evidence.get("error_kind"), t),
+        }
     if rule == "R6.offline":
         return slug, {"kind": error_kind_text(evidence.get("error_kind"), t)}
     if rule == "R6.not_recording" and evidence.get("age_min") is not None:
@@ -149,11 +161,13 @@ def explain(violation: Mapping[str, Any], t: Translator) -> Explained:
     slug = rule_slug(rule)
     if rule in KNOWN_RULES:
         suffix, values = _values(rule, evidence, t)
+        message = evidence.get("message") if rule.endswith(".unverifiable") else None
         return Explained(
             rule,
             severity,
             t(f"dashboard.rule.{slug}"),
             t(f"dashboard.rule_text.{suffix}", **values),
+            t("dashboard.rule_detail", detail=str(message)) if message else "",
         )
     title_key, text_key = f"dashboard.rule.{slug}", f"dashboard.rule_text.{slug}"
     if t.has(title_key) and t.has(text_key):
