@@ -36,7 +36,8 @@ def test_put_verify_and_tamper(tmp_path: Path) -> None:
     store.path_of(other).unlink()
     with sessions() as s:
         problems = store.verify(s).problems
-    assert problems == [
+    assert [p.code for p in problems] == ["evidence_altered", "evidence_missing"]
+    assert [str(p) for p in problems] == [
         f"{first.sha256}: file {path} was altered",
         f"{other.sha256}: file {store.path_of(other)} is missing",
     ]

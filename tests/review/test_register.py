@@ -75,7 +75,9 @@ def test_altered_entry_detected(db_url: str) -> None:
     with engine.begin() as conn:  # type: ignore[attr-defined]
         conn.execute(text("UPDATE register_entries SET reason = '私人原因' WHERE seq = 3"))
     with sessions() as s:
-        assert verify(s).problems == ["entry 3: content does not match its hash (altered)"]
+        [problem] = verify(s).problems
+    assert str(problem) == "entry 3: content does not match its hash (altered)"
+    assert (problem.code, problem.params) == ("register_altered", {"seq": 3})
 
 
 def test_deleted_entries_detected_in_middle_and_at_end(db_url: str) -> None:
@@ -84,7 +86,7 @@ def test_deleted_entries_detected_in_middle_and_at_end(db_url: str) -> None:
     with engine.begin() as conn:  # type: ignore[attr-defined]
         conn.execute(text("DELETE FROM register_entries WHERE seq = 2"))
     with sessions() as s:
-        problems = verify(s).problems
+        problems = [str(p) for p in verify(s).problems]
     assert problems[:2] == [
         "entries 2..2 are missing (deleted)",
         "entry 3: does not follow its predecessor's hash",
@@ -92,7 +94,8 @@ def test_deleted_entries_detected_in_middle_and_at_end(db_url: str) -> None:
     with engine.begin() as conn:  # type: ignore[attr-defined]
         conn.execute(text("DELETE FROM register_entries WHERE seq >= 4"))
     with sessions() as s:
-        assert "entries were deleted from the end" in verify(s).problems[-1]
+        assert "entries were deleted from the end" in str(verify(s).problems[-1])
+        assert verify(s).problems[-1].code == "register_tail_deleted"
 
 
 def test_twenty_concurrent_appends_lose_nothing(db_url: str) -> None:

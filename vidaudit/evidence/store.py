@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vidaudit.db.models import EvidenceRow
+from vidaudit.errors import Problem
 
 _EXTENSIONS = {"image/jpeg": ".jpg", "image/png": ".png", "video/mp4": ".mp4"}
 
@@ -38,7 +39,7 @@ def _digest(path: Path) -> str:
 @dataclass
 class EvidenceCheck:
     files: int = 0
-    problems: list[str] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -98,8 +99,14 @@ class EvidenceStore:
         for row in session.scalars(select(EvidenceRow).order_by(EvidenceRow.created_at)):
             check.files += 1
             path = self.path_of(row)
+            values: dict[str, str | int] = {
+                "sha256": row.sha256,
+                "created": row.created_at.isoformat(),
+            }
             if not path.is_file():
-                check.problems.append(f"{row.sha256}: file {path} is missing")
+                text = f"{row.sha256}: file {path} is missing"
+                check.problems.append(Problem("evidence_missing", text, values))
             elif path.stat().st_size != row.size or _digest(path) != row.sha256:
-                check.problems.append(f"{row.sha256}: file {path} was altered")
+                text = f"{row.sha256}: file {path} was altered"
+                check.problems.append(Problem("evidence_altered", text, values))
         return check

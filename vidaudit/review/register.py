@@ -21,6 +21,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from vidaudit.db.models import RegisterEntryRow, RegisterHeadRow
+from vidaudit.errors import Problem
 
 GENESIS = "0" * 64
 
@@ -120,7 +121,7 @@ def _entry_of(row: RegisterEntryRow) -> Entry:
 class Verification:
     entries: int = 0
     head_hash: str = GENESIS
-    problems: list[str] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -135,25 +136,47 @@ def verify(session: Session, batch: int = 1000) -> Verification:
         select(RegisterEntryRow).order_by(RegisterEntryRow.seq).execution_options(yield_per=batch)
     )
     for row in rows:
-        if row.seq != expected_seq:
+        if row.seq > expected_seq:
             result.problems.append(
-                f"entries {expected_seq}..{row.seq - 1} are missing (deleted)"
-                if row.seq > expected_seq
-                else f"entry {row.seq} appears twice"
+                Problem(
+                    "register_missing",
+                    f"entries {expected_seq}..{row.seq - 1} are missing (deleted)",
+                    {"first": expected_seq, "last": row.seq - 1},
+                )
+            )
+        elif row.seq < expected_seq:
+            result.problems.append(
+                Problem("register_twice", f"entry {row.seq} appears twice", {"seq": row.seq})
             )
         if row.prev_hash != prev:
-            result.problems.append(f"entry {row.seq}: does not follow its predecessor's hash")
+            result.problems.append(
+                Problem(
+                    "register_unlinked",
+                    f"entry {row.seq}: does not follow its predecessor's hash",
+                    {"seq": row.seq},
+                )
+            )
         if chain_hash(row.prev_hash, row.seq, row.at, _entry_of(row)) != row.hash:
-            result.problems.append(f"entry {row.seq}: content does not match its hash (altered)")
+            result.problems.append(
+                Problem(
+                    "register_altered",
+                    f"entry {row.seq}: content does not match its hash (altered)",
+                    {"seq": row.seq},
+                )
+            )
         result.entries += 1
         expected_seq, prev = row.seq + 1, row.hash
     head = session.get(RegisterHeadRow, 1)
     if head is None:
-        result.problems.append("the register head is missing")
+        result.problems.append(Problem("register_no_head", "the register head is missing"))
     elif head.seq != expected_seq - 1 or head.hash != prev:
         result.problems.append(
-            f"the head says {head.seq} entries ending {head.hash[:12]}…, the table ends at "
-            f"{expected_seq - 1} ({prev[:12]}…): entries were deleted from the end"
+            Problem(
+                "register_tail_deleted",
+                f"the head says {head.seq} entries ending {head.hash[:12]}…, the table ends at "
+                f"{expected_seq - 1} ({prev[:12]}…): entries were deleted from the end",
+                {"head": head.seq, "last": expected_seq - 1},
+            )
         )
     result.head_hash = prev
     return result
