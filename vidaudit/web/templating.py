@@ -3,7 +3,8 @@
 Context every template can use (besides what the handler passes):
 ``request``, ``user`` (UserRow or None), ``t`` (translate), ``lang``, ``other_lang``,
 ``csrf_token``, ``csrf_field`` (the hidden input, ready to drop into a form), ``nav``
-(the entries this user's role may see), ``can(permission)``, ``scope`` (branch ids or
+(the entries this user's role may see), ``waiting`` (approvals waiting: ``to_decide``,
+``mine``), ``can(permission)``, ``scope`` (branch ids or
 None = all), ``url_with_lang(code)``, ``explain(violation)`` and ``kind_text(kind)``
 (violations and device errors in the reader's words: vidaudit/web/violations.py),
 ``item_name``, ``item_source``, ``status_text``, ``role_text``, ``plan_params`` (the
@@ -30,6 +31,7 @@ from vidaudit.web.i18n import DEFAULT_TIMEZONE, LANGUAGES, fmt_dt, localtime
 from vidaudit.web.nav import nav_for
 from vidaudit.web.state import web_state
 from vidaudit.web.terms import item_name, item_source, plan_params, role_text, status_text
+from vidaudit.web.views.approvals import Waiting, waiting
 from vidaudit.web.violations import error_kind_text, explain
 
 
@@ -75,10 +77,20 @@ def base_context(request: Request) -> dict[str, Any]:
             CSRF_FIELD, token
         ),
         "nav": nav_for(role) if user is not None else [],
+        "waiting": _waiting(request, user),
         "can": lambda permission: user is not None and has_permission(role, permission),
         "scope": branch_scope_for(role, user.branch_id) if user is not None else set(),
         "url_with_lang": lambda code: _url_with_lang(request, code),
     }
+
+
+def _waiting(request: Request, user: UserRow | None) -> Waiting:
+    """Approvals waiting, counted for every page a signed-in person sees (two counts on
+    an indexed column: cheap next to the page itself)."""
+    if user is None:
+        return Waiting()
+    with web_state(request).sessions() as db:
+        return waiting(db, user)
 
 
 def _url_with_lang(request: Request, code: str) -> str:
