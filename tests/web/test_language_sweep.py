@@ -125,7 +125,7 @@ def test_no_english_and_no_raw_key_in_chinese_output(full: WebEnv) -> None:
         "/channels/B1-C2", "/duties", "/findings",
         f"/findings/{finding_id}", "/register", "/reports", "/reports/weekly?branch=B1",
         f"/reviews/{review_id}", "/spot-checks", "/spot-checks?status=all",
-        f"/spot-checks/{task_id}", "/approvals", "/patrol", "/nowhere",
+        f"/spot-checks/{task_id}", "/approvals", "/patrol", "/users", "/nowhere",
     ]  # fmt: skip
     exports = ["/dashboard.csv", "/findings.csv", "/register.csv"]
     workbooks = ["/dashboard.xlsx", "/findings.xlsx", "/register.xlsx"]
