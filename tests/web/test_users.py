@@ -122,3 +122,21 @@ def test_a_branch_without_accounts_is_flagged_and_its_findings_say_why(
         assert 'id="no-accounts"' in detail and 'href="/users#branches-missing"' in detail
         # the navigation's 用户 leads to this page
         assert 'href="/users"' in sec.get("/").text
+
+
+def test_a_missing_page_keeps_a_signed_in_person_in_the_application(
+    rweb: WebEnv,  # noqa: F811
+) -> None:
+    """Problem 11: the error page dropped the navigation and offered the login page to a
+    person who was logged in; every page asked for a favicon that was not there."""
+    env = rweb
+    with env.client_as("sec") as sec:
+        missing = sec.get("/no-such-page")
+        assert missing.status_code == 404
+        assert 'class="mainnav"' in missing.text and 'href="/users"' in missing.text
+        assert 'href="/login"' not in missing.text and "保卫部王科长" in missing.text
+        assert '<link rel="icon" href="data:,">' in sec.get("/").text
+    with env.client() as anonymous:
+        stranger = anonymous.get("/no-such-page")
+        assert stranger.status_code == 404 and 'href="/login"' in stranger.text
+        assert 'class="mainnav"' not in stranger.text
