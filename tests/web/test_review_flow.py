@@ -715,3 +715,50 @@ def test_a_refused_plan_keeps_the_form_and_saves_nothing(rweb: WebEnv) -> None:
         assert "CSV 文件须为 UTF-8 编码" in latin1.text
     with rweb.sessions() as db:
         assert db.scalars(select(SpotCheckPlanRow)).all() == []
+
+
+def test_plan_errors_are_said_where_they_happened_line_by_line(rweb: WebEnv) -> None:
+    """Problems 6 and 12: a random plan for future dates was accepted (and sorted to the
+    queue's top); a targeted CSV's error showed in the random card, in English, naming one
+    line, and cleared the random form's date."""
+    future = (rweb.now + dt.timedelta(days=3)).date().isoformat()
+    random_form = {
+        "count": "3",
+        "period_start": future,
+        "period_days": "7",
+        "roles": ["counter"],
+        "window_min": "10",
+        "frames": "3",
+    }
+    events = (
+        "branch,channel,instant,kind,note\n"
+        "B9,1号柜台,2026-11-18T10:42:00,large_withdrawal,\n"  # line 2: no such branch
+        "B1,1号柜台,yesterday,large_withdrawal,\n"  # line 3: not an instant
+        "B1,B1-C1,2026-11-18T10:42:00,,\n"  # line 4: no kind
+    )
+    with rweb.client_as("sec") as sec:
+        ahead = post(sec, "/spot-checks/plans/random", random_form)
+        assert ahead.status_code == 400 and "今天之后" in ahead.text
+        assert f'name="period_start" value="{future}"' in ahead.text
+        bad = post(
+            sec,
+            "/spot-checks/plans/targeted",
+            {"frames": "4"},
+            files={"events": ("events.csv", events.encode(), "text/csv")},
+        )
+    assert bad.status_code == 400
+    page = bad.text
+    card = page.split('id="targeted-plan"')[1].split("</form>")[0]
+    assert 'id="targeted-plan-error"' in card and 'id="random-plan-error"' not in page
+    problems = re.findall(r"<li>(.*?)</li>", card.split('id="csv-problems"')[1])
+    assert problems == [
+        "第 2 行:没有网点“B9”。",
+        "第 3 行:时间“yesterday”格式不对,应如 2026-11-18T10:42:00。",
+        "第 4 行:事件类型为空。",
+    ]
+    assert 'name="frames" min="1" max="30" value="4"' in card  # kept as typed
+    # the random card keeps its date
+    random_card = page.split('id="random-plan"')[1].split("</form>")[0]
+    assert re.search(r'name="period_start" value="\d{4}-\d\d-\d\d"', random_card)
+    with rweb.sessions() as db:
+        assert db.scalars(select(SpotCheckPlanRow)).all() == []
