@@ -28,7 +28,7 @@ from vidaudit.inventory import parse_inventory
 from vidaudit.inventory.schema import ChannelRole
 from vidaudit.inventory.sync import sync_inventory
 from vidaudit.review.access import Purpose, needs_approval
-from vidaudit.review.duties import week_duties
+from vidaudit.review.duties import confirmation_problem, week_duties
 from vidaudit.review.findings import (
     Action,
     Change,
@@ -440,3 +440,27 @@ def test_one_review_per_task_per_reviewer_unless_reopened(db_url: str) -> None:
             select(RegisterEntryRow).where(RegisterEntryRow.action == "review_reopen")
         ).one()
         assert entry.reason == "画面看错了柜台" and entry.details["task_id"] == task_id
+
+
+def test_todays_confirmed_check_counts_for_d1() -> None:
+    """Problem 9: after today's check was confirmed, D1 still read 未履行 0/n."""
+    inventory = parse_inventory(yaml.safe_dump(minimal(), allow_unicode=True))
+    branch = inventory.branches[0]  # open Monday and Tuesday only
+    monday, tuesday = dt.date(2026, 11, 16), dt.date(2026, 11, 17)
+    noon_tuesday = dt.datetime(2026, 11, 17, 12, 0, tzinfo=TZ)
+    before = week_duties(branch, inventory.policy, TZ, monday, [], [monday], noon_tuesday)
+    # today is not yet missed while it can still be done, and is not counted either
+    assert before.check_days == [monday] and before.missed == []
+    after = week_duties(branch, inventory.policy, TZ, monday, [], [monday, tuesday], noon_tuesday)
+    assert after.check_days == [monday, tuesday] and after.checked_days == [monday, tuesday]
+    assert after.missing_checks == [] and "D1" not in after.due
+
+
+def test_a_daily_check_says_what_it_rests_on() -> None:
+    """Problem 9: 'problems found' with an empty note, and 'running normally' while the
+    collector listed 21 violations, were both accepted."""
+    assert confirmation_problem("problems", "  ", 0) == "duties.error_problems_note"
+    assert confirmation_problem("ok", "", 21) == "duties.error_ok_with_violations"
+    assert confirmation_problem("ok", "均已报修,工单 #12", 21) is None
+    assert confirmation_problem("ok", "", 0) is None
+    assert confirmation_problem("problems", "3号柜台偏暗", 1) is None
