@@ -28,7 +28,8 @@ from vidaudit.inventory import parse_inventory
 from vidaudit.inventory.schema import ChannelRole
 from vidaudit.inventory.sync import sync_inventory
 from vidaudit.review.access import Purpose, needs_approval
-from vidaudit.review.duties import confirmation_problem, week_duties
+from vidaudit.review.daily_checks import confirmation_problem
+from vidaudit.review.duties import week_duties
 from vidaudit.review.findings import (
     Action,
     Change,

@@ -386,7 +386,6 @@ def seed(env: WebEnv) -> Seeded:
                 confirmed_at=now,
                 run_id=run2,
                 outcome="ok",
-                note="",
             )
         )
         picture = store.put(db, jpeg(), "image/jpeg", {"channel": "B1-C1"}, now)

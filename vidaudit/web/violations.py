@@ -22,8 +22,8 @@ from typing import Any
 from vidaudit.picture.checks import PRECEDENCE
 from vidaudit.web.i18n import Translator
 
-#: every rule id the collector writes (vidaudit/compliance/rules.py and picture.py); the
-#: tests check each has a title and an explanation in both languages
+#: every rule id the collector writes (vidaudit/compliance/rules.py, picture.py and
+#: identity.py); the tests check each has a title and an explanation in both languages
 KNOWN_RULES = (
     "R1.retention",
     "R1.unverifiable",
@@ -35,6 +35,7 @@ KNOWN_RULES = (
     "R5.audio",
     "R5.unverifiable",
     "R6.offline",
+    "R6.identity",
     "R6.no_recording",
     "R6.not_recording",
     "R6.unverifiable",
@@ -147,6 +148,11 @@ def _values(rule: str, evidence: Mapping[str, Any], t: Translator) -> tuple[str,
         }
     if rule == "R6.offline":
         return slug, {"kind": error_kind_text(evidence.get("error_kind"), t)}
+    if rule == "R6.identity":
+        return slug, {
+            "seen": evidence.get("seen_serial") or "?",
+            "pinned": evidence.get("pinned_serial") or "?",
+        }
     if rule == "R6.not_recording" and evidence.get("age_min") is not None:
         return f"{slug}_stale", {"minutes": evidence.get("age_min")}
     return slug, {}

@@ -17,7 +17,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from vidaudit.accounts.roles import Permission
 from vidaudit.db.models import BranchRow, UserRow
 from vidaudit.inventory.calendar import branch_calendar, current_policy
-from vidaudit.review.duties import confirmation_problem
+from vidaudit.review.daily_checks import (
+    MAX_NOTE,
+    confirm,
+    confirmation_problem,
+    confirmations,
+    todays_check,
+)
 from vidaudit.web.deps import (
     BranchScope,
     SessionDep,
@@ -28,13 +34,7 @@ from vidaudit.web.deps import (
 from vidaudit.web.i18n import DEFAULT_TIMEZONE, zone
 from vidaudit.web.state import web_state
 from vidaudit.web.templating import render
-from vidaudit.web.views.duties_check import (
-    MAX_NOTE,
-    collector_today,
-    confirm,
-    confirmer_name,
-    todays_check,
-)
+from vidaudit.web.views.duties_check import collector_today, confirmer_name
 from vidaudit.web.views.duties_data import (
     HISTORY_WEEKS,
     BadWeek,
@@ -159,6 +159,7 @@ def _check_page(
             "error": error,
             "outcome": outcome,
             "note": note,
+            "confirmations": confirmations(db, check),
             "max_note": MAX_NOTE,
         },
         status_code=status_code,
@@ -204,7 +205,6 @@ def daily_check_confirm(
         note=note,
         run_id=collector.result.run_id if collector.result is not None else None,
         now=now,
-        tz=row.timezone,
     )
     db.commit()
     return RedirectResponse(

@@ -28,7 +28,7 @@ from functools import partial
 from typing import Annotated, Any
 
 import anyio.from_thread
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
@@ -49,7 +49,7 @@ from vidaudit.review.reviews import (
 )
 from vidaudit.sampler.pull import PullError
 from vidaudit.sampler.tasks import Puller, pull_task
-from vidaudit.web.deps import Forbidden, SessionDep, require_permission
+from vidaudit.web.deps import DbId, Forbidden, FormField, FormText, SessionDep, require_permission
 from vidaudit.web.errors import wants_json
 from vidaudit.web.i18n import zone
 from vidaudit.web.state import web_state
@@ -191,7 +191,7 @@ def _failed_checks(diagnostics: dict[str, Any]) -> list[object]:
 
 
 @router.get("/spot-checks/{task_id}", response_class=HTMLResponse)
-def task_page(request: Request, db: SessionDep, user: ViewUser, task_id: int) -> HTMLResponse:
+def task_page(request: Request, db: SessionDep, user: ViewUser, task_id: DbId) -> HTMLResponse:
     # No check_branch here: a person outside the branch sees the task only to ask the
     # branch head for approval (D4); its frames stay hidden until the head agrees.
     return _task_page(request, db, user, load_task(db, task_id))
@@ -202,8 +202,8 @@ def request_access(
     request: Request,
     db: SessionDep,
     user: ReviewUser,
-    task_id: int,
-    reason: Annotated[str, Form()] = "",
+    task_id: DbId,
+    reason: FormText = "",
 ) -> Response:
     tv = load_task(db, task_id)
     task = tv.task
@@ -264,13 +264,13 @@ def pull(
     request: Request,
     db: SessionDep,
     user: ReviewUser,
-    task_id: int,
-    mode: Annotated[str, Form(max_length=16)] = "planned",
-    count: Annotated[str, Form(max_length=12)] = "3",
-    frame_id: Annotated[str, Form(max_length=20)] = "",
-    step_s: Annotated[str, Form(max_length=12)] = "5",
-    direction: Annotated[str, Form(max_length=16)] = "forward",
-    reason: Annotated[str, Form(max_length=2000)] = "",
+    task_id: DbId,
+    mode: FormField = "planned",
+    count: FormField = "3",
+    frame_id: FormField = "",
+    step_s: FormField = "5",
+    direction: FormField = "forward",
+    reason: FormText = "",
 ) -> Response:
     state = web_state(request)
     tv = load_task(db, task_id)
@@ -325,8 +325,8 @@ def reopen(
     request: Request,
     db: SessionDep,
     user: ReviewUser,
-    task_id: int,
-    reason: Annotated[str, Form(max_length=2000)] = "",
+    task_id: DbId,
+    reason: FormText = "",
 ) -> Response:
     tv = load_task(db, task_id)
     if not in_scope(user, tv.branch.id):
@@ -373,7 +373,7 @@ def parse_review_form(
 
 @router.post("/spot-checks/{task_id}/review", response_class=HTMLResponse)
 def submit(
-    request: Request, db: SessionDep, user: ReviewUser, task_id: int, posted: PostedForm
+    request: Request, db: SessionDep, user: ReviewUser, task_id: DbId, posted: PostedForm
 ) -> Response:
     state = web_state(request)
     tv = load_task(db, task_id)

@@ -27,7 +27,7 @@ from vidaudit.accounts.users import (
     reset_password,
 )
 from vidaudit.db.models import UserRow
-from vidaudit.web.deps import SessionDep, require_permission
+from vidaudit.web.deps import DbId, SessionDep, require_permission
 from vidaudit.web.state import web_state
 from vidaudit.web.templating import render
 from vidaudit.web.views.review_common import clean_text, not_found, query_flag
@@ -138,7 +138,7 @@ def change_user(
     request: Request,
     db: SessionDep,
     user: ManageUser,
-    user_id: int,
+    user_id: DbId,
     action: Annotated[str, Form(max_length=16)] = "",
     role: Annotated[str, Form(max_length=32)] = "",
     branch: Annotated[str, Form(max_length=64)] = "",

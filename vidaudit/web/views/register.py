@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from vidaudit.dates import parse_date
 from vidaudit.db.models import RegisterEntryRow, ReviewRow, UserRow
-from vidaudit.errors import Problem
 from vidaudit.review.items import Verdict
 from vidaudit.web.deps import branch_scope
 from vidaudit.web.i18n import DEFAULT_TIMEZONE, Translator, zone
@@ -55,13 +55,6 @@ class Filters:
         }
 
 
-def _date(text: str) -> dt.date | None:
-    try:
-        return dt.date.fromisoformat(text.strip())
-    except ValueError:
-        return None
-
-
 def entries_query(db: Session, user: UserRow, filters: Filters) -> Select[RegisterEntryRow]:
     query = select(RegisterEntryRow)
     scope = branch_scope(user)
@@ -79,7 +72,7 @@ def entries_query(db: Session, user: UserRow, filters: Filters) -> Select[Regist
     # Dates are calendar days where the reader is: the chosen branch's zone, else Beijing.
     zones = branch_zones(db)
     tz = zone(zones.get(filters.branch, DEFAULT_TIMEZONE))
-    first, last = _date(filters.date_from), _date(filters.date_to)
+    first, last = parse_date(filters.date_from), parse_date(filters.date_to)
     if first is not None:
         query = query.where(RegisterEntryRow.at >= dt.datetime.combine(first, dt.time(), tz))
     if last is not None:
@@ -248,14 +241,6 @@ def say_entry(entry: RegisterEntryRow, review_id: int | None, t: Translator) -> 
         )
         link = "/approvals"
     return Said(t("dashboard.list_sep").join(parts), link)
-
-
-def problem_text(problem: Problem | str, t: Translator) -> str:
-    """A verification problem in the reader's words (``register.problem.<code>``); one
-    this version has no words for keeps its own sentence."""
-    if isinstance(problem, Problem) and t.has(key := f"register.problem.{problem.code}"):
-        return t(key, **problem.params)
-    return str(problem)
 
 
 def person_role(role: str, t: Translator) -> str:
