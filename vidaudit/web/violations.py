@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vidaudit.picture.checks import PRECEDENCE
+from vidaudit.readings import DISK_STATES
 from vidaudit.web.i18n import Translator
 
 #: every rule id the collector writes (vidaudit/compliance/rules.py, picture.py and
@@ -38,6 +39,7 @@ KNOWN_RULES = (
     "R6.identity",
     "R6.no_recording",
     "R6.not_recording",
+    "R6.storage",
     "R6.unverifiable",
 )
 #: why a device could not be read (``vidaudit.errors.ErrorKind``), each with a message
@@ -101,6 +103,16 @@ def check_names(checks: Sequence[object], t: Translator) -> str:
     return t("dashboard.list_sep").join(names) or t("patrol.check_unknown")
 
 
+def _disk(value: object, t: Translator) -> str:
+    """``"2:error"`` (R6.storage's evidence: the disk's id and state) -> ``2(故障)``: the
+    state in the reader's words, the id as the device names it."""
+    disk_id, _, state = str(value).rpartition(":")
+    if not disk_id:
+        return str(value)
+    known = state if state in DISK_STATES else "other"
+    return t("dashboard.disk_named", disk=disk_id, state=t(f"dashboard.disk_state.{known}"))
+
+
 def _number(value: object, fmt: str) -> str:
     try:
         return format(float(value), fmt)  # type: ignore[arg-type]
@@ -153,6 +165,10 @@ def _values(rule: str, evidence: Mapping[str, Any], t: Translator) -> tuple[str,
             "seen": evidence.get("seen_serial") or "?",
             "pinned": evidence.get("pinned_serial") or "?",
         }
+    if rule == "R6.storage":
+        disks = evidence.get("disks")
+        named = [_disk(d, t) for d in disks] if isinstance(disks, list) else []
+        return slug, {"disks": t("dashboard.list_sep").join(named) or "-"}
     if rule == "R6.not_recording" and evidence.get("age_min") is not None:
         return f"{slug}_stale", {"minutes": evidence.get("age_min")}
     return slug, {}
