@@ -738,6 +738,18 @@ def test_every_rule_explanation_fills_its_placeholders(catalogue: Catalogue, lan
     assert "something new" not in odd.line  # the collector's English never reaches a page
 
 
+def test_storage_violation_names_disk_states_in_the_readers_words(catalogue: Catalogue) -> None:
+    # R6.storage's evidence is "<disk id>:<state>" (compliance/rules.py); the state is
+    # said in the reader's language, the id as the recorder names it
+    violation = {"rule": "R6.storage", "evidence": {"disks": ["2:error", "hdd3:sleeping"]}}
+    zh = explain(violation, catalogue.translator("zh")).text
+    en = explain(violation, catalogue.translator("en")).text
+    assert zh.endswith("2（故障）、hdd3（其他状态）"), zh
+    assert en.endswith("2 (failed), hdd3 (other state)"), en
+    none = explain({"rule": "R6.storage", "evidence": {"disks": []}}, catalogue.translator("zh"))
+    assert none.text.endswith("：-"), none.text
+
+
 # --- the timeline, without a browser -----------------------------------------------------
 
 
