@@ -8,6 +8,13 @@ Figures printed, one per line:
 * ``frames.diagnostics_1080p``: ``diagnose`` on 1080p BGR frames with a previous sample and
   a reference, downscale included, OpenCV held to one thread. Target: >= 1,500 frames/s.
 
+* ``frames.picture_false_alarms``: the labelled set of camera pictures
+  (tests/picture/labelled.py: still scenes whose clock ticks, sensor noise, night, IR,
+  people; real freezes and the other faults) at four resolutions: the share of normal
+  pictures that fail a check (false alarms) and of faults not named (misses), and the
+  same for the frozen check as it was before issue 15 (whole-frame mean only, the
+  baseline: every still scene with a ticking clock "frozen"). Target: 0 false alarms.
+
 * ``frames.onvif_replay_12``: 12 exact frames from one 15-minute window of a simulated
   NVR channel over ONVIF replay on loopback (GetReplayUri, RTSP PLAY with clock ranges,
   decode, nearest frame; the fleet in this process, its GOPs encoded on demand, so the
@@ -41,6 +48,7 @@ from vidaudit.media.file_frames import frames_at  # noqa: E402
 from vidaudit.media.jpeg import encode_jpeg  # noqa: E402
 from vidaudit.media.pulled import PulledFrame  # noqa: E402
 from vidaudit.picture.diagnostics import diagnose  # noqa: E402
+from vidaudit.picture.thresholds import DiagnosticThresholds  # noqa: E402
 
 CACHE = REPO / ".cache" / "bench"
 CLIP_SECONDS = 180
@@ -175,6 +183,55 @@ def bench_diagnostics(
         cv2.setNumThreads(threads)
 
 
+@dataclass(frozen=True)
+class LabelledResult:
+    normal: int
+    faults: int
+    false_alarms: list[str]
+    misses: list[str]
+
+    @property
+    def false_alarm_rate(self) -> float:
+        return len(self.false_alarms) / self.normal
+
+    @property
+    def miss_rate(self) -> float:
+        return len(self.misses) / self.faults
+
+
+LABELLED_SIZES = ((640, 360), (704, 576), (1280, 720), (1920, 1080))
+#: the frozen check before issue 15: the whole frame's mean change alone
+MEAN_ONLY = DiagnosticThresholds(frozen_block_max=255.0)
+DEFAULTS = DiagnosticThresholds()
+
+
+def bench_labelled(thresholds: DiagnosticThresholds = DEFAULTS) -> LabelledResult:
+    """Judge every labelled case at every size; a normal case that fails any check is a
+    false alarm, a fault whose checks are not named exactly is a miss."""
+    from tests.picture.labelled import NORMAL, cases
+
+    normal = faults = 0
+    false_alarms: list[str] = []
+    misses: list[str] = []
+    for size in LABELLED_SIZES:
+        for case in cases(size):
+            previous = diagnose(case.previous) if case.previous is not None else None
+            reference = diagnose(case.reference) if case.reference is not None else None
+            found = diagnose(
+                case.current, previous=previous, reference=reference, thresholds=thresholds
+            )
+            label = f"{case.name} @{size[0]}x{size[1]}: {', '.join(found.failed) or 'pass'}"
+            if case.kind == NORMAL:
+                normal += 1
+                if found.failed:
+                    false_alarms.append(label)
+            else:
+                faults += 1
+                if set(found.failed) != set(case.expected):
+                    misses.append(label)
+    return LabelledResult(normal, faults, false_alarms, misses)
+
+
 def bench_onvif_replay(count: int = 12, window_min: int = 15) -> tuple[float, float]:
     """(wall seconds, max |delta| ms) for ``count`` instants spread over a window."""
     import asyncio
@@ -234,6 +291,15 @@ def bench_onvif_replay(count: int = 12, window_min: int = 15) -> tuple[float, fl
 
 
 def main() -> None:
+    now, before = bench_labelled(), bench_labelled(MEAN_ONLY)
+    print(
+        f"frames.picture_false_alarms: {now.false_alarm_rate:.1%} of {now.normal} normal "
+        f"pictures flagged, {now.miss_rate:.1%} of {now.faults} faults missed "
+        f"(baseline, frozen by the mean alone: {before.false_alarm_rate:.1%} flagged, "
+        f"{before.miss_rate:.1%} missed; target 0 flagged)"
+    )
+    for label in now.false_alarms + now.misses:
+        print(f"  wrong: {label}")
     wall, delta = bench_onvif_replay()
     print(
         f"frames.onvif_replay_12: {wall:.3f} s for 12 exact frames in a 15-minute window "

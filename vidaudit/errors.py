@@ -30,6 +30,7 @@ config          our side: cameras.yaml or the environment is incomplete, e.g. a
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal, get_args
 
@@ -110,3 +111,17 @@ class ConfigError(VidauditError):
 
     def __init__(self, message: str) -> None:
         super().__init__(ErrorKind.CONFIG, message)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing a check found wrong (a broken register link, an altered evidence file):
+    a ``code`` whose words live in the web's catalogues (``problem.<code>``), the values
+    those words name, and ``str()`` the English sentence for logs and the command line."""
+
+    code: str
+    text: str
+    params: dict[str, str | int] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return self.text

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from tests.sampler import scenes
+from tests.picture import scenes
 from vidaudit.picture.analysis_frame import ANALYSIS_SIZE, to_analysis_size
 from vidaudit.picture.diagnostics import PRECEDENCE, Diagnosis, diagnose
 from vidaudit.picture.thresholds import DiagnosticThresholds

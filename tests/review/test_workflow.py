@@ -14,11 +14,21 @@ from sqlalchemy.orm import Session, sessionmaker
 from tests.inventory.test_load import minimal
 from vidaudit.db.engine import make_engine, make_sessionmaker
 from vidaudit.db.migrate import upgrade
-from vidaudit.db.models import ChannelRow, FindingEventRow, FindingRow, UserRow
+from vidaudit.db.models import (
+    ChannelRow,
+    EvidenceRow,
+    FindingEventRow,
+    FindingRow,
+    RegisterEntryRow,
+    SpotCheckPlanRow,
+    SpotCheckTaskRow,
+    UserRow,
+)
 from vidaudit.inventory import parse_inventory
 from vidaudit.inventory.schema import ChannelRole
 from vidaudit.inventory.sync import sync_inventory
 from vidaudit.review.access import Purpose, needs_approval
+from vidaudit.review.daily_checks import confirmation_problem
 from vidaudit.review.duties import week_duties
 from vidaudit.review.findings import (
     Action,
@@ -30,11 +40,19 @@ from vidaudit.review.findings import (
 )
 from vidaudit.review.items import ITEMS, Verdict, items_for
 from vidaudit.review.register import verify
-from vidaudit.review.reviews import ItemMark, ReviewError, submit_review
+from vidaudit.review.reviews import (
+    ItemMark,
+    ReviewError,
+    may_review_task,
+    reopen_task,
+    submit_review,
+)
 from vidaudit.settings import Settings
 
 TZ = ZoneInfo("Asia/Shanghai")
 NOW = dt.datetime(2026, 11, 20, 10, 0, tzinfo=TZ)  # Friday
+#: the evidence frame a failed item points at
+FRAME = "f" * 64
 
 
 def setup(db_url: str) -> sessionmaker[Session]:
@@ -69,6 +87,16 @@ def setup(db_url: str) -> sessionmaker[Session]:
                     disabled_at=None,
                 )
             )
+        s.add(
+            EvidenceRow(
+                sha256=FRAME,
+                size=1,
+                media_type="image/jpeg",
+                path="ff/frame.jpg",
+                created_at=NOW,
+                origin={},
+            )
+        )
     return sessions
 
 
@@ -80,14 +108,19 @@ def user(s: Session, name: str) -> UserRow:
 
 def marks_for(role: ChannelRole, fail: str | None = None) -> dict[str, ItemMark]:
     return {
-        item.code: ItemMark(Verdict.FAIL, "柜台只有一人")
+        item.code: ItemMark(Verdict.FAIL, "柜台只有一人", (FRAME,))
         if item.code == fail
         else ItemMark(Verdict.PASS)
         for item in items_for(role)
     }
 
 
-def review(sessions: sessionmaker[Session], who: str = "admin", fail: str | None = "two_staff"):
+def review(
+    sessions: sessionmaker[Session],
+    who: str = "admin",
+    fail: str | None = "two_staff",
+    task_id: int | None = None,
+):
     with sessions.begin() as s:
         channel = s.get(ChannelRow, "B1-C1")
         assert channel is not None
@@ -102,6 +135,7 @@ def review(sessions: sessionmaker[Session], who: str = "admin", fail: str | None
             marks=marks_for(ChannelRole.COUNTER, fail),
             summary="周五柜台抽查",
             now=NOW,
+            task_id=task_id,
         )
 
 
@@ -121,9 +155,14 @@ def test_failed_item_becomes_finding_owned_by_branch_head(db_url: str) -> None:
         assert finding is not None and finding.item_code == "two_staff"
         assert finding.owner_id == user(s, "head").id
         assert finding.deadline == dt.date(2026, 11, 27) and finding.status == "open"
-        assert verify(s).entries == 1  # the review is in the register
         events = s.scalars(select(FindingEventRow)).all()
         assert [e.action for e in events] == ["created"]
+        # the review and the finding it raised are on the register (D7 with D4)
+        assert verify(s).ok
+        entries = s.scalars(select(RegisterEntryRow).order_by(RegisterEntryRow.seq)).all()
+        assert [e.action for e in entries] == ["review", "finding"]
+        assert entries[1].details["finding_id"] == finding.id
+        assert (entries[1].details["change"], entries[1].details["to"]) == ("created", "open")
 
 
 def test_review_must_mark_every_item_and_explain_fails(db_url: str) -> None:
@@ -146,7 +185,7 @@ def test_review_must_mark_every_item_and_explain_fails(db_url: str) -> None:
                 now=NOW,
             )
         marks = marks_for(ChannelRole.COUNTER)
-        marks["two_staff"] = ItemMark(Verdict.FAIL, "  ")
+        marks["two_staff"] = ItemMark(Verdict.FAIL, "  ", (FRAME,))
         with pytest.raises(ReviewError, match="say what is wrong"):
             submit_review(
                 s,
@@ -160,6 +199,22 @@ def test_review_must_mark_every_item_and_explain_fails(db_url: str) -> None:
                 summary="",
                 now=NOW,
             )
+        # problem 6: a fail needs the frame that shows it (the form says so)
+        marks["two_staff"] = ItemMark(Verdict.FAIL, "柜台只有一人")
+        with pytest.raises(ReviewError, match="attach the frame") as refused:
+            submit_review(
+                s,
+                reviewer=user(s, "admin"),
+                channel=channel,
+                branch_id="B1",
+                tz=TZ,
+                window_start=NOW,
+                window_end=NOW,
+                marks=marks,
+                summary="",
+                now=NOW,
+            )
+        assert refused.value.code == "fail_frame"
         with pytest.raises(ReviewError, match="does not review"):
             submit_review(
                 s,
@@ -198,6 +253,21 @@ def test_rectification_lifecycle_with_four_eyes(db_url: str) -> None:
     with sessions.begin() as s:
         closed = apply_change(s, finding.id, user(s, "sec"), Change(Action.CLOSE, 4), later)
         assert closed.status == "closed" and closed.version == 5
+    with sessions() as s:
+        # problem 8: every rectification step is on the register, by whom, from and to
+        steps = s.scalars(
+            select(RegisterEntryRow)
+            .where(RegisterEntryRow.action == "finding")
+            .order_by(RegisterEntryRow.seq)
+        ).all()
+        assert [(e.actor, e.details["change"], e.details["to"]) for e in steps] == [
+            ("admin", "created", "open"),
+            ("head", "fixed", "fixed"),
+            ("sec", "reopened", "reopened"),
+            ("admin", "fixed", "fixed"),
+            ("sec", "closed", "closed"),
+        ]
+        assert steps[2].reason == "复查仍为单人" and verify(s).ok
     with sessions() as s:
         history = s.scalars(select(FindingEventRow).order_by(FindingEventRow.id)).all()
         assert [(e.action, e.to_status) for e in history] == [
@@ -298,3 +368,100 @@ def test_who_needs_approval(db_url: str) -> None:
         assert needs_approval(admin, "B1", Purpose.OTHER)
         assert not needs_approval(sec, "B2", Purpose.INSPECTION)
         assert needs_approval(aud, "B1", Purpose.REVIEW)
+
+
+def test_deadline_before_the_finding_is_refused(db_url: str) -> None:
+    """Problem 6: a rectification deadline before the day the finding was raised."""
+    sessions = setup(db_url)
+    _rev, (finding,) = review(sessions)
+    with sessions.begin() as s:
+        head, sec = user(s, "head"), user(s, "sec")
+        change = Change(Action.ASSIGN, 1, owner_id=head.id, deadline=dt.date(2026, 11, 19))
+        with pytest.raises(FindingError, match="before the finding") as refused:
+            apply_change(s, finding.id, sec, change, NOW)
+        assert refused.value.code == "deadline_before"
+    with sessions.begin() as s:
+        head, sec = user(s, "head"), user(s, "sec")
+        same_day = Change(Action.ASSIGN, 1, owner_id=head.id, deadline=dt.date(2026, 11, 20))
+        assert apply_change(s, finding.id, sec, same_day, NOW).deadline == dt.date(2026, 11, 20)
+
+
+def _task(sessions: sessionmaker[Session]) -> int:
+    with sessions.begin() as s:
+        plan = SpotCheckPlanRow(
+            kind="random",
+            created_by="sec",
+            created_at=NOW,
+            params={},
+            seed="1",
+        )
+        s.add(plan)
+        s.flush()
+        task = SpotCheckTaskRow(
+            plan_id=plan.id,
+            branch_id="B1",
+            channel_id="B1-C1",
+            start=NOW - dt.timedelta(minutes=10),
+            end=NOW,
+            frames_wanted=3,
+            status="pulled",
+            kind="random",
+            reason="",
+            event_at=None,
+        )
+        s.add(task)
+        s.flush()
+        return task.id
+
+
+def test_one_review_per_task_per_reviewer_unless_reopened(db_url: str) -> None:
+    """Problem 4: a reviewed task took a second, contradicting review."""
+    sessions = setup(db_url)
+    task_id = _task(sessions)
+    review(sessions, task_id=task_id)
+    with pytest.raises(ReviewError, match="already") as refused:
+        review(sessions, fail=None, task_id=task_id)
+    assert refused.value.code == "already_reviewed"
+    with sessions() as s:
+        assert not may_review_task(s, user(s, "admin"), task_id)
+        assert may_review_task(s, user(s, "sec"), task_id)  # another reviewer may
+    later = NOW + dt.timedelta(hours=1)
+    with sessions.begin() as s:
+        task = s.get(SpotCheckTaskRow, task_id)
+        assert task is not None and task.status == "reviewed"
+        with pytest.raises(ReviewError, match="say why") as no_reason:
+            reopen_task(s, user(s, "admin"), task, "  ", later)
+        assert no_reason.value.code == "reopen_reason"
+        with pytest.raises(ReviewError, match="does not review"):
+            reopen_task(s, user(s, "aud"), task, "复核", later)
+        reopen_task(s, user(s, "admin"), task, "画面看错了柜台", later)
+    with sessions() as s:
+        assert may_review_task(s, user(s, "admin"), task_id)
+        entry = s.scalars(
+            select(RegisterEntryRow).where(RegisterEntryRow.action == "review_reopen")
+        ).one()
+        assert entry.reason == "画面看错了柜台" and entry.details["task_id"] == task_id
+
+
+def test_todays_confirmed_check_counts_for_d1() -> None:
+    """Problem 9: after today's check was confirmed, D1 still read 未履行 0/n."""
+    inventory = parse_inventory(yaml.safe_dump(minimal(), allow_unicode=True))
+    branch = inventory.branches[0]  # open Monday and Tuesday only
+    monday, tuesday = dt.date(2026, 11, 16), dt.date(2026, 11, 17)
+    noon_tuesday = dt.datetime(2026, 11, 17, 12, 0, tzinfo=TZ)
+    before = week_duties(branch, inventory.policy, TZ, monday, [], [monday], noon_tuesday)
+    # today is not yet missed while it can still be done, and is not counted either
+    assert before.check_days == [monday] and before.missed == []
+    after = week_duties(branch, inventory.policy, TZ, monday, [], [monday, tuesday], noon_tuesday)
+    assert after.check_days == [monday, tuesday] and after.checked_days == [monday, tuesday]
+    assert after.missing_checks == [] and "D1" not in after.due
+
+
+def test_a_daily_check_says_what_it_rests_on() -> None:
+    """Problem 9: 'problems found' with an empty note, and 'running normally' while the
+    collector listed 21 violations, were both accepted."""
+    assert confirmation_problem("problems", "  ", 0) == "duties.error_problems_note"
+    assert confirmation_problem("ok", "", 21) == "duties.error_ok_with_violations"
+    assert confirmation_problem("ok", "均已报修,工单 #12", 21) is None
+    assert confirmation_problem("ok", "", 0) is None
+    assert confirmation_problem("problems", "3号柜台偏暗", 1) is None

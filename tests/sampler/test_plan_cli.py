@@ -184,10 +184,15 @@ def test_planned_tasks_get_their_frames(env: Path, sim_inventory: Path) -> None:
         for frame in frames:
             task = next(t for t in tasks if t.id == frame.task_id)
             assert task.start <= frame.requested <= task.end
-        # the register words a task's pull as the web does (one wording, in Chinese)
-        reasons = s.scalars(
-            select(RegisterEntryRow.reason).where(RegisterEntryRow.action == "frame_pull")
+        # the register keeps a task's pull as the web does: the purpose as a code with
+        # values (each page says it in its reader's language), no words of ours
+        pulls = s.scalars(
+            select(RegisterEntryRow).where(RegisterEntryRow.action == "frame_pull")
         ).all()
-        assert sorted(reasons) == sorted(f"抽查任务 #{t.id} 随机抽查" for t in tasks)
+        assert sorted(p.details["task_id"] for p in pulls) == sorted(t.id for t in tasks)
+        assert {(p.details["purpose"], p.details["task_kind"]) for p in pulls} == {
+            ("task", "random")
+        }
+        assert {p.reason for p in pulls} == {""}
     missing = runner.invoke(app, ["sample", "pull", "9", "-c", str(sim_inventory)])
     assert missing.exit_code == 2 and "no spot-check plan 9" in missing.output

@@ -221,3 +221,15 @@ def test_healthz_is_public_and_terse(web: WebEnv) -> None:
     with web.client() as client:
         response = client.get("/healthz")
         assert response.status_code == 200 and response.json() == {"status": "ok"}
+
+
+def test_the_login_page_after_logout_keeps_the_persons_language(web: WebEnv) -> None:
+    """Issue 15: the language reset to Chinese after logout."""
+    with web.client_as("insp") as client:
+        token = page_csrf(client)
+        chosen = client.post("/account/language", data={"lang": "en", "csrf_token": token})
+        assert chosen.status_code == 303
+        out = client.post("/logout", data={"csrf_token": page_csrf(client)})
+        assert out.status_code == 303
+        page = client.get("/login")
+        assert page.status_code == 200 and '<html lang="en"' in page.text

@@ -43,14 +43,8 @@ from vidaudit.inventory.schema import Policy
 from vidaudit.review.register import Entry, append
 from vidaudit.web.i18n import LANGUAGES, Catalogue
 from vidaudit.web.views.dashboard_data import PROBLEMS, View, dashboard_rows, select_rows
-from vidaudit.web.views.dashboard_detail import (
-    DIAG_CHECKS,
-    ERROR_KINDS,
-    KNOWN_RULES,
-    explain,
-    recording_timeline,
-    rule_slug,
-)
+from vidaudit.web.views.dashboard_detail import recording_timeline
+from vidaudit.web.violations import DIAG_CHECKS, ERROR_KINDS, KNOWN_RULES, explain, rule_slug
 
 LOCALES = REPO / "web" / "locales"
 
@@ -511,7 +505,7 @@ def test_branch_page_explains_rules_and_shows_devices_and_tickets(dash: WebEnv) 
         zh = client.get("/branches/B1").text
         en = client.get("/branches/B1?lang=en").text
     assert "R1 录像保存期不足" in zh and "保存了 12.5 天录像,要求至少 30 天" in zh
-    assert "R2 未提前开机、延迟关机" in zh and "共缺 215.0 分钟" in zh
+    assert "R2 未提前开机、延迟关机" in zh and "共缺 215 分钟" in zh
     assert "R1 retention too short" in en and "12.5 days of footage held, at least 30" in en
     assert "41.0%" in zh  # occupancy
     assert "-75 秒" in zh and "DS-7616NI-K2" in zh
@@ -697,10 +691,8 @@ def catalogue() -> Catalogue:
 
 
 def test_keys_built_from_data_exist(catalogue: Catalogue) -> None:
-    rules_source = "\n".join(
-        (REPO / "vidaudit" / "compliance" / name).read_text(encoding="utf-8")
-        for name in ("rules.py", "identity.py")
-    )
+    compliance = REPO / "vidaudit" / "compliance"
+    rules_source = "".join(p.read_text(encoding="utf-8") for p in compliance.glob("*.py"))
     written = set(re.findall(r'"(R\d\.[a-z_]+)"', rules_source))
     assert written == set(KNOWN_RULES), "a rule was added or renamed: explain it here"
     needed = (
@@ -742,7 +734,20 @@ def test_every_rule_explanation_fills_its_placeholders(catalogue: Catalogue, lan
         said = explain({"rule": rule, "severity": "major", "evidence": evidence}, t)
         assert "{" not in said.text and said.title.startswith(rule[:2]), (rule, said)
     odd = explain({"rule": "R9.future", "detail": "something new"}, t)
-    assert (odd.title, odd.text) == ("R9.future", "something new")
+    assert odd.title == "R9.future" and odd.text == t("dashboard.rule_text.unknown")
+    assert "something new" not in odd.line  # the collector's English never reaches a page
+
+
+def test_storage_violation_names_disk_states_in_the_readers_words(catalogue: Catalogue) -> None:
+    # R6.storage's evidence is "<disk id>:<state>" (compliance/rules.py); the state is
+    # said in the reader's language, the id as the recorder names it
+    violation = {"rule": "R6.storage", "evidence": {"disks": ["2:error", "hdd3:sleeping"]}}
+    zh = explain(violation, catalogue.translator("zh")).text
+    en = explain(violation, catalogue.translator("en")).text
+    assert zh.endswith("2（故障）、hdd3（其他状态）"), zh
+    assert en.endswith("2 (failed), hdd3 (other state)"), en
+    none = explain({"rule": "R6.storage", "evidence": {"disks": []}}, catalogue.translator("zh"))
+    assert none.text.endswith("：-"), none.text
 
 
 # --- the timeline, without a browser -----------------------------------------------------

@@ -387,7 +387,7 @@ def test_only_the_branch_administrator_confirms_the_daily_check(seeded: WebEnv) 
         assert page.status_code == 200
         assert text_of(page.text, "channels-ok") == "0 / 2"
         assert text_of(page.text, "violations") == "4"
-        assert "R1.retention" in page.text and "R3.clock" in page.text
+        assert "R1 录像保存期不足" in page.text and "R3 设备时间不准" in page.text
         token = csrf_from(page.text)
         assert admin.get("/duties/check/B2").status_code == 403
         refused = admin.post(
@@ -411,6 +411,7 @@ def test_only_the_branch_administrator_confirms_the_daily_check(seeded: WebEnv) 
         said = text_of(page, "confirmations")
         assert said.index("画面均正常") < said.index("3号柜台偏暗")
         assert said.count("监控管理员刘强") == 2 and "发现问题" in said
+        assert "problems" not in said and "· ok" not in said  # words, never codes
     with seeded.sessions() as db:
         rows = list(
             db.scalars(select(DailyCheckRow).where(DailyCheckRow.day == dt.date(2026, 11, 19)))

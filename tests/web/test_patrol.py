@@ -59,6 +59,10 @@ def test_patrol_lists_failed_pictures_first_and_in_red(
     assert "2026-11-19 09:31:00" in html  # Beijing time
     assert "UTC+06:00" in html  # B2 is in Urumqi: its time says so
     assert 'data-interval="10"' in html and 'src="/static/patrol.js"' in html
+    # two channels named alike (金库门 on two NVRs) are told apart by their ids
+    wheres = re.findall(r'<span class="where">(.*?)</span> <span class="role">', html)
+    assert len(wheres) == 4 and len(set(wheres)) == 4
+    assert all(f'<span class="muted channel-id">{c}</span>' in html for c in order)
     with env.client_as("sec") as client:
         assert 'data-interval="30"' in client.get("/patrol?interval=30&per_page=9").text
         assert client.get("/patrol?interval=1").status_code == 400  # a clear bad request

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import html as html_module
 import re
 import shutil
@@ -87,6 +88,16 @@ def test_weekly_report_html_numbers(seeded: WebEnv) -> None:
     assert text_of(html, "findings-overdue").endswith(": 1")
     assert "后门未锁" in html and "临时离岗未锁屏" in html
     assert "五、未关闭的故障工单(1 个)" in html
+    # problem 10: a past week's report says when it was made (now), and beside it the
+    # moment its figures stand at; statuses read as the findings list says them
+    assert "重新打开" not in html and "large_withdrawal_warning" not in html
+    seeded.now += dt.timedelta(days=14)
+    with seeded.client_as("head") as client:
+        later = client.get("/reports/weekly?branch=B1&week=2026-11-18").text
+    seeded.now -= dt.timedelta(days=14)
+    generated = (seeded.now + dt.timedelta(days=14)).astimezone(dt.timezone(dt.timedelta(hours=8)))
+    assert generated.strftime("生成于 %Y-%m-%d %H:%M") in text_of(later, "report-generated")
+    assert text_of(later, "report-as-of").startswith("数据截至 2026-11-2")
     # another branch's report is not the head's to read; unknown branch: 404
     with seeded.client_as("head") as client:
         assert client.get("/reports/weekly?branch=B2").status_code == 403

@@ -135,3 +135,49 @@ def test_review_walk_in_the_browser(
     page.goto(base + "/spot-checks?status=all")
     assert page.locator("#random-plan").count() == 1 and "424242" in page.content()
     shot(page, "11-plans")
+
+
+@pytest.mark.timeout(120)
+def test_stepping_and_pulling_keep_what_the_reviewer_typed(
+    live_server: LiveServer, browser_page: Any
+) -> None:
+    """Problem 3: stepping ±N s or pulling more frames reloaded the page and threw away
+    the verdicts and notes being typed.  Problem 5: a step outside the task's window went
+    ahead without a word."""
+    page, base, env = browser_page, live_server.url, live_server.env
+    task_id = plan_task(env)
+    insert_frames(env, task_id, count=3)
+    log_in(page, base, "admin")
+    url = f"{base}/spot-checks/{task_id}"
+    page.goto(url)
+    expect_images_loaded(page.locator(".rv-frame img"), 3)
+    labels = page.locator(".frame-label").all_inner_texts()
+    page.check("input[name='verdict.two_staff'][value='fail']")
+    page.fill("#note-two_staff", "第一帧柜台只有一人")
+    page.check("#item-two_staff input[name='frames.two_staff'] >> nth=0")
+
+    # an hour back from the first frame is outside the 10-minute window: refused, in words
+    step = page.locator(".rv-frame >> nth=0").locator("form.rv-step")
+    step.locator("input[name='step_s']").fill("3600")
+    step.locator("button[value='back']").click()
+    status = page.locator("#pull-status")
+    status.wait_for(state="visible")
+    assert "超出任务时段" in status.inner_text()
+    # the same page, nothing typed lost
+    assert page.url == url
+    assert page.input_value("#note-two_staff") == "第一帧柜台只有一人"
+    assert page.is_checked("input[name='verdict.two_staff'][value='fail']")
+    assert page.is_checked("#item-two_staff input[name='frames.two_staff'] >> nth=0")
+    shot(page, "12-outside-window")
+
+    # with a reason the pull goes to the device (absent here): its failure is said in
+    # words, and still nothing typed is lost
+    step.locator("input[name='reason']").fill("核对一小时前的交接")
+    step.locator("button[value='back']").click()
+    page.wait_for_function(
+        "() => document.getElementById('pull-status').textContent.includes('无法连接设备')"
+    )
+    assert page.url == url
+    assert page.input_value("#note-two_staff") == "第一帧柜台只有一人"
+    assert page.locator(".frame-label").all_inner_texts() == labels
+    shot(page, "13-pull-failed-input-kept")

@@ -21,7 +21,7 @@ import yaml
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from tests.sampler.scenes import counter_scene
+from tests.picture.scenes import counter_scene
 from tests.web.conftest import PASSWORD, WebEnv, build_web_env, inventory
 from vidaudit.accounts.users import create_user
 from vidaudit.db.models import (
@@ -88,8 +88,15 @@ def csrf(client: TestClient) -> str:
     return found.group(1)
 
 
-def post(client: TestClient, url: str, data: dict[str, Any] | None = None, **kw: Any) -> Any:
-    return client.post(url, data=data or {}, headers={CSRF_HEADER: csrf(client)}, **kw)
+def post(
+    client: TestClient,
+    url: str,
+    data: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+    **kw: Any,
+) -> Any:
+    sent = {CSRF_HEADER: csrf(client), **(headers or {})}
+    return client.post(url, data=data or {}, headers=sent, **kw)
 
 
 def plan_task(env: WebEnv, channel_id: str = "B1-C1", branch_id: str = "B1") -> int:
@@ -138,12 +145,17 @@ def insert_frames(
                 actor=actor,
                 actor_role=role,
                 action="frame_pull",
-                reason=f"抽查任务 #{task_id} 随机抽查",
+                reason=task.reason,
                 branch_id=task.branch_id,
                 channel_id=task.channel_id,
                 range_start=min(instants),
                 range_end=max(instants),
-                details={"task_id": task_id, "source": "test"},
+                details={
+                    "purpose": "task",
+                    "task_kind": task.kind,
+                    "task_id": task_id,
+                    "source": "test",
+                },
             ),
             env.now,
         )
@@ -170,12 +182,17 @@ def insert_frames(
 
 
 def review_form(
-    fail: str | None = "two_staff", note: str = "柜台只有一人办理业务"
+    fail: str | None = "two_staff",
+    note: str = "柜台只有一人办理业务",
+    frames: list[str] | None = None,
 ) -> dict[str, Any]:
+    """A review of a counter; a failed item carries ``frames`` (a fail needs one)."""
     data: dict[str, Any] = {"summary": "周例行抽查,柜台一处问题"}
     for code in COUNTER_ITEMS:
         data[f"verdict.{code}"] = "fail" if code == fail else "pass"
         data[f"note.{code}"] = note if code == fail else ""
+    if fail and frames:
+        data[f"frames.{fail}"] = frames
     return data
 
 
@@ -254,7 +271,7 @@ def test_plan_approve_pull_review_rectify_close_and_register(rweb: WebEnv) -> No
         image = outsider.get(f"/review-evidence/{shas[0]}")
         assert image.status_code == 200 and image.headers["content-type"] == "image/jpeg"
         # a branch-bound person still reviews only their own branch
-        refused_review = post(outsider, f"{url}/review", review_form())
+        refused_review = post(outsider, f"{url}/review", review_form(frames=shas[:1]))
         assert refused_review.status_code == 400 and "只能检查本网点" in refused_review.text
     for nosy in ("head2", "audit"):  # neither approved for this footage
         with env.client_as(nosy) as client:
@@ -316,20 +333,44 @@ def test_plan_approve_pull_review_rectify_close_and_register(rweb: WebEnv) -> No
         only_pulls = audit.get("/register?action=frame_pull").text
         assert only_pulls.count('class="action-frame_pull"') == 2
         assert 'class="action-review"' not in only_pulls
+        # problem 8: the 整改 filter finds every rectification step, each linked to its
+        # finding and said in words; the review links to its written record
+        fixes = audit.get("/register?action=finding").text
+        assert fixes.count('class="action-finding"') == 3
+        assert fixes.count(f'href="{f_url}"') == 3 and "现为已关闭" in fixes
+        assert f'href="{record_url}"' in audit.get("/register?action=review").text
+        assert "随机抽查任务" in only_pulls and "经审批" in only_pulls
+        by_person = audit.get("/register?actor=sec").text
+        assert by_person.count('<tr class="action-') == 1
         checked = post(audit, "/register/verify")
         assert checked.status_code == 200
         result = checked.text[checked.text.find('id="verify-result"') :][:3000]
         assert 'id="chain-ok"' in result and 'id="files-ok"' in result, result
     with env.sessions() as db:
-        assert verify(db).ok and verify(db).entries == 5
+        assert verify(db).ok
+        entries = db.scalars(select(RegisterEntryRow).order_by(RegisterEntryRow.seq)).all()
+        # problem 8: seeing pulled frames after the approval, and every rectification step
+        assert [(e.actor, e.action) for e in entries] == [
+            ("admin2", "approval_request"),
+            ("head", "approval"),
+            ("admin2", "frame_pull"),  # the failed pull is registered too
+            ("admin2", "frame_pull"),
+            ("admin2", "footage_view"),  # the task page showing the frames
+            ("insp", "review"),
+            ("insp", "finding"),
+            ("insp", "footage_view"),  # the written record showing its frames
+            ("admin", "finding"),
+            ("sec", "finding"),
+        ]
 
 
 def test_a_stale_save_is_refused_with_the_message_and_overwrites_nothing(rweb: WebEnv) -> None:
     env = rweb
     task_id = plan_task(env)
-    insert_frames(env, task_id)
+    shas = insert_frames(env, task_id)
     with env.client_as("admin") as admin:
-        assert post(admin, f"/spot-checks/{task_id}/review", review_form()).status_code == 303
+        done = post(admin, f"/spot-checks/{task_id}/review", review_form(frames=shas[:1]))
+        assert done.status_code == 303
     with env.sessions() as db:
         finding_id = db.scalars(select(FindingRow.id)).one()
     url = f"/findings/{finding_id}"
@@ -382,6 +423,7 @@ def test_a_validation_error_keeps_everything_the_reviewer_entered(rweb: WebEnv) 
 def test_twenty_reviewers_submitting_at_once_lose_nothing(rweb: WebEnv) -> None:
     env = rweb
     tasks = [plan_task(env) for _ in range(20)]
+    shas = [insert_frames(env, task, count=1) for task in tasks]
     with env.sessions.begin() as db:
         for n in range(20):
             create_user(
@@ -402,7 +444,7 @@ def test_twenty_reviewers_submitting_at_once_lose_nothing(rweb: WebEnv) -> None:
         barrier.wait()
         response = clients[n].post(
             f"/spot-checks/{tasks[n]}/review",
-            data=review_form(fail="two_staff" if n % 2 else None),
+            data=review_form(fail="two_staff" if n % 2 else None, frames=shas[n]),
             headers={CSRF_HEADER: tokens[n]},
         )
         statuses[n] = response.status_code
@@ -420,7 +462,8 @@ def test_twenty_reviewers_submitting_at_once_lose_nothing(rweb: WebEnv) -> None:
     with env.sessions() as db:
         result = verify(db)
         assert result.ok, result.problems
-        assert result.entries == 20
+        # 20 pulls, 20 reviews and the 10 findings they raised
+        assert result.entries == 50
         reviewed = db.scalars(select(SpotCheckTaskRow.status)).all()
         assert set(reviewed) == {"reviewed"}
 
@@ -429,8 +472,10 @@ def test_findings_filters_overdue_and_exports(rweb: WebEnv) -> None:
     env = rweb
     for _ in range(2):
         task_id = plan_task(env)
+        shas = insert_frames(env, task_id, count=1)
         with env.client_as("admin") as admin:
-            assert post(admin, f"/spot-checks/{task_id}/review", review_form()).status_code == 303
+            done = post(admin, f"/spot-checks/{task_id}/review", review_form(frames=shas))
+            assert done.status_code == 303
     with env.sessions.begin() as db:
         late = db.scalars(select(FindingRow).order_by(FindingRow.id)).first()
         assert late is not None
@@ -515,6 +560,7 @@ def test_register_verify_names_an_altered_entry(rweb: WebEnv) -> None:
     assert 'id="chain-bad"' in page and "第 2 条登记内容与其哈希不符(已被篡改)" in page
     assert "Entry 2: its content does not match its hash (altered)." in english
     assert 'id="signatures-checked"' in page
+    assert "does not match its hash" not in page  # the reader's words, not the log's
 
 
 def test_register_verify_says_when_signatures_cannot_be_checked(
@@ -532,8 +578,9 @@ def test_keys_built_from_data_exist() -> None:
     from tests.conftest import REPO
     from vidaudit.review.findings import Action, Status
     from vidaudit.review.items import Verdict
+    from vidaudit.review.register import PROBLEM_TEXT
     from vidaudit.web.i18n import LANGUAGES, Catalogue
-    from vidaudit.web.routes.spotcheck_task import PULL_ERRORS
+    from vidaudit.web.routes.spotcheck_task import PULL_ERRORS, REVIEW_ERRORS
     from vidaudit.web.views.register import KNOWN_ACTIONS
 
     needed = (
@@ -551,6 +598,9 @@ def test_keys_built_from_data_exist() -> None:
         | {f"spotcheck.diag_{v}" for v in ("pass", "fail", "warn")}
         | {f"approval.status_{s}" for s in ("pending", "approved", "denied")}
         | {"approval.done_approved", "approval.done_denied"}
+        | {f"review.error_{c}" for c in (*REVIEW_ERRORS, "reopen_reason", "not_reviewed")}
+        | {"findings.error_deadline_before"}
+        | {f"register.problem.{c}" for c in PROBLEM_TEXT}
     )
     catalogue = Catalogue.load(REPO / "web" / "locales")
     for lang in LANGUAGES:
@@ -671,6 +721,53 @@ def test_a_refused_plan_keeps_the_form_and_saves_nothing(rweb: WebEnv) -> None:
         )
         assert latin1.status_code == 400
         assert "CSV 文件须为 UTF-8 编码" in latin1.text
+    with rweb.sessions() as db:
+        assert db.scalars(select(SpotCheckPlanRow)).all() == []
+
+
+def test_plan_errors_are_said_where_they_happened_line_by_line(rweb: WebEnv) -> None:
+    """Problems 6 and 12: a random plan for future dates was accepted (and sorted to the
+    queue's top); a targeted CSV's error showed in the random card, in English, naming one
+    line, and cleared the random form's date."""
+    future = (rweb.now + dt.timedelta(days=3)).date().isoformat()
+    random_form = {
+        "count": "3",
+        "period_start": future,
+        "period_days": "7",
+        "roles": ["counter"],
+        "window_min": "10",
+        "frames": "3",
+    }
+    events = (
+        "branch,channel,instant,kind,note\n"
+        "B9,1号柜台,2026-11-18T10:42:00,large_withdrawal,\n"  # line 2: no such branch
+        "B1,1号柜台,yesterday,large_withdrawal,\n"  # line 3: not an instant
+        "B1,B1-C1,2026-11-18T10:42:00,,\n"  # line 4: no kind
+    )
+    with rweb.client_as("sec") as sec:
+        ahead = post(sec, "/spot-checks/plans/random", random_form)
+        assert ahead.status_code == 400 and "今天之后" in ahead.text
+        assert f'name="period_start" value="{future}"' in ahead.text
+        bad = post(
+            sec,
+            "/spot-checks/plans/targeted",
+            {"frames": "4"},
+            files={"events": ("events.csv", events.encode(), "text/csv")},
+        )
+    assert bad.status_code == 400
+    page = bad.text
+    card = page.split('id="targeted-plan"')[1].split("</form>")[0]
+    assert 'id="targeted-plan-error"' in card and 'id="random-plan-error"' not in page
+    problems = re.findall(r"<li>(.*?)</li>", card.split('id="csv-problems"')[1])
+    assert problems == [
+        "第 2 行:没有网点“B9”。",
+        "第 3 行:时间“yesterday”格式不对,应如 2026-11-18T10:42:00。",
+        "第 4 行:事件类型为空。",
+    ]
+    assert 'name="frames" min="1" max="30" value="4"' in card  # kept as typed
+    # the random card keeps its date
+    random_card = page.split('id="random-plan"')[1].split("</form>")[0]
+    assert re.search(r'name="period_start" value="\d{4}-\d\d-\d\d"', random_card)
     with rweb.sessions() as db:
         assert db.scalars(select(SpotCheckPlanRow)).all() == []
 

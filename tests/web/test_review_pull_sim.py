@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -137,9 +136,12 @@ def test_frames_pulled_through_the_web_view(
                 assert frame.actual is not None and abs(frame.delta_ms or 0) <= 50
                 image = insp.get(f"/review-evidence/{frame.evidence_sha256}")
                 assert image.status_code == 200 and image.content[:3] == b"\xff\xd8\xff"
-                # the actual instant, in the branch's time (Asia/Shanghai), to the second
+                # labelled by its actual instant in the branch's time (Asia/Shanghai), to
+                # the millisecond, with its date beside it
                 shown = frame.actual.astimezone(dt.timezone(dt.timedelta(hours=8)))
-                assert shown.strftime("%Y-%m-%d %H:%M:%S") in page
+                label = shown.strftime("%H:%M:%S") + f".{shown.microsecond // 1000:03d}"
+                assert f'data-label="{label}"' in page
+                assert shown.strftime("%Y-%m-%d") in page
             stepped = post(
                 insp,
                 f"{url}/pull",
@@ -168,6 +170,10 @@ def test_frames_pulled_through_the_web_view(
             ).all()
             # three pulls, the failed one too, each with who and why
             assert [p.actor for p in pulls] == ["insp"] * 3
-            assert all(re.match(r"抽查任务 #\d+ 定向抽查", p.reason) for p in pulls)
+            # the purpose as a code with values, the task's own words as the reason
+            assert [p.details["purpose"] for p in pulls] == ["task"] * 3
+            assert {p.details["task_kind"] for p in pulls} == {"targeted"}
+            assert [p.details["task_id"] for p in pulls] == [task_id, task_id, old_id]
+            assert [p.reason for p in pulls] == ["large_withdrawal: 50000"] * 2 + ["too old"]
             assert verify(db).ok
         env.engine.dispose()

@@ -19,7 +19,7 @@ from vidaudit.collector.run import CollectResult
 from vidaudit.db.engine import make_engine, make_sessionmaker
 from vidaudit.sim import parse_scenario
 from vidaudit.web.i18n import Catalogue
-from vidaudit.web.views.dashboard_detail import explain
+from vidaudit.web.violations import explain
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -19,7 +19,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from vidaudit.accounts.roles import PersonRole, role_info
+from vidaudit.accounts.roles import PersonRole, RoleInfo, role_info
 from vidaudit.db.models import BranchRow, UserRow, WebSessionRow
 
 MIN_PASSWORD_LENGTH = 10
@@ -32,7 +32,12 @@ _dummy_lock = threading.Lock()
 
 
 class UserError(ValueError):
-    """A user cannot be created or changed as asked (shown to the operator as is)."""
+    """A user cannot be created or changed as asked: the message for the command line,
+    ``code`` for the web's words (``users.error_<code>``)."""
+
+    def __init__(self, message: str, code: str = "invalid") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def hash_password(password: str) -> str:
@@ -66,9 +71,11 @@ def needs_rehash(stored_hash: str) -> bool:
 
 def check_new_password(password: str) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise UserError(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
+        raise UserError(
+            f"the password must have at least {MIN_PASSWORD_LENGTH} characters", "password_short"
+        )
     if password.strip() != password:
-        raise UserError("the password must not start or end with white space")
+        raise UserError("the password must not start or end with white space", "password_space")
 
 
 def authenticate(session: Session, username: str, password: str) -> UserRow | None:
@@ -97,21 +104,11 @@ def create_user(
     now: dt.datetime,
     locale: str = "zh",
 ) -> UserRow:
-    info = role_info(role)
-    if info is None:
-        raise UserError(
-            f"unknown role {role!r}: use one of {', '.join(r.value for r in PersonRole)}"
-        )
+    info = _role_and_branch(session, role, branch_id)
     if not username or len(username) > 64 or not username.isprintable() or " " in username:
-        raise UserError("the username must be 1-64 printable characters without spaces")
-    if info.all_branches and branch_id:
-        raise UserError(f"role {role} sees every branch; leave out --branch")
-    if not info.all_branches and not branch_id:
-        raise UserError(f"role {role} works for one branch: give --branch")
-    if branch_id and session.get(BranchRow, branch_id) is None:
-        raise UserError(f"no branch {branch_id!r} in the database (run `vidaudit inventory sync`)")
+        raise UserError("the username must be 1-64 printable characters without spaces", "username")
     if session.scalars(select(UserRow.id).where(UserRow.username == username)).first():
-        raise UserError(f"user {username!r} exists already")
+        raise UserError(f"user {username!r} exists already", "exists")
     check_new_password(password)
     user = UserRow(
         username=username,
@@ -128,10 +125,55 @@ def create_user(
     return user
 
 
+def _role_and_branch(session: Session, role: str, branch_id: str | None) -> RoleInfo:
+    """The role, if it exists and ``branch_id`` fits it (a branch-bound role needs one
+    that exists; an all-branches role has none)."""
+    info = role_info(role)
+    if info is None:
+        raise UserError(
+            f"unknown role {role!r}: use one of {', '.join(r.value for r in PersonRole)}", "role"
+        )
+    if info.all_branches and branch_id:
+        raise UserError(f"role {role} sees every branch; leave out --branch", "branch_not_allowed")
+    if not info.all_branches and not branch_id:
+        raise UserError(f"role {role} works for one branch: give --branch", "branch_needed")
+    if branch_id and session.get(BranchRow, branch_id) is None:
+        raise UserError(
+            f"no branch {branch_id!r} in the database (run `vidaudit inventory sync`)",
+            "branch_unknown",
+        )
+    return info
+
+
+def change_role(
+    session: Session, user: UserRow, role: str, branch_id: str | None, now: dt.datetime
+) -> UserRow:
+    """Give ``user`` another role or branch; their logins end, so the next one carries
+    what they may now do."""
+    info = _role_and_branch(session, role, branch_id)
+    user.role, user.branch_id = info.role.value, branch_id
+    revoke_user_sessions(session, user.id, now)
+    return user
+
+
+def reset_password(session: Session, user: UserRow, password: str, now: dt.datetime) -> UserRow:
+    """Set a new password someone chose (the security department, to hand over in person);
+    every login of the account ends."""
+    check_new_password(password)
+    user.password_hash = hash_password(password)
+    revoke_user_sessions(session, user.id, now)
+    return user
+
+
+def enable_user(user: UserRow) -> UserRow:
+    user.disabled_at = None
+    return user
+
+
 def disable_user(session: Session, username: str, now: dt.datetime) -> UserRow:
     user = session.scalars(select(UserRow).where(UserRow.username == username)).first()
     if user is None:
-        raise UserError(f"no user {username!r}")
+        raise UserError(f"no user {username!r}", "not_found")
     user.disabled_at = user.disabled_at or now
     revoke_user_sessions(session, user.id, now)
     return user

@@ -193,9 +193,10 @@ def _retention(
     earliest = evidence.verified_earliest or evidence.earliest
     verified = evidence.verified_earliest is not None
     if earliest is None:
+        code = "no_search" if not evidence.search_supported else "implausible"
         why = (
             "the device does not support recording search"
-            if not evidence.search_supported
+            if code == "no_search"
             else "the device reports no plausible earliest footage"
         )
         return (
@@ -207,7 +208,7 @@ def _retention(
                     Severity.MAJOR,
                     f"retention cannot be established: {why}; prove it by pulling a frame "
                     f"from {required_days} days ago",
-                    {"required_days": required_days},
+                    {"required_days": required_days, "why": code},
                 )
             ],
         )

@@ -7,19 +7,24 @@ analysis size (``analysis_frame``), with seven checks, each giving a score and a
 check          score                                           fails when
 =============  ==============================================  ===========================
 no_signal      gray-histogram entropy, bits                    black, flat, or few values
-frozen         mean abs luma difference to the previous sample  below ``frozen_mad_max``
-occlusion      share of flat dark cells (16×9 grid)            at least the share
+frozen         largest change of an 8×8 block since the         the whole frame and every
+               previous sample (the clock's area included)     block still within encoder
+                                                               noise
+occlusion      share of the picture inside one smooth flat     at least the share
+               dark area (16×9 grid)
 brightness     mean luma                                       too dark or over-exposed
 blur           var(Laplacian) / var(luma)                      below ``sharpness_min``
-colour_cast    mean (a*, b*) distance from neutral, or shift   far (and far vs. spread)
-               from a colour reference (Lab)
+colour_cast    mean (a*, b*) distance from neutral, or shift   far (and far vs. spread);
+               from a colour reference (Lab)                   never a black-and-white
+                                                               (IR) picture
 scene_change   correlation with the reference at 80×45         below the similarity
 =============  ==============================================  ===========================
 
 Two faults make the other checks meaningless, so those are ``skipped`` rather than failed:
 without a signal nothing else is judged, nor once the lens is covered (a cloth over the lens
 is dark, soft, still, of its own colour and "another scene": reporting all of that would
-bury the one fault there is). ``Diagnosis.primary`` names the first failed check in
+bury the one fault there is); a picture too dark or burnt out is not compared with the
+scene either. ``Diagnosis.primary`` names the first failed check in
 ``PRECEDENCE``.
 """
 
@@ -49,6 +54,14 @@ __all__ = [
 
 #: Occlusion grid: 16×9 cells.
 _GRID = (16, 9)
+#: Blocks of the frozen check: 8×8 analysis pixels, so a clock's changed digit fills part
+#: of one (at 1080p an OSD digit is ~4 analysis pixels wide).
+_CHANGE_GRID = (ANALYSIS_SIZE[0] // 8, ANALYSIS_SIZE[1] // 8)
+_REGIONS = (
+    ("top left", "top", "top right"),
+    ("left", "middle", "right"),
+    ("bottom left", "bottom", "bottom right"),
+)
 #: The coarse picture (a quarter of the analysis size each way): occlusion cells are 5×5 of
 #: it, so sensor noise (high gain in the dark) barely counts; the scene check correlates it,
 #: so people walking matter little; chroma statistics need no more.
@@ -148,22 +161,60 @@ def _check_no_signal(
 
 
 def _check_frozen(gray: Image, previous: Image, t: DiagnosticThresholds) -> CheckResult:
-    mad = float(cv2.mean(cv2.absdiff(gray, previous))[0])
-    failed = mad <= t.frozen_mad_max
-    detail = f"mean change {mad:.2f} gray levels since the previous sample"
-    return _result("frozen", failed, mad, detail + (" (frozen)" if failed else ""))
+    """Frozen: the camera delivers the same picture, which a still scene does not do.
+
+    A live camera's picture changes somewhere between two samples minutes apart even when
+    nothing moves: its on-screen clock ticks (a few digits, a strong change in a small
+    area) and its sensor adds fresh noise (a faint change everywhere).  A frozen one
+    repeats its last picture, clock included; re-encoding that picture adds only encoder
+    noise (the same decoded picture through the same JPEG encoder differs by a few
+    tenths of a gray level on average and a few levels at most per block).  So both must
+    be still for "frozen": the whole frame (``frozen_mad_max``) and its most-changed
+    block (``frozen_block_max``) - comparing only the mean would call a still counter
+    with a ticking clock frozen, the clock being a hundredth of the picture.
+    """
+    diff = cv2.absdiff(gray, previous)
+    mad = float(cv2.mean(diff)[0])
+    blocks = cv2.resize(diff, _CHANGE_GRID, interpolation=cv2.INTER_AREA)
+    _lo, local, _lo_at, (bx, by) = cv2.minMaxLoc(blocks)
+    failed = mad <= t.frozen_mad_max and local <= t.frozen_block_max
+    where = _REGIONS[min(2, 3 * by // _CHANGE_GRID[1])][min(2, 3 * bx // _CHANGE_GRID[0])]
+    detail = f"mean change {mad:.2f} gray levels, largest local change {local:.0f} ({where})" + (
+        " (frozen)" if failed else ""
+    )
+    return _result("frozen", failed, float(local), detail)
 
 
 def _check_occlusion(coarse: NDArray[np.float32], t: DiagnosticThresholds) -> CheckResult:
+    """A covered lens: most of the picture is one smooth, flat, dark area.
+
+    Something on or just in front of the lens is far out of focus, so it shows neither
+    detail nor edges: flat cells whose neighbours are flat and of nearly the same
+    brightness.  A dark scene (the hall at night, an iris stuck closed) is dark and flat
+    in places too, but its walls, counter and windows still differ from cell to cell; only
+    cells inside a smooth region count, so the night is not taken for a cloth.
+    """
     means = cv2.resize(coarse, _GRID, interpolation=cv2.INTER_AREA)
     squares = cv2.resize(coarse * coarse, _GRID, interpolation=cv2.INTER_AREA)
     stds = np.sqrt(np.maximum(squares - means * means, 0))
     # Contrast relative to the cell's brightness, so a dim but intact scene is not "flat".
     contrast = stds / np.maximum(means, 16.0)
     flat_dark = (contrast <= t.occlusion_cell_contrast_max) & (means <= t.occlusion_cell_luma_max)
-    fraction = float(flat_dark.mean())
+    tolerance = np.maximum(t.occlusion_smooth_step * means, 1.5)
+    padded, padded_flat = np.pad(means, 1, mode="edge"), np.pad(flat_dark, 1, mode="edge")
+    rows, cols = means.shape
+    inside = flat_dark.copy()
+    for dy, dx in ((0, 1), (2, 1), (1, 0), (1, 2)):
+        neighbour = padded[dy : dy + rows, dx : dx + cols]
+        inside &= padded_flat[dy : dy + rows, dx : dx + cols]
+        inside &= np.abs(neighbour - means) <= tolerance
+    fraction = float(inside.mean())
     failed = fraction >= t.occlusion_fraction_min
-    return _result("occlusion", failed, fraction, f"{fraction:.0%} of the picture flat and dark")
+    detail = (
+        f"{fraction:.0%} of the picture one smooth flat dark area "
+        f"({flat_dark.mean():.0%} flat and dark)"
+    )
+    return _result("occlusion", failed, fraction, detail)
 
 
 def _check_brightness(
@@ -193,6 +244,12 @@ def _check_colour_cast(
     coarse: _Coarse, reference: tuple[float, float] | None, t: DiagnosticThresholds
 ) -> CheckResult:
     da, db = coarse.chroma
+    distance = math.hypot(da, db)
+    if coarse.chroma_spread <= t.mono_spread_max and distance < t.cast_distance_min:
+        # A black-and-white picture: the camera's IR night mode (IR-cut filter lifted).
+        # It has no colours to be cast, whatever the colour reference taken by day says.
+        detail = f"black-and-white picture (mean a* {da:+.1f}, b* {db:+.1f})"
+        return _result("colour_cast", False, distance, detail)
     if reference is not None:
         # The reference shows the scene's own colours (a wood counter is not a cast).
         shift = math.hypot(da - reference[0], db - reference[1])
@@ -200,7 +257,6 @@ def _check_colour_cast(
         return _result("colour_cast", shift >= t.cast_shift_min, shift, detail)
     # Grey world: a whole picture far from neutral, and far compared with its own spread of
     # colours (a colourful scene has a large spread; a cast shifts everything alike).
-    distance = math.hypot(da, db)
     ratio = distance / max(coarse.chroma_spread, 1.0)
     failed = distance >= t.cast_distance_min and ratio >= t.cast_ratio_min
     detail = f"mean a* {da:+.1f}, b* {db:+.1f} (distance {distance:.1f}, {ratio:.1f}× the spread)"
@@ -284,7 +340,12 @@ def diagnose(
         checks["colour_cast"] = _check_colour_cast(coarse, None, t)
     else:
         signature, chroma = _reference_features(reference)
-        checks["scene_change"] = _check_scene(coarse.signature, signature, t)
+        if checks["brightness"].verdict == "fail":
+            # Too dark or burnt out, the picture's structure is mostly clipping and noise:
+            # comparing it with the scene would name a second fault that is not there.
+            checks["scene_change"] = _skipped("scene_change", "exposure fault")
+        else:
+            checks["scene_change"] = _check_scene(coarse.signature, signature, t)
         checks["colour_cast"] = _check_colour_cast(coarse, chroma, t)
     return _diagnosis(checks, bgr, gray, coarse)
 

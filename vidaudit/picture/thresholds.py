@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 class DiagnosticThresholds(BaseModel):
     """When each picture check fails. The defaults were tuned on synthesized counter
-    scenes and their faults (tests/sampler/scenes.py); tune per site as needed."""
+    scenes and their faults (tests/picture/scenes.py); tune per site as needed."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -24,9 +24,14 @@ class DiagnosticThresholds(BaseModel):
         2.0, ge=0, le=8, description="fewer histogram bits than this is a generated screen"
     )
 
-    # frozen: against the previous sample of the same channel.
+    # frozen: against the previous sample of the same channel; both must hold.  The same
+    # picture re-encoded differs by ~0.1 on average and <= 3 per block; a live camera's
+    # sensor noise alone gives >= 0.7 on average, its ticking clock >= 14 in one block.
     frozen_mad_max: float = Field(
-        0.5, ge=0, le=32, description="mean absolute luma difference at most this is frozen"
+        0.5, ge=0, le=32, description="frozen: mean absolute luma difference at most"
+    )
+    frozen_block_max: float = Field(
+        8.0, ge=0, le=255, description="frozen: largest 8×8 block's mean difference at most"
     )
 
     # blur: variance of the Laplacian relative to the picture's own contrast.
@@ -40,8 +45,17 @@ class DiagnosticThresholds(BaseModel):
         0.05, ge=0, le=1, description="a flat cell: std / max(mean, 16) at most"
     )
     occlusion_cell_luma_max: float = Field(90.0, ge=0, le=255, description="a dark cell's mean")
+    occlusion_smooth_step: float = Field(
+        0.08,
+        ge=0,
+        le=1,
+        description="neighbouring cells of one smooth area differ by at most this share",
+    )
     occlusion_fraction_min: float = Field(
-        0.5, gt=0, le=1, description="this share of flat dark cells or more is occluded"
+        0.4,
+        gt=0,
+        le=1,
+        description="this share of the picture in one smooth flat dark area or more",
     )
 
     # colour_cast: without a reference, grey-world (mean chroma far from neutral, and far
@@ -51,6 +65,9 @@ class DiagnosticThresholds(BaseModel):
     )
     cast_ratio_min: float = Field(
         0.7, ge=0, le=16, description="that distance over the chroma spread at least"
+    )
+    mono_spread_max: float = Field(
+        2.0, ge=0, le=64, description="a black-and-white (IR) picture: chroma spread at most"
     )
     cast_shift_min: float = Field(
         15.0, ge=0, le=256, description="mean (a*, b*) shift from the reference at least"

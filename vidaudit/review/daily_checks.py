@@ -22,6 +22,21 @@ OUTCOMES = ("ok", "problems")
 MAX_NOTE = 2000
 
 
+def confirmation_problem(outcome: str, note: str, open_violations: int) -> str | None:
+    """Why a daily-check confirmation (D1) cannot be accepted as given, or None.
+
+    The confirmation is the administrator's word on the system's state, so it must say
+    what it rests on: "problems found" names them, and "running normally" while the
+    collector lists violations says why they do not count (already reported, a ticket
+    open, a camera being replaced...).  Returns the message key of the refusal.
+    """
+    if outcome == "problems" and not note.strip():
+        return "duties.error_problems_note"
+    if outcome == "ok" and open_violations and not note.strip():
+        return "duties.error_ok_with_violations"
+    return None
+
+
 def todays_check(db: Session, branch_id: str, day: dt.date) -> DailyCheckRow | None:
     return db.scalars(
         select(DailyCheckRow).where(DailyCheckRow.branch_id == branch_id, DailyCheckRow.day == day)

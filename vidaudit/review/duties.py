@@ -93,9 +93,14 @@ def week_duties(
         if branch.hours_on(day) is not None:
             check_days.append(day)
         day += dt.timedelta(days=1)
-    # today's check is still possible until the day is over
-    required_days = [d for d in check_days if d < today] if today <= sunday else check_days
     checked = sorted({d for d in checks if monday <= d <= sunday})
+    # today's check is still possible until the day is over: today counts once it is done
+    # (a confirmed day must never leave D1 reading as if nothing happened)
+    required_days = (
+        [d for d in check_days if d < today or (d == today and d in checked)]
+        if today <= sunday
+        else check_days
+    )
     return WeekDuties(
         branch_id=branch.id,
         week_start=monday,

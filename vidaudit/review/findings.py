@@ -15,12 +15,14 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from enum import StrEnum
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from vidaudit.accounts.roles import Permission, PersonRole, roles_with
-from vidaudit.db.models import FindingEventRow, FindingRow, UserRow
+from vidaudit.db.models import BranchRow, FindingEventRow, FindingRow, UserRow
+from vidaudit.review.register import Entry, append
 
 
 class Status(StrEnum):
@@ -124,6 +126,14 @@ def apply_change(
         )
     if change.action in (Action.FIX, Action.REOPEN) and not change.note.strip():
         raise FindingError("note", "say what was done (fix) or why it is reopened")
+    if change.action is Action.ASSIGN and change.deadline is not None:
+        branch = session.get(BranchRow, finding.branch_id)
+        found_on = finding.created_at.astimezone(ZoneInfo(branch.timezone if branch else "UTC"))
+        if change.deadline < found_on.date():
+            raise FindingError(
+                "deadline_before",
+                f"the deadline {change.deadline} is before the finding ({found_on.date()})",
+            )
     if change.action is Action.CLOSE:
         fixer = session.scalar(
             select(FindingEventRow.actor_id)
@@ -170,4 +180,40 @@ def apply_change(
     session.flush()
     refreshed = session.get(FindingRow, finding_id, populate_existing=True)
     assert refreshed is not None
+    register_finding(
+        session, actor, refreshed, change.action.value, current.value, change.note, now
+    )
     return refreshed
+
+
+def register_finding(
+    session: Session,
+    actor: UserRow,
+    finding: FindingRow,
+    change: str,
+    from_status: str | None,
+    note: str,
+    now: dt.datetime,
+) -> None:
+    """Every rectification step goes on the review register too (D7 with D4: who did
+    what to which finding, when), in the same transaction as the change itself."""
+    append(
+        session,
+        Entry(
+            actor=actor.username,
+            actor_role=actor.role,
+            action="finding",
+            reason=note,
+            branch_id=finding.branch_id,
+            channel_id=finding.channel_id,
+            details={
+                "purpose": "finding",
+                "finding_id": finding.id,
+                "change": change,
+                "from": from_status,
+                "to": finding.status,
+                "review_id": finding.review_id,
+            },
+        ),
+        now,
+    )

@@ -16,12 +16,14 @@ from vidaudit.db.models import (
     ChannelRow,
     FindingEventRow,
     FindingRow,
+    RegisterEntryRow,
     ReviewRow,
     SpotCheckTaskRow,
     UserRow,
 )
 from vidaudit.inventory.schema import ChannelRole
-from vidaudit.review.items import BY_CODE, Verdict, items_for
+from vidaudit.review.findings import register_finding
+from vidaudit.review.items import Verdict, items_for
 from vidaudit.review.register import Entry, append
 
 REVIEWER_ROLES = roles_with(Permission.REVIEW)
@@ -30,7 +32,11 @@ DEFAULT_DEADLINE_DAYS = 7
 
 
 class ReviewError(ValueError):
-    pass
+    """A review that cannot be recorded; ``code`` names why for the pages' words."""
+
+    def __init__(self, message: str, code: str = "rejected") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -81,7 +87,15 @@ def submit_review(
         raise ReviewError(f"every item needs a verdict; missing {sorted(missing)}")
     for code, mark in marks.items():
         if mark.verdict is Verdict.FAIL and not mark.note.strip():
-            raise ReviewError(f"say what is wrong for the failed item {code}")
+            raise ReviewError(f"say what is wrong for the failed item {code}", "fail_note")
+        if mark.verdict is Verdict.FAIL and not mark.frames:
+            # a finding without the picture that shows it cannot be checked or rectified
+            raise ReviewError(f"attach the frame that shows the failed item {code}", "fail_frame")
+    if task_id is not None and not may_review_task(session, reviewer, task_id):
+        raise ReviewError(
+            f"{reviewer.username} reviewed task {task_id} already; reopen it with a reason",
+            "already_reviewed",
+        )
     counts = Counter(mark.verdict.value for mark in marks.values())
     entry = append(
         session,
@@ -89,12 +103,16 @@ def submit_review(
             actor=reviewer.username,
             actor_role=reviewer.role,
             action="review",
-            reason=summary or "review",
+            reason=summary,
             branch_id=branch_id,
             channel_id=channel.id,
             range_start=window_start,
             range_end=window_end,
-            details={"task_id": task_id, "verdicts": dict(sorted(counts.items()))},
+            details={
+                "purpose": "review",
+                "task_id": task_id,
+                "verdicts": dict(sorted(counts.items())),
+            },
         ),
         now,
     )
@@ -146,11 +164,12 @@ def submit_review(
                 action="created",
                 from_status=None,
                 to_status="open",
-                note=f"{BY_CODE[code].zh}: {mark.note}",
+                note=mark.note,
                 evidence_sha256=mark.frames[0] if mark.frames else None,
                 version=1,
             )
         )
+        register_finding(session, reviewer, finding, "created", None, mark.note, now)
         findings.append(finding)
     if task_id is not None:
         task = session.get(SpotCheckTaskRow, task_id)
@@ -158,3 +177,76 @@ def submit_review(
             task.status = "reviewed"
     session.flush()
     return review, findings
+
+
+# --- one review per task per reviewer, unless the task is reopened with a reason ----------
+
+
+def _reopenings(session: Session, task: SpotCheckTaskRow) -> list[RegisterEntryRow]:
+    """The task's reopenings, oldest first (on the register: that is where they live)."""
+    entries = session.scalars(
+        select(RegisterEntryRow)
+        .where(
+            RegisterEntryRow.action == "review_reopen",
+            RegisterEntryRow.channel_id == task.channel_id,
+            RegisterEntryRow.range_start == task.start,
+        )
+        .order_by(RegisterEntryRow.seq)
+    )
+    return [e for e in entries if (e.details or {}).get("task_id") == task.id]
+
+
+def last_reopened(session: Session, task: SpotCheckTaskRow) -> RegisterEntryRow | None:
+    found = _reopenings(session, task)
+    return found[-1] if found else None
+
+
+def may_review_task(session: Session, reviewer: UserRow, task_id: int) -> bool:
+    """A reviewer gives one review per task: a second, contradicting the first, would
+    leave the record saying both.  Someone who wants another look reopens the task with
+    a reason (on the register); each reviewer may then review once more."""
+    task = session.get(SpotCheckTaskRow, task_id)
+    if task is None:
+        return True
+    # the register's order, not the clock, says which came last
+    mine = list(
+        session.scalars(
+            select(ReviewRow.register_seq).where(
+                ReviewRow.task_id == task_id, ReviewRow.reviewer_id == reviewer.id
+            )
+        )
+    )
+    if not mine:
+        return True
+    reopened = last_reopened(session, task)
+    return reopened is not None and reopened.seq > max(mine)
+
+
+def reopen_task(
+    session: Session, user: UserRow, task: SpotCheckTaskRow, reason: str, now: dt.datetime
+) -> RegisterEntryRow:
+    """Reopen a reviewed task for another review; the reason goes on the register."""
+    if user.role not in REVIEWER_ROLES:
+        raise ReviewError(f"a {user.role} does not review footage", "role")
+    if not reason.strip():
+        raise ReviewError("say why the task is reviewed again", "reopen_reason")
+    if task.status != "reviewed":
+        raise ReviewError(f"task {task.id} is not reviewed yet", "not_reviewed")
+    entry = append(
+        session,
+        Entry(
+            actor=user.username,
+            actor_role=user.role,
+            action="review_reopen",
+            reason=reason.strip(),
+            branch_id=task.branch_id,
+            channel_id=task.channel_id,
+            range_start=task.start,
+            range_end=task.end,
+            details={"purpose": "review_reopen", "task_id": task.id},
+        ),
+        now,
+    )
+    task.status = "pulled"
+    session.flush()
+    return entry

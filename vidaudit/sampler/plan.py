@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from vidaudit.dates import EARLIEST, LATEST, parse_instant
+from vidaudit.errors import Problem
 from vidaudit.inventory.schema import Branch, Channel, ChannelRole, Inventory
 
 #: Version of the selection algorithm, stored with each plan: a re-derivation must use the
@@ -53,7 +54,16 @@ class RandomPlanRequest:
 
 
 class PlanError(ValueError):
-    pass
+    """A plan that cannot be drawn: ``str()`` in English for the command line, ``problems``
+    (codes with values: a CSV's bad lines each with its number) for the web's words."""
+
+    def __init__(self, message: str, problems: Sequence[Problem] = ()) -> None:
+        super().__init__(message)
+        self.problems = list(problems) or [Problem("plan", message)]
+
+
+def _refuse(problems: list[Problem]) -> PlanError:
+    return PlanError("\n".join(str(p) for p in problems), problems)
 
 
 def new_seed() -> int:
@@ -105,16 +115,22 @@ def random_plan(inventory: Inventory, request: RandomPlanRequest, seed: int) -> 
     business day and the start second are drawn uniformly.
     """
     if request.count < 1:
-        raise PlanError("a plan needs at least one task")
+        raise PlanError("a plan needs at least one task", [Problem("plan_empty", "no tasks")])
     eligible = _eligible(inventory, request)
     if not eligible:
         roles = ", ".join(sorted(r.value for r in request.roles))
-        raise PlanError(f"no channel with role(s) {roles} in the selected branches")
+        raise PlanError(
+            f"no channel with role(s) {roles} in the selected branches",
+            [Problem("plan_no_channel", "no channel with those roles")],
+        )
     rng = random.Random(f"{ALGORITHM}:{seed}")  # noqa: S311 - reproducibility is the point; the seed is secret
     windows = {b.id: _business_windows(inventory, b, request) for b, _ in eligible}
     eligible = [(b, chans) for b, chans in eligible if windows[b.id]]
     if not eligible:
-        raise PlanError("no business hours in the period for the selected branches")
+        raise PlanError(
+            "no business hours in the period for the selected branches",
+            [Problem("plan_no_hours", "no business hours in the period")],
+        )
     order = list(range(len(eligible)))
     rng.shuffle(order)
     tasks = []
@@ -163,25 +179,40 @@ def _parse_events(text: str, inventory: Inventory, source: str) -> list[Targeted
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))  # Excel writes a BOM
     needed = {"branch", "channel", "instant", "kind"}
     if reader.fieldnames is None or not needed <= {f.strip() for f in reader.fieldnames}:
-        raise PlanError(f"{source}: header must name columns {', '.join(sorted(needed))}")
+        columns = ", ".join(sorted(needed))
+        raise PlanError(
+            f"{source}: header must name columns {columns}",
+            [Problem("csv_header", f"{source}: header must name columns {columns}")],
+        )
     branches = {b.id: b for b in inventory.branches}
-    events, problems = [], []
+    events: list[TargetedEvent] = []
+    problems: list[Problem] = []
     for row in reader:
         line = reader.line_num
         values = {k.strip(): (v or "").strip() for k, v in row.items() if k}
         branch = branches.get(values["branch"])
         if branch is None:
-            problems.append(f"{source}:{line}: unknown branch {values['branch']!r}")
+            problems.append(
+                Problem(
+                    "csv_branch",
+                    f"{source}:{line}: unknown branch {values['branch']!r}",
+                    {"line": line, "value": values["branch"]},
+                )
+            )
             continue
         at = parse_instant(values["instant"], inventory.branch_timezone(branch))
         if at is None:
             problems.append(
-                f"{source}:{line}: instant {values['instant'][:40]!r} is not an ISO 8601 "
-                f"time between {EARLIEST} and {LATEST}"
+                Problem(
+                    "csv_instant",
+                    f"{source}:{line}: instant {values['instant'][:40]!r} is not an ISO 8601 "
+                    f"time between {EARLIEST} and {LATEST}",
+                    {"line": line, "value": values["instant"][:40]},
+                )
             )
             continue
         if not values["kind"]:
-            problems.append(f"{source}:{line}: kind is empty")
+            problems.append(Problem("csv_kind", f"{source}:{line}: kind is empty", {"line": line}))
             continue
         events.append(
             TargetedEvent(
@@ -189,7 +220,7 @@ def _parse_events(text: str, inventory: Inventory, source: str) -> list[Targeted
             )
         )
     if problems:
-        raise PlanError("\n".join(problems))
+        raise _refuse(problems)
     return events
 
 
@@ -210,13 +241,18 @@ def targeted_plan(
     source: str = "events.csv",
 ) -> list[PlannedTask]:
     branches = {b.id: b for b in inventory.branches}
-    tasks, problems = [], []
+    tasks: list[PlannedTask] = []
+    problems: list[Problem] = []
     for event in events:
         channel = _resolve_channel(branches[event.branch_id], event.channel)
         if channel is None:
             problems.append(
-                f"{source}:{event.line}: branch {event.branch_id} has no single channel "
-                f"with id or name {event.channel!r}"
+                Problem(
+                    "csv_channel",
+                    f"{source}:{event.line}: branch {event.branch_id} has no single channel "
+                    f"with id or name {event.channel!r}",
+                    {"line": event.line, "value": event.channel, "branch": event.branch_id},
+                )
             )
             continue
         tasks.append(
@@ -231,7 +267,7 @@ def targeted_plan(
             )
         )
     if problems:
-        raise PlanError("\n".join(problems))
+        raise _refuse(problems)
     return tasks
 
 

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
@@ -71,6 +72,9 @@ class PullRequest:
     file: Path | None = None
     file_start: dt.datetime | None = None
     task_id: int | None = None
+    #: what the register needs to say why, beyond ``reason`` (the person's own words):
+    #: ``{"purpose": "task" | "retention" | ..., ...}``; pages render it per language
+    purpose: Mapping[str, Any] = field(default_factory=dict)
     timeout_s: float = 15.0
     #: a frame further than this from its instant means there is no footage at the instant
     max_delta: dt.timedelta = dt.timedelta(seconds=5)
@@ -284,6 +288,7 @@ def _register(sessions: sessionmaker[Session], request: PullRequest, now: dt.dat
                 range_start=min(request.instants),
                 range_end=max(request.instants),
                 details={
+                    **request.purpose,
                     "instants": [i.astimezone(dt.UTC).isoformat() for i in request.instants],
                     "source": "file" if request.file else _source_name(request.device),
                     "task_id": request.task_id,

@@ -60,9 +60,10 @@ async def verify_channels(
             device,
             channel,
             [instant],
-            reason=f"留存核验 retention check: {required} days (R1)",
+            reason="",
             actor=actor,
             actor_role="system",
+            purpose={"purpose": "retention", "required_days": required},
         )
         try:
             outcome = await pull_frames(

@@ -1,9 +1,11 @@
 """Spot-check tasks into frames: the one way a task's frames are pulled, for the CLI
 (``vidaudit sample pull``) and the web view alike.
 
-A task's pull is registered with one wording (the register is the bank's own record,
-Art. 46, kept in its language: ``抽查任务 #12 随机抽查: note;经审批 #3``), and a task moves
-from ``planned`` to ``pulled`` only here, once its frames are stored.
+A task's pull is registered with the task's purpose as data (``{"purpose": "task",
+"task_kind": "random", "approval_id": 3}``) and the person's own words as the reason (a
+targeted task's event, the reason for a step outside the window), so the register page
+says it in each reader's language; a task moves from ``planned`` to ``pulled`` only here,
+once its frames are stored.
 """
 
 from __future__ import annotations
@@ -23,9 +25,6 @@ from vidaudit.onvif.settings import OnvifSettings
 from vidaudit.sampler.gb_settings import GbPullSettings
 from vidaudit.sampler.pull import PullError, PullOutcome, PullRequest, pull_frames
 
-#: how the register names each kind of spot-check
-KIND_WORDS = {"random": "随机抽查", "targeted": "定向抽查"}
-
 
 def spread(
     start: dt.datetime, end: dt.datetime, count: int, shift: float = 0.5
@@ -36,14 +35,16 @@ def spread(
     return [start + step * (i + shift) for i in range(count)]
 
 
-def task_reason(task: SpotCheckTaskRow, approval_id: int | None = None) -> str:
-    """Why footage is viewed, as the register records it for a spot-check task."""
-    reason = f"抽查任务 #{task.id} {KIND_WORDS.get(task.kind, task.kind)}"
-    if task.reason:
-        reason += f": {task.reason}"
+def task_purpose(
+    task: SpotCheckTaskRow, approval_id: int | None = None, outside_window: bool = False
+) -> dict[str, object]:
+    """Why footage is viewed for a spot-check task, as the register keeps it."""
+    purpose: dict[str, object] = {"purpose": "task", "task_kind": task.kind}
     if approval_id is not None:
-        reason += f";经审批 #{approval_id}"
-    return reason
+        purpose["approval_id"] = approval_id
+    if outside_window:
+        purpose["outside_window"] = True
+    return purpose
 
 
 @dataclass(frozen=True)
@@ -69,12 +70,19 @@ async def pull_task(
     actor_role: str,
     now: dt.datetime,
     approval_id: int | None = None,
+    outside_reason: str | None = None,
 ) -> PullOutcome:
     """Pull ``instants`` of one task's channel; a planned task becomes pulled.
+
+    ``outside_reason``: why instants outside the task's window are wanted (a person must
+    say it; the register records the pull as outside the window with that reason).
 
     Raises ``PullError`` (kind ``no_inventory`` when the channel has left the inventory)
     and ``ConfigError`` (the device's password reference does not resolve: nothing is
     registered then)."""
+    outside = any(i < task.start or i > task.end for i in instants)
+    if outside and not (outside_reason or "").strip():
+        raise PullError("outside_window", "instants outside the task's window need a reason")
     found = puller.inventory.find_channel(task.channel_id)
     if found is None:
         raise PullError("no_inventory", f"channel {task.channel_id} is not in the inventory")
@@ -85,10 +93,11 @@ async def pull_task(
             device,
             channel,
             instants,
-            task_reason(task, approval_id),
+            (outside_reason or "").strip() if outside else task.reason,
             actor,
             actor_role,
             task_id=task.id,
+            purpose=task_purpose(task, approval_id, outside),
         ),
         sessions=puller.sessions,
         store=puller.store,

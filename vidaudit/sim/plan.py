@@ -36,6 +36,10 @@ class Picture(StrEnum):
     DARK = "dark"
     BRIGHT = "bright"
     MOVED = "moved"
+    #: normal pictures that look unusual: the hall at night (dim, grainy) and the camera's
+    #: IR night mode (black-and-white); the picture checks must pass both
+    NIGHT = "night"
+    IR = "ir"
 
 
 class FaultKind(StrEnum):

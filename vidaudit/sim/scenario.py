@@ -23,6 +23,7 @@ Example::
         pattern: business_hours_no_margin
         gaps: [{days_ago: 1, at: "10:05", minutes: 47}]
       FY001-C05: {retention_days: 12, picture: black, audio: false}
+      FY001-C06: {picture: frozen}    # the camera repeats one picture, its clock included
     branches:
       - id: LAB01
         name: 实验网点
@@ -130,6 +131,9 @@ class ChannelSettings(Strict):
     random_gap_minutes: tuple[float, float] | None = None
     audio: bool | None = None
     audio_required: bool | None = None
+    #: what the camera shows: normal, night, ir (both normal at night) or a fault: black,
+    #: no_signal, frozen (one picture forever, its clock included), blur, occluded,
+    #: colour_cast, dark, bright, moved
     picture: Picture | None = None
     camera_offline: bool | None = None
     required_retention_days: int | None = Field(None, ge=1, le=3650)

@@ -23,6 +23,9 @@ CACHE_SIZE = 256
 #: How far (pixels) a "moved" camera's view is shifted from its reference.
 MOVED_SHIFT = 120
 Image = npt.NDArray[np.uint8]
+#: looks made by the sensor (night, IR): the camera draws its OSD over them afterwards, so
+#: the clock stays white; faults (blur, cover, cast...) spoil the OSD with the picture
+SENSOR_LOOKS = frozenset({Picture.NIGHT, Picture.IR})
 
 
 def scene(channel_id: str, shift: int = 0, people: bool = True) -> Image:
@@ -103,10 +106,15 @@ def no_signal() -> Image:
 
 
 def fault_transform(img: Image, picture: Picture) -> Image:
-    """Turn a normal picture into the channel's faulty one (blur, cover, cast, exposure).
+    """Turn a normal picture into the channel's faulty one (blur, cover, cast, exposure),
+    or into its night look (dim and grainy; IR black-and-white).
 
     Shared with the replay video so a snapshot and a recorded frame show the same fault.
     """
+    if picture is Picture.NIGHT:
+        return _night(img)
+    if picture is Picture.IR:
+        return _infrared(img)
     if picture is Picture.BLUR:
         return _u8(cv2.GaussianBlur(img, (0, 0), 9))
     if picture is Picture.OCCLUDED:
@@ -121,12 +129,40 @@ def fault_transform(img: Image, picture: Picture) -> Image:
     return img
 
 
+def _grain(shape: tuple[int, ...], sigma: float) -> npt.NDArray[np.float32]:
+    # The sensor's noise at high gain: fresh for every picture (the camera is live).
+    return np.random.default_rng().normal(0, sigma, shape).astype(np.float32)
+
+
+def _night(img: Image) -> Image:
+    """Lights off: a little light from the windows, the gain up (dim, grainy)."""
+    xx = np.linspace(0, 1, WIDTH, dtype=np.float32)[None, :]
+    yy = np.linspace(0, 1, HEIGHT, dtype=np.float32)[:, None]
+    falloff = 0.45 + 0.55 * np.exp(-((xx - 0.2) ** 2 + yy**2) * 2.5)
+    dim = img.astype(np.float32) * 0.4 * falloff[..., None]
+    return _u8(dim + _grain(img.shape, 5.0))
+
+
+def _infrared(img: Image) -> Image:
+    """IR mode: the IR-cut filter lifted, lit by the camera's own LEDs, no colour."""
+    gray = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    xx = np.linspace(0, 1, WIDTH, dtype=np.float32)[None, :]
+    yy = np.linspace(0, 1, HEIGHT, dtype=np.float32)[:, None]
+    spot = 0.55 + 0.6 * np.exp(-((xx - 0.5) ** 2 + (yy - 0.55) ** 2) * 4)
+    lit = _u8(gray * spot + _grain(gray.shape, 3.0))
+    return np.asarray(cv2.cvtColor(lit, cv2.COLOR_GRAY2BGR), dtype=np.uint8)
+
+
 def draw(channel_id: str, picture: Picture, stamp: dt.datetime) -> Image:
     if picture is Picture.BLACK:
         return np.zeros((HEIGHT, WIDTH, 3), np.uint8)
     if picture is Picture.NO_SIGNAL:
         return no_signal()
     img = scene(channel_id, shift=MOVED_SHIFT if picture is Picture.MOVED else 0)
+    if picture in SENSOR_LOOKS:
+        img = fault_transform(img, picture)
+        overlay(img, channel_id, stamp)
+        return img
     overlay(img, channel_id, stamp)
     return fault_transform(img, picture)
 

@@ -13,9 +13,12 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy.exc import DataError
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from vidaudit.web.deps import SAFE_METHODS, Forbidden, LoginRequired
+from vidaudit.web.auth import load_session
+from vidaudit.web.deps import SAFE_METHODS, SESSION_COOKIE, Forbidden, LoginRequired
+from vidaudit.web.state import web_state
 from vidaudit.web.templating import render
 
 log = logging.getLogger(__name__)
@@ -75,8 +78,24 @@ async def _forbidden(request: Request, exc: Exception) -> Response:
     return error_response(request, 403, key)
 
 
+def _recognise(request: Request) -> None:
+    """A page no route answered (a 404) ran no dependency, so nobody looked at the login
+    cookie: look now, so a signed-in person keeps the navigation and is not offered the
+    login page.  Read-only; nothing is changed for a request no route took."""
+    if getattr(request.state, "user", None) is not None:
+        return
+    state = web_state(request)
+    with state.sessions() as db:
+        found = load_session(db, request.cookies.get(SESSION_COOKIE), state.clock())
+    if found is not None:
+        request.state.web_session, request.state.user = found
+        request.state.csrf_token = found[0].csrf_token
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    if not wants_json(request):
+        await run_in_threadpool(_recognise, request)
     response = error_response(request, exc.status_code)
     if exc.headers:
         response.headers.update(exc.headers)

@@ -96,6 +96,14 @@ class Translator:
     def __call__(self, key: str, **values: object) -> str:
         return self.catalogue.translate(self.lang, key, **values)
 
+    def has(self, key: str) -> bool:
+        """Whether the catalogue has ``key`` (for words a newer module may bring)."""
+        return key in (self.catalogue.messages.get(self.lang) or {})
+
+    def raw(self, key: str) -> str:
+        """The message with its placeholders unfilled ('' when missing)."""
+        return (self.catalogue.messages.get(self.lang) or {}).get(key, "")
+
 
 def zone(name: str | None) -> ZoneInfo:
     try:

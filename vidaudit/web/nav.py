@@ -22,6 +22,8 @@ class NavItem:
 NAV: tuple[NavItem, ...] = (
     NavItem("dashboard", "/", frozenset({P.VIEW_DASHBOARD})),
     NavItem("spot_checks", "/spot-checks", frozenset({P.VIEW_SPOT_CHECKS})),
+    # with a count of what waits: a branch head's requests to decide, one's own requests
+    NavItem("approvals", "/approvals", frozenset({P.VIEW_SPOT_CHECKS})),
     NavItem("findings", "/findings", frozenset({P.VIEW_FINDINGS})),
     NavItem("register", "/register", frozenset({P.VIEW_REGISTER})),
     NavItem("duties", "/duties", frozenset({P.VIEW_DUTIES})),

@@ -3,9 +3,13 @@
 Context every template can use (besides what the handler passes):
 ``request``, ``user`` (UserRow or None), ``t`` (translate), ``lang``, ``other_lang``,
 ``csrf_token``, ``csrf_field`` (the hidden input, ready to drop into a form), ``nav``
-(the entries this user's role may see), ``can(permission)``, ``scope`` (branch ids or
-None = all), ``url_with_lang(code)``, and the filters ``localtime`` and ``fmt_dt``
-(``{{ row.opened_at | fmt_dt(branch.timezone) }}``).
+(the entries this user's role may see), ``waiting`` (approvals waiting: ``to_decide``,
+``mine``), ``can(permission)``, ``scope`` (branch ids or
+None = all), ``url_with_lang(code)``, ``explain(violation)`` and ``kind_text(kind)``
+(violations and device errors in the reader's words: vidaudit/web/violations.py),
+``item_name``, ``item_source``, ``status_text``, ``role_text``, ``plan_params`` (the
+domain's codes in words: vidaudit/web/terms.py), and the
+filters ``localtime`` and ``fmt_dt`` (``{{ row.opened_at | fmt_dt(branch.timezone) }}``).
 """
 
 from __future__ import annotations
@@ -26,6 +30,9 @@ from vidaudit.web.deps import CSRF_FIELD, CSRF_HEADER, request_language
 from vidaudit.web.i18n import DEFAULT_TIMEZONE, LANGUAGES, fmt_bytes, fmt_dt, localtime
 from vidaudit.web.nav import nav_for
 from vidaudit.web.state import web_state
+from vidaudit.web.terms import item_name, item_source, plan_params, role_text, status_text
+from vidaudit.web.views.approvals import Waiting, waiting
+from vidaudit.web.violations import error_kind_text, explain
 
 
 def make_environment(templates_dir: Path) -> jinja2.Environment:
@@ -52,21 +59,39 @@ def base_context(request: Request) -> dict[str, Any]:
     lang = getattr(request.state, "lang", None) or request_language(request, user)
     token = getattr(request.state, "csrf_token", None) or ""
     role = user.role if user is not None else ""
+    t = state.catalogue.translator(lang)
     return {
         "request": request,
         "user": user,
         "lang": lang,
         "other_lang": next(code for code in LANGUAGES if code != lang),
-        "t": state.catalogue.translator(lang),
+        "t": t,
+        "explain": lambda violation: explain(violation, t),
+        "kind_text": lambda kind: error_kind_text(kind, t),
+        "item_name": lambda code: item_name(code, lang, t),
+        "item_source": lambda item: item_source(item, t),
+        "status_text": lambda status: status_text(status, t),
+        "role_text": lambda role: role_text(role, t),
+        "plan_params": lambda kind, params: plan_params(kind, params, t),
         "csrf_token": token,
         "csrf_field": Markup('<input type="hidden" name="{}" value="{}">').format(
             CSRF_FIELD, token
         ),
         "nav": nav_for(role) if user is not None else [],
+        "waiting": _waiting(request, user),
         "can": lambda permission: user is not None and has_permission(role, permission),
         "scope": branch_scope_for(role, user.branch_id) if user is not None else set(),
         "url_with_lang": lambda code: _url_with_lang(request, code),
     }
+
+
+def _waiting(request: Request, user: UserRow | None) -> Waiting:
+    """Approvals waiting, counted for every page a signed-in person sees (two counts on
+    an indexed column: cheap next to the page itself)."""
+    if user is None:
+        return Waiting()
+    with web_state(request).sessions() as db:
+        return waiting(db, user)
 
 
 def _url_with_lang(request: Request, code: str) -> str:

@@ -130,8 +130,12 @@ def render_frame(look: ChannelLook, ms: int) -> np.ndarray:
             cv2.rectangle(img, (x - 18, w.y - 30), (x + 18, w.y + 30), w.colour, -1)
         # Device local wall time (an aware value only so strftime has something to format).
         local = dt.datetime.fromtimestamp((shown + look.utc_offset_ms) / 1000, dt.UTC)
+        if picture in snapshot.SENSOR_LOOKS:
+            img = snapshot.fault_transform(img, picture)
         snapshot.overlay(img, look.channel_id, local)
-        if picture is Picture.BLUR:
+        if picture in snapshot.SENSOR_LOOKS:
+            pass
+        elif picture is Picture.BLUR:
             # Cheaper than the snapshot's Gaussian (sigma 9) and as soft: 20 frames per GOP.
             small = cv2.resize(img, (WIDTH // 12, HEIGHT // 12), interpolation=cv2.INTER_AREA)
             img = cv2.resize(small, (WIDTH, HEIGHT), interpolation=cv2.INTER_LINEAR).astype(

@@ -187,6 +187,9 @@ def logout(request: Request, db: SessionDep, web_session: CurrentSession) -> Res
     db.commit()
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
+    # the login page that follows speaks the language the person was reading in
+    if language := normalise_language(getattr(request.state, "lang", None)):
+        _set_cookie(request, response, LANG_COOKIE, language, _LANG_COOKIE_AGE)
     return response
 
 

@@ -30,7 +30,6 @@ from vidaudit.web.views.dashboard_data import (
     scoped_branches,
     select_rows,
 )
-from vidaudit.web.views.dashboard_detail import error_kind_text
 
 router = APIRouter(tags=["dashboard"])
 
@@ -75,7 +74,6 @@ def dashboard(
             order = "desc" if key in PROBLEMS_FIRST_DESC else "asc"
         return "/?" + urlencode(view.query(sort=key, dir=order))
 
-    t = web_state(request).catalogue.translator(request.state.lang)
     return render(
         request,
         "dashboard.html",
@@ -93,7 +91,6 @@ def dashboard(
             "export_query": urlencode(view.query()),
             "duty_state": export.duty_state,
             "d1_text": export.d1_text,
-            "kind_text": lambda kind: error_kind_text(kind, t),
         },
     )
 

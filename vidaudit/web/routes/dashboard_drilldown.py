@@ -32,20 +32,17 @@ from vidaudit.web.state import web_state
 from vidaudit.web.templating import render
 from vidaudit.web.views.dashboard_data import latest_runs
 from vidaudit.web.views.dashboard_detail import (
-    DIAG_CHECKS,
-    KNOWN_RULES,
     branch_channels,
     branch_devices,
     device_history,
     drift_chart,
-    error_kind_text,
-    explain,
     latest_channel_observation,
     latest_snapshot,
     recording_timeline,
     retention_chart,
     snapshot_branches,
 )
+from vidaudit.web.violations import DIAG_CHECKS, explain
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["dashboard"])
@@ -93,8 +90,6 @@ def branch_page(request: Request, db: SessionDep, user: ViewerUser, branch_id: s
             },
             "tickets": open_tickets(db, branch.id),
             "policy": current_policy(db, web_state(request).inventory),
-            "kind_text": lambda kind: error_kind_text(kind, t),
-            "known_rules": KNOWN_RULES,
         },
     )
 
@@ -110,7 +105,6 @@ def device_page(request: Request, db: SessionDep, user: ViewerUser, device_id: s
     policy = current_policy(db, web_state(request).inventory)
     latest, _ = latest_runs(db, [branch.id])
     run = latest.get(branch.id)
-    t = web_state(request).catalogue.translator(request.state.lang)
     return render(
         request,
         "device.html",
@@ -124,8 +118,6 @@ def device_page(request: Request, db: SessionDep, user: ViewerUser, device_id: s
             "channels": branch_channels(
                 db, branch.id, run.run_id if run else None, device_id=device.id
             ),
-            "explain": lambda v: explain(v, t),
-            "kind_text": lambda kind: error_kind_text(kind, t),
             # which disk states stop a recorder recording is the rules' word (R6.storage)
             "bad_disk_states": BAD_DISK_STATES,
             "disk_states": DISK_STATES,

@@ -17,7 +17,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from vidaudit.accounts.roles import Permission
 from vidaudit.db.models import BranchRow, UserRow
 from vidaudit.inventory.calendar import branch_calendar, current_policy
-from vidaudit.review.daily_checks import MAX_NOTE, confirm, confirmations, todays_check
+from vidaudit.review.daily_checks import (
+    MAX_NOTE,
+    confirm,
+    confirmation_problem,
+    confirmations,
+    todays_check,
+)
 from vidaudit.web.deps import (
     BranchScope,
     SessionDep,
@@ -122,19 +128,22 @@ def _branch_or_404(db: SessionDep, user: UserRow, branch_id: str) -> BranchRow:
     return row
 
 
-@router.get("/duties/check/{branch_id}", response_class=HTMLResponse)
-def daily_check_page(
+def _check_page(
     request: Request,
     db: SessionDep,
-    user: Annotated[UserRow, require_permission(Permission.DAILY_CHECK)],
-    branch_id: str,
+    user: UserRow,
+    row: BranchRow,
+    *,
     done: str | None = None,
+    error: str | None = None,
+    outcome: str = "",
+    note: str = "",
+    status_code: int = 200,
 ) -> HTMLResponse:
-    row = _branch_or_404(db, user, branch_id)
     state = web_state(request)
     now = state.clock()
     today = branch_today(row, now)
-    check = todays_check(db, branch_id, today)
+    check = todays_check(db, row.id, today)
     return render(
         request,
         "daily_check.html",
@@ -143,14 +152,29 @@ def daily_check_page(
             "tz": row.timezone,
             "today": today,
             "business_day": branch_calendar(row, state.inventory).hours_on(today) is not None,
-            "collector": collector_today(db, branch_id, today, row.timezone, now),
+            "collector": collector_today(db, row.id, today, row.timezone, now),
             "check": check,
             "confirmed_by": confirmer_name(db, check),
+            "done": done if done in ("new", "added") else None,
+            "error": error,
+            "outcome": outcome,
+            "note": note,
             "confirmations": confirmations(db, check),
-            "done": done,
             "max_note": MAX_NOTE,
         },
+        status_code=status_code,
     )
+
+
+@router.get("/duties/check/{branch_id}", response_class=HTMLResponse)
+def daily_check_page(
+    request: Request,
+    db: SessionDep,
+    user: Annotated[UserRow, require_permission(Permission.DAILY_CHECK)],
+    branch_id: str,
+    done: str | None = None,
+) -> HTMLResponse:
+    return _check_page(request, db, user, _branch_or_404(db, user, branch_id), done=done)
 
 
 @router.post("/duties/check/{branch_id}")
@@ -166,6 +190,12 @@ def daily_check_confirm(
     now = web_state(request).clock()
     today = branch_today(row, now)
     collector = collector_today(db, branch_id, today, row.timezone, now)
+    problem = confirmation_problem(outcome, note, len(collector.violations))
+    if problem is not None:
+        # nothing is recorded; the page comes back with what was typed and why
+        return _check_page(
+            request, db, user, row, error=problem, outcome=outcome, note=note, status_code=400
+        )
     _check, created = confirm(
         db,
         branch_id=branch_id,

@@ -45,9 +45,10 @@ from vidaudit.web.deps import (
     require_permission,
 )
 from vidaudit.web.export import Cell, download, to_csv, to_xlsx
-from vidaudit.web.i18n import DEFAULT_TIMEZONE, Translator, fmt_dt, localtime
+from vidaudit.web.i18n import DEFAULT_TIMEZONE, fmt_dt, localtime
 from vidaudit.web.state import web_state
 from vidaudit.web.templating import render
+from vidaudit.web.terms import item_name, status_text
 from vidaudit.web.views.findings import (
     PAGE_LIMIT,
     STATUSES,
@@ -124,7 +125,6 @@ def findings_list(
             "people": user_names(db, [f.owner_id for f in rows]),
             "overdue": {f.id for f in rows if is_overdue(f, branch_today(f, zones, now))},
             "zones": zones,
-            "items": BY_CODE,
             "limit": PAGE_LIMIT,
             "csv_url": with_query("/findings.csv", filters.query()),
             "xlsx_url": with_query("/findings.xlsx", filters.query()),
@@ -172,28 +172,23 @@ def _export_rows(
         tz = zones.get(f.branch_id, DEFAULT_TIMEZONE)
         branch = branches.get(f.branch_id)
         channel = channels.get(f.channel_id)
-        item = BY_CODE.get(f.item_code)
         owner = people.get(f.owner_id) if f.owner_id else None
         out.append(
             [
                 f.id,
                 f"{f.branch_id} {branch.name}" if branch else f.branch_id,
                 f"{f.channel_id} {channel.name}" if channel else f.channel_id,
-                item.text(lang) if item else f.item_code,
+                item_name(f.item_code, lang, t),
                 f.note,
                 owner.display_name if owner else "",
                 f.deadline.isoformat(),
-                _status_text(t, f.status),
+                status_text(f.status, t),
                 t("findings.yes") if is_overdue(f, branch_today(f, zones, now)) else "",
                 fmt_dt(f.created_at, tz),
                 fmt_dt(f.updated_at, tz),
             ]
         )
     return header, out
-
-
-def _status_text(t: Translator, status: str) -> str:
-    return t(f"findings.status_{status}") if status in STATUSES else status
 
 
 @router.get("/findings.csv")

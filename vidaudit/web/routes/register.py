@@ -1,6 +1,9 @@
-"""``/register`` (D4, Art. 46): every playback, frame pull, review and approval, as entered
-in the append-only, hash-chained register; auditors and the security department can
-recompute the chain and check the evidence files here (``POST /register/verify``).
+"""``/register`` (D4, Art. 46): every playback, frame pull and viewing, review, approval and
+rectification step, as entered in the append-only, hash-chained register, each said in the
+reader's words and linked to its record; filtered by branch, channel, kind, person and
+dates, exported as CSV or XLSX (``/register.csv``, ``/register.xlsx``, same filters).
+Auditors and the security department can recompute the chain and check the evidence files
+here (``POST /register/verify``).
 """
 
 from __future__ import annotations
@@ -8,7 +11,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
 from vidaudit.accounts.roles import Permission
@@ -16,13 +19,18 @@ from vidaudit.db.models import UserRow
 from vidaudit.evidence.store import EvidenceCheck
 from vidaudit.review.register import verify
 from vidaudit.web.deps import SessionDep, require_permission
+from vidaudit.web.export import download, to_csv, to_xlsx
+from vidaudit.web.i18n import DEFAULT_TIMEZONE, fmt_dt
 from vidaudit.web.state import web_state
 from vidaudit.web.templating import render
 from vidaudit.web.views.register import (
     KNOWN_ACTIONS,
     Filters,
+    export_entries,
     parse_filters,
+    person_role,
     register_page_data,
+    say_entries,
 )
 from vidaudit.web.views.review_common import (
     branch_zones,
@@ -42,7 +50,8 @@ def _page(
     page: int,
     result: dict[str, Any] | None = None,
 ) -> HTMLResponse:
-    data = register_page_data(db, user, filters, page)
+    t = web_state(request).catalogue.translator(request.state.lang)
+    data = register_page_data(db, user, filters, page, t)
     return render(
         request,
         "register.html",
@@ -56,26 +65,118 @@ def _page(
             "page": data.page,
             "pages": data.pages,
             "total": data.total,
+            "said": data.said,
+            "actors": data.actors,
+            "export_query": with_query("", filters.query()),
             "page_url": lambda n: with_query("/register", {**filters.query(), "page": n}),
             "result": result,
+            "person_role": lambda role: person_role(role, t),
         },
     )
+
+
+RegisterUser = Annotated[UserRow, require_permission(Permission.VIEW_REGISTER)]
 
 
 @router.get("/register", response_class=HTMLResponse)
 def register_page(
     request: Request,
     db: SessionDep,
-    user: Annotated[UserRow, require_permission(Permission.VIEW_REGISTER)],
+    user: RegisterUser,
     branch: str = "",
     channel: str = "",
     action: str = "",
     date_from: str = "",
     date_to: str = "",
+    actor: str = "",
     page: int = 1,
 ) -> HTMLResponse:
-    filters = parse_filters(branch, channel, action, date_from, date_to)
+    filters = parse_filters(branch, channel, action, date_from, date_to, actor)
     return _page(request, db, user, filters, page)
+
+
+def _export_rows(
+    request: Request, db: Session, user: UserRow, filters: Filters
+) -> tuple[list[str], list[list[str | int | None]]]:
+    t = web_state(request).catalogue.translator(request.state.lang)
+    entries = export_entries(db, user, filters)
+    said = say_entries(db, entries, t)
+    zones = branch_zones(db)
+    header = [
+        t(key)
+        for key in (
+            "register.seq",
+            "register.at",
+            "register.who",
+            "register.role",
+            "register.action",
+            "review.branch",
+            "review.channel",
+            "register.range_start",
+            "register.range_end",
+            "register.reason",
+            "register.record",
+            "register.hash",
+        )
+    ]
+    rows: list[list[str | int | None]] = []
+    for e in entries:
+        tz = zones.get(e.branch_id or "", DEFAULT_TIMEZONE)
+        action = t(f"register.action_{e.action}") if e.action in KNOWN_ACTIONS else e.action
+        why = "; ".join(part for part in (said[e.seq].why, e.reason) if part)
+        rows.append(
+            [
+                e.seq,
+                fmt_dt(e.at, tz, "seconds"),
+                e.actor,
+                person_role(e.actor_role, t),
+                action,
+                e.branch_id,
+                e.channel_id,
+                fmt_dt(e.range_start, tz, "seconds") if e.range_start else None,
+                fmt_dt(e.range_end, tz, "seconds") if e.range_end else None,
+                why,
+                said[e.seq].link,
+                e.hash,
+            ]
+        )
+    return header, rows
+
+
+@router.get("/register.csv")
+def register_csv(
+    request: Request,
+    db: SessionDep,
+    user: RegisterUser,
+    branch: str = "",
+    channel: str = "",
+    action: str = "",
+    date_from: str = "",
+    date_to: str = "",
+    actor: str = "",
+) -> Response:
+    filters = parse_filters(branch, channel, action, date_from, date_to, actor)
+    header, rows = _export_rows(request, db, user, filters)
+    stamp = web_state(request).clock().strftime("%Y%m%d")
+    return download(to_csv(header, rows), f"register-{stamp}.csv")
+
+
+@router.get("/register.xlsx")
+def register_xlsx(
+    request: Request,
+    db: SessionDep,
+    user: RegisterUser,
+    branch: str = "",
+    channel: str = "",
+    action: str = "",
+    date_from: str = "",
+    date_to: str = "",
+    actor: str = "",
+) -> Response:
+    filters = parse_filters(branch, channel, action, date_from, date_to, actor)
+    header, rows = _export_rows(request, db, user, filters)
+    stamp = web_state(request).clock().strftime("%Y%m%d")
+    return download(to_xlsx(header, rows, "register"), f"register-{stamp}.xlsx")
 
 
 @router.post("/register/verify", response_class=HTMLResponse)

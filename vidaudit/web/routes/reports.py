@@ -33,7 +33,7 @@ from vidaudit.web.state import web_state
 from vidaudit.web.templating import base_context, render
 from vidaudit.web.views.duties_data import BadWeek, parse_week
 from vidaudit.web.views.report_pdf import weekly_pdf
-from vidaudit.web.views.report_weekly import FINDING_STATUSES, WeeklyReport, weekly_report
+from vidaudit.web.views.report_weekly import WeeklyReport, weekly_report
 
 router = APIRouter(tags=["reports"])
 #: weeks offered on the index page
@@ -96,7 +96,6 @@ def weekly_html(
         {
             "report": report,
             "tz": report.tz,
-            "finding_statuses": FINDING_STATUSES,
             "can_sign": state.signer.get() is not None,
             "checkpoint_outcome": outcome if outcome in set(Outcome) else "",
         },

@@ -27,6 +27,7 @@ from vidaudit.web.views.review_common import (
     channel_items,
     frames_by_sha,
     not_found,
+    note_viewing,
     query_flag,
     review_findings,
     user_names,
@@ -66,6 +67,17 @@ def review_record(
     may_see_frames = footage_access(
         db, user, review.branch_id, review.channel_id, review.window_start, review.window_end
     ).allowed
+    if may_see_frames and frame_rows:
+        note_viewing(
+            request,
+            db,
+            user,
+            branch_id=review.branch_id,
+            channel_id=review.channel_id,
+            start=review.window_start,
+            end=review.window_end,
+            details={"task_id": review.task_id, "review_id": review.id, "frames": len(shas)},
+        )
     findings = review_findings(db, review.id)
     entry = db.get(RegisterEntryRow, review.register_seq)
     return render(

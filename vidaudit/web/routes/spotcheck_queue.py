@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from vidaudit.accounts.roles import Permission
 from vidaudit.dates import parse_date
 from vidaudit.db.models import UserRow
+from vidaudit.errors import Problem
 from vidaudit.inventory.schema import ChannelRole
 from vidaudit.sampler.plan import (
     ALGORITHM,
@@ -31,7 +32,7 @@ from vidaudit.sampler.plan import (
 )
 from vidaudit.sampler.store import save_plan
 from vidaudit.web.deps import FormField, SessionDep, require_permission
-from vidaudit.web.i18n import zone
+from vidaudit.web.i18n import Translator, zone
 from vidaudit.web.state import web_state
 from vidaudit.web.templating import render
 from vidaudit.web.views.review_common import query_flag, with_query
@@ -101,7 +102,12 @@ class PlanForm:
     window_min: str = "10"
     frames: str = "6"
     error: str = ""
-    detail: str = ""
+    #: what was wrong, each said in the reader's words (``spotcheck.problem.<code>``)
+    problems: list[Problem] = field(default_factory=list)
+    #: the targeted-plan card's own frames, error and problems (a CSV's bad lines)
+    csv_frames: str = "6"
+    csv_error: str = ""
+    csv_problems: list[Problem] = field(default_factory=list)
 
 
 def _refused_plan(request: Request, db: Session, user: UserRow, form: PlanForm) -> HTMLResponse:
@@ -132,6 +138,7 @@ def _queue_page(
     status_code: int = 200,
 ) -> HTMLResponse:
     state = web_state(request)
+    t = state.catalogue.translator(request.state.lang)
     data = queue_page(db, user, status=status, kind=kind, branch=branch, page=page)
     form = plan_form or PlanForm(period_start=_default_period_start(state.clock()).isoformat())
     filters = {"status": status, "kind": kind, "branch": branch}
@@ -152,6 +159,7 @@ def _queue_page(
             "plans": data.plans,
             "plan_sizes": data.plan_sizes,
             "plan_form": form,
+            "plan_problem": lambda p: plan_problem_text(p, t),
             "roles": [r.value for r in ChannelRole],
             "has_inventory": state.inventory is not None,
             "done": query_flag(request, "done"),
@@ -159,6 +167,16 @@ def _queue_page(
         },
         status_code=status_code,
     )
+
+
+def plan_problem_text(problem: Problem, t: Translator) -> str:
+    """A plan's problem in the reader's words; one without words says the plan failed."""
+    key = f"spotcheck.problem.{problem.code}"
+    return t(key, **problem.params) if t.has(key) else t("spotcheck.plan_failed")
+
+
+def last_day(plan: RandomPlanRequest) -> dt.date:
+    return plan.period_start + dt.timedelta(days=plan.period_days - 1)
 
 
 def _default_period_start(now: dt.datetime) -> dt.date:
@@ -189,8 +207,12 @@ def create_random_plan(
     state = web_state(request)
     form = PlanForm(**posted.model_dump())
     parsed = posted.parsed()
+    today = state.clock().astimezone(zone(None)).date()
     if parsed is None:
         form.error = "spotcheck.plan_invalid"
+    elif last_day(parsed[0]) > today:
+        # footage from the future does not exist; such tasks also sorted to the queue's top
+        form.error = "spotcheck.plan_future"
     elif state.inventory is None:
         form.error = "spotcheck.no_inventory"
     if form.error:
@@ -201,7 +223,7 @@ def create_random_plan(
     try:
         tasks = random_plan(state.inventory, plan_request, seed)
     except PlanError as exc:
-        form.error, form.detail = "spotcheck.plan_failed", str(exc)
+        form.error, form.problems = "spotcheck.plan_failed", exc.problems
         return _refused_plan(request, db, user, form)
     first = plan_request.period_start
     params = {
@@ -251,18 +273,21 @@ def create_targeted_plan(
     frames: FormField = "6",
 ) -> Response:
     state = web_state(request)
-    form = PlanForm(frames=frames)
+    # the random card keeps its defaults (its date is not cleared by this form's error)
+    form = PlanForm(
+        period_start=_default_period_start(state.clock()).isoformat(), csv_frames=frames
+    )
     per_task = read_int(frames, 1, MAX_PULL_FRAMES)
     data = events.file.read(MAX_CSV_BYTES + 1) if events is not None else b""
     name = (events.filename if events is not None else None) or "events.csv"
     if per_task is None or not data:
-        form.error = "spotcheck.csv_missing"
+        form.csv_error = "spotcheck.csv_missing"
     elif len(data) > MAX_CSV_BYTES:
-        form.error = "spotcheck.csv_too_big"
+        form.csv_error = "spotcheck.csv_too_big"
     elif state.inventory is None:
-        form.error = "spotcheck.no_inventory"
+        form.csv_error = "spotcheck.no_inventory"
     tasks: list[PlannedTask] = []
-    if not form.error:
+    if not form.csv_error:
         assert state.inventory is not None
         try:
             text = data.decode("utf-8")
@@ -270,13 +295,14 @@ def create_targeted_plan(
                 state.inventory, parse_events_csv(text, state.inventory, name), source=name
             )
         except UnicodeDecodeError:
-            form.error = "spotcheck.csv_encoding"
+            form.csv_error = "spotcheck.csv_encoding"
         except PlanError as exc:
-            form.error, form.detail = "spotcheck.plan_failed", str(exc)
+            # every bad line, each with its number, in the reader's words
+            form.csv_error, form.csv_problems = "spotcheck.csv_bad_lines", exc.problems
         else:
             if not tasks:
-                form.error = "spotcheck.csv_missing"
-    if form.error:
+                form.csv_error = "spotcheck.csv_missing"
+    if form.csv_error:
         return _refused_plan(request, db, user, form)
     assert per_task is not None
     params = {"file": name, "sha256": hashlib.sha256(data).hexdigest()}

@@ -5,6 +5,14 @@ are ``spotcheck_queue``).
 ``…/pull``                  pull the planned frames, more frames, or step ±N s (POST)
 ``…/access``                ask the branch head for approval (D4) (POST)
 ``…/review``                submit the review (POST) -> ``/reviews/{id}``
+``…/reopen``                reopen a reviewed task for another review, with a reason (POST)
+
+Pulls and steps answer JSON to the page's script (static/spotcheck.js), which puts the
+new frames in place without reloading, so verdicts and notes being typed are kept; a
+browser without script gets the page again.  Frames are labelled by their instant, which
+does not change when more are pulled.  A step outside the task's window needs a stated
+reason, registered with the pull.  Each reviewer reviews a task once unless it is
+reopened with a reason (on the register).
 
 D4 comes first: before a frame is listed, served or pulled, ``footage_access`` says whether
 this person may see this channel over this range; if not, the page shows the approval
@@ -21,7 +29,7 @@ from typing import Annotated, Any
 
 import anyio.from_thread
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
@@ -32,11 +40,18 @@ from vidaudit.inventory.load import SecretResolver
 from vidaudit.review.access import footage_access
 from vidaudit.review.approvals import ApprovalError, request_approval
 from vidaudit.review.items import Verdict
-from vidaudit.review.reviews import ItemMark, ReviewError, submit_review
+from vidaudit.review.reviews import (
+    ItemMark,
+    ReviewError,
+    may_review_task,
+    reopen_task,
+    submit_review,
+)
 from vidaudit.sampler.gb_settings import gb_pull_settings
 from vidaudit.sampler.pull import PullError
 from vidaudit.sampler.tasks import Puller, pull_task
 from vidaudit.web.deps import DbId, Forbidden, FormField, FormText, SessionDep, require_permission
+from vidaudit.web.errors import wants_json
 from vidaudit.web.i18n import zone
 from vidaudit.web.state import web_state
 from vidaudit.web.templating import render
@@ -47,9 +62,19 @@ from vidaudit.web.views.review_common import (
     evidence_store,
     in_scope,
     load_task,
+    note_viewing,
     query_flag,
+    user_names,
 )
-from vidaudit.web.views.spotchecks import frame_shas, pull_instants, task_frames, task_reviews
+from vidaudit.web.views.spotchecks import (
+    frame_shas,
+    outside_window,
+    pull_instants,
+    signed_ms,
+    task_frames,
+    task_reviews,
+)
+from vidaudit.web.violations import check_names
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["spot-checks"])
@@ -65,6 +90,9 @@ PULL_ERRORS = frozenset(
         "no_inventory",
     }
 )
+
+#: refusals of the review domain the page says in its own words (else "not saved")
+REVIEW_ERRORS = frozenset({"fail_note", "fail_frame", "already_reviewed", "role"})
 
 ReviewUser = Annotated[UserRow, require_permission(Permission.REVIEW)]
 ViewUser = Annotated[UserRow, require_permission(Permission.VIEW_SPOT_CHECKS)]
@@ -91,7 +119,6 @@ class ReviewForm:
     frames: dict[str, list[str]] = field(default_factory=dict)
     summary: str = ""
     errors: dict[str, str] = field(default_factory=dict)  # item code ("" = form) -> key
-    detail: str = ""
 
 
 def _task_page(
@@ -103,11 +130,26 @@ def _task_page(
     form: ReviewForm | None = None,
     access_reason: str = "",
     access_error: str = "",
+    reopen_error: str = "",
+    reopen_reason: str = "",
     status_code: int = 200,
 ) -> HTMLResponse:
     task = tv.task
+    t = web_state(request).catalogue.translator(request.state.lang)
     access = footage_access(db, user, tv.branch.id, tv.channel.id, task.start, task.end)
     frames = task_frames(db, task.id) if access.allowed else []
+    if frames:
+        instants = [f.actual or f.requested for f in frames]
+        note_viewing(
+            request,
+            db,
+            user,
+            branch_id=tv.branch.id,
+            channel_id=tv.channel.id,
+            start=min([task.start, *instants]),
+            end=max([task.end, *instants]),
+            details={"task_id": task.id, "frames": len(frames)},
+        )
     plan = db.get(SpotCheckPlanRow, task.plan_id)
     reviews = task_reviews(db, task.id)
     return render(
@@ -124,15 +166,29 @@ def _task_page(
             "verdicts": [v.value for v in Verdict],
             "form": form or ReviewForm(),
             "reviews": reviews,
+            "reviewers": user_names(db, [r.reviewer_id for r in reviews]),
+            "may_review": may_review_task(db, user, task.id),
             "access_reason": access_reason,
             "access_error": access_error,
+            "reopen_error": reopen_error,
+            "reopen_reason": reopen_reason,
             "done": query_flag(request, "done"),
             "error": query_flag(request, "error"),
             "pulled": request.query_params.get("n", ""),
-            "pull_errors": PULL_ERRORS,
+            "pull_message": pull_message_key,
+            "signed_ms": signed_ms,
+            "check_names": lambda d: check_names(_failed_checks(d), t),
         },
         status_code=status_code,
     )
+
+
+def _failed_checks(diagnostics: dict[str, Any]) -> list[object]:
+    """The failed checks of a stored diagnosis (``diagnosis_json``), the primary first."""
+    checks = diagnostics.get("checks") or {}
+    failed = [n for n, c in checks.items() if isinstance(c, dict) and c.get("verdict") == "fail"]
+    primary = diagnostics.get("primary")
+    return [primary, *(n for n in failed if n != primary)] if primary else failed
 
 
 @router.get("/spot-checks/{task_id}", response_class=HTMLResponse)
@@ -173,6 +229,37 @@ def request_access(
     return RedirectResponse(f"/spot-checks/{task_id}?done=requested", status_code=303)
 
 
+def pull_message_key(error: str) -> str:
+    """The catalogue key that says why a pull did not happen (page and JSON alike)."""
+    special = {
+        "bad_pull": "spotcheck.bad_pull",
+        "not_approved": "spotcheck.needs_approval",
+        "outside_window": "spotcheck.outside_window",
+    }
+    if error in special:
+        return special[error]
+    return f"spotcheck.pull_error_{error if error in PULL_ERRORS else 'other'}"
+
+
+def _pull_answer(
+    request: Request, task_id: int, *, error: str = "", n: int = 0, status: int = 200
+) -> Response:
+    """JSON for the page's script (the message in the reader's words), else a redirect
+    back to the frames for a browser without script."""
+    if wants_json(request):
+        t = web_state(request).catalogue.translator(request.state.lang)
+        if error:
+            key = pull_message_key(error)
+            return JSONResponse({"ok": False, "error": error, "message": t(key)}, status)
+        return JSONResponse({"ok": True, "n": n, "message": t("spotcheck.pulled", n=n)})
+    back = f"/spot-checks/{task_id}"
+    if error:
+        # refused for want of approval: back to the page's approval form, not the frames
+        anchor = "" if error == "not_approved" else "#frames"
+        return RedirectResponse(f"{back}?error={error}{anchor}", status_code=303)
+    return RedirectResponse(f"{back}?done=pulled&n={n}#frames", status_code=303)
+
+
 @router.post("/spot-checks/{task_id}/pull")
 def pull(
     request: Request,
@@ -184,19 +271,24 @@ def pull(
     frame_id: FormField = "",
     step_s: FormField = "5",
     direction: FormField = "forward",
+    reason: FormText = "",
 ) -> Response:
     state = web_state(request)
     tv = load_task(db, task_id)
-    back = f"/spot-checks/{task_id}"
     instants = pull_instants(db, tv.task, mode, count, frame_id, step_s, direction)
     if not instants:
-        return RedirectResponse(f"{back}?error=bad_pull#frames", status_code=303)
+        return _pull_answer(request, task_id, error="bad_pull", status=400)
+    outside = outside_window(tv.task, instants)
+    why = clean_text(reason)
+    if outside and not why:
+        # Footage outside the task's window is another viewing: say why first (D4).
+        return _pull_answer(request, task_id, error="outside_window", status=400)
     access = footage_access(db, user, tv.branch.id, tv.channel.id, min(instants), max(instants))
     if not access.allowed:
         # Nothing is pulled or registered without the branch head's approval (D4).
-        return RedirectResponse(f"{back}?error=not_approved", status_code=303)
+        return _pull_answer(request, task_id, error="not_approved", status=403)
     if state.inventory is None:
-        return RedirectResponse(f"{back}?error=no_inventory#frames", status_code=303)
+        return _pull_answer(request, task_id, error="no_inventory", status=409)
     puller = Puller(
         state.inventory,
         state.sessions,
@@ -219,14 +311,43 @@ def pull(
                 actor_role=user.role,
                 now=state.clock(),
                 approval_id=access.approval.id if access.approval is not None else None,
+                outside_reason=why if outside else None,
             )
         )
     except (PullError, ConfigError) as exc:
         # The message stays in the log: the page says what it means in the reader's words.
         log.warning("pull for task %s by %s failed: %s", task_id, user.username, exc)
         kind = exc.kind if exc.kind in PULL_ERRORS else "other"
-        return RedirectResponse(f"{back}?error={kind}#frames", status_code=303)
-    return RedirectResponse(f"{back}?done=pulled&n={len(outcome.frames)}#frames", 303)
+        return _pull_answer(request, task_id, error=str(kind), status=502)
+    return _pull_answer(request, task_id, n=len(outcome.frames))
+
+
+@router.post("/spot-checks/{task_id}/reopen", response_class=HTMLResponse)
+def reopen(
+    request: Request,
+    db: SessionDep,
+    user: ReviewUser,
+    task_id: DbId,
+    reason: FormText = "",
+) -> Response:
+    tv = load_task(db, task_id)
+    if not in_scope(user, tv.branch.id):
+        raise Forbidden("review.error_own_branch")
+    try:
+        reopen_task(db, user, tv.task, clean_text(reason), web_state(request).clock())
+    except ReviewError as exc:
+        db.rollback()
+        return _task_page(
+            request,
+            db,
+            user,
+            load_task(db, task_id),
+            reopen_error=f"review.error_{exc.code}",
+            reopen_reason=clean_text(reason),
+            status_code=400,
+        )
+    db.commit()
+    return RedirectResponse(f"/spot-checks/{task_id}?done=reopened#review-form", 303)
 
 
 def parse_review_form(
@@ -245,6 +366,8 @@ def parse_review_form(
             form.errors[code] = "review.error_verdict"
         elif verdict == Verdict.FAIL and not note:
             form.errors[code] = "review.error_fail_note"
+        elif verdict == Verdict.FAIL and not form.frames[code]:
+            form.errors[code] = "review.error_fail_frame"
         else:
             marks[code] = ItemMark(Verdict(verdict), note, tuple(form.frames[code]))
     return form, marks
@@ -268,6 +391,9 @@ def submit(
     if not in_scope(user, tv.branch.id):
         form.errors[""] = "review.error_own_branch"
         return _task_page(request, db, user, tv, form=form, status_code=400)
+    if not may_review_task(db, user, task.id):
+        form.errors[""] = "review.error_already_reviewed"
+        return _task_page(request, db, user, tv, form=form, status_code=409)
     try:
         review, findings = submit_review(
             db,
@@ -284,8 +410,11 @@ def submit(
         )
     except ReviewError as exc:
         db.rollback()
-        form.errors[""], form.detail = "review.error_rejected", str(exc)
-        return _task_page(request, db, user, tv, form=form, status_code=400)
+        log.info("review of task %s by %s refused: %s", task_id, user.username, exc)
+        form.errors[""] = (
+            f"review.error_{exc.code}" if exc.code in REVIEW_ERRORS else "review.error_rejected"
+        )
+        return _task_page(request, db, user, load_task(db, task_id), form=form, status_code=400)
     db.commit()
     log.info(
         "review %s of task %s by %s: %d finding(s)",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from vidaudit.accounts.roles import Permission, has_permission
@@ -96,3 +96,26 @@ def _tasks_for(db: Session, approvals: list[ApprovalRow]) -> dict[int, int]:
                 out[approval.id] = task.id
                 break
     return out
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """What waits on approvals, for the navigation and the dashboard."""
+
+    #: requests this person may decide that nobody has decided yet (a branch head's)
+    to_decide: int = 0
+    #: this person's own requests still waiting for a decision
+    mine: int = 0
+
+
+def waiting(db: Session, user: UserRow) -> Waiting:
+    pending = select(func.count()).select_from(ApprovalRow).where(ApprovalRow.status == "pending")
+    to_decide = 0
+    if has_permission(user.role, Permission.APPROVE):
+        scope = branch_scope(user)
+        mine_to_decide = pending.where(ApprovalRow.requester_id != user.id)
+        if scope is not None:
+            mine_to_decide = mine_to_decide.where(ApprovalRow.branch_id.in_(scope))
+        to_decide = db.scalar(mine_to_decide) or 0
+    mine = db.scalar(pending.where(ApprovalRow.requester_id == user.id)) or 0
+    return Waiting(to_decide, mine)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -24,123 +23,7 @@ from vidaudit.db.models import (
     SnapshotRow,
 )
 from vidaudit.inventory.schema import Branch, Policy
-from vidaudit.picture.checks import PRECEDENCE
-from vidaudit.web.i18n import Translator, zone
-
-# --- violations in the reader's language --------------------------------------------------
-
-#: every rule id the collector writes (vidaudit/compliance/rules.py); the tests check each
-#: has a title and an explanation in both languages
-KNOWN_RULES = (
-    "R1.retention",
-    "R1.unverifiable",
-    "R1.missing_days",
-    "R2.business_hours",
-    "R2.unverifiable",
-    "R3.clock",
-    "R5.audio",
-    "R5.unverifiable",
-    "R6.offline",
-    "R6.identity",
-    "R6.no_recording",
-    "R6.not_recording",
-    "R6.storage",
-    "R6.unverifiable",
-)
-ERROR_KINDS = (
-    "unreachable",
-    "timeout",
-    "auth",
-    "unsupported",
-    "malformed",
-    "device_fault",
-    "config",
-)
-
-#: the picture checks (no OpenCV in the web process to translate them)
-DIAG_CHECKS = PRECEDENCE
-
-
-def rule_slug(rule: str) -> str:
-    """``R1.retention`` -> ``r1_retention`` (catalogue keys are lower case)."""
-    return rule.lower().replace(".", "_")
-
-
-@dataclass(frozen=True)
-class Explained:
-    rule: str
-    severity: str
-    title: str
-    text: str
-    #: the failure's own words where a device call failed (technical, untranslated:
-    #: what an administrator passes on to the vendor), shown under the text
-    detail: str = ""
-
-
-def _days(value: object, limit: int = 5) -> tuple[int, str]:
-    days = [str(d) for d in value] if isinstance(value, list) else []
-    shown = "、".join(days[:limit]) + (" …" if len(days) > limit else "")
-    return len(days), shown
-
-
-def explain(violation: dict[str, Any], t: Translator) -> Explained:
-    """A stored violation (``{rule, severity, detail, evidence}``) as the reader's language
-    says it; a rule this code does not know keeps the collector's own (English) detail."""
-    rule = str(violation.get("rule", ""))
-    severity = str(violation.get("severity", ""))
-    evidence = violation.get("evidence") or {}
-    if rule not in KNOWN_RULES:
-        return Explained(rule, severity, rule, str(violation.get("detail", "")))
-    slug = rule_slug(rule)
-    values: dict[str, object] = {}
-    text_key = f"dashboard.rule_text.{slug}"
-    detail = ""
-    if rule == "R1.retention":
-        values = {
-            "held": f"{float(evidence.get('held_days') or 0):.1f}",
-            "required": evidence.get("required_days", "?"),
-        }
-    elif rule == "R1.unverifiable":
-        values = {"required": evidence.get("required_days", "?")}
-    elif rule in ("R1.missing_days", "R2.business_hours"):
-        count, shown = _days(evidence.get("days"))
-        values = {"count": count, "days": shown, "minutes": evidence.get("missing_min", "?")}
-    elif rule == "R3.clock":
-        values = {
-            "drift": f"{float(evidence.get('drift_s') or 0):+.0f}",
-            "max": f"{float(evidence.get('max_s') or 0):.0f}",
-        }
-    elif rule in ("R2.unverifiable", "R6.unverifiable"):
-        # which call failed and how (the kind, translated); the failure's words below
-        if rule == "R6.unverifiable" and evidence.get("fact") == "recording_state":
-            text_key = "dashboard.rule_text.r6_unverifiable_state"
-        values = {
-            "call": evidence.get("call", "?"),
-            "kind": error_kind_text(evidence.get("error_kind"), t),
-        }
-        if message := evidence.get("message"):
-            detail = t("dashboard.rule_detail", detail=str(message))
-    elif rule == "R6.offline":
-        values = {"kind": error_kind_text(evidence.get("error_kind"), t)}
-    elif rule == "R6.storage":
-        disks = evidence.get("disks")
-        values = {"disks": ", ".join(disks) if isinstance(disks, list) and disks else "-"}
-    elif rule == "R6.identity":
-        values = {
-            "seen": evidence.get("seen_serial") or "?",
-            "pinned": evidence.get("pinned_serial") or "?",
-        }
-    elif rule == "R6.not_recording" and evidence.get("age_min") is not None:
-        text_key = "dashboard.rule_text.r6_not_recording_stale"
-        values = {"minutes": evidence.get("age_min")}
-    return Explained(rule, severity, t(f"dashboard.rule.{slug}"), t(text_key, **values), detail)
-
-
-def error_kind_text(kind: object, t: Translator) -> str:
-    if isinstance(kind, str) and kind in ERROR_KINDS:
-        return t(f"dashboard.error_kind.{kind}")
-    return str(kind or "")
-
+from vidaudit.web.i18n import zone
 
 # --- a branch's latest state ------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from vidaudit.review.duties import WeekDuties
 from vidaudit.web.export import Cell
 from vidaudit.web.i18n import Translator, fmt_dt
 from vidaudit.web.views.dashboard_data import BranchSummary
-from vidaudit.web.views.dashboard_detail import error_kind_text
+from vidaudit.web.violations import error_kind_text
 
 COLUMNS = (
     "dashboard.col.branch_id",

@@ -28,9 +28,16 @@ from vidaudit.web.views.duties_snapshots import SnapshotTile, latest_snapshots
 class ViolationLine:
     subject_id: str
     subject_name: str
-    rule: str
-    severity: str
-    detail: str
+    #: the stored violation (rule, severity, evidence): pages say it with ``explain``
+    violation: dict[str, Any]
+
+    @property
+    def rule(self) -> str:
+        return str(self.violation.get("rule", ""))
+
+    @property
+    def severity(self) -> str:
+        return str(self.violation.get("severity", ""))
 
 
 @dataclass
@@ -49,12 +56,7 @@ class CollectorToday:
 
 
 def _lines(subject: str, name: str, violations: list[dict[str, Any]]) -> list[ViolationLine]:
-    return [
-        ViolationLine(
-            subject, name, str(v.get("rule")), str(v.get("severity")), str(v.get("detail"))
-        )
-        for v in violations
-    ]
+    return [ViolationLine(subject, name, v) for v in violations]
 
 
 def collector_today(

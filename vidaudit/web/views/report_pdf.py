@@ -31,7 +31,9 @@ from reportlab.pdfbase.ttfonts import TTFError, TTFont
 from reportlab.platypus import Flowable, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from vidaudit.web.i18n import Translator, fmt_dt
-from vidaudit.web.views.report_weekly import FINDING_STATUSES, FindingLine, WeeklyReport
+from vidaudit.web.terms import item_name, status_text
+from vidaudit.web.views.report_weekly import FindingLine, WeeklyReport
+from vidaudit.web.violations import explain
 
 log = logging.getLogger(__name__)
 
@@ -142,11 +144,11 @@ def _findings(
             [
                 f.id,
                 f.channel,
-                f.item_code,
+                item_name(f.item_code, t.lang, t),
                 f.note,
                 f.deadline.isoformat(),
-                t(f"report.finding_{f.status}") if f.status in FINDING_STATUSES else f.status,
-                f.owner,
+                status_text(f.status, t),
+                f.owner or t("findings.no_owner"),
             ]
             for f in lines
         ]
@@ -183,8 +185,13 @@ def weekly_pdf(
             styles["sub"],
         ),
         _p(
-            t("report.generated", at=fmt_dt(report.as_of, tz), name=generated_by),
+            t("report.generated", at=fmt_dt(report.generated_at, tz), name=generated_by),
             styles["sub"],
+        ),
+        *(
+            [_p(t("report.as_of", at=fmt_dt(report.as_of, tz)), styles["sub"])]
+            if report.as_of < report.generated_at
+            else []
         ),
         Spacer(1, 4 * mm),
         _p(t("report.compliance"), styles["h2"]),
@@ -208,9 +215,10 @@ def weekly_pdf(
         if c.listed:
             story.append(Spacer(1, 2 * mm))
             header = [t("report.subject"), t("report.rule"), t("report.detail")]
-            listed = [
-                [f"{name} {sid}".strip(), rule, detail] for sid, name, rule, detail in c.listed
-            ]
+            listed = []
+            for sid, name, violation in c.listed:
+                said = explain(violation, t)
+                listed.append([f"{name} {sid}".strip(), said.title, said.text])
             story.append(_table([header, *listed], [45 * mm, 28 * mm, 107 * mm], styles))
 
     d = report.duties
@@ -271,9 +279,10 @@ def weekly_pdf(
     story.append(_p(t("report.tickets", n=len(report.tickets)), styles["h2"]))
     if report.tickets:
         header = [t("report.subject"), t("report.rule"), t("report.detail"), t("report.opened")]
-        rows = [
-            [tk.subject_id, tk.rule, tk.detail, fmt_dt(tk.opened_at, tz)] for tk in report.tickets
-        ]
+        rows = []
+        for tk in report.tickets:
+            said = explain({"rule": tk.rule, "severity": tk.severity, "evidence": tk.evidence}, t)
+            rows.append([tk.subject_id, said.title, said.text, fmt_dt(tk.opened_at, tz)])
         story.append(_table([header, *rows], [35 * mm, 28 * mm, 85 * mm, 32 * mm], styles))
     else:
         story.append(_p(t("report.none"), styles["base"]))

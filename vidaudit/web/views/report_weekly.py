@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -32,8 +33,6 @@ from vidaudit.review.checkpoints import Coverage, coverage
 from vidaudit.web.i18n import zone
 from vidaudit.web.views.duties_data import DutyLine, duties_for_weeks, week_bounds
 
-#: a finding's statuses (vidaudit.review.findings), each with a message
-FINDING_STATUSES = ("open", "fixed", "closed", "reopened")
 #: violations listed by name in the report (the summary counts them all)
 MAX_LISTED = 40
 
@@ -50,8 +49,9 @@ class ComplianceSummary:
     clock_drift: int
     pictures_abnormal: int
     violations: int
-    #: (subject id, subject name, rule, detail), most severe first
-    listed: list[tuple[str, str, str, str]]
+    #: (subject id, subject name, the stored violation), most severe first; pages and the
+    #: PDF say the violation with ``vidaudit.web.violations.explain``
+    listed: list[tuple[str, str, dict[str, Any]]]
 
 
 @dataclass(frozen=True)
@@ -78,8 +78,12 @@ class FindingLine:
 class WeeklyReport:
     branch: BranchRow
     monday: dt.date
+    #: the moment the numbers describe: the end of the week, or now for the current week
     as_of: dt.datetime
     duties: DutyLine
+    #: when this report was made (the "generated" line): a past week's report made today
+    #: says today, never the end of its week
+    generated_at: dt.datetime
     compliance: ComplianceSummary | None = None
     reviews: list[ReviewLine] = field(default_factory=list)
     findings_opened: list[FindingLine] = field(default_factory=list)
@@ -134,7 +138,7 @@ def _compliance(
         )
     )
     channel_rules: Counter[str] = Counter()
-    listed: list[tuple[int, str, str, str, str]] = []
+    listed: list[tuple[int, str, str, dict[str, Any]]] = []
     for channel in channels:
         for rule in {str(v.get("rule")) for v in channel.violations}:
             channel_rules[rule] += 1
@@ -143,15 +147,15 @@ def _compliance(
                 continue  # the device's line says it once
             rank = _SEVERITY_ORDER.get(str(v.get("severity")), 3)
             cid = channel.channel_id
-            listed.append((rank, cid, names.get(cid, ""), str(v["rule"]), str(v.get("detail"))))
+            listed.append((rank, cid, names.get(cid, ""), v))
     drift = 0
     for device in devices:
         for v in device.violations:
             drift += v.get("rule") == "R3.clock"
             rank = _SEVERITY_ORDER.get(str(v.get("severity")), 3)
             did = device.device_id
-            listed.append((rank, did, names.get(did, ""), str(v["rule"]), str(v.get("detail"))))
-    listed.sort(key=lambda item: (item[0], item[1], item[3]))
+            listed.append((rank, did, names.get(did, ""), v))
+    listed.sort(key=lambda item: (item[0], item[1], str(item[3].get("rule"))))
     return ComplianceSummary(
         run_at=result.observed_at,
         devices=len(devices),
@@ -193,7 +197,7 @@ def weekly_report(
     start, end = week_bounds(monday, tz)
     as_of = min(now, end)
     [duties] = duties_for_weeks(db, branch, policy, [monday], now, inventory)
-    report = WeeklyReport(branch, monday, as_of, DutyLine(branch, duties))
+    report = WeeklyReport(branch, monday, as_of, DutyLine(branch, duties), generated_at=now)
     names = dict(
         db.execute(
             select(ChannelRow.id, ChannelRow.name)

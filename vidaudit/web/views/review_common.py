@@ -7,6 +7,7 @@ the evidence route ask it before a frame is shown or pulled.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -28,9 +29,10 @@ from vidaudit.db.models import (
 from vidaudit.evidence.store import EvidenceStore
 from vidaudit.inventory.schema import ChannelRole
 from vidaudit.review.items import InspectionItem, items_for
+from vidaudit.review.viewing import register_viewing
 from vidaudit.web.deps import branch_scope
 from vidaudit.web.i18n import DEFAULT_TIMEZONE
-from vidaudit.web.state import WebState
+from vidaudit.web.state import WebState, web_state
 
 #: the longest free text we keep from a form (notes, reasons, summaries)
 MAX_TEXT = 2000
@@ -127,3 +129,30 @@ def review_findings(db: Session, review_id: int) -> list[FindingRow]:
             select(FindingRow).where(FindingRow.review_id == review_id).order_by(FindingRow.id)
         )
     )
+
+
+def note_viewing(
+    request: Request,
+    db: Session,
+    user: UserRow,
+    *,
+    branch_id: str,
+    channel_id: str,
+    start: dt.datetime,
+    end: dt.datetime,
+    details: dict[str, Any],
+) -> None:
+    """Frames shown on a page are footage seen (Art. 46): on the register, once per login
+    for the same channel and stretch (``vidaudit.review.viewing``), committed at once."""
+    register_viewing(
+        db,
+        user,
+        branch_id=branch_id,
+        channel_id=channel_id,
+        start=start,
+        end=end,
+        since=request.state.web_session.created_at,
+        details=details,
+        now=web_state(request).clock(),
+    )
+    db.commit()

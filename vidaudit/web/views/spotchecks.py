@@ -172,3 +172,15 @@ def pull_instants(
         sign = -1 if direction == "back" else 1
         return [base + dt.timedelta(seconds=sign * seconds)]
     return None
+
+
+def outside_window(task: SpotCheckTaskRow, instants: list[dt.datetime]) -> bool:
+    """Whether a pull reaches outside the task's window (a step of an hour can)."""
+    return any(instant < task.start or instant > task.end for instant in instants)
+
+
+def signed_ms(delta_ms: float | None) -> str:
+    """How far a frame is from its instant, in whole ms with its sign ("+40", "-12", "0";
+    never "-0")."""
+    rounded = round(delta_ms or 0)
+    return f"{rounded:+d}" if rounded else "0"

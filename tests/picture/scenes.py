@@ -130,3 +130,63 @@ def tinted(image: Image, gains: tuple[float, float, float] = (1.35, 1.1, 0.6)) -
 def exposed(image: Image, gain: float, offset: float = 0.0) -> Image:
     """An exposure fault: gain < 1 too dark, gain > 1 with offset over-exposed (clipped)."""
     return np.clip(image.astype(np.float32) * gain + offset, 0, 255).astype(np.uint8)
+
+
+# --- what a camera adds to the scene, and what the night and the IR lamps do ---------------
+
+
+def with_clock(image: Image, stamp: str, scale: float | None = None) -> Image:
+    """The camera's on-screen clock (OSD) burnt in at the top left, white with a dark edge,
+    sized like an NVR's for the picture's height (``scale`` overrides)."""
+    out = image.copy()
+    height = out.shape[0]
+    size = scale if scale is not None else height / 520
+    origin = (int(height * 0.03), int(height * 0.08))
+    thickness = max(1, round(height / 240))
+    cv2.putText(out, stamp, origin, cv2.FONT_HERSHEY_SIMPLEX, size, (0, 0, 0), thickness + 2)
+    cv2.putText(out, stamp, origin, cv2.FONT_HERSHEY_SIMPLEX, size, (255, 255, 255), thickness)
+    return out
+
+
+def jpeg_round_trip(image: Image, quality: int = 80) -> Image:
+    """What a snapshot is: the camera's JPEG encoder's output, decoded again."""
+    ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    assert ok
+    decoded = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    assert decoded is not None
+    return np.asarray(decoded, dtype=np.uint8)
+
+
+def night(image: Image, light: float = 0.4, gain_noise: float = 6.0, seed: int = 4) -> Image:
+    """The hall after closing: lights off, a little light from the windows and an exit
+    sign; the camera raises its gain, so the picture is dim, grainy and a little soft."""
+    height, width = image.shape[:2]
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    # light falls off away from the windows (top left) and the exit sign (top right)
+    falloff = 0.45 + 0.55 * np.exp(-((xx / width - 0.2) ** 2 + (yy / height) ** 2) * 2.5)
+    dim = image.astype(np.float32) * light * falloff[..., None]
+    dim = cv2.GaussianBlur(dim, (0, 0), 0.8)
+    cv2.rectangle(
+        dim,
+        (int(width * 0.82), int(height * 0.1)),
+        (int(width * 0.9), int(height * 0.16)),
+        (40, 200, 60),
+        -1,
+    )
+    dim += np.random.default_rng(seed).normal(0, gain_noise, dim.shape).astype(np.float32)
+    return np.clip(dim, 0, 255).astype(np.uint8)
+
+
+def infrared(
+    image: Image, seed: int = 5, tint: tuple[float, float, float] = (1.0, 1.0, 1.0)
+) -> Image:
+    """The camera's IR mode at night: the IR-cut filter lifted, a black-and-white picture lit
+    by its own IR LEDs (bright in the middle, darker at the edges), grainy; ``tint`` gives
+    the faint colour some sensors keep in IR mode."""
+    height, width = image.shape[:2]
+    gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    spot = 0.55 + 0.6 * np.exp(-(((xx / width - 0.5) ** 2) + ((yy / height - 0.55) ** 2)) * 4)
+    lit = gray * spot + np.random.default_rng(seed).normal(0, 4.0, gray.shape)
+    mono = np.dstack([lit * tint[0], lit * tint[1], lit * tint[2]])
+    return np.clip(mono, 0, 255).astype(np.uint8)
