@@ -255,7 +255,7 @@ async def _serve(settings: Settings, engine: Engine, port: int | None) -> None:
 
     from vidaudit.web.app import create_app
 
-    app = create_app(settings, engine)
+    app = create_app(settings, engine, alerts=True)
     server = uvicorn.Server(
         uvicorn.Config(
             app,

@@ -20,6 +20,7 @@ from sqlalchemy import select
 
 from vidaudit.cli.collect import collect_command
 from vidaudit.cli.frames import frames_command
+from vidaudit.cli.notify import notify_app
 from vidaudit.cli.retention import retention_app
 from vidaudit.cli.sample import sample_app
 from vidaudit.cli.support import USAGE_ERROR, err, inventory_or_exit, sessions_or_exit
@@ -52,6 +53,7 @@ app.command("frames")(frames_command)
 app.add_typer(retention_app, name="retention")
 app.command("serve")(serve_command)
 app.add_typer(user_app, name="user")
+app.add_typer(notify_app, name="notify")
 register_app = typer.Typer(help="The review register (D4).", no_args_is_help=True)
 evidence_app = typer.Typer(help="The evidence store.", no_args_is_help=True)
 app.add_typer(register_app, name="register")

@@ -8,7 +8,7 @@ message, reported before anything is written.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import typer
@@ -74,3 +74,12 @@ def sync_from(
             text=path.read_text(encoding="utf-8"),
             now=now,
         )
+
+
+def alert_texts() -> Callable[[str], Callable[..., str]]:
+    """The alerts' words: the web's zh/en catalogues (web/locales/*.alerts.json)."""
+    # Imported here: only commands that send alerts read the catalogues.
+    from vidaudit.web.i18n import Catalogue
+    from vidaudit.web.state import WEB_ROOT
+
+    return Catalogue.load(WEB_ROOT / "locales").translator

@@ -565,8 +565,9 @@ class AlertOutboxRow(Base):
     branch_id: Mapped[str | None] = mapped_column(String(64))
     title: Mapped[str] = mapped_column(String(256))
     body: Mapped[str] = mapped_column(Text)
-    #: [{"key", "branch", "subject", "text", "link"}]: what the message is about
-    items: Mapped[list[Any]] = mapped_column(JSON)
+    #: the message as the channels take it: {"lines": [{"text", "link", "key", "branch",
+    #: "subject"}], "link_label"}; ``body`` is the same as plain text, for people
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     #: pending | sent | failed
     state: Mapped[str] = mapped_column(String(16))
     attempts: Mapped[int] = mapped_column(Integer)

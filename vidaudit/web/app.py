@@ -4,8 +4,10 @@ static and locale folders (no database access: ``vidaudit serve`` checks the sch
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ from sqlalchemy import Engine
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from vidaudit.alerts.service import AlertService
 from vidaudit.db.engine import make_sessionmaker
 from vidaudit.inventory import load_inventory
 from vidaudit.settings import Settings
@@ -26,7 +29,7 @@ from vidaudit.web.deps import PermissionGuard, public
 from vidaudit.web.errors import install_error_handlers
 from vidaudit.web.i18n import Catalogue
 from vidaudit.web.routes import ROUTERS
-from vidaudit.web.state import WEB_ROOT, WebState, utc_now
+from vidaudit.web.state import WEB_ROOT, WebState, utc_now, web_state
 from vidaudit.web.templating import make_environment
 
 # Pages are server-rendered with no inline script or style, so the policy can be strict;
@@ -131,14 +134,38 @@ def _check_every_route_is_guarded(app: FastAPI) -> None:
             )
 
 
+@contextlib.asynccontextmanager
+async def _alerts_beside(app: FastAPI) -> AsyncIterator[None]:
+    """While the server runs: decide and send alerts, escalate overdue tickets
+    (``vidaudit.alerts.service``), never inside a request."""
+    state = web_state(app)
+    service = AlertService(
+        state.settings,
+        state.sessions,
+        state.catalogue.translator,
+        inventory=state.inventory,
+        clock=state.clock,
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(service.run(stop), name="vidaudit-alerts")
+    try:
+        yield
+    finally:
+        stop.set()
+        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+            await asyncio.wait_for(task, timeout=30)
+
+
 def create_app(
     settings: Settings,
     engine: Engine,
     *,
     web_root: Path | None = None,
     clock: Callable[[], dt.datetime] = utc_now,
+    alerts: bool = False,
 ) -> FastAPI:
-    """The web view on ``engine``.  ``web_root`` holds templates/, static/, locales/."""
+    """The web view on ``engine``.  ``web_root`` holds templates/, static/, locales/;
+    ``alerts``: run the alerts' sweep and sender beside it (``vidaudit serve``)."""
     root = web_root or WEB_ROOT
     # The policy (duties, retention, margins) and business hours live in cameras.yaml; a
     # broken inventory stops the server with the loader's message rather than half-working.
@@ -151,6 +178,7 @@ def create_app(
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
+        lifespan=_alerts_beside if alerts else None,
     )
     app.state.web = WebState(
         settings=settings,

@@ -78,7 +78,7 @@ def upgrade() -> None:
         sa.Column("branch_id", sa.String(length=64), nullable=True),
         sa.Column("title", sa.String(length=256), nullable=False),
         sa.Column("body", sa.Text(), nullable=False),
-        sa.Column("items", sa.JSON(), nullable=False),
+        sa.Column("payload", sa.JSON(), nullable=False),
         sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False),
