@@ -22,6 +22,7 @@ class NavItem:
 NAV: tuple[NavItem, ...] = (
     NavItem("dashboard", "/", frozenset({P.VIEW_DASHBOARD})),
     NavItem("spot_checks", "/spot-checks", frozenset({P.VIEW_SPOT_CHECKS})),
+    NavItem("tickets", "/tickets", frozenset({P.VIEW_TICKETS})),
     NavItem("findings", "/findings", frozenset({P.VIEW_FINDINGS})),
     NavItem("register", "/register", frozenset({P.VIEW_REGISTER})),
     NavItem("duties", "/duties", frozenset({P.VIEW_DUTIES})),

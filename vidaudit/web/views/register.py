@@ -17,7 +17,19 @@ from vidaudit.web.views.review_common import branch_zones
 
 PAGE_SIZE = 50
 #: actions with their own label; others (written by later modules) show as they are
-KNOWN_ACTIONS = ("frame_pull", "playback", "review", "approval_request", "approval", "finding")
+KNOWN_ACTIONS = (
+    "frame_pull",
+    "playback",
+    "review",
+    "approval_request",
+    "approval",
+    "finding",
+    "ticket_acknowledge",
+    "ticket_assign",
+    "ticket_comment",
+    "ticket_evidence",
+    "ticket_close",
+)
 
 
 @dataclass(frozen=True)
