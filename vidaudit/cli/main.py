@@ -23,7 +23,13 @@ from vidaudit.cli.frames import frames_command
 from vidaudit.cli.notify import notify_app
 from vidaudit.cli.retention import retention_app
 from vidaudit.cli.sample import sample_app
-from vidaudit.cli.support import USAGE_ERROR, err, inventory_or_exit, sessions_or_exit
+from vidaudit.cli.support import (
+    USAGE_ERROR,
+    err,
+    inventory_or_exit,
+    sessions_or_exit,
+    settings_or_exit,
+)
 from vidaudit.cli.web import serve_command, user_app
 from vidaudit.db.engine import make_engine
 from vidaudit.db.migrate import schema_state, upgrade
@@ -69,7 +75,7 @@ InventoryArg = Annotated[
 
 
 def _settings() -> Settings:
-    return Settings()
+    return settings_or_exit()
 
 
 @app.callback()

@@ -59,7 +59,7 @@ def notify_check() -> None:
     table = Table(title=f"alerts link to {notify.base_url}", title_justify="left")
     for column in ("channel", "kind", "reaches", "language", "secrets"):
         table.add_column(column)
-    problems = 0
+    problems: list[str] = []
     for name, channel in sorted(notify.channels.items()):
         state = []
         for reference in _references(channel):
@@ -67,8 +67,8 @@ def notify_check() -> None:
                 resolve(reference)
                 state.append(f"{reference} ok")
             except ConfigError as exc:
-                problems += 1
-                state.append(exc.message)
+                problems.append(f"channel {name}: {exc.message}")
+                state.append("not resolved")
         reaches = ", ".join(
             r.role + (f"@{','.join(r.branches)}" if r.branches else "") for r in channel.reaches
         )
@@ -87,6 +87,8 @@ def notify_check() -> None:
         console.print(
             f"  {event:22} -> {', '.join(sorted(roles)) if roles else 'off'}", highlight=False
         )
+    for problem in problems:
+        err.print(problem, markup=False, highlight=False)
     if problems:
         raise typer.Exit(USAGE_ERROR)
 

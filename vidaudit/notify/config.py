@@ -14,7 +14,14 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 #: ``${NAME}`` (environment) or ``file:PATH`` (first line of a file)
 SECRET_REFERENCE = re.compile(r"^(\$\{[A-Za-z_][A-Za-z0-9_]*\}|file:.+)$")
@@ -25,14 +32,18 @@ Language = Literal["zh", "en"]
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 ChannelName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 
+
+def _reference(value: str) -> str:
+    if not SECRET_REFERENCE.match(value):
+        # the value is not repeated: it may be the secret itself, written in by mistake
+        raise ValueError("write a reference, ${ENV_NAME} or file:PATH, never the secret itself")
+    return value
+
+
 SecretRef = Annotated[
     str,
-    Field(
-        min_length=4,
-        max_length=1100,
-        pattern=SECRET_REFERENCE.pattern,
-        description="${ENV_NAME} or file:PATH; never the secret itself",
-    ),
+    Field(min_length=4, max_length=1100, description="${ENV_NAME} or file:PATH"),
+    AfterValidator(_reference),
 ]
 HHMM = Annotated[str, Field(pattern=_HHMM.pattern, description="HH:MM, branch-local")]
 
