@@ -219,13 +219,15 @@ class AlertService:
         """Sweep and drain until ``stop``: every ``SWEEP_EVERY``, or at once on ``wake``."""
         wake = wake or asyncio.Event()
         while not stop.is_set():
+            # cleared before the work, not after: a run stored while this sweep and drain
+            # are busy wakes the loop again at once rather than waiting SWEEP_EVERY
+            wake.clear()
             try:
                 await asyncio.to_thread(self.sweep)
                 await self.drain()
             except (SQLAlchemyError, OSError, ValueError) as exc:
                 # a database restart or a full disk must not end alerting for good
                 log.warning("alerts: sweep or drain failed, trying again later: %s", exc)
-            wake.clear()
             waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
             try:
                 await asyncio.wait(
@@ -265,6 +267,10 @@ class BackgroundAlerts:
     def wake(self) -> None:
         if self._loop is not None and self._wake is not None:
             self._loop.call_soon_threadsafe(self._wake.set)
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
 
     def stop(self, timeout: float = 30.0) -> None:
         if self._loop is not None and self._stop is not None:
