@@ -39,12 +39,16 @@ class Request:
 
 class HttpReceiver:
     """Records every POST; answers with queued replies, then ``OK``; ``delay_s`` makes
-    it slow (for timeouts)."""
+    it slow (for timeouts); ``hold()`` keeps every request waiting, unanswered and not
+    yet in ``requests``, until ``release()`` (``arrived`` counts them as they come)."""
 
     def __init__(self) -> None:
         self.requests: list[Request] = []
         self.replies: deque[tuple[int, Any]] = deque()
         self.delay_s = 0.0
+        self.arrived = 0
+        self._open = threading.Event()
+        self._open.set()
         self._changed = threading.Condition()
         receiver = self
 
@@ -59,6 +63,10 @@ class HttpReceiver:
                     {k.lower(): v for k, v in self.headers.items()},
                     body,
                 )
+                with receiver._changed:
+                    receiver.arrived += 1
+                    receiver._changed.notify_all()
+                receiver._open.wait(timeout=120)
                 if receiver.delay_s:
                     time.sleep(receiver.delay_s)
                 with receiver._changed:
@@ -97,11 +105,23 @@ class HttpReceiver:
     def on_locked(self, path: str) -> list[Request]:
         return [r for r in self.requests if r.path == path]
 
+    def hold(self) -> None:
+        self._open.clear()
+
+    def release(self) -> None:
+        self._open.set()
+
+    def wait_arrived(self, count: int, timeout: float = 20.0) -> int:
+        with self._changed:
+            self._changed.wait_for(lambda: self.arrived >= count, timeout)
+            return self.arrived
+
     def __enter__(self) -> HttpReceiver:
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.release()  # a held handler must not outlive the test
         self.server.shutdown()
         self.server.server_close()
         self._thread.join(timeout=10)
