@@ -234,3 +234,48 @@ def test_search_finds_within_scope(web: WebEnv) -> None:
         page = client.get("/search", params={"q": "B2"}).text
         assert "B2-NVR" not in page and 'id="search-none"' in page
         assert 'id="nav-search"' in page
+
+
+def test_out_of_range_input_is_refused_and_keeps_what_was_typed(web: WebEnv) -> None:
+    ticket = open_ticket(web)
+    path = f"/tickets/{ticket}"
+    later = (web.now + dt.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+    with web.client_as("head") as client:
+        for fields, status, message in (
+            # a version or a person's id beyond the database's integers, or digits
+            # Python's isdigit takes but int refuses
+            ({"action": "comment", "version": "9" * 12, "note": "x"}, 400, "无法识别的操作"),
+            ({"action": "comment", "version": "²", "note": "x"}, 400, "无法识别的操作"),
+            (
+                {"action": "assign", "version": "1", "assignee_id": "9" * 12, "due": later},
+                400,
+                "请选择负责本网点工单的人员",
+            ),
+            # year 1 in UTC+8 would not convert to UTC
+            (
+                {
+                    "action": "assign",
+                    "version": "1",
+                    "assignee_id": str(user_id(web, "admin")),
+                    "due": "0001-01-01T00:00",
+                },
+                400,
+                "处理期限须晚于现在",
+            ),
+        ):
+            answer = post(client, path, **fields)
+            assert answer.status_code == status, (fields, answer.text[:300])
+            assert message in answer.text
+        # a note longer than the form allows is refused with the note kept, not shortened
+        long_note = "长" * 2500
+        answer = post(client, path, action="comment", version="1", note=long_note)
+        assert answer.status_code == 400 and "内容过长" in answer.text
+        assert long_note in answer.text
+        # the list's filters take only what they know
+        for query in ({"assignee": "²"}, {"assignee": "9" * 40}, {"age": "²"}, {"age": "9" * 40}):
+            assert client.get("/tickets", params=query).status_code == 200
+        assert client.get("/search", params={"q": "#²"}).status_code == 200
+        assert client.get("/search", params={"q": "9" * 30}).status_code == 200
+    with web.sessions() as db:
+        row = db.get(FaultTicketRow, ticket)
+        assert row is not None and row.version == 1  # nothing was applied

@@ -35,12 +35,13 @@ from vidaudit.web.i18n import DEFAULT_TIMEZONE, fmt_dt, zone
 from vidaudit.web.state import web_state
 from vidaudit.web.templating import render
 from vidaudit.web.views.review_common import (
+    MAX_ID,
     branch_zones,
     branches_in_scope,
-    clean_text,
     evidence_store,
     not_found,
     query_flag,
+    row_id,
     user_names,
     with_query,
 )
@@ -64,7 +65,10 @@ ViewUser = Annotated[UserRow, require_permission(Permission.VIEW_TICKETS)]
 ReportUser = Annotated[UserRow, require_permission(Permission.VIEW_REPORTS)]
 #: acknowledging, commenting, closing; assigning needs assign_tickets too (review.tickets)
 HandleUser = Annotated[UserRow, require_permission(Permission.HANDLE_TICKETS)]
-TicketId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+TicketId = Annotated[int, Path(ge=1, le=MAX_ID)]
+#: due times people type: a year outside these is a slip of the keyboard, and year 1 in a
+#: zone east of UTC does not even convert to UTC
+DUE_YEARS = range(2000, 2200)
 #: a photo of the fault or the fix, not a video
 MAX_UPLOAD_BYTES = 10 << 20
 _IMAGE_MAGIC = ((b"\xff\xd8\xff", "image/jpeg"), (b"\x89PNG\r\n\x1a\n", "image/png"))
@@ -283,7 +287,9 @@ def _due_at(text: str, tz: str) -> dt.datetime | None:
         value = dt.datetime.fromisoformat(text.strip())
     except ValueError:
         return None
-    return value.replace(tzinfo=zone(tz)) if value.tzinfo is None else None
+    if value.tzinfo is not None or value.year not in DUE_YEARS:
+        return None
+    return value.replace(tzinfo=zone(tz))
 
 
 @router.post("/tickets/{ticket_id}", response_class=HTMLResponse)
@@ -300,7 +306,9 @@ def ticket_action(
     evidence: Annotated[UploadFile | None, File()] = None,
 ) -> Response:
     ticket = _load(db, user, ticket_id)
-    form = ActionForm(action=action, note=clean_text(note), assignee_id=assignee_id, due=due)
+    # not cut to length here: a note over review.tickets.MAX_NOTE is refused with the text
+    # kept in the form, never shortened without a word
+    form = ActionForm(action=action, note=note.strip(), assignee_id=assignee_id, due=due)
 
     def refused(code: str, status: int = 400) -> HTMLResponse:
         db.rollback()
@@ -317,12 +325,14 @@ def ticket_action(
 
     try:
         chosen = Action(action)
-        expected = int(version)
     except ValueError:
+        return refused("action")
+    expected = row_id(version)
+    if expected is None:
         return refused("action")
     tz = ticket_zone(db, ticket)
     due_at = _due_at(due, tz) if chosen is Action.ASSIGN and due.strip() else None
-    person = int(assignee_id) if assignee_id.strip().isdigit() else None
+    person = row_id(assignee_id)
     state = web_state(request)
     now = state.clock()
     evidence_sha: str | None = None

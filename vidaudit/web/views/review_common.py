@@ -40,6 +40,19 @@ def clean_text(value: str | None, limit: int = MAX_TEXT) -> str:
     return (value or "").strip()[:limit]
 
 
+#: the largest row id a column holds (PostgreSQL's integer)
+MAX_ID = 2**31 - 1
+
+
+def row_id(text: str) -> int | None:
+    """An id or version typed into a form or a query: ASCII digits within ``MAX_ID``.
+    (``str.isdigit`` alone accepts "²", which ``int`` refuses.)"""
+    text = text.strip()
+    if not text.isascii() or not text.isdigit() or len(text) > 10 or int(text) > MAX_ID:
+        return None
+    return int(text)
+
+
 def not_found() -> HTTPException:
     return HTTPException(status_code=404)
 

@@ -21,6 +21,7 @@ from vidaudit.db.models import (
     UserRow,
 )
 from vidaudit.web.deps import branch_scope
+from vidaudit.web.views.review_common import row_id
 
 #: what a person can type usefully: ids are at most 64 characters
 MAX_QUERY = 64
@@ -41,8 +42,7 @@ def _escape(text: str) -> str:
 
 
 def _number(text: str) -> int | None:
-    digits = text.removeprefix("#")
-    return int(digits) if digits.isdigit() and len(digits) <= 9 else None
+    return row_id(text.removeprefix("#"))
 
 
 def search(db: Session, user: UserRow, text: str) -> list[Hit]:

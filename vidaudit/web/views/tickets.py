@@ -21,6 +21,7 @@ from vidaudit.db.models import (
 )
 from vidaudit.review.tickets import OPEN_STATES, State, assignable
 from vidaudit.web.deps import branch_scope
+from vidaudit.web.views.review_common import row_id
 
 PAGE_LIMIT = 500
 STATES = tuple(s.value for s in State)
@@ -56,13 +57,13 @@ def parse_filters(
 ) -> Filters:
     """Whatever arrives in the query string becomes a bounded, known value."""
     assignee = assignee.strip()[:12]
-    if assignee not in ("", "me", "none") and not assignee.isdigit():
+    if assignee not in ("", "me", "none") and row_id(assignee) is None:
         assignee = ""
     return Filters(
         branch=branch.strip()[:64],
         rule=rule.strip()[:32],
         state=state if state in (*STATES, "active", "") else "active",
-        age=int(age) if age.isdigit() and int(age) in AGES else 0,
+        age=next((days for days in AGES if str(days) == age.strip()), 0),
         assignee=assignee,
         overdue=overdue in ("1", "on", "true"),
     )
