@@ -279,3 +279,27 @@ def test_out_of_range_input_is_refused_and_keeps_what_was_typed(web: WebEnv) -> 
     with web.sessions() as db:
         row = db.get(FaultTicketRow, ticket)
         assert row is not None and row.version == 1  # nothing was applied
+
+
+def test_search_finds_findings_and_register_entries_with_their_state_in_words(
+    web: WebEnv,
+) -> None:
+    from tests.web.test_duties import add_finding, add_review
+
+    with web.sessions.begin() as db:
+        review = add_review(db, "sec", "security", "B2-C1", web.now)
+        finding = add_finding(
+            db, review, web.now, web.now.date() + dt.timedelta(days=7), "营业时间柜台无人"
+        ).id
+        seq = review.register_seq
+    with web.client_as("sec") as client:
+        page = client.get("/search", params={"q": f"#{finding}"}).text
+        (row,) = re.findall(r'<tr class="hit-finding">(.*?)</tr>', page, re.S)
+        assert f'href="/findings/{finding}"' in row and "待整改" in row
+        register = client.get("/search", params={"q": f"#{seq}"}).text
+        (row,) = re.findall(r'<tr class="hit-register">(.*?)</tr>', register, re.S)
+        assert f"#{seq} sec" in row and '<td class="rv-nowrap">检查</td>' in row
+        assert "register.action" not in register and "findings.status" not in page
+    with web.client_as("admin") as client:  # B1's administrator: B2's finding is not hers
+        page = client.get("/search", params={"q": f"#{finding}"}).text
+        assert f'href="/findings/{finding}"' not in page

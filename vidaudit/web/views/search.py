@@ -21,6 +21,7 @@ from vidaudit.db.models import (
     UserRow,
 )
 from vidaudit.web.deps import branch_scope
+from vidaudit.web.views.register import KNOWN_ACTIONS
 from vidaudit.web.views.review_common import row_id
 
 #: what a person can type usefully: ids are at most 64 characters
@@ -31,10 +32,12 @@ PER_KIND = 10
 @dataclass(frozen=True)
 class Hit:
     kind: str  # branch | device | channel | ticket | finding | register
-    label: str
-    detail: str
+    label: str  # ids and names, as stored
+    detail: str  # more ids and what people wrote, as stored
     path: str
     retired: bool = False
+    #: the catalogue key of its state or action (the page translates it), or ""
+    state: str = ""
 
 
 def _escape(text: str) -> str:
@@ -114,8 +117,9 @@ def search(db: Session, user: UserRow, text: str) -> list[Hit]:
                 Hit(
                     "ticket",
                     f"#{t.id} {t.rule} {t.subject_id}",
-                    f"{t.branch_id} · {t.state}",
+                    t.branch_id,
                     f"/tickets/{t.id}",
+                    state=f"tickets.state_{t.state}",
                 )
             )
     if has_permission(user.role, Permission.VIEW_FINDINGS):
@@ -132,8 +136,9 @@ def search(db: Session, user: UserRow, text: str) -> list[Hit]:
                 Hit(
                     "finding",
                     f"#{f.id} {f.channel_id} {f.item_code}",
-                    f"{f.branch_id} · {f.status} · {f.note[:60]}",
+                    f"{f.branch_id} · {f.note[:60]}",
                     f"/findings/{f.id}",
+                    state=f"findings.status_{f.status}",
                 )
             )
     if has_permission(user.role, Permission.VIEW_REGISTER):
@@ -150,9 +155,11 @@ def search(db: Session, user: UserRow, text: str) -> list[Hit]:
             hits.append(
                 Hit(
                     "register",
-                    f"#{e.seq} {e.action} {e.actor}",
+                    f"#{e.seq} {e.actor}",
                     f"{e.branch_id or '—'} · {e.channel_id or '—'} · {e.reason[:60]}",
                     f"/register?{query}",
+                    # an action written by a later module without a label shows as it is
+                    state=f"register.action_{e.action}" if e.action in KNOWN_ACTIONS else "",
                 )
             )
     return hits
