@@ -29,6 +29,7 @@ from vidaudit.db.models import (
     ApprovalRow,
     DailyCheckRow,
     FaultTicketRow,
+    FindingRow,
     UserRow,
 )
 from vidaudit.inventory import parse_inventory
@@ -413,3 +414,43 @@ async def test_a_disk_fault_ticket_is_an_immediate_alert(db_url: str, http: Http
     await service(sessions, settings(http), clock).after_collection()
     (doc,) = documents(http, "/security")
     assert doc["event"] == "disk_failed" and "B1-NVR" in doc["items"][0]["text"]
+
+
+async def test_overdue_rectifications_once_a_day_from_daily_at(
+    db_url: str, http: HttpReceiver
+) -> None:
+    from tests.web.test_duties import add_finding, add_review
+
+    sessions = setup(db_url)
+    with sessions.begin() as s:
+        add_user(s, "head", "branch_head", "B1")
+        add_user(s, "sec", "security", None)
+        review = add_review(s, "sec", "security", "B1-C1", MONDAY_7 - dt.timedelta(days=9))
+        deadline = MONDAY_7.date() - dt.timedelta(days=2)
+        finding = add_finding(s, review, MONDAY_7 - dt.timedelta(days=9), deadline, "柜台无人").id
+        # one still within its deadline: not counted
+        add_finding(s, review, MONDAY_7, MONDAY_7.date() + dt.timedelta(days=3), "未录音")
+    clock = Clock(MONDAY_7)  # 07:00, before daily_at (08:30)
+    alerts = service(sessions, settings(http, rules=ONLY_IMMEDIATE), clock)
+    await alerts.after_collection()
+    assert documents(http, "/b1-head") == []
+
+    def overdue(path: str) -> list[Any]:
+        return [d for d in documents(http, path) if d["event"] == "rectification_overdue"]
+
+    clock.at = MONDAY_7.replace(hour=8, minute=31)
+    await alerts.after_collection()
+    clock.at = MONDAY_7.replace(hour=16)  # later the same day: not again
+    await alerts.after_collection()
+    (head,) = overdue("/b1-head")
+    assert "1 项整改已逾期" in head["items"][0]["text"]
+    assert f"最早截止 {deadline.isoformat()}" in head["items"][0]["text"]
+    assert len(overdue("/security")) == 1 and overdue("/b1-admin") == []
+    clock.at = MONDAY_7.replace(hour=8, minute=45) + dt.timedelta(days=1)  # the next day
+    await alerts.after_collection()
+    assert len(overdue("/b1-head")) == 2
+    with sessions.begin() as s:  # fixed and closed: nothing more to say
+        s.get(FindingRow, finding).status = "closed"  # type: ignore[union-attr]
+    clock.move(days=1)
+    await alerts.after_collection()
+    assert len(overdue("/b1-head")) == 2
