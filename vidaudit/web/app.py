@@ -180,7 +180,7 @@ def create_app(
     sessions = make_sessionmaker(engine, register_info(signer))
 
     @contextlib.asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         minutes = settings.register_checkpoint_minutes
         task = None
         if minutes > 0:
@@ -188,7 +188,10 @@ def create_app(
                 checkpoint_every(sessions, signer, settings.checkpoints_file, minutes, clock)
             )
         try:
-            yield
+            async with contextlib.AsyncExitStack() as beside:
+                if alerts:
+                    await beside.enter_async_context(_alerts_beside(app))
+                yield
         finally:
             if task is not None:
                 task.cancel()
@@ -203,7 +206,6 @@ def create_app(
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
-        lifespan=_alerts_beside if alerts else None,
     )
     app.state.web = WebState(
         settings=settings,

@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Path, Request, UploadFile
+from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
@@ -29,13 +29,12 @@ from vidaudit.review.tickets import (
     is_overdue,
     may,
 )
-from vidaudit.web.deps import SessionDep, check_branch, require_permission
+from vidaudit.web.deps import DbId, FormText, SessionDep, check_branch, require_permission
 from vidaudit.web.export import Cell, download, to_csv, to_xlsx
 from vidaudit.web.i18n import DEFAULT_TIMEZONE, fmt_dt, zone
 from vidaudit.web.state import web_state
 from vidaudit.web.templating import render
 from vidaudit.web.views.review_common import (
-    MAX_ID,
     branch_zones,
     branches_in_scope,
     evidence_store,
@@ -65,7 +64,6 @@ ViewUser = Annotated[UserRow, require_permission(Permission.VIEW_TICKETS)]
 ReportUser = Annotated[UserRow, require_permission(Permission.VIEW_REPORTS)]
 #: acknowledging, commenting, closing; assigning needs assign_tickets too (review.tickets)
 HandleUser = Annotated[UserRow, require_permission(Permission.HANDLE_TICKETS)]
-TicketId = Annotated[int, Path(ge=1, le=MAX_ID)]
 #: due times people type: a year outside these is a slip of the keyboard, and year 1 in a
 #: zone east of UTC does not even convert to UTC
 DUE_YEARS = range(2000, 2200)
@@ -271,9 +269,7 @@ def _page(
 
 
 @router.get("/tickets/{ticket_id}", response_class=HTMLResponse)
-def ticket_page(
-    request: Request, db: SessionDep, user: ViewUser, ticket_id: TicketId
-) -> HTMLResponse:
+def ticket_page(request: Request, db: SessionDep, user: ViewUser, ticket_id: DbId) -> HTMLResponse:
     return _page(request, db, user, _load(db, user, ticket_id))
 
 
@@ -297,10 +293,10 @@ def ticket_action(
     request: Request,
     db: SessionDep,
     user: HandleUser,
-    ticket_id: TicketId,
+    ticket_id: DbId,
     action: Annotated[str, Form(max_length=16)] = "",
     version: Annotated[str, Form(max_length=12)] = "",
-    note: Annotated[str, Form(max_length=4000)] = "",
+    note: FormText = "",
     assignee_id: Annotated[str, Form(max_length=12)] = "",
     due: Annotated[str, Form(max_length=32)] = "",
     evidence: Annotated[UploadFile | None, File()] = None,
