@@ -27,12 +27,12 @@ from vidaudit.compliance.model import DeviceStatus, Severity, Violation
 from vidaudit.db.models import (
     AlertOutboxRow,
     ApprovalRow,
-    DailyCheckRow,
     FaultTicketRow,
     FindingRow,
     UserRow,
 )
 from vidaudit.inventory import parse_inventory
+from vidaudit.review.daily_checks import confirm
 from vidaudit.review.tickets import Action, TicketChange, apply_change
 from vidaudit.settings import Settings
 from vidaudit.web.i18n import Catalogue
@@ -313,16 +313,15 @@ async def test_daily_weekly_and_approvals_follow_the_branch_clock(
     assert len(missing) == 1 and "2026-11-23" in missing[0]["items"][0]["text"]
     # Tuesday: confirmed before 10:00, no alert; Sunday: closed, no alert either
     with sessions.begin() as s:
-        s.add(
-            DailyCheckRow(
-                branch_id="B1",
-                day=dt.date(2026, 11, 24),
-                user_id=admin.id,
-                confirmed_at=MONDAY_7 + dt.timedelta(days=1),
-                run_id=None,
-                outcome="ok",
-                note="",
-            )
+        confirm(
+            s,
+            branch_id="B1",
+            day=dt.date(2026, 11, 24),
+            user=s.merge(admin),
+            outcome="ok",
+            note="",
+            run_id=None,
+            now=MONDAY_7 + dt.timedelta(days=1),
         )
     for day in (1, 6):
         clock.at = MONDAY_7.replace(hour=11) + dt.timedelta(days=day)
