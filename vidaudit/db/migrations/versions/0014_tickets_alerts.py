@@ -1,7 +1,7 @@
 """fault tickets handled by people; alerts' outbox and throttle; people's e-mail
 
 Revision ID: 0014
-Revises: 0010
+Revises: 0012
 
 Self-contained (only add_column/create_table), so it can be rechained after whatever
 head main has when it lands.
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0014"
-down_revision = "0010"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
