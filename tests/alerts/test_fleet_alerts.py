@@ -5,6 +5,7 @@ CLI, an HTTP receiver standing in for both robots, aiosmtpd with STARTTLS and AU
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -41,9 +42,10 @@ branches:
 """
 
 
-@pytest.fixture
-def fleet(tmp_path: Path) -> Iterator[Path]:
-    (tmp_path / "scenario.yaml").write_text(SCENARIO, encoding="utf-8")
+@contextlib.contextmanager
+def simulated(tmp_path: Path, scenario: str) -> Iterator[Path]:
+    """The simulator in its own process playing ``scenario``; yields its inventory."""
+    (tmp_path / "scenario.yaml").write_text(scenario, encoding="utf-8")
     inventory = tmp_path / "cameras.sim.yaml"
     process = subprocess.Popen(
         [
@@ -67,6 +69,12 @@ def fleet(tmp_path: Path) -> Iterator[Path]:
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+@pytest.fixture
+def fleet(tmp_path: Path) -> Iterator[Path]:
+    with simulated(tmp_path, SCENARIO) as inventory:
+        yield inventory
 
 
 def settings_file(path: Path, smtp: MailReceiver) -> None:
@@ -216,3 +224,88 @@ def test_offline_device_reaches_wecom_dingtalk_and_mail_once(
             assert secret.encode() not in dump
         status = invoke("notify", "status")
         assert "sent" in status and WECOM_KEY not in status
+
+
+#: Recorders read through their vendor APIs (issue 14): one ISAPI and one Dahua recorder
+#: down, one of each with a disk it cannot record on (Hikvision: a disk in error beside a
+#: good one; Dahua: no disk at all), and a healthy ISAPI recorder.
+VENDOR_SCENARIO = """
+seed: 5
+branches:
+  - id: VA01
+    name: 城东支行
+    hours: {mon: "08:30-17:00", tue: "08:30-17:00", wed: "08:30-17:00",
+            thu: "08:30-17:00", fri: "08:30-17:00", sat: closed, sun: closed}
+    devices:
+      - {id: VA01-HIK, vendor: hikvision, api: isapi, channels: 1}
+      - {id: VA01-HIKOFF, vendor: hikvision, api: isapi, offline: true, channels: 1}
+      - {id: VA01-DAHOFF, vendor: dahua, api: dahua, offline: true, channels: 1}
+      - id: VA01-HIKDISK
+        vendor: hikvision
+        api: isapi
+        vendor_api: {disks: [{status: ok}, {status: error}]}
+        channels: 1
+      - {id: VA01-DAHDISK, vendor: dahua, api: dahua, vendor_api: {disks: []}, channels: 1}
+"""
+
+
+@pytest.mark.timeout(180)
+def test_vendor_api_recorders_raise_offline_and_disk_alerts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The alerts come from the tickets the shared collector path opens, whatever API a
+    device is read through: ISAPI and Dahua recorders that are down or cannot record
+    reach a webhook as device_offline and disk_failed, naming exactly those devices."""
+    with simulated(tmp_path, VENDOR_SCENARIO) as inventory, HttpReceiver() as http:
+        (tmp_path / "vidaudit.toml").write_text(
+            f"""
+[notify]
+base_url = "https://vidaudit.bank.example"
+rules.daily_check_missing = {{ enabled = false }}
+rules.weekly_report = {{ enabled = false }}
+
+[notify.channels.ops]
+kind = "webhook"
+url = "{http.url("/ops")}"
+reaches = [{{ role = "security" }}]
+""",
+            encoding="utf-8",
+        )
+        monkeypatch.setenv("VIDAUDIT_SETTINGS_FILE", str(tmp_path / "vidaudit.toml"))
+        monkeypatch.setenv("VIDAUDIT_DATA_DIR", str(tmp_path / "data"))
+        monkeypatch.setenv("VIDAUDIT_INVENTORY", str(inventory))
+        monkeypatch.setenv("VIDAUDIT_COLLECTOR_CALL_TIMEOUT_S", "2")
+        monkeypatch.delenv("VIDAUDIT_DATABASE_URL", raising=False)
+        invoke("db", "upgrade")
+        invoke("inventory", "sync", str(inventory))
+        invoke(
+            "user",
+            "add",
+            "wang",
+            "--role",
+            "security",
+            "--password-stdin",
+            stdin="a long enough password\n",
+        )
+
+        result = runner.invoke(app, ["collect", "--config", str(inventory), "--format", "json"])
+        assert result.exit_code == 0, result.output
+        # the devices really were read through their vendor APIs, and judged by them
+        rules = {
+            d["id"]: {v["rule"] for v in d["violations"]}
+            for d in json.loads(result.stdout)["devices"]
+        }
+        assert "R6.offline" in rules["VA01-HIKOFF"] and "R6.offline" in rules["VA01-DAHOFF"]
+        assert "R6.storage" in rules["VA01-HIKDISK"] and "R6.storage" in rules["VA01-DAHDISK"]
+
+        by_event = {d["event"]: d for d in (r.json() for r in http.on("/ops"))}
+        assert set(by_event) == {"device_offline", "disk_failed"}
+
+        def subjects(event: str) -> set[str]:
+            return {item["subject"] for item in by_event[event]["items"]}
+
+        assert subjects("device_offline") == {"device:VA01-HIKOFF", "device:VA01-DAHOFF"}
+        assert subjects("disk_failed") == {"device:VA01-HIKDISK", "device:VA01-DAHDISK"}
+        assert {i["rule"] for i in by_event["disk_failed"]["items"]} == {"R6.storage"}
+        assert by_event["disk_failed"]["title"] == "【视频监控告警】硬盘故障 2 处"
+        assert by_event["device_offline"]["title"] == "【视频监控告警】设备离线 2 台"
