@@ -19,6 +19,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from vidaudit.notify.config import NotifySettings
+
 DEFAULT_SETTINGS_FILE = "vidaudit.toml"
 
 if TYPE_CHECKING:
@@ -174,6 +176,12 @@ class Settings(BaseSettings):
         None,
         description="TrueType CJK font (.ttf/.ttc) the PDF reports embed; empty means "
         "Debian's fonts-wqy-zenhei",
+    )
+
+    notify: NotifySettings = Field(
+        default_factory=NotifySettings,
+        description="alerts: channels (WeCom, DingTalk, webhooks, e-mail), who hears of "
+        "what, and when (the [notify] table of the settings file; see the README)",
     )
 
     register_key: str = Field(

@@ -38,6 +38,9 @@ class Permission(StrEnum):
     MANAGE_PLANS = "manage_plans"  # create random / targeted spot-check plans (D5, D6)
     VERIFY_REGISTER = "verify_register"  # run the register's chain verification
     DAILY_CHECK = "daily_check"  # confirm the daily surveillance check (D1)
+    VIEW_TICKETS = "view_tickets"  # fault tickets, their history, search (read)
+    HANDLE_TICKETS = "handle_tickets"  # acknowledge, comment, attach evidence, close (R7)
+    ASSIGN_TICKETS = "assign_tickets"  # give a ticket to a person with a due time
     MANAGE_USERS = "manage_users"  # list, add and disable accounts
     ACCOUNT = "account"  # one's own account: language, logout
 
@@ -58,6 +61,7 @@ _EVERYONE = frozenset(
         P.VIEW_REGISTER,
         P.VIEW_DUTIES,
         P.VIEW_REPORTS,
+        P.VIEW_TICKETS,
         P.ACCOUNT,
     }
 )
@@ -75,6 +79,8 @@ ROLES: dict[PersonRole, RoleInfo] = {
             P.MANAGE_PLANS,
             P.VERIFY_REGISTER,
             P.MANAGE_USERS,
+            P.HANDLE_TICKETS,
+            P.ASSIGN_TICKETS,
         },
     ),
     PersonRole.INSPECTOR: RoleInfo(
@@ -96,13 +102,22 @@ ROLES: dict[PersonRole, RoleInfo] = {
             P.APPROVE,
             P.RECTIFY,
             P.VERIFY_RECTIFICATION,
+            P.HANDLE_TICKETS,
+            P.ASSIGN_TICKETS,
         },
     ),
     PersonRole.ADMINISTRATOR: RoleInfo(
         PersonRole.ADMINISTRATOR,
         all_branches=False,
         permissions=_EVERYONE
-        | {P.VIEW_SPOT_CHECKS, P.VIEW_PATROL, P.REVIEW, P.RECTIFY, P.DAILY_CHECK},
+        | {
+            P.VIEW_SPOT_CHECKS,
+            P.VIEW_PATROL,
+            P.REVIEW,
+            P.RECTIFY,
+            P.DAILY_CHECK,
+            P.HANDLE_TICKETS,
+        },
     ),
     # Read-only: no permission that writes anything except its own language and logout.
     PersonRole.AUDITOR: RoleInfo(
@@ -122,6 +137,7 @@ READ_ONLY = frozenset(
         P.VIEW_DUTIES,
         P.VIEW_REPORTS,
         P.VIEW_PATROL,
+        P.VIEW_TICKETS,
         P.VERIFY_REGISTER,
         P.ACCOUNT,
     }

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import secrets
 import threading
 
@@ -103,6 +104,7 @@ def create_user(
     display_name: str | None,
     now: dt.datetime,
     locale: str = "zh",
+    email: str | None = None,
 ) -> UserRow:
     info = _role_and_branch(session, role, branch_id)
     if not username or len(username) > 64 or not username.isprintable() or " " in username:
@@ -110,6 +112,7 @@ def create_user(
     if session.scalars(select(UserRow.id).where(UserRow.username == username)).first():
         raise UserError(f"user {username!r} exists already", "exists")
     check_new_password(password)
+    address = check_email(email) if email else None
     user = UserRow(
         username=username,
         display_name=display_name or username,
@@ -119,6 +122,7 @@ def create_user(
         locale=locale,
         created_at=now,
         disabled_at=None,
+        email=address,
     )
     session.add(user)
     session.flush()
@@ -167,6 +171,28 @@ def reset_password(session: Session, user: UserRow, password: str, now: dt.datet
 
 def enable_user(user: UserRow) -> UserRow:
     user.disabled_at = None
+    return user
+
+
+#: one address, no display name, no spaces or angle brackets (it goes into an SMTP
+#: envelope as it is); the mail server has the last word on whether it exists
+_EMAIL = re.compile(r"^[^@\s<>\"',;]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}$")
+
+
+def check_email(address: str) -> str:
+    address = address.strip()
+    if len(address) > 254 or not _EMAIL.match(address):
+        raise UserError(f"not an e-mail address: {address[:80]!r}", "email")
+    return address
+
+
+def set_email(session: Session, username: str, address: str | None) -> UserRow:
+    """Where e-mail alerts reach the person; None removes the address."""
+    user = session.scalars(select(UserRow).where(UserRow.username == username)).first()
+    if user is None:
+        raise UserError(f"no user {username!r}", "not_found")
+    user.email = check_email(address) if address else None
+    session.flush()
     return user
 
 

@@ -17,7 +17,14 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from vidaudit import aio
-from vidaudit.cli.support import USAGE_ERROR, err, inventory_or_exit, sessions_or_exit
+from vidaudit.alerts.service import AlertService, BackgroundAlerts, Drained
+from vidaudit.cli.support import (
+    USAGE_ERROR,
+    alert_texts,
+    err,
+    inventory_or_exit,
+    sessions_or_exit,
+)
 from vidaudit.collector.fleet import DeviceProbe
 from vidaudit.collector.housekeeping import roll_up_observations
 from vidaudit.collector.lock import LockTimeout, run_lock
@@ -167,9 +174,60 @@ def collect_command(
         if snapshots
         else None
     )
-    sessions_or_exit(settings)  # refuses an out-of-date schema before any device is polled
+    # refuses an out-of-date schema before any device is polled
+    sessions = sessions_or_exit(settings)
     show_progress = fmt is OutputFormat.TABLE and sys.stderr.isatty()
     lock = settings.data_dir / "collect.lock"
+    alerts = (
+        AlertService(settings, sessions, alert_texts(), inventory=inventory)
+        if settings.notify.enabled
+        else None
+    )
+    # With --every the alerts are decided and sent beside the runs, in a thread of their
+    # own: a slow mail server never delays the next run.
+    background = BackgroundAlerts(alerts).start() if alerts and interval is not None else None
+    try:
+        _collect_loop(
+            settings,
+            inventory,
+            path,
+            branches,
+            fmt,
+            interval,
+            lock,
+            snapshot_options,
+            show_progress,
+            alerts,
+            background,
+        )
+    finally:
+        if background is not None:
+            background.stop()
+
+
+def _alert_summary(drained: Drained) -> None:
+    if drained.sent or drained.retrying or drained.failed:
+        err.print(
+            f"alerts: {drained.sent} sent, {drained.retrying} to retry, {drained.failed} failed",
+            highlight=False,
+        )
+    for line in drained.errors:
+        err.print(f"  {line}", markup=False, highlight=False)
+
+
+def _collect_loop(
+    settings: Settings,
+    inventory: Inventory,
+    path: Path,
+    branches: set[str] | None,
+    fmt: OutputFormat,
+    interval: float | None,
+    lock: Path,
+    snapshot_options: SnapshotOptions | None,
+    show_progress: bool,
+    alerts: AlertService | None,
+    background: BackgroundAlerts | None,
+) -> None:
     while True:
         started = time.monotonic()
         try:
@@ -185,6 +243,11 @@ def collect_command(
             err.print(f"error: {exc}", markup=False)
             raise typer.Exit(USAGE_ERROR) from None
         _print(result, inventory, fmt)
+        if background is not None:
+            background.wake()
+        elif alerts is not None:
+            # The run is stored; its alerts go out now, for at most send_budget_s.
+            _alert_summary(aio.run(alerts.after_collection()))
         if interval is None:
             return
         # A collector that runs for ever keeps its own tables in bounds: old days of

@@ -331,7 +331,7 @@ async def _serve(settings: Settings, engine: Engine, port: int | None) -> None:
     from vidaudit.cli.web import uvicorn_options
     from vidaudit.web.app import create_app
 
-    app = create_app(settings, engine)
+    app = create_app(settings, engine, alerts=True)
     options = uvicorn_options(settings, None, port)
     server = uvicorn.Server(uvicorn.Config(app, **{**options, "log_level": "warning"}))
     inventory = load_inventory(settings.inventory)

@@ -21,11 +21,19 @@ from sqlalchemy import select
 from vidaudit.cli.collect import collect_command
 from vidaudit.cli.frames import frames_command
 from vidaudit.cli.gb import gb_app
+from vidaudit.cli.notify import notify_app
 from vidaudit.cli.probe import probe_command
 from vidaudit.cli.register import register_app
 from vidaudit.cli.retention import retention_app
 from vidaudit.cli.sample import sample_app
-from vidaudit.cli.support import USAGE_ERROR, err, fail, inventory_or_exit, sessions_or_exit
+from vidaudit.cli.support import (
+    USAGE_ERROR,
+    err,
+    fail,
+    inventory_or_exit,
+    sessions_or_exit,
+    settings_or_exit,
+)
 from vidaudit.cli.web import serve_command, user_app
 from vidaudit.db.engine import DatabaseMissing, make_engine
 from vidaudit.db.migrate import schema_state, upgrade
@@ -56,6 +64,7 @@ app.command("frames")(frames_command)
 app.add_typer(retention_app, name="retention")
 app.command("serve")(serve_command)
 app.add_typer(user_app, name="user")
+app.add_typer(notify_app, name="notify")
 app.add_typer(gb_app, name="gb")
 evidence_app = typer.Typer(help="The evidence store.", no_args_is_help=True)
 app.add_typer(register_app, name="register")
@@ -71,7 +80,7 @@ InventoryArg = Annotated[
 
 
 def _settings() -> Settings:
-    return Settings()
+    return settings_or_exit()
 
 
 @app.callback()

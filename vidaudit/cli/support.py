@@ -8,10 +8,12 @@ message, reported before anything is written.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+import os
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -24,7 +26,7 @@ from vidaudit.inventory.load import SecretResolver
 from vidaudit.inventory.schema import Device, Inventory
 from vidaudit.inventory.sync import sync_inventory
 from vidaudit.review.register import signed_sessions
-from vidaudit.settings import Settings
+from vidaudit.settings import DEFAULT_SETTINGS_FILE, Settings
 from vidaudit.web.i18n import Catalogue, Translator
 
 USAGE_ERROR = 2
@@ -35,6 +37,20 @@ err = Console(stderr=True, soft_wrap=True)
 def fail(message: str) -> typer.Exit:
     err.print(f"error: {message}", markup=False, highlight=False)
     return typer.Exit(USAGE_ERROR)
+
+
+def settings_or_exit() -> Settings:
+    """The settings, or one line per problem naming the settings file and the key path
+    (e.g. ``notify.channels.mail.password``) and exit 2."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        source = os.environ.get("VIDAUDIT_SETTINGS_FILE", DEFAULT_SETTINGS_FILE)
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error["loc"] if "[" not in str(part))
+            # the input is not echoed: it may be a secret someone wrote in by mistake
+            err.print(f"{source}: {where}: {error['msg']}", markup=False, highlight=False)
+        raise typer.Exit(USAGE_ERROR) from None
 
 
 def inventory_or_exit(path: Path) -> Inventory:
@@ -99,3 +115,12 @@ def sync_from(
             text=path.read_text(encoding="utf-8"),
             now=now,
         )
+
+
+def alert_texts() -> Callable[[str], Callable[..., str]]:
+    """The alerts' words: the web's zh/en catalogues (web/locales/*.alerts.json)."""
+    # Imported here: only commands that send alerts read the catalogues.
+    from vidaudit.web.i18n import Catalogue
+    from vidaudit.web.state import WEB_ROOT
+
+    return Catalogue.load(WEB_ROOT / "locales").translator

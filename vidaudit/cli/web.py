@@ -19,7 +19,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from vidaudit.accounts.roles import PersonRole
-from vidaudit.accounts.users import UserError, create_user, disable_user
+from vidaudit.accounts.users import UserError, create_user, disable_user, set_email
 from vidaudit.cli.support import engine_or_exit
 from vidaudit.db.engine import make_sessionmaker
 from vidaudit.db.models import UserRow
@@ -66,7 +66,9 @@ def serve_command(
         load_signer(settings)
     except KeyProblem as exc:
         raise _fail(str(exc)) from None
-    app = create_app(settings, engine)
+    # alerts=True: the app's lifespan runs the alert scheduler and outbox drainer beside
+    # the register checkpoints; the GB/T 28181 service runs beside the server.
+    app = create_app(settings, engine, alerts=True)
     config = uvicorn.Config(app, **uvicorn_options(settings, host, port))
     asyncio.run(_serve_with_gb28181(settings, engine, uvicorn.Server(config)))
 
@@ -126,6 +128,9 @@ def user_add(
     ] = None,
     name: Annotated[str | None, typer.Option(help="display name, e.g. 张三")] = None,
     locale: Annotated[str, typer.Option(help="zh or en")] = "zh",
+    email: Annotated[
+        str | None, typer.Option(help="where e-mail alerts reach the person (optional)")
+    ] = None,
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="read the password from one stdin line")
     ] = False,
@@ -146,6 +151,7 @@ def user_add(
                 display_name=name,
                 now=dt.datetime.now(dt.UTC),
                 locale=locale,
+                email=email,
             )
             summary = f"user {user.username} added: role {user.role}, " + (
                 f"branch {user.branch_id}" if user.branch_id else "all branches"
@@ -162,7 +168,7 @@ def user_list() -> None:
     with sessions() as session:
         users = session.scalars(select(UserRow).order_by(UserRow.username)).all()
     table = Table(title=f"{len(users)} users", title_justify="left")
-    for column in ("username", "name", "role", "branch", "language", "created", "state"):
+    for column in ("username", "name", "role", "branch", "language", "e-mail", "created", "state"):
         table.add_column(column)
     for user in users:
         table.add_row(
@@ -171,6 +177,7 @@ def user_list() -> None:
             user.role,
             user.branch_id or "(all)",
             user.locale,
+            user.email or "",
             f"{user.created_at:%Y-%m-%d %H:%M} UTC",
             f"disabled {user.disabled_at:%Y-%m-%d}" if user.disabled_at else "active",
         )
@@ -187,3 +194,19 @@ def user_disable(username: Annotated[str, typer.Argument(help="login name")]) ->
     except UserError as exc:
         raise _fail(str(exc)) from None
     console.print(f"user {username} disabled; their sessions have ended", highlight=False)
+
+
+@user_app.command("email")
+def user_email(
+    username: Annotated[str, typer.Argument(help="login name")],
+    address: Annotated[str, typer.Argument(help="e-mail address; '' removes it")],
+) -> None:
+    """Set where e-mail alerts reach a person (see the README's alert rules)."""
+    sessions = _sessions(Settings())
+    try:
+        with sessions.begin() as session:
+            user = set_email(session, username, address or None)
+            shown = user.email or "(none)"
+    except UserError as exc:
+        raise _fail(str(exc)) from None
+    console.print(f"user {username}: e-mail {shown}", highlight=False)

@@ -1,7 +1,7 @@
 """The run as one JSON document other tools can rely on, and as a table for people.
 
 JSON shape (stable; times ISO 8601 with offsets, in each branch's time zone):
-  {"collected_at", "policy", "tickets": {"opened", "updated", "closed"},
+  {"collected_at", "policy", "tickets": {"opened", "updated", "closed", "reopened"},
    "devices": [{"id", "branch", "online", "error": null | {"kind", "message"},
                 "clock_drift_s", "manufacturer", "model", "firmware", "services",
                 "violations"}],
@@ -43,6 +43,7 @@ def report_json(
             "opened": tickets.opened,
             "updated": tickets.updated,
             "closed": tickets.closed,
+            "reopened": tickets.reopened,
         }
     document["devices"] = [
         {

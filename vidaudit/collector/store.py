@@ -26,6 +26,7 @@ from vidaudit.db.models import (
     FaultTicketRow,
 )
 from vidaudit.inventory.schema import Policy
+from vidaudit.review.tickets import close_by_check, recently_closed, reopen_by_check
 
 #: Art. 47: faults are reported to the branch head and the security department; the
 #: surveillance administrator is the one who fixes them.
@@ -92,6 +93,8 @@ class TicketChanges:
     opened: int
     updated: int
     closed: int
+    #: closed tickets whose check failed again soon after (``review.tickets``)
+    reopened: int = 0
 
 
 def finish_run(session: Session, run_id: int, report: RunReport) -> TicketChanges:
@@ -209,9 +212,27 @@ def _update_tickets(session: Session, run_id: int, report: RunReport) -> TicketC
 
     open_rows = session.scalars(select(FaultTicketRow).where(FaultTicketRow.closed_at.is_(None)))
     open_by_key = {(t.subject_kind, t.subject_id, t.rule): t for t in open_rows}
-    opened = updated = closed = 0
+    # A failure soon after its ticket was closed (by the check or by a person) reopens
+    # that ticket rather than opening another: the earlier close was premature.
+    closed_by_key = recently_closed(session, set(failing) - set(open_by_key), now)
+    opened = updated = closed = reopened = 0
     for key, (branch_id, violation) in failing.items():
         ticket = open_by_key.get(key)
+        previous = closed_by_key.get(key)
+        if (
+            ticket is None
+            and previous is not None
+            and reopen_by_check(
+                session,
+                previous,
+                now,
+                severity=violation.severity.value,
+                detail=violation.detail,
+                evidence=dict(violation.evidence),
+            )
+        ):
+            reopened += 1
+            continue
         if ticket is None:
             session.add(
                 FaultTicketRow(
@@ -230,10 +251,14 @@ def _update_tickets(session: Session, run_id: int, report: RunReport) -> TicketC
                     opened_run_id=run_id,
                     closed_run_id=None,
                     occurrences=1,
+                    state="open",
+                    version=1,
+                    reopened=0,
                 )
             )
             opened += 1
         else:
+            # seen again: not a change of state, so a person's open form stays valid
             ticket.last_seen_at = now
             ticket.occurrences += 1
             ticket.severity = violation.severity.value
@@ -253,12 +278,10 @@ def _update_tickets(session: Session, run_id: int, report: RunReport) -> TicketC
             was_checked = subject in report.pictures_checked
         else:
             was_checked = subject in checked_channels
-        if was_checked:
-            ticket.closed_at = now
-            ticket.closed_run_id = run_id
+        if was_checked and close_by_check(session, ticket, run_id, now):
             closed += 1
     session.flush()
-    return TicketChanges(opened=opened, updated=updated, closed=closed)
+    return TicketChanges(opened=opened, updated=updated, closed=closed, reopened=reopened)
 
 
 def ticket_changes_json(changes: TicketChanges) -> dict[str, int]:

@@ -218,6 +218,7 @@ class FaultTicketRow(Base):
     __table_args__ = (
         Index("ix_tickets_subject_open", "subject_id", "rule", "closed_at"),
         Index("ix_tickets_branch_open", "branch_id", "closed_at"),
+        Index("ix_tickets_state", "state", "branch_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -238,6 +239,45 @@ class FaultTicketRow(Base):
     opened_run_id: Mapped[int] = mapped_column(ForeignKey("collection_runs.id"))
     closed_run_id: Mapped[int | None] = mapped_column(ForeignKey("collection_runs.id"))
     occurrences: Mapped[int] = mapped_column(Integer, default=1)
+    #: open | acknowledged | assigned | reopened | closed (``review.tickets`` moves it)
+    state: Mapped[str] = mapped_column(String(16), default="open")
+    #: bumped by every change a person or the check makes to the state (not by a run
+    #: that only sees the fault again), so a person's stale form is refused, never applied
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    acknowledged_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    acknowledged_at: Mapped[dt.datetime | None]
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    due_at: Mapped[dt.datetime | None]
+    #: when the ticket passed its due time still open (the alert went to the head and 保卫部)
+    escalated_at: Mapped[dt.datetime | None]
+    #: who closed it by hand (None: closed because the check passed again) and why
+    closed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    close_reason: Mapped[str | None] = mapped_column(Text)
+    #: how often the check failed again after the ticket was closed
+    reopened: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class TicketEventRow(Base):
+    """Every change of a fault ticket: who (None: vidaudit itself), when, what (kept)."""
+
+    __tablename__ = "ticket_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("fault_tickets.id"), index=True)
+    at: Mapped[dt.datetime]
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    #: acknowledged | assigned | comment | evidence | escalated | closed | auto_closed |
+    #: reopened
+    action: Mapped[str] = mapped_column(String(16))
+    from_state: Mapped[str] = mapped_column(String(16))
+    to_state: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str] = mapped_column(Text)
+    evidence_sha256: Mapped[str | None] = mapped_column(ForeignKey("evidence.sha256"))
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    due_at: Mapped[dt.datetime | None]
+    version: Mapped[int] = mapped_column(Integer)
+    #: the register entry of a person's action
+    register_seq: Mapped[int | None] = mapped_column(ForeignKey("register_entries.seq"))
 
 
 class RegisterHeadRow(Base):
@@ -388,6 +428,8 @@ class UserRow(Base):
     locale: Mapped[str] = mapped_column(String(8), default="zh")
     created_at: Mapped[dt.datetime]
     disabled_at: Mapped[dt.datetime | None]
+    #: where e-mail alerts reach the person (optional; ``vidaudit user email``)
+    email: Mapped[str | None] = mapped_column(String(254))
 
 
 class WebSessionRow(Base):
@@ -561,6 +603,59 @@ class RetentionCheckRow(Base):
     evidence_sha256: Mapped[str | None] = mapped_column(ForeignKey("evidence.sha256"))
     register_seq: Mapped[int | None] = mapped_column(ForeignKey("register_entries.seq"))
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class AlertOutboxRow(Base):
+    """An alert waiting to be sent, or sent, or given up on (with why).
+
+    Alerts are written here in the same transaction that decides them and sent by a
+    separate drainer (``alerts.sender``), so a slow mail server never holds a collection
+    up.  The channel is named, never its webhook URL or password (those are secrets,
+    resolved only when sending).
+    """
+
+    __tablename__ = "alert_outbox"
+    __table_args__ = (Index("ix_alert_outbox_due", "state", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    created_at: Mapped[dt.datetime] = mapped_column(index=True)
+    #: device_offline | disk_failed | ticket_escalated | rectification_overdue |
+    #: approval_waiting | daily_check_missing | weekly_report
+    event: Mapped[str] = mapped_column(String(32))
+    #: the channel's name in the settings' notify section, and its kind
+    channel: Mapped[str] = mapped_column(String(64))
+    channel_kind: Mapped[str] = mapped_column(String(16))
+    #: an e-mail address, or "" for a group robot / webhook
+    recipient: Mapped[str] = mapped_column(String(254))
+    language: Mapped[str] = mapped_column(String(8))
+    branch_id: Mapped[str | None] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(String(256))
+    body: Mapped[str] = mapped_column(Text)
+    #: the message as the channels take it: {"lines": [{"text", "link", "key", "branch",
+    #: "subject"}], "link_label"}; ``body`` is the same as plain text, for people
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    #: pending | sent | failed
+    state: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer)
+    next_attempt_at: Mapped[dt.datetime]
+    last_attempt_at: Mapped[dt.datetime | None]
+    sent_at: Mapped[dt.datetime | None]
+    #: why the last attempt failed (kind: message; never a URL or secret)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    #: a drainer holds the row while it sends (two processes never send one row at once)
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[dt.datetime | None]
+
+
+class AlertThrottleRow(Base):
+    """When an alert about one thing (a ticket, an approval, a branch-day) last went out:
+    the one place that stops repeats more often than the settings allow."""
+
+    __tablename__ = "alert_throttle"
+
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    last_at: Mapped[dt.datetime]
+    times: Mapped[int] = mapped_column(Integer)
 
 
 class SettledFootageRow(Base):

@@ -20,9 +20,11 @@ from vidaudit.db.models import (
     ApprovalRow,
     ChannelRow,
     DeviceRow,
+    FaultTicketRow,
     FindingEventRow,
     FindingRow,
     TaskFrameRow,
+    TicketEventRow,
     UserRow,
 )
 
@@ -122,9 +124,17 @@ def may_see_evidence(session: Session, user: UserRow, sha256: str) -> bool:
                 return True
         return False
     scope = branch_scope_for(user.role, user.branch_id)
-    branches = session.scalars(
-        select(FindingRow.branch_id)
-        .join(FindingEventRow, FindingEventRow.finding_id == FindingRow.id)
-        .where(FindingEventRow.evidence_sha256 == sha256)
-    )
+    branches = [
+        *session.scalars(
+            select(FindingRow.branch_id)
+            .join(FindingEventRow, FindingEventRow.finding_id == FindingRow.id)
+            .where(FindingEventRow.evidence_sha256 == sha256)
+        ),
+        # a photo attached to a fault ticket: whoever sees the ticket's branch
+        *session.scalars(
+            select(FaultTicketRow.branch_id)
+            .join(TicketEventRow, TicketEventRow.ticket_id == FaultTicketRow.id)
+            .where(TicketEventRow.evidence_sha256 == sha256)
+        ),
+    ]
     return any(scope is None or branch_id in scope for branch_id in branches)

@@ -21,6 +21,7 @@ from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from vidaudit.alerts.service import AlertService
 from vidaudit.db.engine import make_sessionmaker
 from vidaudit.inventory import load_inventory
 from vidaudit.review.checkpoints import checkpoint_every
@@ -33,7 +34,7 @@ from vidaudit.web.errors import install_error_handlers
 from vidaudit.web.i18n import Catalogue
 from vidaudit.web.limits import InputLimits
 from vidaudit.web.routes import ROUTERS
-from vidaudit.web.state import WEB_ROOT, WebState, utc_now
+from vidaudit.web.state import WEB_ROOT, WebState, utc_now, web_state
 from vidaudit.web.templating import make_environment
 
 # Pages are server-rendered with no inline script or style, so the policy can be strict;
@@ -138,14 +139,38 @@ def _check_every_route_is_guarded(app: FastAPI) -> None:
             )
 
 
+@contextlib.asynccontextmanager
+async def _alerts_beside(app: FastAPI) -> AsyncIterator[None]:
+    """While the server runs: decide and send alerts, escalate overdue tickets
+    (``vidaudit.alerts.service``), never inside a request."""
+    state = web_state(app)
+    service = AlertService(
+        state.settings,
+        state.sessions,
+        state.catalogue.translator,
+        inventory=state.inventory,
+        clock=state.clock,
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(service.run(stop), name="vidaudit-alerts")
+    try:
+        yield
+    finally:
+        stop.set()
+        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+            await asyncio.wait_for(task, timeout=30)
+
+
 def create_app(
     settings: Settings,
     engine: Engine,
     *,
     web_root: Path | None = None,
     clock: Callable[[], dt.datetime] = utc_now,
+    alerts: bool = False,
 ) -> FastAPI:
-    """The web view on ``engine``.  ``web_root`` holds templates/, static/, locales/."""
+    """The web view on ``engine``.  ``web_root`` holds templates/, static/, locales/;
+    ``alerts``: run the alerts' sweep and sender beside it (``vidaudit serve``)."""
     root = web_root or WEB_ROOT
     # The policy (duties, retention, margins) and business hours live in cameras.yaml; a
     # broken inventory stops the server with the loader's message rather than half-working.
@@ -155,7 +180,7 @@ def create_app(
     sessions = make_sessionmaker(engine, register_info(signer))
 
     @contextlib.asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         minutes = settings.register_checkpoint_minutes
         task = None
         if minutes > 0:
@@ -163,7 +188,10 @@ def create_app(
                 checkpoint_every(sessions, signer, settings.checkpoints_file, minutes, clock)
             )
         try:
-            yield
+            async with contextlib.AsyncExitStack() as beside:
+                if alerts:
+                    await beside.enter_async_context(_alerts_beside(app))
+                yield
         finally:
             if task is not None:
                 task.cancel()

@@ -24,6 +24,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("spot_checks", "/spot-checks", frozenset({P.VIEW_SPOT_CHECKS})),
     # with a count of what waits: a branch head's requests to decide, one's own requests
     NavItem("approvals", "/approvals", frozenset({P.VIEW_SPOT_CHECKS})),
+    NavItem("tickets", "/tickets", frozenset({P.VIEW_TICKETS})),
     NavItem("findings", "/findings", frozenset({P.VIEW_FINDINGS})),
     NavItem("register", "/register", frozenset({P.VIEW_REGISTER})),
     NavItem("duties", "/duties", frozenset({P.VIEW_DUTIES})),

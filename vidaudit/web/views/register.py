@@ -31,6 +31,11 @@ KNOWN_ACTIONS = (
     "approval_request",
     "approval",
     "finding",
+    "ticket_acknowledge",
+    "ticket_assign",
+    "ticket_comment",
+    "ticket_evidence",
+    "ticket_close",
 )
 
 

@@ -30,7 +30,7 @@ from vidaudit.evidence.store import EvidenceStore
 from vidaudit.inventory.schema import ChannelRole
 from vidaudit.review.items import InspectionItem, items_for
 from vidaudit.review.viewing import register_viewing
-from vidaudit.web.deps import branch_scope
+from vidaudit.web.deps import MAX_DB_ID, branch_scope
 from vidaudit.web.i18n import DEFAULT_TIMEZONE
 from vidaudit.web.state import WebState, web_state
 
@@ -40,6 +40,16 @@ MAX_TEXT = 2000
 
 def clean_text(value: str | None, limit: int = MAX_TEXT) -> str:
     return (value or "").strip()[:limit]
+
+
+def row_id(text: str) -> int | None:
+    """An id or version typed into a form or a query: ASCII digits within ``MAX_DB_ID``,
+    the bound path ids (``DbId``) have. (``str.isdigit`` alone accepts "²", which ``int``
+    refuses.)"""
+    text = text.strip()
+    if not text.isascii() or not text.isdigit() or len(text) > 10 or int(text) > MAX_DB_ID:
+        return None
+    return int(text)
 
 
 def not_found() -> HTTPException:
