@@ -52,6 +52,8 @@ def inventory_document(
             opening = getattr(b.hours, day)
             hours[day] = str(opening) if opening is not None else "closed"
         entry: dict[str, Any] = {"id": b.id, "name": b.name}
+        if b.region is not None:
+            entry["region"] = b.region
         if b.timezone != plan.timezone:
             entry["timezone"] = b.timezone
         entry["hours"] = hours
@@ -73,6 +75,8 @@ def inventory_document(
                 if ch.plan.required_retention_days is not None:
                     c["retention_days"] = ch.plan.required_retention_days
                 c["audio"] = "required" if ch.plan.audio_required else "optional"
+                if ch.plan.offsite:
+                    c["offsite"] = True
                 channels.append(c)
             entry["devices"].append(
                 {
