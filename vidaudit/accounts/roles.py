@@ -38,6 +38,7 @@ class Permission(StrEnum):
     MANAGE_PLANS = "manage_plans"  # create random / targeted spot-check plans (D5, D6)
     VERIFY_REGISTER = "verify_register"  # run the register's chain verification
     DAILY_CHECK = "daily_check"  # confirm the daily surveillance check (D1)
+    PATROL_ROUND = "patrol_round"  # record an ATM patrol round (D9)
     MANAGE_USERS = "manage_users"  # list, add and disable accounts
     ACCOUNT = "account"  # one's own account: language, logout
 
@@ -70,6 +71,7 @@ ROLES: dict[PersonRole, RoleInfo] = {
         | {
             P.VIEW_SPOT_CHECKS,
             P.VIEW_PATROL,
+            P.PATROL_ROUND,
             P.REVIEW,
             P.VERIFY_RECTIFICATION,
             P.MANAGE_PLANS,
@@ -81,7 +83,14 @@ ROLES: dict[PersonRole, RoleInfo] = {
         PersonRole.INSPECTOR,
         all_branches=True,
         permissions=_EVERYONE
-        | {P.VIEW_SPOT_CHECKS, P.VIEW_PATROL, P.REVIEW, P.VERIFY_RECTIFICATION, P.MANAGE_PLANS},
+        | {
+            P.VIEW_SPOT_CHECKS,
+            P.VIEW_PATROL,
+            P.PATROL_ROUND,
+            P.REVIEW,
+            P.VERIFY_RECTIFICATION,
+            P.MANAGE_PLANS,
+        },
     ),
     PersonRole.BRANCH_HEAD: RoleInfo(
         PersonRole.BRANCH_HEAD,
@@ -92,6 +101,7 @@ ROLES: dict[PersonRole, RoleInfo] = {
         | {
             P.VIEW_SPOT_CHECKS,
             P.VIEW_PATROL,
+            P.PATROL_ROUND,
             P.REVIEW,
             P.APPROVE,
             P.RECTIFY,
@@ -102,7 +112,14 @@ ROLES: dict[PersonRole, RoleInfo] = {
         PersonRole.ADMINISTRATOR,
         all_branches=False,
         permissions=_EVERYONE
-        | {P.VIEW_SPOT_CHECKS, P.VIEW_PATROL, P.REVIEW, P.RECTIFY, P.DAILY_CHECK},
+        | {
+            P.VIEW_SPOT_CHECKS,
+            P.VIEW_PATROL,
+            P.PATROL_ROUND,
+            P.REVIEW,
+            P.RECTIFY,
+            P.DAILY_CHECK,
+        },
     ),
     # Read-only: no permission that writes anything except its own language and logout.
     PersonRole.AUDITOR: RoleInfo(

@@ -17,7 +17,16 @@ from vidaudit.web.views.review_common import branch_zones
 
 PAGE_SIZE = 50
 #: actions with their own label; others (written by later modules) show as they are
-KNOWN_ACTIONS = ("frame_pull", "playback", "review", "approval_request", "approval", "finding")
+KNOWN_ACTIONS = (
+    "frame_pull",
+    "clip_pull",
+    "playback",
+    "review",
+    "approval_request",
+    "approval",
+    "finding",
+    "patrol_round",
+)
 
 
 @dataclass(frozen=True)

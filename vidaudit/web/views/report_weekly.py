@@ -28,8 +28,15 @@ from vidaudit.db.models import (
     UserRow,
 )
 from vidaudit.inventory.schema import Inventory, Policy
+from vidaudit.review.duties import PatrolDay
 from vidaudit.web.i18n import zone
-from vidaudit.web.views.duties_data import DutyLine, duties_for_weeks, week_bounds
+from vidaudit.web.views.duties_data import (
+    DutyLine,
+    duties_for_weeks,
+    offsite_atms,
+    patrol_weeks,
+    week_bounds,
+)
 
 #: a finding's statuses (vidaudit.review.findings), each with a message
 FINDING_STATUSES = ("open", "fixed", "closed", "reopened")
@@ -85,10 +92,26 @@ class WeeklyReport:
     findings_closed: list[FindingLine] = field(default_factory=list)
     findings_overdue: list[FindingLine] = field(default_factory=list)
     tickets: list[FaultTicketRow] = field(default_factory=list)
+    #: the branch's off-site ATMs (D9) as (channel id, name)
+    atms: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def sunday(self) -> dt.date:
         return self.monday + dt.timedelta(days=6)
+
+    @property
+    def week_days(self) -> list[dt.date]:
+        return [self.monday + dt.timedelta(days=n) for n in range(7)]
+
+    @property
+    def patrol_grid(self) -> list[tuple[str, str, list[PatrolDay | None]]]:
+        """D9 per off-site ATM: (id, name, its day of each weekday; None after today)."""
+        patrol = self.duties.patrol
+        days = {(d.channel_id, d.day): d for d in (patrol.days if patrol else [])}
+        return [
+            (channel, name, [days.get((channel, day)) for day in self.week_days])
+            for channel, name in self.atms
+        ]
 
     @property
     def tz(self) -> str:
@@ -189,7 +212,10 @@ def weekly_report(
     start, end = week_bounds(monday, tz)
     as_of = min(now, end)
     [duties] = duties_for_weeks(db, branch, policy, [monday], now, inventory)
-    report = WeeklyReport(branch, monday, as_of, DutyLine(branch, duties))
+    atms = offsite_atms(db, [branch.id])[branch.id]
+    [patrol] = patrol_weeks(db, branch, policy, [monday], now, atms)
+    report = WeeklyReport(branch, monday, as_of, DutyLine(branch, duties, patrol=patrol))
+    report.atms = [(atm.channel_id, atm.name) for atm in atms]
     names = dict(
         db.execute(
             select(ChannelRow.id, ChannelRow.name)
