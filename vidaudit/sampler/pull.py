@@ -26,7 +26,7 @@ from vidaudit.db.models import TaskFrameRow
 from vidaudit.errors import VidauditError
 from vidaudit.evidence.store import EvidenceStore
 from vidaudit.inventory.load import SecretResolver
-from vidaudit.inventory.schema import Branch, Channel, Device, Playback
+from vidaudit.inventory.schema import Branch, Channel, Credentials, Device, Playback
 from vidaudit.media.errors import MediaError
 from vidaudit.media.file_frames import frames_at
 from vidaudit.media.jpeg import encode_jpeg
@@ -90,35 +90,73 @@ class PullOutcome:
     device_drift_s: float
 
 
-async def _device_view(
-    request: PullRequest, resolver: SecretResolver, settings: OnvifSettings
+async def device_view(
+    device: Device, channel: Channel, resolver: SecretResolver, settings: OnvifSettings
 ) -> tuple[dt.timedelta, dt.timedelta | None, str | None]:
     """(drift, device UTC offset, replay URI or None) read from the device over ONVIF."""
-    credentials = resolver.credentials(request.device)
+    credentials = resolver.credentials(device)
     async with (
         OnvifPool(settings) as pool,
-        pool.open(str(request.device.onvif), credentials) as dev,
+        pool.open(str(device.onvif), credentials) as dev,
     ):
         clock = await dev.clock()
         # a frame's instant is evidence: read the clock to milliseconds, not to the second
         drift = await dev.fine_drift() or clock.drift or dt.timedelta()
         offset = clock.observed_offset or clock.tz_offset
-        if request.device.playback is not Playback.ONVIF_REPLAY:
+        if device.playback is not Playback.ONVIF_REPLAY:
             return drift, offset, None
         recordings = await dev.recordings()
         profiles = await dev.profiles() if dev.offers("media") else ()
         jobs = await dev.recording_jobs() if dev.offers("recording") else ()
         topology = DeviceTopology(recordings, jobs, profiles, ())
-        recording = match_recording(request.channel.ref, topology)
+        recording = match_recording(channel.ref, topology)
         if recording is None:
-            raise PullError("not_found", f"no recording on the device for {request.channel.id}")
+            raise PullError("not_found", f"no recording on the device for {channel.id}")
         return drift, offset, (await dev.replay_uri(recording.token)).uri
+
+
+def vendor_playback_url(
+    device: Device,
+    channel: Channel,
+    credentials: Credentials,
+    start: dt.datetime,
+    end: dt.datetime,
+    device_offset: dt.timedelta | None,
+) -> str:
+    """The device's Hikvision or Dahua playback URL for [start, end] (device clock)."""
+    number = channel.ref.channel
+    if number is None:
+        raise PullError("config", f"{channel.id}: vendor playback needs ref.channel")
+    host = urlsplit(str(device.onvif)).hostname or ""
+    secret = credentials.password.get_secret_value()
+    if device.playback is Playback.HIKVISION_URL:
+        return hikvision_playback_url(
+            host,
+            number,
+            start,
+            end,
+            port=device.rtsp_port,
+            username=credentials.username,
+            password=secret,
+        )
+    return dahua_playback_url(
+        host,
+        number,
+        start,
+        end,
+        device_tz=device_offset or dt.timedelta(hours=8),
+        port=device.rtsp_port,
+        username=credentials.username,
+        password=secret,
+    )
 
 
 async def _pull_from_device(
     request: PullRequest, resolver: SecretResolver, settings: OnvifSettings
 ) -> tuple[list[PulledFrame], dt.timedelta, str]:
-    drift, offset, replay_uri = await _device_view(request, resolver, settings)
+    drift, offset, replay_uri = await device_view(
+        request.device, request.channel, resolver, settings
+    )
     credentials = resolver.credentials(request.device)
     on_device = [instant + drift for instant in request.instants]
     playback = request.device.playback
@@ -136,11 +174,6 @@ async def _pull_from_device(
             max_delta=request.max_delta,
         )
         return frames, drift, "onvif-replay"
-    number = request.channel.ref.channel
-    if number is None:
-        raise PullError("config", f"{request.channel.id}: vendor playback needs ref.channel")
-    host = urlsplit(str(request.device.onvif)).hostname or ""
-    secret = credentials.password.get_secret_value()
     found: list[PulledFrame | None] = [None] * len(on_device)
     # Vendor playback streams in real time, so each stretch of nearby instants gets its own
     # short URL instead of one URL spanning them all.
@@ -148,27 +181,7 @@ async def _pull_from_device(
         # playback URLs carry whole seconds; the stream's first frame is at that second
         start = (stretch[0][1] - _URL_MARGIN).replace(microsecond=0)
         end = stretch[-1][1] + _URL_MARGIN
-        if playback is Playback.HIKVISION_URL:
-            url = hikvision_playback_url(
-                host,
-                number,
-                start,
-                end,
-                port=request.device.rtsp_port,
-                username=credentials.username,
-                password=secret,
-            )
-        else:
-            url = dahua_playback_url(
-                host,
-                number,
-                start,
-                end,
-                device_tz=offset or dt.timedelta(hours=8),
-                port=request.device.rtsp_port,
-                username=credentials.username,
-                password=secret,
-            )
+        url = vendor_playback_url(request.device, request.channel, credentials, start, end, offset)
         # Our RTSP client rather than FFmpeg's: an NVR starts playback at the keyframe at or
         # before starttime, and only the RTP side (the 0xABAC NTP time, else RTP-Info and
         # Range) says which instant the first frame really is; FFmpeg assumes starttime.

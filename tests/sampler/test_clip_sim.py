@@ -1,0 +1,168 @@
+"""Clips of recorded video from the simulated fleet, by every playback route: the MP4 holds
+the footage as recorded (H.264, no re-encoding), its first and last frames show (by their
+burnt-in time codes) the instants the pull reports, the range asked for is covered, the
+pull is registered first, and ``evidence verify`` checks the clip like any evidence."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from pathlib import Path
+
+import av
+import pytest
+from sqlalchemy import select
+
+from tests.sampler.test_pull_sim import SCENARIO
+from tests.sim.timecode import read_timecode
+from vidaudit.db.engine import make_engine, make_sessionmaker
+from vidaudit.db.migrate import upgrade
+from vidaudit.db.models import EvidenceRow, RegisterEntryRow, TaskClipRow
+from vidaudit.evidence.store import EvidenceStore
+from vidaudit.inventory import load_inventory
+from vidaudit.inventory.load import SecretResolver
+from vidaudit.inventory.sync import sync_inventory
+from vidaudit.review.register import verify
+from vidaudit.sampler.clips import ClipRequest, pull_clip
+from vidaudit.sampler.pull import PullError
+from vidaudit.settings import Settings
+from vidaudit.sim import parse_scenario, running_fleet
+
+FRAME_MS = 100  # the simulator's 10 fps
+GOP_MS = 2000  # and its 2 s GOPs
+
+
+def decoded_times(path: Path) -> tuple[str, list[int], list[bool]]:
+    """The codec, each frame's burnt-in time code (device ms) and keyframe flag."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        codec = stream.codec_context.name
+        codes, keys = [], []
+        for frame in container.decode(stream):
+            code = read_timecode(frame.to_ndarray(format="gray"))
+            assert code is not None, "a frame without a readable time code"
+            codes.append(code)
+            keys.append(frame.key_frame)
+    return codec, codes, keys
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize(("channel_id", "seconds"), [("UNV-C1", 20), ("HIK-C1", 5), ("DAH-C1", 5)])
+async def test_clip_by_each_playback_route(tmp_path: Path, channel_id: str, seconds: int) -> None:
+    settings = Settings(data_dir=tmp_path / "data")
+    engine = make_engine(settings)
+    upgrade(engine)
+    sessions = make_sessionmaker(engine)
+    store = EvidenceStore(tmp_path / "ev")
+    path = tmp_path / "cameras.sim.yaml"
+    async with running_fleet(parse_scenario(SCENARIO), inventory_out=path) as fleet:
+        inventory = load_inventory(path)
+        now = dt.datetime.now(dt.UTC)
+        with sessions.begin() as s:
+            sync_inventory(s, inventory, source="t", text=path.read_text("utf-8"), now=now)
+        branch, device, channel = next(
+            (b, d, c) for b, d, c in inventory.channels() if c.id == channel_id
+        )
+        at = now - dt.timedelta(hours=3, seconds=0.37)
+        outcome = await pull_clip(
+            ClipRequest.around(
+                branch,
+                device,
+                channel,
+                at,
+                seconds,
+                reason="抽查任务 #1 随机抽查",
+                actor="insp",
+                actor_role="inspector",
+                task_id=None,
+            ),
+            sessions=sessions,
+            store=store,
+            resolver=SecretResolver(inventory, path),
+            onvif_settings=settings.onvif(),
+            now=now,
+        )
+        true_drift = fleet.truth["devices"][device.id]["clock_drift_s"]
+    start, end = at - dt.timedelta(seconds=seconds / 2), at + dt.timedelta(seconds=seconds / 2)
+    assert outcome.source_kind == device.playback.value
+    assert outcome.codec == "h264" and outcome.losses == 0
+
+    codec, codes, keys = decoded_times(outcome.path)
+    assert codec == "h264"
+    assert keys[0], "a clip starts at a keyframe"
+    assert len(codes) == outcome.frames
+    # frames are in order, one every 100 ms, none missing
+    assert all(b - a == FRAME_MS for a, b in itertools.pairwise(codes))
+    # what the first and last frames show (device clock) is what the pull reports, moved
+    # by the drift it measured
+    drift_ms = outcome.device_drift_s * 1000
+    assert abs(codes[0] - (outcome.first.timestamp() * 1000 + drift_ms)) <= 1
+    assert abs(codes[-1] - (outcome.last.timestamp() * 1000 + drift_ms)) <= 1
+    # and the clip covers the range asked for, in true time: it starts at the keyframe at
+    # or before the start (at most one GOP early) and ends within a frame of the end
+    first_true = codes[0] - true_drift * 1000
+    last_true = codes[-1] - true_drift * 1000
+    assert start.timestamp() * 1000 - GOP_MS - 50 <= first_true <= start.timestamp() * 1000 + 50
+    assert end.timestamp() * 1000 - FRAME_MS - 50 <= last_true <= end.timestamp() * 1000 + 50
+
+    with sessions() as s:
+        (entry,) = s.scalars(select(RegisterEntryRow)).all()
+        assert entry.action == "clip_pull" and entry.channel_id == channel_id
+        assert entry.range_start == start and entry.range_end == end
+        (row,) = s.scalars(select(TaskClipRow)).all()
+        assert row.register_seq == entry.seq and row.evidence_sha256 == outcome.sha256
+        evidence = s.get(EvidenceRow, outcome.sha256)
+        assert evidence is not None and evidence.media_type == "video/mp4"
+        assert evidence.origin["remuxed"] is True
+        assert verify(s).ok
+        assert store.verify(s).ok
+    # the MP4 is playable from its start: its index (moov) comes before the media (mdat)
+    head = outcome.path.read_bytes()[:4096]
+    assert head[4:8] == b"ftyp" and b"moov" in head
+    # evidence verify notices a clip that was changed
+    outcome.path.chmod(0o644)
+    data = bytearray(outcome.path.read_bytes())
+    data[-100] ^= 0xFF
+    outcome.path.write_bytes(bytes(data))
+    with sessions() as s:
+        check = store.verify(s)
+    assert not check.ok and "altered" in check.problems[0]
+
+
+async def test_clip_limits_and_a_range_without_footage(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data")
+    engine = make_engine(settings)
+    upgrade(engine)
+    sessions = make_sessionmaker(engine)
+    path = tmp_path / "cameras.sim.yaml"
+    async with running_fleet(parse_scenario(SCENARIO), inventory_out=path):
+        inventory = load_inventory(path)
+        now = dt.datetime.now(dt.UTC)
+        with sessions.begin() as s:
+            sync_inventory(s, inventory, source="t", text=path.read_text("utf-8"), now=now)
+        branch, device, channel = next(
+            (b, d, c) for b, d, c in inventory.channels() if c.id == "UNV-C1"
+        )
+        common = {
+            "sessions": sessions,
+            "store": EvidenceStore(tmp_path / "ev"),
+            "resolver": SecretResolver(inventory, path),
+            "onvif_settings": settings.onvif(),
+            "now": now,
+        }
+
+        def request(at: dt.datetime, seconds: int) -> ClipRequest:
+            return ClipRequest.around(
+                branch, device, channel, at, seconds,
+                reason="核实", actor="admin", actor_role="administrator",
+            )  # fmt: skip
+
+        for seconds in (4, 61):
+            with pytest.raises(ValueError, match="5-60 s"):
+                await pull_clip(request(now - dt.timedelta(hours=1), seconds), **common)  # type: ignore[arg-type]
+        with pytest.raises(PullError, match="not_found"):
+            await pull_clip(request(now - dt.timedelta(days=400), 10), **common)  # type: ignore[arg-type]
+    with sessions() as s:
+        # the refused lengths never reached the register; the attempt without footage did
+        assert verify(s).entries == 1
+        assert s.scalars(select(TaskClipRow)).all() == []
