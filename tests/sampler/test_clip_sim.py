@@ -12,9 +12,11 @@ from pathlib import Path
 import av
 import pytest
 from sqlalchemy import select
+from typer.testing import CliRunner
 
 from tests.sampler.test_pull_sim import SCENARIO
 from tests.sim.timecode import read_timecode
+from vidaudit.cli import app
 from vidaudit.db.engine import make_engine, make_sessionmaker
 from vidaudit.db.migrate import upgrade
 from vidaudit.db.models import EvidenceRow, RegisterEntryRow, TaskClipRow
@@ -53,7 +55,7 @@ async def test_clip_by_each_playback_route(tmp_path: Path, channel_id: str, seco
     engine = make_engine(settings)
     upgrade(engine)
     sessions = make_sessionmaker(engine)
-    store = EvidenceStore(tmp_path / "ev")
+    store = EvidenceStore(settings.evidence_dir)
     path = tmp_path / "cameras.sim.yaml"
     async with running_fleet(parse_scenario(SCENARIO), inventory_out=path) as fleet:
         inventory = load_inventory(path)
@@ -119,14 +121,17 @@ async def test_clip_by_each_playback_route(tmp_path: Path, channel_id: str, seco
     # the MP4 is playable from its start: its index (moov) comes before the media (mdat)
     head = outcome.path.read_bytes()[:4096]
     assert head[4:8] == b"ftyp" and b"moov" in head
-    # evidence verify notices a clip that was changed
+    # `vidaudit evidence verify` checks the clip, and notices when it was changed
+    runner = CliRunner()
+    environ = {"VIDAUDIT_DATA_DIR": str(settings.data_dir)}
+    intact = runner.invoke(app, ["evidence", "verify"], env=environ)
+    assert intact.exit_code == 0 and "evidence INTACT: 1 files checked" in intact.output
     outcome.path.chmod(0o644)
     data = bytearray(outcome.path.read_bytes())
     data[-100] ^= 0xFF
     outcome.path.write_bytes(bytes(data))
-    with sessions() as s:
-        check = store.verify(s)
-    assert not check.ok and "altered" in check.problems[0]
+    broken = runner.invoke(app, ["evidence", "verify"], env=environ)
+    assert broken.exit_code == 1 and "was altered" in broken.output
 
 
 async def test_clip_limits_and_a_range_without_footage(tmp_path: Path) -> None:
