@@ -20,6 +20,7 @@ from vidaudit.evidence.store import EvidenceStore
 from vidaudit.inventory.load import SecretResolver
 from vidaudit.inventory.schema import Device, Inventory
 from vidaudit.onvif.settings import OnvifSettings
+from vidaudit.sampler.clips import ClipOutcome, ClipRequest, pull_clip
 from vidaudit.sampler.pull import PullError, PullOutcome, PullRequest, pull_frames
 
 #: how the register names each kind of spot-check
@@ -82,6 +83,49 @@ async def pull_task(
             device,
             channel,
             instants,
+            task_reason(task, approval_id),
+            actor,
+            actor_role,
+            task_id=task.id,
+        ),
+        sessions=puller.sessions,
+        store=puller.store,
+        resolver=puller.resolver,
+        onvif_settings=puller.onvif_settings,
+        now=now,
+    )
+    with puller.sessions.begin() as session:
+        row = session.get(SpotCheckTaskRow, task.id)
+        if row is not None and row.status == "planned":
+            row.status = "pulled"
+    return outcome
+
+
+async def pull_task_clip(
+    puller: Puller,
+    task: SpotCheckTaskRow,
+    start: dt.datetime,
+    end: dt.datetime,
+    *,
+    actor: str,
+    actor_role: str,
+    now: dt.datetime,
+    approval_id: int | None = None,
+) -> ClipOutcome:
+    """A clip of [start, end] of one task's channel, registered with the task's wording;
+    a planned task becomes pulled.  Raises as ``pull_task`` does, and ``ValueError`` for
+    a clip outside 5-60 s."""
+    found = puller.inventory.find_channel(task.channel_id)
+    if found is None:
+        raise PullError("no_inventory", f"channel {task.channel_id} is not in the inventory")
+    branch, device, channel = found
+    outcome = await pull_clip(
+        ClipRequest(
+            branch,
+            device,
+            channel,
+            start,
+            end,
             task_reason(task, approval_id),
             actor,
             actor_role,

@@ -3,6 +3,7 @@ are ``spotcheck_queue``).
 
 ``/spot-checks/{id}``       the task: channel, window, reason, pulled frames, the items
 ``…/pull``                  pull the planned frames, more frames, or step ±N s (POST)
+``…/clip``                  pull a clip of 5-60 s around a frame or the task's event (POST)
 ``…/access``                ask the branch head for approval (D4) (POST)
 ``…/review``                submit the review (POST) -> ``/reviews/{id}``
 
@@ -33,8 +34,9 @@ from vidaudit.review.access import footage_access
 from vidaudit.review.approvals import ApprovalError, request_approval
 from vidaudit.review.items import Verdict
 from vidaudit.review.reviews import ItemMark, ReviewError, submit_review
+from vidaudit.sampler.clips import MAX_SECONDS, MIN_SECONDS
 from vidaudit.sampler.pull import PullError
-from vidaudit.sampler.tasks import Puller, pull_task
+from vidaudit.sampler.tasks import Puller, pull_task, pull_task_clip
 from vidaudit.web.deps import Forbidden, SessionDep, require_permission
 from vidaudit.web.i18n import zone
 from vidaudit.web.state import web_state
@@ -48,7 +50,14 @@ from vidaudit.web.views.review_common import (
     load_task,
     query_flag,
 )
-from vidaudit.web.views.spotchecks import frame_shas, pull_instants, task_frames, task_reviews
+from vidaudit.web.views.spotchecks import (
+    clip_range,
+    frame_shas,
+    pull_instants,
+    task_clips,
+    task_frames,
+    task_reviews,
+)
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["spot-checks"])
@@ -107,6 +116,7 @@ def _task_page(
     task = tv.task
     access = footage_access(db, user, tv.branch.id, tv.channel.id, task.start, task.end)
     frames = task_frames(db, task.id) if access.allowed else []
+    clips = task_clips(db, task.id) if access.allowed else []
     plan = db.get(SpotCheckPlanRow, task.plan_id)
     reviews = task_reviews(db, task.id)
     return render(
@@ -119,6 +129,8 @@ def _task_page(
             "plan": plan,
             "access": access,
             "frames": frames,
+            "clips": clips,
+            "clip_seconds": (MIN_SECONDS, MAX_SECONDS),
             "items": channel_items(tv.channel.role),
             "verdicts": [v.value for v in Verdict],
             "form": form or ReviewForm(),
@@ -194,15 +206,9 @@ def pull(
     if not access.allowed:
         # Nothing is pulled or registered without the branch head's approval (D4).
         return RedirectResponse(f"{back}?error=not_approved", status_code=303)
-    if state.inventory is None:
+    puller = _puller(request)
+    if puller is None:
         return RedirectResponse(f"{back}?error=no_inventory#frames", status_code=303)
-    puller = Puller(
-        state.inventory,
-        state.sessions,
-        evidence_store(state),
-        SecretResolver(state.inventory, state.inventory_path),
-        state.settings.onvif(),
-    )
     # The pull registers itself and writes its frames in its own transactions; end ours so
     # a SQLite reader snapshot cannot block them or go stale underneath us.
     db.rollback()
@@ -225,6 +231,64 @@ def pull(
         kind = exc.kind if exc.kind in PULL_ERRORS else "other"
         return RedirectResponse(f"{back}?error={kind}#frames", status_code=303)
     return RedirectResponse(f"{back}?done=pulled&n={len(outcome.frames)}#frames", 303)
+
+
+def _puller(request: Request) -> Puller | None:
+    state = web_state(request)
+    if state.inventory is None:
+        return None
+    return Puller(
+        state.inventory,
+        state.sessions,
+        evidence_store(state),
+        SecretResolver(state.inventory, state.inventory_path),
+        state.settings.onvif(),
+    )
+
+
+@router.post("/spot-checks/{task_id}/clip")
+def pull_clip_of_task(
+    request: Request,
+    db: SessionDep,
+    user: ReviewUser,
+    task_id: int,
+    seconds: Annotated[str, Form(max_length=8)] = "20",
+    frame_id: Annotated[str, Form(max_length=20)] = "",
+) -> Response:
+    state = web_state(request)
+    tv = load_task(db, task_id)
+    back = f"/spot-checks/{task_id}"
+    wanted = clip_range(db, tv.task, frame_id, seconds)
+    if wanted is None:
+        return RedirectResponse(f"{back}?error=bad_clip#clips", status_code=303)
+    start, end = wanted
+    access = footage_access(db, user, tv.branch.id, tv.channel.id, start, end)
+    if not access.allowed:
+        # Nothing is pulled or registered without the branch head's approval (D4).
+        return RedirectResponse(f"{back}?error=not_approved", status_code=303)
+    puller = _puller(request)
+    if puller is None:
+        return RedirectResponse(f"{back}?error=no_inventory#clips", status_code=303)
+    db.rollback()  # the pull writes in its own transactions (see ``pull``)
+    try:
+        anyio.from_thread.run(
+            partial(
+                pull_task_clip,
+                puller,
+                tv.task,
+                start,
+                end,
+                actor=user.username,
+                actor_role=user.role,
+                now=state.clock(),
+                approval_id=access.approval.id if access.approval is not None else None,
+            )
+        )
+    except (PullError, ConfigError) as exc:
+        log.warning("clip for task %s by %s failed: %s", task_id, user.username, exc)
+        kind = exc.kind if exc.kind in PULL_ERRORS else "other"
+        return RedirectResponse(f"{back}?error={kind}#clips", status_code=303)
+    return RedirectResponse(f"{back}?done=clip#clips", 303)
 
 
 def parse_review_form(
