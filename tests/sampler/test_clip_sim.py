@@ -14,6 +14,9 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
+from tests.conftest import REPO
+from tests.media.clips import write_clip
+from tests.media.timecode import read_timecode as read_file_timecode
 from tests.sampler.test_pull_sim import SCENARIO
 from tests.sim.timecode import read_timecode
 from vidaudit.cli import app
@@ -171,3 +174,61 @@ async def test_clip_limits_and_a_range_without_footage(tmp_path: Path) -> None:
         # the refused lengths never reached the register; the attempt without footage did
         assert verify(s).entries == 1
         assert s.scalars(select(TaskClipRow)).all() == []
+
+
+async def test_clip_from_an_exported_file(tmp_path: Path) -> None:
+    """The third road: an NVR export.  The clip's first frame is the keyframe at or before
+    the start, its last the last frame before the end, and the times the pull reports are
+    the ones burnt into those frames."""
+    settings = Settings(data_dir=tmp_path / "data")
+    engine = make_engine(settings)
+    upgrade(engine)
+    sessions = make_sessionmaker(engine)
+    inventory = load_inventory(REPO / "cameras.yaml")
+    now = dt.datetime.now(dt.UTC)
+    with sessions.begin() as s:
+        sync_inventory(s, inventory, source="t", text="", now=now)
+    branch, device, channel = next(f for f in inventory.channels() if f[2].id == "FY001-C01")
+    export = write_clip(tmp_path / "export.mp4", seconds=12, fps=25, gop_seconds=2)
+    t0 = now.replace(microsecond=0) - dt.timedelta(days=2)  # the export's first frame
+    store = EvidenceStore(settings.evidence_dir)
+    common = {
+        "sessions": sessions,
+        "store": store,
+        "resolver": SecretResolver(inventory),
+        "onvif_settings": settings.onvif(),
+        "now": now,
+    }
+
+    def request(start_s: float, end_s: float, file_start: dt.datetime | None) -> ClipRequest:
+        return ClipRequest(
+            branch, device, channel,
+            t0 + dt.timedelta(seconds=start_s), t0 + dt.timedelta(seconds=end_s),
+            "抽查任务 #7 定向抽查", "insp", "inspector",
+            file=export.path, file_start=file_start,
+        )  # fmt: skip
+
+    with pytest.raises(ValueError, match="first frame"):
+        await pull_clip(request(2.3, 9.1, None), **common)  # type: ignore[arg-type]
+    outcome = await pull_clip(request(2.3, 9.1, t0), **common)  # type: ignore[arg-type]
+    assert outcome.source_kind == "file" and outcome.codec == "h264"
+
+    with av.open(str(outcome.path)) as container:
+        stream = container.streams.video[0]
+        frames = [(read_file_timecode(f.to_ndarray(format="bgr24")), f.key_frame)
+                  for f in container.decode(stream)]  # fmt: skip
+    codes = [code for code, _key in frames]
+    assert frames[0][1], "a clip starts at a keyframe"
+    assert len(codes) == outcome.frames
+    assert all(b - a == 40 for a, b in itertools.pairwise(codes))
+    # first: the keyframe at or before 2.3 s (GOP 2 s) is 2.000 s; last: 9.080 s (25 fps)
+    assert codes[0] == 2000 and codes[-1] == 9080
+    assert outcome.first == t0 + dt.timedelta(milliseconds=codes[0])
+    assert outcome.last == t0 + dt.timedelta(milliseconds=codes[-1])
+    with sessions() as s:
+        # the refused request (no start for the file) never reached the register
+        (entry,) = s.scalars(select(RegisterEntryRow)).all()
+        assert entry.action == "clip_pull" and entry.details["source"] == "file"
+        (row,) = s.scalars(select(TaskClipRow)).all()
+        assert (row.first_at, row.last_at) == (outcome.first, outcome.last)
+        assert verify(s).ok and store.verify(s).ok

@@ -222,17 +222,19 @@ async def pull_clip(
     onvif_settings: OnvifSettings,
     now: dt.datetime,
 ) -> ClipOutcome:
-    """Register, pull, store.  Raises ``ValueError`` for a range outside 5-60 s (nothing
-    registered), ``ConfigError`` for an unresolved password (nothing registered) and
-    ``PullError`` when the footage cannot be had (the attempt stays registered)."""
+    """Register, pull, store.  Raises ``ValueError`` for a range outside 5-60 s or a file
+    without its start and ``ConfigError`` for an unresolved password (nothing registered
+    in either case), ``PullError`` when the footage cannot be had (the attempt stays
+    registered)."""
     check_range(request.start, request.end)
     if request.file is None:
         resolver.credentials(request.device)
+    elif request.file_start is None:
+        raise ValueError("a clip from a file needs the instant its first frame shows")
     seq = await asyncio.to_thread(_register, sessions, request, now)
     try:
         if request.file is not None:
-            if request.file_start is None:
-                raise ValueError("a clip from a file needs the instant its first frame shows")
+            assert request.file_start is not None  # checked before registering
             clip = await asyncio.to_thread(
                 clip_from_file,
                 request.file,
