@@ -1,6 +1,6 @@
 """Clips through the web view: pulled on the spot-check page from the simulated fleet
 (a Hikvision playback URL, real RTSP), listed with a video element, served to those D4
-lets see them, attached to a finding; and played in Debian's Chromium.
+lets see them, attached to a finding; and pulled and played in Debian's Chromium.
 
 Debian's Chromium plays H.264 (found on this machine: ``canPlayType`` answers "probably"
 for avc1 Main/High and a clip plays), so the clip is served as recorded; H.265 it does not
@@ -8,31 +8,65 @@ play (``canPlayType`` answers ""), which the browser test records too."""
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import datetime as dt
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from sqlalchemy import select
 
-from tests.media.clips import write_clip
-from tests.web.conftest import ARTIFACTS, LiveServer, WebEnv, build_web_env, inventory
+from tests.web.conftest import ARTIFACTS, LiveServer, WebEnv, build_web_env
 from tests.web.test_review_browser import log_in
-from tests.web.test_review_flow import COUNTER_ITEMS, plan_task, post
+from tests.web.test_review_flow import COUNTER_ITEMS, post
 from tests.web.test_review_pull_sim import fleet_in_thread
-from vidaudit.db.models import FindingRow, RegisterEntryRow, SpotCheckTaskRow, TaskClipRow
+from vidaudit.db.models import (
+    EvidenceRow,
+    FindingRow,
+    RegisterEntryRow,
+    SpotCheckTaskRow,
+    TaskClipRow,
+)
 from vidaudit.evidence.store import EvidenceStore
-from vidaudit.inventory import load_inventory, parse_inventory
-from vidaudit.inventory.load import SecretResolver
+from vidaudit.inventory import load_inventory
 from vidaudit.inventory.sync import sync_inventory
 from vidaudit.review.register import verify
-from vidaudit.sampler.clips import ClipRequest, pull_clip
 from vidaudit.sampler.plan import PlannedTask, TaskKind
 from vidaudit.sampler.store import save_plan
+
+
+def targeted_task(env: WebEnv, path: Path) -> tuple[int, dt.datetime]:
+    """The simulated fleet's inventory synced, and one targeted task on its Hikvision
+    camera (vendor playback URL over RTSP) five hours ago: (task id, event instant)."""
+    inventory = load_inventory(path)
+    start = (env.now - dt.timedelta(hours=5)).replace(microsecond=0)
+    event = start + dt.timedelta(minutes=1)
+    with env.sessions.begin() as db:
+        sync_inventory(db, inventory, source=str(path), text=path.read_text("utf-8"), now=env.now)
+        plan = save_plan(
+            db,
+            kind="targeted",
+            created_by="sec",
+            now=env.now,
+            tasks=[
+                PlannedTask(
+                    "B1",
+                    "B1-HIK-C1",
+                    start,
+                    start + dt.timedelta(minutes=2),
+                    TaskKind.TARGETED,
+                    reason="large_withdrawal: 50000",
+                    event_at=event,
+                )
+            ],
+            params={},
+            frames_per_task=2,
+        )
+        task_id = db.scalars(
+            select(SpotCheckTaskRow.id).where(SpotCheckTaskRow.plan_id == plan.id)
+        ).one()
+    return task_id, event
 
 
 @pytest.mark.timeout(180)
@@ -47,34 +81,7 @@ def test_a_clip_pulled_on_the_task_page_and_attached_to_a_finding(
             inventory=path,
             data_dir=tmp_path / "data",
         )
-        inventory = load_inventory(path)
-        start = (env.now - dt.timedelta(hours=5)).replace(microsecond=0)
-        with env.sessions.begin() as db:
-            sync_inventory(
-                db, inventory, source=str(path), text=path.read_text("utf-8"), now=env.now
-            )
-            plan = save_plan(
-                db,
-                kind="targeted",
-                created_by="sec",
-                now=env.now,
-                tasks=[
-                    PlannedTask(
-                        "B1",
-                        "B1-HIK-C1",
-                        start,
-                        start + dt.timedelta(minutes=2),
-                        TaskKind.TARGETED,
-                        reason="large_withdrawal: 50000",
-                        event_at=start + dt.timedelta(minutes=1),
-                    )
-                ],
-                params={},
-                frames_per_task=2,
-            )
-            task_id = db.scalars(
-                select(SpotCheckTaskRow.id).where(SpotCheckTaskRow.plan_id == plan.id)
-            ).one()
+        task_id, event = targeted_task(env, path)
         url = f"/spot-checks/{task_id}"
         with env.client_as("admin") as admin:
             # out of bounds: refused before anything is registered
@@ -89,7 +96,6 @@ def test_a_clip_pulled_on_the_task_page_and_attached_to_a_finding(
                 (clip,) = db.scalars(select(TaskClipRow)).all()
                 (entry,) = db.scalars(select(RegisterEntryRow)).all()
             assert clip.first_at is not None and clip.last_at is not None
-            event = start + dt.timedelta(minutes=1)
             # centred on the task's event: from the keyframe at or before event - 3 s
             assert (
                 event - dt.timedelta(seconds=5.1)
@@ -105,7 +111,7 @@ def test_a_clip_pulled_on_the_task_page_and_attached_to_a_finding(
             assert re.match(r"抽查任务 #\d+ 定向抽查", entry.reason)
             source = f'src="/review-evidence/{clip.evidence_sha256}"'
             assert f'<video controls preload="metadata" muted playsinline {source}' in page
-            assert "录像片段(1)" in page
+            assert "录像片段(1)" in page and "h264 · 海康回放地址" in page
             video = admin.get(f"/review-evidence/{clip.evidence_sha256}")
             assert video.status_code == 200 and video.headers["content-type"] == "video/mp4"
             assert video.content[4:8] == b"ftyp"
@@ -144,56 +150,41 @@ def test_a_clip_pulled_on_the_task_page_and_attached_to_a_finding(
 
 
 @pytest.fixture
-def live_inventory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    path = tmp_path / "cameras.yaml"
-    path.write_text(yaml.safe_dump(inventory(), allow_unicode=True), encoding="utf-8")
-    monkeypatch.setenv("VIDAUDIT_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("VIDAUDIT_INVENTORY", str(path))
+def live_fleet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """The simulated fleet running, its inventory the one the live server loads."""
+    path = tmp_path / "cameras.sim.yaml"
+    with fleet_in_thread(path):
+        monkeypatch.setenv("VIDAUDIT_INVENTORY", str(path))
+        monkeypatch.setenv("VIDAUDIT_DATA_DIR", str(tmp_path / "data"))
+        yield path
 
 
-@pytest.mark.timeout(120)
-def test_a_clip_plays_in_chromium(
-    live_inventory: None, live_server: LiveServer, browser_page: Any, tmp_path: Path
+@pytest.mark.timeout(180)
+def test_a_clip_pulled_and_played_in_chromium(
+    live_fleet: Path, live_server: LiveServer, browser_page: Any
 ) -> None:
-    """A clip cut (as recorded) from an exported H.264 file plays in the page's video
-    element: metadata loads with the clip's length, and time advances when it plays."""
-    page, base, env = browser_page, live_server.url, live_server.env
-    task_id = plan_task(env)
-    with env.sessions() as db:
-        task = db.get(SpotCheckTaskRow, task_id)
-        assert task is not None
-        task_start = task.start
-    export = write_clip(tmp_path / "export.mp4", seconds=12, fps=25)
-    known = parse_inventory(yaml.safe_dump(inventory(), allow_unicode=True))
-    branch, device, channel = next(f for f in known.channels() if f[2].id == "B1-C1")
-    # Playwright's sync API runs an event loop in this thread: pull in another one
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        pulling = pool.submit(asyncio.run, pull_clip(
-            ClipRequest(
-                branch,
-                device,
-                channel,
-                task_start + dt.timedelta(seconds=2),
-                task_start + dt.timedelta(seconds=10),
-                "抽查任务 #1 随机抽查",
-                "admin",
-                "administrator",
-                file=export.path,
-                file_start=task_start,
-                task_id=task_id,
-            ),
-            sessions=env.sessions,
-            store=EvidenceStore(env.settings.evidence_dir),
-            resolver=SecretResolver(known),
-            onvif_settings=env.settings.onvif(),
-            now=env.now,
-        ))  # fmt: skip
-        outcome = pulling.result(timeout=60)
-    expected = (outcome.last - outcome.first).total_seconds() + 1 / 25
+    """In the browser: ask for a 6 s clip around the task's event, wait until the page
+    says it is kept, then play it: the video element loads the clip's length, starts,
+    and its time moves on while frames are shown."""
+    from playwright.sync_api import expect
 
+    page, base, env = browser_page, live_server.url, live_server.env
+    task_id, _event = targeted_task(env, live_fleet)
     log_in(page, base, "admin")
     page.goto(f"{base}/spot-checks/{task_id}")
-    video = page.locator(f"#clip-{outcome.clip_id} video")
+    expect(page.locator("#no-clips")).to_be_visible()
+    page.fill("#clips input[name=seconds]", "6")
+    page.click("#pull-clip")
+    # vendor playback streams in real time: the pull takes about as long as the clip
+    expect(page.locator("#clip-done")).to_be_visible(timeout=90_000)
+    with env.sessions() as db:
+        (clip,) = db.scalars(select(TaskClipRow).where(TaskClipRow.task_id == task_id)).all()
+        evidence = db.get(EvidenceRow, clip.evidence_sha256)
+        assert evidence is not None and clip.first_at and clip.last_at
+        width = evidence.origin["size"][0]
+    expected = (clip.last_at - clip.first_at).total_seconds() + 0.1  # the fleet's 10 fps
+    video = page.locator(f"#clip-{clip.id} video")
+    expect(video).to_have_count(1)
     video.scroll_into_view_if_needed()
     # metadata loaded (readyState >= HAVE_METADATA) with the clip's length
     page.wait_for_function(
@@ -203,12 +194,17 @@ def test_a_clip_plays_in_chromium(
     duration = video.evaluate("v => v.duration")
     assert abs(duration - expected) < 0.2, (duration, expected)
     assert video.evaluate("v => v.error") is None
-    # it plays: time moves on, and a frame is there to show
+    # it plays: a frame is there to show (HAVE_CURRENT_DATA) and time moves on, twice
     video.evaluate("v => v.play()")
     page.wait_for_function(
-        "v => v.currentTime > 0.5 && v.readyState >= 2", arg=video.element_handle()
+        "v => v.currentTime > 0.5 && v.readyState >= 2 && !v.paused", arg=video.element_handle()
     )
-    assert video.evaluate("v => v.videoWidth") == 640
+    seen = video.evaluate("v => v.currentTime")
+    page.wait_for_function(
+        "([v, t]) => v.currentTime > t + 0.5", arg=[video.element_handle(), seen]
+    )
+    assert video.evaluate("v => v.videoWidth") == width
+    assert video.evaluate("v => v.error") is None
     # what this browser can play, written down with the test's screenshots
     support = page.evaluate(
         """() => { const v = document.createElement('video');
