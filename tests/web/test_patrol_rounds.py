@@ -87,6 +87,13 @@ def d9_cell(html: str, branch: str = "B1") -> str:
     return " ".join(re.sub(r"<[^>]+>", " ", cell.group(1)).split())
 
 
+def duty_d9(report: str) -> str:
+    """The weekly report's D9 line in the duty table, as text."""
+    row = re.search(r'<tr id="duty-d9">(.*?)</tr>', report, re.S)
+    assert row, report
+    return " ".join(re.sub(r"<[^>]+>", " ", row.group(1)).split())
+
+
 # --- the rule itself ------------------------------------------------------------------------
 
 
@@ -133,9 +140,7 @@ def test_six_rounds_meet_d9_and_five_leave_it_open(atm_env: WebEnv) -> None:
     assert d9_cell(duties) == "待完成 0/1 机·天"
     assert 'id="count-B1-C3">今日 5/6 次' in board
     assert "火车站离行式ATM:今天已巡查 5/6 次" in duties
-    assert re.search(r'<tr id="duty-d9">.*?待完成', report, re.S) or re.search(
-        r'<tr id="duty-d9">.*?未履行', report, re.S
-    )
+    assert duty_d9(report) == "D9 离行式ATM巡查 1 台 × 每天 6 次 0/1 机·天 待完成"
     d9_row = re.search(r'<tr id="d9-B1-C3">(.*?)</tr>', report, re.S)
     assert d9_row is not None
     assert "5/6" in d9_row.group(1)
@@ -145,8 +150,12 @@ def test_six_rounds_meet_d9_and_five_leave_it_open(atm_env: WebEnv) -> None:
     env.now = dt.datetime(2026, 11, 19, 20, 0, tzinfo=CST)
     with env.client_as("head") as client:
         board = client.get("/patrol/rounds").text
+        duties = client.get("/duties?week=2026-W47").text
         report = client.get("/reports/weekly?branch=B1&week=2026-W47").text
     assert 'id="count-B1-C3">今日 6/6 次' in board
+    assert d9_cell(duties) == "已履行 1/1 机·天"
+    assert "今天已巡查" not in duties
+    assert duty_d9(report) == "D9 离行式ATM巡查 1 台 × 每天 6 次 1/1 机·天 已履行"
     d9_row = re.search(r'<tr id="d9-B1-C3">(.*?)</tr>', report, re.S)
     assert d9_row is not None
     assert '<span class="badge met">6/6</span>' in d9_row.group(1)
