@@ -40,9 +40,6 @@ from vidaudit.media.pulled import require_aware
 
 #: the MP4's clock: RTP's video clock, so RTP instants are kept to the tick
 TIME_BASE = Fraction(1, 90_000)
-#: shortest and longest clip a reviewer may ask for
-MIN_CLIP = timedelta(seconds=1)
-MAX_CLIP = timedelta(seconds=120)
 #: codec names as FFmpeg and our depacketiser name them -> the raw demuxer's format
 _RAW_FORMAT: dict[str, str] = {"h264": "h264", "hevc": "hevc"}
 

@@ -149,9 +149,11 @@ def patrol_days(
     policy: Policy,
     tz: ZoneInfo,
     today: dt.date,
+    since: dt.date | None = None,
 ) -> list[PatrolDay]:
-    """D9 for one off-site ATM on each of ``days`` (local dates up to today) from the
-    instants of its rounds."""
+    """D9 for one off-site ATM on each of ``days`` from the instants of its rounds: the
+    days up to today, and from ``since`` (the day it was first listed: an ATM owes no
+    rounds for days before the bank said it exists)."""
     by_day: dict[dt.date, list[dt.datetime]] = {}
     for at in rounds:
         by_day.setdefault(at.astimezone(tz).date(), []).append(at)
@@ -167,7 +169,7 @@ def patrol_days(
             is_today=day == today,
         )
         for day in days
-        if day <= today
+        if day <= today and (since is None or day >= since)
     ]
 
 

@@ -164,16 +164,12 @@ def patrol_weeks(
                     for atm in atms
                     for day in patrol_days(
                         atm.channel_id,
-                        [
-                            monday + dt.timedelta(days=n)
-                            for n in range(7)
-                            if monday + dt.timedelta(days=n)
-                            >= atm.first_seen_at.astimezone(tz).date()
-                        ],
+                        [monday + dt.timedelta(days=n) for n in range(7)],
                         by_channel[atm.channel_id],
                         policy,
                         tz,
                         today,
+                        since=atm.first_seen_at.astimezone(tz).date(),
                     )
                 ]
             )

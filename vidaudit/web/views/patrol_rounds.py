@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from vidaudit.db.models import ChannelRow, PatrolRoundRow, UserRow
 from vidaudit.inventory.schema import ChannelRole, Policy
-from vidaudit.review.duties import counted_rounds
+from vidaudit.review.duties import PatrolDay, counted_rounds
 from vidaudit.review.patrols import rounds_between
 from vidaudit.web.i18n import zone
 from vidaudit.web.views.duties_snapshots import SnapshotTile, latest_snapshots
@@ -44,7 +44,11 @@ class AtmTile:
         """D9 today: ``met`` | ``due``; ``na`` for an ATM that is not off-site."""
         if not self.offsite or self.required == 0:
             return "na"
-        return "met" if self.counted >= self.required else "due"
+        # the duty's own rule (review.duties), for the day that is still running
+        day = PatrolDay(
+            self.tile.channel_id, self.today, len(self.rounds), self.counted, self.required, True
+        )
+        return day.status
 
 
 def atm_board(
