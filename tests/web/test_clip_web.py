@@ -85,9 +85,26 @@ def test_a_clip_pulled_on_the_task_page_and_attached_to_a_finding(
         url = f"/spot-checks/{task_id}"
         with env.client_as("admin") as admin:
             # out of bounds: refused before anything is registered
-            for seconds in ("4", "61", "x"):
-                refused = post(admin, f"{url}/clip", {"seconds": seconds})
-                assert "error=bad_clip" in refused.headers["location"]
+            for form in (
+                {"seconds": "4"},
+                {"seconds": "61"},
+                {"seconds": "x"},
+                {"seconds": "10", "frame_id": "987654"},  # not a frame of this task
+                {"seconds": "10", "frame_id": "-1"},
+            ):
+                refused = post(admin, f"{url}/clip", form)
+                assert "error=bad_clip" in refused.headers["location"], form
+            # oversize fields and ids no table holds are refused before the handler
+            for path, form in (
+                (f"{url}/clip", {"seconds": "1" * 9}),
+                (f"{url}/clip", {"seconds": "10", "frame_id": "1" * 21}),
+                ("/spot-checks/0/clip", {"seconds": "10"}),
+                (f"/spot-checks/{2**63}/clip", {"seconds": "10"}),
+            ):
+                refused = post(admin, path, form)
+                assert 400 <= refused.status_code < 500, (path, form, refused.status_code)
+            with env.sessions() as db:
+                assert db.scalars(select(RegisterEntryRow)).all() == []
             pulled = post(admin, f"{url}/clip", {"seconds": "6"})
             assert pulled.status_code == 303, pulled.text
             assert "done=clip" in pulled.headers["location"]

@@ -21,7 +21,7 @@ from functools import partial
 from typing import Annotated, Any
 
 import anyio.from_thread
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
@@ -251,7 +251,8 @@ def pull_clip_of_task(
     request: Request,
     db: SessionDep,
     user: ReviewUser,
-    task_id: int,
+    # a record id a database key can hold (issue 12 names this bound for every route)
+    task_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
     seconds: Annotated[str, Form(max_length=8)] = "20",
     frame_id: Annotated[str, Form(max_length=20)] = "",
 ) -> Response:
