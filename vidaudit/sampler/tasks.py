@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from vidaudit.db.models import SpotCheckTaskRow
 from vidaudit.evidence.store import EvidenceStore
 from vidaudit.inventory.load import SecretResolver
-from vidaudit.inventory.schema import Device, Inventory
+from vidaudit.inventory.schema import Branch, Channel, Device, Inventory
 from vidaudit.onvif.settings import OnvifSettings
 from vidaudit.sampler.clips import ClipOutcome, ClipRequest, pull_clip
 from vidaudit.sampler.pull import PullError, PullOutcome, PullRequest, pull_frames
@@ -58,6 +58,21 @@ class Puller:
     onvif_settings: OnvifSettings
 
 
+def _task_channel(puller: Puller, task: SpotCheckTaskRow) -> tuple[Branch, Device, Channel]:
+    found = puller.inventory.find_channel(task.channel_id)
+    if found is None:
+        raise PullError("no_inventory", f"channel {task.channel_id} is not in the inventory")
+    return found
+
+
+def _mark_pulled(puller: Puller, task: SpotCheckTaskRow) -> None:
+    """A planned task becomes pulled once footage of it has been viewed."""
+    with puller.sessions.begin() as session:
+        row = session.get(SpotCheckTaskRow, task.id)
+        if row is not None and row.status == "planned":
+            row.status = "pulled"
+
+
 async def pull_task(
     puller: Puller,
     task: SpotCheckTaskRow,
@@ -73,10 +88,7 @@ async def pull_task(
     Raises ``PullError`` (kind ``no_inventory`` when the channel has left the inventory)
     and ``ConfigError`` (the device's password reference does not resolve: nothing is
     registered then)."""
-    found = puller.inventory.find_channel(task.channel_id)
-    if found is None:
-        raise PullError("no_inventory", f"channel {task.channel_id} is not in the inventory")
-    branch, device, channel = found
+    branch, device, channel = _task_channel(puller, task)
     outcome = await pull_frames(
         PullRequest(
             branch,
@@ -94,10 +106,7 @@ async def pull_task(
         onvif_settings=puller.onvif_settings,
         now=now,
     )
-    with puller.sessions.begin() as session:
-        row = session.get(SpotCheckTaskRow, task.id)
-        if row is not None and row.status == "planned":
-            row.status = "pulled"
+    _mark_pulled(puller, task)
     return outcome
 
 
@@ -115,10 +124,7 @@ async def pull_task_clip(
     """A clip of [start, end] of one task's channel, registered with the task's wording;
     a planned task becomes pulled.  Raises as ``pull_task`` does, and ``ValueError`` for
     a clip outside 5-60 s."""
-    found = puller.inventory.find_channel(task.channel_id)
-    if found is None:
-        raise PullError("no_inventory", f"channel {task.channel_id} is not in the inventory")
-    branch, device, channel = found
+    branch, device, channel = _task_channel(puller, task)
     outcome = await pull_clip(
         ClipRequest(
             branch,
@@ -137,10 +143,7 @@ async def pull_task_clip(
         onvif_settings=puller.onvif_settings,
         now=now,
     )
-    with puller.sessions.begin() as session:
-        row = session.get(SpotCheckTaskRow, task.id)
-        if row is not None and row.status == "planned":
-            row.status = "pulled"
+    _mark_pulled(puller, task)
     return outcome
 
 
