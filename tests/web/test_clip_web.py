@@ -71,12 +71,12 @@ def targeted_task(env: WebEnv, path: Path) -> tuple[int, dt.datetime]:
 
 @pytest.mark.timeout(180)
 def test_a_clip_pulled_on_the_task_page_and_attached_to_a_finding(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = tmp_path / "cameras.sim.yaml"
     with fleet_in_thread(path):
         env: WebEnv = build_web_env(
-            f"sqlite:///{tmp_path / 'web.db'}",
+            db_url,
             monkeypatch,
             inventory=path,
             data_dir=tmp_path / "data",
