@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
 
+from vidaudit.cli.clip import clip_command
 from vidaudit.cli.collect import collect_command
 from vidaudit.cli.frames import frames_command
 from vidaudit.cli.probe import probe_command
@@ -51,6 +52,7 @@ app.command("probe")(probe_command)
 app.command("sim")(sim_command)
 app.add_typer(sample_app, name="sample")
 app.command("frames")(frames_command)
+app.command("clip")(clip_command)
 app.add_typer(retention_app, name="retention")
 app.command("serve")(serve_command)
 app.add_typer(user_app, name="user")
