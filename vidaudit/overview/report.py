@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from vidaudit.db.models import BranchRow
 from vidaudit.inventory.schema import Inventory, Policy
-from vidaudit.overview.days import DayCounts, branch_days, branch_zone
+from vidaudit.overview.days import DayCounts, branch_days, branch_zone, store_ended_days
 from vidaudit.overview.model import INDICATORS, Indicator, Tallies, Tally, add, total
 from vidaudit.overview.weeks import branch_weeks
 from vidaudit.review.duties import week_start
@@ -65,6 +65,16 @@ class Overview:
     regions: list[Series]
     branches: list[BranchSeries]
     generated_at: dt.datetime
+    #: the branches' time zone when they share one (else None: the bank's default)
+    zone: str | None = None
+
+    @property
+    def this_monday(self) -> dt.date:
+        return self.mondays[-1]
+
+    @property
+    def this_sunday(self) -> dt.date:
+        return self.mondays[-1] + dt.timedelta(days=6)
 
     @property
     def worst(self) -> list[BranchSeries]:
@@ -121,4 +131,14 @@ def build_overview(
         for name, members in sorted(by_region.items(), key=lambda item: (item[0] == "", item[0]))
     ]
     bank = Series("", "", [total([b.weeks[i] for b in branches]) for i in range(len(mondays))])
-    return Overview(mondays, bank, regions, branches, now)
+    zones = {row.timezone for row in rows}
+    return Overview(mondays, bank, regions, branches, now, zones.pop() if len(zones) == 1 else None)
+
+
+def keep_ended_days(
+    session: Session, now: dt.datetime, policy: Policy, inventory: Inventory | None
+) -> int:
+    """Count and keep every ended day the trend can show, before housekeeping rolls a day's
+    observations up to one per channel (after which its polls could no longer be counted).
+    Returns the branch-days newly kept."""
+    return store_ended_days(session, now, policy, inventory, days_back=(TREND_WEEKS + 1) * 7)
