@@ -149,12 +149,7 @@ def overview_pdf(
 
     story.append(_p(t("overview.definitions"), styles["h2"]))
     for indicator in INDICATORS:
-        story.append(
-            _p(
-                f"{t(f'overview.ind.{indicator}')}: {t(f'overview.def.{indicator}')}",
-                styles["base"],
-            )
-        )
+        story.append(_p(t(f"overview.def.{indicator}"), styles["base"]))
     story.append(_p(t("overview.def.common"), styles["sub"]))
 
     buffer = io.BytesIO()
