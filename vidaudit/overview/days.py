@@ -45,6 +45,9 @@ C = ChannelObservationRow
 D = DeviceObservationRow
 #: the zone of a branch whose stored zone this machine does not know (as the web shows it)
 FALLBACK_ZONE = "Asia/Shanghai"
+#: how long after midnight a day is kept: a run that started at 23:59 stores its
+#: observations (stamped with its start) when it finishes, a few minutes later
+KEEP_AFTER = dt.timedelta(hours=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,7 +322,8 @@ def branch_days(
 
     Ended days come from ``indicator_days``; those missing are counted and stored (a
     concurrent request storing the same day first is fine: both counted the same facts).
-    Today is counted and not stored.  Days before the branch was first synced are skipped.
+    Today, and yesterday for ``KEEP_AFTER`` past midnight, are counted and not stored.
+    Days before the branch was first synced are skipped.
     """
     ids = [row.id for row in rows]
     out: dict[tuple[str, dt.date], DayCounts] = {}
@@ -343,7 +347,7 @@ def branch_days(
         counted = count_day(session, group, day, policy, inventory)
         for row in group:
             out[(row.id, day)] = counted[row.id]
-            if day < now.astimezone(branch_zone(row)).date():
+            if day_bounds(day, branch_zone(row))[1] + KEEP_AFTER <= now:
                 fresh.append(
                     IndicatorDayRow(
                         branch_id=row.id,
