@@ -40,7 +40,7 @@ from vidaudit.db.models import (
 from vidaudit.inventory import parse_inventory
 from vidaudit.inventory.sync import sync_inventory
 from vidaudit.overview.model import Indicator as I
-from vidaudit.overview.report import Overview, build_overview
+from vidaudit.overview.report import Overview, build_overview, keep_ended_days
 from vidaudit.review.register import Entry, append
 from vidaudit.settings import Settings
 
@@ -102,10 +102,8 @@ def at(tz: ZoneInfo, day: int, hour: int, minute: int = 0) -> dt.datetime:
 class Facts:
     def __init__(self, session: Session) -> None:
         self.session = session
-        run = CollectionRunRow(started_at=SYNCED, finished_at=SYNCED, status="completed", policy={})
-        session.add(run)
-        session.flush()
-        self.run_id = run.id
+        self.runs: dict[dt.datetime, int] = {}
+        self.run_id = self.run(SYNCED)
         self.user = create_user(
             session,
             username="facts",
@@ -117,12 +115,24 @@ class Facts:
         )
         self.review_id: int | None = None
 
+    def run(self, when: dt.datetime) -> int:
+        """The run an observation stamped ``when`` came from (started a minute before)."""
+        if when not in self.runs:
+            started = when - dt.timedelta(minutes=1)
+            row = CollectionRunRow(
+                started_at=started, finished_at=when, status="completed", policy={}
+            )
+            self.session.add(row)
+            self.session.flush()
+            self.runs[when] = row.id
+        return self.runs[when]
+
     def poll(
         self, branch: str, when: dt.datetime, online: bool, drift: float | None, rules: list[str]
     ) -> None:
         self.session.add(
             DeviceObservationRow(
-                run_id=self.run_id,
+                run_id=self.run(when),
                 device_id=f"{branch}-NVR",
                 branch_id=branch,
                 observed_at=when,
@@ -150,7 +160,7 @@ class Facts:
         branch = channel.split("-")[0]
         self.session.add(
             ChannelObservationRow(
-                run_id=self.run_id,
+                run_id=self.run(when),
                 channel_id=channel,
                 device_id=f"{branch}-NVR",
                 branch_id=branch,
@@ -421,3 +431,19 @@ def test_ended_days_are_kept_and_today_is_not(sessions: sessionmaker[Session]) -
     with sessions() as session:
         kept = {(r.branch_id, r.day) for r in session.scalars(select(IndicatorDayRow))}
     assert ("B1", dt.date(2026, 11, 18)) not in kept
+
+
+def test_housekeeping_keeps_every_ended_day_first(sessions: sessionmaker[Session]) -> None:
+    inventory = parse_inventory(inventory_yaml(), "site.yaml")
+    with sessions() as session:
+        kept = keep_ended_days(session, NOW, inventory.policy, inventory)
+    # three branches listed on 1 November, each with 1-17 November ended: 17 days each
+    assert kept == 3 * 17
+    with sessions() as session:
+        assert keep_ended_days(session, NOW, inventory.policy, inventory) == 0
+        monday = session.get(IndicatorDayRow, ("B1", dt.date(2026, 11, 16)))
+        assert monday is not None
+        assert (monday.device_polls, monday.device_online) == (4, 3)
+        assert (monday.clock_polls, monday.clock_ok) == (2, 1)
+        assert (monday.record_required_min, monday.record_missing_min) == (540, 60)
+        assert (monday.picture_channels, monday.picture_ok) == (2, 1)

@@ -32,6 +32,7 @@ from vidaudit.db.models import (
     BranchRow,
     ChannelObservationRow,
     ChannelRow,
+    CollectionRunRow,
     DeviceObservationRow,
     DeviceRow,
     IndicatorDayRow,
@@ -206,13 +207,35 @@ class RequiredMinutes:
         return self._cache[until]
 
 
+def _runs(session: Session, lo: dt.datetime, hi: dt.datetime) -> list[int]:
+    """The runs whose observations may fall in [lo, hi): observations are stamped when
+    their run finishes, so runs that started up to a day before ``lo`` are included.  The
+    day's observations are then found through their run (an index), not by scanning a
+    branch's whole history for the day's times."""
+    return list(
+        session.scalars(
+            select(CollectionRunRow.id).where(
+                CollectionRunRow.started_at >= lo - dt.timedelta(days=1),
+                CollectionRunRow.started_at < hi,
+            )
+        )
+    )
+
+
 def _device_polls(
-    session: Session, branch_ids: Sequence[str], lo: dt.datetime, hi: dt.datetime
+    session: Session,
+    branch_ids: Sequence[str],
+    runs: Sequence[int],
+    lo: dt.datetime,
+    hi: dt.datetime,
 ) -> dict[str, list[tuple[bool, float | None, list[Any] | None]]]:
     out: dict[str, list[tuple[bool, float | None, list[Any] | None]]] = defaultdict(list)
     for branch_id, online, drift, violations in session.execute(
         select(D.branch_id, D.online, D.clock_drift_s, D.violations).where(
-            D.branch_id.in_(branch_ids), D.observed_at >= lo, D.observed_at < hi
+            D.run_id.in_(runs),
+            D.branch_id.in_(branch_ids),
+            D.observed_at >= lo,
+            D.observed_at < hi,
         )
     ):
         out[branch_id].append((online, drift, violations))
@@ -220,11 +243,20 @@ def _device_polls(
 
 
 def _last_channel_observations(
-    session: Session, branch_ids: Sequence[str], lo: dt.datetime, hi: dt.datetime
+    session: Session,
+    branch_ids: Sequence[str],
+    runs: Sequence[int],
+    lo: dt.datetime,
+    hi: dt.datetime,
 ) -> dict[str, list[ChannelDay]]:
     last = (
         select(C.channel_id, func.max(C.observed_at).label("at"))
-        .where(C.branch_id.in_(branch_ids), C.observed_at >= lo, C.observed_at < hi)
+        .where(
+            C.run_id.in_(runs),
+            C.branch_id.in_(branch_ids),
+            C.observed_at >= lo,
+            C.observed_at < hi,
+        )
         .group_by(C.channel_id)
         .subquery()
     )
@@ -239,6 +271,7 @@ def _last_channel_observations(
             C.violations,
         )
         .join(last, and_(C.channel_id == last.c.channel_id, C.observed_at == last.c.at))
+        .where(C.run_id.in_(runs))
         .order_by(C.id)
     )
     seen: dict[str, tuple[str, ChannelDay]] = {}
@@ -283,14 +316,15 @@ def count_day(
     policy: Policy,
     inventory: Inventory | None,
 ) -> dict[str, DayCounts]:
-    """The counts of ``day`` for branches sharing one time zone (three queries)."""
+    """The counts of ``day`` for branches sharing one time zone (four queries)."""
     if not rows:
         return {}
     tz = branch_zone(rows[0])
     lo, hi = day_bounds(day, tz)
     ids = [row.id for row in rows]
-    polls = _device_polls(session, ids, lo, hi)
-    channels = _last_channel_observations(session, ids, lo, hi)
+    runs = _runs(session, lo, hi)
+    polls = _device_polls(session, ids, runs, lo, hi) if runs else {}
+    channels = _last_channel_observations(session, ids, runs, lo, hi) if runs else {}
     pictures = _last_pictures(session, ids, lo, hi)
     out = {}
     for row in rows:
@@ -310,6 +344,10 @@ def _counts_of(row: IndicatorDayRow) -> DayCounts:
     return DayCounts(**{name: getattr(row, name) for name in DayCounts.__dataclass_fields__})
 
 
+def _keepable(day: dt.date, tz: ZoneInfo, now: dt.datetime) -> bool:
+    return day_bounds(day, tz)[1] + KEEP_AFTER <= now
+
+
 def branch_days(
     session: Session,
     rows: Sequence[BranchRow],
@@ -317,8 +355,11 @@ def branch_days(
     now: dt.datetime,
     policy: Policy,
     inventory: Inventory | None,
+    *,
+    kept_only: bool = False,
 ) -> dict[tuple[str, dt.date], DayCounts]:
-    """Every branch's counts for each local day from ``first`` to its today.
+    """Every branch's counts for each local day from ``first`` to its today (with
+    ``kept_only``, only the days that can be kept: what housekeeping wants).
 
     Ended days come from ``indicator_days``; those missing are counted and stored (a
     concurrent request storing the same day first is fine: both counted the same facts).
@@ -339,7 +380,7 @@ def branch_days(
         today = now.astimezone(tz).date()
         day = max(first, row.first_seen_at.astimezone(tz).date())
         while day <= today:
-            if (row.id, day) not in out:
+            if (row.id, day) not in out and (not kept_only or _keepable(day, tz, now)):
                 wanted[(row.timezone, day)].append(row)
             day += dt.timedelta(days=1)
     fresh: list[IndicatorDayRow] = []
@@ -347,7 +388,7 @@ def branch_days(
         counted = count_day(session, group, day, policy, inventory)
         for row in group:
             out[(row.id, day)] = counted[row.id]
-            if day_bounds(day, branch_zone(row))[1] + KEEP_AFTER <= now:
+            if _keepable(day, branch_zone(row), now):
                 fresh.append(
                     IndicatorDayRow(
                         branch_id=row.id,
@@ -386,7 +427,7 @@ def store_ended_days(
     before = session.scalar(
         select(func.count()).select_from(IndicatorDayRow).where(IndicatorDayRow.day >= first)
     )
-    branch_days(session, rows, first, now, policy, inventory)
+    branch_days(session, rows, first, now, policy, inventory, kept_only=True)
     after = session.scalar(
         select(func.count()).select_from(IndicatorDayRow).where(IndicatorDayRow.day >= first)
     )
