@@ -230,14 +230,16 @@ def _device_polls(
     hi: dt.datetime,
 ) -> dict[str, list[tuple[bool, float | None, list[Any] | None]]]:
     out: dict[str, list[tuple[bool, float | None, list[Any] | None]]] = defaultdict(list)
+    wanted = set(branch_ids)
     for branch_id, online, drift, violations in session.execute(
+        # by run only (the run_id index); branches are picked here: a day's runs hold
+        # every branch, and a branch filter tempts the planner into its branch index
         select(D.branch_id, D.online, D.clock_drift_s, D.violations).where(
-            D.run_id.in_(runs),
-            D.branch_id.in_(branch_ids),
-            D.observed_at >= lo,
-            D.observed_at < hi,
+            D.run_id.in_(runs), D.observed_at >= lo, D.observed_at < hi
         )
     ):
+        if branch_id not in wanted:
+            continue
         out[branch_id].append((online, drift, violations))
     return out
 
@@ -251,12 +253,7 @@ def _last_channel_observations(
 ) -> dict[str, list[ChannelDay]]:
     last = (
         select(C.channel_id, func.max(C.observed_at).label("at"))
-        .where(
-            C.run_id.in_(runs),
-            C.branch_id.in_(branch_ids),
-            C.observed_at >= lo,
-            C.observed_at < hi,
-        )
+        .where(C.run_id.in_(runs), C.observed_at >= lo, C.observed_at < hi)
         .group_by(C.channel_id)
         .subquery()
     )
@@ -275,7 +272,10 @@ def _last_channel_observations(
         .order_by(C.id)
     )
     seen: dict[str, tuple[str, ChannelDay]] = {}
+    wanted = set(branch_ids)
     for branch_id, channel_id, at, retention, gaps, days, violations in rows:
+        if branch_id not in wanted:
+            continue
         # two observations at the same instant (a repeated run): the later row wins
         seen[channel_id] = (branch_id, ChannelDay(at, retention, gaps, days or [], violations))
     out: dict[str, list[ChannelDay]] = defaultdict(list)
