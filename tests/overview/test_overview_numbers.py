@@ -40,7 +40,10 @@ from vidaudit.db.models import (
 from vidaudit.inventory import parse_inventory
 from vidaudit.inventory.sync import sync_inventory
 from vidaudit.overview.model import Indicator as I
+from vidaudit.overview.model import Tally
 from vidaudit.overview.report import Overview, build_overview, keep_ended_days
+from vidaudit.overview.weeks import duty_tally
+from vidaudit.review.duties import PatrolDay, WeekDuties
 from vidaudit.review.register import Entry, append
 from vidaudit.settings import Settings
 
@@ -447,3 +450,34 @@ def test_housekeeping_keeps_every_ended_day_first(sessions: sessionmaker[Session
         assert (monday.clock_polls, monday.clock_ok) == (2, 1)
         assert (monday.record_required_min, monday.record_missing_min) == (540, 60)
         assert (monday.picture_channels, monday.picture_ok) == (2, 1)
+
+
+def test_duty_tally_counts_d9_days_of_off_site_atms() -> None:
+    """D9 beside D1-D3, by hand: a Wednesday with Monday and Tuesday ended."""
+    duties = WeekDuties(
+        branch_id="B1",
+        week_start=THIS_WEEK,
+        admin_reviews=2,  # D2 met already: counts 1 of 1 before the week is over
+        admin_required=2,
+        head_reviews=0,  # D3 not met, week not over: not due yet
+        head_required=1,
+        check_days=[dt.date(2026, 11, 16), dt.date(2026, 11, 17)],
+        checked_days=[dt.date(2026, 11, 17)],  # D1: 1 of 2
+        finished=False,
+    )
+
+    def atm_day(channel: str, day: int, counted: int, today: bool = False) -> PatrolDay:
+        return PatrolDay(channel, dt.date(2026, 11, day), counted, counted, 6, today)
+
+    patrol = [
+        atm_day("ATM1", 16, 6),  # met
+        atm_day("ATM1", 17, 5),  # missed
+        atm_day("ATM1", 18, 2, today=True),  # today, still open: not counted
+        atm_day("ATM2", 16, 7),  # met
+        atm_day("ATM2", 17, 6),  # met
+        atm_day("ATM2", 18, 6, today=True),  # today, already met: counted
+    ]
+    # D1 1/2 + D2 1/1 + D9 4/5 = 6 of 8
+    assert duty_tally(duties, patrol) == Tally(6, 8)
+    # listed on Tuesday: Monday's check was not yet its duty
+    assert duty_tally(duties, [], since=dt.date(2026, 11, 17)) == Tally(2, 2)

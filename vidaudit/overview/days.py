@@ -9,8 +9,8 @@ A day is the branch's own calendar day (its time zone).  What is counted:
 
 A day that has ended is summarised once and kept (``indicator_days``): housekeeping later
 rolls a day's channel observations up to one per channel, and twelve weeks of a large
-fleet's observations are millions of rows a page should not re-read.  Today is counted
-afresh on every request and never stored.
+fleet's observations are millions of rows a page should not re-read.  Today (and
+yesterday for ``KEEP_AFTER`` past midnight) is counted afresh on every request.
 """
 
 from __future__ import annotations
@@ -46,8 +46,8 @@ C = ChannelObservationRow
 D = DeviceObservationRow
 #: the zone of a branch whose stored zone this machine does not know (as the web shows it)
 FALLBACK_ZONE = "Asia/Shanghai"
-#: how long after midnight a day is kept: a run that started at 23:59 stores its
-#: observations (stamped with its start) when it finishes, a few minutes later
+#: how long after midnight a day is kept: a day's last runs may still be storing their
+#: observations (a run stamps them when it finishes) just after midnight
 KEEP_AFTER = dt.timedelta(hours=1)
 
 
