@@ -267,9 +267,8 @@ class Facts:
             )
 
 
-def write_fixture(session: Session) -> None:
-    f = Facts(session)
-    # --- device polls --------------------------------------------------------------------
+def write_polls(f: Facts) -> None:
+    """The device polls of B1 and B2 (the web tests use these alone)."""
     # B1 Monday: 4 polls, 3 online; of those, 2 read the clock and 1 was within the limit
     f.poll("B1", at(SH, 16, 9), True, 2.0, [])
     f.poll("B1", at(SH, 16, 12), True, 420.0, ["R3.clock"])
@@ -282,6 +281,12 @@ def write_fixture(session: Session) -> None:
     # B2 Tuesday: two polls, both online, no clock read
     f.poll("B2", at(UR, 17, 10), True, None, [])
     f.poll("B2", at(UR, 17, 23, 30), True, None, [])
+
+
+def write_fixture(session: Session) -> None:
+    f = Facts(session)
+    # --- device polls --------------------------------------------------------------------
+    write_polls(f)
     # B3 last Tuesday: one of two polls online
     f.poll("B3", at(SH, 10, 9), True, None, [])
     f.poll("B3", at(SH, 10, 18), False, None, ["R6.offline"])

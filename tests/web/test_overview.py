@@ -20,7 +20,7 @@ import pytest
 from openpyxl import load_workbook  # type: ignore[import-untyped, unused-ignore]
 from sqlalchemy import update
 
-from tests.overview.test_overview_numbers import NOW, SH, SYNCED, UR, Facts, at
+from tests.overview.test_overview_numbers import NOW, SYNCED, Facts, write_polls
 from tests.web.conftest import ARTIFACTS, WebEnv
 from tests.web.test_reports import font_installed, pdf_fonts, poppler
 from vidaudit.db.models import BranchRow
@@ -33,15 +33,7 @@ def seed_polls(env: WebEnv) -> None:
     with env.sessions.begin() as session:
         # the branches were listed before the weeks the polls fall in
         session.execute(update(BranchRow).values(first_seen_at=SYNCED))
-        f = Facts(session)
-        f.poll("B1", at(SH, 16, 9), True, 2.0, [])
-        f.poll("B1", at(SH, 16, 12), True, 420.0, ["R3.clock"])
-        f.poll("B1", at(SH, 16, 15), True, None, [])
-        f.poll("B1", at(SH, 16, 18), False, None, ["R6.offline"])
-        f.poll("B1", at(SH, 18, 10), True, 5.0, [])
-        f.poll("B2", at(UR, 15, 23, 30), False, None, ["R6.offline"])
-        f.poll("B2", at(UR, 17, 10), True, None, [])
-        f.poll("B2", at(UR, 17, 23, 30), True, None, [])
+        write_polls(Facts(session))
     env.now = NOW
 
 
@@ -88,7 +80,7 @@ def test_branch_head_sees_her_own_branch_only(seeded: WebEnv) -> None:
     assert cell_text(page.text, "row-bank", "online") == "80.0%"  # B1 4 of 5
     assert "河西分理处" not in page.text
     book = load_workbook(io.BytesIO(sheet.content))
-    names = {row[1] for row in book.active.iter_rows(min_row=2, values_only=True)}
+    names = {row[1] for row in book.worksheets[0].iter_rows(min_row=2, values_only=True)}
     assert "城关支行营业部 (B1)" in names and not any("B2" in str(n) for n in names)
 
 
@@ -104,7 +96,7 @@ def test_xlsx_holds_every_week_of_every_level(seeded: WebEnv) -> None:
     with seeded.client_as("audit") as client:
         response = client.get("/overview.xlsx")
     assert response.status_code == 200
-    sheet = load_workbook(io.BytesIO(response.content)).active
+    sheet = load_workbook(io.BytesIO(response.content)).worksheets[0]
     rows = list(sheet.iter_rows(values_only=True))
     header = rows[0]
     assert header[:4] == ("层级", "名称", "片区", "周(星期一)")
