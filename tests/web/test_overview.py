@@ -68,6 +68,8 @@ def test_security_sees_the_bank_with_trend_and_definitions(seeded: WebEnv) -> No
         assert f'id="trend-{indicator}"' in html
     online_chart = html.split('id="trend-online"')[1].split("</svg>")[0]
     assert online_chart.count("<circle") == 2 and "<polyline" in online_chart
+    # nothing was ever due for recording here: the chart says so rather than stay blank
+    assert "12 周内无应达事项" in html.split('id="trend-recording"')[1].split("</svg>")[0]
     # the definitions are on the page, in the users' language
     assert "在线率:对设备的巡检中" in html and "录像完整率:要求录像的通道时长" in html
 
