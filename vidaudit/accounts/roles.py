@@ -31,6 +31,9 @@ class Permission(StrEnum):
     VIEW_DUTIES = "view_duties"  # weekly duty status D1-D3 (read)
     VIEW_REPORTS = "view_reports"  # printable records, weekly report, exports
     VIEW_PATROL = "view_patrol"  # video-wall patrol of live snapshots (D8)
+    #: the O&M indicators per region and bank with their trend (/overview, its PDF, XLSX);
+    #: a branch-bound role sees its own branch only, like every page
+    VIEW_OVERVIEW = "view_overview"
     REVIEW = "review"  # do a spot-check review: pull frames, mark items, submit
     APPROVE = "approve"  # approve or deny out-of-scope viewing (D4)
     RECTIFY = "rectify"  # act on a finding: record the fix and its evidence (D7)
@@ -71,6 +74,7 @@ ROLES: dict[PersonRole, RoleInfo] = {
         | {
             P.VIEW_SPOT_CHECKS,
             P.VIEW_PATROL,
+            P.VIEW_OVERVIEW,
             P.PATROL_ROUND,
             P.REVIEW,
             P.VERIFY_RECTIFICATION,
@@ -86,6 +90,7 @@ ROLES: dict[PersonRole, RoleInfo] = {
         | {
             P.VIEW_SPOT_CHECKS,
             P.VIEW_PATROL,
+            P.VIEW_OVERVIEW,
             P.PATROL_ROUND,
             P.REVIEW,
             P.VERIFY_RECTIFICATION,
@@ -101,6 +106,7 @@ ROLES: dict[PersonRole, RoleInfo] = {
         | {
             P.VIEW_SPOT_CHECKS,
             P.VIEW_PATROL,
+            P.VIEW_OVERVIEW,
             P.PATROL_ROUND,
             P.REVIEW,
             P.APPROVE,
@@ -125,7 +131,7 @@ ROLES: dict[PersonRole, RoleInfo] = {
     PersonRole.AUDITOR: RoleInfo(
         PersonRole.AUDITOR,
         all_branches=True,
-        permissions=_EVERYONE | {P.VERIFY_REGISTER},
+        permissions=_EVERYONE | {P.VIEW_OVERVIEW, P.VERIFY_REGISTER},
     ),
 }
 
@@ -139,6 +145,7 @@ READ_ONLY = frozenset(
         P.VIEW_DUTIES,
         P.VIEW_REPORTS,
         P.VIEW_PATROL,
+        P.VIEW_OVERVIEW,
         P.VERIFY_REGISTER,
         P.ACCOUNT,
     }

@@ -257,13 +257,18 @@ def housekeep(file: InventoryArg = None) -> None:
     from zoneinfo import ZoneInfo
 
     from vidaudit.collector.housekeeping import roll_up_observations
+    from vidaudit.overview.report import keep_ended_days
 
     settings = _settings()
     inventory = inventory_or_exit(file or settings.inventory)
     sessions = sessions_or_exit(settings)
+    now = dt.datetime.now(dt.UTC)
+    with sessions() as session:
+        # the overview's day counts first: a rolled-up day's polls can no longer be counted
+        keep_ended_days(session, now, inventory.policy, inventory)
     rolled = roll_up_observations(
         sessions,
-        now=dt.datetime.now(dt.UTC),
+        now=now,
         keep_days=settings.observations_keep_days,
         tz=ZoneInfo(inventory.timezone),
     )

@@ -21,6 +21,7 @@ class NavItem:
 #: the bar looks the same as modules land; an unbuilt path answers 404.
 NAV: tuple[NavItem, ...] = (
     NavItem("dashboard", "/", frozenset({P.VIEW_DASHBOARD})),
+    NavItem("overview", "/overview", frozenset({P.VIEW_OVERVIEW})),
     NavItem("spot_checks", "/spot-checks", frozenset({P.VIEW_SPOT_CHECKS})),
     NavItem("findings", "/findings", frozenset({P.VIEW_FINDINGS})),
     NavItem("register", "/register", frozenset({P.VIEW_REGISTER})),
