@@ -34,6 +34,7 @@ from vidaudit.inventory.sync import sync_inventory
 from vidaudit.review.register import verify
 from vidaudit.sampler.plan import PlannedTask, TaskKind
 from vidaudit.sampler.store import save_plan
+from vidaudit.web.deps import MAX_FORM_FIELD
 
 
 def targeted_task(env: WebEnv, path: Path) -> tuple[int, dt.datetime]:
@@ -89,6 +90,7 @@ def test_a_clip_pulled_on_the_task_page_and_attached_to_a_finding(
                 {"seconds": "4"},
                 {"seconds": "61"},
                 {"seconds": "x"},
+                {"seconds": "1" * 9},
                 {"seconds": "10", "frame_id": "987654"},  # not a frame of this task
                 {"seconds": "10", "frame_id": "-1"},
             ):
@@ -96,8 +98,8 @@ def test_a_clip_pulled_on_the_task_page_and_attached_to_a_finding(
                 assert "error=bad_clip" in refused.headers["location"], form
             # oversize fields and ids no table holds are refused before the handler
             for path, form in (
-                (f"{url}/clip", {"seconds": "1" * 9}),
-                (f"{url}/clip", {"seconds": "10", "frame_id": "1" * 21}),
+                (f"{url}/clip", {"seconds": "1" * (MAX_FORM_FIELD + 1)}),
+                (f"{url}/clip", {"seconds": "10", "frame_id": "1" * (MAX_FORM_FIELD + 1)}),
                 ("/spot-checks/0/clip", {"seconds": "10"}),
                 (f"/spot-checks/{2**63}/clip", {"seconds": "10"}),
             ):

@@ -15,6 +15,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from vidaudit.accounts.roles import TICKET_NOTIFIED, TICKET_OWNER
+from vidaudit.collector.identity import record_identities
 from vidaudit.collector.model import ChannelReport, RunReport
 from vidaudit.compliance.model import BusinessDay, Violation
 from vidaudit.db.models import (
@@ -123,6 +124,9 @@ def finish_run(session: Session, run_id: int, report: RunReport) -> TicketChange
             [_channel_row(run_id, at, c) for c in report.channels],
         )
     _branch_results(session, run_id, report)
+    record_identities(
+        session, ((d.device_id, d.identity) for d in report.devices if d.identity), at
+    )
     changes = _update_tickets(session, run_id, report)
     run = session.get(CollectionRunRow, run_id)
     assert run is not None

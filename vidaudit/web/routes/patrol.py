@@ -20,7 +20,14 @@ from vidaudit.db.models import ChannelRow, DeviceRow, EvidenceRow, SnapshotRow, 
 from vidaudit.evidence.store import EvidenceStore
 from vidaudit.inventory.calendar import current_policy
 from vidaudit.review.patrols import MAX_NOTE, PatrolError, record_round
-from vidaudit.web.deps import BranchScope, SessionDep, check_branch, require_permission
+from vidaudit.web.deps import (
+    MAX_DB_ID,
+    BranchScope,
+    DbId,
+    SessionDep,
+    check_branch,
+    require_permission,
+)
 from vidaudit.web.state import web_state
 from vidaudit.web.templating import render
 from vidaudit.web.views.duties_snapshots import PATROL_ROLES, latest_snapshots
@@ -63,7 +70,7 @@ def patrol_snapshot(
     request: Request,
     db: SessionDep,
     user: Annotated[UserRow, require_permission(Permission.VIEW_PATROL)],
-    snapshot_id: int,
+    snapshot_id: DbId,
 ) -> FileResponse:
     snapshot = db.get(SnapshotRow, snapshot_id)
     if snapshot is None or snapshot.evidence_sha256 is None:
@@ -126,7 +133,7 @@ def patrol_round_record(
     scope: BranchScope,
     channel_id: Annotated[str, Form(max_length=64)],
     outcome: Annotated[Literal["normal", "abnormal"], Form()],
-    snapshot_id: Annotated[int | None, Form(ge=1, le=2**62)] = None,
+    snapshot_id: Annotated[int | None, Form(ge=1, le=MAX_DB_ID)] = None,
     note: Annotated[str, Form(max_length=MAX_NOTE)] = "",
 ) -> Response:
     try:

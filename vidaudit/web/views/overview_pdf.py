@@ -78,7 +78,7 @@ def overview_pdf(
     overview: Overview, t: Translator, generated_by: str, font_file: Path | None = None
 ) -> bytes:
     font = report_font(font_file)
-    styles = _styles(font)
+    styles = _styles(font, font)  # no register checkpoint here: no fixed-width face needed
     story: list[Flowable] = [
         _p(t("overview.title"), styles["title"]),
         _p(

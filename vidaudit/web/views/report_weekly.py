@@ -28,6 +28,7 @@ from vidaudit.db.models import (
     UserRow,
 )
 from vidaudit.inventory.schema import Inventory, Policy
+from vidaudit.review.checkpoints import Coverage, coverage
 from vidaudit.review.duties import PatrolDay
 from vidaudit.web.i18n import zone
 from vidaudit.web.views.duties_data import (
@@ -94,6 +95,9 @@ class WeeklyReport:
     tickets: list[FaultTicketRow] = field(default_factory=list)
     #: the branch's off-site ATMs (D9) as (channel id, name)
     atms: list[tuple[str, str]] = field(default_factory=list)
+    #: the newest register checkpoint and the entries after it: printed, so the paper
+    #: copy shows how far the register reached whatever happens to the database later
+    register: Coverage = field(default_factory=lambda: Coverage(None, 0))
 
     @property
     def sunday(self) -> dt.date:
@@ -232,6 +236,7 @@ def weekly_report(
     )
     people = dict(db.execute(select(UserRow.id, UserRow.display_name)).all())
     report.compliance = _compliance(db, branch.id, start, as_of, names)
+    report.register = coverage(db)
 
     for review in db.scalars(
         select(ReviewRow)
