@@ -205,7 +205,6 @@ class Facts:
                 confirmed_at=at(SH, day, 9),
                 run_id=None,
                 outcome="ok",
-                note="",
             )
         )
 
