@@ -114,6 +114,19 @@ def finish_run(session: Session, run_id: int, report: RunReport) -> TicketChange
                     "firmware": d.firmware,
                     "services": d.services,
                     "violations": [violation_json(v) for v in d.violations],
+                    "serial": d.serial,
+                    "storage": None
+                    if d.storage is None
+                    else [
+                        {
+                            "id": disk.id,
+                            "status": disk.status,
+                            "state": disk.state,
+                            "capacity_bytes": disk.capacity_bytes,
+                            "free_bytes": disk.free_bytes,
+                        }
+                        for disk in d.storage
+                    ],
                 }
                 for d in report.devices
             ],

@@ -1,6 +1,7 @@
 """Short clips of recorded video as evidence (5-60 s around an instant), pulled by the same
-roads as frames: ONVIF replay, the device's Hikvision/Dahua playback URL, or an exported
-file.  Like a frame pull, a clip pull is registered *before* any video is fetched (D4),
+roads as frames: ONVIF replay, the device's Hikvision/Dahua playback URL (its clock read
+over ONVIF or, for ``api: isapi|dahua`` devices, the vendor's own API), or an exported
+file.  Not yet over GB/T 28181 playback (refused before anything is registered).  Like a frame pull, a clip pull is registered *before* any video is fetched (D4),
 and the clip is kept as content-addressed evidence (MP4, as recorded: remuxed, never
 re-encoded) with the true instants of its first and last frames.
 
@@ -21,14 +22,14 @@ from vidaudit.db.models import TaskClipRow
 from vidaudit.errors import VidauditError
 from vidaudit.evidence.store import EvidenceStore
 from vidaudit.inventory.load import SecretResolver
-from vidaudit.inventory.schema import Branch, Channel, Device, Playback
+from vidaudit.inventory.schema import Api, Branch, Channel, Device, Playback
 from vidaudit.media.clip import Clip, clip_from_file, mux_units
 from vidaudit.media.errors import MediaError
 from vidaudit.media.replay import pull_replay_units
 from vidaudit.onvif.errors import DeviceError
 from vidaudit.onvif.settings import OnvifSettings
 from vidaudit.review.register import Entry, append
-from vidaudit.sampler.pull import PullError, device_view, vendor_playback_url
+from vidaudit.sampler.pull import PullError, device_view, source_name, vendor_playback_url
 
 #: a clip a reviewer may ask for: long enough to see what happened, short enough to pull
 #: on the spot (vendor playback streams in real time)
@@ -102,7 +103,7 @@ def _register(sessions: sessionmaker[Session], request: ClipRequest, now: dt.dat
                 range_start=request.start,
                 range_end=request.end,
                 details={
-                    "source": "file" if request.file else request.device.playback.value,
+                    "source": "file" if request.file else source_name(request.device),
                     "task_id": request.task_id,
                     "seconds": round((request.end - request.start).total_seconds(), 3),
                 },
@@ -116,14 +117,15 @@ async def _from_device(
     request: ClipRequest, resolver: SecretResolver, settings: OnvifSettings
 ) -> tuple[Clip, dt.timedelta, str]:
     device, channel = request.device, request.channel
-    drift, offset, replay_uri = await device_view(device, channel, resolver, settings)
+    view = await device_view(request.branch, device, channel, resolver, settings)
+    drift = view.drift
     credentials = resolver.credentials(device)
     start, end = request.start + drift, request.end + drift
     seconds = (end - start).total_seconds()
     if device.playback is Playback.ONVIF_REPLAY:
-        assert replay_uri is not None
+        assert view.replay_uri is not None
         units = await pull_replay_units(
-            replay_uri,
+            view.replay_uri,
             credentials.username,
             credentials.password,
             start,
@@ -134,7 +136,7 @@ async def _from_device(
     else:
         url_start = (start - _URL_MARGIN).replace(microsecond=0)
         url = vendor_playback_url(
-            device, channel, credentials, url_start, end + _URL_MARGIN, offset
+            request.branch, device, channel, credentials, url_start, end + _URL_MARGIN, view
         )
         units = await pull_replay_units(
             url,
@@ -223,12 +225,20 @@ async def pull_clip(
     now: dt.datetime,
 ) -> ClipOutcome:
     """Register, pull, store.  Raises ``ValueError`` for a range outside 5-60 s or a file
-    without its start and ``ConfigError`` for an unresolved password (nothing registered
-    in either case), ``PullError`` when the footage cannot be had (the attempt stays
+    without its start, ``ConfigError`` for an unresolved password and ``PullError
+    ("unsupported")`` for a GB/T 28181 device (nothing registered in these cases),
+    ``PullError`` when the footage cannot be had (the attempt stays
     registered)."""
     check_range(request.start, request.end)
     if request.file is None:
-        resolver.credentials(request.device)
+        if request.device.api is Api.GB28181:
+            # Frames come through the SIP service's playback (``gb_pull``); a clip would need
+            # the program stream remuxed to MP4, which is not built yet: refused, not
+            # registered, so no one believes footage was viewed.
+            raise PullError(
+                "unsupported", f"{request.device.id}: clips over GB/T 28181 are not supported yet"
+            )
+        resolver.check(request.device)
     elif request.file_start is None:
         raise ValueError("a clip from a file needs the instant its first frame shows")
     seq = await asyncio.to_thread(_register, sessions, request, now)

@@ -21,6 +21,7 @@ from vidaudit.inventory.load import SecretResolver
 from vidaudit.inventory.schema import Branch, Channel, Device, Inventory
 from vidaudit.onvif.settings import OnvifSettings
 from vidaudit.sampler.clips import ClipOutcome, ClipRequest, pull_clip
+from vidaudit.sampler.gb_settings import GbPullSettings
 from vidaudit.sampler.pull import PullError, PullOutcome, PullRequest, pull_frames
 
 #: how the register names each kind of spot-check
@@ -56,6 +57,8 @@ class Puller:
     store: EvidenceStore
     resolver: SecretResolver
     onvif_settings: OnvifSettings
+    #: how to reach the GB/T 28181 service (None: the inventory has no ``gb28181`` section)
+    gb: GbPullSettings | None = None
 
 
 def _task_channel(puller: Puller, task: SpotCheckTaskRow) -> tuple[Branch, Device, Channel]:
@@ -105,6 +108,7 @@ async def pull_task(
         resolver=puller.resolver,
         onvif_settings=puller.onvif_settings,
         now=now,
+        gb=puller.gb,
     )
     _mark_pulled(puller, task)
     return outcome

@@ -35,6 +35,7 @@ from vidaudit.review.approvals import ApprovalError, request_approval
 from vidaudit.review.items import Verdict
 from vidaudit.review.reviews import ItemMark, ReviewError, submit_review
 from vidaudit.sampler.clips import MAX_SECONDS, MIN_SECONDS
+from vidaudit.sampler.gb_settings import gb_pull_settings
 from vidaudit.sampler.pull import PullError
 from vidaudit.sampler.tasks import Puller, pull_task, pull_task_clip
 from vidaudit.web.deps import DbId, Forbidden, FormField, FormText, SessionDep, require_permission
@@ -243,6 +244,7 @@ def _puller(request: Request) -> Puller | None:
         evidence_store(state),
         SecretResolver(state.inventory, state.inventory_path),
         state.settings.onvif(),
+        gb_pull_settings(state.settings, state.inventory),
     )
 
 

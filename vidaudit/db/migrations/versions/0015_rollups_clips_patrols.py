@@ -1,7 +1,7 @@
 """regions, off-site ATMs, patrol rounds (D9), clips, daily O&M indicators
 
 Revision ID: 0015
-Revises: 0010
+Revises: 0012
 
 Self-contained (it touches no table another pending migration creates), so it can be
 rechained after whatever head main has when it lands.
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0015"
-down_revision = "0010"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
