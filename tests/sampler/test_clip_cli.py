@@ -35,6 +35,8 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("VIDAUDIT_SETTINGS_FILE", str(tmp_path / "none.toml"))
     monkeypatch.delenv("VIDAUDIT_DATABASE_URL", raising=False)
     assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    # `register verify` checks the entries' signatures (issue 12): a key must exist
+    assert runner.invoke(app, ["register", "keygen"]).exit_code == 0
     return tmp_path
 
 
@@ -71,7 +73,10 @@ def test_clip_from_exported_file(env: Path) -> None:
     verified = runner.invoke(app, ["register", "verify"])
     assert verified.exit_code == 0 and "INTACT: 1 entries" in verified.output
     evidence = runner.invoke(app, ["evidence", "verify"])
-    assert evidence.exit_code == 0 and "evidence INTACT: 1 files checked" in evidence.output
+    assert (
+        evidence.exit_code == 0
+        and "evidence INTACT: 1 files and 0 references checked" in evidence.output
+    )
 
 
 @pytest.mark.parametrize(
