@@ -12,6 +12,7 @@ from pathlib import Path
 import av
 import pytest
 from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
 from tests.conftest import REPO
@@ -28,7 +29,7 @@ from vidaudit.inventory import load_inventory
 from vidaudit.inventory.load import SecretResolver
 from vidaudit.inventory.sync import sync_inventory
 from vidaudit.review.register import verify
-from vidaudit.sampler.clips import ClipRequest, pull_clip
+from vidaudit.sampler.clips import ClipOutcome, ClipRequest, pull_clip
 from vidaudit.sampler.pull import PullError
 from vidaudit.settings import Settings
 from vidaudit.sim import parse_scenario, running_fleet
@@ -52,7 +53,11 @@ def decoded_times(path: Path) -> tuple[str, list[int], list[bool]]:
 
 
 @pytest.mark.timeout(180)
-@pytest.mark.parametrize(("channel_id", "seconds"), [("UNV-C1", 20), ("HIK-C1", 5), ("DAH-C1", 5)])
+@pytest.mark.parametrize(
+    ("channel_id", "seconds"),
+    # HIKAPI/DAHAPI: recorders read through their own APIs, no ONVIF in the inventory
+    [("UNV-C1", 20), ("HIK-C1", 5), ("DAH-C1", 5), ("HIKAPI-C1", 5), ("DAHAPI-C1", 5)],
+)
 async def test_clip_by_each_playback_route(tmp_path: Path, channel_id: str, seconds: int) -> None:
     settings = Settings(data_dir=tmp_path / "data")
     engine = make_engine(settings)
@@ -88,8 +93,25 @@ async def test_clip_by_each_playback_route(tmp_path: Path, channel_id: str, seco
             now=now,
         )
         true_drift = fleet.truth["devices"][device.id]["clock_drift_s"]
+    if channel_id.endswith("API-C1"):
+        assert device.onvif is None and device.api.value in ("isapi", "dahua")
     start, end = at - dt.timedelta(seconds=seconds / 2), at + dt.timedelta(seconds=seconds / 2)
     assert outcome.source_kind == device.playback.value
+    assert_clip_is_the_footage(outcome, true_drift, start, end, channel_id, sessions, store)
+    assert_evidence_verify_checks(outcome.path, settings)
+
+
+def assert_clip_is_the_footage(
+    outcome: ClipOutcome,
+    true_drift: float,
+    start: dt.datetime,
+    end: dt.datetime,
+    channel_id: str,
+    sessions: sessionmaker[Session],
+    store: EvidenceStore,
+) -> None:
+    """The MP4 holds every frame of [start, end] (true time) as recorded, its first and
+    last frames are the instants reported, and the pull was registered first."""
     assert outcome.codec == "h264" and outcome.losses == 0
 
     codec, codes, keys = decoded_times(outcome.path)
@@ -124,15 +146,19 @@ async def test_clip_by_each_playback_route(tmp_path: Path, channel_id: str, seco
     # the MP4 is playable from its start: its index (moov) comes before the media (mdat)
     head = outcome.path.read_bytes()[:4096]
     assert head[4:8] == b"ftyp" and b"moov" in head
-    # `vidaudit evidence verify` checks the clip, and notices when it was changed
+
+
+def assert_evidence_verify_checks(path: Path, settings: Settings) -> None:
+    """`vidaudit evidence verify` checks the clip, and notices when it was changed."""
     runner = CliRunner()
     environ = {"VIDAUDIT_DATA_DIR": str(settings.data_dir)}
     intact = runner.invoke(app, ["evidence", "verify"], env=environ)
-    assert intact.exit_code == 0 and "evidence INTACT: 1 files checked" in intact.output
-    outcome.path.chmod(0o644)
-    data = bytearray(outcome.path.read_bytes())
+    assert intact.exit_code == 0
+    assert "evidence INTACT: 1 files and 0 references checked" in intact.output
+    path.chmod(0o644)
+    data = bytearray(path.read_bytes())
     data[-100] ^= 0xFF
-    outcome.path.write_bytes(bytes(data))
+    path.write_bytes(bytes(data))
     broken = runner.invoke(app, ["evidence", "verify"], env=environ)
     assert broken.exit_code == 1 and "was altered" in broken.output
 
