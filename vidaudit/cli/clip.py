@@ -55,6 +55,7 @@ def clip_command(
     print its first and last frame times, path and sha256."""
     # Imported here, as for frames: PyAV is of no use to the other commands.
     from vidaudit.sampler.clips import MAX_SECONDS, MIN_SECONDS, ClipRequest, pull_clip
+    from vidaudit.sampler.gb_settings import gb_pull_settings
     from vidaudit.sampler.pull import PullError
 
     if not MIN_SECONDS <= seconds <= MAX_SECONDS:
@@ -101,6 +102,7 @@ def clip_command(
                 resolver=resolver,
                 onvif_settings=settings.onvif(),
                 now=now,
+                gb=gb_pull_settings(settings, inventory),
             )
         )
     except PullError as exc:

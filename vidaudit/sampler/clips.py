@@ -1,9 +1,10 @@
 """Short clips of recorded video as evidence (5-60 s around an instant), pulled by the same
 roads as frames: ONVIF replay, the device's Hikvision/Dahua playback URL (its clock read
 over ONVIF or, for ``api: isapi|dahua`` devices, the vendor's own API), or an exported
-file.  Not yet over GB/T 28181 playback (refused before anything is registered).  Like a frame pull, a clip pull is registered *before* any video is fetched (D4),
-and the clip is kept as content-addressed evidence (MP4, as recorded: remuxed, never
-re-encoded) with the true instants of its first and last frames.
+file, or GB/T 28181 playback through the SIP service (its MPEG-PS remuxed).  Like a
+frame pull, a clip pull is registered *before* any video is fetched (D4), and the clip is
+kept as content-addressed evidence (MP4, as recorded: remuxed, never re-encoded) with the
+true instants of its first and last frames.
 
 Clocks as in ``pull``: the range asked for is true time, moved onto the device's clock by
 its measured drift; the clip's frame instants are moved back before they are reported.
@@ -15,12 +16,14 @@ import asyncio
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from vidaudit.db.models import TaskClipRow
 from vidaudit.errors import VidauditError
 from vidaudit.evidence.store import EvidenceStore
+from vidaudit.gb28181.errors import GbError
 from vidaudit.inventory.load import SecretResolver
 from vidaudit.inventory.schema import Api, Branch, Channel, Device, Playback
 from vidaudit.media.clip import Clip, clip_from_file, mux_units
@@ -29,6 +32,8 @@ from vidaudit.media.replay import pull_replay_units
 from vidaudit.onvif.errors import DeviceError
 from vidaudit.onvif.settings import OnvifSettings
 from vidaudit.review.register import Entry, append
+from vidaudit.sampler.gb_pull import pull_gb28181_units
+from vidaudit.sampler.gb_settings import GbPullSettings
 from vidaudit.sampler.pull import PullError, device_view, source_name, vendor_playback_url
 
 #: a clip a reviewer may ask for: long enough to see what happened, short enough to pull
@@ -154,6 +159,25 @@ async def _from_device(
     return clip, drift, device.playback.value
 
 
+async def _from_gb28181(
+    request: ClipRequest, gb: GbPullSettings | None
+) -> tuple[Clip, dt.timedelta, str]:
+    if gb is None:
+        raise PullError("config", "the inventory has no gb28181 section")
+    zone = ZoneInfo(request.branch.timezone or gb.default_timezone)
+    units, drift = await pull_gb28181_units(
+        request.device,
+        request.channel,
+        request.start,
+        request.end,
+        zone,
+        gb,
+        timeout_s=request.timeout_s,
+    )
+    clip = await asyncio.to_thread(mux_units, units)
+    return clip, drift, "gb28181"
+
+
 def _store(
     sessions: sessionmaker[Session],
     store: EvidenceStore,
@@ -223,21 +247,15 @@ async def pull_clip(
     resolver: SecretResolver,
     onvif_settings: OnvifSettings,
     now: dt.datetime,
+    gb: GbPullSettings | None = None,
 ) -> ClipOutcome:
     """Register, pull, store.  Raises ``ValueError`` for a range outside 5-60 s or a file
-    without its start, ``ConfigError`` for an unresolved password and ``PullError
-    ("unsupported")`` for a GB/T 28181 device (nothing registered in these cases),
-    ``PullError`` when the footage cannot be had (the attempt stays
-    registered)."""
+    without its start and ``ConfigError`` for an unresolved password (nothing registered
+    in either case), ``PullError`` when the footage cannot be had (the attempt stays
+    registered).  ``gb``: how to reach the GB/T 28181 service, for ``api: gb28181``
+    devices."""
     check_range(request.start, request.end)
     if request.file is None:
-        if request.device.api is Api.GB28181:
-            # Frames come through the SIP service's playback (``gb_pull``); a clip would need
-            # the program stream remuxed to MP4, which is not built yet: refused, not
-            # registered, so no one believes footage was viewed.
-            raise PullError(
-                "unsupported", f"{request.device.id}: clips over GB/T 28181 are not supported yet"
-            )
         resolver.check(request.device)
     elif request.file_start is None:
         raise ValueError("a clip from a file needs the instant its first frame shows")
@@ -254,9 +272,11 @@ async def pull_clip(
                 timeout_s=request.timeout_s,
             )
             drift, kind = dt.timedelta(), "file"
+        elif request.device.api is Api.GB28181:
+            clip, drift, kind = await _from_gb28181(request, gb)
         else:
             clip, drift, kind = await _from_device(request, resolver, onvif_settings)
-    except (MediaError, DeviceError) as exc:
+    except (MediaError, DeviceError, GbError) as exc:
         raise PullError(exc.kind, exc.message) from None
     except VidauditError:
         raise

@@ -109,7 +109,7 @@ class PlaybackView:
     replay_uri: str | None
     #: the RTSP port vendor playback URLs use (the device's report over its API, else the
     #: inventory's ``rtsp_port``)
-    rtsp_port: int | None
+    rtsp_port: int
 
 
 def _branch_offset(branch: Branch, at: dt.datetime) -> dt.timedelta:

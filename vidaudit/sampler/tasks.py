@@ -146,6 +146,7 @@ async def pull_task_clip(
         resolver=puller.resolver,
         onvif_settings=puller.onvif_settings,
         now=now,
+        gb=puller.gb,
     )
     _mark_pulled(puller, task)
     return outcome
