@@ -105,7 +105,7 @@ class PlaybackView:
     drift: dt.timedelta
     #: the device's UTC offset as it reports it (None: not reported)
     offset: dt.timedelta | None
-    #: the ONVIF replay URI (``playback: onvif_replay`` only)
+    #: the ONVIF replay URI (``playback: onvif-replay`` only)
     replay_uri: str | None
     #: the RTSP port vendor playback URLs use (the device's report over its API, else the
     #: inventory's ``rtsp_port``)
