@@ -9,6 +9,9 @@ own: FFmpeg's reads the pack headers, the stream map and PES packets of every re
 brand), decodes with PyAV and picks the frame nearest each instant with the same walk as
 the other routes (``stream_frames.frames_from_container``).
 
+For a clip, ``units`` copies the demuxed access units as recorded instead of decoding
+them (``clip.mux_units`` remuxes them to MP4).
+
 The stream carries no wall time: its first frame is the playback's start instant (what
 the INVITE's ``t=`` asked for) and later frames are placed by their PTS distance from it.
 

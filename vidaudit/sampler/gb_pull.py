@@ -122,6 +122,15 @@ def _segments(items: Sequence[RecordItem], zone: ZoneInfo) -> list[Span]:
     return merge(spans)
 
 
+def _play_range(first: dt.datetime, last: dt.datetime, covering: Span) -> tuple[int, int]:
+    """The playback's ``t=`` for [first, last] (device clock) with a margin: whole seconds,
+    never starting inside a gap the recorder would skip (``covering`` holds ``first``)."""
+    start = max(first - MARGIN, covering.start)
+    seconds = start.timestamp()
+    start_s = math.ceil(seconds) if start == covering.start else math.floor(seconds)
+    return start_s, math.ceil((last + MARGIN).timestamp())
+
+
 async def pull_gb28181(
     device: Device,
     channel: Channel,
@@ -158,11 +167,7 @@ async def pull_gb28181(
                         "not_found", f"{channel.id}: the recorder holds no footage at {instant}"
                     )
             covering = next(s for s in footage if s.start <= first < s.end)
-            # whole seconds (t= counts seconds); never inside a gap the recorder would skip
-            start = max(first - MARGIN, covering.start)
-            seconds = start.timestamp()
-            start_s = math.ceil(seconds) if start == covering.start else math.floor(seconds)
-            end_s = math.ceil((last + MARGIN).timestamp())
+            start_s, end_s = _play_range(first, last, covering)
             frames = await _play(
                 client, settings, gb_id, gb_channel, start_s, end_s, stretch, timeout_s
             )
@@ -251,14 +256,7 @@ async def pull_gb28181_units(
         covering = next((s for s in _segments(items, zone) if s.start <= first < s.end), None)
         if covering is None:
             raise MediaError("not_found", f"{channel.id}: the recorder holds no footage at {first}")
-        # as for frames: whole seconds, never inside a gap the recorder would skip
-        begin = max(first - MARGIN, covering.start)
-        start_s = (
-            math.ceil(begin.timestamp())
-            if begin == covering.start
-            else math.floor(begin.timestamp())
-        )
-        end_s = math.ceil((last + MARGIN).timestamp())
+        start_s, end_s = _play_range(first, last, covering)
         async with _playing(
             client, settings, gb_id, gb_channel, start_s, end_s, timeout_s
         ) as receiver:
