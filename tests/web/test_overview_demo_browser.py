@@ -55,8 +55,9 @@ def collect_weeks(tmp_path: Path, start_fleet: Any) -> Path:
         Path(__file__).resolve().parents[2] / "vidaudit" / "demo_scenario.yaml"
     )
     with time_machine.travel(RUNS[0], tick=False) as clock:
-        start_fleet(scenario, inventory)
+        # the database first: the GB/T 28181 service the fleet starts keeps registrations
         assert runner.invoke(cli_app, ["db", "upgrade"]).exit_code == 0
+        start_fleet(scenario, inventory)
         for index, instant in enumerate(RUNS):
             clock.move_to(instant)
             args = ["collect", "--config", str(inventory)]
