@@ -221,6 +221,44 @@ def test_not_yaml_and_missing_file(tmp_path: Path) -> None:
         load_inventory(tmp_path / "nope.yaml")
 
 
+def test_region_and_offsite_atm_are_read() -> None:
+    data = minimal()
+    branch = data["branches"][0]  # type: ignore[index]
+    branch["region"] = " 城关片区 "
+    branch["devices"][0]["channels"].append(
+        {"id": "B1-C3", "name": "火车站离行式ATM", "role": "atm", "ref": {"channel": 3},
+         "offsite": True}
+    )  # fmt: skip
+    inventory = parse_inventory(yaml.safe_dump(data, allow_unicode=True))
+    assert inventory.branches[0].region == "城关片区"
+    offsite = {c.id: c.offsite for _b, _d, c in inventory.channels()}
+    assert offsite == {"B1-C1": False, "B1-C2": False, "B1-C3": True}
+    assert inventory.policy.duties.atm_patrol_rounds_per_day == 6
+    assert inventory.policy.duties.atm_patrol_min_gap_min == 60
+
+
+def test_offsite_only_for_atm_channels_and_regions_need_a_name() -> None:
+    data = minimal()
+    branch = data["branches"][0]  # type: ignore[index]
+    branch["devices"][0]["channels"][1]["offsite"] = True
+    branch["region"] = "城关\n片区"
+    data["policy"] = {"duties": {"atm_patrol_rounds_per_day": 100}}
+    problems = errors_for(data)
+    assert len(problems) == 3, problems
+    assert (
+        "branches[0].devices[0].channels[1]: offsite: true marks an off-site ATM; this "
+        "channel's role is 'vault', expected 'atm'"
+    ) in problems
+    assert any(p.startswith("branches[0].region: ") for p in problems)
+    assert any(p.startswith("policy.duties.atm_patrol_rounds_per_day: ") for p in problems)
+    branch["region"] = "   "
+    branch["devices"][0]["channels"][1]["offsite"] = False
+    del data["policy"]
+    assert errors_for(data) == [
+        "branches[0].region: a region needs a name; leave the key out for none"
+    ]
+
+
 def test_a_key_given_twice_is_an_error_naming_both_lines() -> None:
     """Pen test item 7: ``retention_days: 30`` then ``retention_days: 1`` loaded 1."""
     text = yaml.safe_dump(minimal(), allow_unicode=True)

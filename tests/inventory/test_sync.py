@@ -93,3 +93,22 @@ def test_removed_device_retires_with_its_channels(db_url: str) -> None:
     run_sync(sessions, data, T0)
     report = run_sync(sessions, minimal(), T0 + dt.timedelta(days=1))
     assert sorted(report.retired) == ["channel:B1-C9", "device:B1-CAM"]
+
+
+def test_region_and_offsite_are_synced_and_changes_named(db_url: str) -> None:
+    sessions = sessions_for(db_url)
+    data = minimal()
+    run_sync(sessions, data, T0)
+    branch = data["branches"][0]  # type: ignore[index]
+    branch["region"] = "城关片区"
+    branch["devices"][0]["channels"][1].update({"role": "atm", "offsite": True})
+    report = run_sync(sessions, data, T0 + dt.timedelta(hours=1))
+    assert "branch:B1 (region)" in report.changed
+    assert "channel:B1-C2 (role, offsite)" in report.changed
+    with sessions() as session:
+        from vidaudit.db.models import BranchRow
+
+        row = session.get(BranchRow, "B1")
+        assert row is not None and row.region == "城关片区"
+        channel = session.get(ChannelRow, "B1-C2")
+        assert channel is not None and channel.offsite

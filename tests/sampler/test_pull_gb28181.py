@@ -1,7 +1,8 @@
 """Frames pulled over GB/T 28181 playback (INVITE through the SIP service, RTP carrying
 MPEG-PS over UDP or to our TCP port, PyAV demuxing and decoding) show the requested
 instant: each frame's burnt-in time code -- drawn by the simulator's video source, read
-here -- must be the one the pull reports, within one frame of what was asked."""
+here -- must be the one the pull reports, within one frame of what was asked; a clip's
+frames are the footage of the range asked for."""
 
 from __future__ import annotations
 
@@ -15,12 +16,15 @@ from typing import Any
 
 import cv2
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.gb28181.conftest import wait_for
+from tests.sampler.test_clip_sim import assert_clip_is_the_footage, assert_evidence_verify_checks
 from tests.sim.timecode import read_timecode
 from vidaudit.db.engine import make_engine, make_sessionmaker
 from vidaudit.db.migrate import upgrade
+from vidaudit.db.models import RegisterEntryRow
 from vidaudit.evidence.store import EvidenceStore
 from vidaudit.gbservice.service import GbService, running_service
 from vidaudit.inventory import load_inventory
@@ -28,6 +32,7 @@ from vidaudit.inventory.load import SecretResolver
 from vidaudit.inventory.schema import Inventory
 from vidaudit.inventory.sync import sync_inventory
 from vidaudit.review.register import verify
+from vidaudit.sampler.clips import ClipRequest, pull_clip
 from vidaudit.sampler.gb_settings import GbPullSettings, gb_pull_settings
 from vidaudit.sampler.pull import PullError, PullOutcome, PullRequest, pull_frames
 from vidaudit.settings import Settings
@@ -173,3 +178,39 @@ async def test_an_instant_in_a_gap_is_refused_not_answered_from_elsewhere(tmp_pa
     assert refused.value.kind == "not_found"
     with sessions() as s:
         assert verify(s).entries == 1  # the attempt is on the register all the same
+
+
+@pytest.mark.timeout(180)
+async def test_a_clip_over_gb28181_playback_is_the_footage(tmp_path: Path) -> None:
+    """The same checks as the other playback routes' clips (``test_clip_sim``): the
+    program stream's units remuxed to MP4 as recorded, first and last frames as reported,
+    registered first, checked by ``evidence verify``."""
+    async with lab(tmp_path) as it:
+        branch, device, channel = next(
+            (b, d, c) for b, d, c in it.inventory.channels() if c.id == "GB-HIK-C1"
+        )
+        at = it.now - dt.timedelta(hours=3, seconds=0.37)
+        store = EvidenceStore(it.settings.evidence_dir)
+        outcome = await pull_clip(
+            ClipRequest.around(
+                branch, device, channel, at, 10, reason="抽查", actor="i", actor_role="inspector"
+            ),
+            sessions=it.sessions,
+            store=store,
+            resolver=SecretResolver(it.inventory, it.path),
+            onvif_settings=it.settings.onvif(),
+            now=it.now,
+            gb=it.gb,
+        )
+        assert not it.service.platform.calls, "the playback ended with BYE"
+        true_drift = it.fleet.truth["devices"]["GB-HIK"]["clock_drift_s"]
+        played = it.fleet.gb_recorders["GB-HIK"].counters.playbacks
+        sessions, settings = it.sessions, it.settings
+    assert outcome.source_kind == "gb28181" and played == 1
+    assert abs(outcome.device_drift_s - true_drift) <= 0.05
+    start, end = at - dt.timedelta(seconds=5), at + dt.timedelta(seconds=5)
+    assert_clip_is_the_footage(outcome, true_drift, start, end, "GB-HIK-C1", sessions, store)
+    with sessions() as s:
+        (entry,) = s.scalars(select(RegisterEntryRow)).all()
+        assert entry.details["source"] == "gb28181"
+    assert_evidence_verify_checks(outcome.path, settings)

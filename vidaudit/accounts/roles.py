@@ -31,6 +31,9 @@ class Permission(StrEnum):
     VIEW_DUTIES = "view_duties"  # weekly duty status D1-D3 (read)
     VIEW_REPORTS = "view_reports"  # printable records, weekly report, exports
     VIEW_PATROL = "view_patrol"  # video-wall patrol of live snapshots (D8)
+    #: the O&M indicators per region and bank with their trend (/overview, its PDF, XLSX);
+    #: a branch-bound role sees its own branch only, like every page
+    VIEW_OVERVIEW = "view_overview"
     REVIEW = "review"  # do a spot-check review: pull frames, mark items, submit
     APPROVE = "approve"  # approve or deny out-of-scope viewing (D4)
     RECTIFY = "rectify"  # act on a finding: record the fix and its evidence (D7)
@@ -41,6 +44,7 @@ class Permission(StrEnum):
     VIEW_TICKETS = "view_tickets"  # fault tickets, their history, search (read)
     HANDLE_TICKETS = "handle_tickets"  # acknowledge, comment, attach evidence, close (R7)
     ASSIGN_TICKETS = "assign_tickets"  # give a ticket to a person with a due time
+    PATROL_ROUND = "patrol_round"  # record an ATM patrol round (D9)
     MANAGE_USERS = "manage_users"  # list, add and disable accounts
     ACCOUNT = "account"  # one's own account: language, logout
 
@@ -74,6 +78,8 @@ ROLES: dict[PersonRole, RoleInfo] = {
         | {
             P.VIEW_SPOT_CHECKS,
             P.VIEW_PATROL,
+            P.VIEW_OVERVIEW,
+            P.PATROL_ROUND,
             P.REVIEW,
             P.VERIFY_RECTIFICATION,
             P.MANAGE_PLANS,
@@ -87,7 +93,15 @@ ROLES: dict[PersonRole, RoleInfo] = {
         PersonRole.INSPECTOR,
         all_branches=True,
         permissions=_EVERYONE
-        | {P.VIEW_SPOT_CHECKS, P.VIEW_PATROL, P.REVIEW, P.VERIFY_RECTIFICATION, P.MANAGE_PLANS},
+        | {
+            P.VIEW_SPOT_CHECKS,
+            P.VIEW_PATROL,
+            P.VIEW_OVERVIEW,
+            P.PATROL_ROUND,
+            P.REVIEW,
+            P.VERIFY_RECTIFICATION,
+            P.MANAGE_PLANS,
+        },
     ),
     PersonRole.BRANCH_HEAD: RoleInfo(
         PersonRole.BRANCH_HEAD,
@@ -98,6 +112,8 @@ ROLES: dict[PersonRole, RoleInfo] = {
         | {
             P.VIEW_SPOT_CHECKS,
             P.VIEW_PATROL,
+            P.VIEW_OVERVIEW,
+            P.PATROL_ROUND,
             P.REVIEW,
             P.APPROVE,
             P.RECTIFY,
@@ -117,13 +133,14 @@ ROLES: dict[PersonRole, RoleInfo] = {
             P.RECTIFY,
             P.DAILY_CHECK,
             P.HANDLE_TICKETS,
+            P.PATROL_ROUND,
         },
     ),
     # Read-only: no permission that writes anything except its own language and logout.
     PersonRole.AUDITOR: RoleInfo(
         PersonRole.AUDITOR,
         all_branches=True,
-        permissions=_EVERYONE | {P.VERIFY_REGISTER},
+        permissions=_EVERYONE | {P.VIEW_OVERVIEW, P.VERIFY_REGISTER},
     ),
 }
 
@@ -138,6 +155,7 @@ READ_ONLY = frozenset(
         P.VIEW_REPORTS,
         P.VIEW_PATROL,
         P.VIEW_TICKETS,
+        P.VIEW_OVERVIEW,
         P.VERIFY_REGISTER,
         P.ACCOUNT,
     }

@@ -32,6 +32,7 @@ from vidaudit.collector.report import channel_table, device_table, report_json
 from vidaudit.collector.run import CollectResult, collect
 from vidaudit.db.engine import make_engine, make_sessionmaker
 from vidaudit.inventory.schema import ChannelRole, Inventory
+from vidaudit.overview.report import keep_ended_days
 from vidaudit.settings import Settings
 
 if TYPE_CHECKING:
@@ -252,9 +253,14 @@ def _collect_loop(
             return
         # A collector that runs for ever keeps its own tables in bounds: old days of
         # observations are rolled up (a whole day at a time, so this is rare work).
+        sessions = make_sessionmaker(make_engine(settings))
+        now = dt.datetime.now(dt.UTC)
+        with sessions() as session:
+            # the overview's day counts first: a rolled-up day's polls can't be counted
+            keep_ended_days(session, now, inventory.policy, inventory)
         rolled = roll_up_observations(
-            make_sessionmaker(make_engine(settings)),
-            now=dt.datetime.now(dt.UTC),
+            sessions,
+            now=now,
             keep_days=settings.observations_keep_days,
             tz=ZoneInfo(inventory.timezone),
         )

@@ -40,7 +40,7 @@ class Fmt(StrEnum):
     JSON = "json"
 
 
-def _instant(text: str, default_tz: dt.tzinfo) -> dt.datetime:
+def parse_instant(text: str, default_tz: dt.tzinfo) -> dt.datetime:
     try:
         value = dt.datetime.fromisoformat(text)
     except ValueError:
@@ -82,8 +82,8 @@ def frames_command(
         raise typer.Exit(USAGE_ERROR)
     branch, dev, chan = found[0]
     tz = inventory.branch_timezone(branch)
-    instants = [_instant(text, tz) for text in at]
-    start = _instant(file_start, tz) if file_start else None
+    instants = [parse_instant(text, tz) for text in at]
+    start = parse_instant(file_start, tz) if file_start else None
     if file is not None and start is None:
         err.print("error: --file needs --file-start (the real time of its first frame)")
         raise typer.Exit(USAGE_ERROR)

@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
 
+from vidaudit.cli.clip import clip_command
 from vidaudit.cli.collect import collect_command
 from vidaudit.cli.frames import frames_command
 from vidaudit.cli.gb import gb_app
@@ -61,6 +62,7 @@ app.command("probe")(probe_command)
 app.command("sim")(sim_command)
 app.add_typer(sample_app, name="sample")
 app.command("frames")(frames_command)
+app.command("clip")(clip_command)
 app.add_typer(retention_app, name="retention")
 app.command("serve")(serve_command)
 app.add_typer(user_app, name="user")
@@ -288,13 +290,18 @@ def housekeep(file: InventoryArg = None) -> None:
     from zoneinfo import ZoneInfo
 
     from vidaudit.collector.housekeeping import roll_up_observations
+    from vidaudit.overview.report import keep_ended_days
 
     settings = _settings()
     inventory = inventory_or_exit(file or settings.inventory)
     sessions = sessions_or_exit(settings)
+    now = dt.datetime.now(dt.UTC)
+    with sessions() as session:
+        # the overview's day counts first: a rolled-up day's polls can no longer be counted
+        keep_ended_days(session, now, inventory.policy, inventory)
     rolled = roll_up_observations(
         sessions,
-        now=dt.datetime.now(dt.UTC),
+        now=now,
         keep_days=settings.observations_keep_days,
         tz=ZoneInfo(inventory.timezone),
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from vidaudit.db.types import UTCDateTime
@@ -31,6 +31,8 @@ class BranchRow(Base):
     timezone: Mapped[str] = mapped_column(String(64))
     #: Business hours as configured (weekday hours, closed and special days).
     hours: Mapped[dict[str, Any]] = mapped_column(JSON)
+    #: the group of branches the security department reports on together (e.g. 城关片区)
+    region: Mapped[str | None] = mapped_column(String(64))
     first_seen_at: Mapped[dt.datetime]
     updated_at: Mapped[dt.datetime]
     retired_at: Mapped[dt.datetime | None]
@@ -93,6 +95,8 @@ class ChannelRow(Base):
     ref: Mapped[dict[str, Any]] = mapped_column(JSON)
     required_days: Mapped[int] = mapped_column(Integer)
     audio: Mapped[str] = mapped_column(String(16))
+    #: an off-site ATM (离行式自助设备): role atm, patrolled at least N times a day (D9)
+    offsite: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     first_seen_at: Mapped[dt.datetime]
     updated_at: Mapped[dt.datetime]
     retired_at: Mapped[dt.datetime | None]
@@ -656,6 +660,79 @@ class AlertThrottleRow(Base):
     key: Mapped[str] = mapped_column(String(128), primary_key=True)
     last_at: Mapped[dt.datetime]
     times: Mapped[int] = mapped_column(Integer)
+
+
+class PatrolRoundRow(Base):
+    """D9: one patrol round of an ATM channel - who, when, the picture seen and its
+    diagnosis, and what the person judged.  Written once, never edited; the register holds
+    the same facts in its verifiable chain."""
+
+    __tablename__ = "patrol_rounds"
+    __table_args__ = (
+        Index("ix_patrol_rounds_channel_time", "channel_id", "at"),
+        Index("ix_patrol_rounds_branch_time", "branch_id", "at"),
+    )
+    channel_id: Mapped[str] = mapped_column(ForeignKey("channels.id"))
+    branch_id: Mapped[str] = mapped_column(ForeignKey("branches.id"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    at: Mapped[dt.datetime]
+    #: the live snapshot the person looked at (None: none was available)
+    snapshot_id: Mapped[int | None] = mapped_column(ForeignKey("snapshots.id"))
+    evidence_sha256: Mapped[str | None] = mapped_column(ForeignKey("evidence.sha256"))
+    #: the snapshot's diagnosis as it was shown ({"verdict", "failed": [...]})
+    diagnostics: Mapped[dict[str, Any]] = mapped_column(JSON)
+    #: normal | abnormal
+    outcome: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str] = mapped_column(Text)
+    register_seq: Mapped[int] = mapped_column(ForeignKey("register_entries.seq"))
+
+
+class TaskClipRow(Base):
+    """A short clip of recorded video pulled for a spot-check task (or ad hoc), kept as
+    content-addressed MP4 evidence, as recorded (no re-encoding)."""
+
+    __tablename__ = "task_clips"
+    __table_args__ = (
+        Index("ix_task_clips_task", "task_id"),
+        Index("ix_task_clips_evidence", "evidence_sha256"),
+    )
+    task_id: Mapped[int | None] = mapped_column(ForeignKey("spot_check_tasks.id"))
+    channel_id: Mapped[str] = mapped_column(ForeignKey("channels.id"))
+    requested_start: Mapped[dt.datetime]
+    requested_end: Mapped[dt.datetime]
+    #: the instants (true time) of the clip's first and last frames
+    first_at: Mapped[dt.datetime | None]
+    last_at: Mapped[dt.datetime | None]
+    frames: Mapped[int] = mapped_column(Integer)
+    #: h264 | hevc, as recorded
+    codec: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(32))
+    evidence_sha256: Mapped[str | None] = mapped_column(ForeignKey("evidence.sha256"))
+    pulled_at: Mapped[dt.datetime]
+    register_seq: Mapped[int] = mapped_column(ForeignKey("register_entries.seq"))
+
+
+class IndicatorDayRow(Base):
+    """One branch's O&M indicator counts for one ended day (the inventory's time zone),
+    summarised from the day's observations and snapshots before housekeeping rolls them
+    up (``collector.indicators``).  Rates are sums of these over days, branches, regions."""
+
+    __tablename__ = "indicator_days"
+    __table_args__ = (Index("ix_indicator_days_day", "day"),)
+    branch_id: Mapped[str] = mapped_column(ForeignKey("branches.id"), primary_key=True)
+    day: Mapped[dt.date] = mapped_column(primary_key=True)
+    computed_at: Mapped[dt.datetime]
+    device_polls: Mapped[int] = mapped_column(Integer)
+    device_online: Mapped[int] = mapped_column(Integer)
+    clock_polls: Mapped[int] = mapped_column(Integer)
+    clock_ok: Mapped[int] = mapped_column(Integer)
+    record_channels: Mapped[int] = mapped_column(Integer)
+    record_required_min: Mapped[float]
+    record_missing_min: Mapped[float]
+    retention_channels: Mapped[int] = mapped_column(Integer)
+    retention_ok: Mapped[int] = mapped_column(Integer)
+    picture_channels: Mapped[int] = mapped_column(Integer)
+    picture_ok: Mapped[int] = mapped_column(Integer)
 
 
 class SettledFootageRow(Base):

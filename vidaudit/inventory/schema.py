@@ -185,11 +185,16 @@ class WeekHours(Strict):
 
 
 class DutyPolicy(Strict):
-    """Review duties per branch per week (Art. 45, 49)."""
+    """Review duties per branch per week (Art. 45, 49) and the off-site ATM patrol (D9)."""
 
     admin_reviews_per_week: int = Field(2, ge=0, le=14)
     head_reviews_per_week: int = Field(1, ge=0, le=14)
     daily_check: bool = True
+    #: D9: 离行式自助设备…每天不少于6次巡查 - rounds per off-site ATM per day (0: no duty)
+    atm_patrol_rounds_per_day: int = Field(6, ge=0, le=48)
+    #: a round counts only this long after the previous counted one, so six rounds are
+    #: spread over the day rather than clicked through in one minute
+    atm_patrol_min_gap_min: int = Field(60, ge=0, le=720)
 
 
 class Policy(Strict):
@@ -232,6 +237,19 @@ class Channel(Strict):
     ref: ChannelRef
     retention_days: int | None = Field(None, ge=1, le=3650)
     audio: AudioRequirement = AudioRequirement.OPTIONAL
+    #: an off-site ATM (离行式自助设备, away from any branch's premises): patrolled at least
+    #: ``policy.duties.atm_patrol_rounds_per_day`` times a day (D9).  Mark the one camera
+    #: that shows the machine; only ATM channels can be off-site ATMs.
+    offsite: bool = False
+
+    @model_validator(mode="after")
+    def _offsite_is_an_atm(self) -> Self:
+        if self.offsite and self.role is not ChannelRole.ATM:
+            raise ValueError(
+                f"offsite: true marks an off-site ATM; this channel's role is "
+                f"{self.role.value!r}, expected 'atm'"
+            )
+        return self
 
 
 class Device(Strict):
@@ -398,9 +416,18 @@ class Device(Strict):
         return "gb28181"  # the platform's password, see Inventory.gb28181
 
 
+#: a region's name as the bank writes it (城关片区); no line breaks or control characters
+RegionName = Annotated[
+    str,
+    Field(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$"),
+]
+
+
 class Branch(Strict):
     id: Identifier
     name: str = Field(min_length=1, max_length=128)
+    #: the group of branches the security department reports on together (/overview)
+    region: RegionName | None = None
     timezone: TimeZoneName | None = None
     hours: WeekHours
     #: Public holidays and other days the branch stays shut.
@@ -413,6 +440,13 @@ class Branch(Strict):
     @classmethod
     def _tz(cls, value: str | None) -> str | None:
         return None if value is None else _check_timezone(value)
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("a region needs a name; leave the key out for none")
+        return None if value is None else value.strip()
 
     @field_validator("special_days", mode="before")
     @classmethod

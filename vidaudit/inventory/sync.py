@@ -62,6 +62,7 @@ def _hours(branch: Branch) -> dict[str, Any]:
 def _branch_values(inventory: Inventory, branch: Branch) -> dict[str, Any]:
     return {
         "name": branch.name,
+        "region": branch.region,
         "timezone": branch.timezone or inventory.timezone,
         "hours": _hours(branch),
     }
@@ -94,6 +95,7 @@ def _channel_values(inventory: Inventory, device: Device, channel: Channel) -> d
         "ref": channel.ref.model_dump(exclude_none=True),
         "required_days": inventory.required_days(channel),
         "audio": channel.audio.value,
+        "offsite": channel.offsite,
     }
 
 

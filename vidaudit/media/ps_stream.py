@@ -9,6 +9,9 @@ own: FFmpeg's reads the pack headers, the stream map and PES packets of every re
 brand), decodes with PyAV and picks the frame nearest each instant with the same walk as
 the other routes (``stream_frames.frames_from_container``).
 
+For a clip, ``units`` copies the demuxed access units as recorded instead of decoding
+them (``clip.mux_units`` remuxes them to MP4).
+
 The stream carries no wall time: its first frame is the playback's start instant (what
 the INVITE's ``t=`` asked for) and later frames are placed by their PTS distance from it.
 
@@ -27,13 +30,14 @@ import socket
 import struct
 import time
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 import av
 import av.container
 import av.error
 
+from vidaudit.media.clip import RecordedUnits
 from vidaudit.media.errors import MediaError, media_error
 from vidaudit.media.pulled import Instant, PulledFrame, require_aware
 from vidaudit.media.rtp import RtpFormatError, parse_rtp, seq_newer_or_equal
@@ -44,6 +48,11 @@ MAX_BUFFERED = 4096
 #: What FFmpeg may read before it names the streams: the first keyframe's pack carries
 #: the stream map, so a little suffices.
 _PROBESIZE = 65536
+#: a clip whose footage starts later than this after its start has no footage at the start
+#: (as ``replay.pull_replay_units``), and one whose stream stalls earlier than this before
+#: its end is cut short
+_MAX_START_DELAY = timedelta(seconds=5)
+_CLIP_END_SLACK = timedelta(seconds=1)
 
 
 class _Pipe:
@@ -192,7 +201,14 @@ class PsReceiver:
         deadline: float | None,
         source: str,
     ) -> list[PulledFrame]:
-        what = f"playback {source}"
+        container = self._open(f"playback {source}")
+        with container:
+            return frames_from_container(
+                container, source, start_instant, instants, self.timeout_s, deadline
+            )
+
+    def _open(self, what: str) -> av.container.InputContainer:
+        """The program stream as a container with a video stream (blocks: in a thread)."""
         started = time.monotonic()
         try:
             container = av.open(
@@ -210,10 +226,95 @@ class PsReceiver:
         if not isinstance(container, av.container.InputContainer) or not container.streams.video:
             container.close()
             raise MediaError("malformed", f"{what}: the program stream has no video")
+        return container
+
+    async def units(
+        self,
+        start_instant: datetime,
+        start: datetime,
+        end: datetime,
+        *,
+        max_wall_s: float | None = None,
+        max_bytes: int = 256 * 1024 * 1024,
+        source: str = "gb28181",
+    ) -> RecordedUnits:
+        """The access units of ``[start, end]`` as recorded (no decoding), from the
+        keyframe at or before ``start`` to the last unit at or before ``end``: what a clip
+        is made of.  The stream's first frame shows ``start_instant``.
+
+        ``MediaError("not_found")`` when the stream's footage starts more than
+        ``_MAX_START_DELAY`` after ``start`` or holds nothing of the range,
+        ``("malformed")`` beyond ``max_bytes``, ``("timeout")`` when the stream stalls
+        before ``end``."""
+        for value, name in ((start_instant, "start_instant"), (start, "start"), (end, "end")):
+            require_aware(value, name)
+        deadline = None if max_wall_s is None else time.monotonic() + max_wall_s
+        return await asyncio.to_thread(
+            self._collect, start_instant, start, end, deadline, max_bytes, source
+        )
+
+    def _collect(
+        self,
+        start_instant: datetime,
+        start: datetime,
+        end: datetime,
+        deadline: float | None,
+        max_bytes: int,
+        source: str,
+    ) -> RecordedUnits:
+        what = f"playback {source}"
+        container = self._open(what)
+        units: list[tuple[bytes, datetime, bool]] = []
+        size = 0
         with container:
-            return frames_from_container(
-                container, source, start_instant, instants, self.timeout_s, deadline
-            )
+            stream = container.streams.video[0]
+            codec = stream.codec_context.name
+            if codec not in ("h264", "hevc"):
+                raise MediaError("unsupported", f"{what}: cannot clip {codec}")
+            time_base = stream.time_base
+            if time_base is None:
+                raise MediaError("malformed", f"{what}: the video stream has no time base")
+            base: int | None = None
+            try:
+                for packet in container.demux(stream):
+                    if deadline is not None and time.monotonic() > deadline:
+                        raise MediaError("timeout", f"{what}: the clip took too long to arrive")
+                    if packet.pts is None or packet.size == 0:
+                        continue
+                    if base is None:
+                        if not packet.is_keyframe:
+                            continue  # nothing before the first keyframe decodes
+                        base = packet.pts  # offset zero, as ``frames`` places it
+                    instant = start_instant + timedelta(
+                        seconds=float((packet.pts - base) * time_base)
+                    )
+                    if instant > end:
+                        break
+                    if packet.is_keyframe and instant <= start:
+                        units.clear()  # a later clean point at or before the start
+                        size = 0
+                    units.append((bytes(packet), instant, packet.is_keyframe))
+                    size += packet.size
+                    if size > max_bytes:
+                        raise MediaError("malformed", f"{what}: the clip exceeds {max_bytes} B")
+            except av.error.FFmpegError as exc:
+                raise media_error(exc, f"reading {what}", timeout_s=self.timeout_s) from exc
+        if not units:
+            if self.pipe.timed_out:
+                raise MediaError("timeout", f"{what}: no media within {self.timeout_s:g} s")
+            raise MediaError("not_found", f"{what}: the stream carried nothing of the clip")
+        if units[0][1] > start + _MAX_START_DELAY:
+            raise MediaError("not_found", f"{what}: no footage at {start.isoformat()}")
+        if self.pipe.timed_out and units[-1][1] < end - _CLIP_END_SLACK:
+            last = units[-1][1].isoformat()
+            raise MediaError("timeout", f"{what}: the stream stalled at {last}")
+        return RecordedUnits(
+            codec="hevc" if codec == "hevc" else "h264",
+            parameter_sets=(),  # in band: the recorder repeats them before each keyframe
+            units=units,
+            losses=self.lost,
+            source=source,
+        )
 
     async def close(self) -> None:
         self.pipe.closed = True

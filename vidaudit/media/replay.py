@@ -23,14 +23,15 @@ import asyncio
 import contextlib
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
 from datetime import datetime, timedelta
 from typing import Literal
 
 from pydantic import SecretStr
 
+from vidaudit.media.clip import RecordedUnits
 from vidaudit.media.decode_walk import to_bgr
-from vidaudit.media.depacketize import Depacketizer
+from vidaudit.media.depacketize import AccessUnit, Depacketizer
 from vidaudit.media.errors import MediaError
 from vidaudit.media.nearest import FramePicker
 from vidaudit.media.pulled import PulledFrame, require_aware
@@ -107,6 +108,8 @@ class _Session:
         self.playing = False
         #: Time to the first decoded frame of the last PLAY (from sending it), for benches.
         self.first_frame_s: float | None = None
+        #: Packets lost during the last PLAY (``walk``).
+        self.losses = 0
 
     async def setup(self) -> None:
         conn = self.conn
@@ -227,32 +230,31 @@ class _Session:
         self.conn.send(self.keepalive_method, self.aggregate_url)
         await self.conn.drain()
 
-    async def pull(self, targets: list[tuple[int, datetime]]) -> tuple[FramePicker, datetime]:
-        """PLAY from the first target and pick the frame nearest each; returns the picker."""
+    async def walk(self, start: datetime) -> AsyncGenerator[tuple[AccessUnit, datetime]]:
+        """PLAY from ``start`` and yield each access unit from the first clean point on,
+        with the instant it shows, until the server ends the stream (or the caller stops).
+
+        After a packet loss, units are skipped up to the next clean point: every unit
+        until then references what was lost.  ``self.losses`` counts the losses."""
         assert self.track is not None
         track = self.track
-        start = targets[0][1]
-        sent_at = time.monotonic()
         response, play_cseq = await self.play(start)
         del play_cseq  # see module notes: the 0xABAC CSeq byte is not reliable across servers
         info = rtp_info(response, track.control_url)
         range_start = self._range_start(response, start)
         depacketizer = Depacketizer(track.codec, self.what)
-        decoder = UnitDecoder(track.codec, track.parameter_sets, self.what)
-        picker = FramePicker(targets)
         rtp_base = info.rtptime
         first_seq = info.seq
-        synced = False  # decoding starts at a clean point, and again after a loss
-        losses = 0
-        self.first_frame_s = None
+        synced = False  # from a clean point on, and again after a loss
+        self.losses = 0
         ended = False
-        while picker.pending and not ended:
+        while not ended:
             if self.deadline is not None and time.monotonic() > self.deadline:
                 raise MediaError("timeout", f"{self.what}: the time budget ran out")
             await self._keep_alive()
             packet = await self._next_packet()
             if packet is None:
-                break
+                return
             if packet.payload_type != track.payload_type:
                 continue
             if first_seq is not None:
@@ -262,8 +264,8 @@ class _Session:
             onvif = packet.onvif
             ended = onvif is not None and onvif.terminal
             units = depacketizer.push(packet)
-            if depacketizer.losses != losses:
-                losses, synced = depacketizer.losses, False
+            if depacketizer.losses != self.losses:
+                self.losses, synced = depacketizer.losses, False
             for unit in units:
                 first = unit.first_packet.onvif
                 if not synced:
@@ -277,10 +279,25 @@ class _Session:
                         rtp_base = unit.timestamp
                     ticks = signed_rtp_delta(unit.timestamp, rtp_base)
                     instant = range_start + timedelta(seconds=ticks / track.clock_rate)
+                yield unit, instant
+
+    async def pull(self, targets: list[tuple[int, datetime]]) -> tuple[FramePicker, datetime]:
+        """PLAY from the first target and pick the frame nearest each; returns the picker."""
+        assert self.track is not None
+        track = self.track
+        start = targets[0][1]
+        sent_at = time.monotonic()
+        decoder = UnitDecoder(track.codec, track.parameter_sets, self.what)
+        picker = FramePicker(targets)
+        self.first_frame_s = None
+        async with contextlib.aclosing(self.walk(start)) as units:
+            async for unit, instant in units:
                 for candidate in await asyncio.to_thread(decoder.decode, unit, instant):
                     if self.first_frame_s is None:
                         self.first_frame_s = time.monotonic() - sent_at
                     picker.offer(candidate)
+                if not picker.pending:
+                    break
         if picker.pending:
             for candidate in await asyncio.to_thread(decoder.flush):
                 picker.offer(candidate)
@@ -299,6 +316,51 @@ class _Session:
                 if pair is not None:
                     pair[0].close()
             await conn.close()
+
+
+async def _open_session(
+    uri: str,
+    username: str,
+    password: SecretStr,
+    timeout_s: float,
+    mode: ReplayMode,
+    origin: datetime | None,
+    transport: RtpTransport,
+    window_end: datetime | None,
+    max_wall_s: float | None,
+) -> _Session:
+    url = split_credentials(uri)
+    what = f"replaying {redact(uri)}"
+    deadline = None if max_wall_s is None else time.monotonic() + max_wall_s
+    conn = await RtspConnection.open(url, username, password, timeout_s=timeout_s, what=what)
+    if mode == "clock":
+        # ONVIF Streaming: the Require header goes with every request of a replay session.
+        conn.common_headers["Require"] = "onvif-replay"
+    return _Session(
+        conn,
+        url,
+        mode=mode,
+        origin=origin,
+        transport=transport,
+        window_end=window_end,
+        deadline=deadline,
+    )
+
+
+def _check_arguments(
+    timeout_s: float,
+    mode: ReplayMode,
+    origin: datetime | None,
+    window_end: datetime | None,
+) -> None:
+    if timeout_s <= 0:
+        raise ValueError(f"timeout_s must be positive, got {timeout_s}")
+    if window_end is not None:
+        require_aware(window_end, "window_end")
+    if mode == "npt":
+        if origin is None:
+            raise ValueError('mode="npt" needs origin, the instant of position zero')
+        require_aware(origin, "origin")
 
 
 async def pull_replay_frames(
@@ -329,35 +391,16 @@ async def pull_replay_frames(
     for 404/454/457 or an instant past the recording, ``unsupported`` for 551, ``timeout``,
     ``unreachable``, ``malformed``); messages never carry the password.
     """
-    if timeout_s <= 0:
-        raise ValueError(f"timeout_s must be positive, got {timeout_s}")
+    _check_arguments(timeout_s, mode, origin, window_end)
     for index, instant in enumerate(instants):
         require_aware(instant, f"instants[{index}]")
-    if window_end is not None:
-        require_aware(window_end, "window_end")
-    if mode == "npt":
-        if origin is None:
-            raise ValueError('mode="npt" needs origin, the instant of position zero')
-        require_aware(origin, "origin")
     if not instants:
         return []
-    url = split_credentials(uri)
     source = f"{redact(uri)}#v0"
-    what = f"replaying {redact(uri)}"
-    deadline = None if max_wall_s is None else time.monotonic() + max_wall_s
-    conn = await RtspConnection.open(url, username, password, timeout_s=timeout_s, what=what)
-    if mode == "clock":
-        # ONVIF Streaming: the Require header goes with every request of a replay session.
-        conn.common_headers["Require"] = "onvif-replay"
-    session = _Session(
-        conn,
-        url,
-        mode=mode,
-        origin=origin,
-        transport=transport,
-        window_end=window_end,
-        deadline=deadline,
+    session = await _open_session(
+        uri, username, password, timeout_s, mode, origin, transport, window_end, max_wall_s
     )
+    what = session.what
     results: dict[int, PulledFrame] = {}
     try:
         await session.setup()
@@ -399,3 +442,74 @@ async def pull_replay_frames(
     finally:
         await session.close()
     return [results[index] for index in range(len(instants))]
+
+
+async def pull_replay_units(
+    uri: str,
+    username: str,
+    password: SecretStr,
+    start: datetime,
+    end: datetime,
+    *,
+    timeout_s: float,
+    mode: ReplayMode = "clock",
+    origin: datetime | None = None,
+    transport: RtpTransport = "tcp",
+    max_wall_s: float | None = None,
+    max_start_delay: timedelta = timedelta(seconds=5),
+    max_bytes: int = 256 * 1024 * 1024,
+) -> RecordedUnits:
+    """The access units of ``[start, end]`` as recorded (no decoding), from the clean point
+    at or before ``start`` to the last unit at or before ``end``: what a clip is made of.
+
+    The PLAY range is open-ended (``Rate-Control: no`` in clock mode, so the server sends
+    as fast as it can): reading stops at the first unit after ``end``.  A server that
+    honoured a closed range could stop without a word at its end (some send no RTCP BYE),
+    and the read would wait for its timeout.
+
+    Raises ``MediaError("not_found")`` when the first unit is more than
+    ``max_start_delay`` after ``start`` (there is no footage at the start) and
+    ``MediaError("malformed")`` when the clip would exceed ``max_bytes``.
+    """
+    _check_arguments(timeout_s, mode, origin, None)
+    require_aware(start, "start")
+    require_aware(end, "end")
+    if end <= start:
+        raise ValueError("end must be after start")
+    session = await _open_session(
+        uri, username, password, timeout_s, mode, origin, transport, None, max_wall_s
+    )
+    units: list[tuple[AccessUnit, datetime]] = []
+    size = 0
+    try:
+        await session.setup()
+        assert session.track is not None
+        async with contextlib.aclosing(session.walk(start)) as walk:
+            async for unit, instant in walk:
+                if not units and instant > start + max_start_delay:
+                    raise MediaError(
+                        "not_found",
+                        f"{session.what}: no footage at {start.isoformat()} "
+                        f"(the stream starts at {instant.isoformat()})",
+                    )
+                if instant > end:
+                    break
+                size += len(unit.data)
+                if size > max_bytes:
+                    raise MediaError(
+                        "malformed", f"{session.what}: the clip exceeds {max_bytes} bytes"
+                    )
+                units.append((unit, instant))
+        track = session.track
+        losses = session.losses
+    finally:
+        await session.close()
+    if not units:
+        raise MediaError("not_found", f"{session.what}: no footage from {start.isoformat()}")
+    return RecordedUnits(
+        codec=track.codec,
+        parameter_sets=track.parameter_sets,
+        units=[(unit.data, instant, unit.random_access) for unit, instant in units],
+        losses=losses,
+        source=f"{redact(uri)}#v0",
+    )

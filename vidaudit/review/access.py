@@ -23,6 +23,7 @@ from vidaudit.db.models import (
     FaultTicketRow,
     FindingEventRow,
     FindingRow,
+    TaskClipRow,
     TaskFrameRow,
     TicketEventRow,
     UserRow,
@@ -108,9 +109,9 @@ def footage_access(
 
 
 def may_see_evidence(session: Session, user: UserRow, sha256: str) -> bool:
-    """Whether ``user`` may see the evidence file ``sha256``: a frame pulled from recorded
-    footage under D4 (as ``footage_access`` rules for its channel and instant); a photo of
-    a fix when the finding's branch is in the user's scope."""
+    """Whether ``user`` may see the evidence file ``sha256``: a frame or a clip pulled from
+    recorded footage under D4 (as ``footage_access`` rules for its channel and instant or
+    range); a photo of a fix when the finding's branch is in the user's scope."""
     frames = session.execute(
         select(TaskFrameRow, DeviceRow.branch_id)
         .join(ChannelRow, ChannelRow.id == TaskFrameRow.channel_id)
@@ -121,6 +122,20 @@ def may_see_evidence(session: Session, user: UserRow, sha256: str) -> bool:
         for frame, branch_id in frames:
             instant = frame.actual or frame.requested
             if footage_access(session, user, branch_id, frame.channel_id, instant, instant).allowed:
+                return True
+        return False
+    clips = session.execute(
+        select(TaskClipRow, DeviceRow.branch_id)
+        .join(ChannelRow, ChannelRow.id == TaskClipRow.channel_id)
+        .join(DeviceRow, DeviceRow.id == ChannelRow.device_id)
+        .where(TaskClipRow.evidence_sha256 == sha256)
+    ).all()
+    if clips:
+        # a clip is footage over its whole range: D4 must cover all of it
+        for clip, branch_id in clips:
+            start = clip.first_at or clip.requested_start
+            end = clip.last_at or clip.requested_end
+            if footage_access(session, user, branch_id, clip.channel_id, start, end).allowed:
                 return True
         return False
     scope = branch_scope_for(user.role, user.branch_id)

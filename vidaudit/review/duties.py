@@ -112,3 +112,95 @@ def week_duties(
         checked_days=checked,
         finished=today > sunday,
     )
+
+
+# --- D9: off-site ATM patrol rounds ---------------------------------------------------------
+
+
+def counted_rounds(times: Iterable[dt.datetime], min_gap: dt.timedelta) -> list[dt.datetime]:
+    """The rounds that count towards the day's duty: the first, then each one at least
+    ``min_gap`` after the last counted one ("spread over the day": six clicks in one
+    minute are one round)."""
+    counted: list[dt.datetime] = []
+    for at in sorted(times):
+        if not counted or at - counted[-1] >= min_gap:
+            counted.append(at)
+    return counted
+
+
+@dataclass(frozen=True)
+class PatrolDay:
+    """One off-site ATM on one local day (D9)."""
+
+    channel_id: str
+    day: dt.date
+    rounds: int  # every round recorded that day
+    counted: int  # those that count (``counted_rounds``)
+    required: int
+    is_today: bool
+
+    @property
+    def status(self) -> str:
+        """``met`` | ``due`` (today, still possible) | ``missed``."""
+        if self.counted >= self.required:
+            return "met"
+        return "due" if self.is_today else "missed"
+
+
+def patrol_days(
+    channel_id: str,
+    days: Iterable[dt.date],
+    rounds: Iterable[dt.datetime],
+    policy: Policy,
+    tz: ZoneInfo,
+    today: dt.date,
+    since: dt.date | None = None,
+) -> list[PatrolDay]:
+    """D9 for one off-site ATM on each of ``days`` from the instants of its rounds: the
+    days up to today, and from ``since`` (the day it was first listed: an ATM owes no
+    rounds for days before the bank said it exists)."""
+    by_day: dict[dt.date, list[dt.datetime]] = {}
+    for at in rounds:
+        by_day.setdefault(at.astimezone(tz).date(), []).append(at)
+    gap = dt.timedelta(minutes=policy.duties.atm_patrol_min_gap_min)
+    required = policy.duties.atm_patrol_rounds_per_day
+    return [
+        PatrolDay(
+            channel_id=channel_id,
+            day=day,
+            rounds=len(by_day.get(day, [])),
+            counted=len(counted_rounds(by_day.get(day, []), gap)),
+            required=required,
+            is_today=day == today,
+        )
+        for day in days
+        if day <= today and (since is None or day >= since)
+    ]
+
+
+@dataclass(frozen=True)
+class PatrolWeek:
+    """D9 of one branch's off-site ATMs over one week (days up to today)."""
+
+    days: list[PatrolDay]
+
+    @property
+    def applies(self) -> bool:
+        return bool(self.days) and self.days[0].required > 0
+
+    @property
+    def met(self) -> int:
+        return sum(d.status == "met" for d in self.days)
+
+    @property
+    def missed(self) -> list[PatrolDay]:
+        return [d for d in self.days if d.status == "missed"]
+
+    @property
+    def status(self) -> str:
+        """``na`` (no off-site ATM or no duty) | ``missed`` | ``due`` | ``met``."""
+        if not self.applies:
+            return "na"
+        if self.missed:
+            return "missed"
+        return "due" if any(d.status == "due" for d in self.days) else "met"

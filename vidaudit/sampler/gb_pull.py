@@ -12,6 +12,10 @@
    INVITE through the service (``s=Playback``, ``u=<channel>:0``, ``t=<start> <end>``),
    the frames nearest each instant decoded from the MPEG-PS, then BYE -- always.
 
+A clip (``pull_gb28181_units``) takes steps 1 and 2 for its range, then one playback
+whose program stream is demuxed to access units as recorded (``PsReceiver.units``) for
+``clips`` to remux into MP4.
+
 All times asked of the recorder are on its own clock (ours + drift); what comes back is
 moved onto ours by ``pull.py``.
 """
@@ -22,7 +26,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import math
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from zoneinfo import ZoneInfo
 
 from vidaudit.compliance.spans import Span, merge
@@ -31,6 +35,7 @@ from vidaudit.gb28181.errors import GbError
 from vidaudit.gb28181.manscdp import RecordItem
 from vidaudit.gb28181.platform import MediaOffer
 from vidaudit.inventory.schema import Channel, Device
+from vidaudit.media.clip import RecordedUnits
 from vidaudit.media.errors import MediaError
 from vidaudit.media.ps_stream import PsReceiver
 from vidaudit.media.pulled import PulledFrame
@@ -117,6 +122,15 @@ def _segments(items: Sequence[RecordItem], zone: ZoneInfo) -> list[Span]:
     return merge(spans)
 
 
+def _play_range(first: dt.datetime, last: dt.datetime, covering: Span) -> tuple[int, int]:
+    """The playback's ``t=`` for [first, last] (device clock) with a margin: whole seconds,
+    never starting inside a gap the recorder would skip (``covering`` holds ``first``)."""
+    start = max(first - MARGIN, covering.start)
+    seconds = start.timestamp()
+    start_s = math.ceil(seconds) if start == covering.start else math.floor(seconds)
+    return start_s, math.ceil((last + MARGIN).timestamp())
+
+
 async def pull_gb28181(
     device: Device,
     channel: Channel,
@@ -153,11 +167,7 @@ async def pull_gb28181(
                         "not_found", f"{channel.id}: the recorder holds no footage at {instant}"
                     )
             covering = next(s for s in footage if s.start <= first < s.end)
-            # whole seconds (t= counts seconds); never inside a gap the recorder would skip
-            start = max(first - MARGIN, covering.start)
-            seconds = start.timestamp()
-            start_s = math.ceil(seconds) if start == covering.start else math.floor(seconds)
-            end_s = math.ceil((last + MARGIN).timestamp())
+            start_s, end_s = _play_range(first, last, covering)
             frames = await _play(
                 client, settings, gb_id, gb_channel, start_s, end_s, stretch, timeout_s
             )
@@ -171,6 +181,33 @@ async def pull_gb28181(
     return [frame for frame in found if frame is not None], drift
 
 
+@contextlib.asynccontextmanager
+async def _playing(
+    client: ControlClient,
+    settings: GbPullSettings,
+    gb_id: str,
+    gb_channel: str,
+    start_s: int,
+    end_s: int,
+    timeout_s: float,
+) -> AsyncIterator[PsReceiver]:
+    """A playback of [start_s, end_s] arriving at a local port; BYE and close always."""
+    receiver = await PsReceiver.open(settings.transport, settings.media_host, timeout_s)
+    call: str | None = None
+    try:
+        offer = MediaOffer("", receiver.port, settings.transport)
+        playback = await client.start_playback(
+            gb_id, gb_channel, start_s, end_s, offer, timeout_s=settings.query_timeout_s
+        )
+        call = playback.call_id
+        yield receiver
+    finally:
+        if call is not None:
+            with contextlib.suppress(GbError):
+                await client.stop_playback(call)
+        await receiver.close()
+
+
 async def _play(
     client: ControlClient,
     settings: GbPullSettings,
@@ -181,22 +218,54 @@ async def _play(
     stretch: list[tuple[int, dt.datetime]],
     timeout_s: float,
 ) -> list[PulledFrame]:
-    receiver = await PsReceiver.open(settings.transport, settings.media_host, timeout_s)
-    call: str | None = None
-    try:
-        offer = MediaOffer("", receiver.port, settings.transport)
-        playback = await client.start_playback(
-            gb_id, gb_channel, start_s, end_s, offer, timeout_s=settings.query_timeout_s
-        )
-        call = playback.call_id
-        return await receiver.frames(
+    async with _playing(client, settings, gb_id, gb_channel, start_s, end_s, timeout_s) as rx:
+        return await rx.frames(
             dt.datetime.fromtimestamp(start_s, dt.UTC),
             [instant for _index, instant in stretch],
             max_wall_s=timeout_s * 4,
             source=f"gb28181:{gb_channel}",
         )
-    finally:
-        if call is not None:
-            with contextlib.suppress(GbError):
-                await client.stop_playback(call)
-        await receiver.close()
+
+
+async def pull_gb28181_units(
+    device: Device,
+    channel: Channel,
+    start: dt.datetime,
+    end: dt.datetime,
+    zone: ZoneInfo,
+    settings: GbPullSettings,
+    *,
+    timeout_s: float,
+) -> tuple[RecordedUnits, dt.timedelta]:
+    """The access units of [start, end] (true time) as recorded, for a clip, with their
+    device-clock instants, and the drift they were placed by.  One playback from the
+    keyframe before ``start`` (the footage's own start if later) to ``end``."""
+    gb_id, gb_channel = device.gb_id, channel.ref.gb_id
+    if gb_id is None or gb_channel is None:
+        raise GbError("unreachable", f"{channel.id}: no GB/T 28181 IDs in the inventory")
+    async with ControlClient.open(settings.control_file) as client:
+        drift = await device_drift(client, gb_id, zone, settings.query_timeout_s)
+        first, last = start + drift, end + drift
+        items = await client.record_info(
+            gb_id,
+            gb_channel,
+            (first - MARGIN).astimezone(zone).replace(tzinfo=None) - dt.timedelta(seconds=1),
+            (last + MARGIN).astimezone(zone).replace(tzinfo=None) + dt.timedelta(seconds=1),
+            timeout_s=settings.query_timeout_s,
+        )
+        covering = next((s for s in _segments(items, zone) if s.start <= first < s.end), None)
+        if covering is None:
+            raise MediaError("not_found", f"{channel.id}: the recorder holds no footage at {first}")
+        start_s, end_s = _play_range(first, last, covering)
+        async with _playing(
+            client, settings, gb_id, gb_channel, start_s, end_s, timeout_s
+        ) as receiver:
+            units = await receiver.units(
+                dt.datetime.fromtimestamp(start_s, dt.UTC),
+                first,
+                last,
+                # playback may run in real time: the clip takes as long as it lasts
+                max_wall_s=timeout_s * 4 + (end_s - start_s) * 1.5,
+                source=f"gb28181:{gb_channel}",
+            )
+    return units, drift

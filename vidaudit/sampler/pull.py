@@ -32,7 +32,7 @@ from vidaudit.errors import DeviceError, VidauditError
 from vidaudit.evidence.store import EvidenceStore
 from vidaudit.gb28181.errors import GbError
 from vidaudit.inventory.load import SecretResolver
-from vidaudit.inventory.schema import Api, Branch, Channel, Device, Playback
+from vidaudit.inventory.schema import Api, Branch, Channel, Credentials, Device, Playback
 from vidaudit.isapi import IsapiDevice
 from vidaudit.media.errors import MediaError
 from vidaudit.media.file_frames import frames_at
@@ -101,25 +101,39 @@ class PullOutcome:
     device_drift_s: float
 
 
-def _branch_offset(request: PullRequest, at: dt.datetime) -> dt.timedelta:
+@dataclass(frozen=True)
+class PlaybackView:
+    """What pulling recorded video from a device needs to know first (frames and clips)."""
+
+    #: device clock - ours, to milliseconds where the device allows
+    drift: dt.timedelta
+    #: the device's UTC offset as it reports it (None: not reported)
+    offset: dt.timedelta | None
+    #: the ONVIF replay URI (``playback: onvif-replay`` only)
+    replay_uri: str | None
+    #: the RTSP port vendor playback URLs use (the device's report over its API, else the
+    #: inventory's ``rtsp_port``)
+    rtsp_port: int
+
+
+def _branch_offset(branch: Branch, at: dt.datetime) -> dt.timedelta:
     """Dahua plays back in device local time, which is the branch's time zone."""
-    zone = ZoneInfo(request.branch.timezone or "Asia/Shanghai")
+    zone = ZoneInfo(branch.timezone or "Asia/Shanghai")
     return at.astimezone(zone).utcoffset() or dt.timedelta()
 
 
 async def _vendor_view(
-    request: PullRequest, resolver: SecretResolver, settings: OnvifSettings
+    branch: Branch, device: Device, resolver: SecretResolver, settings: OnvifSettings
 ) -> tuple[dt.timedelta, dt.timedelta | None, int | None]:
     """(drift, device UTC offset, RTSP port the device reports) through the recorder's
     own API (ISAPI, Dahua): vendor playback URLs need no ONVIF at all."""
-    device = request.device
     http_settings = HttpSettings(
         call_timeout_s=settings.call_timeout_s,
         connect_timeout_s=settings.connect_timeout_s,
         device_deadline_s=settings.device_deadline_s,
         max_response_bytes=settings.max_response_bytes,
     )
-    zone = ZoneInfo(request.branch.timezone or "Asia/Shanghai")
+    zone = ZoneInfo(branch.timezone or "Asia/Shanghai")
     async with (
         HttpPool(http_settings) as pool,
         pool.open(str(device.url), resolver.credentials(device)) as http,
@@ -141,29 +155,85 @@ async def _vendor_view(
     return drift or dt.timedelta(), offset, port
 
 
-async def _device_view(
-    request: PullRequest, resolver: SecretResolver, settings: OnvifSettings
+async def _onvif_view(
+    device: Device, channel: Channel, resolver: SecretResolver, settings: OnvifSettings
 ) -> tuple[dt.timedelta, dt.timedelta | None, str | None]:
     """(drift, device UTC offset, replay URI or None) read from the device over ONVIF."""
-    credentials = resolver.credentials(request.device)
+    credentials = resolver.credentials(device)
     async with (
         OnvifPool(settings) as pool,
-        pool.open(str(request.device.onvif), credentials) as dev,
+        pool.open(str(device.onvif), credentials) as dev,
     ):
         clock = await dev.clock()
         # a frame's instant is evidence: read the clock to milliseconds, not to the second
         drift = await dev.fine_drift() or clock.drift or dt.timedelta()
         offset = clock.observed_offset or clock.tz_offset
-        if request.device.playback is not Playback.ONVIF_REPLAY:
+        if device.playback is not Playback.ONVIF_REPLAY:
             return drift, offset, None
         recordings = await dev.recordings()
         profiles = await dev.profiles() if dev.offers("media") else ()
         jobs = await dev.recording_jobs() if dev.offers("recording") else ()
         topology = DeviceTopology(recordings, jobs, profiles, ())
-        recording = match_recording(request.channel.ref, topology)
+        recording = match_recording(channel.ref, topology)
         if recording is None:
-            raise PullError("not_found", f"no recording on the device for {request.channel.id}")
+            raise PullError("not_found", f"no recording on the device for {channel.id}")
         return drift, offset, (await dev.replay_uri(recording.token)).uri
+
+
+async def device_view(
+    branch: Branch,
+    device: Device,
+    channel: Channel,
+    resolver: SecretResolver,
+    settings: OnvifSettings,
+) -> PlaybackView:
+    """The device's clock and where its recordings play back from: through the vendor's
+    own API for ``api: isapi|dahua`` devices with vendor playback URLs, else over ONVIF.
+    (GB/T 28181 devices are reached through the SIP service instead: ``gb_pull``.)"""
+    if device.api is Api.GB28181:
+        raise PullError("config", f"{device.id}: a GB/T 28181 device plays back via gb28181")
+    if device.api is not Api.ONVIF and device.playback is not Playback.ONVIF_REPLAY:
+        drift, offset, reported = await _vendor_view(branch, device, resolver, settings)
+        return PlaybackView(drift, offset, None, reported or device.rtsp_port)
+    drift, offset, replay_uri = await _onvif_view(device, channel, resolver, settings)
+    return PlaybackView(drift, offset, replay_uri, device.rtsp_port)
+
+
+def vendor_playback_url(
+    branch: Branch,
+    device: Device,
+    channel: Channel,
+    credentials: Credentials,
+    start: dt.datetime,
+    end: dt.datetime,
+    view: PlaybackView,
+) -> str:
+    """The device's Hikvision or Dahua playback URL for [start, end] (device clock)."""
+    number = channel.ref.channel
+    if number is None:
+        raise PullError("config", f"{channel.id}: vendor playback needs ref.channel")
+    host = urlsplit(device.address).hostname or ""
+    secret = credentials.password.get_secret_value()
+    if device.playback is Playback.HIKVISION_URL:
+        return hikvision_playback_url(
+            host,
+            number,
+            start,
+            end,
+            port=view.rtsp_port,
+            username=credentials.username,
+            password=secret,
+        )
+    return dahua_playback_url(
+        host,
+        number,
+        start,
+        end,
+        device_tz=view.offset or _branch_offset(branch, start),
+        port=view.rtsp_port,
+        username=credentials.username,
+        password=secret,
+    )
 
 
 async def _pull_from_gb28181(
@@ -192,15 +262,8 @@ async def _pull_from_device(
 ) -> tuple[list[PulledFrame], dt.timedelta, str]:
     if request.device.api is Api.GB28181:
         return await _pull_from_gb28181(request, gb)
-    port = request.device.rtsp_port
-    replay_uri: str | None = None
-    if request.device.api is not Api.ONVIF and request.device.playback is not (
-        Playback.ONVIF_REPLAY
-    ):
-        drift, offset, reported = await _vendor_view(request, resolver, settings)
-        port = reported or port
-    else:
-        drift, offset, replay_uri = await _device_view(request, resolver, settings)
+    view = await device_view(request.branch, request.device, request.channel, resolver, settings)
+    drift, replay_uri = view.drift, view.replay_uri
     credentials = resolver.credentials(request.device)
     on_device = [instant + drift for instant in request.instants]
     playback = request.device.playback
@@ -218,11 +281,6 @@ async def _pull_from_device(
             max_delta=request.max_delta,
         )
         return frames, drift, "onvif-replay"
-    number = request.channel.ref.channel
-    if number is None:
-        raise PullError("config", f"{request.channel.id}: vendor playback needs ref.channel")
-    host = urlsplit(request.device.address).hostname or ""
-    secret = credentials.password.get_secret_value()
     found: list[PulledFrame | None] = [None] * len(on_device)
     # Vendor playback streams in real time, so each stretch of nearby instants gets its own
     # short URL instead of one URL spanning them all.
@@ -230,27 +288,9 @@ async def _pull_from_device(
         # playback URLs carry whole seconds; the stream's first frame is at that second
         start = (stretch[0][1] - _URL_MARGIN).replace(microsecond=0)
         end = stretch[-1][1] + _URL_MARGIN
-        if playback is Playback.HIKVISION_URL:
-            url = hikvision_playback_url(
-                host,
-                number,
-                start,
-                end,
-                port=port,
-                username=credentials.username,
-                password=secret,
-            )
-        else:
-            url = dahua_playback_url(
-                host,
-                number,
-                start,
-                end,
-                device_tz=offset or _branch_offset(request, start),
-                port=port,
-                username=credentials.username,
-                password=secret,
-            )
+        url = vendor_playback_url(
+            request.branch, request.device, request.channel, credentials, start, end, view
+        )
         # Our RTSP client rather than FFmpeg's: an NVR starts playback at the keyframe at or
         # before starttime, and only the RTP side (the 0xABAC NTP time, else RTP-Info and
         # Range) says which instant the first frame really is; FFmpeg assumes starttime.
@@ -270,7 +310,8 @@ async def _pull_from_device(
     return [frame for frame in found if frame is not None], drift, playback.value
 
 
-def _source_name(device: Device) -> str:
+def source_name(device: Device) -> str:
+    """How the register names where a device's footage came from."""
     return "gb28181" if device.api is Api.GB28181 else device.playback.value
 
 
@@ -290,7 +331,7 @@ def _register(sessions: sessionmaker[Session], request: PullRequest, now: dt.dat
                 details={
                     **request.purpose,
                     "instants": [i.astimezone(dt.UTC).isoformat() for i in request.instants],
-                    "source": "file" if request.file else _source_name(request.device),
+                    "source": "file" if request.file else source_name(request.device),
                     "task_id": request.task_id,
                 },
             ),

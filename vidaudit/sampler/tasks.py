@@ -20,8 +20,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from vidaudit.db.models import SpotCheckTaskRow
 from vidaudit.evidence.store import EvidenceStore
 from vidaudit.inventory.load import SecretResolver
-from vidaudit.inventory.schema import Device, Inventory
+from vidaudit.inventory.schema import Branch, Channel, Device, Inventory
 from vidaudit.onvif.settings import OnvifSettings
+from vidaudit.sampler.clips import ClipOutcome, ClipRequest, pull_clip
 from vidaudit.sampler.gb_settings import GbPullSettings
 from vidaudit.sampler.pull import PullError, PullOutcome, PullRequest, pull_frames
 
@@ -61,6 +62,21 @@ class Puller:
     gb: GbPullSettings | None = None
 
 
+def _task_channel(puller: Puller, task: SpotCheckTaskRow) -> tuple[Branch, Device, Channel]:
+    found = puller.inventory.find_channel(task.channel_id)
+    if found is None:
+        raise PullError("no_inventory", f"channel {task.channel_id} is not in the inventory")
+    return found
+
+
+def _mark_pulled(puller: Puller, task: SpotCheckTaskRow) -> None:
+    """A planned task becomes pulled once footage of it has been viewed."""
+    with puller.sessions.begin() as session:
+        row = session.get(SpotCheckTaskRow, task.id)
+        if row is not None and row.status == "planned":
+            row.status = "pulled"
+
+
 async def pull_task(
     puller: Puller,
     task: SpotCheckTaskRow,
@@ -83,10 +99,7 @@ async def pull_task(
     outside = any(i < task.start or i > task.end for i in instants)
     if outside and not (outside_reason or "").strip():
         raise PullError("outside_window", "instants outside the task's window need a reason")
-    found = puller.inventory.find_channel(task.channel_id)
-    if found is None:
-        raise PullError("no_inventory", f"channel {task.channel_id} is not in the inventory")
-    branch, device, channel = found
+    branch, device, channel = _task_channel(puller, task)
     outcome = await pull_frames(
         PullRequest(
             branch,
@@ -106,10 +119,45 @@ async def pull_task(
         now=now,
         gb=puller.gb,
     )
-    with puller.sessions.begin() as session:
-        row = session.get(SpotCheckTaskRow, task.id)
-        if row is not None and row.status == "planned":
-            row.status = "pulled"
+    _mark_pulled(puller, task)
+    return outcome
+
+
+async def pull_task_clip(
+    puller: Puller,
+    task: SpotCheckTaskRow,
+    start: dt.datetime,
+    end: dt.datetime,
+    *,
+    actor: str,
+    actor_role: str,
+    now: dt.datetime,
+    approval_id: int | None = None,
+) -> ClipOutcome:
+    """A clip of [start, end] of one task's channel, registered with the task's wording;
+    a planned task becomes pulled.  Raises as ``pull_task`` does, and ``ValueError`` for
+    a clip outside 5-60 s."""
+    branch, device, channel = _task_channel(puller, task)
+    outcome = await pull_clip(
+        ClipRequest(
+            branch,
+            device,
+            channel,
+            start,
+            end,
+            task_reason(task, approval_id),
+            actor,
+            actor_role,
+            task_id=task.id,
+        ),
+        sessions=puller.sessions,
+        store=puller.store,
+        resolver=puller.resolver,
+        onvif_settings=puller.onvif_settings,
+        now=now,
+        gb=puller.gb,
+    )
+    _mark_pulled(puller, task)
     return outcome
 
 

@@ -32,6 +32,8 @@ TOWNS = (
     "青山", "东湖", "西岭", "南岗", "北港", "金山", "长岭", "枫林", "柳溪", "梅岭",
 )  # fmt: skip
 KINDS = ("支行营业部", "分理处", "信用社", "储蓄所")
+#: a county's security department groups its branches into a few regions (片区)
+REGIONS = ("城关片区", "东部片区", "西部片区", "南部片区", "北部片区")
 
 HOURS: tuple[dict[str, str], ...] = (
     # weekdays plus a short Saturday
@@ -152,6 +154,7 @@ def generate_branches(spec: GenerateSpec, seed: int) -> list[BranchSpec]:
         BranchSpec(
             id=f"FY{b + 1:03d}",
             name=branch_name(b),
+            region=REGIONS[(b // 2) % len(REGIONS)],
             hours=WeekHours.model_validate(HOURS[rng.randrange(len(HOURS))]),
             devices=devices[b],
         )

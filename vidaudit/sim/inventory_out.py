@@ -57,6 +57,8 @@ def _channel_entry(ch: SimChannel, ref: dict[str, Any]) -> dict[str, Any]:
     if ch.plan.required_retention_days is not None:
         c["retention_days"] = ch.plan.required_retention_days
     c["audio"] = "required" if ch.plan.audio_required else "optional"
+    if ch.plan.offsite:
+        c["offsite"] = True
     return c
 
 
@@ -86,6 +88,8 @@ def inventory_document(
             opening = getattr(b.hours, day)
             hours[day] = str(opening) if opening is not None else "closed"
         entry: dict[str, Any] = {"id": b.id, "name": b.name}
+        if b.region is not None:
+            entry["region"] = b.region
         if b.timezone != plan.timezone:
             entry["timezone"] = b.timezone
         entry["hours"] = hours

@@ -157,6 +157,8 @@ class ChannelPlan:
     camera_offline: bool = False
     #: Retention the inventory demands for this channel, when it overrides the role's.
     required_retention_days: int | None = None
+    #: The inventory marks it an off-site ATM (D9); nothing the device does changes.
+    offsite: bool = False
 
 
 @dataclass(frozen=True)
@@ -199,6 +201,8 @@ class BranchPlan:
     closed_dates: tuple[dt.date, ...] = ()
     special_days: dict[dt.date, OpenHours] = field(default_factory=dict)
     devices: tuple[DevicePlan, ...] = ()
+    #: the inventory's ``region:`` for the branch (None: none written)
+    region: str | None = None
 
     def hours_on(self, day: dt.date) -> OpenHours | None:
         """Same rule as the inventory's ``Branch.hours_on``: special days, closures, weekdays."""

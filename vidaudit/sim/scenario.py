@@ -137,6 +137,8 @@ class ChannelSettings(Strict):
     picture: Picture | None = None
     camera_offline: bool | None = None
     required_retention_days: int | None = Field(None, ge=1, le=3650)
+    #: written to the inventory as an off-site ATM (D9); the simulator itself ignores it
+    offsite: bool | None = None
 
     @field_validator("random_gap_minutes")
     @classmethod
@@ -231,6 +233,8 @@ class DeviceSpec(DeviceSettings):
 class BranchSpec(Strict):
     id: Identifier
     name: str = Field(min_length=1, max_length=128)
+    #: written to the inventory (the security department's grouping of branches)
+    region: str | None = Field(None, min_length=1, max_length=64)
     timezone: str | None = None
     hours: WeekHours
     closed_dates: list[dt.date] = Field(default_factory=list)
@@ -451,6 +455,7 @@ def _channel_plan(
         picture=values.get("picture", Picture.NORMAL),
         camera_offline=bool(values.get("camera_offline", False)),
         required_retention_days=values.get("required_retention_days"),
+        offsite=bool(values.get("offsite", False)),
     )
 
 
@@ -469,6 +474,7 @@ def resolve(scenario: Scenario, now: dt.datetime | None = None) -> FleetPlan:
         shell = BranchPlan(
             id=b.id,
             name=b.name,
+            region=b.region,
             timezone=zone_name,
             hours=b.hours,
             closed_dates=tuple(b.closed_dates),

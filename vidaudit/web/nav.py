@@ -21,6 +21,7 @@ class NavItem:
 #: the bar looks the same as modules land; an unbuilt path answers 404.
 NAV: tuple[NavItem, ...] = (
     NavItem("dashboard", "/", frozenset({P.VIEW_DASHBOARD})),
+    NavItem("overview", "/overview", frozenset({P.VIEW_OVERVIEW})),
     NavItem("spot_checks", "/spot-checks", frozenset({P.VIEW_SPOT_CHECKS})),
     # with a count of what waits: a branch head's requests to decide, one's own requests
     NavItem("approvals", "/approvals", frozenset({P.VIEW_SPOT_CHECKS})),

@@ -42,7 +42,9 @@ from vidaudit.web.views.duties_data import (
     branch_today,
     duties_for_weeks,
     iso_week,
+    offsite_atms,
     parse_week,
+    patrol_weeks,
 )
 
 router = APIRouter(tags=["duties"])
@@ -72,23 +74,31 @@ def duties_page(
     except BadWeek:
         raise HTTPException(400) from None
     policy = current_policy(db, state.inventory)
+    atms = offsite_atms(db, [row.id for row in branches])
     lines: list[DutyLine] = []
     history: list[DutyLine] = []
     for row in branches:
         today = branch_today(row, now)
         [duties] = duties_for_weeks(db, row, policy, [monday], now, state.inventory)
+        [patrol] = patrol_weeks(db, row, policy, [monday], now, atms[row.id])
         pending = (
             policy.duties.daily_check
             and monday <= today < monday + dt.timedelta(days=7)
             and branch_calendar(row, state.inventory).hours_on(today) is not None
             and today not in duties.checked_days
         )
-        lines.append(DutyLine(row, duties, today_pending=bool(pending)))
+        lines.append(DutyLine(row, duties, today_pending=bool(pending), patrol=patrol))
     if len(branches) == 1:
+        row = branches[0]
         mondays = [monday - dt.timedelta(weeks=n) for n in range(1, HISTORY_WEEKS + 1)]
+        patrols = patrol_weeks(db, row, policy, mondays, now, atms[row.id])
         history = [
-            DutyLine(branches[0], d)
-            for d in duties_for_weeks(db, branches[0], policy, mondays, now, state.inventory)
+            DutyLine(row, d, patrol=p)
+            for d, p in zip(
+                duties_for_weeks(db, row, policy, mondays, now, state.inventory),
+                patrols,
+                strict=True,
+            )
         ]
     this_monday = parse_week(None, now.astimezone(zone(tz)).date())
     return render(
@@ -107,6 +117,8 @@ def duties_page(
             "is_this_week": monday == this_monday,
             "branch": branch,
             "policy": policy.duties,
+            "any_atms": any(atms.values()),
+            "atm_names": {a.channel_id: a.name for found in atms.values() for a in found},
         },
     )
 

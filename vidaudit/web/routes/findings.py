@@ -70,6 +70,7 @@ from vidaudit.web.views.review_common import (
     user_names,
     with_query,
 )
+from vidaudit.web.views.spotchecks import clips_by_sha
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["findings"])
@@ -271,6 +272,12 @@ def _detail(
             "error": error,
             "form": form or ActionForm(),
             "done": query_flag(request, "done"),
+            "clip_shas": set(
+                clips_by_sha(
+                    db,
+                    {*finding.frames, *(e.evidence_sha256 for e in d.events if e.evidence_sha256)},
+                )
+            ),
         },
         status_code=status_code,
     )

@@ -32,6 +32,7 @@ from vidaudit.web.views.review_common import (
     review_findings,
     user_names,
 )
+from vidaudit.web.views.spotchecks import clips_by_sha
 
 router = APIRouter(tags=["reviews"])
 
@@ -63,6 +64,7 @@ def review_record(
         shas.update(frames)
         rows.append({"code": code, "item": BY_CODE.get(code), "mark": mark, "frames": frames})
     frame_rows = frames_by_sha(db, shas)
+    clip_rows = clips_by_sha(db, shas)
     # The thumbnails are footage: D4 decides whether this reader sees them or a placeholder.
     may_see_frames = footage_access(
         db, user, review.branch_id, review.channel_id, review.window_start, review.window_end
@@ -91,6 +93,7 @@ def review_record(
             "tz": branch.timezone or DEFAULT_TIMEZONE,
             "rows": rows,
             "frame_rows": frame_rows,
+            "clip_rows": clip_rows,
             "may_see_frames": may_see_frames,
             "findings": findings,
             "entry": entry,

@@ -3,6 +3,7 @@ are ``spotcheck_queue``).
 
 ``/spot-checks/{id}``       the task: channel, window, reason, pulled frames, the items
 ``…/pull``                  pull the planned frames, more frames, or step ±N s (POST)
+``…/clip``                  pull a clip of 5-60 s around a frame or the task's event (POST)
 ``…/access``                ask the branch head for approval (D4) (POST)
 ``…/review``                submit the review (POST) -> ``/reviews/{id}``
 ``…/reopen``                reopen a reviewed task for another review, with a reason (POST)
@@ -47,9 +48,10 @@ from vidaudit.review.reviews import (
     reopen_task,
     submit_review,
 )
+from vidaudit.sampler.clips import MAX_SECONDS, MIN_SECONDS
 from vidaudit.sampler.gb_settings import gb_pull_settings
 from vidaudit.sampler.pull import PullError
-from vidaudit.sampler.tasks import Puller, pull_task
+from vidaudit.sampler.tasks import Puller, pull_task, pull_task_clip
 from vidaudit.web.deps import DbId, Forbidden, FormField, FormText, SessionDep, require_permission
 from vidaudit.web.errors import wants_json
 from vidaudit.web.i18n import zone
@@ -67,10 +69,12 @@ from vidaudit.web.views.review_common import (
     user_names,
 )
 from vidaudit.web.views.spotchecks import (
+    clip_range,
     frame_shas,
     outside_window,
     pull_instants,
     signed_ms,
+    task_clips,
     task_frames,
     task_reviews,
 )
@@ -150,6 +154,7 @@ def _task_page(
             end=max([task.end, *instants]),
             details={"task_id": task.id, "frames": len(frames)},
         )
+    clips = task_clips(db, task.id) if access.allowed else []
     plan = db.get(SpotCheckPlanRow, task.plan_id)
     reviews = task_reviews(db, task.id)
     return render(
@@ -162,6 +167,8 @@ def _task_page(
             "plan": plan,
             "access": access,
             "frames": frames,
+            "clips": clips,
+            "clip_seconds": (MIN_SECONDS, MAX_SECONDS),
             "items": channel_items(tv.channel.role),
             "verdicts": [v.value for v in Verdict],
             "form": form or ReviewForm(),
@@ -287,16 +294,9 @@ def pull(
     if not access.allowed:
         # Nothing is pulled or registered without the branch head's approval (D4).
         return _pull_answer(request, task_id, error="not_approved", status=403)
-    if state.inventory is None:
+    puller = _puller(request)
+    if puller is None:
         return _pull_answer(request, task_id, error="no_inventory", status=409)
-    puller = Puller(
-        state.inventory,
-        state.sessions,
-        evidence_store(state),
-        SecretResolver(state.inventory, state.inventory_path),
-        state.settings.onvif(),
-        gb_pull_settings(state.settings, state.inventory),
-    )
     # The pull registers itself and writes its frames in its own transactions; end ours so
     # a SQLite reader snapshot cannot block them or go stale underneath us.
     db.rollback()
@@ -348,6 +348,65 @@ def reopen(
         )
     db.commit()
     return RedirectResponse(f"/spot-checks/{task_id}?done=reopened#review-form", 303)
+
+
+def _puller(request: Request) -> Puller | None:
+    state = web_state(request)
+    if state.inventory is None:
+        return None
+    return Puller(
+        state.inventory,
+        state.sessions,
+        evidence_store(state),
+        SecretResolver(state.inventory, state.inventory_path),
+        state.settings.onvif(),
+        gb_pull_settings(state.settings, state.inventory),
+    )
+
+
+@router.post("/spot-checks/{task_id}/clip")
+def pull_clip_of_task(
+    request: Request,
+    db: SessionDep,
+    user: ReviewUser,
+    task_id: DbId,
+    seconds: FormField = "20",
+    frame_id: FormField = "",
+) -> Response:
+    state = web_state(request)
+    tv = load_task(db, task_id)
+    back = f"/spot-checks/{task_id}"
+    wanted = clip_range(db, tv.task, frame_id, seconds)
+    if wanted is None:
+        return RedirectResponse(f"{back}?error=bad_clip#clips", status_code=303)
+    start, end = wanted
+    access = footage_access(db, user, tv.branch.id, tv.channel.id, start, end)
+    if not access.allowed:
+        # Nothing is pulled or registered without the branch head's approval (D4).
+        return RedirectResponse(f"{back}?error=not_approved", status_code=303)
+    puller = _puller(request)
+    if puller is None:
+        return RedirectResponse(f"{back}?error=no_inventory#clips", status_code=303)
+    db.rollback()  # the pull writes in its own transactions (see ``pull``)
+    try:
+        anyio.from_thread.run(
+            partial(
+                pull_task_clip,
+                puller,
+                tv.task,
+                start,
+                end,
+                actor=user.username,
+                actor_role=user.role,
+                now=state.clock(),
+                approval_id=access.approval.id if access.approval is not None else None,
+            )
+        )
+    except (PullError, ConfigError) as exc:
+        log.warning("clip for task %s by %s failed: %s", task_id, user.username, exc)
+        kind = exc.kind if exc.kind in PULL_ERRORS else "other"
+        return RedirectResponse(f"{back}?error={kind}#clips", status_code=303)
+    return RedirectResponse(f"{back}?done=clip#clips", 303)
 
 
 def parse_review_form(

@@ -18,10 +18,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vidaudit.dates import plausible
-from vidaudit.db.models import BranchRow, DailyCheckRow, ReviewRow
+from vidaudit.db.models import BranchRow, ChannelRow, DailyCheckRow, DeviceRow, ReviewRow
 from vidaudit.inventory.calendar import branch_calendar
 from vidaudit.inventory.schema import Inventory, Policy
-from vidaudit.review.duties import WeekDuties, week_duties, week_start
+from vidaudit.review.duties import (
+    PatrolWeek,
+    WeekDuties,
+    patrol_days,
+    week_duties,
+    week_start,
+)
+from vidaudit.review.patrols import rounds_between
 from vidaudit.web.i18n import zone
 
 _ISO_WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
@@ -106,6 +113,76 @@ def duties_for_weeks(
 
 
 @dataclass(frozen=True)
+class OffsiteAtm:
+    channel_id: str
+    name: str
+    #: when ``inventory sync`` first listed it: days before are not its duty's
+    first_seen_at: dt.datetime
+
+
+def offsite_atms(db: Session, branch_ids: Sequence[str]) -> dict[str, list[OffsiteAtm]]:
+    """Each branch's live off-site ATM channels (D9), by branch id."""
+    out: dict[str, list[OffsiteAtm]] = {b: [] for b in branch_ids}
+    if not branch_ids:
+        return out
+    for channel_id, name, first_seen, branch_id in db.execute(
+        select(ChannelRow.id, ChannelRow.name, ChannelRow.first_seen_at, DeviceRow.branch_id)
+        .join(DeviceRow, ChannelRow.device_id == DeviceRow.id)
+        .where(
+            ChannelRow.offsite.is_(True),
+            ChannelRow.retired_at.is_(None),
+            DeviceRow.retired_at.is_(None),
+            DeviceRow.branch_id.in_(list(branch_ids)),
+        )
+        .order_by(ChannelRow.id)
+    ):
+        out[branch_id].append(OffsiteAtm(channel_id, name, first_seen))
+    return out
+
+
+def patrol_weeks(
+    db: Session,
+    row: BranchRow,
+    policy: Policy,
+    mondays: Sequence[dt.date],
+    now: dt.datetime,
+    atms: Sequence[OffsiteAtm] | None = None,
+) -> list[PatrolWeek]:
+    """D9 of ``row``'s off-site ATMs for each week in ``mondays`` (one query for all)."""
+    if atms is None:
+        atms = offsite_atms(db, [row.id])[row.id]
+    if not mondays:
+        return []
+    tz = zone(row.timezone)
+    today = branch_today(row, now)
+    first, _ = week_bounds(min(mondays), tz)
+    _, last = week_bounds(max(mondays), tz)
+    by_channel: dict[str, list[dt.datetime]] = {atm.channel_id: [] for atm in atms}
+    for found in rounds_between(db, list(by_channel), first, last):
+        by_channel[found.channel_id].append(found.at)
+    weeks = []
+    for monday in mondays:
+        weeks.append(
+            PatrolWeek(
+                [
+                    day
+                    for atm in atms
+                    for day in patrol_days(
+                        atm.channel_id,
+                        [monday + dt.timedelta(days=n) for n in range(7)],
+                        by_channel[atm.channel_id],
+                        policy,
+                        tz,
+                        today,
+                        since=atm.first_seen_at.astimezone(tz).date(),
+                    )
+                ]
+            )
+        )
+    return weeks
+
+
+@dataclass(frozen=True)
 class DutyLine:
     """One branch's week as a page shows it."""
 
@@ -113,13 +190,24 @@ class DutyLine:
     duties: WeekDuties
     #: today is a business day of this week and its check is not confirmed yet
     today_pending: bool = False
+    #: D9 of the branch's off-site ATMs (None: not looked up)
+    patrol: PatrolWeek | None = None
+
+    @property
+    def complete(self) -> bool:
+        """Every duty of the week met so far, today's included (D1–D3 and D9)."""
+        return (
+            self.duties.complete and not self.today_pending and self.status("D9") in ("met", "na")
+        )
 
     @property
     def checks_done(self) -> int:
         return len([d for d in self.duties.check_days if d in self.duties.checked_days])
 
     def status(self, code: str) -> str:
-        """``met`` | ``due`` (can still be done this week) | ``missed``."""
+        """``met`` | ``due`` (can still be done this week) | ``missed``; D9 also ``na``."""
+        if code == "D9":
+            return self.patrol.status if self.patrol is not None else "na"
         if code == "D1":
             if self.duties.missing_checks:
                 return "missed"

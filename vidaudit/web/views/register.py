@@ -36,6 +36,8 @@ KNOWN_ACTIONS = (
     "ticket_comment",
     "ticket_evidence",
     "ticket_close",
+    "clip_pull",
+    "patrol_round",
 )
 
 

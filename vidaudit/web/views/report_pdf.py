@@ -163,6 +163,45 @@ def _findings(
     return out
 
 
+def _d9_row(report: WeeklyReport, t: Translator) -> list[list[object]]:
+    patrol = report.duties.patrol
+    if not report.atms or patrol is None:
+        return []
+    required = patrol.days[0].required if patrol.days else 0
+    return [
+        [
+            t("duties.d9"),
+            t("report.d9_required", n=required, atms=len(report.atms)),
+            t("duties.atm_days", met=patrol.met, days=len(patrol.days)),
+            t(f"duties.status_{report.duties.status('D9')}"),
+        ]
+    ]
+
+
+def _d9_grid(
+    report: WeeklyReport, t: Translator, styles: dict[str, ParagraphStyle]
+) -> list[Flowable]:
+    """D9 per off-site ATM and day: rounds counted / required (the HTML's grid)."""
+    if not report.atms:
+        return []
+    header: list[object] = [t("report.d9_atm"), *(d.strftime("%m-%d") for d in report.week_days)]
+    rows: list[list[object]] = [header]
+    for channel, name, days in report.patrol_grid:
+        cells: list[object] = [f"{name} {channel}"]
+        for day in days:
+            if day is None:
+                cells.append("—")
+            else:
+                cells.append(f"{day.counted}/{day.required} {t(f'duties.status_{day.status}')}")
+        rows.append(cells)
+    return [
+        Spacer(1, 2 * mm),
+        _p(t("report.d9_title"), styles["base"]),
+        _table(rows, [33 * mm, *([21 * mm] * 7)], styles),
+        _p(t("report.d9_note"), styles["sub"]),
+    ]
+
+
 def weekly_pdf(
     report: WeeklyReport, t: Translator, generated_by: str, font_file: Path | None = None
 ) -> bytes:
@@ -246,6 +285,7 @@ def weekly_pdf(
                     w.head_reviews,
                     t(f"duties.status_{d.status('D3')}"),
                 ],
+                *_d9_row(report, t),
             ],
             [60 * mm, 30 * mm, 25 * mm, 30 * mm],
             styles,
@@ -254,6 +294,7 @@ def weekly_pdf(
     if w.missing_checks:
         days = ", ".join(day.isoformat() for day in w.missing_checks)
         story.append(_p(f"{t('duties.missing_checks')} {days}", styles["bad"]))
+    story += _d9_grid(report, t, styles)
 
     story.append(_p(t("report.reviews", n=len(report.reviews)), styles["h2"]))
     if report.reviews:

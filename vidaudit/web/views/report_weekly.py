@@ -30,8 +30,15 @@ from vidaudit.db.models import (
 )
 from vidaudit.inventory.schema import Inventory, Policy
 from vidaudit.review.checkpoints import Coverage, coverage
+from vidaudit.review.duties import PatrolDay
 from vidaudit.web.i18n import zone
-from vidaudit.web.views.duties_data import DutyLine, duties_for_weeks, week_bounds
+from vidaudit.web.views.duties_data import (
+    DutyLine,
+    duties_for_weeks,
+    offsite_atms,
+    patrol_weeks,
+    week_bounds,
+)
 
 #: violations listed by name in the report (the summary counts them all)
 MAX_LISTED = 40
@@ -90,6 +97,8 @@ class WeeklyReport:
     findings_closed: list[FindingLine] = field(default_factory=list)
     findings_overdue: list[FindingLine] = field(default_factory=list)
     tickets: list[FaultTicketRow] = field(default_factory=list)
+    #: the branch's off-site ATMs (D9) as (channel id, name)
+    atms: list[tuple[str, str]] = field(default_factory=list)
     #: the newest register checkpoint and the entries after it: printed, so the paper
     #: copy shows how far the register reached whatever happens to the database later
     register: Coverage = field(default_factory=lambda: Coverage(None, 0))
@@ -97,6 +106,20 @@ class WeeklyReport:
     @property
     def sunday(self) -> dt.date:
         return self.monday + dt.timedelta(days=6)
+
+    @property
+    def week_days(self) -> list[dt.date]:
+        return [self.monday + dt.timedelta(days=n) for n in range(7)]
+
+    @property
+    def patrol_grid(self) -> list[tuple[str, str, list[PatrolDay | None]]]:
+        """D9 per off-site ATM: (id, name, its day of each weekday; None after today)."""
+        patrol = self.duties.patrol
+        days = {(d.channel_id, d.day): d for d in (patrol.days if patrol else [])}
+        return [
+            (channel, name, [days.get((channel, day)) for day in self.week_days])
+            for channel, name in self.atms
+        ]
 
     @property
     def tz(self) -> str:
@@ -197,7 +220,12 @@ def weekly_report(
     start, end = week_bounds(monday, tz)
     as_of = min(now, end)
     [duties] = duties_for_weeks(db, branch, policy, [monday], now, inventory)
-    report = WeeklyReport(branch, monday, as_of, DutyLine(branch, duties), generated_at=now)
+    atms = offsite_atms(db, [branch.id])[branch.id]
+    [patrol] = patrol_weeks(db, branch, policy, [monday], now, atms)
+    report = WeeklyReport(
+        branch, monday, as_of, DutyLine(branch, duties, patrol=patrol), generated_at=now
+    )
+    report.atms = [(atm.channel_id, atm.name) for atm in atms]
     names = dict(
         db.execute(
             select(ChannelRow.id, ChannelRow.name)

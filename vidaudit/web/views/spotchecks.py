@@ -16,9 +16,11 @@ from vidaudit.db.models import (
     ReviewRow,
     SpotCheckPlanRow,
     SpotCheckTaskRow,
+    TaskClipRow,
     TaskFrameRow,
     UserRow,
 )
+from vidaudit.sampler.clips import MAX_SECONDS, MIN_SECONDS
 from vidaudit.sampler.tasks import spread
 from vidaudit.web.deps import branch_scope
 from vidaudit.web.views.review_common import branches_in_scope
@@ -132,17 +134,61 @@ def task_reviews(db: Session, task_id: int) -> list[ReviewRow]:
     )
 
 
-def frame_shas(db: Session, task_id: int) -> set[str]:
-    """The evidence a review of this task may cite: its pulled frames."""
-    return {
-        sha
-        for sha in db.scalars(
-            select(TaskFrameRow.evidence_sha256).where(
-                TaskFrameRow.task_id == task_id, TaskFrameRow.evidence_sha256.is_not(None)
-            )
+def task_clips(db: Session, task_id: int) -> list[TaskClipRow]:
+    return list(
+        db.scalars(
+            select(TaskClipRow)
+            .where(TaskClipRow.task_id == task_id, TaskClipRow.evidence_sha256.is_not(None))
+            .order_by(TaskClipRow.first_at, TaskClipRow.id)
         )
-        if sha
+    )
+
+
+def frame_shas(db: Session, task_id: int) -> set[str]:
+    """The evidence a review of this task may cite: its pulled frames and clips."""
+    frames = db.scalars(
+        select(TaskFrameRow.evidence_sha256).where(
+            TaskFrameRow.task_id == task_id, TaskFrameRow.evidence_sha256.is_not(None)
+        )
+    )
+    clips = db.scalars(
+        select(TaskClipRow.evidence_sha256).where(
+            TaskClipRow.task_id == task_id, TaskClipRow.evidence_sha256.is_not(None)
+        )
+    )
+    return {sha for sha in [*frames, *clips] if sha}
+
+
+def clips_by_sha(db: Session, shas: set[str] | list[str]) -> dict[str, TaskClipRow]:
+    """Which of these evidence digests are clips (a page shows a video for those)."""
+    if not shas:
+        return {}
+    return {
+        clip.evidence_sha256: clip
+        for clip in db.scalars(select(TaskClipRow).where(TaskClipRow.evidence_sha256.in_(shas)))
+        if clip.evidence_sha256
     }
+
+
+def clip_range(
+    db: Session, task: SpotCheckTaskRow, frame_id: str, seconds: str
+) -> tuple[dt.datetime, dt.datetime] | None:
+    """[start, end] of a clip of ``seconds`` centred on a pulled frame of the task (or on
+    the task's event, else the middle of its window); None when the request makes no
+    sense."""
+    length = read_int(seconds, MIN_SECONDS, MAX_SECONDS)
+    if length is None:
+        return None
+    if frame_id:
+        fid = read_int(frame_id, 1, 2**62)
+        frame = db.get(TaskFrameRow, fid) if fid else None
+        if frame is None or frame.task_id != task.id:
+            return None
+        centre = frame.actual or frame.requested
+    else:
+        centre = task.event_at or task.start + (task.end - task.start) / 2
+    half = dt.timedelta(seconds=length) / 2
+    return centre - half, centre + half
 
 
 def pull_instants(
