@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -59,6 +61,8 @@ class ClipRequest:
     file_start: dt.datetime | None = None
     task_id: int | None = None
     timeout_s: float = 15.0
+    #: ``{"purpose": "task", ...}`` as for frame pulls; pages render it per language
+    purpose: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def around(
@@ -108,6 +112,7 @@ def _register(sessions: sessionmaker[Session], request: ClipRequest, now: dt.dat
                 range_start=request.start,
                 range_end=request.end,
                 details={
+                    **request.purpose,
                     "source": "file" if request.file else source_name(request.device),
                     "task_id": request.task_id,
                     "seconds": round((request.end - request.start).total_seconds(), 3),
