@@ -1,4 +1,5 @@
-"""One collection run end to end: sync the inventory, poll, judge, store."""
+"""One collection run end to end: sync the inventory, poll, judge, store as devices
+finish, then finish the run from storage."""
 
 from __future__ import annotations
 
@@ -23,8 +24,16 @@ from vidaudit.collector.shard import (
     poll_in_helper,
     process_count,
 )
-from vidaudit.collector.store import TicketChanges, finish_run, start_run
+from vidaudit.collector.store import (
+    Judged,
+    TicketChanges,
+    add_picture_violations,
+    finish_run,
+    start_run,
+    store_observations,
+)
 from vidaudit.collector.verified import verified_for
+from vidaudit.compliance.model import ErrorKind, Violation
 from vidaudit.db.models import CollectionRunRow
 from vidaudit.evidence.store import EvidenceStore
 from vidaudit.inventory.load import SecretResolver
@@ -34,7 +43,7 @@ from vidaudit.onvif.client import OnvifPool
 from vidaudit.settings import Settings
 
 if TYPE_CHECKING:
-    from vidaudit.collector.snapshots import SnapshotOptions
+    from vidaudit.collector.snapshots import SnapshotOptions, TakenSnapshot
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +55,8 @@ def utcnow() -> dt.datetime:
 @dataclass(frozen=True)
 class CollectResult:
     run_id: int
+    #: With ``keep_report=False`` its device and channel lists are empty: the run is in
+    #: storage (``collector.stored.stored_report_json`` reads it back).
     report: RunReport
     tickets: TicketChanges
 
@@ -61,9 +72,16 @@ def _begin(
         return start_run(session, now, inventory.policy), verified_for(session, now)
 
 
-def _finish(sessions: sessionmaker[Session], run_id: int, report: RunReport) -> TicketChanges:
+def _finish(
+    sessions: sessionmaker[Session],
+    run_id: int,
+    finished_at: dt.datetime,
+    pictures_checked: frozenset[str],
+) -> TicketChanges:
     with sessions.begin() as session:
-        return finish_run(session, run_id, report)
+        return finish_run(
+            session, run_id, finished_at=finished_at, pictures_checked=pictures_checked
+        )
 
 
 def _abort(sessions: sessionmaker[Session], run_id: int) -> None:
@@ -74,6 +92,63 @@ def _abort(sessions: sessionmaker[Session], run_id: int) -> None:
             run.finished_at = utcnow()
 
 
+class RunWriter:
+    """Stores each judged device as it arrives, in batches, off the event loop.
+
+    Holds at most one batch being written and one filling: a device that fills the batch
+    waits (keeping its polling slot) while the previous one is written, so memory does not
+    grow with the fleet.  What it keeps for the run is small: who was delivered and which
+    devices were down (the live-picture pass skips those).  ``keep=True`` also keeps every
+    report, for callers that want the run in memory (tests, small fleets)."""
+
+    #: Channels per write: ~250 bytes of row each, a few hundred kB of parameters.
+    BATCH_CHANNELS = 2_000
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        run_id: int,
+        *,
+        keep: bool = False,
+        progress: Progress | None = None,
+    ) -> None:
+        self._sessions = sessions
+        self._run_id = run_id
+        self._keep = keep
+        self._progress = progress
+        self._pending: list[Judged] = []
+        self._pending_channels = 0
+        self._writing = asyncio.Lock()
+        self.delivered: set[str] = set()
+        self.down: dict[str, str] = {}
+        self.devices: list[DeviceReport] = []
+        self.channels: list[ChannelReport] = []
+
+    async def __call__(self, device: DeviceReport, channels: list[ChannelReport]) -> None:
+        self.delivered.add(device.device_id)
+        if not device.status.online:
+            self.down[device.device_id] = (device.status.error_kind or ErrorKind.UNREACHABLE).value
+        if self._keep:
+            self.devices.append(device)
+            self.channels.extend(channels)
+        if self._progress is not None:
+            self._progress(device.device_id, DeviceProbe(device.status))
+        self._pending.append((device, channels, utcnow()))
+        self._pending_channels += max(len(channels), 1)
+        if self._pending_channels >= self.BATCH_CHANNELS:
+            await self.flush()
+
+    async def flush(self) -> None:
+        async with self._writing:
+            batch, self._pending, self._pending_channels = self._pending, [], 0
+            if batch:
+                await asyncio.to_thread(self._store, batch)
+
+    def _store(self, batch: list[Judged]) -> None:
+        with self._sessions.begin() as session:
+            store_observations(session, self._run_id, batch)
+
+
 async def _poll(
     settings: Settings,
     inventory: Inventory,
@@ -81,10 +156,11 @@ async def _poll(
     resolver: SecretResolver,
     prober: Prober,
     branches: set[str] | None,
-    progress: Progress | None,
     verified: dict[str, dt.datetime],
-) -> RunReport:
-    """Poll and judge: in this process, and for a large run in helper processes too."""
+    writer: RunWriter,
+) -> None:
+    """Poll and judge, in this process and for a large run in helper processes too; each
+    device's reports go to ``writer`` as soon as they are judged."""
     selected = [
         device.id
         for branch, device in inventory.devices()
@@ -99,26 +175,11 @@ async def _poll(
         "device_deadline_s": settings.collector_device_deadline_s,
         "clock": utcnow,
         "verified": verified,
+        "judged": writer,
     }
-    if len(shares) == 1:
-        return await poll_fleet(
-            inventory, resolver, prober, branches=branches, progress=progress, **common
-        )
-
-    started = utcnow()
-    devices: list[DeviceReport] = []
-    channels: list[ChannelReport] = []
-    delivered: set[str] = set()
-
-    async def judged(device: DeviceReport, device_channels: list[ChannelReport]) -> None:
-        devices.append(device)
-        channels.extend(device_channels)
-        delivered.add(device.device_id)
-        if progress is not None:
-            progress(device.device_id, DeviceProbe(device.status))
 
     async def here(share: Set[str]) -> None:
-        await poll_fleet(inventory, resolver, prober, devices=share, judged=judged, **common)
+        await poll_fleet(inventory, resolver, prober, devices=share, **common)
 
     async def elsewhere(share: frozenset[str]) -> None:
         job = ShardJob(
@@ -132,10 +193,10 @@ async def _poll(
             log_level=logging.getLogger().getEffectiveLevel(),
         )
         try:
-            await poll_in_helper(job, judged)
+            await poll_in_helper(job, writer)
         except ShardFailed as err:
             # Never lose a device to a helper's failure: poll what it did not deliver here.
-            rest = share - delivered
+            rest = share - writer.delivered
             logger.warning(
                 "collector helper failed, polling its %d devices here: %s", len(rest), err
             )
@@ -148,14 +209,7 @@ async def _poll(
     finally:
         for helper in helpers:
             helper.cancel()
-    order = {device_id: index for index, device_id in enumerate(selected)}
-    return RunReport(
-        started_at=started,
-        finished_at=utcnow(),
-        policy=inventory.policy,
-        devices=sorted(devices, key=lambda d: order[d.device_id]),
-        channels=sorted(channels, key=lambda c: order[c.device_id]),
-    )
+    await writer.flush()
 
 
 async def collect(
@@ -167,7 +221,11 @@ async def collect(
     branches: set[str] | None = None,
     progress: Progress | None = None,
     snapshots: SnapshotOptions | None = None,
+    keep_report: bool = True,
 ) -> CollectResult:
+    """One run: every judged device is stored as it finishes, then the run is finished
+    from storage.  ``keep_report=False`` holds nothing per device in memory (the CLI and
+    large fleets); ``True`` also returns every report."""
     with run_heap():
         return await _collect(
             settings,
@@ -177,6 +235,7 @@ async def collect(
             branches=branches,
             progress=progress,
             snapshots=snapshots,
+            keep_report=keep_report,
         )
 
 
@@ -189,28 +248,32 @@ async def _collect(
     branches: set[str] | None,
     progress: Progress | None,
     snapshots: SnapshotOptions | None,
+    keep_report: bool,
 ) -> CollectResult:
+    started = utcnow()
     # Database work runs in a thread: it must not stall device I/O on the event loop.
-    run_id, verified = await asyncio.to_thread(
-        _begin, sessions, inventory, inventory_path, utcnow()
-    )
+    run_id, verified = await asyncio.to_thread(_begin, sessions, inventory, inventory_path, started)
     resolver = SecretResolver(inventory, inventory_path)
+    writer = RunWriter(sessions, run_id, keep=keep_report, progress=progress)
+    pictures: frozenset[str] = frozenset()
+    taken: list[TakenSnapshot] = []
     try:
         async with OnvifPool(settings.onvif()) as pool:
 
             async def prober(request: ProbeRequest, res: SecretResolver) -> DeviceProbe:
                 return await probe_device(pool, request, res)
 
-            report = await _poll(
-                settings, inventory, inventory_path, resolver, prober, branches, progress, verified
+            await _poll(
+                settings, inventory, inventory_path, resolver, prober, branches, verified, writer
             )
             if snapshots is not None:
                 # Imported here: live-picture checks need OpenCV and numpy (~40 MB), which
                 # a plain collection run has no use for.
-                from vidaudit.collector.snapshots import take_snapshots, with_picture_violations
+                from vidaudit.collector.snapshots import picture_violations, take_snapshots
 
-                # R4: live pictures of the devices the poll could read, judged and kept
-                # before the run is stored, so their violations open tickets like any other.
+                # R4: live pictures of the devices the poll could read, judged and added
+                # to their stored observations before the run finishes, so their
+                # violations open tickets like any other.
                 taken = await take_snapshots(
                     pool,
                     inventory,
@@ -220,18 +283,49 @@ async def _collect(
                     run_id=run_id,
                     options=snapshots,
                     branches=branches,
-                    down={
-                        d.device_id: (d.status.error_kind or "unreachable")
-                        for d in report.devices
-                        if not d.status.online
-                    },
+                    down=writer.down,
                     concurrency=settings.collector_concurrency,
                     device_deadline_s=settings.collector_device_deadline_s,
                     clock=utcnow,
                 )
-                report = with_picture_violations(report, taken)
+                pictures, violations = picture_violations(taken)
+                await asyncio.to_thread(_add_pictures, sessions, run_id, violations)
     except BaseException:
         await asyncio.shield(asyncio.to_thread(_abort, sessions, run_id))
         raise
-    tickets = await asyncio.to_thread(_finish, sessions, run_id, report)
+    finished = utcnow()
+    tickets = await asyncio.to_thread(_finish, sessions, run_id, finished, pictures)
+    report = _in_memory(writer, inventory, started, finished, pictures, taken)
     return CollectResult(run_id, report, tickets)
+
+
+def _add_pictures(
+    sessions: sessionmaker[Session], run_id: int, violations: dict[str, list[Violation]]
+) -> None:
+    with sessions.begin() as session:
+        add_picture_violations(session, run_id, violations)
+
+
+def _in_memory(
+    writer: RunWriter,
+    inventory: Inventory,
+    started: dt.datetime,
+    finished: dt.datetime,
+    pictures: frozenset[str],
+    taken: list[TakenSnapshot],
+) -> RunReport:
+    """The run as ``RunReport``: in inventory order, with the picture violations added."""
+    order = {device.id: index for index, (_b, device) in enumerate(inventory.devices())}
+    report = RunReport(
+        started_at=started,
+        finished_at=finished,
+        policy=inventory.policy,
+        devices=sorted(writer.devices, key=lambda d: order[d.device_id]),
+        channels=sorted(writer.channels, key=lambda c: order[c.device_id]),
+        pictures_checked=pictures,
+    )
+    if taken and writer.channels:
+        from vidaudit.collector.snapshots import with_picture_violations
+
+        report = with_picture_violations(report, taken)
+    return report
