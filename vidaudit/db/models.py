@@ -14,7 +14,6 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from vidaudit.db.types import UTCDateTime
 
-
 #: The rows of ``collection_runs`` the one-open-round index covers.
 OPEN_ROUND = "status = 'running' AND kind = 'round'"
 
