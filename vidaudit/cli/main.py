@@ -19,6 +19,7 @@ from rich.table import Table
 from sqlalchemy import select
 
 from vidaudit.cli.collect import collect_command
+from vidaudit.cli.distributed import metrics_command, schedule_command, worker_command
 from vidaudit.cli.frames import frames_command
 from vidaudit.cli.retention import retention_app
 from vidaudit.cli.sample import sample_app
@@ -46,6 +47,9 @@ app.add_typer(config_app, name="config")
 app.add_typer(db_app, name="db")
 app.add_typer(inventory_app, name="inventory")
 app.command("collect")(collect_command)
+app.command("schedule")(schedule_command)
+app.command("worker")(worker_command)
+app.command("metrics")(metrics_command)
 app.command("sim")(sim_command)
 app.add_typer(sample_app, name="sample")
 app.command("frames")(frames_command)

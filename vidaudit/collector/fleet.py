@@ -139,6 +139,32 @@ def judge(
     return device_report, channels
 
 
+async def poll_device(
+    inventory: Inventory,
+    branch: Branch,
+    device: Device,
+    resolver: SecretResolver,
+    prober: Prober,
+    *,
+    semaphore: asyncio.Semaphore,
+    device_deadline_s: float,
+    clock: Callable[[], dt.datetime],
+    verified: Mapping[str, dt.datetime] | None = None,
+) -> tuple[DeviceProbe, tuple[DeviceReport, list[ChannelReport]]]:
+    """Probe one device (within its deadline, holding a ``semaphore`` slot) and judge it:
+    what the fleet poll does per device, and what a distributed worker does per job."""
+    now = clock()
+    request = ProbeRequest(
+        branch=branch,
+        device=device,
+        window_start=now - dt.timedelta(days=_window_days(inventory, device)) - _EVENT_MARGIN,
+        now=now,
+    )
+    probe = await _probe_bounded(request, resolver, prober, semaphore, device_deadline_s)
+    # judged against the instant the device was read, not the end of the run
+    return probe, judge(inventory, branch, device, probe, clock(), verified)
+
+
 async def poll_fleet(
     inventory: Inventory,
     resolver: SecretResolver,
@@ -168,18 +194,19 @@ async def poll_fleet(
     async def one(
         branch: Branch, device: Device
     ) -> tuple[DeviceReport, list[ChannelReport]] | None:
-        now = clock()
-        request = ProbeRequest(
-            branch=branch,
-            device=device,
-            window_start=now - dt.timedelta(days=_window_days(inventory, device)) - _EVENT_MARGIN,
-            now=now,
+        probe, result = await poll_device(
+            inventory,
+            branch,
+            device,
+            resolver,
+            prober,
+            semaphore=semaphore,
+            device_deadline_s=device_deadline_s,
+            clock=clock,
+            verified=verified,
         )
-        probe = await _probe_bounded(request, resolver, prober, semaphore, device_deadline_s)
         if progress is not None:
             progress(device.id, probe)
-        # judged against the instant the device was read, not the end of the run
-        result = judge(inventory, branch, device, probe, clock(), verified)
         if judged is None:
             return result
         await judged(*result)
