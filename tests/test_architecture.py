@@ -48,6 +48,7 @@ PURE = "compliance is pure: no I/O, no storage, no OpenCV"
 SIM_APART = "The simulator imports none of the code it is used to judge"
 NO_SIM = "...and none of that code imports the simulator"
 PROTOCOLS = "Protocol libraries know no storage and no web"
+CAPTURE = "A capture knows no protocol library and no storage"
 REVIEW = "review knows no HTTP"
 WEB = "The web never talks ONVIF or decodes video itself (it asks the sampler)"
 
@@ -60,6 +61,8 @@ BAD_IMPORTS = [
     ("sim/_bad.py", "import vidaudit.onvif.client", {SIM_APART}),
     ("collector/_bad.py", "import vidaudit.sim", {LAYERS, NO_SIM}),
     ("review/_bad.py", "import fastapi", {REVIEW}),
+    ("capture/_bad.py", "import vidaudit.onvif.transport", {CAPTURE}),
+    ("capture/_bad.py", "import vidaudit.compliance.rules", {LAYERS}),
     ("web/_bad.py", "import vidaudit.onvif.client", {WEB}),
     ("inventory/_bad.py", "import vidaudit.collector.run", {LAYERS}),
     ("collector/_bad.py", "import vidaudit.sampler.pull", {LAYERS}),  # siblings apart

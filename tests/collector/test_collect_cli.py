@@ -4,8 +4,6 @@ process, JSON another tool can rely on, exit status 0 even when rules are broken
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tests.conftest import REPO
+from tests.sim_process import sim_process
 from vidaudit.cli import app
 from vidaudit.cli.collect import parse_every
 from vidaudit.collector.lock import LockTimeout, run_lock
@@ -25,34 +23,9 @@ runner = CliRunner()
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     tmp = tmp_path_factory.mktemp("clifleet")
     inventory = tmp / "cameras.sim.yaml"
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "vidaudit.sim",
-            "--nvrs",
-            "2",
-            "--channels",
-            "4",
-            "--cameras",
-            "1",
-            "--seed",
-            "4",
-            "--inventory-out",
-            str(inventory),
-        ],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    assert "ready" in line, line
-    try:
+    args = ("--nvrs", "2", "--channels", "4", "--cameras", "1", "--seed", "4")
+    with sim_process(*args, "--inventory-out", str(inventory)):
         yield inventory
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
 
 
 @pytest.fixture
@@ -82,6 +55,7 @@ def test_json_document_shape(fleet: Path, env: Path) -> None:
         "model",
         "firmware",
         "services",
+        "unknown",
     }
     channel_keys = {
         "id",
@@ -98,6 +72,7 @@ def test_json_document_shape(fleet: Path, env: Path) -> None:
         "business_hours_covered",
         "audio",
         "verified",
+        "unknown",
         "violations",
         "compliant",
     }

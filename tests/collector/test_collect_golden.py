@@ -3,10 +3,12 @@ the code was moved about (issue 13's refactor was to change where things live, n
 the collector concludes).
 
 The golden files were written by this test (``VIDAUDIT_WRITE_GOLDEN=1``) on the code
-before the refactor.  The wall clock is frozen at one instant for the simulated fleet and
-the collector alike (time-machine patches the wall clock only; asyncio's timeouts run on
-the monotonic clock, which keeps moving), so the scenario, the device clocks, business
-hours and drift are the same on every run.  Normalised: the loopback port each simulated
+before the refactor; issue 10 added each device's and channel's ``unknown`` and the
+``optional_faults`` fleet, whose broken optional calls pin how unknown facts read.  The
+wall clock is frozen at one instant for the simulated fleet and the collector alike
+(time-machine patches the wall clock only; asyncio's timeouts run on the monotonic
+clock, which keeps moving), so the scenario, the device clocks, business hours and drift
+are the same on every run.  Normalised: the loopback port each simulated
 device happened to get, and the wording of a timeout (two equal deadlines race).
 """
 
@@ -27,7 +29,7 @@ import time_machine
 from typer.testing import CliRunner
 
 from vidaudit.cli import app
-from vidaudit.sim import GenerateSpec, Scenario, load_scenario, running_fleet
+from vidaudit.sim import GenerateSpec, Scenario, load_scenario, parse_scenario, running_fleet
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -48,6 +50,37 @@ FLEETS = {
     ),
     "demo": lambda: load_scenario(
         Path(__file__).resolve().parents[2] / "vidaudit" / "demo_scenario.yaml"
+    ),
+    # Optional calls broken on purpose (issue 10): the devices stay online, the facts
+    # those calls give are "unknown" with the reason, R2/R6.unverifiable name the call.
+    "optional_faults": lambda: parse_scenario(
+        {
+            "seed": 3,
+            "branches": [
+                {
+                    "id": "OPT",
+                    "name": "可选网点",
+                    "hours": {d: "08:30-17:00" for d in ("mon", "tue", "wed", "thu", "fri")},
+                    "devices": [
+                        {
+                            "id": device,
+                            "vendor": "onvif",
+                            **({"fault": {"kind": "malformed", "operations": ops}} if ops else {}),
+                            "channels": [
+                                {"id": f"{device}-C1", "role": "counter"},
+                                {"id": f"{device}-C2", "role": "vault", "stopped_days_ago": 1.5},
+                            ],
+                        }
+                        for device, ops in (
+                            ("TWIN", []),
+                            ("EVENTS", ["FindEvents"]),
+                            ("JOBS", ["GetRecordingJobs"]),
+                            ("NOMATCH", ["GetProfiles", "GetRecordingJobs"]),
+                        )
+                    ],
+                }
+            ],
+        }
     ),
 }
 

@@ -17,7 +17,6 @@ from vidaudit.collector.snapshots import (
     SnapshotError,
     SnapshotOptions,
     fetch_jpeg,
-    profile_for,
     take_snapshots,
 )
 from vidaudit.compliance.picture import evaluate_picture, failed_checks
@@ -35,6 +34,7 @@ from vidaudit.inventory.load import SecretResolver
 from vidaudit.inventory.schema import ChannelRef, ChannelRole, Credentials
 from vidaudit.onvif.client import OnvifPool
 from vidaudit.onvif.models import Profile, VideoSource
+from vidaudit.onvif.topology import profile_for
 from vidaudit.settings import Settings
 from vidaudit.sim import parse_scenario, running_fleet
 

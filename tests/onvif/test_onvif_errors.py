@@ -10,6 +10,7 @@ import socket
 import struct
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -435,6 +436,80 @@ async def test_missing_service_is_unsupported_without_asking(
                 await call()
             assert caught.value.kind == "unsupported"
     assert set(fake.calls) == {"GetSystemDateAndTime", "GetServices"}
+
+
+# -- a recording job's live state ---------------------------------------------------------
+
+TWO_JOBS = soap(
+    "<trc:GetRecordingJobsResponse>"
+    + "".join(
+        f"<trc:JobItem><tt:JobToken>{job}</tt:JobToken><tt:JobConfiguration>"
+        f"<tt:RecordingToken>REC{n}</tt:RecordingToken><tt:Mode>Active</tt:Mode>"
+        "<tt:Priority>1</tt:Priority></tt:JobConfiguration></trc:JobItem>"
+        for n, job in enumerate(("J1", "J2"), start=1)
+    )
+    + "</trc:GetRecordingJobsResponse>"
+)
+
+
+Answer = bytes | tuple[int, bytes]
+
+
+def job_state_reply(broken: dict[str, Answer]) -> Callable[[FakeDevice, Any], Answer]:
+    """GetRecordingJobState: ``broken[token]`` for the jobs named there, Active otherwise."""
+
+    def reply(_device: FakeDevice, envelope: Any) -> Answer:
+        token = envelope.findtext(".//{http://www.onvif.org/ver10/recording/wsdl}JobToken")
+        if token in broken:
+            return broken[token]
+        return soap(
+            "<trc:GetRecordingJobStateResponse><trc:State>"
+            f"<tt:RecordingToken>REC{token[-1]}</tt:RecordingToken><tt:State>Active</tt:State>"
+            "</trc:State></trc:GetRecordingJobStateResponse>"
+        )
+
+    return reply
+
+
+async def test_a_bad_job_state_reply_leaves_that_job_unknown_and_asks_the_next(
+    fake: FakeDevice, creds: Credentials, fast: OnvifSettings
+) -> None:
+    fake.replies["GetRecordingJobs"] = TWO_JOBS
+    fake.replies["GetRecordingJobState"] = job_state_reply(
+        {"J1": soap("<trc:GetRecordingJobStateResponse/>")}  # no State: off the schema
+    )
+    async with open_device(fake.url, creds, fast) as device:
+        first, second = await device.recording_jobs()
+    assert first.token == "J1" and first.state is None and first.mode == "Active"
+    assert first.state_error is not None and first.state_error.kind == "malformed"
+    assert "lacks State" in first.state_error.message
+    assert (second.state, second.state_error) == ("Active", None)
+    assert fake.calls.count("GetRecordingJobState") == 2
+
+
+async def test_a_device_that_stops_answering_job_states_is_not_asked_again(
+    fake: FakeDevice, creds: Credentials, fast: OnvifSettings
+) -> None:
+    fake.replies["GetRecordingJobs"] = TWO_JOBS
+    refused = (400, fault("ter:NotAuthorized", "operator may not ask"))
+    fake.replies["GetRecordingJobState"] = job_state_reply({"J1": refused})
+    async with open_device(fake.url, creds, fast) as device:
+        jobs = await device.recording_jobs()
+    # the jobs themselves stand; both states are unknown for the one reason
+    assert [j.token for j in jobs] == ["J1", "J2"]
+    assert [j.state for j in jobs] == [None, None]
+    assert [j.state_error.kind if j.state_error else None for j in jobs] == ["auth", "auth"]
+    assert fake.calls.count("GetRecordingJobState") == 1
+
+
+async def test_job_states_not_supported_are_no_failure(
+    fake: FakeDevice, creds: Credentials, fast: OnvifSettings
+) -> None:
+    fake.replies["GetRecordingJobs"] = TWO_JOBS  # FakeDevice: GetRecordingJobState unsupported
+    async with open_device(fake.url, creds, fast) as device:
+        jobs = await device.recording_jobs()
+    assert [(j.state, j.state_error) for j in jobs] == [(None, None), (None, None)]
+    assert fake.calls.count("GetRecordingJobState") == 1
 
 
 # -- sharing and closing -----------------------------------------------------------------------

@@ -89,3 +89,43 @@ async def test_captured_axis_jobs_match_zeep(ex_onvif: Path) -> None:
         for z in theirs
     ]
     assert ours[0].source_tokens == ("profile_1_h264",)
+
+
+#: A GetRecordingJobs reply as the schema has it: JobItem's children are tt: (onvif.xsd is
+#: elementFormDefault="qualified" and GetRecordingJobsResponseItem is defined there).
+CONFORMANT_JOBS = soap(
+    "<trc:GetRecordingJobsResponse><trc:JobItem><tt:JobToken>RecordJob_101</tt:JobToken>"
+    "<tt:JobConfiguration><tt:RecordingToken>101</tt:RecordingToken><tt:Mode>Active</tt:Mode>"
+    '<tt:Priority>1</tt:Priority><tt:Source><tt:SourceToken Type="http://www.onvif.org/ver10/'
+    'schema/Profile"><tt:Token>Profile_101</tt:Token></tt:SourceToken>'
+    "<tt:Tracks><tt:SourceTag>tag0</tt:SourceTag><tt:Destination>VideoTrack_101"
+    "</tt:Destination></tt:Tracks></tt:Source></tt:JobConfiguration></trc:JobItem>"
+    "</trc:GetRecordingJobsResponse>"
+)
+
+
+async def test_conformant_jobs_are_read_like_zeep_reads_them() -> None:
+    from vidaudit.onvif.schemas import problems_in_reply
+
+    assert problems_in_reply(CONFORMANT_JOBS) == ()  # the input is what the schema says
+    (job,) = recording_jobs_reply(payload(CONFORMANT_JOBS))
+    assert (job.token, job.recording_token, job.mode, job.priority, job.source_tokens) == (
+        "RecordJob_101",
+        "101",
+        "Active",
+        1,
+        ("Profile_101",),
+    )
+    (theirs,) = await zeep_reply("recording", "GetRecordingJobs", CONFORMANT_JOBS)
+    assert (theirs.JobToken, theirs.JobConfiguration.RecordingToken) == (job.token, "101")
+
+
+def test_job_without_token_is_malformed_in_either_form() -> None:
+    for prefix in ("tt", "trc"):
+        body = soap(
+            f"<trc:GetRecordingJobsResponse><trc:JobItem><{prefix}:JobConfiguration>"
+            f"<tt:RecordingToken>101</tt:RecordingToken></{prefix}:JobConfiguration>"
+            "</trc:JobItem></trc:GetRecordingJobsResponse>"
+        )
+        with pytest.raises(DeviceError, match="lacks JobToken"):
+            recording_jobs_reply(payload(body))

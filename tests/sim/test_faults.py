@@ -57,7 +57,7 @@ async def test_expected_errors_in_truth() -> None:
             "F-xml_bomb": "malformed",
             "F-huge": "malformed",
             "F-reset": "unreachable",
-            "F-scoped": "device_fault",
+            "F-scoped": None,  # FindEvents only enriches: online, gaps unknown
             "F-offline": "unreachable",
         }
         assert fleet.truth["devices"]["F-offline"]["online"] is False

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from vidaudit.cli.collect import collect_command
 from vidaudit.cli.distributed import metrics_command, schedule_command, worker_command
 from vidaudit.cli.frames import frames_command
+from vidaudit.cli.probe import probe_command
 from vidaudit.cli.retention import retention_app
 from vidaudit.cli.sample import sample_app
 from vidaudit.cli.support import USAGE_ERROR, err, inventory_or_exit, sessions_or_exit
@@ -47,6 +48,7 @@ app.add_typer(config_app, name="config")
 app.add_typer(db_app, name="db")
 app.add_typer(inventory_app, name="inventory")
 app.command("collect")(collect_command)
+app.command("probe")(probe_command)
 app.command("schedule")(schedule_command)
 app.command("worker")(worker_command)
 app.command("metrics")(metrics_command)

@@ -9,12 +9,13 @@ the device's topology: ``vidaudit.onvif.topology.match_recording``):
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
-from vidaudit.compliance.model import ChannelEvidence, RecordingState
+from vidaudit.compliance.model import ChannelEvidence, FailedCall, RecordingState
 from vidaudit.compliance.spans import Span, merge
 from vidaudit.inventory.schema import ChannelRef
+from vidaudit.onvif.errors import DeviceError
 from vidaudit.onvif.models import (
     Profile,
     Recording,
@@ -44,6 +45,10 @@ class DeviceRecordings:
     events: Sequence[RecordingEvent] | None
     #: Device UTC − collector UTC; device timestamps are shifted back by this.
     drift: dt.timedelta
+    #: Optional calls that failed, by what they give (``media``, ``jobs``, ``job_states``,
+    #: ``events``; see ``collector.probe.OPTIONAL_CALLS``) -> why: those facts are
+    #: unknown, not absent.
+    unknown: Mapping[str, FailedCall] = field(default_factory=dict)
 
 
 def _believable(
@@ -116,19 +121,53 @@ def _from_text(value: str | None) -> RecordingState:
     return RecordingState.UNKNOWN
 
 
-def _state(recording: Recording, jobs: Sequence[RecordingJob]) -> RecordingState:
+def failed_call(err: DeviceError) -> FailedCall:
+    """What a failed optional device call leaves unknown, and why (stored: bounded)."""
+    return FailedCall(err.operation or "?", err.kind, err.message[:300])
+
+
+def _state(
+    recording: Recording, jobs: Sequence[RecordingJob]
+) -> tuple[RecordingState, FailedCall | None]:
     """Live state first (job state, then the search's RecordingStatus), configuration last
-    (a job's Mode says Active even while the job is in Error)."""
+    (a job's Mode says Active even while the job is in Error).  When a job's live state was
+    asked and the call failed, its Mode does not stand in for the answer: the state is
+    unknown, and the failed call says why."""
     mine = [job for job in jobs if job.recording_token == recording.token]
-    for value in (
-        *(job.state for job in mine),
-        recording.status,
-        *(job.mode for job in mine),
-    ):
+    for value in (*(job.state for job in mine), recording.status):
         state = _from_text(value)
         if state is not RecordingState.UNKNOWN:
-            return state
-    return RecordingState.UNKNOWN
+            return state, None
+    for job in mine:
+        if job.state_error is not None:
+            return RecordingState.UNKNOWN, failed_call(job.state_error)
+    for job in mine:
+        state = _from_text(job.mode)
+        if state is not RecordingState.UNKNOWN:
+            return state, None
+    return RecordingState.UNKNOWN, None
+
+
+def _unknown_facts(
+    data: DeviceRecordings,
+    recording: Recording | None,
+    state: RecordingState,
+    state_failure: FailedCall | None = None,
+) -> dict[str, FailedCall]:
+    """Which of this channel's facts a failed optional call left unknown, and why."""
+    unknown: dict[str, FailedCall] = {}
+    if recording is None:
+        # Matching by profile, source or channel number needs the profiles; matching
+        # through a job (Axis) needs the jobs.
+        reasons = [data.unknown[k] for k in ("media", "jobs") if k in data.unknown]
+        if reasons:
+            unknown["recording"] = reasons[0]
+        return unknown
+    if state is RecordingState.UNKNOWN and (why := state_failure or data.unknown.get("jobs")):
+        unknown["recording_state"] = why
+    if data.events is None and "events" in data.unknown:
+        unknown["footage"] = data.unknown["events"]
+    return unknown
 
 
 def evidence_for(
@@ -142,7 +181,10 @@ def evidence_for(
     recording = match_recording(ref, data)
     if recording is None:
         return ChannelEvidence(
-            channel_id, search_supported=data.search_supported, recording_found=False
+            channel_id,
+            search_supported=data.search_supported,
+            recording_found=False,
+            unknown=_unknown_facts(data, None, RecordingState.UNKNOWN),
         )
     video = [t for t in recording.tracks if t.type == "Video"] or list(recording.tracks)
     starts = [_believable(t.data_from, now, data.drift) for t in video]
@@ -161,13 +203,15 @@ def evidence_for(
     audio: bool | None = None
     if recording.tracks:
         audio = any(t.type == "Audio" for t in recording.tracks)
+    state, state_failure = _state(recording, data.jobs)
     return ChannelEvidence(
         channel_id,
         search_supported=data.search_supported,
         recording_found=True,
-        recording_state=_state(recording, data.jobs),
+        recording_state=state,
         earliest=earliest,
         latest=latest,
         footage=footage,
         audio_track=audio,
+        unknown=_unknown_facts(data, recording, state, state_failure),
     )

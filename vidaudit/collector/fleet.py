@@ -11,6 +11,7 @@ import asyncio
 import datetime as dt
 from collections.abc import Awaitable, Callable, Mapping, Set
 from dataclasses import dataclass, field, replace
+from typing import Self
 
 from vidaudit.collector.derive import DeviceRecordings, evidence_for
 from vidaudit.collector.model import ChannelReport, DeviceReport, RunReport
@@ -44,16 +45,19 @@ class ProbeRequest:
     window_start: dt.datetime
     now: dt.datetime
 
+    @classmethod
+    def at(cls, inventory: Inventory, branch: Branch, device: Device, now: dt.datetime) -> Self:
+        """What the collector asks of ``device`` at ``now``: footage and events back to
+        its longest requirement, plus a day for the first day's start state."""
+        days = max(inventory.required_days(channel) for channel in device.channels)
+        return cls(branch, device, now - dt.timedelta(days=days) - _EVENT_MARGIN, now)
+
 
 Prober = Callable[[ProbeRequest, SecretResolver], Awaitable[DeviceProbe]]
 Progress = Callable[[str, DeviceProbe], None]
 #: Receives each device's reports as soon as they are judged (see ``poll_fleet``); may
 #: hold the device's slot until it has passed them on (back-pressure).
 Judged = Callable[[DeviceReport, list[ChannelReport]], Awaitable[None]]
-
-
-def _window_days(inventory: Inventory, device: Device) -> int:
-    return max(inventory.required_days(channel) for channel in device.channels)
 
 
 async def _probe_bounded(
@@ -105,6 +109,7 @@ def judge(
         firmware=info.firmware if info else None,
         services=probe.services,
         violations=evaluate_device(probe.status, policy),
+        unknown=dict(probe.recordings.unknown) if probe.recordings is not None else {},
     )
     channels = []
     # business-day spans depend only on the branch and the window: once per window length
@@ -153,13 +158,7 @@ async def poll_device(
 ) -> tuple[DeviceProbe, tuple[DeviceReport, list[ChannelReport]]]:
     """Probe one device (within its deadline, holding a ``semaphore`` slot) and judge it:
     what the fleet poll does per device, and what a distributed worker does per job."""
-    now = clock()
-    request = ProbeRequest(
-        branch=branch,
-        device=device,
-        window_start=now - dt.timedelta(days=_window_days(inventory, device)) - _EVENT_MARGIN,
-        now=now,
-    )
+    request = ProbeRequest.at(inventory, branch, device, clock())
     probe = await _probe_bounded(request, resolver, prober, semaphore, device_deadline_s)
     # judged against the instant the device was read, not the end of the run
     return probe, judge(inventory, branch, device, probe, clock(), verified)

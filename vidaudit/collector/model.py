@@ -5,7 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from vidaudit.compliance.model import ChannelEvidence, ChannelResult, DeviceStatus, Violation
+from vidaudit.compliance.model import (
+    ChannelEvidence,
+    ChannelResult,
+    DeviceStatus,
+    FailedCall,
+    Violation,
+)
 from vidaudit.inventory.schema import Policy
 
 
@@ -20,6 +26,10 @@ class DeviceReport:
     #: ONVIF services the device offers, by short name (device, media, recording, search, …)
     services: list[str] = field(default_factory=list)
     violations: list[Violation] = field(default_factory=list)
+    #: optional calls that failed (``media``, ``jobs``, ``job_states``, ``events``;
+    #: collector/probe.py ``OPTIONAL_CALLS``):
+    #: the device is online, what those calls tell is unknown
+    unknown: dict[str, FailedCall] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,15 +1,33 @@
 """Probe one device through the ONVIF layer: the calls the daily check needs, in order.
 
+Required calls -- without any of them the device cannot be read, and it is ``R6.offline``
+with the failure's kind (a half-read device must not pass as compliant):
+
 1. GetSystemDateAndTime (no authentication needed) -> online, drift; it also sets the
    WS-Security clock offset so a drifted device still accepts our token.
-2. GetDeviceInformation, GetServices -> who it is and what it offers (auth is proven here).
-3. GetProfiles / GetVideoSources -> how channels map to inputs.
-4. FindRecordings… (or GetRecordings) and GetRecordingJobs -> recordings, tracks, state.
-5. FindEvents over the window for each configured channel's recording -> gaps.
+2. GetDeviceInformation, GetServices (GetCapabilities on old firmware) -> who it is and
+   what it offers (auth is proven here).
+3. FindRecordings -> GetRecordingSearchResults -> EndSearch (or GetRecordings without a
+   search service) -> recordings, tracks, earliest and latest footage.
 
-A failure in steps 1-2 means the device is down for us (its kind says why). After that,
-``unsupported`` only removes what the device cannot do (Profile S cameras have no search);
-any other failure fails the device, because a half-read device must not pass as compliant.
+Optional calls (``OPTIONAL_CALLS``) only enrich that reading.  When one fails -- refused,
+malformed, a fault, a timeout -- the device stays online, the facts it would have given
+become unknown with the reason (``DeviceRecordings.unknown``), and only the rules that
+need those facts say ``unverifiable`` (``compliance.rules``):
+
+* ``media``: GetProfiles / GetVideoSources -> how channels map to inputs (channel number,
+  profile and source references), and which profiles carry audio;
+* ``jobs``: GetRecordingJobs -> which profile feeds each recording (Axis), and its
+  configured mode (the last word on whether it records, when nothing live says);
+* ``job_states``: GetRecordingJobState, one per job, when the settings ask for it
+  (``OnvifSettings.job_states``; the collector does not: RecordingStatus from the search
+  says it) -> whether each job is running now.  A failed one leaves that job's state
+  unknown (``RecordingJob.state_error``), never its configured mode in its place;
+* ``events``: FindEvents -> GetEventSearchResults -> EndSearch over the window -> gaps,
+  missing days and business-hours coverage.
+
+``unsupported`` is not a failure: the device simply does not do that (Profile S cameras
+have no search), and nothing becomes unknown for it beyond what the device lacks.
 """
 
 from __future__ import annotations
@@ -17,9 +35,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from vidaudit.collector.derive import DeviceRecordings
+from vidaudit.collector.derive import DeviceRecordings, failed_call
 from vidaudit.collector.fleet import DeviceProbe, ProbeRequest
-from vidaudit.compliance.model import DeviceStatus, ErrorKind
+from vidaudit.compliance.model import DeviceStatus, ErrorKind, FailedCall
 from vidaudit.inventory.load import SecretResolver
 from vidaudit.onvif.client import OnvifPool
 from vidaudit.onvif.device import Device
@@ -29,19 +47,29 @@ from vidaudit.onvif.topology import match_recording
 
 logger = logging.getLogger(__name__)
 
+#: Calls that only enrich a reading, by the facts they give (see the module docstring).
+OPTIONAL_CALLS: dict[str, tuple[str, ...]] = {
+    "media": ("GetProfiles", "GetVideoSources"),
+    "jobs": ("GetRecordingJobs",),
+    "job_states": ("GetRecordingJobState",),
+    "events": ("FindEvents", "GetEventSearchResults", "EndSearch"),
+}
+
 
 def _down(device_id: str, err: DeviceError, drift_s: float | None = None) -> DeviceProbe:
     return DeviceProbe(DeviceStatus(device_id, False, ErrorKind(err.kind), err.message, drift_s))
 
 
-async def _media(dev: Device) -> tuple[tuple[Profile, ...], tuple[VideoSource, ...]]:
+async def _media(
+    dev: Device, unknown: dict[str, FailedCall]
+) -> tuple[tuple[Profile, ...], tuple[VideoSource, ...]]:
     if not dev.offers("media"):
         return (), ()
     try:
         profiles = await dev.profiles()
     except DeviceError as err:
         if err.kind != "unsupported":
-            raise
+            unknown["media"] = failed_call(err)
         profiles = ()
     if profiles and all(p.video_source_token for p in profiles):
         return profiles, ()  # the profiles already name every input, in the same order
@@ -50,41 +78,45 @@ async def _media(dev: Device) -> tuple[tuple[Profile, ...], tuple[VideoSource, .
     except DeviceError as err:
         # Only a help for matching channel numbers (profiles carry the source tokens too).
         # ipycam answers it with a bare Receiver fault "Action not supported".
-        if err.kind not in ("unsupported", "device_fault"):
-            raise
         logger.debug("%s: GetVideoSources unavailable: %s", dev, err)
+        if err.kind not in ("unsupported", "device_fault") and not profiles:
+            unknown.setdefault("media", failed_call(err))
         sources = ()
     return profiles, sources
 
 
-async def _jobs(dev: Device) -> tuple[RecordingJob, ...]:
+async def _jobs(dev: Device, unknown: dict[str, FailedCall]) -> tuple[RecordingJob, ...]:
     if not dev.offers("recording"):
         return ()
     try:
-        return await dev.recording_jobs()
+        jobs = await dev.recording_jobs()
     except DeviceError as err:
         if err.kind != "unsupported":
-            raise
+            unknown["jobs"] = failed_call(err)
         return ()
+    if failed := next((j.state_error for j in jobs if j.state_error is not None), None):
+        unknown["job_states"] = failed_call(failed)
+    return jobs
 
 
 async def _read_recordings(
     dev: Device, request: ProbeRequest, drift: dt.timedelta
 ) -> DeviceRecordings:
-    profiles, sources = await _media(dev)
+    unknown: dict[str, FailedCall] = {}
+    profiles, sources = await _media(dev, unknown)
     if not (dev.offers("search") or dev.offers("recording")):
-        return DeviceRecordings(False, (), (), profiles, sources, None, drift)
+        return DeviceRecordings(False, (), (), profiles, sources, None, drift, unknown)
     try:
         recordings = await dev.recordings()
     except DeviceError as err:
         if err.kind != "unsupported":
             raise
-        return DeviceRecordings(False, (), (), profiles, sources, None, drift)
-    jobs = await _jobs(dev)
+        return DeviceRecordings(False, (), (), profiles, sources, None, drift, unknown)
+    jobs = await _jobs(dev, unknown)
     # Without the search service (Axis lists only ONVIF-made recordings through the
     # recording service) there are tokens and tracks but no times: retention unverifiable.
     searchable = dev.offers("search")
-    base = DeviceRecordings(searchable, recordings, jobs, profiles, sources, None, drift)
+    base = DeviceRecordings(searchable, recordings, jobs, profiles, sources, None, drift, unknown)
     if not searchable:
         return base
     wanted = {
@@ -100,9 +132,9 @@ async def _read_recordings(
             events = await dev.track_events(sorted(wanted), start, end)
         except DeviceError as err:
             if err.kind != "unsupported":
-                raise
+                unknown["events"] = failed_call(err)
             events = None  # no event search: gaps unknown
-    return DeviceRecordings(True, recordings, jobs, profiles, sources, events, drift)
+    return DeviceRecordings(True, recordings, jobs, profiles, sources, events, drift, unknown)
 
 
 async def probe_device(

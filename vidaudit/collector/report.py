@@ -59,6 +59,8 @@ def report_json(
             "model": d.model,
             "firmware": d.firmware,
             "services": d.services,
+            # optional calls that failed: what they would have told is unknown
+            "unknown": {fact: str(why) for fact, why in d.unknown.items()},
             "violations": [violation_json(v) for v in d.violations],
         }
         for d in report.devices
@@ -90,6 +92,7 @@ def report_json(
                 ],
                 "audio": r.audio,
                 "verified": r.verified,
+                "unknown": {fact: str(why) for fact, why in e.unknown.items()},
                 "violations": [violation_json(v) for v in r.violations],
                 "compliant": r.compliant,
             }

@@ -39,7 +39,6 @@ from vidaudit.inventory.load import SecretResolver
 from vidaudit.inventory.schema import (
     Branch,
     Channel,
-    ChannelRef,
     ChannelRole,
     Credentials,
     Device,
@@ -47,8 +46,8 @@ from vidaudit.inventory.schema import (
 )
 from vidaudit.onvif.client import OnvifPool
 from vidaudit.onvif.errors import DeviceError
-from vidaudit.onvif.models import Profile, VideoSource
-from vidaudit.onvif.topology import nth_input
+from vidaudit.onvif.models import VideoSource
+from vidaudit.onvif.topology import profile_for
 from vidaudit.picture.analysis_frame import Image, to_analysis_size
 from vidaudit.picture.diagnostics import Diagnosis, diagnose, diagnosis_json
 
@@ -105,30 +104,6 @@ class TakenSnapshot:
     diagnostics: dict[str, Any]
     error: str | None
     violations: list[Violation] = field(default_factory=list)
-
-
-# -- channel -> profile ---------------------------------------------------------------
-
-
-def profile_for(
-    ref: ChannelRef, profiles: Sequence[Profile], sources: Sequence[VideoSource]
-) -> Profile | None:
-    """The media profile that shows this channel: the profile named by ``ref.profile``,
-    else the first profile fed by the channel's video source (``ref.source``, or for
-    ``ref.channel`` N the device's Nth video input: NVRs list inputs by channel number).
-    The first profile of an input is its main stream, the sharpest picture to judge."""
-    if ref.profile:
-        for profile in profiles:
-            if profile.token == ref.profile:
-                return profile
-    source = ref.source
-    if source is None and ref.channel is not None:
-        source = nth_input(ref.channel, profiles, sources)
-    if source is not None:
-        for profile in profiles:
-            if profile.video_source_token == source:
-                return profile
-    return None
 
 
 # -- HTTP -----------------------------------------------------------------------------

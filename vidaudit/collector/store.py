@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from vidaudit.accounts.roles import TICKET_NOTIFIED, TICKET_OWNER
 from vidaudit.collector.model import ChannelReport, DeviceReport, RunReport
-from vidaudit.compliance.model import BusinessDay, Violation
+from vidaudit.compliance.model import BusinessDay, FailedCall, Violation
 from vidaudit.db.models import (
     BranchResultRow,
     ChannelObservationRow,
@@ -58,6 +58,12 @@ def start_run(session: Session, now: dt.datetime, policy: Policy, kind: str = "c
     return run.id
 
 
+def unknown_json(unknown: Mapping[str, FailedCall]) -> dict[str, list[str]] | None:
+    """Facts a failed optional call left unknown, as stored (None when there are none:
+    nearly every observation)."""
+    return {fact: list(why) for fact, why in unknown.items()} or None
+
+
 def _missed_day_json(day: BusinessDay) -> dict[str, Any]:
     missing = sum(g.duration.total_seconds() for g in day.gaps) / 60
     return {"date": day.date.isoformat(), "covered": False, "missing_min": round(missing, 1)}
@@ -74,6 +80,7 @@ def channel_row(run_id: int, at: dt.datetime, report: ChannelReport) -> dict[str
         "recording_state": evidence.recording_state.value,
         "earliest": evidence.earliest,
         "verified_earliest": evidence.verified_earliest,
+        "unknown": unknown_json(evidence.unknown),
         "latest": evidence.latest,
         "retention_days": result.retention_days,
         "required_days": result.required_days,
@@ -110,6 +117,7 @@ def device_row(run_id: int, at: dt.datetime, d: DeviceReport) -> dict[str, Any]:
         "firmware": d.firmware,
         "services": d.services,
         "violations": [violation_json(v) for v in d.violations],
+        "unknown": unknown_json(d.unknown),
     }
 
 

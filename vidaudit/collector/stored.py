@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from vidaudit.compliance.model import FailedCall
 from vidaudit.db.models import (
     ChannelObservationRow,
     ChannelRow,
@@ -37,6 +38,10 @@ def _iso_text(value: str, tz: ZoneInfo) -> str:
     return dt.datetime.fromisoformat(value).astimezone(tz).isoformat()
 
 
+def _unknown_json(stored: dict[str, list[str]] | None) -> dict[str, str]:
+    return {fact: str(FailedCall(*why)) for fact, why in (stored or {}).items()}
+
+
 def _device_json(row: DeviceObservationRow) -> dict[str, Any]:
     return {
         "id": row.device_id,
@@ -52,6 +57,7 @@ def _device_json(row: DeviceObservationRow) -> dict[str, Any]:
         "model": row.model,
         "firmware": row.firmware,
         "services": row.services,
+        "unknown": _unknown_json(row.unknown),
         "violations": row.violations,
     }
 
@@ -78,6 +84,7 @@ def _channel_json(row: ChannelObservationRow, role: str, tz: ZoneInfo) -> dict[s
         "business_days_missed": [d["date"] for d in row.business_days if not d["covered"]],
         "audio": row.audio,
         "verified": row.verified,
+        "unknown": _unknown_json(row.unknown),
         "violations": row.violations,
         "compliant": row.compliant,
     }

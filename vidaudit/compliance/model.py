@@ -42,6 +42,17 @@ class DeviceStatus:
     clock_drift_s: float | None = None
 
 
+class FailedCall(NamedTuple):
+    """An optional device call that failed: what it would have told is unknown."""
+
+    call: str  # the operation, e.g. ``FindEvents``
+    kind: str  # an error kind (``ErrorKind`` values)
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.call} failed ({self.kind}): {self.message}"
+
+
 class RecordingState(StrEnum):
     RECORDING = "recording"
     STOPPED = "stopped"
@@ -66,6 +77,10 @@ class ChannelEvidence:
     audio_track: bool | None = None
     #: earliest instant proven by an actually pulled frame (sampler), if any
     verified_earliest: dt.datetime | None = None
+    #: facts a failed optional device call left unknown -> why (``recording``: which
+    #: recording is this channel's; ``recording_state``; ``footage``: the gaps).  Only
+    #: the rules that need one of them say ``unverifiable``; nothing is guessed.
+    unknown: dict[str, FailedCall] = field(default_factory=dict)
 
 
 class BusinessDay(NamedTuple):

@@ -10,12 +10,16 @@ Rule ids:
   R1.unverifiable    retention cannot be established (no search, implausible dates)
   R1.missing_days    business days inside the window with no footage at all
   R2.business_hours  business days whose open − margin … close + margin has gaps
+  R2.unverifiable    gaps, missing days and business-hours coverage unknown: the device's
+                     event search failed (R1.missing_days is not judged either)
   R3.clock           device clock off by more than the allowed drift
   R5.audio           audio required but the recording has no audio track
   R5.unverifiable    audio required but the device does not say whether it records audio
   R6.offline         the device could not be read (with the error kind)
   R6.no_recording    no recording on the device matches this channel
   R6.not_recording   the channel's recording is stopped or ended long ago
+  R6.unverifiable    which recording is the channel's, or whether it is recording now,
+                     is unknown because a device call that would say failed
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from vidaudit.compliance.model import (
     ChannelResult,
     DeviceStatus,
     ErrorKind,
+    FailedCall,
     RecordingState,
     Severity,
     Violation,
@@ -44,6 +49,18 @@ RETENTION_TOLERANCE = dt.timedelta(hours=1)
 #: Footage that ended longer ago than this means the channel is not recording now.
 STALE_AFTER = dt.timedelta(minutes=15)
 _DAY = dt.timedelta(days=1)
+
+
+def _unverifiable(rule: str, fact: str, what: str, why: FailedCall) -> Violation:
+    """A rule that cannot be judged because a device call failed.  The evidence names the
+    fact left unknown (a ``ChannelEvidence.unknown`` key), the call, its error kind and
+    the failure's own words, so a page can say which call failed and why."""
+    return Violation(
+        rule,
+        Severity.MAJOR,
+        f"{what}: {why}",
+        {"fact": fact, "call": why.call, "error_kind": why.kind, "message": why.message},
+    )
 
 
 def evaluate_device(status: DeviceStatus, policy: Policy) -> list[Violation]:
@@ -212,10 +229,18 @@ def evaluate_channel(
             ],
         )
     if evidence.search_supported and not evidence.recording_found:
+        why = evidence.unknown.get("recording")
         return replace(
             unknown,
             violations=[
-                Violation(
+                _unverifiable(
+                    "R6.unverifiable",
+                    "recording",
+                    "the channel's recording cannot be identified",
+                    why,
+                )
+                if why
+                else Violation(
                     "R6.no_recording",
                     Severity.CRITICAL,
                     "no recording on the device matches this channel",
@@ -243,6 +268,20 @@ def evaluate_channel(
                 Severity.CRITICAL,
                 f"latest footage is {minutes:.0f} minutes old",
                 {"latest": evidence.latest.isoformat(), "age_min": round(minutes)},
+            )
+        )
+    elif (
+        evidence.recording_state is RecordingState.UNKNOWN
+        and evidence.latest is None
+        and (why := evidence.unknown.get("recording_state"))
+    ):
+        # Neither a live state nor believable footage times: never guess "stopped".
+        violations.append(
+            _unverifiable(
+                "R6.unverifiable",
+                "recording_state",
+                "whether the channel records now is unknown",
+                why,
             )
         )
 
@@ -297,6 +336,16 @@ def evaluate_channel(
                     },
                 )
             )
+
+    if evidence.footage is None and (why := evidence.unknown.get("footage")):
+        violations.append(
+            _unverifiable(
+                "R2.unverifiable",
+                "footage",
+                "gaps and business-hours coverage cannot be established",
+                why,
+            )
+        )
 
     if audio_required:
         if evidence.audio_track is False:

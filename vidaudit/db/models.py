@@ -160,6 +160,8 @@ class DeviceObservationRow(Base):
     firmware: Mapped[str | None] = mapped_column(String(128))
     services: Mapped[list[str]] = mapped_column(JSON)
     violations: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    #: optional calls that failed: fact -> [call, error kind, message]
+    unknown: Mapped[dict[str, list[str]] | None] = mapped_column(JSON)
 
 
 class ChannelObservationRow(Base):
@@ -181,6 +183,8 @@ class ChannelObservationRow(Base):
     earliest: Mapped[dt.datetime | None]
     #: the earliest footage a pulled frame proved (R1 verified), when one did
     verified_earliest: Mapped[dt.datetime | None]
+    #: facts a failed optional call left unknown: fact -> [call, error kind, message]
+    unknown: Mapped[dict[str, list[str]] | None] = mapped_column(JSON)
     latest: Mapped[dt.datetime | None]
     retention_days: Mapped[float | None]
     required_days: Mapped[int] = mapped_column(Integer)

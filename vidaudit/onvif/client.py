@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import datetime as dt
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol, Self
@@ -25,6 +26,7 @@ from pydantic import SecretStr
 
 from vidaudit.onvif.device import Device
 from vidaudit.onvif.settings import OnvifSettings
+from vidaudit.onvif.transport import Recorder
 
 
 class CredentialsLike(Protocol):
@@ -95,9 +97,21 @@ class OnvifPool:
     spends its own ``call_timeout_s``.
     """
 
-    def __init__(self, settings: OnvifSettings | None = None) -> None:
+    def __init__(
+        self,
+        settings: OnvifSettings | None = None,
+        *,
+        recorder: Recorder | None = None,
+        clock: Callable[[], dt.datetime] | None = None,
+    ) -> None:
+        """``recorder`` receives every SOAP exchange of every device (``vidaudit probe
+        --capture``); ``clock`` is the caller's UTC clock (default the system's), which
+        drift is measured against (a replayed capture runs on the clock it was taken at).
+        """
         # No I/O and no event loop needed here; the session is made on entry.
         self.settings = settings or OnvifSettings()
+        self._recorder = recorder
+        self._clock = clock
         self._session: aiohttp.ClientSession | None = None
         self._document_lock: asyncio.Lock | None = None
 
@@ -151,6 +165,8 @@ class OnvifPool:
             session=self._session,
             settings=self.settings,
             document_lock=self._document_lock,
+            recorder=self._recorder,
+            clock=self._clock,
         )
         try:
             yield device

@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import aiohttp
@@ -32,7 +33,7 @@ from vidaudit.onvif.models import (
 )
 from vidaudit.onvif.settings import OnvifSettings
 from vidaudit.onvif.timeparse import xs_datetime, xs_duration
-from vidaudit.onvif.transport import BoundedTransport, HttpReply
+from vidaudit.onvif.transport import BoundedTransport, HttpReply, Recorder
 from vidaudit.onvif.xmlsafety import topic_expression
 from vidaudit.onvif.zeepclient import (
     SERVICES,
@@ -76,6 +77,8 @@ class Device:
         session: aiohttp.ClientSession,
         settings: OnvifSettings,
         document_lock: asyncio.Lock,
+        recorder: Recorder | None = None,
+        clock: Callable[[], dt.datetime] | None = None,
     ) -> None:
         self.url = url
         self.settings = settings
@@ -86,7 +89,11 @@ class Device:
             # Answers a "WWW-Authenticate: Digest" challenge; without one it only
             # passes the request through.
             middlewares = (aiohttp.DigestAuthMiddleware(username, self._secret),)
-        self._transport = BoundedTransport(session, settings, middlewares=middlewares)
+        self._transport = BoundedTransport(
+            session, settings, middlewares=middlewares, recorder=recorder
+        )
+        #: The collector's UTC clock: the instants around each clock reading.
+        self._now = clock or _utcnow
         self._token = make_token(username, self._secret)
         #: (service, authenticated, raw) -> zeep service proxy.
         self._proxies: dict[tuple[str, bool, bool], Any] = {}
@@ -229,7 +236,7 @@ class Device:
         # Build the proxy (first use in a process parses the WSDL, ~0.1 s) before taking
         # sent_at, so the midpoint brackets only the network exchange.
         await self._proxy("devicemgmt", False)
-        sent_at = _utcnow()
+        sent_at = self._now()
         try:
             reply = await self._call("devicemgmt", "GetSystemDateAndTime", auth=False, raw=True)
         except DeviceError as err:
@@ -237,9 +244,9 @@ class Device:
                 raise
             self._time_adjusted = True  # do not recurse into _adjust_time
             await self._proxy("devicemgmt", True)
-            sent_at = _utcnow()
+            sent_at = self._now()
             reply = await self._call("devicemgmt", "GetSystemDateAndTime", auth=True, raw=True)
-        received_at = _utcnow()
+        received_at = self._now()
         reading = convert.device_clock(reply, sent_at, received_at)
         if self.settings.adjust_time and reading.drift is not None:
             set_token_offset(self._token, reading.drift)
@@ -260,12 +267,12 @@ class Device:
         ``budget_s`` wins.  Used where instants matter to the frame (evidence pulls), not
         by the collector.  None when the device gives no UTC time or never rolled over.
         """
-        deadline = _utcnow() + dt.timedelta(seconds=budget_s)
+        deadline = self._now() + dt.timedelta(seconds=budget_s)
         best: tuple[dt.timedelta, dt.timedelta] | None = None  # (half bracket, drift)
         previous = await self.clock()
         if previous.utc is None:
             return None
-        while _utcnow() < deadline:
+        while self._now() < deadline:
             reading = await self.clock()
             if reading.utc is None:
                 return None
@@ -279,8 +286,8 @@ class Device:
                 # Sleep until shortly before the next boundary (on our clock), then bracket it.
                 next_tick = reading.utc.replace(microsecond=0) + dt.timedelta(seconds=1) - drift
                 lead = half.total_seconds() + _FINE_DRIFT_LEAD_S  # our estimate's doubt too
-                pause = (next_tick - _utcnow()).total_seconds() - lead
-                if _utcnow() + dt.timedelta(seconds=max(pause, 0) + 1) > deadline:
+                pause = (next_tick - self._now()).total_seconds() - lead
+                if self._now() + dt.timedelta(seconds=max(pause, 0) + 1) > deadline:
                     break  # no time left for another bracket
                 if pause > 0:
                     await asyncio.sleep(pause)
@@ -488,28 +495,40 @@ class Device:
         return tuple(events)
 
     async def recording_jobs(self) -> tuple[RecordingJob, ...]:
-        """GetRecordingJobs, plus each job's GetRecordingJobState when ``job_states``."""
+        """GetRecordingJobs, plus each job's GetRecordingJobState when ``job_states``.
+
+        A state call that fails leaves that job's state unknown with the reason
+        (``RecordingJob.state_error``); the jobs themselves stand.  A fault or a bad reply
+        is about one job, so the next job is still asked; a device that stops answering
+        (timeout, unreachable, refused credentials) is not asked again, and the remaining
+        jobs carry the same reason.  ``unsupported`` is no failure: the firmware does not
+        report job states, for any job.
+        """
         reply = await self._call("recording", "GetRecordingJobs", raw=True)
-        jobs = list(convert.recording_jobs_reply(reply))
+        jobs = convert.recording_jobs_reply(reply)
         if not self.settings.job_states:
-            return tuple(jobs)
+            return jobs
         result: list[RecordingJob] = []
-        ask = True
+        asking = True
+        stopped: DeviceError | None = None
         for job in jobs:
-            state: str | None = None
-            if ask:
-                try:
-                    state = convert.job_state(
-                        await self._call(
-                            "recording", "GetRecordingJobState", {"JobToken": job.token}
-                        )
-                    )
-                except DeviceError as err:
-                    if err.kind == "unsupported":
-                        ask = False  # the firmware does not do it for any job
-                    elif err.kind not in ("device_fault", "malformed"):
-                        raise
-            result.append(_with_state(job, state))
+            if not asking or stopped is not None:
+                result.append(replace(job, state_error=stopped))
+                continue
+            try:
+                state = convert.job_state(
+                    await self._call("recording", "GetRecordingJobState", {"JobToken": job.token})
+                )
+            except DeviceError as err:
+                if err.kind == "unsupported":
+                    asking = False
+                    result.append(job)
+                    continue
+                if err.kind not in ("device_fault", "malformed"):
+                    stopped = err
+                result.append(replace(job, state_error=err))
+                continue
+            result.append(replace(job, state=state))
         return tuple(result)
 
     # -- replay --------------------------------------------------------------------
@@ -531,14 +550,3 @@ def _payload(reply: Any, operation: str) -> Any:
     if reply.payload is None:
         raise DeviceError("malformed", f"{operation}: empty SOAP Body", operation=operation)
     return reply.payload
-
-
-def _with_state(job: RecordingJob, state: str | None) -> RecordingJob:
-    return RecordingJob(
-        token=job.token,
-        recording_token=job.recording_token,
-        mode=job.mode,
-        priority=job.priority,
-        source_tokens=job.source_tokens,
-        state=state,
-    )

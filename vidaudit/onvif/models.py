@@ -13,6 +13,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Literal
 
+from vidaudit.onvif.errors import DeviceError
+
 #: Earliest instant a device may truthfully claim footage from.
 PLAUSIBLE_SINCE = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 
@@ -163,6 +165,10 @@ class RecordingJob:
     #: GetRecordingJobState: ``Active``, ``PartiallyActive``, ``Idle``, ``Error``; None
     #: when not read or not supported.
     state: str | None
+    #: Why GetRecordingJobState gave no state when it was asked and failed (None when it
+    #: answered, was not asked, or the firmware does not do it): the live state is then
+    #: unknown, and ``mode`` (configuration) must not stand in for it.
+    state_error: DeviceError | None = None
 
 
 @dataclass(frozen=True, slots=True)

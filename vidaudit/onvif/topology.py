@@ -1,9 +1,10 @@
-"""Which of a device's recordings holds a configured channel's footage (pure, no I/O).
+"""Which of a device's recordings and media profiles hold a configured channel (pure, no I/O).
 
 Devices name the same camera input several ways (video source token, media profile token,
 recording job source, the channel number on the NVR's front panel), and vendors differ in
-which one a recording points at; these rules are the ONVIF side of that topology.  Both
-the collector (retention, gaps) and frame pulls (replay) find a channel's recording here.
+which one a recording points at; these rules are the ONVIF side of that topology.  The
+collector (retention, gaps, snapshots), frame pulls (replay) and ``vidaudit probe`` all find
+a channel's recording and profile here.
 """
 
 from __future__ import annotations
@@ -61,6 +62,27 @@ def nth_input(
         dict.fromkeys(p.video_source_token for p in profiles if p.video_source_token)
     )
     return inputs[number - 1] if 0 < number <= len(inputs) else None
+
+
+def profile_for(
+    ref: ChannelRefLike, profiles: Sequence[Profile], sources: Sequence[VideoSource]
+) -> Profile | None:
+    """The media profile that shows this channel: the profile named by ``ref.profile``,
+    else the first profile fed by the channel's video source (``ref.source``, or for
+    ``ref.channel`` N the device's Nth video input: NVRs list inputs by channel number).
+    The first profile of an input is its main stream, the sharpest picture to judge."""
+    if ref.profile:
+        for profile in profiles:
+            if profile.token == ref.profile:
+                return profile
+    source = ref.source
+    if source is None and ref.channel is not None:
+        source = nth_input(ref.channel, profiles, sources)
+    if source is not None:
+        for profile in profiles:
+            if profile.video_source_token == source:
+                return profile
+    return None
 
 
 def _source_tokens_for(ref: ChannelRefLike, data: Topology) -> set[str]:

@@ -19,6 +19,7 @@ with zeep only building their requests (``Device._call(raw=True)``).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,6 +57,29 @@ class ResponseTooLarge(Exception):
     pass
 
 
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """One SOAP call as it went over the wire, for ``vidaudit probe --capture``.
+
+    ``request`` is the envelope exactly as sent (WS-Security header included: whoever
+    keeps it must redact it); ``reply`` the body exactly as received, None when none
+    came (refused connection, timeout).  ``error`` is how the transport classified the
+    call when it failed there; a reply that fails later (zeep, our readers) is the
+    caller's to note.
+    """
+
+    address: str
+    operation: str | None
+    request: bytes
+    status: int | None
+    reply: bytes | None
+    error: DeviceError | None
+
+
+#: Receives every exchange of a device (see ``OnvifPool(recorder=...)``).
+Recorder = Callable[[Exchange], None]
+
+
 async def read_bounded(response: aiohttp.ClientResponse, limit: int) -> bytes:
     """Read the body, refusing (without holding it) anything over ``limit`` bytes."""
     declared = response.content_length
@@ -89,8 +113,10 @@ class BoundedTransport:
         settings: OnvifSettings,
         *,
         middlewares: tuple[aiohttp.ClientMiddlewareType, ...] = (),
+        recorder: Recorder | None = None,
     ) -> None:
         self._session = session
+        self._recorder = recorder
         self._settings = settings
         self._middlewares = middlewares
         self._timeout = aiohttp.ClientTimeout(
@@ -114,7 +140,12 @@ class BoundedTransport:
         expected = request_element(envelope)
         operation = _operation_of(expected)
         message = serialize(envelope)
-        status, reply_headers, body = await self._post(address, message, headers, operation)
+        if self._recorder is None:
+            status, reply_headers, body = await self._post(address, message, headers, operation)
+        else:
+            status, reply_headers, body = await self._post_recorded(
+                address, message, headers, operation
+            )
         try:
             checked = check_reply(body)
         except UnsafeXml as exc:
@@ -152,6 +183,25 @@ class BoundedTransport:
             encoding=None,
             payload=checked.payload,
         )
+
+    async def _post_recorded(
+        self, address: str, message: bytes, headers: dict[str, str], operation: str | None
+    ) -> tuple[int, CIMultiDict[str], bytes]:
+        """``_post``, handing the exchange to the recorder however it ends (a cancelled
+        call -- the caller's timeout -- is recorded as a timeout without a reply)."""
+        assert self._recorder is not None
+        error: DeviceError | None = DeviceError("timeout", "no reply", operation=operation)
+        status: int | None = None
+        body: bytes | None = None
+        try:
+            status, reply_headers, body = await self._post(address, message, headers, operation)
+            error = None
+            return status, reply_headers, body
+        except DeviceError as exc:
+            error = exc
+            raise
+        finally:
+            self._recorder(Exchange(address, operation, message, status, body, error))
 
     async def _post(
         self, address: str, message: bytes, headers: dict[str, str], operation: str | None

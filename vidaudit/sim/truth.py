@@ -38,15 +38,37 @@ def iso(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
+#: Operations that only enrich a reading of a device (docs/device-quirks.md, "Required
+#: and optional calls"): a correct collector keeps a device online when only these fail,
+#: with the facts they give unknown.  The simulator's own statement of that contract.
+ENRICHING_OPERATIONS = frozenset(
+    {
+        "GetProfiles",
+        "GetVideoSources",
+        "GetRecordingJobs",
+        "GetRecordingJobState",
+        "FindEvents",
+        "GetEventSearchResults",
+    }
+)
+
+
+def enrichment_fails(plan: DevicePlan) -> bool:
+    """The device's fault hits only enriching operations."""
+    operations = plan.fault.operations if plan.fault is not None else None
+    return operations is not None and operations <= ENRICHING_OPERATIONS
+
+
 def expected_error(plan: DevicePlan) -> str | None:
     """The error kind a correct collector reports for this device (None: it works).
 
     Order of precedence = the order a probe meets them: the port, the transport, the
-    credentials, then missing Profile G services.
+    credentials, then missing Profile G services.  A fault scoped to enriching
+    operations only leaves the device readable.
     """
     if plan.offline:
         return "unreachable"
-    if plan.fault is not None:
+    if plan.fault is not None and not enrichment_fails(plan):
         kind = plan.fault.kind
         if kind is FaultKind.HANG:
             return "timeout"
@@ -70,6 +92,8 @@ def device_truth(dev: SimDevice) -> dict[str, Any]:
     - ``online``: the port accepts connections (False: offline, port closed).
     - ``fault``/``fault_delay_s``/``fault_operations``: the injected misbehaviour.
     - ``expected_error``: see ``expected_error()``.
+    - ``enrichment_fails``: a fault hits only enriching operations (``ENRICHING_OPERATIONS``):
+      online, but the facts those calls give are unknown.
     - ``clock_drift_s``: device clock minus true time, seconds (R3).
     - ``posix_tz``/``time_report``: what GetSystemDateAndTime reports.
     - ``search_supported``/``replay_supported``: Profile G services exist.
@@ -101,6 +125,7 @@ def device_truth(dev: SimDevice) -> dict[str, Any]:
         "fault_delay_s": p.fault.delay_s if p.fault and p.fault.kind is FaultKind.SLOW else None,
         "fault_operations": sorted(p.fault.operations) if p.fault and p.fault.operations else None,
         "expected_error": expected_error(p),
+        "enrichment_fails": enrichment_fails(p),
         "wrong_password": p.wrong_password,
         "clock_drift_s": p.clock_drift_s,
         "posix_tz": p.posix_tz,

@@ -163,10 +163,14 @@ def recording_item(item: Any) -> Recording:
     )
 
 
-def job_state(reply: Any) -> str | None:
+def job_state(reply: Any) -> str:
     # GetRecordingJobStateResponse/State is tt:RecordingJobStateInformation whose own
-    # State element holds Active/PartiallyActive/Idle/Error.
-    return text(reply, "State") or text(reply) or None
+    # State element holds Active/PartiallyActive/Idle/Error; both are required.
+    state = text(reply, "State") or text(reply)
+    if not state:
+        op = "GetRecordingJobState"
+        raise DeviceError("malformed", f"{op}: reply lacks State", operation=op)
+    return state
 
 
 def recording_summary(reply: Any) -> RecordingSummary:

@@ -425,14 +425,28 @@ def profiles_reply(response: Any) -> tuple[Profile, ...]:
     return tuple(result)
 
 
+def _schema_or_deviation(element: Any, local: str, deviation: str) -> Any:
+    """Child ``tt:<local>`` as the schema puts it, else ``<deviation>:<local>``."""
+    found = _child(element, f"{{{TT}}}{local}")
+    return found if found is not None else _child(element, f"{{{deviation}}}{local}")
+
+
 def recording_jobs_reply(response: Any) -> tuple[RecordingJob, ...]:
-    """``trc:GetRecordingJobsResponse`` -> jobs (configuration; state is asked apart)."""
+    """``trc:GetRecordingJobsResponse`` -> jobs (configuration; state is asked apart).
+
+    ``trc:JobItem`` is a ``tt:GetRecordingJobsResponseItem``, and ``onvif.xsd`` is
+    ``elementFormDefault="qualified"``: its JobToken and JobConfiguration are ``tt:``.
+    Axis firmware writes them ``trc:`` (captured: ../shared/fixtures/onvif/ex_onvif/
+    get_recording_jobs.xml, tests/onvif/test_onvif_fixtures.py::
+    test_axis_sd_disk_recordings_without_search); that form is accepted too.
+    """
     op = "GetRecordingJobs"
     jobs = []
     for item in response.iterchildren(f"{{{TRC}}}JobItem"):
-        config = _child(item, f"{{{TRC}}}JobConfiguration")
+        config = _schema_or_deviation(item, "JobConfiguration", TRC)
         if config is None:
             raise DeviceError("malformed", f"{op}: job without JobConfiguration", operation=op)
+        job_token = _text_of(_schema_or_deviation(item, "JobToken", TRC))
         sources = tuple(
             token
             for source in config.iterchildren(f"{{{TT}}}Source")
@@ -440,7 +454,7 @@ def recording_jobs_reply(response: Any) -> tuple[RecordingJob, ...]:
         )
         jobs.append(
             RecordingJob(
-                token=_required_child(item, f"{{{TRC}}}JobToken", op),
+                token=_require(job_token, "JobToken", op),
                 recording_token=_required_child(config, f"{{{TT}}}RecordingToken", op),
                 mode=_child_text(config, f"{{{TT}}}Mode"),
                 priority=_int_text(config, f"{{{TT}}}Priority"),

@@ -67,9 +67,13 @@ def _job_configuration(dev: SimDevice, ch: SimChannel) -> str:
 
 
 def get_recording_jobs(dev: SimDevice, req: SoapRequest) -> str:
+    # trc:JobItem is a tt:GetRecordingJobsResponseItem and onvif.xsd is
+    # elementFormDefault="qualified": its children are tt:, not trc: (the captured Axis
+    # reply writes trc:JobToken; the client accepts that deviation, the simulator
+    # speaks the schema).
     body = "".join(
-        f"<trc:JobItem><trc:JobToken>{text(ch.tokens.job)}</trc:JobToken>"
-        f"<trc:JobConfiguration>{_job_configuration(dev, ch)}</trc:JobConfiguration></trc:JobItem>"
+        f"<trc:JobItem><tt:JobToken>{text(ch.tokens.job)}</tt:JobToken>"
+        f"<tt:JobConfiguration>{_job_configuration(dev, ch)}</tt:JobConfiguration></trc:JobItem>"
         for ch in dev.channels
     )
     return f"<trc:GetRecordingJobsResponse>{body}</trc:GetRecordingJobsResponse>"

@@ -36,12 +36,14 @@ KNOWN_RULES = (
     "R1.unverifiable",
     "R1.missing_days",
     "R2.business_hours",
+    "R2.unverifiable",
     "R3.clock",
     "R5.audio",
     "R5.unverifiable",
     "R6.offline",
     "R6.no_recording",
     "R6.not_recording",
+    "R6.unverifiable",
 )
 ERROR_KINDS = (
     "unreachable",
@@ -68,6 +70,9 @@ class Explained:
     severity: str
     title: str
     text: str
+    #: the failure's own words where a device call failed (technical, untranslated:
+    #: what an administrator passes on to the vendor), shown under the text
+    detail: str = ""
 
 
 def _days(value: object, limit: int = 5) -> tuple[int, str]:
@@ -87,6 +92,7 @@ def explain(violation: dict[str, Any], t: Translator) -> Explained:
     slug = rule_slug(rule)
     values: dict[str, object] = {}
     text_key = f"dashboard.rule_text.{slug}"
+    detail = ""
     if rule == "R1.retention":
         values = {
             "held": f"{float(evidence.get('held_days') or 0):.1f}",
@@ -102,12 +108,22 @@ def explain(violation: dict[str, Any], t: Translator) -> Explained:
             "drift": f"{float(evidence.get('drift_s') or 0):+.0f}",
             "max": f"{float(evidence.get('max_s') or 0):.0f}",
         }
+    elif rule in ("R2.unverifiable", "R6.unverifiable"):
+        # which call failed and how (the kind, translated); the failure's words below
+        if rule == "R6.unverifiable" and evidence.get("fact") == "recording_state":
+            text_key = "dashboard.rule_text.r6_unverifiable_state"
+        values = {
+            "call": evidence.get("call", "?"),
+            "kind": error_kind_text(evidence.get("error_kind"), t),
+        }
+        if message := evidence.get("message"):
+            detail = t("dashboard.rule_detail", detail=str(message))
     elif rule == "R6.offline":
         values = {"kind": error_kind_text(evidence.get("error_kind"), t)}
     elif rule == "R6.not_recording" and evidence.get("age_min") is not None:
         text_key = "dashboard.rule_text.r6_not_recording_stale"
         values = {"minutes": evidence.get("age_min")}
-    return Explained(rule, severity, t(f"dashboard.rule.{slug}"), t(text_key, **values))
+    return Explained(rule, severity, t(f"dashboard.rule.{slug}"), t(text_key, **values), detail)
 
 
 def error_kind_text(kind: object, t: Translator) -> str:

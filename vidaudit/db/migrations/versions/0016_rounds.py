@@ -11,8 +11,9 @@ Revises: 0007
 - Observations become unique per run and subject: a job retried after its worker died
   can never store a device or channel twice (these indexes replace the plain ``run_id``
   indexes, whose column they lead with).
-- ``channel_observations.verified_earliest``: the footage a pulled frame proved, so the
-  run's JSON document can be rebuilt from storage alone.
+- ``channel_observations.verified_earliest``: the footage a pulled frame proved, and
+  ``unknown`` on both observation tables (the facts a failed optional call left unknown),
+  so the run's JSON document can be rebuilt from storage alone.
 - At most one round is open at a time (a partial unique index): an overlapping round is
   refused by the database itself, never silently doubled.
 - On PostgreSQL, procrastinate's own schema (its jobs, events, workers tables and
@@ -58,9 +59,11 @@ def upgrade() -> None:
 
     with op.batch_alter_table("channel_observations") as batch:
         batch.add_column(sa.Column("verified_earliest", sa.DateTime(timezone=True), nullable=True))
+        batch.add_column(sa.Column("unknown", sa.JSON(), nullable=True))
         batch.drop_index("ix_channel_observations_run_id")
         batch.create_index("ux_channel_obs_run_channel", ["run_id", "channel_id"], unique=True)
     with op.batch_alter_table("device_observations") as batch:
+        batch.add_column(sa.Column("unknown", sa.JSON(), nullable=True))
         batch.drop_index("ix_device_observations_run_id")
         batch.create_index("ux_device_obs_run_device", ["run_id", "device_id"], unique=True)
 
@@ -115,10 +118,12 @@ def downgrade() -> None:
     with op.batch_alter_table("device_observations") as batch:
         batch.drop_index("ux_device_obs_run_device")
         batch.create_index("ix_device_observations_run_id", ["run_id"])
+        batch.drop_column("unknown")
     with op.batch_alter_table("channel_observations") as batch:
         batch.drop_index("ux_channel_obs_run_channel")
         batch.create_index("ix_channel_observations_run_id", ["run_id"])
         batch.drop_column("verified_earliest")
+        batch.drop_column("unknown")
     op.drop_index("ux_collection_runs_one_open_round", table_name="collection_runs")
     with op.batch_alter_table("collection_runs") as batch:
         for column in (

@@ -1,0 +1,1 @@
+"""Captures of real device traffic: redaction and the folder layout tests replay."""
