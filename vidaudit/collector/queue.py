@@ -366,7 +366,8 @@ async def recover_stalled(app: App, stalled_after_s: float) -> int:
         logger.warning(
             "job %s of a silent worker retried",
             job.id,
-            extra={"action": "stalled_job_retried", "job_id": job.id, "args": job.task_kwargs},
+            # not "args": a LogRecord attribute, which ``extra`` may not overwrite
+            extra={"action": "stalled_job_retried", "job_id": job.id, **job.task_kwargs},
         )
     return count
 
@@ -520,7 +521,13 @@ async def _serve(
     keeping = asyncio.create_task(keep_rounds(app, sessions, settings), name="keeper")
     stopping = asyncio.create_task(stop.wait())
     try:
-        await asyncio.wait({working, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({working, stopping, keeping}, return_when=asyncio.FIRST_COMPLETED)
+        if keeping.done():
+            # the keeper only ends on a bug: surface it rather than serve on without it
+            working.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await working
+            keeping.result()
         if stop.is_set() and not working.done():
             working.cancel()  # procrastinate stops gracefully: running jobs finish first
         with contextlib.suppress(asyncio.CancelledError):
