@@ -102,3 +102,16 @@ def test_the_collector_does_not_load_video_libraries(module: str) -> None:
         timeout=60,
     )
     assert loaded.stdout.strip() == ""
+
+
+@pytest.mark.parametrize(
+    "argv", [["worker"], ["schedule", "--once"], ["metrics"]], ids=lambda argv: argv[0]
+)
+def test_distributed_commands_say_they_need_postgresql(env: Path, argv: list[str]) -> None:
+    """On the default SQLite database the distributed path refuses clearly and writes
+    nothing; `collect` is the way there."""
+    result = runner.invoke(app, argv)
+    assert result.exit_code == 2, result.output
+    assert "needs PostgreSQL" in result.output
+    assert "vidaudit collect" in result.output
+    assert not (env / "data").exists()
