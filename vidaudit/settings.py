@@ -36,6 +36,11 @@ class Settings(BaseSettings):
     )
     inventory: Path = Field(Path("cameras.yaml"), description="the cameras.yaml to load")
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
+    language: Literal["zh", "en"] = Field(
+        "zh",
+        description="the language the command line reports findings in (register "
+        "verification); the web view uses each person's own",
+    )
     db_statement_timeout_s: float = Field(
         30.0, gt=0, le=3600, description="upper bound on one database statement"
     )
@@ -123,16 +128,69 @@ class Settings(BaseSettings):
         "(directly or via a trusted proxy's X-Forwarded-Proto)",
     )
     web_login_attempts: int = Field(
-        5, ge=1, le=1000, description="failed logins per username and address before refusing"
+        5,
+        ge=1,
+        le=1000,
+        description="failed logins for one account (from any address) before each further "
+        "attempt waits a doubling delay",
+    )
+    web_login_address_attempts: int = Field(
+        20,
+        ge=1,
+        le=10000,
+        description="failed logins from one client address (any account) before the same",
+    )
+    web_login_max_delay_s: float = Field(
+        60.0, ge=1, le=3600, description="the longest a login waits after failures"
     )
     web_login_window_min: float = Field(
-        15.0, gt=0, le=24 * 60, description="the window (minutes) failed logins are counted in"
+        15.0,
+        gt=0,
+        le=24 * 60,
+        description="failures are forgotten after this many quiet minutes",
+    )
+    web_trusted_proxies: list[str] = Field(
+        default_factory=list,
+        max_length=64,
+        description="addresses of reverse proxies whose X-Forwarded-For/-Proto are believed "
+        '(e.g. ["127.0.0.1"] behind nginx on this host); none by default',
+    )
+    web_max_body_bytes: int = Field(
+        12 * 1024 * 1024,
+        ge=64 * 1024,
+        le=1024 * 1024 * 1024,
+        description="largest request body accepted (the largest upload is 10 MiB)",
     )
     report_font: Path | None = Field(
         None,
         description="TrueType CJK font (.ttf/.ttc) the PDF reports embed; empty means "
         "Debian's fonts-wqy-zenhei",
     )
+
+    register_key: str = Field(
+        "",
+        max_length=1024,
+        description="the review register's Ed25519 private key: file:PATH (a 0600 PEM file) "
+        "or ${ENV} (a variable holding the PEM); empty = <data_dir>/register-key.pem",
+    )
+    register_checkpoints: Path | None = Field(
+        None,
+        description="append-only file the signed checkpoints of the register head are also "
+        "written to; empty = <data_dir>/register-checkpoints.txt",
+    )
+    register_checkpoint_minutes: float = Field(
+        60.0,
+        ge=0,
+        le=24 * 60,
+        description="the web server signs a checkpoint of the register head this often "
+        "when it has moved (0 = only on request: the weekly report's button, "
+        "`register checkpoint`)",
+    )
+
+    @property
+    def checkpoints_file(self) -> Path:
+        """Where signed checkpoints are appended, outside the database."""
+        return self.register_checkpoints or self.data_dir / "register-checkpoints.txt"
 
     @property
     def evidence_dir(self) -> Path:

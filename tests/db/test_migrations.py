@@ -92,3 +92,59 @@ def test_aware_datetimes_round_trip(db_url: str) -> None:
             )
         )
         session.flush()
+
+
+def test_daily_checks_migration_merges_duplicate_days(db_url: str) -> None:
+    """0009: rows of one branch-day (the pen test made two on PostgreSQL) become one, and
+    every old row's note and outcome survives as a confirmation."""
+    from sqlalchemy.exc import IntegrityError
+
+    engine = make_engine(Settings(), db_url)
+    upgrade(engine, "0008")
+    now = dt.datetime(2026, 11, 19, 1, 0, tzinfo=dt.UTC)
+    stamp = now.replace(tzinfo=None) if engine.dialect.name == "sqlite" else now
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO branches (id, name, timezone, hours, first_seen_at, updated_at) "
+                "VALUES ('B1', 'b', 'Asia/Shanghai', '{}', :t, :t)"
+            ),
+            {"t": stamp},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO users (username, display_name, password_hash, role, branch_id, "
+                "locale, created_at) VALUES ('admin', '管理员', 'x', 'administrator', 'B1', "
+                "'zh', :t)"
+            ),
+            {"t": stamp},
+        )
+        for day, outcome, note in (
+            ("2026-11-19", "ok", "画面均正常"),
+            ("2026-11-19", "problems", "3号柜台偏暗"),
+            ("2026-11-20", "ok", ""),
+        ):
+            conn.execute(
+                text(
+                    "INSERT INTO daily_checks (branch_id, day, user_id, confirmed_at, outcome, "
+                    "note) VALUES ('B1', :day, 1, :t, :outcome, :note)"
+                ),
+                {"day": dt.date.fromisoformat(day), "t": stamp, "outcome": outcome, "note": note},
+            )
+    upgrade(engine)
+    with engine.begin() as conn:
+        checks = conn.execute(text("SELECT id, day, outcome FROM daily_checks ORDER BY day"))
+        rows = [(str(day)[:10], outcome) for _id, day, outcome in checks]
+        notes = conn.execute(
+            text("SELECT c.note FROM daily_check_confirmations c ORDER BY c.id")
+        ).scalars()
+        assert list(notes) == ["画面均正常", "3号柜台偏暗", ""]
+    assert rows == [("2026-11-19", "problems"), ("2026-11-20", "ok")]
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO daily_checks (branch_id, day, user_id, confirmed_at, outcome) "
+                "VALUES ('B1', :day, 1, :t, 'ok')"
+            ),
+            {"day": dt.date(2026, 11, 20), "t": stamp},
+        )

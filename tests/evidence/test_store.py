@@ -29,6 +29,11 @@ def test_put_verify_and_tamper(tmp_path: Path) -> None:
     path = store.path_of(first)
     assert path.read_bytes() == b"\xff\xd8frame-1" and path.name == f"{first.sha256}.jpg"
     assert not os.access(path, os.W_OK) or os.geteuid() == 0  # read-only (root ignores modes)
+    # for the service account alone, whatever the umask (pen test item 8)
+    assert path.stat().st_mode & 0o777 == 0o400
+    for directory in (path.parent, path.parent.parent, store.root):
+        assert directory.stat().st_mode & 0o777 == 0o700, directory
+    assert (tmp_path / "e.db").stat().st_mode & 0o777 == 0o600
     with sessions() as s:
         assert store.verify(s).ok and store.verify(s).files == 2
     path.chmod(0o644)

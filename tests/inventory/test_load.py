@@ -219,3 +219,50 @@ def test_not_yaml_and_missing_file(tmp_path: Path) -> None:
         parse_inventory("branches:\n  - id: B1\n    name: [unclosed, x: y\n  bad\n", "site.yaml")
     with pytest.raises(InventoryError, match=r"nope\.yaml: file not found"):
         load_inventory(tmp_path / "nope.yaml")
+
+
+def test_a_key_given_twice_is_an_error_naming_both_lines() -> None:
+    """Pen test item 7: ``retention_days: 30`` then ``retention_days: 1`` loaded 1."""
+    text = yaml.safe_dump(minimal(), allow_unicode=True)
+    text = text.replace(
+        "timezone: Asia/Shanghai\n",
+        "timezone: Asia/Shanghai\npolicy:\n  retention_days: 30\n  retention_days: 1\n",
+    )
+    lines = text.splitlines()
+    first = lines.index("  retention_days: 30") + 1
+    with pytest.raises(InventoryError) as info:
+        parse_inventory(text, "cameras.yaml")
+    assert str(info.value) == (
+        f"cameras.yaml: line {first + 1}: key 'retention_days' is given twice in one mapping "
+        f"(lines {first} and {first + 1}); YAML keeps only one of them"
+    )
+    # the same key in two different mappings is fine
+    assert parse_inventory(yaml.safe_dump(minimal(), allow_unicode=True)).branches
+
+
+@pytest.mark.parametrize(
+    ("where", "url"),
+    [
+        ("onvif", "http://audit:secret@127.0.0.1:8000/onvif/device_service"),
+        ("onvif", "https://admin@127.0.0.1/onvif/device_service"),
+    ],
+)
+def test_credentials_inside_a_url_are_refused_with_the_key_path(where: str, url: str) -> None:
+    data = minimal()
+    data["branches"][0]["devices"][0][where] = url  # type: ignore[index]
+    with pytest.raises(InventoryError) as info:
+        parse_inventory(yaml.safe_dump(data, allow_unicode=True), "cameras.yaml")
+    message = str(info.value)
+    assert message.startswith(
+        f"cameras.yaml: branches[0].devices[0].{where}: credentials inside a URL are refused"
+    )
+    assert "secret" not in message
+
+
+def test_credentials_in_any_url_even_an_unknown_key_are_refused_and_never_echoed() -> None:
+    data = minimal()
+    data["branches"][0]["notes_url"] = "rtsp://viewer:hunter2@10.0.0.9/live"  # type: ignore[index]
+    with pytest.raises(InventoryError) as info:
+        parse_inventory(yaml.safe_dump(data, allow_unicode=True), "cameras.yaml")
+    assert "branches[0].notes_url: credentials inside a URL are refused" in str(info.value)
+    assert "hunter2" not in str(info.value)

@@ -23,6 +23,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("VIDAUDIT_SETTINGS_FILE", str(tmp_path / "none.toml"))
     monkeypatch.delenv("VIDAUDIT_DATABASE_URL", raising=False)
     assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    assert runner.invoke(app, ["register", "keygen"]).exit_code == 0
     return tmp_path
 
 
@@ -72,7 +73,7 @@ def test_frames_from_exported_file(env: Path) -> None:
     verified = runner.invoke(app, ["register", "verify"])
     assert verified.exit_code == 0 and "INTACT: 1 entries" in verified.output
     evidence = runner.invoke(app, ["evidence", "verify"])
-    assert evidence.exit_code == 0 and "2 files checked" in evidence.output
+    assert evidence.exit_code == 0 and "2 files and 2 references checked" in evidence.output
 
 
 def test_frames_usage_errors(env: Path) -> None:

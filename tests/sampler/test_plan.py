@@ -92,13 +92,21 @@ def test_targeted_csv_errors_name_the_line() -> None:
         "branch,channel,instant,kind\n"
         "FY009,C1,2026-11-18T10:00:00+08:00,x\n"
         "FY001,FY001-C01,yesterday,x\n"
+        "FY001,FY001-C01,9999-12-31T23:59:59+08:00,x\n"
     )
     with pytest.raises(PlanError) as info:
         parse_events_csv(text, INVENTORY, "big.csv")
+    between = "between 2000-01-01 and 2199-12-31"
     assert str(info.value).splitlines() == [
         "big.csv:2: unknown branch 'FY009'",
-        "big.csv:3: instant 'yesterday' is not ISO 8601",
+        f"big.csv:3: instant 'yesterday' is not an ISO 8601 time {between}",
+        f"big.csv:4: instant '9999-12-31T23:59:59+08:00' is not an ISO 8601 time {between}",
     ]
+    huge = (
+        "branch,channel,instant,kind,note\nFY001,FY001-C01,2026-11-18T10:00:00,x," + "n" * 140_000
+    )
+    with pytest.raises(PlanError, match=r"big\.csv: not a readable CSV file: field larger"):
+        parse_events_csv(huge, INVENTORY, "big.csv")
     events = parse_events_csv(
         "branch,channel,instant,kind\nFY001,柜台X,2026-11-18T10:00:00,x\n", INVENTORY
     )

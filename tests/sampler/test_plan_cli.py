@@ -34,6 +34,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("VIDAUDIT_SETTINGS_FILE", str(tmp_path / "none.toml"))
     monkeypatch.delenv("VIDAUDIT_DATABASE_URL", raising=False)
     assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    assert runner.invoke(app, ["register", "keygen"]).exit_code == 0
     return tmp_path
 
 
@@ -101,7 +102,7 @@ def test_register_and_evidence_verify_on_empty_store(env: Path) -> None:
     result = runner.invoke(app, ["register", "verify"])
     assert result.exit_code == 0 and "INTACT: 0 entries" in result.output
     result = runner.invoke(app, ["evidence", "verify"])
-    assert result.exit_code == 0 and "0 files checked" in result.output
+    assert result.exit_code == 0 and "0 files and 0 references checked" in result.output
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import socket
+import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -33,10 +34,12 @@ from vidaudit.db.migrate import upgrade
 from vidaudit.db.models import UserRow
 from vidaudit.inventory import parse_inventory
 from vidaudit.inventory.sync import sync_inventory
+from vidaudit.review.signing import generate_key
 from vidaudit.settings import Settings
 from vidaudit.web.app import create_app
 from vidaudit.web.auth import start_session
 from vidaudit.web.deps import SESSION_COOKIE
+from vidaudit.web.state import web_state
 
 PASSWORD = "correct horse battery staple"
 #: a camera password that must never appear in any response
@@ -120,6 +123,9 @@ class WebEnv:
 
     def __post_init__(self) -> None:
         self.app = create_app(self.settings, self.engine, clock=lambda: self.now)
+        # The app's own sessions: what tests append to the register is signed like the
+        # app's own entries.
+        self.sessions = web_state(self.app).sessions
 
     def client(self, **kwargs: Any) -> TestClient:
         # Redirects are part of what the tests check, so they are never followed.
@@ -140,6 +146,12 @@ class WebEnv:
 
 def build_web_env(db_url: str, monkeypatch: pytest.MonkeyPatch, **overrides: Any) -> WebEnv:
     monkeypatch.setenv(CAMERA_PASSWORD_ENV, CAMERA_PASSWORD)
+    if "register_key" not in overrides:
+        # Every test app signs its register, as a deployment does after `register keygen`.
+        keys = Path(tempfile.mkdtemp(prefix="vidaudit-web-key-"))
+        generate_key(keys / "register-key.pem")
+        overrides["register_key"] = f"file:{keys / 'register-key.pem'}"
+        overrides.setdefault("register_checkpoints", keys / "checkpoints.txt")
     settings = Settings(database_url=db_url, **overrides)
     engine = make_engine(settings)
     upgrade(engine)

@@ -11,6 +11,9 @@ import pytest
 from tests.conftest import REPO
 from tests.web.conftest import WebEnv
 from vidaudit.accounts.roles import Permission, PersonRole
+from vidaudit.evidence.store import EVIDENCE_PROBLEMS, EVIDENCE_REFERENCES
+from vidaudit.review.checkpoints import Outcome
+from vidaudit.review.register import PROBLEM_TEXT
 from vidaudit.web.i18n import LANGUAGES, Catalogue, fmt_dt, localtime
 from vidaudit.web.nav import NAV
 
@@ -73,6 +76,10 @@ def test_keys_built_from_data_exist(catalogue: Catalogue) -> None:
         {f"role.{r.value}" for r in PersonRole}
         | {f"perm.{p.value}" for p in Permission}
         | {f"nav.{item.key}" for item in NAV}
+        | {f"register.problem.{code}" for code in PROBLEM_TEXT}
+        | {f"evidence.problem.{code}" for code in EVIDENCE_PROBLEMS}
+        | {f"evidence.ref_{what}" for what in EVIDENCE_REFERENCES}
+        | {f"report.register_outcome_{outcome}" for outcome in Outcome}
     )
     for lang in LANGUAGES:
         assert needed <= set(catalogue.messages[lang]), needed - set(catalogue.messages[lang])
@@ -81,7 +88,7 @@ def test_keys_built_from_data_exist(catalogue: Catalogue) -> None:
 def test_translate_fills_values_and_survives_mistakes(catalogue: Catalogue) -> None:
     t = catalogue.translator("zh")
     assert t("dashboard.greeting", name="张三") == "您好,张三"
-    assert catalogue.translator("en")("login.too_many", minutes=15).endswith("15 minutes.")
+    assert catalogue.translator("en")("login.too_many", seconds=15).endswith("15 seconds.")
     assert t("no.such.key") == "no.such.key"
     assert catalogue.translator("fr")("nav.dashboard") == "总览"  # unknown language -> zh
 

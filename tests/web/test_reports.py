@@ -3,16 +3,20 @@
 
 from __future__ import annotations
 
+import html as html_module
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from tests.conftest import IN_CI
 from tests.web.conftest import ARTIFACTS, WebEnv
 from tests.web.test_duties import evidence_in_tmp, seed_week, text_of
+from vidaudit.web.state import web_state
 from vidaudit.web.views.report_pdf import DEFAULT_FONT_FILE, FALLBACK_FONT, report_font
 
 __all__ = ["evidence_in_tmp"]  # the autouse fixture applies here too
@@ -99,6 +103,11 @@ def test_weekly_report_html_numbers(seeded: WebEnv) -> None:
 def test_weekly_report_pdf_is_a_pdf_with_the_same_numbers(
     seeded: WebEnv, tmp_path: Path, font_installed: None
 ) -> None:
+    from vidaudit.review.checkpoints import checkpoint
+
+    signer = web_state(seeded.app).signer.get()
+    assert signer is not None  # a checkpoint to print, as the hourly checkpointer signs
+    assert checkpoint(seeded.sessions, signer, None, seeded.now) is not None
     with seeded.client_as("head") as client:
         response = client.get("/reports/weekly.pdf?branch=B1&week=2026-W47")
     assert response.status_code == 200
@@ -111,8 +120,11 @@ def test_weekly_report_pdf_is_a_pdf_with_the_same_numbers(
     # font of their own, and text extracts without poppler-data's CID maps.
     fonts = pdf_fonts(path)
     assert fonts, "pdffonts lists no font"
+    # WenQuanYi Zen Hei, and its Mono face for the register checkpoint line
+    # (reportlab names each subset of 256 glyphs PREFIX+FACE-N)
+    faces = {re.sub(r"-\d+$", "", font["name"].split("+")[-1]) for font in fonts}
+    assert faces == {"WenQuanYiZenHei", "WenQuanYiZenHeiMono"}, fonts
     for font in fonts:
-        assert font["name"].endswith("WenQuanYiZenHei-0"), font
         assert font["type"] == "TrueType", font
         assert (font["emb"], font["sub"], font["uni"]) == ("yes", "yes", "yes"), font
     assert len(pdf) < 400_000  # a subset, not the 16 MB font
@@ -181,3 +193,134 @@ def test_without_a_usable_font_the_pdf_falls_back_and_says_so(
             assert report_font(path) == FALLBACK_FONT
         assert str(path) in caplog.text and "fonts-wqy-zenhei" in caplog.text
         caplog.clear()
+
+
+def _checkpoints(env: WebEnv) -> tuple[int, bytes]:
+    """Checkpoint rows in the database, and the checkpoints file's bytes."""
+    from sqlalchemy import func, select
+
+    from vidaudit.db.models import RegisterCheckpointRow
+
+    with env.sessions() as db:
+        rows = db.scalar(select(func.count()).select_from(RegisterCheckpointRow)) or 0
+    path = env.settings.checkpoints_file
+    return rows, path.read_bytes() if path.exists() else b""
+
+
+def _playbacks(env: WebEnv, n: int) -> None:
+    from vidaudit.review.register import Entry, append
+
+    with env.sessions.begin() as db:
+        for k in range(n):
+            append(db, Entry("admin", "administrator", "playback", f"回放 {k}", "B1"), env.now)
+
+
+def test_opening_or_printing_a_report_signs_nothing_it_prints_the_newest_checkpoint(
+    seeded: WebEnv,
+) -> None:
+    """A GET writes nothing (a prefetch, a reload, a crawler): the report prints the newest
+    checkpoint, signed by the server's hourly checkpointer, and how many entries came
+    after it, with a button to sign one now."""
+    from vidaudit.review.checkpoints import checkpoint, coverage
+
+    _playbacks(seeded, 3)
+    before = _checkpoints(seeded)
+    with seeded.client_as("head") as client:
+        page = client.get("/reports/weekly?branch=B1&week=2026-W47").text
+        assert client.get("/reports/weekly.pdf?branch=B1&week=2026-W47").status_code == 200
+    assert _checkpoints(seeded) == before
+    with seeded.sessions() as db:
+        now = coverage(db)
+    assert now.checkpoint is None and now.entries >= 3  # the seeded week's entries too
+    assert 'id="register-checkpoint"' not in page and 'id="sign-checkpoint"' in page
+    assert f"此后又有 {now.entries} 条登记尚未签入检查点" in text_of(page, "register-uncovered")
+
+    # what the hourly checkpointer does (review.checkpoints.checkpoint_every)
+    signer = web_state(seeded.app).signer.get()
+    assert signer is not None
+    made = checkpoint(seeded.sessions, signer, seeded.settings.checkpoints_file, seeded.now)
+    assert made is not None
+    _playbacks(seeded, 2)
+    with seeded.client_as("head") as client:
+        page = client.get("/reports/weekly?branch=B1&week=2026-W47").text
+    assert made.line in html_module.unescape(page)
+    assert "此后又有 2 条登记尚未签入检查点" in text_of(page, "register-uncovered")
+
+
+def test_the_report_prints_a_register_checkpoint_that_catches_a_deleted_tail(
+    seeded: WebEnv, tmp_path: Path
+) -> None:
+    """Signing a checkpoint for the report is a deliberate action (a POST); the paper copy
+    then outlives the database: an insider who deletes the newest register entries, the
+    database's checkpoints and the checkpoints file is still caught by the printed line."""
+    from sqlalchemy import text
+
+    from tests.review.test_register import drop_guards
+    from tests.web.test_review_flow import post
+    from vidaudit.review.checkpoints import parse_lines
+    from vidaudit.review.register import verify
+
+    env = seeded
+    _playbacks(env, 4)
+    with env.client_as("head") as client:
+        signed = post(client, "/reports/weekly/checkpoint", {"branch": "B1", "week": "2026-W47"})
+        assert signed.status_code == 303
+        assert signed.headers["location"].startswith("/reports/weekly?branch=B1&week=2026-W47")
+        page = client.get(signed.headers["location"]).text
+        pdf = client.get("/reports/weekly.pdf?branch=B1&week=2026-W47").content
+        # another branch's report is not the head's to return to
+        assert post(client, "/reports/weekly/checkpoint", {"branch": "B2"}).status_code == 403
+    assert "检查点已签署" in text_of(page, "checkpoint-outcome")
+    assert 'id="register-uncovered"' not in page and 'id="sign-checkpoint"' not in page
+    found = re.search(r'id="register-checkpoint">([^<]+)</code>', page)
+    assert found, page[-2000:]
+    line = html_module.unescape(found.group(1))
+    [printed], bad = parse_lines([line], "weekly report")
+    assert bad == [] and "查阅登记簿检查点" in page
+    with env.sessions() as db:
+        total = verify(db).entries
+    assert printed.seq == total
+    # the PDF carries the same line (wrapped at its spaces)
+    path = tmp_path / "weekly.pdf"
+    path.write_bytes(pdf)
+    pdf_text = subprocess.run(
+        [poppler("pdftotext"), str(path), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    assert " ".join(line.split()) in " ".join(pdf_text.split())
+
+    drop_guards(SimpleNamespace(engine=env.engine))  # type: ignore[arg-type]
+    with env.engine.begin() as conn:
+        conn.execute(text("DELETE FROM register_entries WHERE seq > 2"))
+        conn.execute(
+            text(
+                "UPDATE register_head SET seq = 2, hash = "
+                "(SELECT hash FROM register_entries WHERE seq = 2)"
+            )
+        )
+        conn.execute(text("DELETE FROM register_checkpoints"))
+    env.settings.checkpoints_file.unlink()
+    keys = web_state(env.app).public_keys()
+    with env.sessions() as db:
+        assert verify(db, keys).ok  # nothing inside the database shows it
+        report = verify(db, keys, [printed])
+    assert [p.code for p in report.findings] == ["truncated"]
+
+
+def test_a_checkpoint_is_refused_over_an_altered_entry(seeded: WebEnv) -> None:
+    """The button never signs a chain that does not verify, and says so."""
+    from sqlalchemy import text
+
+    from tests.review.test_register import drop_guards
+    from tests.web.test_review_flow import post
+
+    _playbacks(seeded, 2)
+    drop_guards(SimpleNamespace(engine=seeded.engine))  # type: ignore[arg-type]
+    with seeded.engine.begin() as conn:
+        conn.execute(text("UPDATE register_entries SET reason = '无' WHERE seq = 1"))
+    before = _checkpoints(seeded)
+    with seeded.client_as("sec") as client:
+        refused = post(client, "/reports/weekly/checkpoint", {"branch": "B1"})
+        page = client.get(refused.headers["location"]).text
+    assert "checkpoint=broken" in refused.headers["location"]
+    assert "未签署:查阅登记簿核验未通过" in text_of(page, "checkpoint-outcome")
+    assert _checkpoints(seeded) == before

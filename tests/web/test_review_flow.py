@@ -51,12 +51,16 @@ STALE_MESSAGE = "已被他人修改，请刷新后重试"
 # --- helpers (the browser test uses them too) -------------------------------------------
 
 
-def review_env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> WebEnv:
+def review_env(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **overrides: Any
+) -> WebEnv:
     """The web test app with its inventory loaded (planning and pulls need it), evidence
     under tmp_path, and a second branch's administrator (an out-of-branch viewer)."""
     path = tmp_path / "cameras.yaml"
     path.write_text(yaml.safe_dump(inventory(), allow_unicode=True), encoding="utf-8")
-    env = build_web_env(db_url, monkeypatch, inventory=path, data_dir=tmp_path / "data")
+    env = build_web_env(
+        db_url, monkeypatch, inventory=path, data_dir=tmp_path / "data", **overrides
+    )
     with env.sessions.begin() as db:
         create_user(
             db,
@@ -314,7 +318,8 @@ def test_plan_approve_pull_review_rectify_close_and_register(rweb: WebEnv) -> No
         assert 'class="action-review"' not in only_pulls
         checked = post(audit, "/register/verify")
         assert checked.status_code == 200
-        assert 'id="chain-ok"' in checked.text and 'id="files-ok"' in checked.text
+        result = checked.text[checked.text.find('id="verify-result"') :][:3000]
+        assert 'id="chain-ok"' in result and 'id="files-ok"' in result, result
     with env.sessions() as db:
         assert verify(db).ok and verify(db).entries == 5
 
@@ -506,7 +511,21 @@ def test_register_verify_names_an_altered_entry(rweb: WebEnv) -> None:
         conn.exec_driver_sql("UPDATE register_entries SET reason = '改过' WHERE seq = 2")
     with env.client_as("sec") as sec:
         page = post(sec, "/register/verify").text
-    assert 'id="chain-bad"' in page and "entry 2: content does not match its hash" in page
+        english = post(sec, "/register/verify?lang=en").text
+    assert 'id="chain-bad"' in page and "第 2 条登记内容与其哈希不符(已被篡改)" in page
+    assert "Entry 2: its content does not match its hash (altered)." in english
+    assert 'id="signatures-checked"' in page
+
+
+def test_register_verify_says_when_signatures_cannot_be_checked(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = review_env(db_url, tmp_path, monkeypatch, register_key=str(tmp_path / "none.pem"))
+    with env.client_as("sec") as sec:
+        page = post(sec, "/register/verify").text
+    env.engine.dispose()
+    assert 'id="chain-ok"' in page and 'id="signatures-unchecked"' in page
+    assert "签名未核验" in page and 'class="card rv-verify bad"' in page
 
 
 def test_keys_built_from_data_exist() -> None:
@@ -618,7 +637,9 @@ def test_the_plan_form_model_bounds_its_input(rweb: WebEnv) -> None:
             "frames": "3",
         }
         too_long = post(sec, "/spot-checks/plans/random", {**fields, "count": "1" * 100})
-        assert too_long.status_code == 422
+        # refused by the form model, before the handler: the app's bad-request page
+        assert too_long.status_code == 400 and "请检查计划参数" not in too_long.text
+        assert "请求内容有误" in too_long.text
         unknown_role = post(sec, "/spot-checks/plans/random", {**fields, "roles": ["safe"]})
         assert unknown_role.status_code == 400 and "请检查计划参数" in unknown_role.text
     with rweb.sessions() as db:
@@ -652,3 +673,62 @@ def test_a_refused_plan_keeps_the_form_and_saves_nothing(rweb: WebEnv) -> None:
         assert "CSV 文件须为 UTF-8 编码" in latin1.text
     with rweb.sessions() as db:
         assert db.scalars(select(SpotCheckPlanRow)).all() == []
+
+
+def test_evidence_verify_follows_every_reference_to_a_deleted_row(rweb: WebEnv) -> None:
+    """Pen test item 6: an evidence row deleted together with its file left nothing for the
+    file check to find, while records still pointed at it."""
+    from sqlalchemy import inspect, text
+
+    from vidaudit.db.models import ReviewRow, TaskFrameRow, UserRow
+
+    env = rweb
+    shas = insert_frames(env, plan_task(env))
+    store = EvidenceStore(env.settings.data_dir / "evidence")
+    with env.sessions.begin() as db:
+        frame = db.scalars(
+            select(TaskFrameRow).where(TaskFrameRow.evidence_sha256 == shas[1])
+        ).one()
+        reviewer = db.scalars(select(UserRow).where(UserRow.username == "admin")).one()
+        review = ReviewRow(
+            task_id=frame.task_id,
+            branch_id="B1",
+            channel_id="B1-C1",
+            reviewer_id=reviewer.id,
+            reviewer_role="administrator",
+            window_start=env.now,
+            window_end=env.now,
+            submitted_at=env.now,
+            items={"two_staff": {"verdict": "pass", "note": "", "frames": [shas[1]]}},
+            summary="",
+            register_seq=frame.register_seq,
+        )
+        db.add(review)
+        db.flush()
+        review_id = review.id
+    with env.sessions() as db:
+        check = store.verify(db)
+    assert check.ok and check.files == 3 and check.references == 4
+    # An insider removes frame 2 everywhere but in the records that cite it.
+    with env.engine.begin() as conn:
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        else:
+            for fk in inspect(conn).get_foreign_keys("task_frames"):
+                if fk["referred_table"] == "evidence":
+                    conn.execute(text(f'ALTER TABLE task_frames DROP CONSTRAINT "{fk["name"]}"'))
+        path = conn.execute(
+            text("SELECT path FROM evidence WHERE sha256 = :s"), {"s": shas[1]}
+        ).scalar_one()
+        conn.execute(text("DELETE FROM evidence WHERE sha256 = :s"), {"s": shas[1]})
+    (store.root / path).unlink()
+    with env.sessions() as db:
+        check = store.verify(db)
+    assert check.files == 2
+    assert [(p.code, p.values["what"], p.values["id"]) for p in check.findings] == [
+        ("no_record", "task_frame", frame.id),
+        ("no_record", "review", review_id),
+    ]
+    with env.client_as("audit") as audit:
+        page = post(audit, "/register/verify").text
+    assert 'id="files-bad"' in page and f"调阅画面 {frame.id} 引用的证据 {shas[1][:16]}" in page

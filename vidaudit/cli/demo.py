@@ -30,13 +30,17 @@ from vidaudit.accounts.users import create_user, hash_password
 from vidaudit.collector.report import device_table, report_json
 from vidaudit.collector.run import CollectResult, collect
 from vidaudit.collector.snapshots import SnapshotOptions
-from vidaudit.db.engine import make_engine, make_sessionmaker
+from vidaudit.db.engine import make_engine
 from vidaudit.db.migrate import upgrade
 from vidaudit.db.models import UserRow
 from vidaudit.evidence.store import EvidenceStore
 from vidaudit.inventory import check_secrets, load_inventory
 from vidaudit.inventory.load import SecretResolver
 from vidaudit.inventory.schema import ChannelRole, Inventory
+from vidaudit.private_files import private_dir
+from vidaudit.review.checkpoints import checkpoint
+from vidaudit.review.register import signed_sessions
+from vidaudit.review.signing import Signer, generate_key, key_path_for_keygen, load_signer
 from vidaudit.sampler.plan import ALGORITHM, RandomPlanRequest, new_seed, random_plan
 from vidaudit.sampler.retention import verify_channels
 from vidaudit.sampler.store import save_plan
@@ -183,7 +187,7 @@ async def _collect_forever(
 async def run_demo(
     settings: Settings, workdir: Path, *, serve: bool = True, port: int | None = None
 ) -> CollectResult:
-    await asyncio.to_thread(workdir.mkdir, parents=True, exist_ok=True)
+    await asyncio.to_thread(private_dir, workdir)
     scenario = parse_scenario(yaml.safe_load(demo_scenario_text()))
     inventory_path = workdir / "cameras.sim.yaml"
     async with running_fleet(
@@ -202,7 +206,8 @@ async def run_demo(
             raise RuntimeError("; ".join(str(p) for p in problems))
         engine = make_engine(settings)
         await asyncio.to_thread(upgrade, engine)
-        sessions = make_sessionmaker(engine)
+        signer = await asyncio.to_thread(_register_key, settings)
+        sessions = signed_sessions(settings, engine)
         result = await collect(
             settings, inventory, inventory_path, sessions, snapshots=SnapshotOptions()
         )
@@ -233,13 +238,20 @@ async def run_demo(
         result = await collect(
             settings, inventory, inventory_path, sessions, snapshots=SnapshotOptions()
         )
-        accounts = await asyncio.to_thread(ensure_accounts, sessions, inventory, now)
-        if not serve:
-            return result
-        url = f"http://{settings.web_host}:{port or settings.web_port}/"
-        table = Table(
-            title=f"5/5 web view: {url}  (passwords are shown only now)", title_justify="left"
+        made = await asyncio.to_thread(
+            checkpoint, sessions, signer, settings.checkpoints_file, dt.datetime.now(dt.UTC)
         )
+        if made is not None:
+            console.print(
+                f"register checkpoint: entry {made.seq}, appended to {settings.checkpoints_file}",
+                highlight=False,
+            )
+        accounts = await asyncio.to_thread(ensure_accounts, sessions, inventory, now)
+        url = f"http://{settings.web_host}:{port or settings.web_port}/"
+        title = f"5/5 web view: {url}" if serve else "demo accounts (the web view: vidaudit serve)"
+        # Printed with --no-serve too: the passwords were just reset, and this is the only
+        # place they are ever shown.
+        table = Table(title=f"{title}  (passwords are shown only now)", title_justify="left")
         for column in ("user", "password", "role", "branch"):
             table.add_column(column)
         for account in accounts:
@@ -247,28 +259,40 @@ async def run_demo(
                 account.username, account.password, account.display_name, account.branch_id or "all"
             )
         console.print(table)
+        if not serve:
+            return result
         console.print("Ctrl-C stops the demo.", highlight=False)
         await _serve(settings, engine, port)
         return result
 
 
+def _register_key(settings: Settings) -> Signer:
+    """The demo signs its register like a bank would: with the settings' key, made here
+    (as `vidaudit register keygen` does) when there is none yet."""
+    signer = load_signer(settings)
+    if signer is None:
+        new = generate_key(key_path_for_keygen(settings))
+        console.print(
+            f"register key created: {new.private_path} (public half {new.public_path}, "
+            f"fingerprint {new.key_id})",
+            highlight=False,
+        )
+        signer = load_signer(settings)
+        assert signer is not None
+    return signer
+
+
 async def _serve(settings: Settings, engine: Engine, port: int | None) -> None:
     import uvicorn
 
+    from vidaudit.cli.web import uvicorn_options
     from vidaudit.web.app import create_app
 
     app = create_app(settings, engine)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            host=settings.web_host,
-            port=port or settings.web_port,
-            log_level="warning",
-            server_header=False,
-        )
-    )
+    options = uvicorn_options(settings, None, port)
+    server = uvicorn.Server(uvicorn.Config(app, **{**options, "log_level": "warning"}))
     inventory = load_inventory(settings.inventory)
-    sessions = make_sessionmaker(engine)
+    sessions = signed_sessions(settings, engine)
     collector = asyncio.create_task(
         _collect_forever(settings, inventory, settings.inventory, sessions)
     )

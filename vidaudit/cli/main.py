@@ -22,11 +22,12 @@ from vidaudit.cli.collect import collect_command
 from vidaudit.cli.distributed import metrics_command, schedule_command, worker_command
 from vidaudit.cli.frames import frames_command
 from vidaudit.cli.probe import probe_command
+from vidaudit.cli.register import register_app
 from vidaudit.cli.retention import retention_app
 from vidaudit.cli.sample import sample_app
-from vidaudit.cli.support import USAGE_ERROR, err, inventory_or_exit, sessions_or_exit
+from vidaudit.cli.support import USAGE_ERROR, err, fail, inventory_or_exit, sessions_or_exit
 from vidaudit.cli.web import serve_command, user_app
-from vidaudit.db.engine import make_engine
+from vidaudit.db.engine import DatabaseMissing, make_engine
 from vidaudit.db.migrate import schema_state, upgrade
 from vidaudit.db.models import BranchRow, ChannelRow, DeviceRow
 from vidaudit.inventory import check_secrets
@@ -58,7 +59,6 @@ app.command("frames")(frames_command)
 app.add_typer(retention_app, name="retention")
 app.command("serve")(serve_command)
 app.add_typer(user_app, name="user")
-register_app = typer.Typer(help="The review register (D4).", no_args_is_help=True)
 evidence_app = typer.Typer(help="The evidence store.", no_args_is_help=True)
 app.add_typer(register_app, name="register")
 app.add_typer(evidence_app, name="evidence")
@@ -147,7 +147,13 @@ def db_upgrade() -> None:
 @db_app.command("status")
 def db_status() -> None:
     """Show the database's schema revision and whether it is current."""
-    engine = make_engine(_settings())
+    settings = _settings()
+    try:
+        engine = make_engine(settings, create=False)
+    except DatabaseMissing as exc:
+        raise fail(
+            f"no vidaudit database at {exc.path}: `vidaudit db upgrade` creates it"
+        ) from None
     state = schema_state(engine)
     verdict = "up to date" if state.up_to_date else "OUT OF DATE: run `vidaudit db upgrade`"
     console.print(f"schema {state.current or 'empty'} (code needs {state.head}): {verdict}")
@@ -177,6 +183,38 @@ def inventory_sync(file: InventoryArg = None) -> None:
         for item in items:
             console.print(f"  {label:8} {item}", highlight=False)
     console.print(f"inventory sync: {report.summary()}", highlight=False)
+
+
+@inventory_app.command("accept-identity")
+def inventory_accept_identity(
+    device: Annotated[str, typer.Argument(help="the device id in cameras.yaml")],
+    reason: Annotated[
+        str, typer.Option(help="why the new hardware is right (replacement, ticket number)")
+    ],
+    by: Annotated[str | None, typer.Option(help="who decides (default: the OS user)")] = None,
+) -> None:
+    """Accept the device now answering at DEVICE's address (R6.identity) as DEVICE; the
+    decision is entered in the review register."""
+    import getpass
+
+    from vidaudit.collector.identity import IdentityError, accept_identity
+
+    sessions = sessions_or_exit(_settings())
+    try:
+        with sessions.begin() as session:
+            old, new = accept_identity(
+                session,
+                device,
+                actor=by or getpass.getuser(),
+                reason=reason,
+                now=dt.datetime.now(dt.UTC),
+            )
+    except IdentityError as exc:
+        raise fail(str(exc)) from None
+    console.print(
+        f"{device}: now pinned to {new.describe()} (was {old.describe()}); registered",
+        highlight=False,
+    )
 
 
 @inventory_app.command("show")
@@ -214,28 +252,11 @@ def inventory_show(
     console.print(table)
 
 
-@register_app.command("verify")
-def register_verify() -> None:
-    """Recompute the register's hash chain; exit 1 when an entry was altered or deleted."""
-    from vidaudit.review.register import verify
-
-    sessions = sessions_or_exit(_settings())
-    with sessions() as session:
-        report = verify(session)
-    for problem in report.problems:
-        err.print(problem, markup=False, highlight=False)
-    state = "INTACT" if report.ok else "BROKEN"
-    console.print(
-        f"review register {state}: {report.entries} entries, head {report.head_hash}",
-        highlight=False,
-    )
-    if not report.ok:
-        raise typer.Exit(1)
-
-
 @evidence_app.command("verify")
 def evidence_verify() -> None:
-    """Check every evidence file still exists and matches its sha256; exit 1 if not."""
+    """Check every evidence file against its sha256 and every record that points at
+    evidence (frames, snapshots, retention proofs, findings, reviews); exit 1 if any
+    file or record is missing or altered."""
     from vidaudit.evidence.store import EvidenceStore
 
     settings = _settings()
@@ -245,7 +266,8 @@ def evidence_verify() -> None:
     for problem in report.problems:
         err.print(problem, markup=False, highlight=False)
     console.print(
-        f"evidence {'INTACT' if report.ok else 'BROKEN'}: {report.files} files checked",
+        f"evidence {'INTACT' if report.ok else 'BROKEN'}: {report.files} files and "
+        f"{report.references} references checked",
         highlight=False,
     )
     if not report.ok:

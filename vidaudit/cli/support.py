@@ -13,16 +13,19 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from vidaudit.db.engine import make_engine, make_sessionmaker
+from vidaudit.db.engine import DatabaseMissing, make_engine
 from vidaudit.db.migrate import SchemaOutOfDate, require_current_schema
 from vidaudit.errors import ConfigError
 from vidaudit.inventory import InventoryError, load_inventory
 from vidaudit.inventory.load import SecretResolver
 from vidaudit.inventory.schema import Device, Inventory
 from vidaudit.inventory.sync import sync_inventory
+from vidaudit.review.register import signed_sessions
 from vidaudit.settings import Settings
+from vidaudit.web.i18n import Catalogue, Translator
 
 USAGE_ERROR = 2
 # soft_wrap: an error line names a file and a key path; wrapping it breaks copy and grep.
@@ -52,14 +55,36 @@ def credentials_or_exit(resolver: SecretResolver, devices: Iterable[Device]) -> 
             raise fail(str(exc)) from None
 
 
-def sessions_or_exit(settings: Settings) -> sessionmaker[Session]:
-    """Sessions on the settings' database, whose schema must match this code."""
-    engine = make_engine(settings)
+def engine_or_exit(settings: Settings) -> Engine:
+    """The settings' database, which must exist and have this code's schema."""
+    try:
+        engine = make_engine(settings, create=False)
+    except DatabaseMissing as exc:
+        raise fail(
+            f"no vidaudit database at {exc.path} (VIDAUDIT_DATA_DIR={settings.data_dir}, "
+            f"looked from {Path.cwd()}): run the command in the project's folder, set "
+            "VIDAUDIT_DATA_DIR or VIDAUDIT_DATABASE_URL, or create one here with "
+            "`vidaudit db upgrade`"
+        ) from None
     try:
         require_current_schema(engine)
     except SchemaOutOfDate as exc:
         raise fail(str(exc)) from None
-    return make_sessionmaker(engine)
+    return engine
+
+
+def sessions_or_exit(settings: Settings) -> sessionmaker[Session]:
+    """Sessions on the settings' database, whose schema must match this code; register
+    entries they append are signed with the settings' key."""
+    return signed_sessions(settings, engine_or_exit(settings))
+
+
+def messages(settings: Settings) -> Translator:
+    """The web view's zh/en catalogues in the settings' language: findings the command
+    line reports to a person read as they do on the web page."""
+    from vidaudit.web.state import WEB_ROOT  # the web's folder, in a checkout or the wheel
+
+    return Catalogue.load(WEB_ROOT / "locales").translator(settings.language)
 
 
 def sync_from(

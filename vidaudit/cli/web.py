@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -18,9 +18,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from vidaudit.accounts.roles import PersonRole
 from vidaudit.accounts.users import UserError, create_user, disable_user
-from vidaudit.db.engine import make_engine, make_sessionmaker
-from vidaudit.db.migrate import SchemaOutOfDate, require_current_schema
+from vidaudit.cli.support import engine_or_exit
+from vidaudit.db.engine import make_sessionmaker
 from vidaudit.db.models import UserRow
+from vidaudit.review.signing import KeyProblem, load_signer
 from vidaudit.settings import Settings
 
 USAGE_ERROR = 2
@@ -37,12 +38,7 @@ def _fail(message: str) -> typer.Exit:
 
 
 def _sessions(settings: Settings) -> sessionmaker[Session]:
-    engine = make_engine(settings)
-    try:
-        require_current_schema(engine)
-    except SchemaOutOfDate as exc:
-        raise _fail(str(exc)) from None
-    return make_sessionmaker(engine)
+    return make_sessionmaker(engine_or_exit(settings))
 
 
 def serve_command(
@@ -60,23 +56,28 @@ def serve_command(
     from vidaudit.web.app import create_app
 
     settings = Settings()
-    engine = make_engine(settings)
+    engine = engine_or_exit(settings)
     try:
-        require_current_schema(engine)
-    except SchemaOutOfDate as exc:
+        # A key that exists but must not be used (readable by others) stops the server
+        # here rather than leaving every entry unsigned.
+        load_signer(settings)
+    except KeyProblem as exc:
         raise _fail(str(exc)) from None
     app = create_app(settings, engine)
-    uvicorn.run(
-        app,
-        host=host or settings.web_host,
-        port=settings.web_port if port is None else port,
-        # Behind a reverse proxy on this host, trust its X-Forwarded-For/-Proto so the
-        # login rate limit sees the real address and cookies get Secure under https.
-        proxy_headers=True,
-        forwarded_allow_ips="127.0.0.1",
-        server_header=False,
-        log_level=settings.log_level.lower(),
-    )
+    uvicorn.run(app, **uvicorn_options(settings, host, port))
+
+
+def uvicorn_options(settings: Settings, host: str | None, port: int | None) -> dict[str, Any]:
+    """How ``serve`` (and the demo) run uvicorn."""
+    return {
+        "host": host or settings.web_host,
+        "port": settings.web_port if port is None else port,
+        # The app reads the forwarded headers itself (web/app.py), so they mean the
+        # same under any server and in tests; uvicorn must not rewrite them first.
+        "proxy_headers": False,
+        "server_header": False,
+        "log_level": settings.log_level.lower(),
+    }
 
 
 def _read_password(from_stdin: bool) -> str:

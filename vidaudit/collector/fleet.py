@@ -15,11 +15,18 @@ from typing import Self
 
 from vidaudit.collector.derive import DeviceRecordings, evidence_for
 from vidaudit.collector.model import ChannelReport, DeviceReport, RunReport
-from vidaudit.compliance.model import ChannelEvidence, DeviceStatus, ErrorKind
+from vidaudit.compliance.identity import DeviceIdentity, identity_violation
+from vidaudit.compliance.model import (
+    ChannelEvidence,
+    ChannelResult,
+    DeviceStatus,
+    ErrorKind,
+    Violation,
+)
 from vidaudit.compliance.rules import business_day_needs, evaluate_channel, evaluate_device
 from vidaudit.compliance.spans import Span
 from vidaudit.inventory.load import SecretResolver
-from vidaudit.inventory.schema import AudioRequirement, Branch, Device, Inventory
+from vidaudit.inventory.schema import AudioRequirement, Branch, Channel, Device, Inventory
 from vidaudit.onvif.models import DeviceInfo
 
 #: Extra day of events searched before the window so the first day's start state is known.
@@ -35,6 +42,7 @@ class DeviceProbe:
     info: DeviceInfo | None = None
     services: list[str] = field(default_factory=list)
     recordings: DeviceRecordings | None = None
+    identity: DeviceIdentity | None = None
 
 
 @dataclass(frozen=True)
@@ -93,13 +101,21 @@ def judge(
     probe: DeviceProbe,
     now: dt.datetime,
     verified: Mapping[str, dt.datetime] | None = None,
+    pinned: DeviceIdentity | None = None,
 ) -> tuple[DeviceReport, list[ChannelReport]]:
     """Pure: a probe's results into a device report and one report per configured channel.
 
-    ``verified``: per channel, the earliest footage a pulled frame proved (R1 verified)."""
+    ``verified``: per channel, the earliest footage a pulled frame proved (R1 verified).
+    ``pinned``: the device's identity as first seen; if another device answered, only
+    R6.identity is reported, for the device and every channel (its footage is not ours)."""
     policy = inventory.policy
     tz = inventory.branch_timezone(branch)
     info = probe.info
+    stranger = (
+        identity_violation(pinned, probe.identity)
+        if pinned is not None and probe.identity is not None
+        else None
+    )
     device_report = DeviceReport(
         device_id=device.id,
         branch_id=branch.id,
@@ -108,8 +124,12 @@ def judge(
         model=info.model if info else None,
         firmware=info.firmware if info else None,
         services=probe.services,
-        violations=evaluate_device(probe.status, policy),
-        unknown=dict(probe.recordings.unknown) if probe.recordings is not None else {},
+        violations=[stranger] if stranger else evaluate_device(probe.status, policy),
+        identity=probe.identity,
+        # a stranger's facts are not reported: only R6.identity is
+        unknown=dict(probe.recordings.unknown)
+        if probe.recordings is not None and stranger is None
+        else {},
     )
     channels = []
     # business-day spans depend only on the branch and the window: once per window length
@@ -119,6 +139,9 @@ def judge(
         window = Span(now - dt.timedelta(days=required), now)
         if required not in needs:
             needs[required] = business_day_needs(branch, policy, tz, window.start, now)
+        if stranger is not None:
+            channels.append(_not_judged(branch, device, channel, required, stranger))
+            continue
         if probe.recordings is not None:
             evidence = evidence_for(
                 channel.id, channel.ref, probe.recordings, window=window, now=now
@@ -144,6 +167,26 @@ def judge(
     return device_report, channels
 
 
+def _not_judged(
+    branch: Branch, device: Device, channel: Channel, required: int, why: Violation
+) -> ChannelReport:
+    """A channel whose footage is not judged: another device answered for its recorder."""
+    evidence = ChannelEvidence(channel.id, search_supported=False, recording_found=False)
+    result = ChannelResult(
+        channel_id=channel.id,
+        required_days=required,
+        retention_days=None,
+        verified=False,
+        occupancy=None,
+        gaps=None,
+        business_days=[],
+        business_hours_covered=None,
+        audio=None,
+        violations=[why],
+    )
+    return ChannelReport(channel.id, device.id, branch.id, channel.role.value, evidence, result)
+
+
 async def poll_device(
     inventory: Inventory,
     branch: Branch,
@@ -155,13 +198,15 @@ async def poll_device(
     device_deadline_s: float,
     clock: Callable[[], dt.datetime],
     verified: Mapping[str, dt.datetime] | None = None,
+    pinned: DeviceIdentity | None = None,
 ) -> tuple[DeviceProbe, tuple[DeviceReport, list[ChannelReport]]]:
     """Probe one device (within its deadline, holding a ``semaphore`` slot) and judge it:
-    what the fleet poll does per device, and what a distributed worker does per job."""
+    what the fleet poll does per device, and what a distributed worker does per job.
+    ``pinned``: the device's identity pinned so far (collector/identity.py), if any."""
     request = ProbeRequest.at(inventory, branch, device, clock())
     probe = await _probe_bounded(request, resolver, prober, semaphore, device_deadline_s)
     # judged against the instant the device was read, not the end of the run
-    return probe, judge(inventory, branch, device, probe, clock(), verified)
+    return probe, judge(inventory, branch, device, probe, clock(), verified, pinned)
 
 
 async def poll_fleet(
@@ -177,6 +222,7 @@ async def poll_fleet(
     progress: Progress | None = None,
     verified: Mapping[str, dt.datetime] | None = None,
     judged: Judged | None = None,
+    pins: Mapping[str, DeviceIdentity] | None = None,
 ) -> RunReport:
     """One run over the fleet, or the given branches and/or devices; ``clock`` is the
     collector's UTC.  With ``judged``, each device's reports go there as soon as they are
@@ -203,6 +249,7 @@ async def poll_fleet(
             device_deadline_s=device_deadline_s,
             clock=clock,
             verified=verified,
+            pinned=pins.get(device.id) if pins else None,
         )
         if progress is not None:
             progress(device.id, probe)

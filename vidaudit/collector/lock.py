@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from vidaudit.private_files import private_dir
+
 
 class LockTimeout(RuntimeError):
     pass
@@ -23,7 +25,7 @@ def run_lock(
     path: Path, wait_s: float, on_wait: Callable[[], None] | None = None
 ) -> Iterator[None]:
     """Hold ``path`` exclusively; wait up to ``wait_s`` for a running holder to finish."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         deadline = time.monotonic() + wait_s

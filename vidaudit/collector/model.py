@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from vidaudit.compliance.identity import DeviceIdentity
 from vidaudit.compliance.model import (
     ChannelEvidence,
     ChannelResult,
@@ -26,6 +27,8 @@ class DeviceReport:
     #: ONVIF services the device offers, by short name (device, media, recording, search, …)
     services: list[str] = field(default_factory=list)
     violations: list[Violation] = field(default_factory=list)
+    #: who answered (serial, certificate), as the device reported it; None when not read
+    identity: DeviceIdentity | None = None
     #: optional calls that failed (``media``, ``jobs``, ``job_states``, ``events``;
     #: collector/probe.py ``OPTIONAL_CALLS``):
     #: the device is online, what those calls tell is unknown

@@ -37,6 +37,7 @@ import logging
 
 from vidaudit.collector.derive import DeviceRecordings, failed_call
 from vidaudit.collector.fleet import DeviceProbe, ProbeRequest
+from vidaudit.compliance.identity import DeviceIdentity
 from vidaudit.compliance.model import DeviceStatus, ErrorKind, FailedCall
 from vidaudit.inventory.load import SecretResolver
 from vidaudit.onvif.client import OnvifPool
@@ -151,6 +152,8 @@ async def probe_device(
         drift_s = None if drift is None else round(drift.total_seconds(), 1)
         try:
             info = await dev.info()
+            # over https, the certificate this device presented (pinned with the serial)
+            certificate = dev.peer_certificate
             services = await dev.services()
             recordings = await _read_recordings(dev, request, drift or dt.timedelta())
         except DeviceError as err:
@@ -160,4 +163,5 @@ async def probe_device(
         info=info,
         services=sorted({s.name for s in services if s.name}),
         recordings=recordings,
+        identity=DeviceIdentity(serial=info.serial.strip() or None, cert_sha256=certificate),
     )

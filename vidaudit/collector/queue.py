@@ -44,6 +44,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from vidaudit.collector.fleet import DeviceProbe, ProbeRequest, poll_device
+from vidaudit.collector.identity import load_pins
 from vidaudit.collector.probe import probe_device
 from vidaudit.collector.rounds import (
     FinishedRound,
@@ -55,6 +56,7 @@ from vidaudit.collector.rounds import (
     record_devices,
 )
 from vidaudit.collector.verified import verified_for
+from vidaudit.compliance.identity import DeviceIdentity
 from vidaudit.compliance.model import ErrorKind
 from vidaudit.errors import ConfigError
 from vidaudit.inventory.load import SecretResolver
@@ -260,6 +262,15 @@ class BatchWriter:
             return finish_round(session, run_id, utcnow())
 
 
+@dataclass(frozen=True)
+class RoundStanding:
+    """What a round's devices are judged against, read once per round per worker: the
+    retention proofs (pulled frames) and the device identities pinned so far."""
+
+    verified: dict[str, dt.datetime]
+    pins: dict[str, DeviceIdentity]
+
+
 def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
@@ -267,7 +278,8 @@ def worker_name() -> str:
 @dataclass
 class WorkerRuntime:
     """What every job of one worker process shares: the inventory, the device pool, the
-    batch writer, and each round's retention proofs (read once per round)."""
+    batch writer, and each round's retention proofs and pinned device identities (read
+    once per round, as one-process ``collect`` reads them once per run)."""
 
     settings: Settings
     inventory: Inventory
@@ -277,22 +289,22 @@ class WorkerRuntime:
     writer: BatchWriter
     concurrency: int
     name: str = field(default_factory=worker_name)
-    _verified: dict[int, dict[str, dt.datetime]] = field(default_factory=dict)
+    _standing: dict[int, RoundStanding] = field(default_factory=dict)
     _semaphore: asyncio.Semaphore | None = None
 
     def __post_init__(self) -> None:
         self._index = {device.id: (branch, device) for branch, device in self.inventory.devices()}
         self._semaphore = asyncio.Semaphore(self.concurrency)
 
-    async def _verified_for(self, run_id: int) -> dict[str, dt.datetime]:
-        if run_id not in self._verified:
-            proofs = await asyncio.to_thread(self._read_verified)
-            self._verified = {run_id: proofs}  # only the current round's are kept
-        return self._verified[run_id]
+    async def _standing_for(self, run_id: int) -> RoundStanding:
+        if run_id not in self._standing:
+            standing = await asyncio.to_thread(self._read_standing)
+            self._standing = {run_id: standing}  # only the current round's are kept
+        return self._standing[run_id]
 
-    def _read_verified(self) -> dict[str, dt.datetime]:
+    def _read_standing(self) -> RoundStanding:
         with self.sessions() as session:
-            return verified_for(session, utcnow())
+            return RoundStanding(verified_for(session, utcnow()), load_pins(session))
 
     def _turn(self, run_id: int, device_id: str) -> tuple[bool, dt.datetime | None]:
         with self.sessions() as session:
@@ -316,7 +328,7 @@ class WorkerRuntime:
                 f"({self.settings.inventory}); it stays late in round {run_id}"
             )
         branch, device = found
-        verified = await self._verified_for(run_id)
+        standing = await self._standing_for(run_id)
         assert self._semaphore is not None
         probe, (report, channels) = await poll_device(
             self.inventory,
@@ -327,7 +339,10 @@ class WorkerRuntime:
             semaphore=self._semaphore,
             device_deadline_s=self.settings.collector_device_deadline_s,
             clock=utcnow,
-            verified=verified,
+            verified=standing.verified,
+            # R6.identity: judged against the pins exactly as one-process collect does;
+            # the identity is recorded when the device's observations are stored
+            pinned=standing.pins.get(device_id),
         )
         kind = probe.status.error_kind
         if kind in RETRY_KINDS and attempts + 1 < self.settings.collector_retry_attempts:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from vidaudit.collector.fleet import DeviceProbe, Prober, ProbeRequest, Progress, poll_fleet
 from vidaudit.collector.heap import run_heap
+from vidaudit.collector.identity import load_pins
 from vidaudit.collector.model import ChannelReport, DeviceReport, RunReport
 from vidaudit.collector.probe import probe_device
 from vidaudit.collector.shard import (
@@ -33,6 +34,7 @@ from vidaudit.collector.store import (
     store_observations,
 )
 from vidaudit.collector.verified import verified_for
+from vidaudit.compliance.identity import DeviceIdentity
 from vidaudit.compliance.model import ErrorKind, Violation
 from vidaudit.db.models import CollectionRunRow
 from vidaudit.evidence.store import EvidenceStore
@@ -63,13 +65,15 @@ class CollectResult:
 
 def _begin(
     sessions: sessionmaker[Session], inventory: Inventory, path: Path, now: dt.datetime
-) -> tuple[int, dict[str, dt.datetime]]:
-    """The new run's id, and the retention proofs (pulled frames) standing at ``now``."""
+) -> tuple[int, dict[str, dt.datetime], dict[str, DeviceIdentity]]:
+    """The new run's id, the retention proofs (pulled frames) standing at ``now``, and the
+    device identities pinned so far."""
     text = path.read_text(encoding="utf-8")
     with sessions.begin() as session:
         # Observations point at channel rows, so the inventory is synced before each run.
         sync_inventory(session, inventory, source=str(path.resolve()), text=text, now=now)
-        return start_run(session, now, inventory.policy), verified_for(session, now)
+        run_id = start_run(session, now, inventory.policy)
+        return run_id, verified_for(session, now), load_pins(session)
 
 
 def _finish(
@@ -157,6 +161,7 @@ async def _poll(
     prober: Prober,
     branches: set[str] | None,
     verified: dict[str, dt.datetime],
+    pins: dict[str, DeviceIdentity],
     writer: RunWriter,
 ) -> None:
     """Poll and judge, in this process and for a large run in helper processes too; each
@@ -175,6 +180,7 @@ async def _poll(
         "device_deadline_s": settings.collector_device_deadline_s,
         "clock": utcnow,
         "verified": verified,
+        "pins": pins,
         "judged": writer,
     }
 
@@ -190,6 +196,7 @@ async def _poll(
             concurrency=concurrency,
             device_deadline_s=settings.collector_device_deadline_s,
             verified=dict(verified),
+            pins=dict(pins),
             log_level=logging.getLogger().getEffectiveLevel(),
         )
         try:
@@ -252,7 +259,9 @@ async def _collect(
 ) -> CollectResult:
     started = utcnow()
     # Database work runs in a thread: it must not stall device I/O on the event loop.
-    run_id, verified = await asyncio.to_thread(_begin, sessions, inventory, inventory_path, started)
+    run_id, verified, pins = await asyncio.to_thread(
+        _begin, sessions, inventory, inventory_path, started
+    )
     resolver = SecretResolver(inventory, inventory_path)
     writer = RunWriter(sessions, run_id, keep=keep_report, progress=progress)
     pictures: frozenset[str] = frozenset()
@@ -264,7 +273,15 @@ async def _collect(
                 return await probe_device(pool, request, res)
 
             await _poll(
-                settings, inventory, inventory_path, resolver, prober, branches, verified, writer
+                settings,
+                inventory,
+                inventory_path,
+                resolver,
+                prober,
+                branches,
+                verified,
+                pins,
+                writer,
             )
             if snapshots is not None:
                 # Imported here: live-picture checks need OpenCV and numpy (~40 MB), which

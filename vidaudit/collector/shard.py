@@ -30,7 +30,7 @@ import pickle
 import struct
 import sys
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -38,6 +38,7 @@ from vidaudit import aio
 from vidaudit.collector.fleet import DeviceProbe, Judged, ProbeRequest, poll_fleet
 from vidaudit.collector.model import ChannelReport, DeviceReport
 from vidaudit.collector.probe import probe_device
+from vidaudit.compliance.identity import DeviceIdentity
 from vidaudit.inventory.load import SecretResolver
 from vidaudit.inventory.schema import Inventory
 from vidaudit.onvif.client import OnvifPool
@@ -78,6 +79,8 @@ class ShardJob:
     device_deadline_s: float
     verified: Mapping[str, dt.datetime]
     log_level: int
+    #: device identities pinned so far (collector/identity.py)
+    pins: Mapping[str, DeviceIdentity] = field(default_factory=dict)
 
 
 def process_count(setting: int, devices: int) -> int:
@@ -224,6 +227,7 @@ async def _poll(job: ShardJob, send: Callable[[bytes], Awaitable[None]]) -> None
             clock=lambda: dt.datetime.now(dt.UTC),
             devices=job.devices,
             verified=job.verified,
+            pins=job.pins,
             judged=judged,
         )
 

@@ -50,6 +50,7 @@ from vidaudit.onvif.models import VideoSource
 from vidaudit.onvif.topology import profile_for
 from vidaudit.picture.analysis_frame import Image, to_analysis_size
 from vidaudit.picture.diagnostics import Diagnosis, diagnose, diagnosis_json
+from vidaudit.private_files import private_dir
 
 logger = logging.getLogger(__name__)
 
@@ -448,7 +449,7 @@ async def take_snapshots(
             jobs.append(_bounded(semaphore, device_deadline_s, work, errors))
         results = await asyncio.gather(*jobs)
     fetched = [item for batch in results for item in batch] + skipped
-    store.root.mkdir(parents=True, exist_ok=True)
+    private_dir(store.root)
     return await asyncio.to_thread(_store, sessions, store, fetched, run_id, options)
 
 

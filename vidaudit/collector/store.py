@@ -19,6 +19,7 @@ from sqlalchemy import case, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from vidaudit.accounts.roles import TICKET_NOTIFIED, TICKET_OWNER
+from vidaudit.collector.identity import record_identities
 from vidaudit.collector.model import ChannelReport, DeviceReport, RunReport
 from vidaudit.compliance.model import BusinessDay, FailedCall, Violation
 from vidaudit.db.models import (
@@ -145,6 +146,16 @@ def store_observations(session: Session, run_id: int, batch: Sequence[Judged]) -
     channels = [channel_row(run_id, at, c) for _d, chans, at in batch for c in chans]
     if channels:
         session.execute(insert(ChannelObservationRow), channels)
+    _pin_identities(session, [(d, at) for d, _c, at in batch])
+
+
+def _pin_identities(session: Session, devices: Sequence[tuple[DeviceReport, dt.datetime]]) -> None:
+    """Pin first contacts and note strangers (collector/identity.py) in the transaction
+    that stores the devices' observations: whoever stores a device (``collect``, its
+    helpers, or a round's worker) records its identity, once per stored observation."""
+    seen = [(d.device_id, d.identity) for d, _at in devices if d.identity is not None]
+    if seen:
+        record_identities(session, seen, max(at for _d, at in devices))
 
 
 def add_picture_violations(
@@ -181,6 +192,7 @@ def store_run(session: Session, run_id: int, report: RunReport) -> TicketChanges
             insert(ChannelObservationRow),
             [channel_row(run_id, at, c) for c in report.channels],
         )
+    _pin_identities(session, [(d, at) for d in report.devices])
     return finish_run(session, run_id, finished_at=at, pictures_checked=report.pictures_checked)
 
 

@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from vidaudit.private_files import private_dir, touch_private
 from vidaudit.settings import Settings
 
 #: SQLite calls the progress handler every this many virtual-machine instructions.
@@ -24,14 +25,32 @@ _PROGRESS_STEPS = 10_000
 _DEADLINE_KEY = "vidaudit_statement_deadline"
 
 
-def make_engine(settings: Settings, url: str | None = None) -> Engine:
-    """Build the engine for ``url`` (default: the settings' database)."""
+class DatabaseMissing(Exception):
+    """The settings point at a SQLite file that does not exist (and may not be created)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(str(path))
+        self.path = path
+
+
+def make_engine(settings: Settings, url: str | None = None, *, create: bool = True) -> Engine:
+    """Build the engine for ``url`` (default: the settings' database).
+
+    A new SQLite file is created 0600 in a 0700 directory (surveillance records are not
+    for every account on the machine); with ``create=False`` a missing one raises
+    ``DatabaseMissing`` instead, so a command run in the wrong folder says where it
+    looked rather than quietly starting an empty database there."""
     target = make_url(url or settings.effective_database_url)
     timeout_s = settings.db_statement_timeout_s
     backend = target.get_backend_name()
     if backend == "sqlite":
         if target.database and target.database != ":memory:":
-            Path(target.database).parent.mkdir(parents=True, exist_ok=True)
+            path = Path(target.database)
+            if not path.exists():
+                if not create:
+                    raise DatabaseMissing(path.resolve())
+                private_dir(path.parent)
+                touch_private(path)
         engine = create_engine(target, connect_args={"timeout": timeout_s})
         _install_sqlite_limits(engine, timeout_s)
         return engine
@@ -72,5 +91,7 @@ def _install_sqlite_limits(engine: Engine, timeout_s: float) -> None:
         conn.connection.info[_DEADLINE_KEY][0] = 0.0
 
 
-def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+def make_sessionmaker(engine: Engine, info: dict[str, Any] | None = None) -> sessionmaker[Session]:
+    """Sessions on ``engine``; ``info`` is given to every session (the register's signer,
+    see review/register.py ``register_info``)."""
+    return sessionmaker(engine, expire_on_commit=False, info=info or {})

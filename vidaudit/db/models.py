@@ -62,6 +62,25 @@ class DeviceRow(Base):
     channels: Mapped[list[ChannelRow]] = relationship(back_populates="device")
 
 
+class DeviceIdentityRow(Base):
+    """The hardware pinned for a configured device (collector/identity.py), and the other
+    identity last seen at its address while nobody has accepted it."""
+
+    __tablename__ = "device_identities"
+
+    device_id: Mapped[str] = mapped_column(ForeignKey("devices.id"), primary_key=True)
+    serial: Mapped[str | None] = mapped_column(String(128))
+    cert_sha256: Mapped[str | None] = mapped_column(String(64))
+    pinned_at: Mapped[dt.datetime]
+    #: "first contact" or the person who accepted it
+    pinned_by: Mapped[str] = mapped_column(String(128))
+    seen_serial: Mapped[str | None] = mapped_column(String(128))
+    seen_cert_sha256: Mapped[str | None] = mapped_column(String(64))
+    seen_at: Mapped[dt.datetime | None]
+
+    device: Mapped[DeviceRow | None] = relationship()
+
+
 class ChannelRow(Base):
     __tablename__ = "channels"
 
@@ -273,11 +292,12 @@ class FaultTicketRow(Base):
 
 
 class RegisterHeadRow(Base):
-    """The review register's chain head: one row, updated with every append.
+    """The review register's chain head: one row, moved forward by every append.
 
     Appending reads and updates this row in the same transaction, which serialises
     appends on both backends (a row lock on PostgreSQL, the write lock on SQLite), so two
-    appends can never chain onto the same predecessor.
+    appends can never chain onto the same predecessor.  A trigger allows only that step
+    (seq + 1, then the new entry's hash): it cannot be moved back, zeroed or replaced.
     """
 
     __tablename__ = "register_head"
@@ -288,10 +308,11 @@ class RegisterHeadRow(Base):
 
 
 class RegisterEntryRow(Base):
-    """D4: every playback, frame pull and review, append-only and hash-chained.
+    """D4: every playback, frame pull and review, append-only, hash-chained and signed.
 
-    ``hash = sha256(prev_hash + canonical JSON of the entry)``; database triggers refuse
-    UPDATE and DELETE, and ``vidaudit register verify`` recomputes the chain.
+    ``hash = sha256(prev_hash + canonical JSON of the entry)``, signed with the register's
+    Ed25519 key (``signature``, by key ``key_id``); database triggers refuse UPDATE,
+    DELETE and REPLACE, and ``vidaudit register verify`` recomputes and checks it all.
     """
 
     __tablename__ = "register_entries"
@@ -314,6 +335,24 @@ class RegisterEntryRow(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSON)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+    #: fingerprint of the key that signed ``hash``; None when no key was configured
+    key_id: Mapped[str | None] = mapped_column(String(16))
+    #: base64 Ed25519 signature of the entry's hash (see review/signing.py)
+    signature: Mapped[str | None] = mapped_column(String(128))
+
+
+class RegisterCheckpointRow(Base):
+    """A signed checkpoint of the register head (review/checkpoints.py); append-only.
+    The same checkpoints go to a file outside the database and onto weekly reports."""
+
+    __tablename__ = "register_checkpoints"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(64))
+    at: Mapped[dt.datetime]
+    key_id: Mapped[str] = mapped_column(String(16))
+    signature: Mapped[str] = mapped_column(String(128))
 
 
 class EvidenceRow(Base):
@@ -503,10 +542,14 @@ class ApprovalRow(Base):
 
 
 class DailyCheckRow(Base):
-    """D1: the administrator's daily confirmation of the surveillance system."""
+    """D1: a branch's daily check, one row per branch and branch-local day (unique).
+
+    The people's confirmations are their own rows (``DailyCheckConfirmationRow``),
+    appended, never rewritten; this row says who confirmed first and when, and the day's
+    outcome: ``problems`` once anyone reported problems."""
 
     __tablename__ = "daily_checks"
-    __table_args__ = (Index("ix_daily_checks_branch_day", "branch_id", "day"),)
+    __table_args__ = (Index("uq_daily_checks_branch_day", "branch_id", "day", unique=True),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     branch_id: Mapped[str] = mapped_column(ForeignKey("branches.id"))
@@ -517,7 +560,22 @@ class DailyCheckRow(Base):
     run_id: Mapped[int | None] = mapped_column(ForeignKey("collection_runs.id"))
     #: ok | problems
     outcome: Mapped[str] = mapped_column(String(16))
+
+
+class DailyCheckConfirmationRow(Base):
+    """One person's confirmation of a daily check: who, when, what they found, their note."""
+
+    __tablename__ = "daily_check_confirmations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    check_id: Mapped[int] = mapped_column(ForeignKey("daily_checks.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    at: Mapped[dt.datetime]
+    #: ok | problems
+    outcome: Mapped[str] = mapped_column(String(16))
     note: Mapped[str] = mapped_column(Text)
+    #: the collector run the person was looking at
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("collection_runs.id"))
 
 
 class SnapshotRow(Base):

@@ -7,9 +7,11 @@ collects all problems of a file instead of stopping at the first.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 from pydantic import SecretStr, ValidationError
@@ -109,13 +111,73 @@ def _duplicate_ids(data: Mapping[str, object]) -> list[Problem]:
 
 #: PyYAML's safe loader on libyaml where the wheel has it: a county's inventory of
 #: thousands of channels parses ~4x faster; same data and error marks as the pure one.
-_SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BASE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class DuplicateKey(yaml.YAMLError):
+    def __init__(self, key: object, first_line: int, second_line: int) -> None:
+        super().__init__(f"key {key!r} on line {second_line} repeats line {first_line}")
+        self.key, self.first_line, self.second_line = key, first_line, second_line
+
+
+class _StrictLoader(_BASE_LOADER):  # type: ignore[valid-type,misc]
+    """The safe loader, refusing a key given twice in one mapping: YAML says keys are
+    unique, PyYAML lets the last one win silently (``retention_days: 30`` then ``: 1``
+    loaded 1).  Only the constructor is Python; parsing stays in libyaml."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> Any:
+        seen: dict[object, int] = {}
+        for key_node, _value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.setdefault(key, key_node.start_mark.line + 1)
+            except TypeError:
+                continue  # an unhashable key: the base constructor reports it
+            if first != key_node.start_mark.line + 1:
+                raise DuplicateKey(key, first, key_node.start_mark.line + 1)
+        return super().construct_mapping(node, deep=deep)
+
+
+_SAFE_LOADER = _StrictLoader
+
+#: ``scheme://user:secret@host``: a password written into a URL
+_URL_CREDENTIALS = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#@]*@")
+
+
+def _credentials_in_urls(data: object, path: list[int | str]) -> list[Problem]:
+    """Every string that is a URL with a user (and maybe a password) in it, by key path:
+    passwords go in ``password``/``password_file``, never a URL (it would be stored in
+    the database and shown wherever the URL is).  The value itself is never repeated."""
+    if isinstance(data, str):
+        if _URL_CREDENTIALS.match(data.strip()):
+            return [
+                Problem(
+                    format_loc(path),
+                    "credentials inside a URL are refused: give the user name in 'username' "
+                    "and the password as a ${ENV} reference or password_file",
+                )
+            ]
+        return []
+    if isinstance(data, dict):
+        return [p for k, v in data.items() for p in _credentials_in_urls(v, [*path, str(k)])]
+    if isinstance(data, list):
+        return [p for i, v in enumerate(data) for p in _credentials_in_urls(v, [*path, i])]
+    return []
 
 
 def parse_inventory(text: str, file: Path | str = "<inventory>") -> Inventory:
     """Validate inventory text; raise ``InventoryError`` naming every problem."""
     try:
         data = yaml.load(text, Loader=_SAFE_LOADER)  # noqa: S506 -- a safe loader
+    except DuplicateKey as exc:
+        duplicate = Problem(
+            f"line {exc.second_line}",
+            f"key {exc.key!r} is given twice in one mapping (lines {exc.first_line} and "
+            f"{exc.second_line}); YAML keeps only one of them",
+        )
+        raise InventoryError(file, [duplicate]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
@@ -123,7 +185,7 @@ def parse_inventory(text: str, file: Path | str = "<inventory>") -> Inventory:
         raise InventoryError(file, [Problem(where, f"not valid YAML: {problem}")]) from None
     if not isinstance(data, dict):
         raise InventoryError(file, [Problem("", "expected a mapping with 'branches' at the top")])
-    problems: list[Problem] = []
+    problems: list[Problem] = _credentials_in_urls(data, [])
     try:
         inventory = Inventory.model_validate(data)
     except ValidationError as exc:

@@ -112,6 +112,11 @@ class Device:
     def __repr__(self) -> str:
         return f"Device({self.url!r})"
 
+    @property
+    def peer_certificate(self) -> str | None:
+        """sha256 (hex) of the TLS certificate the device presented; None over http."""
+        return self._transport.peer_certificate
+
     def close(self) -> None:
         """Forget per-device state; the pool owns (and closes) the connections."""
         self._closed = True

@@ -18,6 +18,7 @@ with zeep only building their requests (``Device._call(raw=True)``).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -119,6 +120,8 @@ class BoundedTransport:
         self._recorder = recorder
         self._settings = settings
         self._middlewares = middlewares
+        #: sha256 (hex) of the TLS certificate the device last presented; None over http
+        self.peer_certificate: str | None = None
         self._timeout = aiohttp.ClientTimeout(
             total=settings.call_timeout_s,
             sock_connect=settings.connect_timeout_s,
@@ -266,6 +269,17 @@ class BoundedTransport:
                 ) from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def _note_certificate(self, response: aiohttp.ClientResponse) -> None:
+        # Which certificate answered, whether or not it is verified: pinned with the
+        # serial number so a different box at the same address is noticed.
+        connection = response.connection
+        transport = connection.transport if connection is not None else None
+        ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
+        if ssl_object is not None:
+            der = ssl_object.getpeercert(binary_form=True)
+            if der:
+                self.peer_certificate = hashlib.sha256(der).hexdigest()
+
     async def _post_once(
         self, address: str, message: bytes, headers: dict[str, str]
     ) -> tuple[int, CIMultiDict[str], bytes]:
@@ -277,6 +291,7 @@ class BoundedTransport:
             middlewares=self._middlewares,
             allow_redirects=False,
         ) as response:
+            self._note_certificate(response)
             try:
                 body = await read_bounded(response, self._settings.max_response_bytes)
             except BaseException:

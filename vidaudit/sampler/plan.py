@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from vidaudit.dates import EARLIEST, LATEST, parse_instant
 from vidaudit.inventory.schema import Branch, Channel, ChannelRole, Inventory
 
 #: Version of the selection algorithm, stored with each plan: a re-derivation must use the
@@ -151,6 +152,14 @@ def parse_events_csv(
     """Rows ``branch,channel,instant,kind[,note]``: channel is a channel id or a channel
     name in that branch (e.g. ``1号柜台``); instant is ISO 8601, with an offset or in the
     branch's time zone.  Every bad row is reported with its line number."""
+    try:
+        return _parse_events(text, inventory, source)
+    except csv.Error as exc:
+        # e.g. a field over csv's 131,072-character limit, a NUL byte
+        raise PlanError(f"{source}: not a readable CSV file: {exc}") from None
+
+
+def _parse_events(text: str, inventory: Inventory, source: str) -> list[TargetedEvent]:
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))  # Excel writes a BOM
     needed = {"branch", "channel", "instant", "kind"}
     if reader.fieldnames is None or not needed <= {f.strip() for f in reader.fieldnames}:
@@ -164,13 +173,13 @@ def parse_events_csv(
         if branch is None:
             problems.append(f"{source}:{line}: unknown branch {values['branch']!r}")
             continue
-        try:
-            at = dt.datetime.fromisoformat(values["instant"])
-        except ValueError:
-            problems.append(f"{source}:{line}: instant {values['instant']!r} is not ISO 8601")
+        at = parse_instant(values["instant"], inventory.branch_timezone(branch))
+        if at is None:
+            problems.append(
+                f"{source}:{line}: instant {values['instant'][:40]!r} is not an ISO 8601 "
+                f"time between {EARLIEST} and {LATEST}"
+            )
             continue
-        if at.tzinfo is None:
-            at = at.replace(tzinfo=inventory.branch_timezone(branch))
         if not values["kind"]:
             problems.append(f"{source}:{line}: kind is empty")
             continue

@@ -4,8 +4,10 @@ static and locale folders (no database access: ``vidaudit serve`` checks the sch
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,14 +19,19 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from vidaudit.db.engine import make_sessionmaker
 from vidaudit.inventory import load_inventory
+from vidaudit.review.checkpoints import checkpoint_every
+from vidaudit.review.register import register_info
+from vidaudit.review.signing import SignerSource
 from vidaudit.settings import Settings
 from vidaudit.web.auth import LoginLimiter
 from vidaudit.web.deps import PermissionGuard, public
 from vidaudit.web.errors import install_error_handlers
 from vidaudit.web.i18n import Catalogue
+from vidaudit.web.limits import InputLimits
 from vidaudit.web.routes import ROUTERS
 from vidaudit.web.state import WEB_ROOT, WebState, utc_now
 from vidaudit.web.templating import make_environment
@@ -144,8 +151,28 @@ def create_app(
     # broken inventory stops the server with the loader's message rather than half-working.
     inventory_path = settings.inventory if settings.inventory.is_file() else None
     inventory = load_inventory(inventory_path) if inventory_path else None
+    signer = SignerSource(settings)
+    sessions = make_sessionmaker(engine, register_info(signer))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        minutes = settings.register_checkpoint_minutes
+        task = None
+        if minutes > 0:
+            task = asyncio.create_task(
+                checkpoint_every(sessions, signer, settings.checkpoints_file, minutes, clock)
+            )
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
     app = FastAPI(
         title="vidaudit",
+        lifespan=lifespan,
         # No public API documentation: every route but login needs a session anyway, and
         # the schema would list every page to an anonymous visitor.
         docs_url=None,
@@ -154,19 +181,30 @@ def create_app(
     )
     app.state.web = WebState(
         settings=settings,
-        sessions=make_sessionmaker(engine),
+        sessions=sessions,
         catalogue=Catalogue.load(root / "locales"),
         templates=make_environment(root / "templates"),
-        limiter=LoginLimiter(settings.web_login_attempts, settings.web_login_window_min * 60),
+        limiter=LoginLimiter(
+            account_free=settings.web_login_attempts,
+            address_free=settings.web_login_address_attempts,
+            max_delay_s=settings.web_login_max_delay_s,
+            forget_s=settings.web_login_window_min * 60,
+        ),
         web_root=root,
         clock=clock,
         inventory=inventory,
         inventory_path=inventory_path,
+        signer=signer,
     )
     for router in ROUTERS:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=root / "static"), name="static")
     install_error_handlers(app)
+    app.add_middleware(InputLimits, max_body_bytes=settings.web_max_body_bytes)
+    if settings.web_trusted_proxies:
+        # X-Forwarded-For/-Proto only from the named proxies; from anyone else they are the
+        # client's own claim (a login guesser would rotate it to escape the address limit).
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.web_trusted_proxies)
     app.add_middleware(SecurityHeaders)
     _check_every_route_is_guarded(app)
     return app

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Form, Path, Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -56,6 +56,19 @@ def get_db(request: Request) -> Iterator[Session]:
 
 
 SessionDep = Annotated[Session, Depends(get_db)]
+
+#: the largest id a table's integer key holds (PostgreSQL ``integer``); ids are positive
+MAX_DB_ID = 2**31 - 1
+#: a record id in a path: anything else (0, negative, 2**63, not a number) is a 404
+DbId = Annotated[int, Path(ge=1, le=MAX_DB_ID)]
+#: longest note, reason or comment a person types into a form
+MAX_FORM_TEXT = 4000
+#: longest other form field (choices, numbers, dates, ids)
+MAX_FORM_FIELD = 200
+#: form fields with their bound: a longer value is a 400 page before the handler runs
+FormText = Annotated[str, Form(max_length=MAX_FORM_TEXT)]
+FormField = Annotated[str, Form(max_length=MAX_FORM_FIELD)]
+FormChoices = Annotated[list[str] | None, Form(max_length=MAX_FORM_FIELD)]
 
 
 async def submitted_csrf(request: Request) -> str | None:

@@ -12,6 +12,7 @@ from urllib.parse import quote
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from vidaudit.web.deps import SAFE_METHODS, Forbidden, LoginRequired
@@ -25,7 +26,10 @@ _STATUS_KEYS = {
     403: "error.forbidden",
     404: "error.not_found",
     405: "error.method_not_allowed",
+    413: "error.too_large",
+    414: "error.too_long",
     422: "error.bad_request",
+    431: "error.too_long",
     429: "error.too_many",
     500: "error.server",
 }
@@ -81,11 +85,23 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
+    # A path that names no possible record (an id out of range, a malformed one) is a page
+    # that does not exist; a bad query or form field is a bad request.
+    status = 404 if any(e["loc"][:1] == ("path",) for e in exc.errors()) else 400
     if wants_json(request):
         # Only where and what: the input itself may be a password typed into a form.
         errors = [{"loc": e["loc"], "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
-        return JSONResponse({"detail": "error.bad_request", "errors": errors}, 422)
-    return error_response(request, 422)
+        return JSONResponse({"detail": _STATUS_KEYS[status], "errors": errors}, status)
+    return error_response(request, status)
+
+
+async def _out_of_range(request: Request, exc: Exception) -> Response:
+    # The last line of defence, not the first: ids and dates are bounded where they are
+    # read (DbId, the date parsers).  A number or date that still overflows (Python's date
+    # arithmetic, SQLite's 64-bit integers, PostgreSQL's numeric ranges) was bad input,
+    # not a server fault: 400, and a log line naming the route so the bound gets added.
+    log.warning("out-of-range input on %s %s: %s", request.method, request.url.path, exc)
+    return error_response(request, 400)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -93,3 +109,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Forbidden, _forbidden)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(OverflowError, _out_of_range)
+    app.add_exception_handler(DataError, _out_of_range)

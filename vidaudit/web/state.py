@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import jinja2
@@ -12,6 +12,8 @@ from fastapi import FastAPI, Request
 from sqlalchemy.orm import Session, sessionmaker
 
 from vidaudit.inventory.schema import Inventory
+from vidaudit.review.checkpoints import Checkpoint, read_file
+from vidaudit.review.signing import PublicKeys, SignerSource
 from vidaudit.settings import Settings
 from vidaudit.web.auth import LoginLimiter
 from vidaudit.web.i18n import Catalogue
@@ -50,6 +52,19 @@ class WebState:
     #: references for frame pulls); None when the settings' inventory file is absent
     inventory: Inventory | None = None
     inventory_path: Path | None = None
+    #: the review register's key (signing appends, checkpoints, the server's verify)
+    signer: SignerSource = field(default_factory=lambda: SignerSource.fixed(None))
+
+    def public_keys(self) -> PublicKeys:
+        signer = self.signer.get()
+        return PublicKeys([signer.public] if signer is not None else [])
+
+    def kept_checkpoints(self) -> list[Checkpoint]:
+        path = self.settings.checkpoints_file
+        try:
+            return read_file(path)[0]
+        except FileNotFoundError:
+            return []
 
 
 def web_state(app_or_request: FastAPI | Request) -> WebState:

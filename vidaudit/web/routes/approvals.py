@@ -10,14 +10,21 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from vidaudit.accounts.roles import Permission
 from vidaudit.db.models import ApprovalRow, UserRow
 from vidaudit.review.approvals import ApprovalError, decide_approval
-from vidaudit.web.deps import SessionDep, check_branch, require_permission
+from vidaudit.web.deps import (
+    DbId,
+    FormField,
+    FormText,
+    SessionDep,
+    check_branch,
+    require_permission,
+)
 from vidaudit.web.state import web_state
 from vidaudit.web.templating import render
 from vidaudit.web.views.approvals import approval_lists
@@ -77,9 +84,9 @@ def decide(
     request: Request,
     db: SessionDep,
     user: Annotated[UserRow, require_permission(Permission.APPROVE)],
-    approval_id: int,
-    decision: Annotated[str, Form()] = "",
-    note: Annotated[str, Form()] = "",
+    approval_id: DbId,
+    decision: FormField = "",
+    note: FormText = "",
 ) -> Response:
     approval = db.get(ApprovalRow, approval_id)
     if approval is None:

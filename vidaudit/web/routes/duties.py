@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from vidaudit.accounts.roles import Permission
 from vidaudit.db.models import BranchRow, UserRow
 from vidaudit.inventory.calendar import branch_calendar, current_policy
+from vidaudit.review.daily_checks import MAX_NOTE, confirm, confirmations, todays_check
 from vidaudit.web.deps import (
     BranchScope,
     SessionDep,
@@ -27,13 +28,7 @@ from vidaudit.web.deps import (
 from vidaudit.web.i18n import DEFAULT_TIMEZONE, zone
 from vidaudit.web.state import web_state
 from vidaudit.web.templating import render
-from vidaudit.web.views.duties_check import (
-    MAX_NOTE,
-    collector_today,
-    confirm,
-    confirmer_name,
-    todays_check,
-)
+from vidaudit.web.views.duties_check import collector_today, confirmer_name
 from vidaudit.web.views.duties_data import (
     HISTORY_WEEKS,
     BadWeek,
@@ -151,6 +146,7 @@ def daily_check_page(
             "collector": collector_today(db, branch_id, today, row.timezone, now),
             "check": check,
             "confirmed_by": confirmer_name(db, check),
+            "confirmations": confirmations(db, check),
             "done": done,
             "max_note": MAX_NOTE,
         },
@@ -179,7 +175,6 @@ def daily_check_confirm(
         note=note,
         run_id=collector.result.run_id if collector.result is not None else None,
         now=now,
-        tz=row.timezone,
     )
     db.commit()
     return RedirectResponse(

@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, File, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 # openpyxl ships no type information and the project does not install types-openpyxl
@@ -35,7 +35,15 @@ from vidaudit.review.findings import (
     is_overdue,
 )
 from vidaudit.review.items import BY_CODE
-from vidaudit.web.deps import Forbidden, SessionDep, check_branch, require_permission
+from vidaudit.web.deps import (
+    DbId,
+    Forbidden,
+    FormField,
+    FormText,
+    SessionDep,
+    check_branch,
+    require_permission,
+)
 from vidaudit.web.export import Cell, download, to_csv, to_xlsx
 from vidaudit.web.i18n import DEFAULT_TIMEZONE, Translator, fmt_dt, localtime
 from vidaudit.web.state import web_state
@@ -283,7 +291,7 @@ def _load(db: Session, user: UserRow, finding_id: int) -> FindingRow:
 
 @router.get("/findings/{finding_id}", response_class=HTMLResponse)
 def finding_detail(
-    request: Request, db: SessionDep, user: ViewUser, finding_id: int
+    request: Request, db: SessionDep, user: ViewUser, finding_id: DbId
 ) -> HTMLResponse:
     return _detail(request, db, user, _load(db, user, finding_id))
 
@@ -297,12 +305,12 @@ def finding_change(
     request: Request,
     db: SessionDep,
     user: ViewUser,
-    finding_id: int,
-    action: Annotated[str, Form()] = "",
-    version: Annotated[str, Form()] = "",
-    note: Annotated[str, Form()] = "",
-    owner_id: Annotated[str, Form()] = "",
-    deadline: Annotated[str, Form()] = "",
+    finding_id: DbId,
+    action: FormField = "",
+    version: FormField = "",
+    note: FormText = "",
+    owner_id: FormField = "",
+    deadline: FormField = "",
     evidence: Annotated[UploadFile | None, File()] = None,
 ) -> Response:
     finding = _load(db, user, finding_id)

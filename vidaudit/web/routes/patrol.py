@@ -16,7 +16,7 @@ from fastapi.responses import FileResponse, HTMLResponse
 from vidaudit.accounts.roles import Permission
 from vidaudit.db.models import ChannelRow, DeviceRow, EvidenceRow, SnapshotRow, UserRow
 from vidaudit.evidence.store import EvidenceStore
-from vidaudit.web.deps import BranchScope, SessionDep, check_branch, require_permission
+from vidaudit.web.deps import BranchScope, DbId, SessionDep, check_branch, require_permission
 from vidaudit.web.state import web_state
 from vidaudit.web.templating import render
 from vidaudit.web.views.duties_snapshots import PATROL_ROLES, latest_snapshots
@@ -58,7 +58,7 @@ def patrol_snapshot(
     request: Request,
     db: SessionDep,
     user: Annotated[UserRow, require_permission(Permission.VIEW_PATROL)],
-    snapshot_id: int,
+    snapshot_id: DbId,
 ) -> FileResponse:
     snapshot = db.get(SnapshotRow, snapshot_id)
     if snapshot is None or snapshot.evidence_sha256 is None:

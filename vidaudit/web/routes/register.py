@@ -85,12 +85,17 @@ def verify_register(
     user: Annotated[UserRow, require_permission(Permission.VERIFY_REGISTER)],
 ) -> HTMLResponse:
     # The whole chain, whatever the reader's scope: a break anywhere matters to everyone.
-    chain = verify(db)
-    files: EvidenceCheck = evidence_store(web_state(request)).verify(db)
+    # The server checks with its own key's public half and the checkpoints file; an
+    # auditor who trusts neither runs `vidaudit register verify --public-key` instead.
+    state = web_state(request)
+    chain = verify(db, state.public_keys(), state.kept_checkpoints())
+    files: EvidenceCheck = evidence_store(state).verify(db)
+    keys = state.public_keys()
     result = {
-        "ok": chain.ok and files.ok,
+        "ok": chain.ok and files.ok and chain.signatures_checked,
         "chain": chain,
+        "key_ids": ", ".join(keys.ids),
         "files": files,
-        "at": web_state(request).clock(),
+        "at": state.clock(),
     }
     return _page(request, db, user, Filters(), 1, result)

@@ -3,13 +3,14 @@
 ``/reports``                                   the branches in scope, with report links
 ``/reports/weekly?branch=B&week=2026-11-16``   the week's report (HTML, prints on A4)
 ``/reports/weekly.pdf?branch=B&week=…``        the same numbers as a PDF (reportlab)
+``POST /reports/weekly/checkpoint``            sign a register checkpoint now, for the report
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Annotated
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -18,8 +19,10 @@ from sqlalchemy.orm import Session
 from vidaudit.accounts.roles import Permission
 from vidaudit.db.models import BranchRow, UserRow
 from vidaudit.inventory.calendar import current_policy
+from vidaudit.review.checkpoints import Outcome, checkpoint_now
 from vidaudit.web.deps import (
     BranchScope,
+    FormField,
     SessionDep,
     check_branch,
     require_permission,
@@ -85,11 +88,44 @@ def weekly_html(
     report = _report(request, db, user, branch, week)
     if isinstance(report, Response):
         return report
+    state = web_state(request)
+    outcome = request.query_params.get("checkpoint", "")
     return render(
         request,
         "report_weekly.html",
-        {"report": report, "tz": report.tz, "finding_statuses": FINDING_STATUSES},
+        {
+            "report": report,
+            "tz": report.tz,
+            "finding_statuses": FINDING_STATUSES,
+            "can_sign": state.signer.get() is not None,
+            "checkpoint_outcome": outcome if outcome in set(Outcome) else "",
+        },
     )
+
+
+@router.post("/reports/weekly/checkpoint")
+def sign_checkpoint(
+    request: Request,
+    db: SessionDep,
+    user: Annotated[UserRow, require_permission(Permission.VIEW_REPORTS)],
+    branch: FormField = "",
+    week: FormField = "",
+) -> Response:
+    """Sign a checkpoint of the register head now, then show the report again with it.
+    A deliberate action (POST, CSRF-checked): opening or printing a report signs nothing,
+    it prints the newest checkpoint, which the server signs at least hourly.  Anyone who
+    may read the report may ask: a checkpoint records no one's act and changes no record,
+    it vouches for a chain it has just verified."""
+    if branch:
+        if db.get(BranchRow, branch) is None:
+            raise HTTPException(404)
+        check_branch(user, branch)
+    state = web_state(request)
+    outcome = checkpoint_now(
+        state.sessions, state.signer, state.settings.checkpoints_file, state.clock()
+    )
+    query = urlencode({"branch": branch, "week": week, "checkpoint": outcome.value})
+    return RedirectResponse(f"/reports/weekly?{query}#register", status_code=303)
 
 
 @router.get("/reports/weekly.pdf")

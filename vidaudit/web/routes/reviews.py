@@ -20,7 +20,7 @@ from vidaudit.db.models import (
 )
 from vidaudit.review.access import footage_access
 from vidaudit.review.items import BY_CODE
-from vidaudit.web.deps import SessionDep, check_branch, require_permission
+from vidaudit.web.deps import DbId, SessionDep, check_branch, require_permission
 from vidaudit.web.i18n import DEFAULT_TIMEZONE
 from vidaudit.web.templating import render
 from vidaudit.web.views.review_common import (
@@ -40,7 +40,7 @@ def review_record(
     request: Request,
     db: SessionDep,
     user: Annotated[UserRow, require_permission(Permission.VIEW_REPORTS)],
-    review_id: int,
+    review_id: DbId,
 ) -> HTMLResponse:
     review = db.get(ReviewRow, review_id)
     if review is None:

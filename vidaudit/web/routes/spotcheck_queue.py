@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from vidaudit.accounts.roles import Permission
+from vidaudit.dates import parse_date
 from vidaudit.db.models import UserRow
 from vidaudit.inventory.schema import ChannelRole
 from vidaudit.sampler.plan import (
@@ -29,7 +30,7 @@ from vidaudit.sampler.plan import (
     targeted_plan,
 )
 from vidaudit.sampler.store import save_plan
-from vidaudit.web.deps import SessionDep, require_permission
+from vidaudit.web.deps import FormField, SessionDep, require_permission
 from vidaudit.web.i18n import zone
 from vidaudit.web.state import web_state
 from vidaudit.web.templating import render
@@ -69,9 +70,8 @@ class RandomPlanInput(BaseModel):
         n, days = read_int(self.count, 1, 500), read_int(self.period_days, 1, 366)
         window = read_int(self.window_min, 1, 240)
         per_task = read_int(self.frames, 1, MAX_PULL_FRAMES)
-        try:
-            first = dt.date.fromisoformat(self.period_start.strip())
-        except ValueError:
+        first = parse_date(self.period_start)
+        if first is None:  # not a date, or outside 2000-2199 (year 1 or 9999 overflows)
             return None
         known = {r.value for r in ChannelRole}
         if n is None or days is None or window is None or per_task is None:
@@ -248,7 +248,7 @@ def create_targeted_plan(
     db: SessionDep,
     user: PlanUser,
     events: Annotated[UploadFile | None, File()] = None,
-    frames: Annotated[str, Form()] = "6",
+    frames: FormField = "6",
 ) -> Response:
     state = web_state(request)
     form = PlanForm(frames=frames)

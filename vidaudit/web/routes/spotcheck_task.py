@@ -20,7 +20,7 @@ from functools import partial
 from typing import Annotated, Any
 
 import anyio.from_thread
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
@@ -35,7 +35,7 @@ from vidaudit.review.items import Verdict
 from vidaudit.review.reviews import ItemMark, ReviewError, submit_review
 from vidaudit.sampler.pull import PullError
 from vidaudit.sampler.tasks import Puller, pull_task
-from vidaudit.web.deps import Forbidden, SessionDep, require_permission
+from vidaudit.web.deps import DbId, Forbidden, FormField, FormText, SessionDep, require_permission
 from vidaudit.web.i18n import zone
 from vidaudit.web.state import web_state
 from vidaudit.web.templating import render
@@ -135,7 +135,7 @@ def _task_page(
 
 
 @router.get("/spot-checks/{task_id}", response_class=HTMLResponse)
-def task_page(request: Request, db: SessionDep, user: ViewUser, task_id: int) -> HTMLResponse:
+def task_page(request: Request, db: SessionDep, user: ViewUser, task_id: DbId) -> HTMLResponse:
     # No check_branch here: a person outside the branch sees the task only to ask the
     # branch head for approval (D4); its frames stay hidden until the head agrees.
     return _task_page(request, db, user, load_task(db, task_id))
@@ -146,8 +146,8 @@ def request_access(
     request: Request,
     db: SessionDep,
     user: ReviewUser,
-    task_id: int,
-    reason: Annotated[str, Form()] = "",
+    task_id: DbId,
+    reason: FormText = "",
 ) -> Response:
     tv = load_task(db, task_id)
     task = tv.task
@@ -177,12 +177,12 @@ def pull(
     request: Request,
     db: SessionDep,
     user: ReviewUser,
-    task_id: int,
-    mode: Annotated[str, Form()] = "planned",
-    count: Annotated[str, Form()] = "3",
-    frame_id: Annotated[str, Form()] = "",
-    step_s: Annotated[str, Form()] = "5",
-    direction: Annotated[str, Form()] = "forward",
+    task_id: DbId,
+    mode: FormField = "planned",
+    count: FormField = "3",
+    frame_id: FormField = "",
+    step_s: FormField = "5",
+    direction: FormField = "forward",
 ) -> Response:
     state = web_state(request)
     tv = load_task(db, task_id)
@@ -250,7 +250,7 @@ def parse_review_form(
 
 @router.post("/spot-checks/{task_id}/review", response_class=HTMLResponse)
 def submit(
-    request: Request, db: SessionDep, user: ReviewUser, task_id: int, posted: PostedForm
+    request: Request, db: SessionDep, user: ReviewUser, task_id: DbId, posted: PostedForm
 ) -> Response:
     state = web_state(request)
     tv = load_task(db, task_id)

@@ -41,6 +41,7 @@ KNOWN_RULES = (
     "R5.audio",
     "R5.unverifiable",
     "R6.offline",
+    "R6.identity",
     "R6.no_recording",
     "R6.not_recording",
     "R6.unverifiable",
@@ -120,6 +121,11 @@ def explain(violation: dict[str, Any], t: Translator) -> Explained:
             detail = t("dashboard.rule_detail", detail=str(message))
     elif rule == "R6.offline":
         values = {"kind": error_kind_text(evidence.get("error_kind"), t)}
+    elif rule == "R6.identity":
+        values = {
+            "seen": evidence.get("seen_serial") or "?",
+            "pinned": evidence.get("pinned_serial") or "?",
+        }
     elif rule == "R6.not_recording" and evidence.get("age_min") is not None:
         text_key = "dashboard.rule_text.r6_not_recording_stale"
         values = {"minutes": evidence.get("age_min")}

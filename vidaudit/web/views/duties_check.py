@@ -1,6 +1,5 @@
-"""D1, the administrator's daily check: today's collector result for one branch, and the
-confirmation (one row per branch per day; a later confirmation is appended, never
-written over, so the record shows everything that was said that day)."""
+"""D1, the administrator's daily check: today's collector result for one branch (the
+confirmations themselves are recorded by vidaudit/review/daily_checks.py)."""
 
 from __future__ import annotations
 
@@ -23,9 +22,6 @@ from vidaudit.db.models import (
 )
 from vidaudit.web.i18n import fmt_dt
 from vidaudit.web.views.duties_snapshots import SnapshotTile, latest_snapshots
-
-OUTCOMES = ("ok", "problems")
-MAX_NOTE = 2000
 
 
 @dataclass(frozen=True)
@@ -122,55 +118,6 @@ def collector_today(
             channel.channel_id, names.get(channel.channel_id, ""), violations
         )
     return found
-
-
-def todays_check(db: Session, branch_id: str, day: dt.date) -> DailyCheckRow | None:
-    return db.scalars(
-        select(DailyCheckRow)
-        .where(DailyCheckRow.branch_id == branch_id, DailyCheckRow.day == day)
-        .order_by(DailyCheckRow.id)
-        .limit(1)
-    ).first()
-
-
-def confirm(
-    db: Session,
-    *,
-    branch_id: str,
-    day: dt.date,
-    user: UserRow,
-    outcome: str,
-    note: str,
-    run_id: int | None,
-    now: dt.datetime,
-    tz: str,
-) -> tuple[DailyCheckRow, bool]:
-    """Record the day's check; returns (row, created).  A second confirmation of the same
-    day is appended to the note with who, when and what they found, and a day that had
-    problems keeps ``problems`` even if a later confirmation says ok."""
-    if outcome not in OUTCOMES:
-        raise ValueError(f"outcome must be one of {OUTCOMES}")
-    note = note.strip()[:MAX_NOTE]
-    row = todays_check(db, branch_id, day)
-    if row is None:
-        row = DailyCheckRow(
-            branch_id=branch_id,
-            day=day,
-            user_id=user.id,
-            confirmed_at=now,
-            run_id=run_id,
-            outcome=outcome,
-            note=note,
-        )
-        db.add(row)
-        db.flush()
-        return row, True
-    addition = f"[{fmt_dt(now, tz)} {user.display_name} · {outcome}] {note}".rstrip()
-    row.note = f"{row.note}\n{addition}" if row.note else addition
-    if outcome == "problems":
-        row.outcome = "problems"
-    db.flush()
-    return row, False
 
 
 def confirmer_name(db: Session, row: DailyCheckRow | None) -> str:

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from vidaudit.dates import plausible
 from vidaudit.db.models import BranchRow, DailyCheckRow, ReviewRow
 from vidaudit.inventory.calendar import branch_calendar
 from vidaudit.inventory.schema import Inventory, Policy
@@ -37,14 +38,18 @@ def parse_week(text: str | None, today: dt.date) -> dt.date:
     ``2026-W47`` (what ``<input type=week>`` sends); empty means this week."""
     if not text:
         return week_start(today)
-    text = text.strip()
+    text = text.strip()[:32]
     match = _ISO_WEEK.match(text)
     try:
         if match:
-            return dt.date.fromisocalendar(int(match.group(1)), int(match.group(2)), 1)
-        return week_start(dt.date.fromisoformat(text))
+            monday = dt.date.fromisocalendar(int(match.group(1)), int(match.group(2)), 1)
+        else:
+            monday = week_start(dt.date.fromisoformat(text))
     except ValueError:
         raise BadWeek(text) from None
+    if not plausible(monday):  # year 1 or 9999: weeks around it overflow
+        raise BadWeek(text)
+    return monday
 
 
 def iso_week(monday: dt.date) -> str:

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from vidaudit.dates import parse_date
 from vidaudit.db.models import RegisterEntryRow, UserRow
 from vidaudit.web.deps import branch_scope
 from vidaudit.web.i18n import DEFAULT_TIMEZONE, zone
@@ -38,13 +39,6 @@ class Filters:
         }
 
 
-def _date(text: str) -> dt.date | None:
-    try:
-        return dt.date.fromisoformat(text.strip())
-    except ValueError:
-        return None
-
-
 def entries_query(db: Session, user: UserRow, filters: Filters) -> Select[RegisterEntryRow]:
     query = select(RegisterEntryRow)
     scope = branch_scope(user)
@@ -60,7 +54,7 @@ def entries_query(db: Session, user: UserRow, filters: Filters) -> Select[Regist
     # Dates are calendar days where the reader is: the chosen branch's zone, else Beijing.
     zones = branch_zones(db)
     tz = zone(zones.get(filters.branch, DEFAULT_TIMEZONE))
-    first, last = _date(filters.date_from), _date(filters.date_to)
+    first, last = parse_date(filters.date_from), parse_date(filters.date_to)
     if first is not None:
         query = query.where(RegisterEntryRow.at >= dt.datetime.combine(first, dt.time(), tz))
     if last is not None:

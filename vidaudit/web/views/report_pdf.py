@@ -62,7 +62,26 @@ def report_font(font_file: Path | None = None) -> str:
     return FALLBACK_FONT
 
 
-def _styles(font: str) -> dict[str, ParagraphStyle]:
+@functools.cache
+def code_font(font_file: Path | None, report: str) -> str:
+    """The fixed-width face for the register checkpoint, which an auditor may type back
+    (base64 tells ``l`` from ``I`` only in a fixed-width face): face 1 of a .ttc (in
+    wqy-zenhei.ttc, WenQuanYi Zen Hei Mono), embedded like the report's font; else the
+    report's font itself.  Courier would be neither embedded nor the same on every
+    reader."""
+    path = font_file or DEFAULT_FONT_FILE
+    if report == FALLBACK_FONT or path.suffix.lower() != ".ttc":
+        return report
+    name = f"report-{path.stem}-mono"
+    try:
+        pdfmetrics.registerFont(TTFont(name, str(path), subfontIndex=1))
+    except (OSError, TTFError, IndexError) as exc:  # a collection with one face
+        log.info("report font %s has no second face (%s): the checkpoint uses its first", path, exc)
+        return report
+    return name
+
+
+def _styles(font: str, code: str) -> dict[str, ParagraphStyle]:
     base = ParagraphStyle("base", fontName=font, fontSize=9.5, leading=13, wordWrap="CJK")
     return {
         "base": base,
@@ -73,6 +92,10 @@ def _styles(font: str) -> dict[str, ParagraphStyle]:
         ),
         "cell": ParagraphStyle("cell", parent=base, fontSize=8.5, leading=11),
         "bad": ParagraphStyle("bad", parent=base, textColor=colors.HexColor("#b3261e")),
+        # the checkpoint line, typed back by an auditor: wrapped at its spaces only
+        "code": ParagraphStyle(
+            "code", parent=base, fontName=code, fontSize=7, leading=9, wordWrap=None
+        ),
     }
 
 
@@ -143,7 +166,7 @@ def weekly_pdf(
 ) -> bytes:
     """The report as PDF bytes; ``font_file`` overrides the default TrueType CJK font."""
     font = report_font(font_file)
-    styles = _styles(font)
+    styles = _styles(font, code_font(font_file, font))
     header: list[object]
     rows: list[list[object]]
     tz = report.tz
@@ -255,6 +278,19 @@ def weekly_pdf(
     else:
         story.append(_p(t("report.none"), styles["base"]))
 
+    story.append(_p(t("report.register_checkpoint"), styles["h2"]))
+    cov = report.register
+    if cov.checkpoint is not None:
+        hint = t(
+            "report.register_checkpoint_hint",
+            n=cov.checkpoint.seq,
+            at=fmt_dt(cov.checkpoint.at, tz),
+        )
+        story += [_p(hint, styles["sub"]), _p(cov.checkpoint.line, styles["code"])]
+    if cov.entries == 0:
+        story.append(_p(t("report.register_empty"), styles["sub"]))
+    elif cov.uncovered:
+        story.append(_p(t("report.register_uncovered", n=cov.uncovered), styles["bad"]))
     story += [
         Spacer(1, 10 * mm),
         _p(t("report.signatures"), styles["base"]),

@@ -28,6 +28,7 @@ from vidaudit.db.models import (
     UserRow,
 )
 from vidaudit.inventory.schema import Inventory, Policy
+from vidaudit.review.checkpoints import Coverage, coverage
 from vidaudit.web.i18n import zone
 from vidaudit.web.views.duties_data import DutyLine, duties_for_weeks, week_bounds
 
@@ -85,6 +86,9 @@ class WeeklyReport:
     findings_closed: list[FindingLine] = field(default_factory=list)
     findings_overdue: list[FindingLine] = field(default_factory=list)
     tickets: list[FaultTicketRow] = field(default_factory=list)
+    #: the newest register checkpoint and the entries after it: printed, so the paper
+    #: copy shows how far the register reached whatever happens to the database later
+    register: Coverage = field(default_factory=lambda: Coverage(None, 0))
 
     @property
     def sunday(self) -> dt.date:
@@ -206,6 +210,7 @@ def weekly_report(
     )
     people = dict(db.execute(select(UserRow.id, UserRow.display_name)).all())
     report.compliance = _compliance(db, branch.id, start, as_of, names)
+    report.register = coverage(db)
 
     for review in db.scalars(
         select(ReviewRow)
