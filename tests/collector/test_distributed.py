@@ -20,9 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.collector.distributed_kit import Cluster, SimFleet, sim_fleet, wait_until
 from tests.collector.pg_cluster import ThrowawayCluster
+from tests.collector.test_identity import swapped
 from vidaudit.collector.queue import utcnow
 from vidaudit.collector.rounds import finish_round
 from vidaudit.sim import GenerateSpec, Scenario, running_fleet
@@ -344,3 +346,69 @@ def _count_in_flight(
             in_flight[device_id] -= 1
 
     device.respond = counted
+
+
+def test_a_round_pins_identities_and_judges_a_swapped_recorder_as_collect_does(
+    pg_url: str, tmp_path: Path, faulty: SimFleet
+) -> None:
+    """Issue 12's R6.identity on the distributed path: a round pins each device it reads
+    on first contact, once; after two recorders swap addresses the next round reports
+    R6.identity for both, judges none of their channels, and agrees with ``collect``."""
+    cluster = Cluster(pg_url, tmp_path, faulty.inventory)
+    try:
+        cluster.worker("--concurrency", "4")
+        cluster.wait_for_workers(1)
+        first = cluster.cli("schedule", "--once", "--wait", "--format", "json")
+        assert first.returncode == 0, first.stderr
+        online = sorted(d["id"] for d in json.loads(first.stdout)["devices"] if d["online"])
+        assert len(online) >= 2
+        pins = dict(cluster.rows("SELECT device_id, serial FROM device_identities"))
+        assert pins == {d: faulty.truth["devices"][d]["serial"] for d in online}
+        assert {by for (by,) in cluster.rows("SELECT pinned_by FROM device_identities")} == {
+            "first contact"
+        }
+
+        a, b = online[:2]
+        crossed = tmp_path / "cameras.swapped.yaml"
+        swapped(faulty.inventory, crossed, a, b)
+        # the sim's passwords file is named relative to its inventory: point at it from here
+        data = yaml.safe_load(crossed.read_text(encoding="utf-8"))
+        data["env_file"] = str(faulty.inventory.parent / data["env_file"])
+        crossed.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+        cluster.workers[0].send_signal(signal.SIGTERM)
+        assert cluster.workers[0].wait(60) == 0
+        cluster.env["VIDAUDIT_INVENTORY"] = str(crossed)
+        cluster.worker("--concurrency", "4")
+        second = cluster.cli("schedule", "--once", "--wait", "--format", "json")
+        assert second.returncode == 0, second.stderr
+        document = json.loads(second.stdout)
+        run_id = cluster.scalar("SELECT max(id) FROM collection_runs WHERE kind = 'round'")
+        assert set(observations_per_device(cluster, run_id).values()) == {1}
+        devices = {d["id"]: d for d in document["devices"]}
+        for device_id in (a, b):
+            assert [v["rule"] for v in devices[device_id]["violations"]] == ["R6.identity"]
+            judged = [c for c in document["channels"] if c["device"] == device_id]
+            assert judged
+            assert all(
+                [v["rule"] for v in c["violations"]] == ["R6.identity"] and not c["compliant"]
+                for c in judged
+            ), judged
+        # the pins stay; the stranger each address now answers with is noted once
+        assert dict(cluster.rows("SELECT device_id, serial FROM device_identities")) == pins
+        seen = dict(
+            cluster.rows(
+                "SELECT device_id, seen_serial FROM device_identities WHERE seen_at IS NOT NULL"
+            )
+        )
+        assert seen == {a: pins[b], b: pins[a]}
+
+        collected = cluster.cli("collect", "--format", "json")
+        assert collected.returncode == 0, collected.stderr
+        verdicts = lambda doc: sorted(  # noqa: E731
+            (c["id"], c["compliant"], sorted(v["rule"] for v in c["violations"]))
+            for c in doc["channels"]
+            if c["device"] in (a, b)
+        )
+        assert verdicts(json.loads(collected.stdout)) == verdicts(document)
+    finally:
+        cluster.close()
