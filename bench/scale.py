@@ -258,7 +258,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="vidaudit-scale-") as name:
         tmp = Path(name)
         started = time.perf_counter()
-        fleet, inventory = start_fleet(tmp, args.nvrs, args.channels)
+        fleet, inventory = start_fleet(tmp, args.nvrs, args.channels, "onvif")
         print(
             f"fleet: {args.nvrs} NVRs x {args.channels} channels ready in "
             f"{time.perf_counter() - started:.1f} s (simulator in its own process)",

@@ -56,6 +56,12 @@ BAD_IMPORTS = [
     # (module to add, its import, contracts it must break)
     ("onvif/_bad.py", "import vidaudit.db.models", {LAYERS, PROTOCOLS}),
     ("media/_bad.py", "import fastapi", {PROTOCOLS}),
+    ("isapi/_bad.py", "import vidaudit.db.models", {LAYERS, PROTOCOLS}),
+    ("dahua/_bad.py", "import fastapi", {PROTOCOLS}),
+    ("isapi/_bad.py", "import vidaudit.dahua.client", {LAYERS}),  # siblings apart
+    ("devicehttp/_bad.py", "import vidaudit.isapi.client", {LAYERS}),
+    ("sim/_bad.py", "import vidaudit.isapi.client", {SIM_APART}),
+    ("dahua/_bad.py", "import vidaudit.sim", {LAYERS, NO_SIM}),
     ("compliance/_bad.py", "import cv2", {PURE}),
     ("compliance/_bad.py", "import vidaudit.picture.diagnostics", {PURE}),
     ("sim/_bad.py", "import vidaudit.onvif.client", {SIM_APART}),
@@ -64,9 +70,18 @@ BAD_IMPORTS = [
     ("capture/_bad.py", "import vidaudit.onvif.transport", {CAPTURE}),
     ("capture/_bad.py", "import vidaudit.compliance.rules", {LAYERS}),
     ("web/_bad.py", "import vidaudit.onvif.client", {WEB}),
+    ("web/_bad.py", "import vidaudit.dahua.client", {WEB}),
     ("inventory/_bad.py", "import vidaudit.collector.run", {LAYERS}),
     ("collector/_bad.py", "import vidaudit.sampler.pull", {LAYERS}),  # siblings apart
     ("errors_bad.py", "import vidaudit.db", {LAYERS}),  # a module no layer names
+    # GB/T 28181: the protocol knows no storage; the service's registrations stay out of
+    # the collector (it asks through the control channel's client); the simulated
+    # recorders speak their own SIP
+    ("gb28181/_bad.py", "import sqlalchemy", {PROTOCOLS}),
+    ("gb28181/_bad.py", "import vidaudit.gbservice.store", {LAYERS, PROTOCOLS}),
+    ("collector/_bad.py", "import vidaudit.gbservice.service", {LAYERS}),  # siblings
+    ("sim/gb28181/_bad.py", "import vidaudit.gb28181.sip", {SIM_APART}),
+    ("gbservice/_bad.py", "import vidaudit.sim.gb28181", {LAYERS, NO_SIM}),
 ]
 
 

@@ -22,6 +22,7 @@ from pydantic_settings import (
 DEFAULT_SETTINGS_FILE = "vidaudit.toml"
 
 if TYPE_CHECKING:
+    from vidaudit.devicehttp.settings import HttpSettings
     from vidaudit.onvif.settings import OnvifSettings
 
 
@@ -72,6 +73,49 @@ class Settings(BaseSettings):
         ge=16 * 1024,
         le=256 * 1024 * 1024,
         description="largest ONVIF reply accepted (bigger ones are refused while reading)",
+    )
+    collector_full_read_hours: float = Field(
+        24.0,
+        ge=0,
+        le=24 * 7,
+        description="recorders read through ISAPI or the Dahua HTTP API are read in full "
+        "(every file in the window) at least this often; runs in between ask only for "
+        "footage since the last run and for the oldest footage (0: always in full)",
+    )
+    collector_lookback_days: int = Field(
+        400,
+        ge=1,
+        le=3650,
+        description="how far back the oldest footage is looked for on recorders read "
+        "through ISAPI or the Dahua HTTP API",
+    )
+
+    gb_query_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        le=120,
+        description="GB/T 28181: one query to a recorder, all its answer MESSAGEs included",
+    )
+    gb_keepalive_timeout_s: float = Field(
+        180.0,
+        ge=10,
+        le=3600,
+        description="GB/T 28181: a recorder silent this long is no longer registered "
+        "(keepalives come every 60 s; 3 missed)",
+    )
+    gb_oldest_search_days: int = Field(
+        400,
+        ge=1,
+        le=3650,
+        description="GB/T 28181: how far back RecordInfo looks for a channel's oldest footage",
+    )
+    gb_messages_per_s: float = Field(
+        200.0,
+        ge=1,
+        le=10_000,
+        description="GB/T 28181: SIP messages accepted per second from one address "
+        "(bursts of 4x); more are dropped and logged.  A lower platform brings many "
+        "recorders from one address, and a frame pull reads a clock back to back",
     )
 
     collector_round_deadline_s: float = Field(
@@ -198,6 +242,11 @@ class Settings(BaseSettings):
         return self.data_dir / "evidence"
 
     @property
+    def gb_control_file(self) -> Path:
+        """Where the running GB/T 28181 service says how local processes reach it."""
+        return self.data_dir / "gb28181-control.json"
+
+    @property
     def effective_database_url(self) -> str:
         if self.database_url:
             return self.database_url
@@ -217,6 +266,19 @@ class Settings(BaseSettings):
             # RecordingStatus from the search already says whether each recording is
             # running; one GetRecordingJobState per job would double an NVR's calls.
             job_states=False,
+        )
+
+    def device_http(self) -> HttpSettings:
+        """The collector's limits as the vendor-API (ISAPI, Dahua HTTP) client takes them."""
+        # Imported here: importing the settings must not load aiohttp.
+        from vidaudit.devicehttp.settings import HttpSettings
+
+        return HttpSettings(
+            call_timeout_s=self.collector_call_timeout_s,
+            connect_timeout_s=self.collector_connect_timeout_s,
+            device_deadline_s=self.collector_device_deadline_s,
+            max_response_bytes=self.collector_max_response_bytes,
+            max_connections=max(self.collector_concurrency, 1),
         )
 
     @classmethod

@@ -40,6 +40,14 @@ def on_our_clock(text: str, drift_s: float) -> dt.datetime:
 async def collect_fleet(
     scenario: Scenario, tmp_path: Path
 ) -> tuple[CollectResult, dict[str, Any], Settings]:
+    results, truth, settings = await collect_fleet_runs(scenario, tmp_path, runs=1)
+    return results[0], truth, settings
+
+
+async def collect_fleet_runs(
+    scenario: Scenario, tmp_path: Path, *, runs: int
+) -> tuple[list[CollectResult], dict[str, Any], Settings]:
+    """``runs`` collections of one simulated fleet, one after the other."""
     settings = Settings(
         data_dir=tmp_path / "data",
         collector_call_timeout_s=CALL_TIMEOUT_S,
@@ -53,10 +61,13 @@ async def collect_fleet(
         scenario, inventory_out=inventory_path, truth_out=tmp_path / "truth.json"
     ) as fleet:
         inventory = load_inventory(inventory_path)
-        result = await collect(settings, inventory, inventory_path, make_sessionmaker(engine))
+        sessions = make_sessionmaker(engine)
+        results = [
+            await collect(settings, inventory, inventory_path, sessions) for _ in range(runs)
+        ]
         truth = json.loads((tmp_path / "truth.json").read_text(encoding="utf-8"))
         assert fleet.truth["devices"].keys() == truth["devices"].keys()
-    return result, truth, settings
+    return results, truth, settings
 
 
 @pytest.fixture(scope="module")

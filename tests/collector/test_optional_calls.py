@@ -165,6 +165,21 @@ def test_failed_profiles_and_jobs_leave_the_recording_unidentified(
 
 # -- the issue's example: recording state unknown is never a guessed "stopped" ------------
 
+#: The captured Axis SD card's one recording (``../shared/fixtures/onvif/ex_onvif``).
+AXIS_SD_RECORDING = "SD_DISK_20200422_123501_A2388AB3"
+
+
+async def _probe_axis_sd_card(device: FakeDevice, *, job_item: str) -> tuple[Any, Any]:
+    """Probe the captured Axis SD card through its recording service, its one job J1
+    answering with ``job_item`` after the token, for the channel on its one recording."""
+    device.services = ("devicemgmt", "media", "recording")
+    device.replies["GetRecordingJobs"] = soap(
+        "<trc:GetRecordingJobsResponse><trc:JobItem><tt:JobToken>J1</tt:JobToken>"
+        f"{job_item}</trc:JobItem></trc:GetRecordingJobsResponse>"
+    )
+    report, (channel,) = await run_probe(device, {"recording": AXIS_SD_RECORDING})
+    return report, channel
+
 
 async def test_malformed_jobs_on_a_device_without_search_time(
     captured: FakeDevice,  # noqa: F811
@@ -172,14 +187,7 @@ async def test_malformed_jobs_on_a_device_without_search_time(
     # Axis SD card through the recording service (captured replies): GetRecordings has no
     # times, so the job is the only word on whether the channel records.  A malformed
     # GetRecordingJobs (a job without JobConfiguration) leaves that unknown.
-    captured.services = ("devicemgmt", "media", "recording")
-    captured.replies["GetRecordingJobs"] = soap(
-        "<trc:GetRecordingJobsResponse><trc:JobItem><tt:JobToken>J1</tt:JobToken>"
-        "</trc:JobItem></trc:GetRecordingJobsResponse>"
-    )
-    device, (channel,) = await run_probe(
-        captured, {"recording": "SD_DISK_20200422_123501_A2388AB3"}
-    )
+    device, channel = await _probe_axis_sd_card(captured, job_item="")
     assert device.status.online
     assert channel.evidence.recording_state is RecordingState.UNKNOWN
     why = channel.evidence.unknown["recording_state"]
@@ -198,16 +206,12 @@ async def test_failed_job_state_is_unknown_not_the_configured_mode(
     # RecordingStatus) and answering 500.  The job's Mode says Active, but Mode is
     # configuration (a job in Error says Active too): the state is unknown with that call
     # as the reason, not "recording".
-    captured.services = ("devicemgmt", "media", "recording")
-    captured.replies["GetRecordingJobs"] = soap(
-        "<trc:GetRecordingJobsResponse><trc:JobItem><tt:JobToken>J1</tt:JobToken>"
-        "<tt:JobConfiguration><tt:RecordingToken>SD_DISK_20200422_123501_A2388AB3"
-        "</tt:RecordingToken><tt:Mode>Active</tt:Mode><tt:Priority>1</tt:Priority>"
-        "</tt:JobConfiguration></trc:JobItem></trc:GetRecordingJobsResponse>"
-    )
     captured.replies["GetRecordingJobState"] = (500, b"internal error")
-    device, (channel,) = await run_probe(
-        captured, {"recording": "SD_DISK_20200422_123501_A2388AB3"}
+    device, channel = await _probe_axis_sd_card(
+        captured,
+        job_item=f"<tt:JobConfiguration><tt:RecordingToken>{AXIS_SD_RECORDING}"
+        "</tt:RecordingToken><tt:Mode>Active</tt:Mode><tt:Priority>1</tt:Priority>"
+        "</tt:JobConfiguration>",
     )
     assert device.status.online
     why = device.unknown["job_states"]

@@ -5,6 +5,7 @@ same conclusions."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from tests.sim_process import sim_process
 from vidaudit.capture.layout import MANIFEST
 from vidaudit.cli import app
 from vidaudit.collector.device_probe import capture, probe_one
+from vidaudit.errors import ConfigError
 from vidaudit.inventory import load_inventory
 from vidaudit.inventory.load import SecretResolver
 from vidaudit.settings import Settings
@@ -55,6 +57,14 @@ DEVICES: list[dict[str, Any]] = [
         "fault": {"kind": "http500", "operations": ["FindEvents"]},
     },
     {"id": "BADPW", "vendor": "dahua", "wrong_password": True},
+    # read through their vendor APIs only (no onvif: in the inventory)
+    {
+        "id": "ISAPI",
+        "vendor": "hikvision",
+        "api": "isapi",
+        "vendor_api": {"disks": [{"status": "ok"}, {"status": "error"}]},
+    },
+    {"id": "DHAPI", "vendor": "dahua", "api": "dahua", "clock_drift_s": -40},
 ]
 
 #: device id -> the operations its simulated fault breaks on purpose
@@ -119,6 +129,30 @@ def test_summary_says_what_the_nvr_supports_and_what_vidaudit_concludes(fleet: P
     assert re.search(r"HIK-C2 .*stopped.*R6\.not_recording", out), out
     assert re.search(r"HIK-C1 .*R2\.business_hours", out), out
     assert "replay HIK-C1: rtsp://" in out
+
+
+def test_summary_of_a_recorder_read_through_isapi(fleet: Path) -> None:
+    args = ["probe", "ISAPI", "--config", str(fleet)]
+    result = runner.invoke(app, args, env={"COLUMNS": "160"})
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "through isapi" in out
+    assert "identity: Hikvision DS-7616NI-K2" in out
+    assert re.search(r"RTSP port for playback: \d+", out), out
+    assert re.search(r"disk \S+: error", out), out
+    assert re.search(r"calls made: \d{2,}; failed: 0", out), out
+    assert re.search(r"ISAPI-C2 .*R6\.not_recording", out), out
+    assert "R6.storage" in out
+
+
+def test_summary_of_a_recorder_read_through_the_dahua_api(fleet: Path) -> None:
+    args = ["probe", "DHAPI", "--config", str(fleet)]
+    result = runner.invoke(app, args, env={"COLUMNS": "160"})
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "through dahua" in out
+    assert "clock: -40" in out or "clock: -39" in out or "clock: -41" in out, out
+    assert re.search(r"DHAPI-C1 .*R2\.business_hours", out), out
 
 
 def test_summary_says_which_job_state_is_unknown_and_why(fleet: Path) -> None:
@@ -187,6 +221,15 @@ async def test_capture_is_redacted_and_replays_to_the_same_conclusions(
         assert expected["device"]["error_kind"] == "auth"
     if device == "PROFS":
         assert expected["device"]["services"] == ["devicemgmt", "media"]
+    if device in ("ISAPI", "DHAPI"):
+        protocol = "isapi" if device == "ISAPI" else "dahua"
+        assert {c["protocol"] for c in manifest["calls"]} == {protocol}
+        assert all(c["request"].startswith(f"{protocol}/") for c in manifest["calls"])
+        assert expected["device"]["services"] == [protocol]
+        assert expected["device"]["storage"], "the disks are part of the conclusions"
+        assert "url" in manifest["inventory"]["branches"][0]["devices"][0]
+    if device == "ISAPI":
+        assert "R6.storage" in expected["device"]["rules"]
 
 
 async def test_no_nonce_or_digest_survives(fleet: Path) -> None:
@@ -260,3 +303,52 @@ async def test_every_request_vidaudit_sends_validates(fleet: Path) -> None:
     )
     (problem,) = schemas.problems(broken)
     assert "JobToken" in problem.message
+
+
+GB_INVENTORY = """
+gb28181:
+  id: "34020000002000000001"
+  domain: "3402000000"
+  listen: "127.0.0.1:5060"
+  password: ${VIDAUDIT_GB_PASSWORD}
+branches:
+  - id: FY002
+    name: 城南分理处
+    hours: {mon: "08:30-17:00"}
+    devices:
+      - id: FY002-NVR1
+        kind: nvr
+        vendor: hikvision
+        api: gb28181
+        gb_id: "34020000001110000001"
+        channels:
+          - {id: FY002-C01, ref: {gb_id: "34020000001320000001"}, name: 1号柜台, role: counter}
+"""
+
+
+def test_a_gb28181_recorder_is_refused_in_one_line_and_nothing_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing can call a GB/T 28181 recorder (it answers only the platform it registers
+    to): the probe says so and where to read it instead, before any secret or network."""
+    monkeypatch.delenv("VIDAUDIT_GB_PASSWORD", raising=False)  # not needed to refuse
+    path = tmp_path / "site.yaml"
+    path.write_text(GB_INVENTORY, encoding="utf-8")
+    out = tmp_path / "capture"
+    result = runner.invoke(
+        app, ["probe", "FY002-NVR1", "--config", str(path), "--capture", str(out)]
+    )
+    assert result.exit_code == 2, result.output
+    assert "FY002-NVR1 is a GB/T 28181 recorder (api: gb28181)" in result.output
+    assert "vidaudit gb serve" in result.output and "vidaudit collect" in result.output
+    assert "Traceback" not in result.output
+    assert not out.exists()
+
+    inventory = load_inventory(path)
+    branch, device = next(iter(inventory.devices()))
+    with pytest.raises(ConfigError, match="GB/T 28181"):
+        asyncio.run(
+            probe_one(
+                inventory, branch, device, SecretResolver(inventory, path), Settings().onvif()
+            )
+        )

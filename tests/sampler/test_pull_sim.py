@@ -1,7 +1,9 @@
 """Frames at exact instants from the simulated fleet, by every playback route a bank uses:
 ONVIF replay (clock ranges), Hikvision playback URLs (UTC) and Dahua ones (device local
-time), with drifted device clocks.  Each frame's burnt-in time code says which instant it
-really shows; it must be the one the pull reports."""
+time), with drifted device clocks; the vendor URLs also from recorders configured with
+no ONVIF at all (clock and RTSP port read through ISAPI or the Dahua HTTP API).  Each
+frame's burnt-in time code says which instant it really shows; it must be the one the
+pull reports."""
 
 from __future__ import annotations
 
@@ -46,6 +48,21 @@ SCENARIO: dict[str, Any] = {
                     "posix_tz": "CST-8",
                     "channels": [{"id": "DAH-C1", "role": "counter"}],
                 },
+                # read through their own APIs only: no ONVIF in the inventory at all
+                {
+                    "id": "HIKAPI",
+                    "vendor": "hikvision",
+                    "api": "isapi",
+                    "clock_drift_s": -52,
+                    "channels": [{"id": "HIKAPI-C1", "role": "counter"}],
+                },
+                {
+                    "id": "DAHAPI",
+                    "vendor": "dahua",
+                    "api": "dahua",
+                    "clock_drift_s": 64,
+                    "channels": [{"id": "DAHAPI-C1", "role": "counter"}],
+                },
                 {
                     "id": "UNV",
                     "vendor": "uniview",
@@ -63,7 +80,7 @@ FRAME_MS = 100  # the simulator's 10 fps
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("channel_id", ["UNV-C1", "HIK-C1", "DAH-C1"])
+@pytest.mark.parametrize("channel_id", ["UNV-C1", "HIK-C1", "DAH-C1", "HIKAPI-C1", "DAHAPI-C1"])
 async def test_exact_frames_by_each_playback_route(tmp_path: Path, channel_id: str) -> None:
     settings = Settings(data_dir=tmp_path / "data")
     engine = make_engine(settings)
@@ -89,6 +106,8 @@ async def test_exact_frames_by_each_playback_route(tmp_path: Path, channel_id: s
             now=now,
         )
         true_drift = fleet.truth["devices"][device.id]["clock_drift_s"]
+    if channel_id.endswith("API-C1"):
+        assert device.onvif is None and device.api.value in ("isapi", "dahua")
     assert outcome.source_kind == device.playback.value
     # the clock is read to milliseconds (second rollover), not GetSystemDateAndTime's second
     assert abs(outcome.device_drift_s - true_drift) <= 0.03

@@ -9,7 +9,7 @@ import pytest
 
 from vidaudit.sim import ScenarioError, load_scenario, parse_scenario, resolve
 from vidaudit.sim.command import build_scenario
-from vidaudit.sim.plan import Pattern, Picture, TimeReport
+from vidaudit.sim.plan import Api, DeviceKind, Pattern, Picture, TimeReport
 from vidaudit.sim.posixtz import parse_posix_tz
 from vidaudit.sim.scenario import __doc__ as SCENARIO_DOC
 from vidaudit.sim.timeline import Timeline, complement, subtract
@@ -76,6 +76,27 @@ def test_with_faults_gives_each_fault_once() -> None:
     assert sorted(kinds) == sorted(
         ["hang", "slow", "http500", "malformed", "truncated", "xml_bomb", "huge", "reset"]
     )
+
+
+@pytest.mark.parametrize(("api", "vendor"), [(Api.ISAPI, "hikvision"), (Api.DAHUA, "dahua")])
+def test_generated_nvrs_read_through_one_vendor_api(api: Api, vendor: str) -> None:
+    """``--api isapi`` (the benchmark's all-ISAPI fleet): every NVR is that vendor's and
+    read through its API; cameras stay ONVIF; everything else is the ONVIF fleet's."""
+    onvif = resolve(
+        build_scenario(None, nvrs=8, channels=2, cameras=2, seed=3, with_faults=False), NOW
+    )
+    vendor_fleet = resolve(
+        build_scenario(None, nvrs=8, channels=2, cameras=2, seed=3, with_faults=False, api=api),
+        NOW,
+    )
+    nvrs = [d for _, d in vendor_fleet.devices() if d.kind is DeviceKind.NVR]
+    cameras = [d for _, d in vendor_fleet.devices() if d.kind is DeviceKind.CAMERA]
+    assert len(nvrs) == 8 and len(cameras) == 2
+    assert {(d.vendor, d.api) for d in nvrs} == {(vendor, api)}
+    assert {d.api for d in cameras} == {Api.ONVIF}
+    assert [(d.id, d.clock_drift_s, [c.id for c in d.channels]) for _, d in onvif.devices()] == [
+        (d.id, d.clock_drift_s, [c.id for c in d.channels]) for _, d in vendor_fleet.devices()
+    ]
 
 
 def test_posix_tz() -> None:

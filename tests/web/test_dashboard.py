@@ -184,6 +184,23 @@ def seed(env: WebEnv) -> Seeded:
                     "model": "DS-7616NI-K2",
                     "firmware": "V4.30",
                     "services": [],
+                    # read through ISAPI: every disk listed (one failed)
+                    "storage": [
+                        {
+                            "id": "hdd1",
+                            "status": "ok",
+                            "state": "ok",
+                            "capacity_bytes": 4000 * 1024**3,
+                            "free_bytes": 1536 * 1024**3,
+                        },
+                        {
+                            "id": "hdd2",
+                            "status": "error",
+                            "state": "error",
+                            "capacity_bytes": 4000 * 1024**3,
+                            "free_bytes": None,
+                        },
+                    ],
                     "violations": [
                         {
                             "rule": "R3.clock",
@@ -206,6 +223,7 @@ def seed(env: WebEnv) -> Seeded:
                     "model": None,
                     "firmware": None,
                     "services": [],
+                    "storage": None,
                     "violations": [
                         {
                             "rule": "R6.offline",
@@ -508,10 +526,18 @@ def test_device_and_channel_pages(dash: WebEnv) -> None:
     seeded: Seeded = dash.seeded  # type: ignore[attr-defined]
     with dash.client_as("head") as client:
         device = client.get("/devices/B1-NVR")
+        device_en = client.get("/devices/B1-NVR?lang=en")
         channel = client.get("/channels/B1-C1")
         channel_en = client.get("/channels/B1-C1?lang=en")
     assert device.status_code == 200 and 'id="drift-chart"' in device.text
     assert "-75.4" in device.text and "+2.0" in device.text  # both runs in the history
+    # the disks the recorder listed, in Chinese and in English
+    disks = device.text[device.text.index('id="disk-table"') :]
+    assert "<td>hdd1</td>" in disks and "<td>hdd2</td>" in disks
+    assert re.search(r'class="cell-ok">正常', disks) and re.search(r'class="cell-bad">故障', disks)
+    assert "3.9 TB" in disks and "1.5 TB" in disks and "—" in disks
+    assert "容量" in device.text and "剩余空间" in device.text
+    assert "Free" in device_en.text and re.search(r'class="cell-bad">failed', device_en.text)
     page = channel.text
     assert channel.status_code == 200
     assert '<svg id="timeline"' in page and page.count('class="day') == 30

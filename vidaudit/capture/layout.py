@@ -9,7 +9,7 @@ Layout::
       onvif/001-GetSystemDateAndTime.reply.xml
       onvif/002-GetDeviceInformation.request.xml
       ...
-      isapi/…, dahua/…              (later protocols: one folder each, same manifest)
+      isapi/…, dahua/…              (recorders read through their vendor API)
 
 ``manifest.json`` (``FORMAT``)::
 

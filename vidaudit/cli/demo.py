@@ -34,6 +34,7 @@ from vidaudit.db.engine import make_engine
 from vidaudit.db.migrate import upgrade
 from vidaudit.db.models import UserRow
 from vidaudit.evidence.store import EvidenceStore
+from vidaudit.gbservice.service import GbService, allowed_devices, running_service
 from vidaudit.inventory import check_secrets, load_inventory
 from vidaudit.inventory.load import SecretResolver
 from vidaudit.inventory.schema import ChannelRole, Inventory
@@ -41,6 +42,7 @@ from vidaudit.private_files import private_dir
 from vidaudit.review.checkpoints import checkpoint
 from vidaudit.review.register import signed_sessions
 from vidaudit.review.signing import Signer, generate_key, key_path_for_keygen, load_signer
+from vidaudit.sampler.gb_settings import gb_pull_settings
 from vidaudit.sampler.plan import ALGORITHM, RandomPlanRequest, new_seed, random_plan
 from vidaudit.sampler.retention import verify_channels
 from vidaudit.sampler.store import save_plan
@@ -52,6 +54,9 @@ console = Console()
 
 #: How often the demo collects again while it serves.
 COLLECT_EVERY = dt.timedelta(minutes=5)
+#: How long the demo waits for its GB/T 28181 recorders to register (a recorder that
+#: cannot -- the scenario may give one a wrong password -- shows as not registered).
+REGISTER_WAIT_S = 10.0
 FRAMES_PER_TASK = 4
 
 
@@ -151,6 +156,7 @@ async def plan_and_pull(
         EvidenceStore(settings.evidence_dir),
         SecretResolver(inventory, inventory_path),
         settings.onvif(),
+        gb_pull_settings(settings, inventory),
     )
     pulls = await pull_planned(
         puller,
@@ -208,62 +214,101 @@ async def run_demo(
         await asyncio.to_thread(upgrade, engine)
         signer = await asyncio.to_thread(_register_key, settings)
         sessions = signed_sessions(settings, engine)
-        result = await collect(
-            settings, inventory, inventory_path, sessions, snapshots=SnapshotOptions()
-        )
-        console.print("2/5 collector run with live snapshots:")
-        _summary(result)
-        now = dt.datetime.now(dt.UTC)
-        checks = await verify_channels(
-            inventory.channels(),
-            inventory,
-            sessions=sessions,
-            store=EvidenceStore(settings.evidence_dir),
-            resolver=SecretResolver(inventory, inventory_path),
-            onvif_settings=settings.onvif(),
-            now=now,
-            actor="demo-security",
-        )
+        async with contextlib.AsyncExitStack() as stack:
+            if inventory.gb28181 is not None:
+                service = await stack.enter_async_context(
+                    running_service(settings, inventory, inventory_path, sessions)
+                )
+                registered = await _await_registrations(service, inventory)
+                console.print(
+                    f"   GB/T 28181 platform on {inventory.gb28181.listen}: "
+                    f"{registered} recorder(s) registered",
+                    highlight=False,
+                )
+            return await _demo_steps(
+                settings, inventory, inventory_path, engine, sessions, signer, serve, port
+            )
+
+
+async def _await_registrations(service: GbService, inventory: Inventory) -> int:
+    """Give the fleet's recorders a moment to register (they retry every 2 s)."""
+    wanted = set(allowed_devices(inventory))
+    loop = asyncio.get_running_loop()
+    until = loop.time() + REGISTER_WAIT_S
+    while loop.time() < until:
+        if all(service.platform.registration(gb_id) for gb_id in wanted):
+            break
+        await asyncio.sleep(0.2)
+    return sum(service.platform.registration(gb_id) is not None for gb_id in wanted)
+
+
+async def _demo_steps(
+    settings: Settings,
+    inventory: Inventory,
+    inventory_path: Path,
+    engine: Engine,
+    sessions: sessionmaker[Session],
+    signer: Signer,
+    serve: bool,
+    port: int | None,
+) -> CollectResult:
+    result = await collect(
+        settings, inventory, inventory_path, sessions, snapshots=SnapshotOptions()
+    )
+    console.print("2/5 collector run with live snapshots:")
+    _summary(result)
+    now = dt.datetime.now(dt.UTC)
+    checks = await verify_channels(
+        inventory.channels(),
+        inventory,
+        sessions=sessions,
+        store=EvidenceStore(settings.evidence_dir),
+        resolver=SecretResolver(inventory, inventory_path),
+        onvif_settings=settings.onvif(),
+        now=now,
+        actor="demo-security",
+        gb=gb_pull_settings(settings, inventory),
+    )
+    console.print(
+        f"3/5 retention proven by footage on {sum(c.ok for c in checks)}/{len(checks)} "
+        "channels (the others are short, or their device is down)",
+        highlight=False,
+    )
+    tasks, frames = await plan_and_pull(settings, inventory, inventory_path, sessions, now)
+    console.print(
+        f"4/5 spot-check plan: {tasks} counter windows, {frames} frames pulled",
+        highlight=False,
+    )
+    # collect once more so the dashboard shows retention verified by those frames
+    result = await collect(
+        settings, inventory, inventory_path, sessions, snapshots=SnapshotOptions()
+    )
+    made = await asyncio.to_thread(
+        checkpoint, sessions, signer, settings.checkpoints_file, dt.datetime.now(dt.UTC)
+    )
+    if made is not None:
         console.print(
-            f"3/5 retention proven by footage on {sum(c.ok for c in checks)}/{len(checks)} "
-            "channels (the others are short, or their device is down)",
+            f"register checkpoint: entry {made.seq}, appended to {settings.checkpoints_file}",
             highlight=False,
         )
-        tasks, frames = await plan_and_pull(settings, inventory, inventory_path, sessions, now)
-        console.print(
-            f"4/5 spot-check plan: {tasks} counter windows, {frames} frames pulled",
-            highlight=False,
+    accounts = await asyncio.to_thread(ensure_accounts, sessions, inventory, now)
+    url = f"http://{settings.web_host}:{port or settings.web_port}/"
+    title = f"5/5 web view: {url}" if serve else "demo accounts (the web view: vidaudit serve)"
+    # Printed with --no-serve too: the passwords were just reset, and this is the only
+    # place they are ever shown.
+    table = Table(title=f"{title}  (passwords are shown only now)", title_justify="left")
+    for column in ("user", "password", "role", "branch"):
+        table.add_column(column)
+    for account in accounts:
+        table.add_row(
+            account.username, account.password, account.display_name, account.branch_id or "all"
         )
-        # collect once more so the dashboard shows retention verified by those frames
-        result = await collect(
-            settings, inventory, inventory_path, sessions, snapshots=SnapshotOptions()
-        )
-        made = await asyncio.to_thread(
-            checkpoint, sessions, signer, settings.checkpoints_file, dt.datetime.now(dt.UTC)
-        )
-        if made is not None:
-            console.print(
-                f"register checkpoint: entry {made.seq}, appended to {settings.checkpoints_file}",
-                highlight=False,
-            )
-        accounts = await asyncio.to_thread(ensure_accounts, sessions, inventory, now)
-        url = f"http://{settings.web_host}:{port or settings.web_port}/"
-        title = f"5/5 web view: {url}" if serve else "demo accounts (the web view: vidaudit serve)"
-        # Printed with --no-serve too: the passwords were just reset, and this is the only
-        # place they are ever shown.
-        table = Table(title=f"{title}  (passwords are shown only now)", title_justify="left")
-        for column in ("user", "password", "role", "branch"):
-            table.add_column(column)
-        for account in accounts:
-            table.add_row(
-                account.username, account.password, account.display_name, account.branch_id or "all"
-            )
-        console.print(table)
-        if not serve:
-            return result
-        console.print("Ctrl-C stops the demo.", highlight=False)
-        await _serve(settings, engine, port)
+    console.print(table)
+    if not serve:
         return result
+    console.print("Ctrl-C stops the demo.", highlight=False)
+    await _serve(settings, engine, port)
+    return result
 
 
 def _register_key(settings: Settings) -> Signer:

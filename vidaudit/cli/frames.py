@@ -26,6 +26,7 @@ from vidaudit.cli.support import (
 )
 from vidaudit.evidence.store import EvidenceStore
 from vidaudit.inventory.load import SecretResolver
+from vidaudit.sampler.gb_settings import gb_pull_settings
 from vidaudit.settings import Settings
 
 if TYPE_CHECKING:
@@ -111,6 +112,7 @@ def frames_command(
                 store=EvidenceStore(settings.evidence_dir),
                 resolver=resolver,
                 onvif_settings=settings.onvif(),
+                gb=gb_pull_settings(settings, inventory),
                 now=now,
             )
         )

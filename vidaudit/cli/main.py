@@ -21,6 +21,7 @@ from sqlalchemy import select
 from vidaudit.cli.collect import collect_command
 from vidaudit.cli.distributed import metrics_command, schedule_command, worker_command
 from vidaudit.cli.frames import frames_command
+from vidaudit.cli.gb import gb_app
 from vidaudit.cli.probe import probe_command
 from vidaudit.cli.register import register_app
 from vidaudit.cli.retention import retention_app
@@ -59,6 +60,7 @@ app.command("frames")(frames_command)
 app.add_typer(retention_app, name="retention")
 app.command("serve")(serve_command)
 app.add_typer(user_app, name="user")
+app.add_typer(gb_app, name="gb")
 evidence_app = typer.Typer(help="The evidence store.", no_args_is_help=True)
 app.add_typer(register_app, name="register")
 app.add_typer(evidence_app, name="evidence")

@@ -22,8 +22,10 @@ from vidaudit.collector.device_probe import (
     ProbeOutcome,
     capture,
     probe_one,
+    probe_user,
     schema_problems,
 )
+from vidaudit.errors import ConfigError
 from vidaudit.inventory.load import SecretResolver
 from vidaudit.inventory.schema import Inventory
 from vidaudit.settings import Settings
@@ -35,13 +37,18 @@ def _yes(value: bool) -> str:
     return "[green]yes[/]" if value else "[yellow]no[/]"
 
 
+def _bytes(value: int | None) -> str:
+    return "?" if value is None else f"{value:,}"
+
+
 def _summary(outcome: ProbeOutcome, inventory: Inventory) -> None:
     report, probe = outcome.report, outcome.probe
     status = report.status
     tz = inventory.branch_timezone(outcome.branch)
     console.print(
         f"[bold]{outcome.device.id}[/] ({outcome.device.kind.value}, branch "
-        f"{outcome.branch.id}) at {escape(str(outcome.device.onvif))}",
+        f"{outcome.branch.id}) at {escape(str(outcome.device.url or outcome.device.onvif))}"
+        + ("" if outcome.device.api.value == "onvif" else f" through {outcome.device.api.value}"),
         highlight=False,
     )
     if not status.online:
@@ -79,11 +86,27 @@ def _summary(outcome: ProbeOutcome, inventory: Inventory) -> None:
             f"profiles: {len(data.profiles)}; recording-state events in the window: {events}",
             highlight=False,
         )
+    reading = probe.reading
+    if reading is not None:
+        console.print(
+            f"  RTSP port for playback: {reading.rtsp_port or 'not given (554 assumed)'}",
+            highlight=False,
+        )
+        if reading.disks is not None:
+            for disk in reading.disks:
+                console.print(
+                    f"  disk {disk.id}: {disk.status}, {_bytes(disk.capacity_bytes)} bytes, "
+                    f"{_bytes(disk.free_bytes)} free",
+                    highlight=False,
+                    markup=False,
+                )
+        for what, kind in reading.missing.items():
+            console.print(f"  [yellow]not given[/] {escape(what)}: {kind}", highlight=False)
     for fact, why in report.unknown.items():
         console.print(f"  [yellow]unknown[/] {fact}: {escape(str(why))}", highlight=False)
     calls = outcome.exchanges
     failed = outcome.failed
-    console.print(f"  calls made: {len(calls)}; failed: {len(failed)}", highlight=False)
+    console.print(f"  calls made: {outcome.calls_made}; failed: {len(failed)}", highlight=False)
     for entry in failed:
         console.print(
             f"    [red]{escape(entry['operation'])}[/] {entry['kind']}: {escape(entry['message'])}",
@@ -164,11 +187,25 @@ def probe_command(
     if not found:
         raise fail(f"{path}: no device {device!r}")
     branch, configured = found[0]
+    try:
+        probe_user(configured)
+    except ConfigError as exc:
+        raise fail(f"{path}: {exc.message}") from None
     resolver = SecretResolver(inventory, path)
     credentials_or_exit(resolver, [configured])
     if capture_dir is not None and (capture_dir / MANIFEST).exists():
         raise fail(f"{capture_dir} already holds a capture; choose a new folder")
-    outcome = aio.run(probe_one(inventory, branch, configured, resolver, settings.onvif()))
+    outcome = aio.run(
+        probe_one(
+            inventory,
+            branch,
+            configured,
+            resolver,
+            settings.onvif(),
+            http=settings.device_http(),
+            lookback_days=settings.collector_lookback_days,
+        )
+    )
     _summary(outcome, inventory)
     if capture_dir is not None:
         password = resolver.credentials(configured).password.get_secret_value()

@@ -22,6 +22,7 @@ from vidaudit.cli.support import (
 )
 from vidaudit.evidence.store import EvidenceStore
 from vidaudit.inventory.load import SecretResolver
+from vidaudit.sampler.gb_settings import gb_pull_settings
 from vidaudit.settings import Settings
 
 retention_app = typer.Typer(help="Retention proven by footage (R1).", no_args_is_help=True)
@@ -64,6 +65,7 @@ def verify(
             store=EvidenceStore(settings.evidence_dir),
             resolver=resolver,
             onvif_settings=settings.onvif(),
+            gb=gb_pull_settings(settings, inventory),
             now=now,
             actor=by or getpass.getuser(),
         )

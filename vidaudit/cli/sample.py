@@ -23,6 +23,7 @@ from vidaudit.cli.support import (
 )
 from vidaudit.db.models import SpotCheckPlanRow
 from vidaudit.inventory.schema import ChannelRole, Inventory
+from vidaudit.sampler.gb_settings import gb_pull_settings
 from vidaudit.sampler.plan import (
     ALGORITHM,
     PlanError,
@@ -203,7 +204,12 @@ def pull(
     now = dt.datetime.now(dt.UTC)
     sync_from(sessions, inventory, path, now)
     puller = Puller(
-        inventory, sessions, EvidenceStore(settings.evidence_dir), resolver, settings.onvif()
+        inventory,
+        sessions,
+        EvidenceStore(settings.evidence_dir),
+        resolver,
+        settings.onvif(),
+        gb_pull_settings(settings, inventory),
     )
     results = aio.run(
         pull_planned(puller, tasks, actor=by or getpass.getuser(), actor_role=role, now=now)

@@ -50,7 +50,7 @@ def credentials_or_exit(resolver: SecretResolver, devices: Iterable[Device]) -> 
     (a register entry, an inventory sync): a missing secret is one line and exit 2."""
     for device in devices:
         try:
-            resolver.credentials(device)
+            resolver.check(device)
         except ConfigError as exc:
             raise fail(str(exc)) from None
 

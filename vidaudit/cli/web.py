@@ -6,6 +6,8 @@ password too short or not confirmed.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import sys
 from typing import Annotated, Any
@@ -13,7 +15,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from vidaudit.accounts.roles import PersonRole
@@ -21,6 +23,7 @@ from vidaudit.accounts.users import UserError, create_user, disable_user
 from vidaudit.cli.support import engine_or_exit
 from vidaudit.db.engine import make_sessionmaker
 from vidaudit.db.models import UserRow
+from vidaudit.review.register import signed_sessions
 from vidaudit.review.signing import KeyProblem, load_signer
 from vidaudit.settings import Settings
 
@@ -64,7 +67,8 @@ def serve_command(
     except KeyProblem as exc:
         raise _fail(str(exc)) from None
     app = create_app(settings, engine)
-    uvicorn.run(app, **uvicorn_options(settings, host, port))
+    config = uvicorn.Config(app, **uvicorn_options(settings, host, port))
+    asyncio.run(_serve_with_gb28181(settings, engine, uvicorn.Server(config)))
 
 
 def uvicorn_options(settings: Settings, host: str | None, port: int | None) -> dict[str, Any]:
@@ -78,6 +82,27 @@ def uvicorn_options(settings: Settings, host: str | None, port: int | None) -> d
         "server_header": False,
         "log_level": settings.log_level.lower(),
     }
+
+
+async def _serve_with_gb28181(settings: Settings, engine: Engine, server: Any) -> None:
+    """The web view, and the GB/T 28181 service beside it when the inventory has a
+    ``gb28181`` section (recorders must be able to register while the view is up)."""
+    async with contextlib.AsyncExitStack() as stack:
+        path = settings.inventory
+        if path.is_file():
+            from vidaudit.gbservice.service import running_service
+            from vidaudit.inventory import load_inventory
+            from vidaudit.inventory.load import SecretResolver
+
+            inventory = load_inventory(path)
+            if inventory.gb28181 is not None:
+                problem = SecretResolver(inventory, path).platform_problem(inventory.gb28181)
+                if problem is not None:
+                    raise _fail(f"{path}: gb28181.password: {problem}")
+                await stack.enter_async_context(
+                    running_service(settings, inventory, path, signed_sessions(settings, engine))
+                )
+        await server.serve()
 
 
 def _read_password(from_stdin: bool) -> str:

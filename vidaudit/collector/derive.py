@@ -25,6 +25,7 @@ from vidaudit.onvif.models import (
     VideoSource,
 )
 from vidaudit.onvif.topology import match_recording
+from vidaudit.readings import RecorderReading
 
 #: A device clock may run a little ahead of ours between the drift reading and the search;
 #: footage stamped later than now + drift + this is not believable.
@@ -214,4 +215,42 @@ def evidence_for(
         footage=footage,
         audio_track=audio,
         unknown=_unknown_facts(data, recording, state, state_failure),
+    )
+
+
+#: Footage that ends this close to the moment the recorder was searched is still being
+#: recorded: it runs on to "now" (an in-progress file ends at the search instant).
+_STILL_RECORDING = dt.timedelta(minutes=2)
+_STALE = dt.timedelta(minutes=15)
+
+
+def evidence_from_reading(
+    channel_id: str, ref: ChannelRef, reading: RecorderReading, *, now: dt.datetime
+) -> ChannelEvidence:
+    """A channel's evidence from a vendor API reading (ISAPI, Dahua): its recorded
+    segments moved onto the collector's clock by the measured drift."""
+    footage = next((c for c in reading.channels if c.number == ref.channel), None)
+    if footage is None or not footage.exists:
+        return ChannelEvidence(channel_id, search_supported=True, recording_found=False)
+    drift = reading.clock.drift or dt.timedelta()
+    spans = [Span(s - drift, e - drift) for s, e in footage.segments]
+    latest = None if footage.latest is None else footage.latest - drift
+    if spans and footage.searched_to - spans[-1].end - drift <= _STILL_RECORDING:
+        spans[-1] = Span(spans[-1].start, max(now, spans[-1].end))
+    if footage.recording is not None:
+        state = RecordingState.RECORDING if footage.recording else RecordingState.STOPPED
+    elif latest is not None and footage.searched_to - drift - latest <= _STALE:
+        state = RecordingState.RECORDING
+    else:
+        state = RecordingState.STOPPED
+    return ChannelEvidence(
+        channel_id,
+        search_supported=True,
+        recording_found=True,
+        recording_state=state,
+        earliest=None if footage.earliest is None else footage.earliest - drift,
+        latest=latest,
+        footage=merge(spans),
+        audio_track=None,
+        camera_online=footage.camera_online,
     )

@@ -10,6 +10,11 @@ run judges it.  Without ``--capture`` the outcome is printed for a person; with 
 traffic is redacted (``capture.redact``) and written in the fixture layout
 (``capture.layout``) with the conclusions, so the folder becomes a regression test.
 
+A recorder read through its vendor API (``api: isapi | dahua``) is probed the same way
+through ``collector.vendor_probe`` (the collector's calls; the sampler needs nothing
+more from it than the RTSP port that reading includes), every HTTP exchange kept by the
+``HttpPool``'s recorder and captured under ``isapi/`` or ``dahua/``.
+
 The RTSP replay itself (a frame pull) is not part of a probe: it is video, not a call
 to keep, and ``vidaudit frames`` does it.
 """
@@ -28,8 +33,11 @@ from vidaudit.capture.redact import Redactor
 from vidaudit.collector.fleet import DeviceProbe, ProbeRequest, judge
 from vidaudit.collector.model import ChannelReport, DeviceReport
 from vidaudit.collector.probe import probe_device
+from vidaudit.collector.vendor_probe import probe_vendor
+from vidaudit.devicehttp.client import HttpExchange, HttpPool, HttpSettings
+from vidaudit.errors import ConfigError
 from vidaudit.inventory.load import SecretResolver
-from vidaudit.inventory.schema import Branch, Device, Inventory
+from vidaudit.inventory.schema import Api, Branch, Device, Inventory
 from vidaudit.onvif import schemas
 from vidaudit.onvif.client import OnvifPool
 from vidaudit.onvif.errors import DeviceError
@@ -67,6 +75,12 @@ class ProbeOutcome:
     channels: list[ChannelReport]
     sampler: list[SamplerCall] = field(default_factory=list)
     exchanges: list[Exchange] = field(default_factory=list)
+    #: the HTTP exchanges of a recorder read through its vendor API
+    http_exchanges: list[HttpExchange] = field(default_factory=list)
+
+    @property
+    def calls_made(self) -> int:
+        return len(self.exchanges) + len(self.http_exchanges)
 
     @property
     def failed(self) -> list[dict[str, str]]:
@@ -82,6 +96,9 @@ class ProbeOutcome:
         for e in self.exchanges:
             if e.error is not None:
                 add(e.operation or "?", e.error.kind, e.error.message)
+        for h in self.http_exchanges:
+            if h.error is not None:
+                add(h.call, h.error.kind, h.error.message)
         status = self.report.status
         if not status.online and status.error_kind is not None:
             add("(device)", status.error_kind.value, status.error_message or "")
@@ -110,18 +127,19 @@ def conclusions(outcome: ProbeOutcome) -> dict[str, Any]:
             "unknown": sorted(evidence.unknown),
             "rules": sorted(v.rule for v in result.violations),
         }
-    return {
-        "device": {
-            "online": report.status.online,
-            "error_kind": None
-            if report.status.error_kind is None
-            else report.status.error_kind.value,
-            "services": list(report.services),
-            "unknown": sorted(report.unknown),
-            "rules": sorted(v.rule for v in report.violations),
-        },
-        "channels": channels,
+    device: dict[str, Any] = {
+        "online": report.status.online,
+        "error_kind": None if report.status.error_kind is None else report.status.error_kind.value,
+        "services": list(report.services),
+        "unknown": sorted(report.unknown),
+        "rules": sorted(v.rule for v in report.violations),
     }
+    if report.storage is not None:  # vendor APIs list the disks; ONVIF does not
+        device["storage"] = [
+            {"status": d.status, "capacity_bytes": d.capacity_bytes, "free_bytes": d.free_bytes}
+            for d in report.storage
+        ]
+    return {"device": device, "channels": channels}
 
 
 async def _sampler_calls(
@@ -163,6 +181,22 @@ async def _sampler_calls(
     return calls
 
 
+def probe_user(device: Device) -> str:
+    """The user the probe logs in as (ONVIF or the vendor HTTP API).  A GB/T 28181 recorder
+    has none: nothing here can call it, it answers only the platform it registers to, so
+    the probe refuses it in one line (``ConfigError``, exit 2) instead of failing inside a
+    call."""
+    if device.api is Api.GB28181 or device.username is None:
+        raise ConfigError(
+            f"{device.id} is a GB/T 28181 recorder (api: gb28181) and vidaudit probe speaks "
+            "ONVIF, ISAPI and the Dahua HTTP API: the recorder answers only the platform it "
+            "registers to. Read it through that platform: run `vidaudit gb serve` (or "
+            "`vidaudit serve`), then "
+            "`vidaudit collect --branch BRANCH --format json`"
+        )
+    return device.username
+
+
 async def probe_one(
     inventory: Inventory,
     branch: Branch,
@@ -171,11 +205,21 @@ async def probe_one(
     settings: OnvifSettings,
     *,
     clock: Callable[[], dt.datetime] = _utcnow,
+    http: HttpSettings | None = None,
+    lookback_days: int = 400,
 ) -> ProbeOutcome:
-    """Probe ``device`` as the collector does, then make the sampler's calls; judge."""
-    exchanges: list[Exchange] = []
+    """Probe ``device`` as the collector does, then make the sampler's calls; judge.
+    ``http`` and ``lookback_days``: for a recorder read through its vendor API."""
+    probe_user(device)
     now = clock()
     request = ProbeRequest.at(inventory, branch, device, now)
+    if device.api is not Api.ONVIF:
+        recorded: list[HttpExchange] = []
+        async with HttpPool(http, recorder=recorded.append, clock=clock) as http_pool:
+            probe = await probe_vendor(http_pool, request, resolver, lookback_days)
+        report, channels = judge(inventory, branch, device, probe, now)
+        return ProbeOutcome(branch, device, now, probe, report, channels, http_exchanges=recorded)
+    exchanges: list[Exchange] = []
     async with OnvifPool(settings, recorder=exchanges.append, clock=clock) as pool:
         probe = await probe_device(pool, request, resolver)
         sampler: list[SamplerCall] = []
@@ -216,7 +260,9 @@ def capture_inventory(outcome: ProbeOutcome, inventory: Inventory, redactor: Red
     device = next(d for d in branch["devices"] if d["id"] == outcome.device.id)
     device.pop("password_file", None)
     device["password"] = "${" + REPLAY_PASSWORD_ENV + "}"
-    device["onvif"] = redactor.text(str(device["onvif"]))
+    for address in ("onvif", "url"):
+        if address in device:
+            device[address] = redactor.text(str(device[address]))
     device["username"] = redactor.text(device["username"])
     device.pop("name", None)
     branch["devices"] = [device]
@@ -240,12 +286,12 @@ def capture(
 ) -> tuple[dict[str, Any], list[Call]]:
     """The redacted calls and the manifest of ``outcome`` (see ``capture.layout``)."""
     info = outcome.probe.info
-    redactor = Redactor(secrets=[password], names=[outcome.device.username])
+    redactor = Redactor(secrets=[password], names=[probe_user(outcome.device)])
     if info is not None and info.serial:
         redactor.value("SERIAL", info.serial)
-    for host in {outcome.device.onvif.host or ""}:
-        if host:
-            redactor.host(host)
+    for address in (outcome.device.onvif, outcome.device.url):
+        if address is not None and address.host:
+            redactor.host(address.host)
     calls = [
         Call(
             protocol="onvif",
@@ -259,6 +305,19 @@ def capture(
             schema=tuple(redactor.text(p) for p in schema_problems(e.reply)),
         )
         for e in outcome.exchanges
+    ]
+    calls += [
+        Call(
+            protocol=outcome.device.api.value,
+            operation=h.call,
+            request=redactor.bytes(h.request),
+            reply=None if h.reply is None else redactor.bytes(h.reply),
+            status=h.status,
+            error=None
+            if h.error is None
+            else {"kind": h.error.kind, "message": redactor.text(h.error.message)},
+        )
+        for h in outcome.http_exchanges
     ]
     manifest = {
         "vidaudit_version": _version(),

@@ -13,8 +13,8 @@ from collections.abc import Awaitable, Callable, Mapping, Set
 from dataclasses import dataclass, field, replace
 from typing import Self
 
-from vidaudit.collector.derive import DeviceRecordings, evidence_for
-from vidaudit.collector.model import ChannelReport, DeviceReport, RunReport
+from vidaudit.collector.derive import DeviceRecordings, evidence_for, evidence_from_reading
+from vidaudit.collector.model import ChannelReport, DeviceReport, RunReport, SettledChannel
 from vidaudit.compliance.identity import DeviceIdentity, identity_violation
 from vidaudit.compliance.model import (
     ChannelEvidence,
@@ -27,7 +27,7 @@ from vidaudit.compliance.rules import business_day_needs, evaluate_channel, eval
 from vidaudit.compliance.spans import Span
 from vidaudit.inventory.load import SecretResolver
 from vidaudit.inventory.schema import AudioRequirement, Branch, Channel, Device, Inventory
-from vidaudit.onvif.models import DeviceInfo
+from vidaudit.readings import DeviceInfo, Disk, KnownFootage, RecorderReading
 
 #: Extra day of events searched before the window so the first day's start state is known.
 _EVENT_MARGIN = dt.timedelta(days=1)
@@ -42,7 +42,16 @@ class DeviceProbe:
     info: DeviceInfo | None = None
     services: list[str] = field(default_factory=list)
     recordings: DeviceRecordings | None = None
+    #: what a vendor API (ISAPI, Dahua) said, instead of ONVIF recordings
+    reading: RecorderReading | None = None
     identity: DeviceIdentity | None = None
+    #: evidence per configured channel id, when the reader derived it itself (GB/T 28181
+    #: answers per channel; ONVIF answers per recording, matched in ``derive``)
+    evidence: Mapping[str, ChannelEvidence] | None = None
+
+    @property
+    def disks(self) -> tuple[Disk, ...] | None:
+        return None if self.reading is None else self.reading.disks
 
 
 @dataclass(frozen=True)
@@ -52,13 +61,33 @@ class ProbeRequest:
     #: how far back footage and events matter for this device (its longest requirement)
     window_start: dt.datetime
     now: dt.datetime
+    #: the branch's IANA zone (Dahua recorders report local time without an offset)
+    timezone: str = "Asia/Shanghai"
+    #: what earlier runs settled, by channel number (vendor APIs; ``collector.settled``)
+    known: Mapping[int, KnownFootage] = field(default_factory=dict)
 
     @classmethod
-    def at(cls, inventory: Inventory, branch: Branch, device: Device, now: dt.datetime) -> Self:
+    def at(
+        cls,
+        inventory: Inventory,
+        branch: Branch,
+        device: Device,
+        now: dt.datetime,
+        *,
+        known: Mapping[int, KnownFootage] | None = None,
+    ) -> Self:
         """What the collector asks of ``device`` at ``now``: footage and events back to
-        its longest requirement, plus a day for the first day's start state."""
+        its longest requirement, plus a day for the first day's start state; ``known``:
+        what earlier runs settled (vendor APIs)."""
         days = max(inventory.required_days(channel) for channel in device.channels)
-        return cls(branch, device, now - dt.timedelta(days=days) - _EVENT_MARGIN, now)
+        return cls(
+            branch,
+            device,
+            now - dt.timedelta(days=days) - _EVENT_MARGIN,
+            now,
+            timezone=branch.timezone or inventory.timezone,
+            known=known or {},
+        )
 
 
 Prober = Callable[[ProbeRequest, SecretResolver], Awaitable[DeviceProbe]]
@@ -124,9 +153,11 @@ def judge(
         model=info.model if info else None,
         firmware=info.firmware if info else None,
         services=probe.services,
-        violations=[stranger] if stranger else evaluate_device(probe.status, policy),
-        identity=probe.identity,
+        violations=[stranger] if stranger else evaluate_device(probe.status, policy, probe.disks),
         # a stranger's facts are not reported: only R6.identity is
+        storage=probe.disks if probe.status.online and stranger is None else None,
+        serial=(info.serial or None) if info else None,
+        identity=probe.identity,
         unknown=dict(probe.recordings.unknown)
         if probe.recordings is not None and stranger is None
         else {},
@@ -139,10 +170,16 @@ def judge(
         window = Span(now - dt.timedelta(days=required), now)
         if required not in needs:
             needs[required] = business_day_needs(branch, policy, tz, window.start, now)
+        settled: SettledChannel | None = None
         if stranger is not None:
             channels.append(_not_judged(branch, device, channel, required, stranger))
             continue
-        if probe.recordings is not None:
+        if probe.reading is not None:
+            evidence = evidence_from_reading(channel.id, channel.ref, probe.reading, now=now)
+            settled = _settled(device, channel.ref.channel, probe.reading)
+        elif probe.evidence is not None and channel.id in probe.evidence:
+            evidence = probe.evidence[channel.id]
+        elif probe.recordings is not None:
             evidence = evidence_for(
                 channel.id, channel.ref, probe.recordings, window=window, now=now
             )
@@ -162,9 +199,34 @@ def judge(
             needs=needs[required],
         )
         channels.append(
-            ChannelReport(channel.id, device.id, branch.id, channel.role.value, evidence, result)
+            ChannelReport(
+                channel.id, device.id, branch.id, channel.role.value, evidence, result, settled
+            )
         )
     return device_report, channels
+
+
+def known_for(device: Device, settled: Mapping[str, SettledChannel]) -> dict[int, KnownFootage]:
+    """By channel number, what can be built on for this device as configured now: rows
+    of a channel since moved to another device, API or number are of no use."""
+    out: dict[int, KnownFootage] = {}
+    for channel in device.channels:
+        row = settled.get(channel.id)
+        if (
+            row is not None
+            and row.device_id == device.id
+            and row.api == device.api.value
+            and row.number == channel.ref.channel
+        ):
+            out[row.number] = row.footage
+    return out
+
+
+def _settled(device: Device, number: int | None, reading: RecorderReading) -> SettledChannel | None:
+    footage = next((c for c in reading.channels if c.number == number), None)
+    if number is None or footage is None or footage.settled is None:
+        return None
+    return SettledChannel(device.id, device.api.value, number, footage.settled)
 
 
 def _not_judged(
@@ -198,12 +260,15 @@ async def poll_device(
     device_deadline_s: float,
     clock: Callable[[], dt.datetime],
     verified: Mapping[str, dt.datetime] | None = None,
+    settled: Mapping[str, SettledChannel] | None = None,
     pinned: DeviceIdentity | None = None,
 ) -> tuple[DeviceProbe, tuple[DeviceReport, list[ChannelReport]]]:
     """Probe one device (within its deadline, holding a ``semaphore`` slot) and judge it:
     what the fleet poll does per device, and what a distributed worker does per job.
+    ``settled``: per channel, what earlier runs settled (``collector.settled``);
     ``pinned``: the device's identity pinned so far (collector/identity.py), if any."""
-    request = ProbeRequest.at(inventory, branch, device, clock())
+    known = known_for(device, settled) if settled else {}
+    request = ProbeRequest.at(inventory, branch, device, clock(), known=known)
     probe = await _probe_bounded(request, resolver, prober, semaphore, device_deadline_s)
     # judged against the instant the device was read, not the end of the run
     return probe, judge(inventory, branch, device, probe, clock(), verified, pinned)
@@ -221,13 +286,15 @@ async def poll_fleet(
     devices: Set[str] | None = None,
     progress: Progress | None = None,
     verified: Mapping[str, dt.datetime] | None = None,
+    settled: Mapping[str, SettledChannel] | None = None,
     judged: Judged | None = None,
     pins: Mapping[str, DeviceIdentity] | None = None,
 ) -> RunReport:
     """One run over the fleet, or the given branches and/or devices; ``clock`` is the
     collector's UTC.  With ``judged``, each device's reports go there as soon as they are
     judged and are not kept: the returned report then lists none (a helper process
-    streams them to its parent instead of holding its whole share)."""
+    streams them to its parent instead of holding its whole share).  ``settled``: per
+    channel, what earlier runs settled (``collector.settled.load_settled``)."""
     started = clock()
     semaphore = asyncio.Semaphore(concurrency)
     selected = [
@@ -249,6 +316,7 @@ async def poll_fleet(
             device_deadline_s=device_deadline_s,
             clock=clock,
             verified=verified,
+            settled=settled,
             pinned=pins.get(device.id) if pins else None,
         )
         if progress is not None:

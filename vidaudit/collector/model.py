@@ -14,6 +14,7 @@ from vidaudit.compliance.model import (
     Violation,
 )
 from vidaudit.inventory.schema import Policy
+from vidaudit.readings import Disk, KnownFootage
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,12 +28,26 @@ class DeviceReport:
     #: ONVIF services the device offers, by short name (device, media, recording, search, …)
     services: list[str] = field(default_factory=list)
     violations: list[Violation] = field(default_factory=list)
+    #: every disk the recorder listed (vendor APIs); None when unknown (ONVIF)
+    storage: tuple[Disk, ...] | None = None
+    serial: str | None = None
     #: who answered (serial, certificate), as the device reported it; None when not read
     identity: DeviceIdentity | None = None
     #: optional calls that failed (``media``, ``jobs``, ``job_states``, ``events``;
     #: collector/probe.py ``OPTIONAL_CALLS``):
     #: the device is online, what those calls tell is unknown
     unknown: dict[str, FailedCall] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class SettledChannel:
+    """What one vendor-API read settled about a channel (``collector.settled``), and what
+    the channel was read as."""
+
+    device_id: str
+    api: str
+    number: int
+    footage: KnownFootage
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +58,8 @@ class ChannelReport:
     role: str
     evidence: ChannelEvidence
     result: ChannelResult
+    #: what the next run may build on (channels read through ISAPI or Dahua)
+    settled: SettledChannel | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,12 +34,16 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Awaitable, Callable
 
 from vidaudit.collector.derive import DeviceRecordings, failed_call
 from vidaudit.collector.fleet import DeviceProbe, ProbeRequest
+from vidaudit.collector.vendor_probe import probe_vendor
 from vidaudit.compliance.identity import DeviceIdentity
 from vidaudit.compliance.model import DeviceStatus, ErrorKind, FailedCall
+from vidaudit.devicehttp.client import HttpPool
 from vidaudit.inventory.load import SecretResolver
+from vidaudit.inventory.schema import Api
 from vidaudit.onvif.client import OnvifPool
 from vidaudit.onvif.device import Device
 from vidaudit.onvif.errors import DeviceError
@@ -165,3 +169,16 @@ async def probe_device(
         recordings=recordings,
         identity=DeviceIdentity(serial=info.serial.strip() or None, cert_sha256=certificate),
     )
+
+
+def dispatching_prober(
+    pool: OnvifPool, http_pool: HttpPool, lookback_days: int
+) -> Callable[[ProbeRequest, SecretResolver], Awaitable[DeviceProbe]]:
+    """One prober for a mixed fleet: ONVIF, or the device's vendor API (``api:``)."""
+
+    async def prober(request: ProbeRequest, resolver: SecretResolver) -> DeviceProbe:
+        if request.device.api is Api.ONVIF:
+            return await probe_device(pool, request, resolver)
+        return await probe_vendor(http_pool, request, resolver, lookback_days)
+
+    return prober

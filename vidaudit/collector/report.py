@@ -59,6 +59,20 @@ def report_json(
             "model": d.model,
             "firmware": d.firmware,
             "services": d.services,
+            "serial": d.serial,
+            "storage": (
+                None
+                if d.storage is None
+                else [
+                    {
+                        "id": disk.id,
+                        "status": disk.status,
+                        "capacity_bytes": disk.capacity_bytes,
+                        "free_bytes": disk.free_bytes,
+                    }
+                    for disk in d.storage
+                ]
+            ),
             # optional calls that failed: what they would have told is unknown
             "unknown": {fact: str(why) for fact, why in d.unknown.items()},
             "violations": [violation_json(v) for v in d.violations],

@@ -4,9 +4,11 @@ finish, then finish the run from storage."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
-from collections.abc import Set
+from collections.abc import AsyncIterator, Set
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,10 +16,17 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from vidaudit.collector.fleet import DeviceProbe, Prober, ProbeRequest, Progress, poll_fleet
+from vidaudit.collector.gb_probe import (
+    GbProbeSettings,
+    GbReader,
+    registered_ids,
+    unavailable_reader,
+)
 from vidaudit.collector.heap import run_heap
 from vidaudit.collector.identity import load_pins
-from vidaudit.collector.model import ChannelReport, DeviceReport, RunReport
-from vidaudit.collector.probe import probe_device
+from vidaudit.collector.model import ChannelReport, DeviceReport, RunReport, SettledChannel
+from vidaudit.collector.probe import dispatching_prober
+from vidaudit.collector.settled import load_settled
 from vidaudit.collector.shard import (
     ShardFailed,
     ShardJob,
@@ -37,9 +46,12 @@ from vidaudit.collector.verified import verified_for
 from vidaudit.compliance.identity import DeviceIdentity
 from vidaudit.compliance.model import ErrorKind, Violation
 from vidaudit.db.models import CollectionRunRow
+from vidaudit.devicehttp.client import HttpPool
 from vidaudit.evidence.store import EvidenceStore
+from vidaudit.gb28181.control import ControlClient
+from vidaudit.gb28181.errors import GbError
 from vidaudit.inventory.load import SecretResolver
-from vidaudit.inventory.schema import Inventory
+from vidaudit.inventory.schema import Api, Inventory
 from vidaudit.inventory.sync import sync_inventory
 from vidaudit.onvif.client import OnvifPool
 from vidaudit.settings import Settings
@@ -64,16 +76,25 @@ class CollectResult:
 
 
 def _begin(
-    sessions: sessionmaker[Session], inventory: Inventory, path: Path, now: dt.datetime
-) -> tuple[int, dict[str, dt.datetime], dict[str, DeviceIdentity]]:
-    """The new run's id, the retention proofs (pulled frames) standing at ``now``, and the
-    device identities pinned so far."""
+    sessions: sessionmaker[Session],
+    inventory: Inventory,
+    path: Path,
+    now: dt.datetime,
+    full_read_every: dt.timedelta,
+) -> tuple[int, dict[str, dt.datetime], dict[str, SettledChannel], dict[str, DeviceIdentity]]:
+    """The new run's id, the retention proofs (pulled frames) standing at ``now``, what
+    earlier runs settled about channels read through vendor APIs, and the device
+    identities pinned so far."""
     text = path.read_text(encoding="utf-8")
     with sessions.begin() as session:
         # Observations point at channel rows, so the inventory is synced before each run.
         sync_inventory(session, inventory, source=str(path.resolve()), text=text, now=now)
-        run_id = start_run(session, now, inventory.policy)
-        return run_id, verified_for(session, now), load_pins(session)
+        return (
+            start_run(session, now, inventory.policy),
+            verified_for(session, now),
+            load_settled(session, now, full_read_every),
+            load_pins(session),
+        )
 
 
 def _finish(
@@ -153,6 +174,45 @@ class RunWriter:
             store_observations(session, self._run_id, batch)
 
 
+@asynccontextmanager
+async def gb_service(settings: Settings) -> AsyncIterator[GbReader]:
+    """The GB/T 28181 service on this host as it stands now, its registrations read once;
+    when it is not running here, a reader that finds every recorder unreachable, saying
+    why (``reader.client`` is then None)."""
+    gb_settings = GbProbeSettings(settings.gb_query_timeout_s, settings.gb_oldest_search_days)
+    async with contextlib.AsyncExitStack() as stack:
+        try:
+            client = await stack.enter_async_context(ControlClient.open(settings.gb_control_file))
+            reader = GbReader(client, await registered_ids(client), gb_settings)
+        except GbError as exc:
+            # the service is down: every GB/T 28181 recorder is unreachable, with this reason
+            reader = unavailable_reader(gb_settings, exc)
+        yield reader
+
+
+@asynccontextmanager
+async def gb_reader(settings: Settings, inventory: Inventory) -> AsyncIterator[GbReader | None]:
+    """The run's view of the GB/T 28181 service; None when no device uses it."""
+    if not any(device.api is Api.GB28181 for _b, device in inventory.devices()):
+        yield None
+        return
+    async with gb_service(settings) as reader:
+        yield reader
+
+
+def _dispatch(direct: Prober, gb: GbReader | None, inventory: Inventory) -> Prober:
+    """GB/T 28181 recorders through the service; every other one ``direct`` (ONVIF or its
+    vendor HTTP API)."""
+
+    async def prober(request: ProbeRequest, resolver: SecretResolver) -> DeviceProbe:
+        if request.device.api is Api.GB28181:
+            assert gb is not None
+            return await gb.probe(request, inventory.branch_timezone(request.branch))
+        return await direct(request, resolver)
+
+    return prober
+
+
 async def _poll(
     settings: Settings,
     inventory: Inventory,
@@ -161,6 +221,7 @@ async def _poll(
     prober: Prober,
     branches: set[str] | None,
     verified: dict[str, dt.datetime],
+    settled: dict[str, SettledChannel],
     pins: dict[str, DeviceIdentity],
     writer: RunWriter,
 ) -> None:
@@ -180,6 +241,7 @@ async def _poll(
         "device_deadline_s": settings.collector_device_deadline_s,
         "clock": utcnow,
         "verified": verified,
+        "settled": settled,
         "pins": pins,
         "judged": writer,
     }
@@ -193,9 +255,18 @@ async def _poll(
             inventory_path=inventory_path,
             devices=share,
             onvif=settings.onvif(),
+            http=settings.device_http(),
+            lookback_days=settings.collector_lookback_days,
             concurrency=concurrency,
             device_deadline_s=settings.collector_device_deadline_s,
             verified=dict(verified),
+            settled={
+                channel.id: settled[channel.id]
+                for _branch, device in inventory.devices()
+                if device.id in share
+                for channel in device.channels
+                if channel.id in settled
+            },
             pins=dict(pins),
             log_level=logging.getLogger().getEffectiveLevel(),
         )
@@ -259,19 +330,27 @@ async def _collect(
 ) -> CollectResult:
     started = utcnow()
     # Database work runs in a thread: it must not stall device I/O on the event loop.
-    run_id, verified, pins = await asyncio.to_thread(
-        _begin, sessions, inventory, inventory_path, started
+    run_id, verified, settled, pins = await asyncio.to_thread(
+        _begin,
+        sessions,
+        inventory,
+        inventory_path,
+        started,
+        dt.timedelta(hours=settings.collector_full_read_hours),
     )
     resolver = SecretResolver(inventory, inventory_path)
     writer = RunWriter(sessions, run_id, keep=keep_report, progress=progress)
     pictures: frozenset[str] = frozenset()
     taken: list[TakenSnapshot] = []
     try:
-        async with OnvifPool(settings.onvif()) as pool:
-
-            async def prober(request: ProbeRequest, res: SecretResolver) -> DeviceProbe:
-                return await probe_device(pool, request, res)
-
+        async with (
+            OnvifPool(settings.onvif()) as pool,
+            HttpPool(settings.device_http()) as http_pool,
+            gb_reader(settings, inventory) as gb,
+        ):
+            prober = _dispatch(
+                dispatching_prober(pool, http_pool, settings.collector_lookback_days), gb, inventory
+            )
             await _poll(
                 settings,
                 inventory,
@@ -280,6 +359,7 @@ async def _collect(
                 prober,
                 branches,
                 verified,
+                settled,
                 pins,
                 writer,
             )

@@ -35,12 +35,13 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from vidaudit import aio
-from vidaudit.collector.fleet import DeviceProbe, Judged, ProbeRequest, poll_fleet
-from vidaudit.collector.model import ChannelReport, DeviceReport
-from vidaudit.collector.probe import probe_device
+from vidaudit.collector.fleet import Judged, poll_fleet
+from vidaudit.collector.model import ChannelReport, DeviceReport, SettledChannel
+from vidaudit.collector.probe import dispatching_prober
 from vidaudit.compliance.identity import DeviceIdentity
+from vidaudit.devicehttp.client import HttpPool, HttpSettings
 from vidaudit.inventory.load import SecretResolver
-from vidaudit.inventory.schema import Inventory
+from vidaudit.inventory.schema import Api, Inventory
 from vidaudit.onvif.client import OnvifPool
 from vidaudit.onvif.settings import OnvifSettings
 
@@ -75,9 +76,13 @@ class ShardJob:
     inventory_path: Path
     devices: frozenset[str]
     onvif: OnvifSettings
+    http: HttpSettings
+    lookback_days: int
     concurrency: int
     device_deadline_s: float
     verified: Mapping[str, dt.datetime]
+    #: what earlier runs settled about the share's channels (``collector.settled``)
+    settled: Mapping[str, SettledChannel]
     log_level: int
     #: device identities pinned so far (collector/identity.py)
     pins: Mapping[str, DeviceIdentity] = field(default_factory=dict)
@@ -98,18 +103,22 @@ def plan_shares(
 ) -> list[frozenset[str]]:
     """Device ids per polling process, balanced by channel count (largest devices first,
     each to the process with the least load for its weight).  The first share is the
-    parent's; empty shares are dropped, so there are never more helpers than devices."""
+    parent's; empty shares are dropped, so there are never more helpers than devices.
+    GB/T 28181 recorders stay with the parent: they are read through the SIP service's
+    control channel, which the parent opened for the run (and they cost it little CPU)."""
+    selected = [
+        device
+        for branch, device in inventory.devices()
+        if branches is None or branch.id in branches
+    ]
     devices = sorted(
-        (
-            (len(device.channels), device.id)
-            for branch, device in inventory.devices()
-            if branches is None or branch.id in branches
-        ),
+        ((len(d.channels), d.id) for d in selected if d.api is not Api.GB28181),
         key=lambda item: (-item[0], item[1]),
     )
     count = max(1, processes)
     weights = [PARENT_WEIGHT] + [1.0] * (count - 1)
     shares: list[list[str]] = [[] for _ in range(count)]
+    shares[0] = [d.id for d in selected if d.api is Api.GB28181]
     loads = [0.0] * count
     for size, device_id in devices:
         target = min(range(count), key=lambda i: (loads[i] + max(size, 1)) / weights[i])
@@ -213,10 +222,8 @@ async def _poll(job: ShardJob, send: Callable[[bytes], Awaitable[None]]) -> None
     async def judged(device: DeviceReport, channels: list[ChannelReport]) -> None:
         await send(_frame("device", (device, channels)))
 
-    async with OnvifPool(job.onvif) as pool:
-
-        async def prober(request: ProbeRequest, res: SecretResolver) -> DeviceProbe:
-            return await probe_device(pool, request, res)
+    async with OnvifPool(job.onvif) as pool, HttpPool(job.http) as http_pool:
+        prober = dispatching_prober(pool, http_pool, job.lookback_days)
 
         await poll_fleet(
             job.inventory,
@@ -227,6 +234,7 @@ async def _poll(job: ShardJob, send: Callable[[bytes], Awaitable[None]]) -> None
             clock=lambda: dt.datetime.now(dt.UTC),
             devices=job.devices,
             verified=job.verified,
+            settled=job.settled,
             pins=job.pins,
             judged=judged,
         )

@@ -37,6 +37,7 @@ from vidaudit.errors import VidauditError
 from vidaudit.evidence.store import EvidenceCorrupt, EvidenceStore
 from vidaudit.inventory.load import SecretResolver
 from vidaudit.inventory.schema import (
+    Api,
     Branch,
     Channel,
     ChannelRole,
@@ -421,7 +422,9 @@ async def take_snapshots(
             if branches is not None and branch.id not in branches:
                 continue
             channels = [c for c in device.channels if options.wants(c)]
-            if not channels:
+            if not channels or device.api is not Api.ONVIF:
+                # a GB/T 28181 recorder has no snapshot URL; its pictures are checked on
+                # recorded frames (spot-checks) instead
                 continue
 
             def errors(
@@ -431,6 +434,11 @@ async def take_snapshots(
 
             if device.id in down:
                 skipped.extend(errors(f"device down: {down[device.id]}"))
+                continue
+            if device.onvif is None:
+                # Read through ISAPI/Dahua only: live pictures come through ONVIF
+                # snapshots; give onvif: as well to have them (R4).
+                skipped.extend(errors("unsupported: live snapshots need onvif:"))
                 continue
             problem = resolver.problem(device)
             if problem is not None:

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from vidaudit.accounts.roles import TICKET_NOTIFIED, TICKET_OWNER
 from vidaudit.collector.identity import record_identities
 from vidaudit.collector.model import ChannelReport, DeviceReport, RunReport
+from vidaudit.collector.settled import store_settled
 from vidaudit.compliance.model import BusinessDay, FailedCall, Violation
 from vidaudit.db.models import (
     BranchResultRow,
@@ -30,6 +31,7 @@ from vidaudit.db.models import (
     FaultTicketRow,
 )
 from vidaudit.inventory.schema import Policy
+from vidaudit.readings import Disk
 
 #: Art. 47: faults are reported to the branch head and the security department; the
 #: surveillance administrator is the one who fixes them.
@@ -119,6 +121,19 @@ def device_row(run_id: int, at: dt.datetime, d: DeviceReport) -> dict[str, Any]:
         "services": d.services,
         "violations": [violation_json(v) for v in d.violations],
         "unknown": unknown_json(d.unknown),
+        "serial": d.serial,
+        "storage": None if d.storage is None else [disk_json(disk) for disk in d.storage],
+    }
+
+
+def disk_json(disk: Disk) -> dict[str, Any]:
+    """One disk a recorder listed, as stored (``device_observations.storage``)."""
+    return {
+        "id": disk.id,
+        "status": disk.status,
+        "state": disk.state,
+        "capacity_bytes": disk.capacity_bytes,
+        "free_bytes": disk.free_bytes,
     }
 
 
@@ -147,6 +162,10 @@ def store_observations(session: Session, run_id: int, batch: Sequence[Judged]) -
     if channels:
         session.execute(insert(ChannelObservationRow), channels)
     _pin_identities(session, [(d, at) for d, _c, at in batch])
+    # What vendor-API reads settled goes with the observations that settled it, so the
+    # next run (or round) builds on it whoever stored it; a device stored twice never is.
+    settled_at = max(at for _d, _c, at in batch)
+    store_settled(session, (c for _d, chans, _at in batch for c in chans), settled_at)
 
 
 def _pin_identities(session: Session, devices: Sequence[tuple[DeviceReport, dt.datetime]]) -> None:
@@ -193,6 +212,7 @@ def store_run(session: Session, run_id: int, report: RunReport) -> TicketChanges
             [channel_row(run_id, at, c) for c in report.channels],
         )
     _pin_identities(session, [(d, at) for d in report.devices])
+    store_settled(session, report.channels, at)
     return finish_run(session, run_id, finished_at=at, pictures_checked=report.pictures_checked)
 
 

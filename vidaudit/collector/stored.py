@@ -57,6 +57,15 @@ def _device_json(row: DeviceObservationRow) -> dict[str, Any]:
         "model": row.model,
         "firmware": row.firmware,
         "services": row.services,
+        "serial": row.serial,
+        "storage": (
+            None
+            if row.storage is None
+            else [
+                {key: disk[key] for key in ("id", "status", "capacity_bytes", "free_bytes")}
+                for disk in row.storage
+            ]
+        ),
         "unknown": _unknown_json(row.unknown),
         "violations": row.violations,
     }

@@ -77,6 +77,8 @@ class ChannelEvidence:
     audio_track: bool | None = None
     #: earliest instant proven by an actually pulled frame (sampler), if any
     verified_earliest: dt.datetime | None = None
+    #: the camera behind this NVR channel is connected (vendor APIs say; None: unknown)
+    camera_online: bool | None = None
     #: facts a failed optional device call left unknown -> why (``recording``: which
     #: recording is this channel's; ``recording_state``; ``footage``: the gaps).  Only
     #: the rules that need one of them say ``unverifiable``; nothing is guessed.

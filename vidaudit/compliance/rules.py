@@ -18,6 +18,7 @@ Rule ids:
   R6.offline         the device could not be read (with the error kind)
   R6.no_recording    no recording on the device matches this channel
   R6.not_recording   the channel's recording is stopped or ended long ago
+  R6.storage         a disk in error, unformatted or absent, or no disk at all
   R6.unverifiable    which recording is the channel's, or whether it is recording now,
                      is unknown because a device call that would say failed
 """
@@ -42,6 +43,7 @@ from vidaudit.compliance.model import (
 )
 from vidaudit.compliance.spans import Span, Timeline, total
 from vidaudit.inventory.schema import Branch, Policy
+from vidaudit.readings import Disk
 
 #: An NVR keeping exactly N days overwrites its oldest minutes continuously; do not flag a
 #: channel that is short by less than this.
@@ -49,6 +51,37 @@ RETENTION_TOLERANCE = dt.timedelta(hours=1)
 #: Footage that ended longer ago than this means the channel is not recording now.
 STALE_AFTER = dt.timedelta(minutes=15)
 _DAY = dt.timedelta(days=1)
+
+
+#: Disk states in which a recorder cannot record onto that disk.
+BAD_DISK_STATES = frozenset({"error", "unformatted", "absent"})
+
+
+def evaluate_storage(disks: tuple[Disk, ...] | None) -> list[Violation]:
+    """R6.storage: a disk in error, unformatted or absent, or no disk at all (a recorder
+    that cannot record).  ``None``: the device did not say (ONVIF), nothing to judge."""
+    if disks is None:
+        return []
+    if not disks:
+        return [
+            Violation(
+                "R6.storage",
+                Severity.CRITICAL,
+                "the recorder has no disk: it cannot record",
+                {"disks": []},
+            )
+        ]
+    bad = [d for d in disks if d.state in BAD_DISK_STATES]
+    if not bad:
+        return []
+    return [
+        Violation(
+            "R6.storage",
+            Severity.CRITICAL,
+            "disk(s) not usable for recording: " + ", ".join(f"{d.id} ({d.status})" for d in bad),
+            {"disks": [f"{d.id}:{d.state}" for d in bad]},
+        )
+    ]
 
 
 def _unverifiable(rule: str, fact: str, what: str, why: FailedCall) -> Violation:
@@ -63,7 +96,9 @@ def _unverifiable(rule: str, fact: str, what: str, why: FailedCall) -> Violation
     )
 
 
-def evaluate_device(status: DeviceStatus, policy: Policy) -> list[Violation]:
+def evaluate_device(
+    status: DeviceStatus, policy: Policy, disks: tuple[Disk, ...] | None = None
+) -> list[Violation]:
     if not status.online:
         kind = status.error_kind or ErrorKind.UNREACHABLE
         return [
@@ -75,8 +110,9 @@ def evaluate_device(status: DeviceStatus, policy: Policy) -> list[Violation]:
                 {"error_kind": kind.value},
             )
         ]
+    violations = evaluate_storage(disks)
     if status.clock_drift_s is not None and abs(status.clock_drift_s) > policy.max_clock_drift_s:
-        return [
+        violations.append(
             Violation(
                 "R3.clock",
                 Severity.MAJOR,
@@ -84,8 +120,8 @@ def evaluate_device(status: DeviceStatus, policy: Policy) -> list[Violation]:
                 f"(allowed ±{policy.max_clock_drift_s:.0f} s)",
                 {"drift_s": round(status.clock_drift_s, 1), "max_s": policy.max_clock_drift_s},
             )
-        ]
-    return []
+        )
+    return violations
 
 
 def business_day_needs(

@@ -49,7 +49,11 @@ class DeviceRow(Base):
     name: Mapped[str | None] = mapped_column(String(128))
     kind: Mapped[str] = mapped_column(String(16))
     vendor: Mapped[str] = mapped_column(String(32))
-    onvif_url: Mapped[str] = mapped_column(String(512))
+    #: onvif | isapi | dahua: which road the collector reads the device by.
+    api: Mapped[str] = mapped_column(String(16), server_default="onvif")
+    #: The vendor API's base URL (api isapi/dahua); ``onvif_url`` is then optional.
+    api_url: Mapped[str | None] = mapped_column(String(512))
+    onvif_url: Mapped[str | None] = mapped_column(String(512))
     username: Mapped[str] = mapped_column(String(128))
     #: The *reference* (``${ENV}`` or ``file:PATH``); the password itself is never stored.
     password_ref: Mapped[str] = mapped_column(String(1100))
@@ -181,6 +185,10 @@ class DeviceObservationRow(Base):
     violations: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     #: optional calls that failed: fact -> [call, error kind, message]
     unknown: Mapped[dict[str, list[str]] | None] = mapped_column(JSON)
+    #: Every disk the recorder listed: [{"id", "status", "state", "capacity_bytes",
+    #: "free_bytes"}]; NULL when it was not read (ONVIF, or the recorder would not say).
+    storage: Mapped[list[Any] | None] = mapped_column(JSON)
+    serial: Mapped[str | None] = mapped_column(String(128))
 
 
 class ChannelObservationRow(Base):
@@ -612,3 +620,50 @@ class RetentionCheckRow(Base):
     evidence_sha256: Mapped[str | None] = mapped_column(ForeignKey("evidence.sha256"))
     register_seq: Mapped[int | None] = mapped_column(ForeignKey("register_entries.seq"))
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class SettledFootageRow(Base):
+    """What the last read of a channel through a vendor API (ISAPI, Dahua) settled, so the
+    next run asks the recorder only for what changed (``readings.KnownFootage``).  One row
+    per channel, replaced by every run that read it; a cache the collector can always
+    rebuild by reading the channel in full, never a record of anything."""
+
+    __tablename__ = "settled_footage"
+
+    channel_id: Mapped[str] = mapped_column(
+        ForeignKey("channels.id", ondelete="CASCADE"), primary_key=True
+    )
+    #: What the channel was read through and as: a different device, API or channel
+    #: number in the inventory makes the row useless.
+    device_id: Mapped[str] = mapped_column(String(64))
+    api: Mapped[str] = mapped_column(String(16))
+    number: Mapped[int] = mapped_column(Integer)
+    #: Device-clock UTC, as the recorder stamps its footage.
+    settled_until: Mapped[dt.datetime]
+    #: [[start, end], ...] as seconds since the epoch (device clock), merged.
+    segments: Mapped[list[Any]] = mapped_column(JSON)
+    earliest: Mapped[dt.datetime | None]
+    earliest_bounded: Mapped[bool]
+    disks: Mapped[str | None] = mapped_column(Text)
+    read_in_full_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
+
+
+class GbRegistrationRow(Base):
+    """A GB/T 28181 device registered to vidaudit's SIP service (``vidaudit gb serve``).
+
+    Kept so that registrations survive the service's restart: a recorder re-registers only
+    when its registration nears expiry (often an hour), and must not look offline until
+    then.  Written only by the service."""
+
+    __tablename__ = "gb_registrations"
+
+    gb_id: Mapped[str] = mapped_column(String(20), primary_key=True)
+    transport: Mapped[str] = mapped_column(String(8))
+    #: where its messages come from (what the service sends to)
+    host: Mapped[str] = mapped_column(String(64))
+    port: Mapped[int] = mapped_column(Integer)
+    contact: Mapped[str] = mapped_column(String(256))
+    registered_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime]
+    last_seen_at: Mapped[dt.datetime]

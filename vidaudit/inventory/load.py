@@ -17,7 +17,13 @@ import yaml
 from pydantic import SecretStr, ValidationError
 
 from vidaudit.errors import ConfigError
-from vidaudit.inventory.schema import ENV_REFERENCE, Credentials, Device, Inventory
+from vidaudit.inventory.schema import (
+    ENV_REFERENCE,
+    Credentials,
+    Device,
+    Gb28181Platform,
+    Inventory,
+)
 
 #: Inventories are small; a multi-megabyte file is a mistake (or an attack on the parser).
 MAX_INVENTORY_BYTES = 8 * 1024 * 1024
@@ -53,6 +59,12 @@ def format_loc(loc: Sequence[int | str]) -> str:
     return out
 
 
+_PATTERN_HINTS = {
+    "^[0-9]{20}$": 'a 20-digit GB/T 28181 ID, in quotes (e.g. "34020000001110000001")',
+    "^[0-9]{10}$": 'the 10-digit GB/T 28181 domain, in quotes (e.g. "3402000000")',
+}
+
+
 def _friendly(error: Mapping[str, object]) -> str:
     kind = str(error.get("type", ""))
     message = str(error.get("msg", ""))
@@ -63,6 +75,15 @@ def _friendly(error: Mapping[str, object]) -> str:
     if kind == "value_error":
         return message.removeprefix("Value error, ")
     got = error.get("input")
+    if kind == "string_pattern_mismatch":
+        context = error.get("ctx")
+        pattern = context.get("pattern") if isinstance(context, Mapping) else None
+        hint = _PATTERN_HINTS.get(str(pattern))
+        if hint is not None:
+            return f"expected {hint} (got {got!r})"
+    if kind == "string_type" and isinstance(got, int):
+        # YAML reads an unquoted 20-digit GB/T 28181 ID as a number
+        return f"expected text: put {got} in quotes so YAML does not read it as a number"
     if kind in {"enum", "literal_error"} or "pattern" in kind:
         return f"{message} (got {got!r})"
     return message
@@ -253,37 +274,64 @@ class SecretResolver:
     def _lookup(self, name: str) -> str | None:
         return self._environ.get(name, self._file_values.get(name))
 
-    def problem(self, device: Device) -> str | None:
-        """Why this device's password cannot be resolved, or None when it can."""
-        if device.password is not None:
-            match = ENV_REFERENCE.match(device.password)
-            name = match.group("name") if match else device.password
+    def _problem(self, password: str | None, password_file: str | None) -> str | None:
+        if password is not None:
+            match = ENV_REFERENCE.match(password)
+            name = match.group("name") if match else password
             if self._lookup(name) is None:
                 where = f" or {self._env_file}" if self._env_file else ""
                 return f"environment variable {name} is not set (not in the environment{where})"
             return None
-        assert device.password_file is not None
-        file = self._base / device.password_file
+        if password_file is None:
+            return None
+        file = self._base / password_file
         if not file.is_file():
             return f"password_file {file} does not exist"
         return None
 
-    def credentials(self, device: Device) -> Credentials:
-        """The device's username and password; ``ConfigError`` when the reference does not
-        resolve on this machine."""
-        problem = self.problem(device)
+    def _secret(self, owner: str, password: str | None, password_file: str | None) -> SecretStr:
+        problem = self._problem(password, password_file)
         if problem is not None:
-            raise ConfigError(f"{device.id}: {problem}")
-        if device.password is not None:
-            match = ENV_REFERENCE.match(device.password)
+            raise ConfigError(f"{owner}: {problem}")
+        if password is not None:
+            match = ENV_REFERENCE.match(password)
             assert match is not None
             secret = self._lookup(match.group("name"))
             assert secret is not None
-        else:
-            assert device.password_file is not None
-            lines = (self._base / device.password_file).read_text(encoding="utf-8").splitlines()
-            secret = lines[0] if lines else ""
-        return Credentials(username=device.username, password=SecretStr(secret))
+            return SecretStr(secret)
+        assert password_file is not None
+        lines = (self._base / password_file).read_text(encoding="utf-8").splitlines()
+        return SecretStr(lines[0] if lines else "")
+
+    def problem(self, device: Device) -> str | None:
+        """Why this device's password cannot be resolved, or None when it can (a
+        GB/T 28181 device has none of its own: it uses the platform's)."""
+        return self._problem(device.password, device.password_file)
+
+    def check(self, device: Device) -> None:
+        """``ConfigError`` when what reading this device needs from this machine does not
+        resolve (a GB/T 28181 device needs nothing: the service holds the platform's
+        password)."""
+        problem = self.problem(device)
+        if problem is not None:
+            raise ConfigError(f"{device.id}: {problem}")
+
+    def credentials(self, device: Device) -> Credentials:
+        """The device's username and password; ``ConfigError`` when the reference does not
+        resolve on this machine, or the device (a GB/T 28181 one) has none of its own."""
+        if device.username is None:
+            raise ConfigError(f"{device.id} has no user name (api {device.api.value})")
+        return Credentials(
+            username=device.username,
+            password=self._secret(device.id, device.password, device.password_file),
+        )
+
+    def platform_problem(self, platform: Gb28181Platform) -> str | None:
+        """Why the GB/T 28181 platform password cannot be resolved, or None."""
+        return self._problem(platform.password, platform.password_file)
+
+    def platform_password(self, platform: Gb28181Platform) -> SecretStr:
+        return self._secret("gb28181", platform.password, platform.password_file)
 
 
 def check_secrets(
@@ -298,4 +346,9 @@ def check_secrets(
             if problem is not None:
                 key = "password" if device.password is not None else "password_file"
                 problems.append(Problem(f"branches[{b}].devices[{d}].{key}", problem))
+    if inventory.gb28181 is not None:
+        problem = resolver.platform_problem(inventory.gb28181)
+        if problem is not None:
+            key = "password" if inventory.gb28181.password is not None else "password_file"
+            problems.append(Problem(f"gb28181.{key}", problem))
     return problems

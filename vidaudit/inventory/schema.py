@@ -19,6 +19,7 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -82,12 +83,38 @@ class Vendor(StrEnum):
     OTHER = "other"
 
 
+class Api(StrEnum):
+    """Which road the collector reads a recorder by."""
+
+    ONVIF = "onvif"
+    #: Hikvision's own HTTP API (``/ISAPI/...``).
+    ISAPI = "isapi"
+    #: Dahua's own HTTP API (``/cgi-bin/*.cgi``).
+    DAHUA = "dahua"
+    #: GB/T 28181: through the platform the device registers to (vidaudit standing where
+    #: that platform stands).
+    GB28181 = "gb28181"
+
+
+#: The vendor each vendor HTTP API belongs to.
+API_VENDOR = {Api.ISAPI: "hikvision", Api.DAHUA: "dahua"}
+#: The playback URL scheme each vendor HTTP API's recorders serve.
+API_PLAYBACK = {Api.ISAPI: "hikvision-url", Api.DAHUA: "dahua-url"}
+
+
 class Playback(StrEnum):
     """How recorded video is pulled from the device."""
 
     ONVIF_REPLAY = "onvif-replay"
     HIKVISION_URL = "hikvision-url"
     DAHUA_URL = "dahua-url"
+
+
+#: A GB/T 28181 ID: 20 digits (centre code, type code, serial; GB/T 28181-2016 Annex D).
+GbId = Annotated[
+    str,
+    Field(pattern=r"^[0-9]{20}$", description="a 20-digit GB/T 28181 ID, quoted in YAML"),
+]
 
 
 class AudioRequirement(StrEnum):
@@ -198,11 +225,13 @@ class ChannelRef(Strict):
     profile: str | None = Field(None, min_length=1, max_length=128)
     source: str | None = Field(None, min_length=1, max_length=128)
     recording: str | None = Field(None, min_length=1, max_length=128)
+    #: the channel's GB/T 28181 ID, for devices read with ``api: gb28181``
+    gb_id: GbId | None = None
 
     @model_validator(mode="after")
     def _at_least_one(self) -> Self:
-        if not any((self.channel, self.profile, self.source, self.recording)):
-            raise ValueError("give at least one of channel, profile, source, recording")
+        if not any((self.channel, self.profile, self.source, self.recording, self.gb_id)):
+            raise ValueError("give at least one of channel, profile, source, recording, gb_id")
         return self
 
 
@@ -220,19 +249,121 @@ class Device(Strict):
     name: str | None = Field(None, max_length=128)
     kind: DeviceKind
     vendor: Vendor = Vendor.ONVIF
-    onvif: AnyHttpUrl = Field(description="the ONVIF device-service URL")
-    username: str = Field(min_length=1, max_length=128)
+    #: ``onvif`` (default); the vendor's own HTTP API: ``isapi`` (Hikvision), ``dahua``
+    #: (Dahua), where ``onvif`` is optional and fills in what the vendor API lacks; or
+    #: ``gb28181``, through the inventory's ``gb28181`` platform the device registers to.
+    api: Api = Api.ONVIF
+    #: Base URL of the vendor HTTP API (``api: isapi|dahua``), ``http(s)://host[:port]``.
+    url: AnyHttpUrl | None = Field(None, validate_default=True)
+    onvif: AnyHttpUrl | None = Field(
+        None, description="the ONVIF device-service URL", validate_default=True
+    )
+    #: Required but with ``api: gb28181`` (which takes none).
+    username: str | None = Field(None, min_length=1, max_length=128, validate_default=True)
+    #: GB/T 28181: the device's 20-digit ID (required with ``api: gb28181``); it registers
+    #: to the inventory's ``gb28181`` platform with that platform's password
+    gb_id: GbId | None = None
     #: ``${ENV_NAME}``; a literal password is refused (see ``password_is_reference``).
     password: str | None = Field(None, min_length=1, max_length=256)
     #: A file holding the password (first line), e.g. a mounted secret.
     password_file: str | None = Field(None, min_length=1, max_length=1024)
-    playback: Playback = Playback.ONVIF_REPLAY
-    #: RTSP port for vendor playback URLs (ONVIF replay takes its URI from the device).
+    #: Default: the vendor API's URL scheme (``isapi`` -> hikvision-url, ``dahua`` ->
+    #: dahua-url), else ONVIF replay.
+    playback: Playback = Field(None, validate_default=True)
+    #: RTSP port for vendor playback URLs when the device does not report one (ONVIF
+    #: replay takes its URI from the device; ISAPI and Dahua report their port).
     rtsp_port: int = Field(554, ge=1, le=65535)
     channels: list[Channel] = Field(min_length=1, max_length=1024)
     #: Distributed collection: the job queue this device's jobs go to (default: its
     #: branch's); ``vidaudit worker --queues`` serves some queues only.
     queue: QueueName | None = None
+
+    @field_validator("api")
+    @classmethod
+    def _api_fits_vendor(cls, value: Api, info: ValidationInfo) -> Api:
+        vendor = info.data.get("vendor")
+        wanted = API_VENDOR.get(value)
+        if wanted is not None and vendor is not None and vendor.value != wanted:
+            raise ValueError(
+                f"api {value.value} reads {wanted} recorders; this device's vendor is "
+                f"{vendor.value} (set vendor: {wanted}, or api: onvif)"
+            )
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _url_for_vendor_api(cls, value: AnyHttpUrl | None, info: ValidationInfo) -> object:
+        api = info.data.get("api")
+        if api is None:
+            return value
+        if api not in API_VENDOR and value is not None:
+            raise ValueError(
+                "url is the vendor API's address, used with api: isapi or api: dahua; "
+                f"api: {api.value} does not take it"
+            )
+        if api in API_VENDOR and value is None:
+            raise ValueError(
+                f"api: {api.value} needs url: the recorder's HTTP address, "
+                "e.g. http://nvr1.fy001.bank.example"
+            )
+        return value
+
+    @field_validator("onvif")
+    @classmethod
+    def _onvif_when_needed(cls, value: AnyHttpUrl | None, info: ValidationInfo) -> object:
+        if info.data.get("api") is Api.ONVIF and value is None:
+            raise ValueError(
+                "required key is missing: the ONVIF device-service URL "
+                "(or set api: isapi / api: dahua with url:)"
+            )
+        return value
+
+    @field_validator("username")
+    @classmethod
+    def _username_when_needed(cls, value: str | None, info: ValidationInfo) -> str | None:
+        api = info.data.get("api")
+        if api is not None and api is not Api.GB28181 and value is None:
+            raise ValueError(f"required key is missing: the user name api: {api.value} logs in as")
+        return value
+
+    @field_validator("playback", mode="before")
+    @classmethod
+    def _playback_fits(cls, value: object, info: ValidationInfo) -> object:
+        # Unset (None): the vendor API's own scheme, else ONVIF replay.
+        api = info.data.get("api")
+        if value is None:
+            return API_PLAYBACK.get(api, "onvif-replay") if api else "onvif-replay"
+        vendor_api = api in API_VENDOR
+        if value == Playback.ONVIF_REPLAY.value and vendor_api and info.data.get("onvif") is None:
+            assert isinstance(api, Api)
+            raise ValueError(
+                f"playback: onvif-replay needs onvif: (the ONVIF address); with api: "
+                f"{api.value} use playback: {API_PLAYBACK[api]} or add onvif:"
+            )
+        return value
+
+    @field_validator("channels")
+    @classmethod
+    def _channel_numbers_for_vendor_api(
+        cls, value: list[Channel], info: ValidationInfo
+    ) -> list[Channel]:
+        api = info.data.get("api")
+        if api in API_VENDOR:
+            for index, channel in enumerate(value):
+                if channel.ref.channel is None:
+                    raise ValueError(
+                        f"channels[{index}] ({channel.id}): api {api.value} finds channels by "
+                        "number: give ref: {channel: N}"
+                    )
+        return value
+
+    @property
+    def address(self) -> str:
+        """What identifies the device: the URL it is read by, or its GB/T 28181 ID behind
+        the platform."""
+        if self.api is Api.GB28181:
+            return f"gb28181:{self.gb_id}"
+        return str(self.url if self.api in API_VENDOR else self.onvif)
 
     @field_validator("password")
     @classmethod
@@ -246,7 +377,26 @@ class Device(Strict):
         return value
 
     @model_validator(mode="after")
-    def _one_secret_source(self) -> Self:
+    def _keys_for_api(self) -> Self:
+        if self.api is Api.GB28181:
+            extra = [
+                key
+                for key in ("url", "onvif", "username", "password", "password_file")
+                if getattr(self, key) is not None
+            ]
+            if extra:
+                raise ValueError(
+                    f"api gb28181 takes no {', '.join(extra)}: the device registers to the "
+                    "gb28181 platform with its gb_id and the platform's password"
+                )
+            if self.gb_id is None:
+                raise ValueError("api gb28181 needs gb_id, the device's 20-digit ID")
+            missing = [c.id for c in self.channels if c.ref.gb_id is None]
+            if missing:
+                raise ValueError(f"api gb28181: channels {missing} need ref.gb_id")
+            return self
+        if self.gb_id is not None:
+            raise ValueError("gb_id is only for api gb28181")
         if (self.password is None) == (self.password_file is None):
             raise ValueError("give exactly one of password (an ${ENV} reference) or password_file")
         return self
@@ -256,7 +406,9 @@ class Device(Strict):
         """What may be stored and shown: the reference, never the secret."""
         if self.password is not None:
             return self.password
-        return f"file:{self.password_file}"
+        if self.password_file is not None:
+            return f"file:{self.password_file}"
+        return "gb28181"  # the platform's password, see Inventory.gb28181
 
 
 class Branch(Strict):
@@ -300,18 +452,77 @@ class Branch(Strict):
         return self.hours.for_weekday(day.weekday())
 
 
+class Gb28181Platform(Strict):
+    """vidaudit's own SIP identity as an upper platform (once per inventory)."""
+
+    id: GbId
+    #: the SIP domain (realm): the 10-digit centre code
+    domain: str = Field(pattern=r"^[0-9]{10}$", description="10 digits")
+    #: ``HOST:PORT`` to listen on, UDP and TCP (``[::]:5060`` for IPv6)
+    listen: str = Field("0.0.0.0:5060", min_length=3, max_length=128)
+    #: ``${ENV}`` reference to the password devices register with
+    password: str | None = Field(None, min_length=1, max_length=256)
+    password_file: str | None = Field(None, min_length=1, max_length=1024)
+
+    @field_validator("listen")
+    @classmethod
+    def _hostport(cls, value: str) -> str:
+        host, _, port = value.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"expected HOST:PORT such as 0.0.0.0:5060, got {value!r}")
+        return value
+
+    @field_validator("password")
+    @classmethod
+    def password_is_reference(cls, value: str | None) -> str | None:
+        return Device.password_is_reference(value)
+
+    @model_validator(mode="after")
+    def _one_secret_source(self) -> Self:
+        if (self.password is None) == (self.password_file is None):
+            raise ValueError("give exactly one of password (an ${ENV} reference) or password_file")
+        return self
+
+    @property
+    def host(self) -> str:
+        return self.listen.rpartition(":")[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
+
+
 class Inventory(Strict):
     timezone: TimeZoneName = "Asia/Shanghai"
     #: Optional ``KEY=value`` file (relative to the inventory) for ``${KEY}`` references;
     #: the process environment wins over it.
     env_file: str | None = None
     policy: Policy = Policy()
+    #: vidaudit as a GB/T 28181 upper platform, for devices with ``api: gb28181``
+    gb28181: Gb28181Platform | None = None
     branches: list[Branch] = Field(min_length=1)
 
     @field_validator("timezone")
     @classmethod
     def _tz(cls, value: str) -> str:
         return _check_timezone(value)
+
+    @model_validator(mode="after")
+    def _gb_platform(self) -> Self:
+        gb_devices = [d for _b, d in self.devices() if d.api is Api.GB28181]
+        if gb_devices and self.gb28181 is None:
+            raise ValueError(
+                f"devices {[d.id for d in gb_devices][:5]} use api gb28181: add the top-level "
+                "gb28181 section (id, domain, listen, password)"
+            )
+        seen: dict[str, str] = {}
+        for device in gb_devices:
+            for gb_id in (device.gb_id, *(c.ref.gb_id for c in device.channels)):
+                assert gb_id is not None
+                if gb_id in seen:
+                    raise ValueError(f"GB/T 28181 ID {gb_id} is used twice ({seen[gb_id]})")
+                seen[gb_id] = device.id
+        return self
 
     def branch_timezone(self, branch: Branch) -> ZoneInfo:
         return ZoneInfo(branch.timezone or self.timezone)

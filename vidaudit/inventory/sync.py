@@ -16,7 +16,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from vidaudit.db.models import BranchRow, ChannelRow, DeviceRow, InventorySyncRow
-from vidaudit.inventory.schema import Branch, Channel, Device, Inventory
+from vidaudit.inventory.schema import Api, Branch, Channel, Device, Inventory
 
 InventoryRow = BranchRow | DeviceRow | ChannelRow
 
@@ -68,15 +68,21 @@ def _branch_values(inventory: Inventory, branch: Branch) -> dict[str, Any]:
 
 
 def _device_values(branch: Branch, device: Device) -> dict[str, Any]:
+    gb = device.api is Api.GB28181
     return {
         "branch_id": branch.id,
         "name": device.name,
         "kind": device.kind.value,
         "vendor": device.vendor.value,
-        "onvif_url": str(device.onvif),
-        "username": device.username,
+        "api": device.api.value,
+        "api_url": None if device.url is None else str(device.url),
+        # the device's address: its ONVIF URL, or its GB/T 28181 ID behind the platform
+        "onvif_url": f"gb28181:{device.gb_id}"
+        if gb
+        else (None if device.onvif is None else str(device.onvif)),
+        "username": device.username or "",
         "password_ref": device.password_ref,
-        "playback": device.playback.value,
+        "playback": "gb28181" if gb else device.playback.value,
     }
 
 

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
+import av.container
+
 from vidaudit.media.containers import RtspTransport, describe_source, open_container
 from vidaudit.media.decode_walk import FrameWalk, NearestWindow, frame_period, to_bgr
 from vidaudit.media.errors import MediaError
@@ -45,49 +47,63 @@ def frames_from_stream(
     after it, ``timeout`` when reads or the whole pull run out of time, and the open's kinds.
     """
     require_aware(start_instant, "start_instant")
-    offsets = to_offsets(instants, start_instant)
-    if not offsets:
+    if not instants:
         return []
     deadline = None if max_wall_s is None else time.monotonic() + max_wall_s
     described = describe_source(url)
     with open_container(url, timeout_s=timeout_s, rtsp_transport=rtsp_transport) as container:
-        stream = container.streams.video[0]
-        source = f"{described}#v0"
-        what = f"reading {source}"
-        walk = FrameWalk(container, stream, None, what, timeout_s, deadline)
-        window = NearestWindow(walk.frames())
-        period = frame_period(stream)
-        results: list[PulledFrame | None] = [None] * len(offsets)
-        for index in sorted(range(len(offsets)), key=offsets.__getitem__):
-            offset = offsets[index]
-            chosen = window.nearest(offset)
-            if chosen is None:
-                if walk.stalled():
-                    raise MediaError("timeout", f"{what}: no data within {timeout_s:g} s")
-                raise MediaError("not_found", f"{what}: the stream carried no frame")
-            if offset - chosen.offset > period:
-                if walk.stalled():
-                    last = format_offset(chosen.offset)
-                    raise MediaError(
-                        "timeout", f"{what}: no data within {timeout_s:g} s after {last}"
-                    )
-                raise MediaError(
-                    "not_found",
-                    f"{what}: the stream ended at {format_offset(chosen.offset)}, "
-                    f"before {format_offset(offset)}",
-                )
-            if chosen.offset - offset > period:
-                raise MediaError(
-                    "not_found",
-                    f"{what}: {format_offset(offset)} is before the stream's first frame",
-                )
-            results[index] = make_pulled(
-                instants[index],
-                start_instant,
-                chosen.offset,
-                offset,
-                to_bgr(chosen.frame),
-                chosen.keyframe_distance,
-                source,
+        return frames_from_container(
+            container, f"{described}#v0", start_instant, instants, timeout_s, deadline
+        )
+
+
+def frames_from_container(
+    container: av.container.InputContainer,
+    source: str,
+    start_instant: datetime,
+    instants: Sequence[Instant],
+    timeout_s: float,
+    deadline: float | None = None,
+) -> list[PulledFrame]:
+    """The frame nearest each instant, decoding an opened container from its first frame,
+    which shows ``start_instant``; in request order (see ``frames_from_stream``)."""
+    offsets = to_offsets(instants, start_instant)
+    if not offsets:
+        return []
+    stream = container.streams.video[0]
+    what = f"reading {source}"
+    walk = FrameWalk(container, stream, None, what, timeout_s, deadline)
+    window = NearestWindow(walk.frames())
+    period = frame_period(stream)
+    results: list[PulledFrame | None] = [None] * len(offsets)
+    for index in sorted(range(len(offsets)), key=offsets.__getitem__):
+        offset = offsets[index]
+        chosen = window.nearest(offset)
+        if chosen is None:
+            if walk.stalled():
+                raise MediaError("timeout", f"{what}: no data within {timeout_s:g} s")
+            raise MediaError("not_found", f"{what}: the stream carried no frame")
+        if offset - chosen.offset > period:
+            if walk.stalled():
+                last = format_offset(chosen.offset)
+                raise MediaError("timeout", f"{what}: no data within {timeout_s:g} s after {last}")
+            raise MediaError(
+                "not_found",
+                f"{what}: the stream ended at {format_offset(chosen.offset)}, "
+                f"before {format_offset(offset)}",
             )
+        if chosen.offset - offset > period:
+            raise MediaError(
+                "not_found",
+                f"{what}: {format_offset(offset)} is before the stream's first frame",
+            )
+        results[index] = make_pulled(
+            instants[index],
+            start_instant,
+            chosen.offset,
+            offset,
+            to_bgr(chosen.frame),
+            chosen.keyframe_distance,
+            source,
+        )
     return [pulled for pulled in results if pulled is not None]

@@ -17,6 +17,7 @@ from typing import Any
 import aiohttp
 from pydantic import SecretStr
 
+from vidaudit.devicehttp.clock import FINE_DRIFT_WANTED, fine_drift
 from vidaudit.onvif import convert
 from vidaudit.onvif.errors import DeviceError
 from vidaudit.onvif.models import (
@@ -52,10 +53,6 @@ _RTSP_SETUP = {"Stream": "RTP-Unicast", "Transport": {"Protocol": "RTSP"}}
 #: Budget for EndSearch after a search already failed: the device may be gone, and
 #: KeepAliveTime frees the search on its side anyway.
 _END_SEARCH_AFTER_FAILURE_S = 2.0
-#: ``fine_drift`` stops once the device's second boundary is bracketed this closely.
-_FINE_DRIFT_WANTED = dt.timedelta(milliseconds=15)
-#: ...and re-brackets a boundary starting this long before it is due.
-_FINE_DRIFT_LEAD_S = 0.15
 
 
 def _utcnow() -> dt.datetime:
@@ -259,52 +256,18 @@ class Device:
         return reading
 
     async def fine_drift(
-        self, budget_s: float = 3.0, wanted: dt.timedelta = _FINE_DRIFT_WANTED
+        self, budget_s: float = 3.0, wanted: dt.timedelta = FINE_DRIFT_WANTED
     ) -> dt.timedelta | None:
-        """Device clock − ours to a few milliseconds, not GetSystemDateAndTime's second.
-
-        The device answers in whole seconds, so one reading leaves up to a second of doubt.
-        Reading it back to back until the seconds roll over places the device's second
-        boundary between two of our readings: drift = that second − the moment half-way
-        between them, good to half the time between them.  When that bracket is wider
-        than ``wanted`` (a reply stalled: a busy device or collector), the next rollover is
-        bracketed again, starting just before it is due; the narrowest bracket within
-        ``budget_s`` wins.  Used where instants matter to the frame (evidence pulls), not
-        by the collector.  None when the device gives no UTC time or never rolled over.
-        """
-        deadline = self._now() + dt.timedelta(seconds=budget_s)
-        best: tuple[dt.timedelta, dt.timedelta] | None = None  # (half bracket, drift)
-        previous = await self.clock()
-        if previous.utc is None:
-            return None
-        while self._now() < deadline:
-            reading = await self.clock()
-            if reading.utc is None:
-                return None
-            if reading.utc > previous.utc:
-                half = (reading.midpoint - previous.midpoint) / 2
-                drift = reading.utc.replace(microsecond=0) - (previous.midpoint + half)
-                if best is None or half < best[0]:
-                    best = (half, drift)
-                if half <= wanted:
-                    break
-                # Sleep until shortly before the next boundary (on our clock), then bracket it.
-                next_tick = reading.utc.replace(microsecond=0) + dt.timedelta(seconds=1) - drift
-                lead = half.total_seconds() + _FINE_DRIFT_LEAD_S  # our estimate's doubt too
-                pause = (next_tick - self._now()).total_seconds() - lead
-                if self._now() + dt.timedelta(seconds=max(pause, 0) + 1) > deadline:
-                    break  # no time left for another bracket
-                if pause > 0:
-                    await asyncio.sleep(pause)
-                reading = await self.clock()
-                if reading.utc is None:
-                    return None
-            previous = reading
-        if best is None:
+        """Device clock − ours to a few milliseconds, not GetSystemDateAndTime's second
+        (``devicehttp.clock.fine_drift``: GetSystemDateAndTime read until its seconds roll
+        over).  Used where instants matter to the frame (evidence pulls), not by the
+        collector.  None when the device gives no UTC time or never rolled over."""
+        drift = await fine_drift(self.clock, self._now, budget_s, wanted)
+        if drift is None:
             return None
         if self.settings.adjust_time:
-            set_token_offset(self._token, best[1])
-        return best[1]
+            set_token_offset(self._token, drift)
+        return drift
 
     async def info(self) -> DeviceInfo:
         return convert.device_info(await self._call("devicemgmt", "GetDeviceInformation", raw=True))

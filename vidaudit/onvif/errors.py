@@ -21,12 +21,13 @@ How each kind is detected (the mapping lives in ``transport.py`` and ``device.py
 
 from __future__ import annotations
 
-from typing import get_args
+# The exception and its kinds are shared with the other device readers (ISAPI, Dahua).
+from vidaudit.errors import DEVICE_ERROR_KINDS, DeviceError, DeviceErrorKind
 
-from vidaudit.errors import DeviceErrorKind, VidauditError
+__all__ = ["AUTH_SUBCODES", "ERROR_KINDS", "UNSUPPORTED_SUBCODES", "DeviceError", "ErrorKind"]
 
 ErrorKind = DeviceErrorKind
-ERROR_KINDS: tuple[ErrorKind, ...] = get_args(ErrorKind)
+ERROR_KINDS: tuple[ErrorKind, ...] = DEVICE_ERROR_KINDS
 
 #: Local names of SOAP fault (sub)codes that mean "your credentials were refused".
 #: ONVIF Core §5.11.2 names ``ter:NotAuthorized``; WS-Security names
@@ -52,25 +53,6 @@ UNSUPPORTED_SUBCODES = frozenset(
         "OperationNotSupported",
     }
 )
-
-
-class DeviceError(VidauditError):
-    """A failed device call, sorted into a kind the collector can act on.
-
-    ``message`` is safe to store and show: it never contains the password (the device
-    wrapper scrubs it, and nothing here formats a request body).
-    """
-
-    def __init__(self, kind: ErrorKind, message: str, *, operation: str | None = None) -> None:
-        super().__init__(kind, message)
-        self.kind: ErrorKind = kind
-        self.operation = operation
-
-    def scrubbed(self, secret: str) -> DeviceError:
-        """The same error with every occurrence of ``secret`` replaced."""
-        if not secret or secret not in self.message:
-            return self
-        return DeviceError(self.kind, self.message.replace(secret, "***"), operation=self.operation)
 
 
 def kind_for_fault(subcodes: tuple[str, ...], http_status: int) -> ErrorKind:

@@ -15,6 +15,27 @@ from typing import Literal
 
 from vidaudit.onvif.errors import DeviceError
 
+# Shared with the ISAPI and Dahua readers: one clock reading and one identity, whichever
+# protocol read the recorder.
+from vidaudit.readings import DeviceClock, DeviceInfo
+
+__all__ = [
+    "PLAUSIBLE_SINCE",
+    "DeviceClock",
+    "DeviceInfo",
+    "Profile",
+    "Recording",
+    "RecordingEvent",
+    "RecordingJob",
+    "RecordingSummary",
+    "ReplayUri",
+    "ReportedTime",
+    "Service",
+    "Track",
+    "TrackType",
+    "VideoSource",
+]
+
 #: Earliest instant a device may truthfully claim footage from.
 PLAUSIBLE_SINCE = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 
@@ -35,55 +56,6 @@ class ReportedTime:
     def value(self) -> dt.datetime | None:
         """The instant, or None when it is implausible (treat as unknown)."""
         return self.raw if self.plausible else None
-
-
-@dataclass(frozen=True, slots=True)
-class DeviceInfo:
-    manufacturer: str
-    model: str
-    firmware: str
-    serial: str
-    hardware_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class DeviceClock:
-    """One GetSystemDateAndTime reading, with the collector instants around it.
-
-    ``sent_at``/``received_at`` are the collector's UTC clock just before the request
-    and just after the reply; drift = device UTC - midpoint(sent_at, received_at).
-    The device answers to the second, so drift is good to about +-1 s.
-    """
-
-    sent_at: dt.datetime
-    received_at: dt.datetime
-    #: Device UTC; None when the device sent neither UTC nor a usable local time + TZ.
-    utc: dt.datetime | None
-    #: Where ``utc`` came from: the device's UTCDateTime, or LocalDateTime - TZ offset.
-    utc_source: Literal["utc", "local+tz", "none"]
-    #: Device local wall time exactly as reported, ``YYYY-MM-DDTHH:MM:SS`` (no offset).
-    local_wall: str | None
-    #: The same wall time as an aware datetime, when its UTC offset is known.
-    local: dt.datetime | None
-    #: POSIX TZ string as reported, e.g. ``CST-8`` (UTC+8) or ``BRT3`` (UTC-3).
-    tz: str | None
-    #: Standard-time UTC offset parsed from ``tz`` (POSIX sign inverted), if parsable.
-    tz_offset: dt.timedelta | None
-    #: LocalDateTime - UTCDateTime as the device reported both (includes DST), rounded
-    #: to the minute.
-    observed_offset: dt.timedelta | None
-    daylight_savings: bool | None
-    #: ``NTP`` or ``Manual`` as the device says.
-    time_source: str | None
-
-    @property
-    def midpoint(self) -> dt.datetime:
-        return self.sent_at + (self.received_at - self.sent_at) / 2
-
-    @property
-    def drift(self) -> dt.timedelta | None:
-        """Device UTC minus the collector's clock at the midpoint of the exchange."""
-        return None if self.utc is None else self.utc - self.midpoint
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,7 @@ from typing import Any
 import aiohttp
 from multidict import CIMultiDict
 
+from vidaudit.devicehttp.client import ResponseTooLarge, read_bounded
 from vidaudit.onvif.errors import DeviceError, kind_for_fault, kind_for_status
 from vidaudit.onvif.settings import OnvifSettings
 from vidaudit.onvif.xmlsafety import (
@@ -39,8 +40,6 @@ from vidaudit.onvif.xmlsafety import (
 
 logger = logging.getLogger(__name__)
 
-_CHUNK = 64 * 1024
-
 
 @dataclass(frozen=True, slots=True)
 class HttpReply:
@@ -52,10 +51,6 @@ class HttpReply:
     encoding: str | None
     #: The SOAP Body's first element from ``check_reply`` (lxml; never a Fault).
     payload: Any = None
-
-
-class ResponseTooLarge(Exception):
-    pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,21 +74,6 @@ class Exchange:
 
 #: Receives every exchange of a device (see ``OnvifPool(recorder=...)``).
 Recorder = Callable[[Exchange], None]
-
-
-async def read_bounded(response: aiohttp.ClientResponse, limit: int) -> bytes:
-    """Read the body, refusing (without holding it) anything over ``limit`` bytes."""
-    declared = response.content_length
-    if declared is not None and declared > limit:
-        raise ResponseTooLarge(f"response declares {declared} bytes, limit is {limit}")
-    chunks: list[bytes] = []
-    total = 0
-    async for chunk in response.content.iter_chunked(_CHUNK):
-        total += len(chunk)
-        if total > limit:
-            raise ResponseTooLarge(f"response exceeds the {limit}-byte limit")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _operation_of(element: str | None) -> str | None:

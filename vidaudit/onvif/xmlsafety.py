@@ -24,13 +24,13 @@ from typing import Any
 # parser is used through ``Any`` in this one module.
 from lxml import etree  # type: ignore[import-untyped]
 
+# The strict parser is shared with the ISAPI reader (plain XML over HTTP).
+from vidaudit.devicehttp.xmlstrict import UnsafeXml, parse_strict
 from vidaudit.onvif.namespaces import CONCRETE_SET, SOAP11_ENV, SOAP12_ENV, TOPICS, WSNT
 
+__all__ = ["UnsafeXml", "parse_strict"]
+
 _ENVELOPES = (SOAP12_ENV, SOAP11_ENV)
-
-
-class UnsafeXml(ValueError):
-    """The reply is not acceptable XML (carries the reason, never the body)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,48 +50,6 @@ class CheckedReply:
     #: That first Body element itself (lxml), so the paged search readers in
     #: ``convert`` can use this strict parse instead of a second one by zeep.
     payload: Any = None
-
-
-def _parser() -> Any:
-    # A parser per call: lxml parsers are not safe to share between threads, and
-    # building one costs ~2 us.
-    return etree.XMLParser(
-        recover=False,
-        resolve_entities=False,
-        load_dtd=False,
-        dtd_validation=False,
-        no_network=True,
-        huge_tree=False,
-        remove_comments=True,
-        remove_pis=True,
-    )
-
-
-#: ``<!DOCTYPE`` / ``<!ENTITY`` in the encodings a device may use.  SOAP forbids a DTD
-#: (SOAP 1.2 Part 1 §5), so its mere presence is refusal; checked on the bytes so the
-#: XML parser never processes a declaration (libxml2's own amplification guard would
-#: catch a billion-laughs body too, but that is a library default, not our decision).
-_DECLARATIONS = tuple(
-    marker.encode(encoding)
-    for marker in ("<!DOCTYPE", "<!ENTITY")
-    for encoding in ("ascii", "utf-16-le", "utf-16-be")
-)
-
-
-def parse_strict(body: bytes) -> Any:
-    """Parse ``body`` or raise UnsafeXml; a DOCTYPE (hence any entity) is refused."""
-    if not body.strip():
-        raise UnsafeXml("empty body")
-    if any(marker in body for marker in _DECLARATIONS):
-        raise UnsafeXml("DTD/entity declarations are refused")
-    try:
-        root = etree.fromstring(body, parser=_parser())
-    except etree.XMLSyntaxError as exc:
-        raise UnsafeXml(f"not well-formed XML ({exc.msg})") from None
-    docinfo = root.getroottree().docinfo
-    if docinfo.doctype or docinfo.internalDTD is not None:
-        raise UnsafeXml("DTD/entity declarations are refused")
-    return root
 
 
 def _local(text: str | None) -> str | None:

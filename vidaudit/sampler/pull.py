@@ -19,14 +19,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from vidaudit.dahua import DahuaDevice
 from vidaudit.db.models import TaskFrameRow
-from vidaudit.errors import VidauditError
+from vidaudit.devicehttp.client import OPTIONAL_KINDS, HttpPool, HttpSettings
+from vidaudit.devicehttp.clock import fine_drift
+from vidaudit.errors import DeviceError, VidauditError
 from vidaudit.evidence.store import EvidenceStore
+from vidaudit.gb28181.errors import GbError
 from vidaudit.inventory.load import SecretResolver
-from vidaudit.inventory.schema import Branch, Channel, Device, Playback
+from vidaudit.inventory.schema import Api, Branch, Channel, Device, Playback
+from vidaudit.isapi import IsapiDevice
 from vidaudit.media.errors import MediaError
 from vidaudit.media.file_frames import frames_at
 from vidaudit.media.jpeg import encode_jpeg
@@ -35,11 +41,12 @@ from vidaudit.media.replay import pull_replay_frames
 from vidaudit.media.stretches import plan_stretches
 from vidaudit.media.vendor_urls import dahua_playback_url, hikvision_playback_url
 from vidaudit.onvif.client import OnvifPool
-from vidaudit.onvif.errors import DeviceError
 from vidaudit.onvif.settings import OnvifSettings
 from vidaudit.onvif.topology import DeviceTopology, match_recording
 from vidaudit.picture.diagnostics import Diagnosis, diagnose, diagnosis_json
 from vidaudit.review.register import Entry, append
+from vidaudit.sampler.gb_pull import pull_gb28181
+from vidaudit.sampler.gb_settings import GbPullSettings
 
 #: Vendor playback URLs are asked for this much around the instants (keyframe before,
 #: decoding slack after), and instants closer than ``_URL_STRETCH`` share one URL.
@@ -90,6 +97,46 @@ class PullOutcome:
     device_drift_s: float
 
 
+def _branch_offset(request: PullRequest, at: dt.datetime) -> dt.timedelta:
+    """Dahua plays back in device local time, which is the branch's time zone."""
+    zone = ZoneInfo(request.branch.timezone or "Asia/Shanghai")
+    return at.astimezone(zone).utcoffset() or dt.timedelta()
+
+
+async def _vendor_view(
+    request: PullRequest, resolver: SecretResolver, settings: OnvifSettings
+) -> tuple[dt.timedelta, dt.timedelta | None, int | None]:
+    """(drift, device UTC offset, RTSP port the device reports) through the recorder's
+    own API (ISAPI, Dahua): vendor playback URLs need no ONVIF at all."""
+    device = request.device
+    http_settings = HttpSettings(
+        call_timeout_s=settings.call_timeout_s,
+        connect_timeout_s=settings.connect_timeout_s,
+        device_deadline_s=settings.device_deadline_s,
+        max_response_bytes=settings.max_response_bytes,
+    )
+    zone = ZoneInfo(request.branch.timezone or "Asia/Shanghai")
+    async with (
+        HttpPool(http_settings) as pool,
+        pool.open(str(device.url), resolver.credentials(device)) as http,
+    ):
+        reader: IsapiDevice | DahuaDevice = (
+            IsapiDevice(http) if device.api is Api.ISAPI else DahuaDevice(http, zone)
+        )
+        clock = await reader.clock()
+        # a frame's instant is evidence: the clock to milliseconds, not to the second
+        fine = await fine_drift(reader.clock, http.now)
+        try:
+            port = await reader.rtsp_port()
+        except DeviceError as err:
+            if err.kind not in OPTIONAL_KINDS:
+                raise
+            port = None
+    offset = clock.local_offset if device.api is Api.ISAPI else None
+    drift = fine if fine is not None else clock.drift
+    return drift or dt.timedelta(), offset, port
+
+
 async def _device_view(
     request: PullRequest, resolver: SecretResolver, settings: OnvifSettings
 ) -> tuple[dt.timedelta, dt.timedelta | None, str | None]:
@@ -115,10 +162,41 @@ async def _device_view(
         return drift, offset, (await dev.replay_uri(recording.token)).uri
 
 
-async def _pull_from_device(
-    request: PullRequest, resolver: SecretResolver, settings: OnvifSettings
+async def _pull_from_gb28181(
+    request: PullRequest, gb: GbPullSettings | None
 ) -> tuple[list[PulledFrame], dt.timedelta, str]:
-    drift, offset, replay_uri = await _device_view(request, resolver, settings)
+    if gb is None:
+        raise PullError("config", "the inventory has no gb28181 section")
+    zone = ZoneInfo(request.branch.timezone or gb.default_timezone)
+    frames, drift = await pull_gb28181(
+        request.device,
+        request.channel,
+        request.instants,
+        zone,
+        gb,
+        timeout_s=request.timeout_s,
+        max_delta=request.max_delta,
+    )
+    return frames, drift, "gb28181"
+
+
+async def _pull_from_device(
+    request: PullRequest,
+    resolver: SecretResolver,
+    settings: OnvifSettings,
+    gb: GbPullSettings | None = None,
+) -> tuple[list[PulledFrame], dt.timedelta, str]:
+    if request.device.api is Api.GB28181:
+        return await _pull_from_gb28181(request, gb)
+    port = request.device.rtsp_port
+    replay_uri: str | None = None
+    if request.device.api is not Api.ONVIF and request.device.playback is not (
+        Playback.ONVIF_REPLAY
+    ):
+        drift, offset, reported = await _vendor_view(request, resolver, settings)
+        port = reported or port
+    else:
+        drift, offset, replay_uri = await _device_view(request, resolver, settings)
     credentials = resolver.credentials(request.device)
     on_device = [instant + drift for instant in request.instants]
     playback = request.device.playback
@@ -139,7 +217,7 @@ async def _pull_from_device(
     number = request.channel.ref.channel
     if number is None:
         raise PullError("config", f"{request.channel.id}: vendor playback needs ref.channel")
-    host = urlsplit(str(request.device.onvif)).hostname or ""
+    host = urlsplit(request.device.address).hostname or ""
     secret = credentials.password.get_secret_value()
     found: list[PulledFrame | None] = [None] * len(on_device)
     # Vendor playback streams in real time, so each stretch of nearby instants gets its own
@@ -154,7 +232,7 @@ async def _pull_from_device(
                 number,
                 start,
                 end,
-                port=request.device.rtsp_port,
+                port=port,
                 username=credentials.username,
                 password=secret,
             )
@@ -164,8 +242,8 @@ async def _pull_from_device(
                 number,
                 start,
                 end,
-                device_tz=offset or dt.timedelta(hours=8),
-                port=request.device.rtsp_port,
+                device_tz=offset or _branch_offset(request, start),
+                port=port,
                 username=credentials.username,
                 password=secret,
             )
@@ -188,6 +266,10 @@ async def _pull_from_device(
     return [frame for frame in found if frame is not None], drift, playback.value
 
 
+def _source_name(device: Device) -> str:
+    return "gb28181" if device.api is Api.GB28181 else device.playback.value
+
+
 def _register(sessions: sessionmaker[Session], request: PullRequest, now: dt.datetime) -> int:
     with sessions.begin() as session:
         entry = append(
@@ -203,7 +285,7 @@ def _register(sessions: sessionmaker[Session], request: PullRequest, now: dt.dat
                 range_end=max(request.instants),
                 details={
                     "instants": [i.astimezone(dt.UTC).isoformat() for i in request.instants],
-                    "source": "file" if request.file else request.device.playback.value,
+                    "source": "file" if request.file else _source_name(request.device),
                     "task_id": request.task_id,
                 },
             ),
@@ -281,7 +363,9 @@ async def pull_frames(
     resolver: SecretResolver,
     onvif_settings: OnvifSettings,
     now: dt.datetime,
+    gb: GbPullSettings | None = None,
 ) -> PullOutcome:
+    """``gb``: how to reach the GB/T 28181 service, for ``api: gb28181`` devices."""
     for index, instant in enumerate(request.instants):
         if instant.tzinfo is None:
             raise ValueError(f"instant {index} must be timezone-aware")
@@ -290,7 +374,7 @@ async def pull_frames(
     if request.file is None:
         # A password reference that does not resolve is our configuration, not an attempt
         # to view footage: ConfigError before anything is registered.
-        resolver.credentials(request.device)
+        resolver.check(request.device)
     # Registered first: an attempt to view footage is on the record even if it fails.
     seq = await asyncio.to_thread(_register, sessions, request, now)
     try:
@@ -305,10 +389,10 @@ async def pull_frames(
             )
             drift, kind = dt.timedelta(), "file"
         else:
-            frames, drift, kind = await _pull_from_device(request, resolver, onvif_settings)
+            frames, drift, kind = await _pull_from_device(request, resolver, onvif_settings, gb)
     except MediaError as exc:
         raise PullError(exc.kind, exc.message) from None
-    except DeviceError as exc:
+    except (DeviceError, GbError) as exc:
         raise PullError(exc.kind, exc.message) from None
     stored = await asyncio.to_thread(
         _store, sessions, store, request, frames, drift, kind, seq, now

@@ -21,6 +21,7 @@ from vidaudit.evidence.store import EvidenceStore
 from vidaudit.inventory.load import SecretResolver
 from vidaudit.inventory.schema import Branch, Channel, Device, Inventory
 from vidaudit.onvif.settings import OnvifSettings
+from vidaudit.sampler.gb_settings import GbPullSettings
 from vidaudit.sampler.pull import PullError, PullRequest, pull_frames
 
 #: Asked this much later than exactly ``required days`` ago: a recorder keeping exactly
@@ -48,6 +49,7 @@ async def verify_channels(
     onvif_settings: OnvifSettings,
     now: dt.datetime,
     actor: str = "vidaudit",
+    gb: GbPullSettings | None = None,
 ) -> list[RetentionCheck]:
     checks = []
     for branch, device, channel in targets:
@@ -70,6 +72,7 @@ async def verify_channels(
                 resolver=resolver,
                 onvif_settings=onvif_settings,
                 now=now,
+                gb=gb,
             )
         except PullError as exc:
             check = RetentionCheck(channel.id, required, instant, None, False, str(exc))

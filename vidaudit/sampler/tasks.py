@@ -20,6 +20,7 @@ from vidaudit.evidence.store import EvidenceStore
 from vidaudit.inventory.load import SecretResolver
 from vidaudit.inventory.schema import Device, Inventory
 from vidaudit.onvif.settings import OnvifSettings
+from vidaudit.sampler.gb_settings import GbPullSettings
 from vidaudit.sampler.pull import PullError, PullOutcome, PullRequest, pull_frames
 
 #: how the register names each kind of spot-check
@@ -55,6 +56,8 @@ class Puller:
     store: EvidenceStore
     resolver: SecretResolver
     onvif_settings: OnvifSettings
+    #: how to reach the GB/T 28181 service (None: the inventory has no ``gb28181`` section)
+    gb: GbPullSettings | None = None
 
 
 async def pull_task(
@@ -92,6 +95,7 @@ async def pull_task(
         resolver=puller.resolver,
         onvif_settings=puller.onvif_settings,
         now=now,
+        gb=puller.gb,
     )
     with puller.sessions.begin() as session:
         row = session.get(SpotCheckTaskRow, task.id)

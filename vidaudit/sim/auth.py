@@ -80,6 +80,14 @@ def _md5(text: str) -> str:
     return hashlib.md5(text.encode()).hexdigest()  # noqa: S324 - RFC 7616 MD5 is what devices speak
 
 
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+#: RFC 7616 algorithms a simulated device may offer (newer Hikvision firmware: SHA-256).
+DIGESTS = {"MD5": _md5, "SHA-256": _sha256}
+
+
 class DeviceAuth:
     def __init__(
         self,
@@ -89,6 +97,7 @@ class DeviceAuth:
         clock: Callable[[], dt.datetime],
         secret: bytes,
         ws_fail_status: int = 400,
+        algorithm: str = "MD5",
     ) -> None:
         self.username = username
         self.password = password
@@ -96,6 +105,8 @@ class DeviceAuth:
         self._clock = clock
         self._secret = secret
         self._ws_fail_status = ws_fail_status
+        self.algorithm = algorithm
+        self._hash = DIGESTS[algorithm]
         self._nonces = SeenCache(NONCE_CACHE_SIZE, 2 * REPLAY_WINDOW)
         self._digest_uses = SeenCache(NONCE_CACHE_SIZE, 2 * REPLAY_WINDOW)
 
@@ -103,7 +114,10 @@ class DeviceAuth:
     def challenge(self, stale: bool = False) -> str:
         stamp = f"{int(self._clock().timestamp()):x}"
         mac = hmac.new(self._secret, stamp.encode(), hashlib.sha256).hexdigest()[:24]
-        value = f'Digest realm="{self.realm}", qop="auth", algorithm=MD5, nonce="{stamp}{mac}"'
+        value = (
+            f'Digest realm="{self.realm}", qop="auth", algorithm={self.algorithm}, '
+            f'nonce="{stamp}{mac}"'
+        )
         return value + (", stale=true" if stale else "")
 
     def _nonce_fresh(self, nonce: str) -> bool | None:
@@ -129,14 +143,17 @@ class DeviceAuth:
             raise not_authorized("unknown digest nonce", 401, self.challenge())
         if not fresh:
             raise not_authorized("stale digest nonce", 401, self.challenge(stale=True))
-        if params.get("algorithm", "MD5").upper() != "MD5" or params.get("qop") != "auth":
-            raise not_authorized("digest needs algorithm=MD5, qop=auth", 401, self.challenge())
+        if params.get("algorithm", "MD5").upper() != self.algorithm or params.get("qop") != "auth":
+            raise not_authorized(
+                f"digest needs algorithm={self.algorithm}, qop=auth", 401, self.challenge()
+            )
         if params.get("uri") != target or params.get("realm") != self.realm:
             raise not_authorized("digest uri or realm mismatch", 401, self.challenge())
         nc, cnonce = params.get("nc", ""), params.get("cnonce", "")
-        ha1 = _md5(f"{params.get('username', '')}:{self.realm}:{self.password}")
-        ha2 = _md5(f"{method}:{target}")
-        expected = _md5(f"{ha1}:{nonce}:{nc}:{cnonce}:auth:{ha2}")
+        h = self._hash
+        ha1 = h(f"{params.get('username', '')}:{self.realm}:{self.password}")
+        ha2 = h(f"{method}:{target}")
+        expected = h(f"{ha1}:{nonce}:{nc}:{cnonce}:auth:{ha2}")
         if params.get("username") != self.username or not hmac.compare_digest(
             params.get("response", ""), expected
         ):

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from vidaudit.inventory import InventoryError
+from vidaudit.sim.plan import Api
 from vidaudit.sim.scenario import GenerateSpec, Scenario, ScenarioError, load_scenario
 
 
@@ -20,6 +21,7 @@ def build_scenario(
     cameras: int,
     seed: int | None,
     with_faults: bool,
+    api: Api = Api.ONVIF,
 ) -> Scenario:
     """The scenario file (if any) with the flags layered on top."""
     flags_fleet = nvrs > 0 or cameras > 0
@@ -29,7 +31,7 @@ def build_scenario(
         return Scenario(
             seed=seed or 0,
             generate=GenerateSpec(
-                nvrs=nvrs, channels=channels, cameras=cameras, with_faults=with_faults
+                nvrs=nvrs, channels=channels, cameras=cameras, with_faults=with_faults, api=api
             ),
         )
     scenario = load_scenario(scenario_file)
@@ -38,7 +40,7 @@ def build_scenario(
         update["seed"] = seed
     if flags_fleet:
         update["generate"] = GenerateSpec(
-            nvrs=nvrs, channels=channels, cameras=cameras, with_faults=with_faults
+            nvrs=nvrs, channels=channels, cameras=cameras, with_faults=with_faults, api=api
         )
     return scenario.model_copy(update=update) if update else scenario
 
@@ -103,10 +105,18 @@ def sim_command(
     with_faults: Annotated[
         bool, typer.Option("--with-faults", help="give one generated device per fault kind")
     ] = False,
+    api: Annotated[
+        Api,
+        typer.Option(
+            "--api",
+            help="what generated NVRs are read by: onvif (a vendor mix), or isapi / dahua "
+            "(every NVR of that vendor, read through its own API)",
+        ),
+    ] = Api.ONVIF,
 ) -> None:
     """Run a simulated ONVIF fleet (NVRs and cameras) on loopback until interrupted."""
     try:
-        built = build_scenario(scenario, nvrs, channels, cameras, seed, with_faults)
+        built = build_scenario(scenario, nvrs, channels, cameras, seed, with_faults, api)
         asyncio.run(_run(built, host, base_port, inventory_out, truth_out))
     except (ScenarioError, InventoryError) as exc:
         typer.echo(str(exc), err=True)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from vidaudit.sim import faults, snapshot
+from vidaudit.sim import dahua, faults, isapi, snapshot
 from vidaudit.sim.auth import DeviceAuth, not_authorized
 from vidaudit.sim.handlers import NO_AUTH, OPERATIONS, PROFILE_G_SERVICES
 from vidaudit.sim.http import HttpRequest, response_bytes
@@ -106,8 +106,13 @@ class SimDevice:
             clock=self.now,
             secret=secrets.token_bytes(16),
             ws_fail_status=self.flavour.ws_auth_fail_status,
+            algorithm=plan.vendor_api.digest,
         )
         self.searches = SearchStore(self.flavour.search_handle_format)
+        # The vendor's own HTTP API, served beside ONVIF: Hikvision ISAPI, Dahua CGIs.
+        self.vendor_api = {"hikvision": "/ISAPI/", "dahua": "/cgi-bin/"}.get(plan.vendor)
+        self.isapi_searches = isapi.SearchCache()
+        self.dahua_finders = dahua.Finders()
         self.soap_paths = frozenset(self.flavour.paths.values())
         self.counters = Counters()
         self.connections: set[asyncio.Task[None]] = set()
@@ -157,6 +162,9 @@ class SimDevice:
             raise invalid_arg(f"no recording job {token!r}", "NoRecordingJob")
         return found
 
+    def channel_by_number(self, number: int) -> SimChannel | None:
+        return self._by_number.get(number)
+
     def snapshot_url(self, ch: SimChannel) -> str:
         return f"http://{self.host}:{self.port}/snapshot/{ch.plan.number}.jpg"
 
@@ -199,6 +207,8 @@ class SimDevice:
                 )
                 return True
             return await self._soap(request, writer)
+        if self.vendor_api is not None and request.path.startswith(self.vendor_api):
+            return await self._vendor(request, writer)
         match = SNAPSHOT_PATH.match(request.path)
         if match and request.method in ("GET", "HEAD"):
             return await self._snapshot(request, writer, int(match.group(1)))
@@ -250,6 +260,47 @@ class SimDevice:
             self.auth.check_username_token(token)
         if not authorization and token is None:
             raise not_authorized("Sender not Authorized", 401, self.auth.challenge())
+
+    async def _vendor(self, request: HttpRequest, writer: asyncio.StreamWriter) -> bool:
+        """ISAPI or Dahua HTTP API: digest first, then the scenario's fault, then the reply."""
+        query = request.target.partition("?")[2]
+        if self.plan.vendor == "hikvision":
+            operation = isapi.operation_of(request.method, request.path)
+        else:
+            operation = dahua.operation_of(request.path, query)
+        authorization = request.headers.get("authorization")
+        try:
+            if not authorization:
+                raise not_authorized("authentication required", 401, self.auth.challenge())
+            self.auth.check_http_digest(request.method, request.target, authorization)
+        except SoapFault as refusal:
+            if authorization:
+                self.counters.auth_failures += 1
+            # Hikvision's 401 page, as http401.digest-challenge.*.body.html captured it.
+            page = (
+                b"<!DOCTYPE html>\n<html><head><title>Document Error: Unauthorized</title>"
+                b"</head>\n<body><h2>Access Error: 401 -- Unauthorized</h2>\n"
+                b"<p>Authentication Error</p>\n</body>\n</html>\n"
+            )
+            writer.write(
+                response_bytes(401, page, "text/html", refusal.headers, request.keep_alive)
+            )
+            return True
+        if self.plan.vendor == "hikvision":
+            status, body, content_type = isapi.answer(
+                self, request.method, request.path, request.body
+            )
+        else:
+            status, body, content_type = dahua.answer(self, request.path, query)
+        fault = self.plan.fault
+        if fault is not None and fault.applies_to(operation):
+            self.counters.faults += 1
+            if fault.kind is FaultKind.SLOW:
+                await asyncio.sleep(fault.delay_s)
+            else:
+                return await faults.perform(fault, writer, body, self.stop)
+        writer.write(response_bytes(status, body, content_type, keep_alive=request.keep_alive))
+        return True
 
     async def _snapshot(
         self, request: HttpRequest, writer: asyncio.StreamWriter, number: int

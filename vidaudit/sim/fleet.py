@@ -20,9 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from vidaudit.sim.device import SimChannel, SimDevice
+from vidaudit.sim.gb28181 import free_sip_port, gb_ids
+from vidaudit.sim.gb28181.recorder import GbIdentity, GbRecorder
 from vidaudit.sim.http import MAX_HEAD_BYTES, serve_connection
 from vidaudit.sim.inventory_out import write_inventory
-from vidaudit.sim.plan import FleetPlan
+from vidaudit.sim.plan import Api, FleetPlan
 from vidaudit.sim.rtsp.server import ReplayServer
 from vidaudit.sim.scenario import Scenario, resolve
 from vidaudit.sim.truth import build_truth
@@ -45,6 +47,10 @@ class Fleet:
     rtsp_sockets: dict[str, socket.socket] = field(default_factory=dict)
     #: RTSP replay server per device that has one (see module doc).
     replay_servers: dict[str, ReplayServer] = field(default_factory=dict)
+    #: GB/T 28181 recorders (devices with ``api: gb28181``) and where they register
+    gb_recorders: dict[str, GbRecorder] = field(default_factory=dict)
+    gb_platform: tuple[str, int] | None = None
+    gb_ids: dict[str, tuple[str, dict[int, str]]] = field(default_factory=dict)
 
     _truth: dict[str, Any] | None = None
 
@@ -52,7 +58,9 @@ class Fleet:
     def truth(self) -> dict[str, Any]:
         """The truth.json document (built on first use: it is large for a big fleet)."""
         if self._truth is None:
-            self._truth = build_truth(self.plan, list(self.devices.values()), self.host)
+            self._truth = build_truth(
+                self.plan, list(self.devices.values()), self.host, self.gb_ids, self.gb_platform
+            )
         return self._truth
 
     @property
@@ -86,6 +94,8 @@ class Fleet:
                 async with asyncio.timeout(SHUTDOWN_TIMEOUT_S):
                     await server.wait_closed()
         self.servers.clear()
+        for recorder in self.gb_recorders.values():
+            await recorder.stop()
         for replay in self.replay_servers.values():
             await replay.stop()
         self.replay_servers.clear()
@@ -115,11 +125,14 @@ async def start_fleet(
     inventory_out: Path | None = None,
     truth_out: Path | None = None,
     now: dt.datetime | None = None,
+    gb_platform_port: int | None = None,
 ) -> Fleet:
     """Lay out the scenario, open every device's port, write inventory and truth.
 
     ``base_port``: device i listens on base_port + i and reserves RTSP port
     base_port + n_devices + i; without it every port is an ephemeral one.
+    ``gb_platform_port``: where GB/T 28181 recorders register (on ``host``), the listen
+    address the inventory gives vidaudit; without it a free port is taken.
     """
     plan = resolve(scenario, now)
     pairs = plan.devices()
@@ -147,9 +160,19 @@ async def start_fleet(
                 stop,
             )
         fleet = Fleet(plan, host, devices, stop_event=stop)
+        ids = fleet.gb_ids = gb_ids(plan)
+        if ids:
+            assert plan.gb28181 is not None
+            fleet.gb_platform = (host, gb_platform_port or free_sip_port(host))
         for i, dev in enumerate(devices.values()):
             fleet.rtsp_sockets[dev.plan.id] = rtsp_socks[i]
             fleet.reserved.append(rtsp_socks[i])
+            if dev.plan.api is Api.GB28181:
+                # reaches vidaudit only through the platform: its own ports stay closed
+                fleet.reserved.append(http_socks[i])
+                if not dev.plan.offline:
+                    fleet.gb_recorders[dev.plan.id] = _recorder(fleet, dev, ids[dev.plan.id])
+                continue
             if replay_served(dev):
                 replay = ReplayServer(dev)
                 await replay.start(rtsp_socks[i])
@@ -162,9 +185,11 @@ async def start_fleet(
                     _client_callback(dev), sock=http_socks[i], limit=MAX_HEAD_BYTES, backlog=256
                 )
             )
+        for recorder in fleet.gb_recorders.values():
+            recorder.start()
         if inventory_out is not None:
             fleet.inventory_path = inventory_out
-            fleet.env_path = write_inventory(plan, devices, inventory_out)
+            fleet.env_path = write_inventory(plan, devices, inventory_out, ids, fleet.gb_platform)
         if truth_out is not None:
             await asyncio.to_thread(_write_json, truth_out, fleet.truth)
             fleet.truth_path = truth_out
@@ -177,9 +202,28 @@ async def start_fleet(
         raise
 
 
+def _recorder(fleet: Fleet, dev: SimDevice, ids: tuple[str, dict[int, str]]) -> GbRecorder:
+    platform = fleet.plan.gb28181
+    assert platform is not None and fleet.gb_platform is not None
+    identity = GbIdentity(
+        device_id=ids[0],
+        channel_ids=ids[1],
+        platform_id=platform.id,
+        domain=platform.domain,
+        platform_host=fleet.gb_platform[0],
+        platform_port=fleet.gb_platform[1],
+        # a wrong-password recorder was given another password than the inventory's
+        password=platform.password + ("-rotated" if dev.plan.wrong_password else ""),
+        transport=dev.plan.gb_transport,
+        keepalive_s=platform.keepalive_s,
+    )
+    return GbRecorder(dev, identity, fleet.stop_event)
+
+
 def replay_served(dev: SimDevice) -> bool:
-    """Offline devices answer nothing; Profile-S-only ones have no recordings to replay."""
-    return not dev.plan.offline and not dev.plan.profile_s_only
+    """Offline devices answer nothing; Profile-S-only ones have no recordings to replay;
+    GB/T 28181 recorders play back through the platform."""
+    return not dev.plan.offline and not dev.plan.profile_s_only and dev.plan.api is not Api.GB28181
 
 
 def _write_json(path: Path, document: dict[str, Any]) -> None:
@@ -214,6 +258,7 @@ async def running_fleet(
     inventory_out: Path | None = None,
     truth_out: Path | None = None,
     now: dt.datetime | None = None,
+    gb_platform_port: int | None = None,
 ) -> AsyncIterator[Fleet]:
     """``async with running_fleet(scenario) as fleet:`` - stopped on exit, whatever happens."""
     fleet = await start_fleet(
@@ -223,6 +268,7 @@ async def running_fleet(
         inventory_out=inventory_out,
         truth_out=truth_out,
         now=now,
+        gb_platform_port=gb_platform_port,
     )
     try:
         yield fleet

@@ -16,7 +16,7 @@ import math
 import random
 
 from vidaudit.inventory.schema import ChannelRole, WeekHours
-from vidaudit.sim.plan import DeviceKind, FaultKind, Pattern, Picture, TimeReport
+from vidaudit.sim.plan import Api, DeviceKind, FaultKind, Pattern, Picture, TimeReport
 from vidaudit.sim.scenario import (
     BranchSpec,
     ChannelSpec,
@@ -43,6 +43,8 @@ HOURS: tuple[dict[str, str], ...] = (
 )
 
 NVR_VENDORS = ("hikvision", "hikvision", "dahua", "dahua", "uniview", "onvif")
+#: The vendor whose recorders speak each vendor API.
+API_VENDOR = {Api.ISAPI: "hikvision", Api.DAHUA: "dahua"}
 CAMERA_VENDORS = ("axis", "milesight")
 
 DEVICE_ISSUES = ("offline", "clock_drift", "wrong_password", "profile_s_only", "local_time_only")
@@ -108,7 +110,10 @@ def generate_branches(spec: GenerateSpec, seed: int) -> list[BranchSpec]:
         first = 1
         for k in range(nvr_counts[b] if nvr_counts else 0):
             device_id = f"{branch_id}-NVR{k + 1}"
+            # drawn whatever the api, so the rest of the fleet is the same for every api
             vendor = NVR_VENDORS[rng.randrange(len(NVR_VENDORS))]
+            if spec.api is not Api.ONVIF:
+                vendor = API_VENDOR[spec.api]
             channels = generated_channels(branch_id, first, spec.channels)
             first += spec.channels
             devices[b].append(
@@ -119,6 +124,7 @@ def generate_branches(spec: GenerateSpec, seed: int) -> list[BranchSpec]:
                     name=("营业部主录像机" if k == 0 else f"{k + 1}号录像机"),
                     clock_drift_s=round(rng.uniform(-8, 8), 1),
                     channels=channels,
+                    api=spec.api,
                 )
             )
     for m in range(spec.cameras):

@@ -57,6 +57,26 @@ class TimeReport(StrEnum):
     UTC_ONLY = "utc_only"
 
 
+class Api(StrEnum):
+    """Which API the inventory reads the device by (a Hikvision or Dahua device serves
+    its vendor API and ONVIF alike; this only decides what cameras.yaml says)."""
+
+    ONVIF = "onvif"
+    ISAPI = "isapi"
+    DAHUA = "dahua"
+    #: registers to the fleet's GB/T 28181 platform instead of serving ONVIF
+    GB28181 = "gb28181"
+
+
+class IsapiTime(StrEnum):
+    """How ``/ISAPI/System/time`` writes localTime: with its offset (current firmware),
+    as UTC with ``Z``, or with no offset at all (older firmware, vendor guide §4.2.4)."""
+
+    OFFSET = "offset"
+    UTC = "utc"
+    NAIVE = "naive"
+
+
 class DeviceKind(StrEnum):
     NVR = "nvr"
     CAMERA = "camera"
@@ -80,6 +100,35 @@ Interval = tuple[dt.datetime, dt.datetime]
 
 
 @dataclass(frozen=True)
+class DiskPlan:
+    """One disk as the recorder reports it; ``status`` is the vendor's word."""
+
+    status: str = "ok"
+    capacity_gb: float = 4000.0
+    free_gb: float = 0.0  # a recorder that overwrites is always full
+
+
+@dataclass(frozen=True)
+class VendorApiPlan:
+    """How the device's own HTTP API (ISAPI or Dahua) behaves."""
+
+    #: Recordings are cut into files this long (Dahua "pack duration", default 60 min;
+    #: Hikvision cuts by size, about as often at bank bitrates); also at local midnight.
+    file_minutes: int = 60
+    #: ISAPI: matches per search page whatever maxResults asks (vendor SDK doc: ~40).
+    page_cap: int = 40
+    #: ISAPI: ``isapi`` (http://www.isapi.org/ver20/XMLSchema) or ``hikvision``
+    #: (http://www.hikvision.com/ver20/XMLSchema); both occur in the captures.
+    namespace: str = "isapi"
+    time_format: IsapiTime = IsapiTime.OFFSET
+    #: Dahua: findFile answers HTTP 400 when the window holds nothing.
+    empty_find_400: bool = False
+    #: HTTP digest algorithm offered: ``MD5`` or ``SHA-256``.
+    digest: str = "MD5"
+    disks: tuple[DiskPlan, ...] = (DiskPlan(),)
+
+
+@dataclass(frozen=True)
 class ChannelPlan:
     id: str
     name: str
@@ -100,6 +149,8 @@ class ChannelPlan:
     audio: bool = True
     audio_required: bool = False
     picture: Picture = Picture.NORMAL
+    #: The camera behind the NVR channel is disconnected (vendor API channel status).
+    camera_offline: bool = False
     #: Retention the inventory demands for this channel, when it overrides the role's.
     required_retention_days: int | None = None
 
@@ -122,6 +173,12 @@ class DevicePlan:
     profile_s_only: bool = False
     fault: Fault | None = None
     channels: tuple[ChannelPlan, ...] = ()
+    #: ``onvif``: served over ONVIF/RTSP on its own ports; ``isapi``/``dahua``: the same
+    #: device, which cameras.yaml reads by its vendor API; ``gb28181``: registers to the
+    #: fleet's platform address instead (``sim/gb28181``)
+    api: Api = Api.ONVIF
+    vendor_api: VendorApiPlan = VendorApiPlan()
+    gb_transport: str = "udp"
 
     @property
     def wrong_password(self) -> bool:
@@ -149,6 +206,16 @@ class BranchPlan:
 
 
 @dataclass(frozen=True)
+class GbPlatformPlan:
+    """The upper platform the fleet's GB/T 28181 recorders register to (vidaudit)."""
+
+    id: str
+    domain: str
+    password: str
+    keepalive_s: float
+
+
+@dataclass(frozen=True)
 class FleetPlan:
     seed: int
     timezone: str
@@ -156,6 +223,7 @@ class FleetPlan:
     branches: tuple[BranchPlan, ...]
     #: Generation instant, true UTC, whole seconds; every timeline is anchored here.
     now: dt.datetime
+    gb28181: GbPlatformPlan | None = None
 
     def devices(self) -> list[tuple[BranchPlan, DevicePlan]]:
         return [(b, d) for b in self.branches for d in b.devices]

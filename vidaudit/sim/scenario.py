@@ -12,9 +12,12 @@ Example::
     seed: 7
     generate: {nvrs: 4, channels: 8, cameras: 2}
     policy: {retention_days: 30, retention_days_by_role: {vault: 90, atm: 90}}
+    gb28181: {id: "34020000002000000001", domain: "3402000000", keepalive_s: 60}
     devices:
       FY002-NVR1: {clock_drift_s: -250, posix_tz: "CST-8", time_report: local_only}
       FY003-NVR1: {fault: {kind: slow, delay_s: 3}}
+      # reaches vidaudit only over GB/T 28181, registering to the platform above by TCP
+      FY001-NVR2: {api: gb28181, gb_transport: tcp}
     channels:
       FY001-C02:
         pattern: business_hours_no_margin
@@ -38,7 +41,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 from pathlib import Path
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -46,22 +49,29 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from vidaudit.inventory.schema import ChannelRole, Identifier, OpenHours, Policy, WeekHours
 from vidaudit.sim.plan import (
+    Api,
     BranchPlan,
     ChannelPlan,
     DeviceKind,
     DevicePlan,
+    DiskPlan,
     Fault,
     FaultKind,
     FleetPlan,
+    GbPlatformPlan,
     Interval,
+    IsapiTime,
     Pattern,
     Picture,
     TimeReport,
+    VendorApiPlan,
 )
 from vidaudit.sim.posixtz import parse_posix_tz
 from vidaudit.sim.vendors import FLAVOURS
 
 MAX_SCENARIO_BYTES = 4 * 1024 * 1024
+#: What a simulated GB/T 28181 recorder can do wrong (besides offline, wrong password).
+GB_FAULTS = frozenset({FaultKind.HANG, FaultKind.SLOW})
 
 
 class Strict(BaseModel):
@@ -121,6 +131,7 @@ class ChannelSettings(Strict):
     audio: bool | None = None
     audio_required: bool | None = None
     picture: Picture | None = None
+    camera_offline: bool | None = None
     required_retention_days: int | None = Field(None, ge=1, le=3650)
 
     @field_validator("random_gap_minutes")
@@ -147,6 +158,34 @@ def _check_posix(value: str | None) -> str | None:
     return value
 
 
+class DiskSpec(Strict):
+    #: ``ok``, ``idle`` (spun down), ``error``, ``unformatted`` or ``absent``; each vendor
+    #: renders its own word for it (ISAPI ``notexist``, Dahua ``Success``, ...).
+    status: str = Field("ok", pattern=r"^(ok|idle|error|unformatted|absent)$")
+    capacity_gb: float = Field(4000.0, gt=0, le=1_000_000)
+    free_gb: float = Field(0.0, ge=0, le=1_000_000)
+
+
+class VendorApiSpec(Strict):
+    """The device's own HTTP API (ISAPI for Hikvision, Dahua's CGIs): quirks as options.
+    Defaults: see ``plan.VendorApiPlan``."""
+
+    file_minutes: int | None = Field(None, ge=1, le=24 * 60)
+    page_cap: int | None = Field(None, ge=1, le=1000)
+    namespace: str | None = Field(None, pattern=r"^(isapi|hikvision)$")
+    time_format: IsapiTime | None = None
+    empty_find_400: bool | None = None
+    digest: str | None = Field(None, pattern=r"^(MD5|SHA-256)$")
+    #: Every disk the recorder has; ``[]`` is a recorder with no disk at all.
+    disks: list[DiskSpec] | None = None
+
+    def plan(self) -> VendorApiPlan:
+        values = self.model_dump(exclude_none=True)
+        if self.disks is not None:
+            values["disks"] = tuple(DiskPlan(**d.model_dump()) for d in self.disks)
+        return VendorApiPlan(**values)
+
+
 class DeviceSettings(Strict):
     name: str | None = Field(None, min_length=1, max_length=128)
     vendor: str | None = None
@@ -159,6 +198,13 @@ class DeviceSettings(Strict):
     profile_s_only: bool | None = None
     fault: FaultSpec | None = None
     channel_defaults: ChannelSettings | None = None
+    #: What cameras.yaml reads the device by; ``isapi`` needs a hikvision device,
+    #: ``dahua`` a dahua one; ``gb28181``: the device registers to the platform
+    #: (``Scenario.gb28181``) instead of serving ONVIF; faults it plays: offline,
+    #: wrong_password, hang, slow
+    api: Api | None = None
+    vendor_api: VendorApiSpec | None = None
+    gb_transport: Literal["udp", "tcp"] | None = None
 
     @field_validator("vendor")
     @classmethod
@@ -194,10 +240,33 @@ class GenerateSpec(Strict):
     cameras: int = Field(0, ge=0, le=5000)
     #: Give one device per fault kind (hang, slow, http500, ...).
     with_faults: bool = False
+    #: What every generated NVR is read by: ``onvif`` (a vendor mix), or ``isapi`` /
+    #: ``dahua`` (every NVR of that vendor, read through its own API: the benchmark's
+    #: all-ISAPI fleet).  Stand-alone cameras stay ONVIF.
+    api: Api = Api.ONVIF
+
+    @field_validator("api")
+    @classmethod
+    def _not_gb(cls, value: Api) -> Api:
+        if value is Api.GB28181:
+            raise ValueError(
+                "generated NVRs are read by onvif, isapi or dahua; give GB/T "
+                "28181 recorders in branches: with api: gb28181"
+            )
+        return value
+
+
+class GbPlatformSpec(Strict):
+    """The platform GB/T 28181 recorders register to; its password is drawn from the seed."""
+
+    id: str = Field("34020000002000000001", pattern=r"^[0-9]{20}$")
+    domain: str = Field("3402000000", pattern=r"^[0-9]{10}$")
+    keepalive_s: float = Field(60.0, gt=0, le=3600)
 
 
 class Scenario(Strict):
     seed: int = 0
+    gb28181: GbPlatformSpec = GbPlatformSpec()
     timezone: str = "Asia/Shanghai"
     policy: Policy = Policy(
         retention_days_by_role={ChannelRole.VAULT: 90, ChannelRole.ATM: 90},
@@ -376,6 +445,7 @@ def _channel_plan(
         audio=values.get("audio", role is ChannelRole.COUNTER),
         audio_required=values.get("audio_required", role is ChannelRole.COUNTER),
         picture=values.get("picture", Picture.NORMAL),
+        camera_offline=bool(values.get("camera_offline", False)),
         required_retention_days=values.get("required_retention_days"),
     )
 
@@ -444,6 +514,18 @@ def resolve(scenario: Scenario, now: dt.datetime | None = None) -> FleetPlan:
                 else None
             )
             vendor = values.get("vendor", "onvif")
+            api: Api = values.get("api", Api.ONVIF)
+            wanted_vendor = {Api.ISAPI: "hikvision", Api.DAHUA: "dahua"}.get(api)
+            if wanted_vendor is not None and vendor != wanted_vendor:
+                raise ScenarioError(
+                    f"device {d.id}: api {api.value} needs vendor {wanted_vendor}, not {vendor}"
+                )
+            if api is Api.GB28181 and fault is not None and fault.kind not in GB_FAULTS:
+                raise ScenarioError(
+                    f"device {d.id}: a GB/T 28181 recorder plays only the faults "
+                    f"{sorted(k.value for k in GB_FAULTS)}"
+                )
+            vendor_api: VendorApiSpec = values.get("vendor_api") or VendorApiSpec()
             devices.append(
                 DevicePlan(
                     id=d.id,
@@ -460,6 +542,9 @@ def resolve(scenario: Scenario, now: dt.datetime | None = None) -> FleetPlan:
                     profile_s_only=bool(values.get("profile_s_only", False)),
                     fault=fault,
                     channels=tuple(channels),
+                    api=api,
+                    vendor_api=vendor_api.plan(),
+                    gb_transport=values.get("gb_transport", "udp"),
                 )
             )
         if b.id in seen:
@@ -469,10 +554,14 @@ def resolve(scenario: Scenario, now: dt.datetime | None = None) -> FleetPlan:
     unknown = (set(scenario.devices) | set(scenario.channels)) - seen
     if unknown:
         raise ScenarioError(f"overrides name ids that are not in the fleet: {sorted(unknown)}")
+    gb = scenario.gb28181
     return FleetPlan(
         seed=scenario.seed,
         timezone=scenario.timezone,
         policy=scenario.policy,
         branches=tuple(branches),
         now=now,
+        gb28181=GbPlatformPlan(
+            gb.id, gb.domain, device_password(scenario.seed, "gb28181-platform"), gb.keepalive_s
+        ),
     )

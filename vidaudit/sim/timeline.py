@@ -107,6 +107,11 @@ class Timeline:
     def _starts(self) -> list[dt.datetime]:
         return [s for s, _ in self.intervals]
 
+    @property
+    def ends(self) -> list[dt.datetime]:
+        """Interval ends in order (for bisection by callers)."""
+        return self._ends
+
     @cached_property
     def _ends(self) -> list[dt.datetime]:
         return [e for _, e in self.intervals]

@@ -20,7 +20,7 @@ import datetime as dt
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from vidaudit.sim.plan import DevicePlan, FaultKind, FleetPlan
+from vidaudit.sim.plan import Api, DevicePlan, FaultKind, FleetPlan
 from vidaudit.sim.rtsp.timecode import TIMECODE_VERSION
 from vidaudit.sim.rtsp.video import FPS, GOP_MS, HEIGHT, WIDTH
 from vidaudit.sim.scenario import env_name
@@ -29,6 +29,9 @@ from vidaudit.sim.timeline import complement
 if TYPE_CHECKING:
     from vidaudit.sim.device import SimChannel, SimDevice
 
+#: A GB/T 28181 device's ID and its channels' IDs by channel number.
+GbIds = tuple[str, dict[int, str]]
+
 #: A "slow" device answering later than this is a timeout for any sane per-call deadline.
 SLOW_IS_TIMEOUT_S = 10.0
 BUSINESS_DAYS_MIN = 30
@@ -36,6 +39,23 @@ BUSINESS_DAYS_MIN = 30
 
 def iso(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+#: Disk states that stop a recorder recording (R6.storage).
+BAD_DISKS = frozenset({"error", "unformatted", "absent"})
+
+
+def storage_truth(plan: DevicePlan) -> list[dict[str, Any]]:
+    """Disks as the vendor API reports them (bytes; ISAPI rounds to whole MB)."""
+    mb = 1024 * 1024
+    return [
+        {
+            "status": disk.status,
+            "capacity_bytes": round(disk.capacity_gb * 1024) * mb,
+            "free_bytes": round(disk.free_gb * 1024) * mb,
+        }
+        for disk in plan.vendor_api.disks
+    ]
 
 
 #: Operations that only enrich a reading of a device (docs/device-quirks.md, "Required
@@ -64,10 +84,20 @@ def expected_error(plan: DevicePlan) -> str | None:
 
     Order of precedence = the order a probe meets them: the port, the transport, the
     credentials, then missing Profile G services.  A fault scoped to enriching
-    operations only leaves the device readable.
+    operations only leaves the device readable.  A GB/T 28181 recorder that is offline
+    or has the wrong password never registers: to the platform it is "unreachable".
     """
     if plan.offline:
         return "unreachable"
+    if plan.api == "gb28181":
+        if plan.wrong_password:
+            return "unreachable"
+        if plan.fault is not None and (
+            plan.fault.kind is FaultKind.HANG
+            or (plan.fault.kind is FaultKind.SLOW and plan.fault.delay_s >= SLOW_IS_TIMEOUT_S)
+        ):
+            return "timeout"
+        return None
     if plan.fault is not None and not enrichment_fails(plan):
         kind = plan.fault.kind
         if kind is FaultKind.HANG:
@@ -81,12 +111,12 @@ def expected_error(plan: DevicePlan) -> str | None:
         return "malformed"  # malformed, truncated, xml_bomb, huge
     if plan.wrong_password:
         return "auth"
-    if plan.profile_s_only:
-        return "unsupported"
+    if plan.profile_s_only and plan.api is Api.ONVIF:
+        return "unsupported"  # a vendor API needs no Profile G
     return None
 
 
-def device_truth(dev: SimDevice) -> dict[str, Any]:
+def device_truth(dev: SimDevice, gb: GbIds | None = None) -> dict[str, Any]:
     """Per device:
 
     - ``online``: the port accepts connections (False: offline, port closed).
@@ -98,8 +128,16 @@ def device_truth(dev: SimDevice) -> dict[str, Any]:
     - ``posix_tz``/``time_report``: what GetSystemDateAndTime reports.
     - ``search_supported``/``replay_supported``: Profile G services exist.
     - ``wrong_password``: the env file's password is not the device's.
+    - ``api``: what cameras.yaml reads it by (``onvif``, ``isapi``, ``dahua``, ``gb28181``);
+      ``api_url`` the vendor API's base URL (Hikvision serves ISAPI and Dahua its CGIs,
+      whatever ``api`` says); for GB/T 28181 recorders ``gb_id`` and ``gb_transport`` (how
+      it registers: udp or tcp).
+    - ``storage``: the disks the vendor API reports (``status``: ok, idle, error,
+      unformatted, absent); ``storage_fault``: R6.storage is due (a disk in error,
+      unformatted or absent, or no disk at all) when the device is read by its vendor API.
     - ``replay``: the RTSP replay server on ``rtsp_port`` (``served``: it listens; false for
-      offline and Profile-S-only devices), its video (``fps``, ``gop_ms``, ``width``,
+      offline and Profile-S-only devices; a GB/T 28181 recorder plays back over the
+      platform instead, with the same video), its video (``fps``, ``gop_ms``, ``width``,
       ``height``) and ``timecode_version``: the block time code in every frame (format in
       ``vidaudit/sim/rtsp/timecode.py``).
     """
@@ -112,6 +150,11 @@ def device_truth(dev: SimDevice) -> dict[str, Any]:
         "host": dev.host,
         "port": dev.port,
         "onvif_url": dev.device_url,
+        "api": p.api.value,
+        "api_url": f"http://{dev.host}:{dev.port}" if dev.vendor_api else None,
+        "storage": storage_truth(p),
+        "storage_fault": not p.vendor_api.disks
+        or any(d.status in BAD_DISKS for d in p.vendor_api.disks),
         "rtsp_port": dev.rtsp_port,
         "vendor": p.vendor,
         "manufacturer": f.manufacturer,
@@ -136,8 +179,10 @@ def device_truth(dev: SimDevice) -> dict[str, Any]:
         "summary_data_from_bogus": f.summary_data_from_bogus,
         "search_earliest_bogus": f.search_earliest_bogus,
         "channels": [c.id for c in p.channels],
+        "gb_id": gb[0] if gb else None,
+        "gb_transport": p.gb_transport if gb else None,
         "replay": {
-            "served": not p.offline and not p.profile_s_only,
+            "served": not p.offline and not p.profile_s_only and p.api is not Api.GB28181,
             "timecode_version": TIMECODE_VERSION,
             "fps": FPS,
             "gop_ms": GOP_MS,
@@ -178,7 +223,9 @@ def business_days(
     return out
 
 
-def channel_truth(fleet: FleetPlan, dev: SimDevice, ch: SimChannel) -> dict[str, Any]:
+def channel_truth(
+    fleet: FleetPlan, dev: SimDevice, ch: SimChannel, gb: GbIds | None = None
+) -> dict[str, Any]:
     """Per channel (device clock, see module doc):
 
     - ``earliest``: oldest footage held; ``latest``: newest, or ``"now"`` while recording.
@@ -222,16 +269,27 @@ def channel_truth(fleet: FleetPlan, dev: SimDevice, ch: SimChannel) -> dict[str,
         "audio": p.audio,
         "audio_required": p.audio_required,
         "picture": p.picture.value,
+        "camera_online": not p.camera_offline,
         "gaps": [{"start": iso(s), "end": iso(e)} for s, e in ch.timeline.gaps(device_now)],
         "business_days": business_days(fleet, dev, ch, device_now),
         "summary_data_from_bogus": dev.flavour.summary_data_from_bogus,
         "search_earliest_bogus": dev.flavour.search_earliest_bogus,
-        "replay_uri": None if dev.plan.profile_s_only else dev.replay_uri(ch),
+        "gb_id": gb[1][p.number] if gb else None,
+        "replay_uri": None
+        if dev.plan.profile_s_only or dev.plan.api is Api.GB28181
+        else dev.replay_uri(ch),
         "snapshot_url": dev.snapshot_url(ch),
     }
 
 
-def build_truth(fleet: FleetPlan, devices: list[SimDevice], host: str) -> dict[str, Any]:
+def build_truth(
+    fleet: FleetPlan,
+    devices: list[SimDevice],
+    host: str,
+    gb: dict[str, GbIds] | None = None,
+    gb_platform: tuple[str, int] | None = None,
+) -> dict[str, Any]:
+    ids = gb or {}
     return {
         "generated_at": iso(fleet.now),
         "clock": "instants are UTC on each device's own clock (true UTC + clock_drift_s)",
@@ -239,6 +297,18 @@ def build_truth(fleet: FleetPlan, devices: list[SimDevice], host: str) -> dict[s
         "host": host,
         "timezone": fleet.timezone,
         "policy": fleet.policy.model_dump(mode="json"),
-        "devices": {d.plan.id: device_truth(d) for d in devices},
-        "channels": {ch.plan.id: channel_truth(fleet, d, ch) for d in devices for ch in d.channels},
+        "gb28181": None
+        if gb_platform is None or fleet.gb28181 is None
+        else {
+            "id": fleet.gb28181.id,
+            "domain": fleet.gb28181.domain,
+            "listen": f"{gb_platform[0]}:{gb_platform[1]}",
+            "keepalive_s": fleet.gb28181.keepalive_s,
+        },
+        "devices": {d.plan.id: device_truth(d, ids.get(d.plan.id)) for d in devices},
+        "channels": {
+            ch.plan.id: channel_truth(fleet, d, ch, ids.get(d.plan.id))
+            for d in devices
+            for ch in d.channels
+        },
     }

@@ -127,3 +127,14 @@ def fmt_dt(value: dt.datetime | None, tz: str | None = None, fmt: str = "datetim
     if fmt != "date" and offset is not None and offset != dt.timedelta(hours=8):
         text += local.strftime(" UTC%z")[:-2] + ":" + local.strftime("%z")[-2:]
     return text
+
+
+def fmt_bytes(value: int | None) -> str:
+    """A disk size as recorders show it: binary units named GB and TB (a "4 TB" disk
+    is 4,000 GB on the NVR's own screen); "—" when unknown."""
+    if value is None:
+        return "—"
+    gib = value / 1024**3
+    if gib >= 1000:
+        return f"{gib / 1024:.1f} TB"
+    return f"{gib:.0f} GB" if gib >= 10 else f"{gib:.1f} GB"

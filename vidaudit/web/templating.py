@@ -23,7 +23,7 @@ from markupsafe import Markup
 from vidaudit.accounts.roles import branch_scope_for, has_permission
 from vidaudit.db.models import UserRow
 from vidaudit.web.deps import CSRF_FIELD, CSRF_HEADER, request_language
-from vidaudit.web.i18n import DEFAULT_TIMEZONE, LANGUAGES, fmt_dt, localtime
+from vidaudit.web.i18n import DEFAULT_TIMEZONE, LANGUAGES, fmt_bytes, fmt_dt, localtime
 from vidaudit.web.nav import nav_for
 from vidaudit.web.state import web_state
 
@@ -39,6 +39,7 @@ def make_environment(templates_dir: Path) -> jinja2.Environment:
     )
     env.filters["localtime"] = localtime
     env.filters["fmt_dt"] = fmt_dt
+    env.filters["fmt_bytes"] = fmt_bytes
     env.globals["DEFAULT_TIMEZONE"] = DEFAULT_TIMEZONE
     env.globals["CSRF_HEADER"] = CSRF_HEADER
     return env

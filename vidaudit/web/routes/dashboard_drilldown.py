@@ -16,6 +16,7 @@ from fastapi.responses import FileResponse, HTMLResponse
 
 from vidaudit.accounts.roles import Permission
 from vidaudit.collector.history import open_tickets, retention_trend
+from vidaudit.compliance.rules import BAD_DISK_STATES
 from vidaudit.db.models import (
     BranchRow,
     ChannelRow,
@@ -25,6 +26,7 @@ from vidaudit.db.models import (
 )
 from vidaudit.evidence.store import EvidenceStore
 from vidaudit.inventory.calendar import branch_calendar, current_policy
+from vidaudit.readings import DISK_STATES
 from vidaudit.web.deps import SessionDep, branch_scope, check_branch, require_permission
 from vidaudit.web.state import web_state
 from vidaudit.web.templating import render
@@ -124,6 +126,9 @@ def device_page(request: Request, db: SessionDep, user: ViewerUser, device_id: s
             ),
             "explain": lambda v: explain(v, t),
             "kind_text": lambda kind: error_kind_text(kind, t),
+            # which disk states stop a recorder recording is the rules' word (R6.storage)
+            "bad_disk_states": BAD_DISK_STATES,
+            "disk_states": DISK_STATES,
         },
     )
 

@@ -33,6 +33,7 @@ from vidaudit.review.access import footage_access
 from vidaudit.review.approvals import ApprovalError, request_approval
 from vidaudit.review.items import Verdict
 from vidaudit.review.reviews import ItemMark, ReviewError, submit_review
+from vidaudit.sampler.gb_settings import gb_pull_settings
 from vidaudit.sampler.pull import PullError
 from vidaudit.sampler.tasks import Puller, pull_task
 from vidaudit.web.deps import DbId, Forbidden, FormField, FormText, SessionDep, require_permission
@@ -202,6 +203,7 @@ def pull(
         evidence_store(state),
         SecretResolver(state.inventory, state.inventory_path),
         state.settings.onvif(),
+        gb_pull_settings(state.settings, state.inventory),
     )
     # The pull registers itself and writes its frames in its own transactions; end ours so
     # a SQLite reader snapshot cannot block them or go stale underneath us.

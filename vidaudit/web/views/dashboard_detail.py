@@ -44,6 +44,7 @@ KNOWN_RULES = (
     "R6.identity",
     "R6.no_recording",
     "R6.not_recording",
+    "R6.storage",
     "R6.unverifiable",
 )
 ERROR_KINDS = (
@@ -121,6 +122,9 @@ def explain(violation: dict[str, Any], t: Translator) -> Explained:
             detail = t("dashboard.rule_detail", detail=str(message))
     elif rule == "R6.offline":
         values = {"kind": error_kind_text(evidence.get("error_kind"), t)}
+    elif rule == "R6.storage":
+        disks = evidence.get("disks")
+        values = {"disks": ", ".join(disks) if isinstance(disks, list) and disks else "-"}
     elif rule == "R6.identity":
         values = {
             "seen": evidence.get("seen_serial") or "?",

@@ -1,7 +1,7 @@
 """collection rounds for the distributed collector; observations unique per run
 
 Revision ID: 0016
-Revises: 0010
+Revises: 0012
 
 - ``collection_runs`` gains what a distributed round needs: its kind (``collect`` for the
   one-process run, ``round`` for one deferred to workers), its deadline, how many devices
@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0016"
-down_revision = "0010"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 

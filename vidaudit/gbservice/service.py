@@ -1,0 +1,92 @@
+"""Run the GB/T 28181 service: the SIP platform, its registrations in the database, and
+the local control channel.  ``running_service`` is what ``gb serve``, ``serve`` and
+``demo`` start."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from vidaudit.gb28181.platform import Platform, PlatformIdentity, PlatformTimers
+from vidaudit.gb28181.transport import EndpointLimits
+from vidaudit.gbservice.control import ControlServer
+from vidaudit.gbservice.store import DatabaseSink, prune
+from vidaudit.inventory.load import SecretResolver
+from vidaudit.inventory.schema import Api, Inventory
+from vidaudit.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class GbService:
+    platform: Platform
+    control: ControlServer
+
+    @property
+    def port(self) -> int:
+        return self.platform.port
+
+
+def allowed_devices(inventory: Inventory) -> dict[str, str]:
+    """GB ID -> inventory device id, for every ``api: gb28181`` device."""
+    return {
+        device.gb_id: device.id
+        for _branch, device in inventory.devices()
+        if device.api is Api.GB28181 and device.gb_id is not None
+    }
+
+
+@asynccontextmanager
+async def running_service(
+    settings: Settings,
+    inventory: Inventory,
+    inventory_path: Path,
+    sessions: sessionmaker[Session],
+) -> AsyncIterator[GbService]:
+    """The service, listening, until the block ends.  ``inventory`` must have a
+    ``gb28181`` section; its password must resolve (``KeyError`` otherwise)."""
+    section = inventory.gb28181
+    if section is None:
+        raise ValueError("the inventory has no gb28181 section")
+    password = SecretResolver(inventory, inventory_path).platform_password(section)
+    sink = DatabaseSink(sessions)
+    platform = Platform(
+        PlatformIdentity(section.id, section.domain, password, inventory.timezone),
+        allowed_devices(inventory),
+        sink=sink,
+        timers=PlatformTimers(keepalive_timeout_s=settings.gb_keepalive_timeout_s),
+        limits=EndpointLimits(
+            rate_per_s=settings.gb_messages_per_s, burst=settings.gb_messages_per_s * 4
+        ),
+    )
+
+    def restore() -> int:
+        with sessions.begin() as session:
+            prune(session, dt.datetime.now(dt.UTC))
+        return platform.restore(sink.load())
+
+    kept = await asyncio.to_thread(restore)
+    await platform.start(section.host, section.port)
+    control = ControlServer(platform, settings.gb_control_file)
+    try:
+        await control.start()
+        logger.info(
+            "GB/T 28181 service %s listening on %s (UDP and TCP), %d device(s) allowed, "
+            "%d registration(s) kept from before",
+            section.id,
+            section.listen,
+            len(platform.devices),
+            kept,
+        )
+        yield GbService(platform, control)
+    finally:
+        await control.stop()
+        await platform.stop()
