@@ -30,7 +30,7 @@ import os
 import signal
 import socket
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,10 +43,12 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from vidaudit.collector.fleet import DeviceProbe, ProbeRequest, poll_device
+from vidaudit.collector.fleet import DeviceProbe, Prober, ProbeRequest, poll_device
 from vidaudit.collector.identity import load_pins
-from vidaudit.collector.probe import probe_device
+from vidaudit.collector.model import SettledChannel
+from vidaudit.collector.probe import dispatching_prober
 from vidaudit.collector.rounds import (
+    LOCAL_SERVICE_QUEUES,
     FinishedRound,
     OpenedRound,
     Reported,
@@ -55,18 +57,23 @@ from vidaudit.collector.rounds import (
     finish_round,
     record_devices,
 )
+from vidaudit.collector.run import gb_service
+from vidaudit.collector.settled import load_settled
 from vidaudit.collector.verified import verified_for
 from vidaudit.compliance.identity import DeviceIdentity
 from vidaudit.compliance.model import ErrorKind
+from vidaudit.devicehttp.client import HttpPool
 from vidaudit.errors import ConfigError
 from vidaudit.inventory.load import SecretResolver
-from vidaudit.inventory.schema import Inventory
+from vidaudit.inventory.schema import Api, Inventory
 from vidaudit.onvif.client import OnvifPool
 from vidaudit.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 NAMESPACE = "collector"
+#: The queue of GB/T 28181 recorders' jobs (``rounds.queue_for``).
+GB_QUEUE = LOCAL_SERVICE_QUEUES[Api.GB28181.value]
 TASK_NAME = f"{NAMESPACE}:poll_device"
 #: A device that answered nothing is tried again; any other answer is the answer.
 RETRY_KINDS = frozenset({ErrorKind.TIMEOUT, ErrorKind.UNREACHABLE})
@@ -264,10 +271,12 @@ class BatchWriter:
 
 @dataclass(frozen=True)
 class RoundStanding:
-    """What a round's devices are judged against, read once per round per worker: the
-    retention proofs (pulled frames) and the device identities pinned so far."""
+    """What a round's devices are read and judged against, read once per round per
+    worker: the retention proofs (pulled frames), what earlier runs settled about
+    channels read through a vendor API, and the device identities pinned so far."""
 
     verified: dict[str, dt.datetime]
+    settled: dict[str, SettledChannel]
     pins: dict[str, DeviceIdentity]
 
 
@@ -285,7 +294,7 @@ class WorkerRuntime:
     inventory: Inventory
     resolver: SecretResolver
     sessions: sessionmaker[Session]
-    prober: Callable[[ProbeRequest, SecretResolver], Awaitable[DeviceProbe]]
+    prober: Prober
     writer: BatchWriter
     concurrency: int
     name: str = field(default_factory=worker_name)
@@ -303,8 +312,14 @@ class WorkerRuntime:
         return self._standing[run_id]
 
     def _read_standing(self) -> RoundStanding:
+        now = utcnow()
+        full_read_every = dt.timedelta(hours=self.settings.collector_full_read_hours)
         with self.sessions() as session:
-            return RoundStanding(verified_for(session, utcnow()), load_pins(session))
+            return RoundStanding(
+                verified_for(session, now),
+                load_settled(session, now, full_read_every),
+                load_pins(session),
+            )
 
     def _turn(self, run_id: int, device_id: str) -> tuple[bool, dt.datetime | None]:
         with self.sessions() as session:
@@ -340,6 +355,7 @@ class WorkerRuntime:
             device_deadline_s=self.settings.collector_device_deadline_s,
             clock=utcnow,
             verified=standing.verified,
+            settled=standing.settled,
             # R6.identity: judged against the pins exactly as one-process collect does;
             # the identity is recorded when the device's observations are stored
             pinned=standing.pins.get(device_id),
@@ -364,6 +380,37 @@ class WorkerRuntime:
             extra={**extra, "action": "device_stored", "online": probe.status.online},
         )
         return "stored" if stored else "already stored"
+
+
+def worker_prober(settings: Settings, inventory: Inventory, direct: Prober, worker: str) -> Prober:
+    """A worker probes a device as ``vidaudit collect`` does (``run._dispatch``): ONVIF or
+    its vendor HTTP API directly (``direct``), a GB/T 28181 recorder through the GB/T
+    28181 service on this host.  One difference: the service's registrations are read
+    per job, not once, because a worker outlives many rounds and the service may restart
+    between them.  Without the service here, the recorder is ``unreachable`` (tried again,
+    so a worker on the service's host may take it) and its stored message names this
+    worker and where GB/T 28181 recorders are read: never a silent failure."""
+
+    async def prober(request: ProbeRequest, resolver: SecretResolver) -> DeviceProbe:
+        if request.device.api is not Api.GB28181:
+            return await direct(request, resolver)
+        async with gb_service(settings) as gb:
+            probe = await gb.probe(request, inventory.branch_timezone(request.branch))
+        if gb.client is not None:
+            return probe
+        message = (
+            f"{probe.status.error_message}; seen from worker {worker}: GB/T 28181 recorders "
+            f"are read only by a worker on the host that runs `vidaudit gb serve` (same data "
+            f"directory), which serves queue {GB_QUEUE!r}"
+        )
+        logger.warning(
+            "%s: no GB/T 28181 service on this worker's host",
+            request.device.id,
+            extra={"action": "gb_service_absent", "device_id": request.device.id},
+        )
+        return replace(probe, status=replace(probe.status, error_message=message))
+
+    return prober
 
 
 # -- keeping rounds going -------------------------------------------------------------
@@ -466,10 +513,12 @@ async def run_worker(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     resolver = SecretResolver(inventory, inventory_path)
-    async with OnvifPool(settings.onvif()) as pool:
-
-        async def prober(request: ProbeRequest, res: SecretResolver) -> DeviceProbe:
-            return await probe_device(pool, request, res)
+    async with (
+        OnvifPool(settings.onvif()) as pool,
+        HttpPool(settings.device_http()) as http_pool,
+    ):
+        direct = dispatching_prober(pool, http_pool, settings.collector_lookback_days)
+        prober = worker_prober(settings, inventory, direct, worker_name())
 
         async def finished(run_id: int, result: FinishedRound) -> None:
             log_finished(run_id, result)

@@ -58,9 +58,8 @@ def queue_for(branch: Branch, device: Device) -> str:
     region's collectors), else ``branch.<id>``.  ``vidaudit worker --queues`` serves some."""
     if device.queue:
         return device.queue
-    api = str(getattr(device, "api", "onvif"))
-    if api in LOCAL_SERVICE_QUEUES:
-        return LOCAL_SERVICE_QUEUES[api]
+    if device.api.value in LOCAL_SERVICE_QUEUES:
+        return LOCAL_SERVICE_QUEUES[device.api.value]
     return branch.queue or f"branch.{branch.id}"
 
 
