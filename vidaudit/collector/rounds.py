@@ -192,10 +192,26 @@ class Reported:
 def record_devices(session: Session, batch: Sequence[Reported]) -> list[bool]:
     """Store a batch of judged devices (any rounds) in one transaction; per item, whether
     it was stored.  A device no longer pending (stored by an earlier try of its job, or
-    late) is not stored again: the state change and the observations commit together."""
-    stored: list[bool] = []
+    late) is not stored again: the state change and the observations commit together.
+
+    The rounds' rows are locked FOR SHARE first.  ``finish_round`` locks its round's row
+    FOR UPDATE and then marks pending devices late; without this, a batch that had
+    claimed a device row would then wait for the round's row (the observations' foreign
+    key takes a KEY SHARE lock on it) while the finisher waits for that device row: a
+    deadlock (seen in test_one_device_is_never_polled_twice_at_once).  Now whoever comes
+    second waits for the first to commit.  Devices are claimed in one order throughout."""
+    runs = sorted({item.run_id for item in batch})
+    session.execute(
+        select(CollectionRunRow.id)
+        .where(CollectionRunRow.id.in_(runs))
+        .order_by(CollectionRunRow.id)
+        .with_for_update(read=True)
+    ).all()
+    stored = [False] * len(batch)
     by_run: dict[int, list[Judged]] = {}
-    for item in batch:
+    order = sorted(range(len(batch)), key=lambda i: (batch[i].run_id, batch[i].judged[0].device_id))
+    for index in order:
+        item = batch[index]
         device = item.judged[0]
         claimed = session.execute(
             update(RoundDeviceRow)
@@ -212,7 +228,7 @@ def record_devices(session: Session, batch: Sequence[Reported]) -> list[bool]:
             )
         )
         won = claimed.rowcount == 1  # type: ignore[attr-defined]
-        stored.append(won)
+        stored[index] = won
         if won:
             by_run.setdefault(item.run_id, []).append(item.judged)
     for run_id, judged in by_run.items():
