@@ -286,19 +286,23 @@ def worker_name() -> str:
 
 @dataclass
 class WorkerRuntime:
-    """What every job of one worker process shares: the inventory, the device pool, the
-    batch writer, and each round's retention proofs and pinned device identities (read
-    once per round, as one-process ``collect`` reads them once per run)."""
+    """What every job of one worker process shares: the inventory, the device pools, the
+    batch writer, and each round's retention proofs, settled footage, pinned device
+    identities and GB/T 28181 registrations (read once per round, as one-process
+    ``collect`` reads them once per run)."""
 
     settings: Settings
     inventory: Inventory
     resolver: SecretResolver
     sessions: sessionmaker[Session]
-    prober: Prober
+    #: ONVIF or the device's vendor API (``probe.dispatching_prober``)
+    direct: Prober
     writer: BatchWriter
     concurrency: int
     name: str = field(default_factory=worker_name)
     _standing: dict[int, RoundStanding] = field(default_factory=dict)
+    #: GB/T 28181 registrations, read once per round from the service on this host
+    _gb_registered: dict[int, frozenset[str]] = field(default_factory=dict)
     _semaphore: asyncio.Semaphore | None = None
 
     def __post_init__(self) -> None:
@@ -310,6 +314,38 @@ class WorkerRuntime:
             standing = await asyncio.to_thread(self._read_standing)
             self._standing = {run_id: standing}  # only the current round's are kept
         return self._standing[run_id]
+
+    def _prober(self, run_id: int) -> Prober:
+        """How this job reads its device: as ``vidaudit collect`` does (``run._dispatch``):
+        ONVIF or its vendor HTTP API directly, a GB/T 28181 recorder through the GB/T
+        28181 service on this host, whose registrations are read once per round (collect
+        reads them once per run).  Without the service here, the recorder is
+        ``unreachable`` (tried again, so a worker on the service's host may take it) and
+        its stored message names this worker and where GB/T 28181 recorders are read:
+        never a silent failure."""
+
+        async def prober(request: ProbeRequest, resolver: SecretResolver) -> DeviceProbe:
+            if request.device.api is not Api.GB28181:
+                return await self.direct(request, resolver)
+            async with gb_service(self.settings, self._gb_registered.get(run_id)) as gb:
+                if gb.client is not None:
+                    self._gb_registered = {run_id: gb.registered}  # the current round's
+                probe = await gb.probe(request, self.inventory.branch_timezone(request.branch))
+            if gb.client is not None:
+                return probe
+            message = (
+                f"{probe.status.error_message}; seen from worker {self.name}: GB/T 28181 "
+                "recorders are read only by a worker on the host that runs `vidaudit gb "
+                f"serve` (same data directory), which serves queue {GB_QUEUE!r}"
+            )
+            logger.warning(
+                "%s: no GB/T 28181 service on this worker's host",
+                request.device.id,
+                extra={"action": "gb_service_absent", "device_id": request.device.id},
+            )
+            return replace(probe, status=replace(probe.status, error_message=message))
+
+        return prober
 
     def _read_standing(self) -> RoundStanding:
         now = utcnow()
@@ -350,7 +386,7 @@ class WorkerRuntime:
             branch,
             device,
             self.resolver,
-            self.prober,
+            self._prober(run_id),
             semaphore=self._semaphore,
             device_deadline_s=self.settings.collector_device_deadline_s,
             clock=utcnow,
@@ -380,37 +416,6 @@ class WorkerRuntime:
             extra={**extra, "action": "device_stored", "online": probe.status.online},
         )
         return "stored" if stored else "already stored"
-
-
-def worker_prober(settings: Settings, inventory: Inventory, direct: Prober, worker: str) -> Prober:
-    """A worker probes a device as ``vidaudit collect`` does (``run._dispatch``): ONVIF or
-    its vendor HTTP API directly (``direct``), a GB/T 28181 recorder through the GB/T
-    28181 service on this host.  One difference: the service's registrations are read
-    per job, not once, because a worker outlives many rounds and the service may restart
-    between them.  Without the service here, the recorder is ``unreachable`` (tried again,
-    so a worker on the service's host may take it) and its stored message names this
-    worker and where GB/T 28181 recorders are read: never a silent failure."""
-
-    async def prober(request: ProbeRequest, resolver: SecretResolver) -> DeviceProbe:
-        if request.device.api is not Api.GB28181:
-            return await direct(request, resolver)
-        async with gb_service(settings) as gb:
-            probe = await gb.probe(request, inventory.branch_timezone(request.branch))
-        if gb.client is not None:
-            return probe
-        message = (
-            f"{probe.status.error_message}; seen from worker {worker}: GB/T 28181 recorders "
-            f"are read only by a worker on the host that runs `vidaudit gb serve` (same data "
-            f"directory), which serves queue {GB_QUEUE!r}"
-        )
-        logger.warning(
-            "%s: no GB/T 28181 service on this worker's host",
-            request.device.id,
-            extra={"action": "gb_service_absent", "device_id": request.device.id},
-        )
-        return replace(probe, status=replace(probe.status, error_message=message))
-
-    return prober
 
 
 # -- keeping rounds going -------------------------------------------------------------
@@ -518,14 +523,13 @@ async def run_worker(
         HttpPool(settings.device_http()) as http_pool,
     ):
         direct = dispatching_prober(pool, http_pool, settings.collector_lookback_days)
-        prober = worker_prober(settings, inventory, direct, worker_name())
 
         async def finished(run_id: int, result: FinishedRound) -> None:
             log_finished(run_id, result)
 
         writer = BatchWriter(sessions, settings.worker_batch_devices, finished)
         runtime = WorkerRuntime(
-            settings, inventory, resolver, sessions, prober, writer, concurrency
+            settings, inventory, resolver, sessions, direct, writer, concurrency
         )
         writing = asyncio.create_task(writer.run(), name="batch writer")
         backoff = 1.0

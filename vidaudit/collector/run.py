@@ -175,15 +175,19 @@ class RunWriter:
 
 
 @asynccontextmanager
-async def gb_service(settings: Settings) -> AsyncIterator[GbReader]:
-    """The GB/T 28181 service on this host as it stands now, its registrations read once;
-    when it is not running here, a reader that finds every recorder unreachable, saying
-    why (``reader.client`` is then None)."""
+async def gb_service(
+    settings: Settings, registered: frozenset[str] | None = None
+) -> AsyncIterator[GbReader]:
+    """The GB/T 28181 service on this host, its registrations read now (or ``registered``,
+    read earlier); when it is not running here, a reader that finds every recorder
+    unreachable, saying why (``reader.client`` is then None)."""
     gb_settings = GbProbeSettings(settings.gb_query_timeout_s, settings.gb_oldest_search_days)
     async with contextlib.AsyncExitStack() as stack:
         try:
             client = await stack.enter_async_context(ControlClient.open(settings.gb_control_file))
-            reader = GbReader(client, await registered_ids(client), gb_settings)
+            if registered is None:
+                registered = await registered_ids(client)
+            reader = GbReader(client, registered, gb_settings)
         except GbError as exc:
             # the service is down: every GB/T 28181 recorder is unreachable, with this reason
             reader = unavailable_reader(gb_settings, exc)
