@@ -52,6 +52,7 @@ from vidaudit import aio  # noqa: E402
 from vidaudit.collector.run import collect  # noqa: E402
 from vidaudit.db.engine import make_engine, make_sessionmaker  # noqa: E402
 from vidaudit.db.migrate import upgrade  # noqa: E402
+from vidaudit.db.models import CollectionRunRow  # noqa: E402
 from vidaudit.inventory import load_inventory  # noqa: E402
 from vidaudit.settings import Settings  # noqa: E402
 
@@ -163,13 +164,16 @@ def measure_collector(data_dir: Path, inventory_path: Path) -> dict[str, float]:
     sessions = make_sessionmaker(engine)
     cpu0, wall0 = cpu_s(), time.perf_counter()
     with TreeMemory() as memory:
-        result = aio.run(collect(settings, inventory, inventory_path, sessions))
+        # As `vidaudit collect` runs it: each device stored as it finishes, nothing held.
+        result = aio.run(collect(settings, inventory, inventory_path, sessions, keep_report=False))
     wall, cpu = time.perf_counter() - wall0, cpu_s() - cpu0
-    channels = len(result.report.channels)
-    down = result.report.devices_down
+    with sessions() as session:
+        run = session.get(CollectionRunRow, result.run_id)
+        assert run is not None and run.status == "completed"
+        devices, channels, down = run.devices, run.channels, run.devices_down
     own_peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {
-        "devices": len(result.report.devices),
+        "devices": devices,
         "devices_down": down,
         "channels": channels,
         "wall_s": wall,

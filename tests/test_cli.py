@@ -118,6 +118,19 @@ def test_the_collector_does_not_load_video_libraries(module: str) -> None:
     assert loaded.stdout.strip() == ""
 
 
+@pytest.mark.parametrize(
+    "argv", [["worker"], ["schedule", "--once"], ["metrics"]], ids=lambda argv: argv[0]
+)
+def test_distributed_commands_say_they_need_postgresql(env: Path, argv: list[str]) -> None:
+    """On the default SQLite database the distributed path refuses clearly and writes
+    nothing; `collect` is the way there."""
+    result = runner.invoke(app, argv)
+    assert result.exit_code == 2, result.output
+    assert "needs PostgreSQL" in result.output
+    assert "vidaudit collect" in result.output
+    assert not (env / "data").exists()
+
+
 def test_register_verify_without_the_register_table_says_so(env: Path) -> None:
     """Pen test item 8: a traceback before."""
     from sqlalchemy import text

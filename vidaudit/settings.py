@@ -120,6 +120,41 @@ class Settings(BaseSettings):
         "recorders from one address, and a frame pull reads a clock back to back",
     )
 
+    collector_round_deadline_s: float = Field(
+        300.0,
+        gt=0,
+        le=86400,
+        description="distributed rounds: devices not reported this long after the round "
+        "opened are late, and the round finishes without them (schedule --every: at most "
+        "the interval)",
+    )
+    collector_retry_attempts: int = Field(
+        3,
+        ge=1,
+        le=20,
+        description="distributed rounds: tries per device while it times out or is "
+        "unreachable (back-off between tries, never past the round's deadline)",
+    )
+    collector_retry_wait_s: float = Field(
+        5.0, gt=0, le=3600, description="distributed rounds: first back-off; doubles per try"
+    )
+    worker_batch_devices: int = Field(
+        32,
+        ge=1,
+        le=1000,
+        description="vidaudit worker: devices whose observations are written in one "
+        "transaction (a batch is also written after 0.2 s)",
+    )
+    worker_heartbeat_s: float = Field(
+        10.0, gt=0, le=600, description="vidaudit worker: how often it tells it is alive"
+    )
+    worker_stalled_after_s: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="a worker silent this long is dead: its jobs are retried elsewhere",
+    )
+
     observations_keep_days: int = Field(
         90,
         ge=7,

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from tests.inventory.test_load import minimal
 from vidaudit.collector.history import last_compliant, open_tickets, retention_trend
 from vidaudit.collector.model import ChannelReport, DeviceReport, RunReport
-from vidaudit.collector.store import finish_run, start_run
+from vidaudit.collector.store import start_run, store_run
 from vidaudit.compliance.model import (
     ChannelEvidence,
     ChannelResult,
@@ -67,7 +67,7 @@ def run(
     )
     with sessions.begin() as s:
         run_id = start_run(s, at, policy)
-        return finish_run(s, run_id, report)
+        return store_run(s, run_id, report)
 
 
 def tickets(sessions: sessionmaker[Session]) -> list[tuple[str, str, bool, int]]:
@@ -156,7 +156,7 @@ def test_picture_ticket_closes_only_when_a_picture_was_judged(db_url: str) -> No
             pictures_checked=frozenset({"B1-C1", "B1-C2"}) if judged else frozenset(),
         )
         with sessions.begin() as s:
-            finish_run(s, start_run(s, at, policy), report)
+            store_run(s, start_run(s, at, policy), report)
 
     picture_run(T0, [black], judged=True)
     picture_run(T0 + dt.timedelta(hours=1), [], judged=False)  # no snapshots this run

@@ -9,7 +9,7 @@ import sys
 import time
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 from zoneinfo import ZoneInfo
 
 import typer
@@ -28,8 +28,9 @@ from vidaudit.cli.support import (
 from vidaudit.collector.fleet import DeviceProbe
 from vidaudit.collector.housekeeping import roll_up_observations
 from vidaudit.collector.lock import LockTimeout, run_lock
-from vidaudit.collector.report import channel_table, device_table, report_json
+from vidaudit.collector.report import channel_table, device_table
 from vidaudit.collector.run import CollectResult, collect
+from vidaudit.collector.stored import stored_report_json
 from vidaudit.db.engine import make_engine, make_sessionmaker
 from vidaudit.inventory.schema import ChannelRole, Inventory
 from vidaudit.overview.report import keep_ended_days
@@ -61,23 +62,39 @@ def parse_every(text: str) -> float:
     return float(seconds)
 
 
-def _print(result: CollectResult, inventory: Inventory, fmt: OutputFormat) -> None:
-    zones = {b.id: inventory.branch_timezone(b) for b in inventory.branches}
+def _print(
+    settings: Settings, result: CollectResult, inventory: Inventory, fmt: OutputFormat
+) -> None:
+    # The run is in storage, not in memory: the document is read back from there, as
+    # `vidaudit schedule --once --wait` reads a round's (one document, whoever collected).
+    sessions = make_sessionmaker(make_engine(settings))
+    with sessions() as session:
+        document = stored_report_json(session, result.run_id, inventory)
+    took = (result.report.finished_at - result.report.started_at).total_seconds()
+    print_document(document, fmt, result.run_id, took)
+
+
+def print_document(document: dict[str, Any], fmt: OutputFormat, run_id: int, took_s: float) -> None:
+    """A run's document: as JSON for tools, as tables and a summary line for people."""
     if fmt is OutputFormat.JSON:
-        document = report_json(result.report, zones, result.tickets)
         sys.stdout.write(json.dumps(document, ensure_ascii=False, indent=2) + "\n")
         sys.stdout.flush()
         return
-    report = result.report
-    console.print(device_table(report))
-    console.print(channel_table(report, only_problems=len(report.channels) > 64))
-    compliant = sum(c.result.compliant for c in report.channels)
-    took = (report.finished_at - report.started_at).total_seconds()
+    channels = document["channels"]
+    console.print(device_table(document))
+    console.print(channel_table(document, only_problems=len(channels) > 64))
+    compliant = sum(c["compliant"] for c in channels)
+    down = sum(not d["online"] for d in document["devices"])
+    violations = sum(len(d["violations"]) for d in document["devices"]) + sum(
+        len(c["violations"]) for c in channels
+    )
+    tickets = document["tickets"]
+    late = f", {len(document['late'])} late" if document.get("late") else ""
     console.print(
-        f"run {result.run_id}: {len(report.devices)} devices ({report.devices_down} down), "
-        f"{compliant}/{len(report.channels)} channels compliant, {report.violations} "
-        f"violations; tickets opened {result.tickets.opened}, closed {result.tickets.closed}; "
-        f"{took:.1f} s",
+        f"run {run_id}: {len(document['devices'])} devices ({down} down{late}), "
+        f"{compliant}/{len(channels)} channels compliant, {violations} "
+        f"violations; tickets opened {tickets['opened']}, closed {tickets['closed']}; "
+        f"{took_s:.1f} s",
         highlight=False,
     )
 
@@ -97,7 +114,13 @@ async def _run_once(
     )
     if not show_progress:
         return await collect(
-            settings, inventory, path, sessions, branches=branches, snapshots=snapshots
+            settings,
+            inventory,
+            path,
+            sessions,
+            branches=branches,
+            snapshots=snapshots,
+            keep_report=False,
         )
     with Progress(
         TextColumn("collecting"),
@@ -124,6 +147,7 @@ async def _run_once(
             branches=branches,
             progress=progress,
             snapshots=snapshots,
+            keep_report=False,
         )
 
 
@@ -243,7 +267,7 @@ def _collect_loop(
         except LockTimeout as exc:
             err.print(f"error: {exc}", markup=False)
             raise typer.Exit(USAGE_ERROR) from None
-        _print(result, inventory, fmt)
+        _print(settings, result, inventory, fmt)
         if background is not None:
             background.wake()
         elif alerts is not None:

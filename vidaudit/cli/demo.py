@@ -18,6 +18,7 @@ import secrets
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import yaml
 from rich.console import Console
@@ -26,7 +27,7 @@ from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from vidaudit.accounts.users import create_user, hash_password
-from vidaudit.collector.report import device_table
+from vidaudit.collector.report import device_table, report_json
 from vidaudit.collector.run import CollectResult, collect
 from vidaudit.collector.snapshots import SnapshotOptions
 from vidaudit.db.engine import make_engine
@@ -170,7 +171,8 @@ async def plan_and_pull(
 
 def _summary(result: CollectResult) -> None:
     report = result.report
-    console.print(device_table(report))
+    zones = {d.branch_id: ZoneInfo("UTC") for d in report.devices}
+    console.print(device_table(report_json(report, zones)))
     compliant = sum(c.result.compliant for c in report.channels)
     console.print(
         f"{compliant}/{len(report.channels)} channels compliant, {report.devices_down} "

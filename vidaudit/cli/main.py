@@ -20,6 +20,7 @@ from sqlalchemy import select
 
 from vidaudit.cli.clip import clip_command
 from vidaudit.cli.collect import collect_command
+from vidaudit.cli.distributed import metrics_command, schedule_command, worker_command
 from vidaudit.cli.frames import frames_command
 from vidaudit.cli.gb import gb_app
 from vidaudit.cli.notify import notify_app
@@ -59,6 +60,9 @@ app.add_typer(db_app, name="db")
 app.add_typer(inventory_app, name="inventory")
 app.command("collect")(collect_command)
 app.command("probe")(probe_command)
+app.command("schedule")(schedule_command)
+app.command("worker")(worker_command)
+app.command("metrics")(metrics_command)
 app.command("sim")(sim_command)
 app.add_typer(sample_app, name="sample")
 app.command("frames")(frames_command)

@@ -249,6 +249,31 @@ def _not_judged(
     return ChannelReport(channel.id, device.id, branch.id, channel.role.value, evidence, result)
 
 
+async def poll_device(
+    inventory: Inventory,
+    branch: Branch,
+    device: Device,
+    resolver: SecretResolver,
+    prober: Prober,
+    *,
+    semaphore: asyncio.Semaphore,
+    device_deadline_s: float,
+    clock: Callable[[], dt.datetime],
+    verified: Mapping[str, dt.datetime] | None = None,
+    settled: Mapping[str, SettledChannel] | None = None,
+    pinned: DeviceIdentity | None = None,
+) -> tuple[DeviceProbe, tuple[DeviceReport, list[ChannelReport]]]:
+    """Probe one device (within its deadline, holding a ``semaphore`` slot) and judge it:
+    what the fleet poll does per device, and what a distributed worker does per job.
+    ``settled``: per channel, what earlier runs settled (``collector.settled``);
+    ``pinned``: the device's identity pinned so far (collector/identity.py), if any."""
+    known = known_for(device, settled) if settled else {}
+    request = ProbeRequest.at(inventory, branch, device, clock(), known=known)
+    probe = await _probe_bounded(request, resolver, prober, semaphore, device_deadline_s)
+    # judged against the instant the device was read, not the end of the run
+    return probe, judge(inventory, branch, device, probe, clock(), verified, pinned)
+
+
 async def poll_fleet(
     inventory: Inventory,
     resolver: SecretResolver,
@@ -281,16 +306,21 @@ async def poll_fleet(
     async def one(
         branch: Branch, device: Device
     ) -> tuple[DeviceReport, list[ChannelReport]] | None:
-        now = clock()
-        request = ProbeRequest.at(
-            inventory, branch, device, now, known=known_for(device, settled) if settled else {}
+        probe, result = await poll_device(
+            inventory,
+            branch,
+            device,
+            resolver,
+            prober,
+            semaphore=semaphore,
+            device_deadline_s=device_deadline_s,
+            clock=clock,
+            verified=verified,
+            settled=settled,
+            pinned=pins.get(device.id) if pins else None,
         )
-        probe = await _probe_bounded(request, resolver, prober, semaphore, device_deadline_s)
         if progress is not None:
             progress(device.id, probe)
-        # judged against the instant the device was read, not the end of the run
-        pinned = pins.get(device.id) if pins else None
-        result = judge(inventory, branch, device, probe, clock(), verified, pinned)
         if judged is None:
             return result
         await judged(*result)

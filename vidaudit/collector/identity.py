@@ -38,7 +38,15 @@ def record_identities(
 ) -> None:
     """Pin first contacts; keep the latest other identity seen (for the person who
     decides); forget it once the pinned device answers again."""
-    rows = {r.device_id: r for r in session.scalars(select(DeviceIdentityRow))}
+    seen = list(seen)
+    # only the rows of the devices seen: called once per stored batch of a large fleet
+    ids = sorted({device_id for device_id, _identity in seen})
+    rows = {
+        r.device_id: r
+        for r in session.scalars(
+            select(DeviceIdentityRow).where(DeviceIdentityRow.device_id.in_(ids))
+        )
+    }
     for device_id, identity in seen:
         if identity.serial is None and identity.cert_sha256 is None:
             continue

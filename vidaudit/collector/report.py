@@ -116,40 +116,43 @@ def report_json(
     return document
 
 
-def device_table(report: RunReport) -> Table:
+def device_table(document: dict[str, Any]) -> Table:
+    """The devices of a run's JSON document, for people."""
     table = Table(title="devices", title_justify="left")
     for column in ("device", "branch", "online", "drift s", "model", "problems"):
         table.add_column(column, overflow="fold")
-    for d in sorted(report.devices, key=lambda d: (d.branch_id, d.device_id)):
-        error = d.status.error_kind.value if d.status.error_kind else ""
+    for d in sorted(document["devices"], key=lambda d: (d["branch"], d["id"])):
+        error = d["error"]["kind"] if d["error"] else ""
+        drift = d["clock_drift_s"]
         table.add_row(
-            d.device_id,
-            d.branch_id,
-            "yes" if d.status.online else f"[red]no ({error})[/]",
-            "" if d.status.clock_drift_s is None else f"{d.status.clock_drift_s:+.0f}",
-            " ".join(x for x in (d.manufacturer, d.model) if x),
-            ", ".join(v.rule for v in d.violations),
+            d["id"],
+            d["branch"],
+            "yes" if d["online"] else f"[red]no ({error})[/]",
+            "" if drift is None else f"{drift:+.0f}",
+            " ".join(x for x in (d["manufacturer"], d["model"]) if x),
+            ", ".join(v["rule"] for v in d["violations"]),
         )
     return table
 
 
-def channel_table(report: RunReport, only_problems: bool = False) -> Table:
+def channel_table(document: dict[str, Any], only_problems: bool = False) -> Table:
+    """The channels of a run's JSON document, for people."""
     table = Table(title="channels", title_justify="left")
     for column in ("channel", "role", "held/required days", "occupancy", "hours", "problems"):
         table.add_column(column, overflow="fold")
-    for c in sorted(report.channels, key=lambda c: (c.branch_id, c.channel_id)):
-        r = c.result
-        if only_problems and r.compliant:
+    for c in sorted(document["channels"], key=lambda c: (c["branch"], c["id"])):
+        if only_problems and c["compliant"]:
             continue
-        held = "?" if r.retention_days is None else f"{r.retention_days:.1f}"
-        verified = " ✓" if r.verified else ""
-        hours = {True: "ok", False: "[yellow]gaps[/]", None: "?"}[r.business_hours_covered]
+        held = "?" if c["retention_days"] is None else f"{c['retention_days']:.1f}"
+        verified = " ✓" if c["verified"] else ""
+        hours = {True: "ok", False: "[yellow]gaps[/]", None: "?"}[c["business_hours_covered"]]
+        occupancy = c["occupancy"]
         table.add_row(
-            c.channel_id,
-            c.role,
-            f"{held}/{r.required_days}{verified}",
-            "?" if r.occupancy is None else f"{r.occupancy:.1%}",
+            c["id"],
+            c["role"],
+            f"{held}/{c['required_days']}{verified}",
+            "?" if occupancy is None else f"{occupancy:.1%}",
             hours,
-            "[green]ok[/]" if r.compliant else ", ".join(v.rule for v in r.violations),
+            "[green]ok[/]" if c["compliant"] else ", ".join(v["rule"] for v in c["violations"]),
         )
     return table

@@ -1,4 +1,5 @@
-"""One collection run end to end: sync the inventory, poll, judge, store."""
+"""One collection run end to end: sync the inventory, poll, judge, store as devices
+finish, then finish the run from storage."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from vidaudit.collector.heap import run_heap
 from vidaudit.collector.identity import load_pins
 from vidaudit.collector.model import ChannelReport, DeviceReport, RunReport, SettledChannel
 from vidaudit.collector.probe import dispatching_prober
-from vidaudit.collector.settled import load_settled, store_settled
+from vidaudit.collector.settled import load_settled
 from vidaudit.collector.shard import (
     ShardFailed,
     ShardJob,
@@ -33,9 +34,17 @@ from vidaudit.collector.shard import (
     poll_in_helper,
     process_count,
 )
-from vidaudit.collector.store import TicketChanges, finish_run, start_run
+from vidaudit.collector.store import (
+    Judged,
+    TicketChanges,
+    add_picture_violations,
+    finish_run,
+    start_run,
+    store_observations,
+)
 from vidaudit.collector.verified import verified_for
 from vidaudit.compliance.identity import DeviceIdentity
+from vidaudit.compliance.model import ErrorKind, Violation
 from vidaudit.db.models import CollectionRunRow
 from vidaudit.devicehttp.client import HttpPool
 from vidaudit.evidence.store import EvidenceStore
@@ -48,7 +57,7 @@ from vidaudit.onvif.client import OnvifPool
 from vidaudit.settings import Settings
 
 if TYPE_CHECKING:
-    from vidaudit.collector.snapshots import SnapshotOptions
+    from vidaudit.collector.snapshots import SnapshotOptions, TakenSnapshot
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +69,8 @@ def utcnow() -> dt.datetime:
 @dataclass(frozen=True)
 class CollectResult:
     run_id: int
+    #: With ``keep_report=False`` its device and channel lists are empty: the run is in
+    #: storage (``collector.stored.stored_report_json`` reads it back).
     report: RunReport
     tickets: TicketChanges
 
@@ -86,10 +97,16 @@ def _begin(
         )
 
 
-def _finish(sessions: sessionmaker[Session], run_id: int, report: RunReport) -> TicketChanges:
+def _finish(
+    sessions: sessionmaker[Session],
+    run_id: int,
+    finished_at: dt.datetime,
+    pictures_checked: frozenset[str],
+) -> TicketChanges:
     with sessions.begin() as session:
-        store_settled(session, report.channels, report.finished_at)
-        return finish_run(session, run_id, report)
+        return finish_run(
+            session, run_id, finished_at=finished_at, pictures_checked=pictures_checked
+        )
 
 
 def _abort(sessions: sessionmaker[Session], run_id: int) -> None:
@@ -100,20 +117,90 @@ def _abort(sessions: sessionmaker[Session], run_id: int) -> None:
             run.finished_at = utcnow()
 
 
+class RunWriter:
+    """Stores each judged device as it arrives, in batches, off the event loop.
+
+    Holds at most one batch being written and one filling: a device that fills the batch
+    waits (keeping its polling slot) while the previous one is written, so memory does not
+    grow with the fleet.  What it keeps for the run is small: who was delivered and which
+    devices were down (the live-picture pass skips those).  ``keep=True`` also keeps every
+    report, for callers that want the run in memory (tests, small fleets)."""
+
+    #: Channels per write: ~250 bytes of row each, a few hundred kB of parameters.
+    BATCH_CHANNELS = 2_000
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        run_id: int,
+        *,
+        keep: bool = False,
+        progress: Progress | None = None,
+    ) -> None:
+        self._sessions = sessions
+        self._run_id = run_id
+        self._keep = keep
+        self._progress = progress
+        self._pending: list[Judged] = []
+        self._pending_channels = 0
+        self._writing = asyncio.Lock()
+        self.delivered: set[str] = set()
+        self.down: dict[str, str] = {}
+        self.devices: list[DeviceReport] = []
+        self.channels: list[ChannelReport] = []
+
+    async def __call__(self, device: DeviceReport, channels: list[ChannelReport]) -> None:
+        self.delivered.add(device.device_id)
+        if not device.status.online:
+            self.down[device.device_id] = (device.status.error_kind or ErrorKind.UNREACHABLE).value
+        if self._keep:
+            self.devices.append(device)
+            self.channels.extend(channels)
+        if self._progress is not None:
+            self._progress(device.device_id, DeviceProbe(device.status))
+        self._pending.append((device, channels, utcnow()))
+        self._pending_channels += max(len(channels), 1)
+        if self._pending_channels >= self.BATCH_CHANNELS:
+            await self.flush()
+
+    async def flush(self) -> None:
+        async with self._writing:
+            batch, self._pending, self._pending_channels = self._pending, [], 0
+            if batch:
+                await asyncio.to_thread(self._store, batch)
+
+    def _store(self, batch: list[Judged]) -> None:
+        with self._sessions.begin() as session:
+            store_observations(session, self._run_id, batch)
+
+
+@asynccontextmanager
+async def gb_service(
+    settings: Settings, registered: frozenset[str] | None = None
+) -> AsyncIterator[GbReader]:
+    """The GB/T 28181 service on this host, its registrations read now (or ``registered``,
+    read earlier); when it is not running here, a reader that finds every recorder
+    unreachable, saying why (``reader.client`` is then None)."""
+    gb_settings = GbProbeSettings(settings.gb_query_timeout_s, settings.gb_oldest_search_days)
+    async with contextlib.AsyncExitStack() as stack:
+        try:
+            client = await stack.enter_async_context(ControlClient.open(settings.gb_control_file))
+            if registered is None:
+                registered = await registered_ids(client)
+            reader = GbReader(client, registered, gb_settings)
+        except GbError as exc:
+            # the service is down: every GB/T 28181 recorder is unreachable, with this reason
+            reader = unavailable_reader(gb_settings, exc)
+        yield reader
+
+
 @asynccontextmanager
 async def gb_reader(settings: Settings, inventory: Inventory) -> AsyncIterator[GbReader | None]:
     """The run's view of the GB/T 28181 service; None when no device uses it."""
     if not any(device.api is Api.GB28181 for _b, device in inventory.devices()):
         yield None
         return
-    gb_settings = GbProbeSettings(settings.gb_query_timeout_s, settings.gb_oldest_search_days)
-    async with contextlib.AsyncExitStack() as stack:
-        try:
-            client = await stack.enter_async_context(ControlClient.open(settings.gb_control_file))
-            reader = GbReader(client, await registered_ids(client), gb_settings)
-        except GbError as exc:
-            # the service is down: every GB/T 28181 recorder is unreachable, with this reason
-            reader = unavailable_reader(gb_settings, exc)
+    async with gb_service(settings) as reader:
         yield reader
 
 
@@ -137,12 +224,13 @@ async def _poll(
     resolver: SecretResolver,
     prober: Prober,
     branches: set[str] | None,
-    progress: Progress | None,
     verified: dict[str, dt.datetime],
     settled: dict[str, SettledChannel],
     pins: dict[str, DeviceIdentity],
-) -> RunReport:
-    """Poll and judge: in this process, and for a large run in helper processes too."""
+    writer: RunWriter,
+) -> None:
+    """Poll and judge, in this process and for a large run in helper processes too; each
+    device's reports go to ``writer`` as soon as they are judged."""
     selected = [
         device.id
         for branch, device in inventory.devices()
@@ -159,26 +247,11 @@ async def _poll(
         "verified": verified,
         "settled": settled,
         "pins": pins,
+        "judged": writer,
     }
-    if len(shares) == 1:
-        return await poll_fleet(
-            inventory, resolver, prober, branches=branches, progress=progress, **common
-        )
-
-    started = utcnow()
-    devices: list[DeviceReport] = []
-    channels: list[ChannelReport] = []
-    delivered: set[str] = set()
-
-    async def judged(device: DeviceReport, device_channels: list[ChannelReport]) -> None:
-        devices.append(device)
-        channels.extend(device_channels)
-        delivered.add(device.device_id)
-        if progress is not None:
-            progress(device.device_id, DeviceProbe(device.status))
 
     async def here(share: Set[str]) -> None:
-        await poll_fleet(inventory, resolver, prober, devices=share, judged=judged, **common)
+        await poll_fleet(inventory, resolver, prober, devices=share, **common)
 
     async def elsewhere(share: frozenset[str]) -> None:
         job = ShardJob(
@@ -202,10 +275,10 @@ async def _poll(
             log_level=logging.getLogger().getEffectiveLevel(),
         )
         try:
-            await poll_in_helper(job, judged)
+            await poll_in_helper(job, writer)
         except ShardFailed as err:
             # Never lose a device to a helper's failure: poll what it did not deliver here.
-            rest = share - delivered
+            rest = share - writer.delivered
             logger.warning(
                 "collector helper failed, polling its %d devices here: %s", len(rest), err
             )
@@ -218,14 +291,7 @@ async def _poll(
     finally:
         for helper in helpers:
             helper.cancel()
-    order = {device_id: index for index, device_id in enumerate(selected)}
-    return RunReport(
-        started_at=started,
-        finished_at=utcnow(),
-        policy=inventory.policy,
-        devices=sorted(devices, key=lambda d: order[d.device_id]),
-        channels=sorted(channels, key=lambda c: order[c.device_id]),
-    )
+    await writer.flush()
 
 
 async def collect(
@@ -237,7 +303,11 @@ async def collect(
     branches: set[str] | None = None,
     progress: Progress | None = None,
     snapshots: SnapshotOptions | None = None,
+    keep_report: bool = True,
 ) -> CollectResult:
+    """One run: every judged device is stored as it finishes, then the run is finished
+    from storage.  ``keep_report=False`` holds nothing per device in memory (the CLI and
+    large fleets); ``True`` also returns every report."""
     with run_heap():
         return await _collect(
             settings,
@@ -247,6 +317,7 @@ async def collect(
             branches=branches,
             progress=progress,
             snapshots=snapshots,
+            keep_report=keep_report,
         )
 
 
@@ -259,17 +330,22 @@ async def _collect(
     branches: set[str] | None,
     progress: Progress | None,
     snapshots: SnapshotOptions | None,
+    keep_report: bool,
 ) -> CollectResult:
+    started = utcnow()
     # Database work runs in a thread: it must not stall device I/O on the event loop.
     run_id, verified, settled, pins = await asyncio.to_thread(
         _begin,
         sessions,
         inventory,
         inventory_path,
-        utcnow(),
+        started,
         dt.timedelta(hours=settings.collector_full_read_hours),
     )
     resolver = SecretResolver(inventory, inventory_path)
+    writer = RunWriter(sessions, run_id, keep=keep_report, progress=progress)
+    pictures: frozenset[str] = frozenset()
+    taken: list[TakenSnapshot] = []
     try:
         async with (
             OnvifPool(settings.onvif()) as pool,
@@ -279,25 +355,26 @@ async def _collect(
             prober = _dispatch(
                 dispatching_prober(pool, http_pool, settings.collector_lookback_days), gb, inventory
             )
-            report = await _poll(
+            await _poll(
                 settings,
                 inventory,
                 inventory_path,
                 resolver,
                 prober,
                 branches,
-                progress,
                 verified,
                 settled,
                 pins,
+                writer,
             )
             if snapshots is not None:
                 # Imported here: live-picture checks need OpenCV and numpy (~40 MB), which
                 # a plain collection run has no use for.
-                from vidaudit.collector.snapshots import take_snapshots, with_picture_violations
+                from vidaudit.collector.snapshots import picture_violations, take_snapshots
 
-                # R4: live pictures of the devices the poll could read, judged and kept
-                # before the run is stored, so their violations open tickets like any other.
+                # R4: live pictures of the devices the poll could read, judged and added
+                # to their stored observations before the run finishes, so their
+                # violations open tickets like any other.
                 taken = await take_snapshots(
                     pool,
                     inventory,
@@ -307,18 +384,49 @@ async def _collect(
                     run_id=run_id,
                     options=snapshots,
                     branches=branches,
-                    down={
-                        d.device_id: (d.status.error_kind or "unreachable")
-                        for d in report.devices
-                        if not d.status.online
-                    },
+                    down=writer.down,
                     concurrency=settings.collector_concurrency,
                     device_deadline_s=settings.collector_device_deadline_s,
                     clock=utcnow,
                 )
-                report = with_picture_violations(report, taken)
+                pictures, violations = picture_violations(taken)
+                await asyncio.to_thread(_add_pictures, sessions, run_id, violations)
     except BaseException:
         await asyncio.shield(asyncio.to_thread(_abort, sessions, run_id))
         raise
-    tickets = await asyncio.to_thread(_finish, sessions, run_id, report)
+    finished = utcnow()
+    tickets = await asyncio.to_thread(_finish, sessions, run_id, finished, pictures)
+    report = _in_memory(writer, inventory, started, finished, pictures, taken)
     return CollectResult(run_id, report, tickets)
+
+
+def _add_pictures(
+    sessions: sessionmaker[Session], run_id: int, violations: dict[str, list[Violation]]
+) -> None:
+    with sessions.begin() as session:
+        add_picture_violations(session, run_id, violations)
+
+
+def _in_memory(
+    writer: RunWriter,
+    inventory: Inventory,
+    started: dt.datetime,
+    finished: dt.datetime,
+    pictures: frozenset[str],
+    taken: list[TakenSnapshot],
+) -> RunReport:
+    """The run as ``RunReport``: in inventory order, with the picture violations added."""
+    order = {device.id: index for index, (_b, device) in enumerate(inventory.devices())}
+    report = RunReport(
+        started_at=started,
+        finished_at=finished,
+        policy=inventory.policy,
+        devices=sorted(writer.devices, key=lambda d: order[d.device_id]),
+        channels=sorted(writer.channels, key=lambda c: order[c.device_id]),
+        pictures_checked=pictures,
+    )
+    if taken and writer.channels:
+        from vidaudit.collector.snapshots import with_picture_violations
+
+        report = with_picture_violations(report, taken)
+    return report

@@ -461,15 +461,21 @@ async def take_snapshots(
     return await asyncio.to_thread(_store, sessions, store, fetched, run_id, options)
 
 
-def with_picture_violations(report: RunReport, taken: Sequence[TakenSnapshot]) -> RunReport:
-    """The run's report with each snapshotted channel's R4 violations added, so they are
-    stored with the channel's observation, counted in the branch verdict and open a
-    fault ticket like any other rule."""
+def picture_violations(
+    taken: Sequence[TakenSnapshot],
+) -> tuple[frozenset[str], dict[str, list[Violation]]]:
+    """The channels whose live picture was judged, and each one's R4 violations."""
     by_channel: dict[str, list[Violation]] = {}
     for snap in taken:
         if snap.violations:
             by_channel.setdefault(snap.channel_id, []).extend(snap.violations)
-    judged = frozenset(snap.channel_id for snap in taken if snap.diagnostics)
+    return frozenset(snap.channel_id for snap in taken if snap.diagnostics), by_channel
+
+
+def with_picture_violations(report: RunReport, taken: Sequence[TakenSnapshot]) -> RunReport:
+    """The run's report with each snapshotted channel's R4 violations added (as they are
+    added to the stored observations: ``store.add_picture_violations``)."""
+    judged, by_channel = picture_violations(taken)
     report = replace(report, pictures_checked=report.pictures_checked | judged)
     if not by_channel:
         return report

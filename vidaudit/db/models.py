@@ -9,10 +9,24 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, false
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    false,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from vidaudit.db.types import UTCDateTime
+
+#: The rows of ``collection_runs`` the one-open-round index covers.
+OPEN_ROUND = "status = 'running' AND kind = 'round'"
 
 
 class Base(DeclarativeBase):
@@ -119,15 +133,37 @@ class InventorySyncRow(Base):
 
 
 class CollectionRunRow(Base):
-    """One poll of the fleet (``vidaudit collect``)."""
+    """One poll of the fleet: ``vidaudit collect`` (kind ``collect``) or a round deferred to
+    workers (kind ``round``, ``vidaudit schedule``)."""
 
     __tablename__ = "collection_runs"
+    __table_args__ = (
+        # At most one round open at a time: an overlapping round is refused, never doubled.
+        Index(
+            "ux_collection_runs_one_open_round",
+            "kind",
+            unique=True,
+            postgresql_where=text(OPEN_ROUND),
+            sqlite_where=text(OPEN_ROUND),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     started_at: Mapped[dt.datetime] = mapped_column(index=True)
     finished_at: Mapped[dt.datetime | None]
     #: running | completed | aborted
     status: Mapped[str] = mapped_column(String(16))
+    #: collect | round
+    kind: Mapped[str] = mapped_column(String(16), default="collect", server_default="collect")
+    #: a round: devices not reported by then are late and the round is finished without them
+    deadline_at: Mapped[dt.datetime | None]
+    #: a round: the devices it deferred a job for
+    devices_expected: Mapped[int | None] = mapped_column(Integer)
+    devices_late: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: the ticket changes finishing the run made (None until it finished)
+    tickets_opened: Mapped[int | None] = mapped_column(Integer)
+    tickets_updated: Mapped[int | None] = mapped_column(Integer)
+    tickets_closed: Mapped[int | None] = mapped_column(Integer)
     devices: Mapped[int] = mapped_column(Integer, default=0)
     devices_down: Mapped[int] = mapped_column(Integer, default=0)
     channels: Mapped[int] = mapped_column(Integer, default=0)
@@ -142,10 +178,14 @@ class CollectionRunRow(Base):
 
 class DeviceObservationRow(Base):
     __tablename__ = "device_observations"
-    __table_args__ = (Index("ix_device_obs_device_time", "device_id", "observed_at"),)
+    __table_args__ = (
+        Index("ix_device_obs_device_time", "device_id", "observed_at"),
+        # one per device per run: a retried job can never store a device twice
+        Index("ux_device_obs_run_device", "run_id", "device_id", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    run_id: Mapped[int] = mapped_column(ForeignKey("collection_runs.id"), index=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("collection_runs.id"))
     device_id: Mapped[str] = mapped_column(ForeignKey("devices.id"))
     branch_id: Mapped[str] = mapped_column(String(64), index=True)
     observed_at: Mapped[dt.datetime]
@@ -158,6 +198,8 @@ class DeviceObservationRow(Base):
     firmware: Mapped[str | None] = mapped_column(String(128))
     services: Mapped[list[str]] = mapped_column(JSON)
     violations: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    #: optional calls that failed: fact -> [call, error kind, message]
+    unknown: Mapped[dict[str, list[str]] | None] = mapped_column(JSON)
     #: Every disk the recorder listed: [{"id", "status", "state", "capacity_bytes",
     #: "free_bytes"}]; NULL when it was not read (ONVIF, or the recorder would not say).
     storage: Mapped[list[Any] | None] = mapped_column(JSON)
@@ -169,16 +211,22 @@ class ChannelObservationRow(Base):
     __table_args__ = (
         # "retention trend of channel X" and "latest observation per channel"
         Index("ix_channel_obs_channel_time", "channel_id", "observed_at"),
+        # one per channel per run: a retried job can never store a channel twice
+        Index("ux_channel_obs_run_channel", "run_id", "channel_id", unique=True),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    run_id: Mapped[int] = mapped_column(ForeignKey("collection_runs.id"), index=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("collection_runs.id"))
     channel_id: Mapped[str] = mapped_column(ForeignKey("channels.id"))
     device_id: Mapped[str] = mapped_column(String(64))
     branch_id: Mapped[str] = mapped_column(String(64), index=True)
     observed_at: Mapped[dt.datetime]
     recording_state: Mapped[str] = mapped_column(String(16))
     earliest: Mapped[dt.datetime | None]
+    #: the earliest footage a pulled frame proved (R1 verified), when one did
+    verified_earliest: Mapped[dt.datetime | None]
+    #: facts a failed optional call left unknown: fact -> [call, error kind, message]
+    unknown: Mapped[dict[str, list[str]] | None] = mapped_column(JSON)
     latest: Mapped[dt.datetime | None]
     retention_days: Mapped[float | None]
     required_days: Mapped[int] = mapped_column(Integer)
@@ -194,6 +242,28 @@ class ChannelObservationRow(Base):
     audio: Mapped[bool | None]
     compliant: Mapped[bool]
     violations: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+
+
+class RoundDeviceRow(Base):
+    """A device a round expects: ``pending`` until its job stores its observation
+    (``reported``), or ``late`` when the round's deadline passed first."""
+
+    __tablename__ = "round_devices"
+    __table_args__ = (Index("ix_round_devices_run_state", "run_id", "state"),)
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("collection_runs.id"), primary_key=True)
+    device_id: Mapped[str] = mapped_column(ForeignKey("devices.id"), primary_key=True)
+    branch_id: Mapped[str] = mapped_column(String(64))
+    #: the job queue the device's job went to (its branch's, its region's, its service's)
+    queue: Mapped[str] = mapped_column(String(128))
+    #: procrastinate's job id
+    job_id: Mapped[int | None] = mapped_column(BigInteger)
+    #: pending | reported | late
+    state: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    reported_at: Mapped[dt.datetime | None]
+    #: which worker stored it (host:pid)
+    worker: Mapped[str | None] = mapped_column(String(128))
 
 
 class BranchResultRow(Base):
@@ -672,6 +742,7 @@ class PatrolRoundRow(Base):
         Index("ix_patrol_rounds_channel_time", "channel_id", "at"),
         Index("ix_patrol_rounds_branch_time", "branch_id", "at"),
     )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     channel_id: Mapped[str] = mapped_column(ForeignKey("channels.id"))
     branch_id: Mapped[str] = mapped_column(ForeignKey("branches.id"))
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
@@ -696,6 +767,7 @@ class TaskClipRow(Base):
         Index("ix_task_clips_task", "task_id"),
         Index("ix_task_clips_evidence", "evidence_sha256"),
     )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     task_id: Mapped[int | None] = mapped_column(ForeignKey("spot_check_tasks.id"))
     channel_id: Mapped[str] = mapped_column(ForeignKey("channels.id"))
     requested_start: Mapped[dt.datetime]

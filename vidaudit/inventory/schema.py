@@ -40,6 +40,16 @@ ENV_REFERENCE = re.compile(r"^\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)\}$")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
+#: A job queue's name (distributed collection).
+QueueName = Annotated[
+    str,
+    Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+        description="letters, digits, '_', '.', '-'; at most 64",
+    ),
+]
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -282,6 +292,9 @@ class Device(Strict):
     #: replay takes its URI from the device; ISAPI and Dahua report their port).
     rtsp_port: int = Field(554, ge=1, le=65535)
     channels: list[Channel] = Field(min_length=1, max_length=1024)
+    #: Distributed collection: the job queue this device's jobs go to (default: its
+    #: branch's); ``vidaudit worker --queues`` serves some queues only.
+    queue: QueueName | None = None
 
     @field_validator("api")
     @classmethod
@@ -435,6 +448,9 @@ class Branch(Strict):
     #: Days with unusual hours, e.g. a Saturday worked in exchange for a holiday (调休).
     special_days: dict[dt.date, OpenHours] = Field(default_factory=dict)
     devices: list[Device] = Field(min_length=1, max_length=256)
+    #: Distributed collection: the job queue of the branch's devices, e.g. a region whose
+    #: collectors stand in its network (default ``branch.<id>``).
+    queue: QueueName | None = None
 
     @field_validator("timezone")
     @classmethod

@@ -1,0 +1,414 @@
+"""The distributed collector with real ``vidaudit worker`` processes on PostgreSQL and the
+simulated fleet in its own process (or thread, where the test watches the devices).
+
+- two workers share a round, and the round equals truth.json (and `collect`'s verdicts);
+- a worker killed with SIGKILL mid-round: every device is still reported, once;
+- PostgreSQL restarted mid-round: the round completes after it returns (own cluster);
+- one device is never polled by two jobs at once, even across overlapping attempts;
+- finishing a round again changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.collector.distributed_kit import Cluster, SimFleet, sim_fleet, wait_until
+from tests.collector.pg_cluster import ThrowawayCluster
+from tests.collector.test_identity import swapped
+from vidaudit.collector.queue import utcnow
+from vidaudit.collector.rounds import finish_round
+from vidaudit.sim import GenerateSpec, Scenario, running_fleet
+
+pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.timeout(300)]
+
+FAULTY = ("--nvrs", "8", "--channels", "4", "--cameras", "3", "--seed", "11", "--with-faults")
+
+
+@pytest.fixture(scope="module")
+def faulty(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimFleet]:
+    with sim_fleet(tmp_path_factory.mktemp("faulty"), *FAULTY) as fleet:
+        yield fleet
+
+
+@pytest.fixture
+def cluster(pg_url: str, tmp_path: Path, faulty: SimFleet) -> Iterator[Cluster]:
+    made = Cluster(pg_url, tmp_path, faulty.inventory)
+    try:
+        yield made
+    finally:
+        made.close()
+
+
+def observations_per_device(cluster: Cluster, run_id: int) -> Counter[str]:
+    return Counter(
+        {
+            device: count
+            for device, count in cluster.rows(
+                "SELECT device_id, count(*) FROM device_observations WHERE run_id = :r "
+                "GROUP BY device_id",
+                r=run_id,
+            )
+        }
+    )
+
+
+def assert_matches_truth(document: dict[str, Any], truth: dict[str, Any]) -> None:
+    devices = {d["id"]: d for d in document["devices"]}
+    assert devices.keys() == truth["devices"].keys()
+    for device_id, expected in truth["devices"].items():
+        seen = devices[device_id]
+        kind = seen["error"]["kind"] if seen["error"] else None
+        assert kind == expected["expected_error"], (device_id, expected["fault"], seen["error"])
+        assert seen["online"] == (expected["expected_error"] is None), device_id
+        if seen["online"]:
+            assert abs(seen["clock_drift_s"] - expected["clock_drift_s"]) <= 1.5, device_id
+    channels = {c["id"]: c for c in document["channels"]}
+    assert channels.keys() == truth["channels"].keys()
+    checked = 0
+    for channel_id, expected in truth["channels"].items():
+        device = truth["devices"][expected["device"]]
+        seen = channels[channel_id]
+        if device["expected_error"] is not None:
+            assert [v["rule"] for v in seen["violations"]] == ["R6.offline"], channel_id
+            continue
+        if not device["search_supported"] or expected["search_earliest_bogus"]:
+            assert seen["retention_days"] is None, channel_id
+            continue
+        assert seen["retention_days"] == pytest.approx(expected["retention_days"], abs=0.01)
+        assert (seen["recording_state"] == "recording") == expected["recording"], channel_id
+        checked += 1
+    assert checked >= 4
+    assert "late" not in document
+
+
+def test_two_workers_share_a_round_that_equals_truth(cluster: Cluster, faulty: SimFleet) -> None:
+    for _ in range(2):
+        cluster.worker("--concurrency", "4")
+    cluster.wait_for_workers(2)
+    done = cluster.cli("schedule", "--once", "--wait", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    document = json.loads(done.stdout)
+    assert_matches_truth(document, faulty.truth)
+
+    run_id = cluster.scalar("SELECT max(id) FROM collection_runs WHERE kind = 'round'")
+    assert cluster.round_status(run_id) == "completed"
+    workers = cluster.rows(
+        "SELECT worker, count(*) FROM round_devices WHERE run_id = :r GROUP BY worker", r=run_id
+    )
+    assert len(workers) == 2, f"both workers polled: {workers}"
+    assert set(observations_per_device(cluster, run_id).values()) == {1}
+    assert cluster.scalar(
+        "SELECT count(*) FROM channel_observations WHERE run_id = :r", r=run_id
+    ) == len(faulty.truth["channels"])
+    # every worker line is one JSON object
+    for line in cluster.log(0).splitlines():
+        assert isinstance(json.loads(line), dict), line
+
+    # `collect` reaches the same verdicts through its own path, in the same document shape
+    collected = cluster.cli("collect", "--format", "json")
+    assert collected.returncode == 0, collected.stderr
+    other = json.loads(collected.stdout)
+    assert other.keys() == document.keys()
+    assert [d.keys() for d in other["devices"]] == [d.keys() for d in document["devices"]]
+    assert [c.keys() for c in other["channels"]] == [c.keys() for c in document["channels"]]
+    verdicts = lambda doc: (  # noqa: E731
+        [(d["id"], d["online"], d["error"] and d["error"]["kind"]) for d in doc["devices"]],
+        [
+            (c["id"], c["compliant"], sorted(v["rule"] for v in c["violations"]))
+            for c in doc["channels"]
+        ],
+    )
+    assert verdicts(other) == verdicts(document)
+
+    # Finishing the round again (twice at once, as two keepers might) changes nothing.
+    def snapshot() -> list[Any]:
+        return [
+            cluster.rows("SELECT * FROM collection_runs ORDER BY id"),
+            cluster.rows("SELECT * FROM branch_results ORDER BY run_id, branch_id"),
+            cluster.rows("SELECT * FROM fault_tickets ORDER BY id"),
+        ]
+
+    before = snapshot()
+    answers: list[Any] = []
+
+    def finish() -> None:
+        with cluster.sessions.begin() as session:
+            answers.append(finish_round(session, run_id, utcnow()))
+
+    threads = [threading.Thread(target=finish) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(answers) == 2 and all(a is not None for a in answers)
+    assert {a.changes for a in answers} == {type(answers[0].changes)(**document["tickets"])}
+    assert snapshot() == before
+
+
+def test_worker_killed_mid_round_loses_nothing(
+    pg_url: str, tmp_path: Path, faulty: SimFleet
+) -> None:
+    # One try per device: any job tried twice here was a killed worker's.
+    cluster = Cluster(pg_url, tmp_path, faulty.inventory, VIDAUDIT_COLLECTOR_RETRY_ATTEMPTS="1")
+    try:
+        doomed = cluster.worker("--concurrency", "4")
+        doomed_id = wait_until(
+            lambda: cluster.scalar("SELECT max(id) FROM procrastinate_workers"),
+            60,
+            "the first worker to register",
+        )
+        cluster.worker("--concurrency", "4")
+        opened = cluster.cli("schedule", "--once", "--format", "json")
+        assert opened.returncode == 0, opened.stderr
+        run_id = json.loads(opened.stdout)["run_id"]
+        # a job in the doomed worker's hands (the fleet's hanging device holds one for 8 s)
+        wait_until(
+            lambda: cluster.scalar(
+                "SELECT count(*) FROM procrastinate_jobs WHERE status = 'doing' AND worker_id = :w",
+                w=doomed_id,
+            ),
+            60,
+            "the doomed worker to hold a job",
+        )
+        doomed.send_signal(signal.SIGKILL)
+        doomed.wait(10)
+        # read after the kill: what the dead worker held stays "doing" under its id
+        # until its silence shows (4 s)
+        held = {
+            job_id
+            for (job_id,) in cluster.rows(
+                "SELECT id FROM procrastinate_jobs WHERE status = 'doing' AND worker_id = :w",
+                w=doomed_id,
+            )
+        }
+        assert held
+        wait_until(lambda: cluster.round_status(run_id) == "completed", 120, "the round to finish")
+        # each job the dead worker held was tried again, by the only worker left, and
+        # ended (procrastinate counts the try that ends a job: two tries, two attempts)
+        ended = cluster.rows(
+            "SELECT id, status::text, attempts FROM procrastinate_jobs WHERE id = ANY(:ids)",
+            ids=list(held),
+        )
+        assert sorted(ended) == sorted((job_id, "succeeded", 2) for job_id in held), ended
+    finally:
+        cluster.close()
+    per_device = observations_per_device(cluster, run_id)
+    assert per_device.keys() == faulty.truth["devices"].keys()
+    assert set(per_device.values()) == {1}
+    assert cluster.scalar("SELECT devices_late FROM collection_runs WHERE id = :r", r=run_id) == 0
+    assert cluster.scalar(
+        "SELECT count(*) FROM channel_observations WHERE run_id = :r", r=run_id
+    ) == len(faulty.truth["channels"])
+
+
+def test_round_completes_after_postgresql_restarts(tmp_path: Path, faulty: SimFleet) -> None:
+    with ThrowawayCluster() as server:
+        cluster = Cluster(server.url, tmp_path, faulty.inventory)
+        try:
+            for _ in range(2):
+                cluster.worker("--concurrency", "4")
+            cluster.wait_for_workers(2)
+            opened = cluster.cli("schedule", "--once", "--format", "json")
+            assert opened.returncode == 0, opened.stderr
+            run_id = json.loads(opened.stdout)["run_id"]
+            wait_until(
+                lambda: cluster.scalar(
+                    "SELECT count(*) FROM round_devices WHERE run_id = :r AND state = 'reported'",
+                    r=run_id,
+                ),
+                60,
+                "a first device reported",
+            )
+            cluster.engine.dispose()
+            server.restart()
+            wait_until(
+                lambda: _status_or_none(cluster, run_id) == "completed",
+                150,
+                "the round to finish after the restart",
+            )
+            per_device = observations_per_device(cluster, run_id)
+            assert per_device.keys() == faulty.truth["devices"].keys()
+            assert set(per_device.values()) == {1}
+            late = cluster.scalar(
+                "SELECT devices_late FROM collection_runs WHERE id = :r", r=run_id
+            )
+            assert late == 0
+        finally:
+            cluster.close()
+
+
+def _status_or_none(cluster: Cluster, run_id: int) -> str | None:
+    try:
+        return cluster.round_status(run_id)
+    except Exception:  # noqa: BLE001 -- the server is still coming back
+        cluster.engine.dispose()
+        return None
+
+
+SLOW_DEVICE = "FY001-NVR1"
+#: Each of two calls of the slow device takes this long: its probe lasts ~2× this.
+SLOW_REPLY_S = 2.0
+
+
+def test_one_device_is_never_polled_twice_at_once(pg_url: str, tmp_path: Path) -> None:
+    """Round 1 is finished by force while a slow device's job still runs; round 2 opens at
+    once: its job for that device must wait for the first to end.  The simulator counts
+    requests in flight per device; a probe sends one at a time, and each slow reply comes
+    well within the call timeout (a request the client gave up on would stay in flight on
+    the server and count twice without any second job)."""
+    scenario = Scenario.model_validate(
+        {
+            "seed": 3,
+            "generate": GenerateSpec(nvrs=3, channels=4).model_dump(),
+            "devices": {
+                SLOW_DEVICE: {
+                    "fault": {
+                        "kind": "slow",
+                        "delay_s": SLOW_REPLY_S,
+                        "operations": ["GetDeviceInformation", "GetServices"],
+                    }
+                }
+            },
+        }
+    )
+    in_flight: Counter[str] = Counter()
+    most: Counter[str] = Counter()
+    ready = threading.Event()
+    stop: dict[str, Any] = {}
+    inventory = tmp_path / "cameras.sim.yaml"
+
+    async def serve() -> None:
+        async with running_fleet(scenario, inventory_out=inventory) as fleet:
+            for device_id, device in fleet.devices.items():
+                _count_in_flight(device, device_id, in_flight, most)
+            stop["event"] = asyncio.Event()
+            stop["loop"] = asyncio.get_running_loop()
+            ready.set()
+            await stop["event"].wait()
+
+    thread = threading.Thread(target=asyncio.run, args=(serve(),), daemon=True)
+    thread.start()
+    assert ready.wait(60)
+    cluster = Cluster(
+        pg_url, tmp_path, inventory, VIDAUDIT_COLLECTOR_CALL_TIMEOUT_S=str(3 * SLOW_REPLY_S)
+    )
+    try:
+        for _ in range(2):
+            cluster.worker("--concurrency", "8")
+        cluster.wait_for_workers(2)
+        first = cluster.cli("schedule", "--once", "--format", "json", timeout=60)
+        assert first.returncode == 0, first.stderr
+        first_id = json.loads(first.stdout)["run_id"]
+        wait_until(lambda: most[SLOW_DEVICE] >= 1, 60, "the slow device's first probe")
+        # end round 1 now, its slow job still running: the device is late in it
+        with cluster.sessions.begin() as session:
+            assert finish_round(session, first_id, utcnow(), force=True) is not None
+        running = cluster.rows(
+            "SELECT args->>'run_id' FROM procrastinate_jobs "
+            "WHERE status = 'doing' AND lock = :lock",
+            lock=f"device:{SLOW_DEVICE}",
+        )
+        assert running == [(str(first_id),)], "round 1's job is still polling the device"
+        second = cluster.cli("schedule", "--once", "--wait", "--format", "json", timeout=120)
+        assert second.returncode == 0, second.stderr
+        document = json.loads(second.stdout)
+    finally:
+        cluster.close()
+        stop["loop"].call_soon_threadsafe(stop["event"].set)
+        thread.join(30)
+    assert SLOW_DEVICE in {d["id"] for d in document["devices"]}
+    assert "late" not in document
+    assert most[SLOW_DEVICE] == 1, f"polled by two jobs at once: {dict(most)}"
+    assert max(most.values()) == 1
+
+
+def _count_in_flight(
+    device: Any, device_id: str, in_flight: Counter[str], most: Counter[str]
+) -> None:
+    respond = device.respond
+
+    async def counted(request: Any, writer: Any) -> bool:
+        in_flight[device_id] += 1
+        most[device_id] = max(most[device_id], in_flight[device_id])
+        try:
+            return bool(await respond(request, writer))
+        finally:
+            in_flight[device_id] -= 1
+
+    device.respond = counted
+
+
+def test_a_round_pins_identities_and_judges_a_swapped_recorder_as_collect_does(
+    pg_url: str, tmp_path: Path, faulty: SimFleet
+) -> None:
+    """Issue 12's R6.identity on the distributed path: a round pins each device it reads
+    on first contact, once; after two recorders swap addresses the next round reports
+    R6.identity for both, judges none of their channels, and agrees with ``collect``."""
+    cluster = Cluster(pg_url, tmp_path, faulty.inventory)
+    try:
+        cluster.worker("--concurrency", "4")
+        cluster.wait_for_workers(1)
+        first = cluster.cli("schedule", "--once", "--wait", "--format", "json")
+        assert first.returncode == 0, first.stderr
+        online = sorted(d["id"] for d in json.loads(first.stdout)["devices"] if d["online"])
+        assert len(online) >= 2
+        pins = dict(cluster.rows("SELECT device_id, serial FROM device_identities"))
+        assert pins == {d: faulty.truth["devices"][d]["serial"] for d in online}
+        assert {by for (by,) in cluster.rows("SELECT pinned_by FROM device_identities")} == {
+            "first contact"
+        }
+
+        a, b = online[:2]
+        crossed = tmp_path / "cameras.swapped.yaml"
+        swapped(faulty.inventory, crossed, a, b)
+        # the sim's passwords file is named relative to its inventory: point at it from here
+        data = yaml.safe_load(crossed.read_text(encoding="utf-8"))
+        data["env_file"] = str(faulty.inventory.parent / data["env_file"])
+        crossed.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+        cluster.workers[0].send_signal(signal.SIGTERM)
+        assert cluster.workers[0].wait(60) == 0
+        cluster.env["VIDAUDIT_INVENTORY"] = str(crossed)
+        cluster.worker("--concurrency", "4")
+        second = cluster.cli("schedule", "--once", "--wait", "--format", "json")
+        assert second.returncode == 0, second.stderr
+        document = json.loads(second.stdout)
+        run_id = cluster.scalar("SELECT max(id) FROM collection_runs WHERE kind = 'round'")
+        assert set(observations_per_device(cluster, run_id).values()) == {1}
+        devices = {d["id"]: d for d in document["devices"]}
+        for device_id in (a, b):
+            assert [v["rule"] for v in devices[device_id]["violations"]] == ["R6.identity"]
+            judged = [c for c in document["channels"] if c["device"] == device_id]
+            assert judged
+            assert all(
+                [v["rule"] for v in c["violations"]] == ["R6.identity"] and not c["compliant"]
+                for c in judged
+            ), judged
+        # the pins stay; the stranger each address now answers with is noted once
+        assert dict(cluster.rows("SELECT device_id, serial FROM device_identities")) == pins
+        seen = dict(
+            cluster.rows(
+                "SELECT device_id, seen_serial FROM device_identities WHERE seen_at IS NOT NULL"
+            )
+        )
+        assert seen == {a: pins[b], b: pins[a]}
+
+        collected = cluster.cli("collect", "--format", "json")
+        assert collected.returncode == 0, collected.stderr
+        verdicts = lambda doc: sorted(  # noqa: E731
+            (c["id"], c["compliant"], sorted(v["rule"] for v in c["violations"]))
+            for c in doc["channels"]
+            if c["device"] in (a, b)
+        )
+        assert verdicts(json.loads(collected.stdout)) == verdicts(document)
+    finally:
+        cluster.close()

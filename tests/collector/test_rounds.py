@@ -1,0 +1,232 @@
+"""Rounds as storage keeps them (no job queue here: ``test_distributed`` runs real workers):
+a device is stored once per round however often it is reported, a round finishes once,
+late devices neither open nor close tickets, an open round refuses the next."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+import yaml
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from tests.inventory.test_load import minimal
+from vidaudit.collector.model import ChannelReport, DeviceReport
+from vidaudit.collector.rounds import (
+    Reported,
+    RoundOverlap,
+    finish_round,
+    open_round,
+    queue_for,
+    record_devices,
+    round_progress,
+)
+from vidaudit.compliance.model import (
+    ChannelEvidence,
+    ChannelResult,
+    DeviceStatus,
+    ErrorKind,
+    Severity,
+    Violation,
+)
+from vidaudit.db.engine import make_engine, make_sessionmaker
+from vidaudit.db.migrate import upgrade
+from vidaudit.db.models import (
+    BranchResultRow,
+    ChannelObservationRow,
+    CollectionRunRow,
+    DeviceObservationRow,
+    FaultTicketRow,
+    RoundDeviceRow,
+)
+from vidaudit.inventory import parse_inventory
+from vidaudit.inventory.schema import Inventory
+from vidaudit.inventory.sync import sync_inventory
+from vidaudit.settings import Settings
+
+T0 = dt.datetime(2026, 11, 20, 1, 0, tzinfo=dt.UTC)
+SHORT = Violation("R1.retention", Severity.CRITICAL, "12 days held", {"held_days": 12.0})
+
+
+def two_devices() -> dict[str, Any]:
+    data = minimal()
+    branch = data["branches"][0]  # type: ignore[index]
+    second = dict(branch["devices"][0])
+    second["id"] = "B1-CAM"
+    second["channels"] = [
+        {"id": "B1-C9", "name": "门口", "role": "entrance", "ref": {"channel": 1}}
+    ]
+    branch["devices"].append(second)
+    branch["queue"] = "region-east"
+    return data
+
+
+@pytest.fixture
+def world(db_url: str) -> tuple[sessionmaker[Session], Inventory]:
+    engine = make_engine(Settings(), db_url)
+    upgrade(engine)
+    sessions = make_sessionmaker(engine)
+    text = yaml.safe_dump(two_devices(), allow_unicode=True)
+    inventory = parse_inventory(text)
+    with sessions.begin() as s:
+        sync_inventory(s, inventory, source="t", text=text, now=T0)
+    return sessions, inventory
+
+
+def judged(
+    device_id: str,
+    channel_ids: list[str],
+    *,
+    online: bool = True,
+    c_violations: list[Violation] = (),
+) -> tuple[DeviceReport, list[ChannelReport], dt.datetime]:  # type: ignore[assignment]
+    status = DeviceStatus(device_id, online, None if online else ErrorKind.TIMEOUT)
+    down = [] if online else [Violation("R6.offline", Severity.CRITICAL, "timeout")]
+    channels = []
+    for cid in channel_ids:
+        violations = list(c_violations) if online else list(down)
+        result = ChannelResult(cid, 30, 31.0, False, 1.0, [], [], True, None, violations)
+        channels.append(
+            ChannelReport(cid, device_id, "B1", "counter", ChannelEvidence(cid, True, True), result)
+        )
+    return DeviceReport(device_id, "B1", status, violations=down), channels, T0
+
+
+def report(sessions: sessionmaker[Session], run_id: int, *items: Any) -> list[bool]:
+    with sessions.begin() as s:
+        return record_devices(s, [Reported(item, run_id, "test:1", 1) for item in items])
+
+
+def snapshot(sessions: sessionmaker[Session]) -> dict[str, Any]:
+    """Everything finishing a round writes."""
+    with sessions() as s:
+        return {
+            "runs": [
+                (
+                    r.id,
+                    r.status,
+                    r.finished_at,
+                    r.devices,
+                    r.channels,
+                    r.violations,
+                    r.devices_late,
+                    r.tickets_opened,
+                    r.tickets_updated,
+                    r.tickets_closed,
+                )
+                for r in s.scalars(select(CollectionRunRow).order_by(CollectionRunRow.id))
+            ],
+            "branches": [
+                (b.run_id, b.branch_id, b.compliant, b.channels, b.violations)
+                for b in s.scalars(select(BranchResultRow))
+            ],
+            "tickets": [
+                (t.id, t.subject_id, t.rule, t.occurrences, t.last_seen_at, t.closed_at)
+                for t in s.scalars(select(FaultTicketRow).order_by(FaultTicketRow.id))
+            ],
+            "observations": s.scalar(select(func.count()).select_from(ChannelObservationRow)),
+        }
+
+
+def test_queue_for_branch_region_and_device(world: tuple[sessionmaker[Session], Inventory]) -> None:
+    _sessions, inventory = world
+    (branch, nvr), (_b, cam) = inventory.devices()
+    assert queue_for(branch, nvr) == "region-east"
+    assert queue_for(branch.model_copy(update={"queue": None}), nvr) == "branch.B1"
+    assert queue_for(branch, cam.model_copy(update={"queue": "gb-sip-host"})) == "gb-sip-host"
+
+
+def test_a_device_is_stored_once_however_often_it_is_reported(
+    world: tuple[sessionmaker[Session], Inventory],
+) -> None:
+    sessions, inventory = world
+    with sessions.begin() as s:
+        opened = open_round(s, inventory, T0, 300)
+    assert [queue for _d, queue in opened.devices] == ["region-east", "region-east"]
+    nvr = judged("B1-NVR", ["B1-C1", "B1-C2"])
+    assert report(sessions, opened.run_id, nvr) == [True]
+    # the job was retried after its worker died having committed: nothing stored twice
+    assert report(sessions, opened.run_id, nvr, judged("B1-CAM", ["B1-C9"])) == [False, True]
+    with sessions() as s:
+        per_device = dict(
+            s.execute(
+                select(DeviceObservationRow.device_id, func.count()).group_by(
+                    DeviceObservationRow.device_id
+                )
+            ).all()
+        )
+        assert per_device == {"B1-NVR": 1, "B1-CAM": 1}
+        assert s.scalar(select(func.count()).select_from(ChannelObservationRow)) == 3
+        assert round_progress(s, opened.run_id).reported == 2
+
+
+def test_round_finishes_when_complete_and_finishing_again_changes_nothing(
+    world: tuple[sessionmaker[Session], Inventory],
+) -> None:
+    sessions, inventory = world
+    with sessions.begin() as s:
+        opened = open_round(s, inventory, T0, 300)
+    report(sessions, opened.run_id, judged("B1-NVR", ["B1-C1", "B1-C2"], c_violations=[SHORT]))
+    with sessions.begin() as s:
+        assert finish_round(s, opened.run_id, T0 + dt.timedelta(seconds=5)) is None, "one pending"
+    report(sessions, opened.run_id, judged("B1-CAM", ["B1-C9"]))
+    with sessions.begin() as s:
+        first = finish_round(s, opened.run_id, T0 + dt.timedelta(seconds=6))
+    assert first is not None and first.changes.opened == 2 and first.late_jobs == []
+    before = snapshot(sessions)
+    for later in (7, 8):
+        with sessions.begin() as s:
+            again = finish_round(s, opened.run_id, T0 + dt.timedelta(seconds=later))
+        assert again is not None and again.changes == first.changes
+    assert snapshot(sessions) == before
+    assert before["runs"][0][1:6] == ("completed", T0 + dt.timedelta(seconds=6), 2, 3, 2)
+
+
+def test_late_devices_open_and_close_nothing_and_their_reports_are_dropped(
+    world: tuple[sessionmaker[Session], Inventory],
+) -> None:
+    sessions, inventory = world
+    with sessions.begin() as s:
+        first = open_round(s, inventory, T0, 60)
+    report(sessions, first.run_id, judged("B1-NVR", ["B1-C1", "B1-C2"]))
+    report(sessions, first.run_id, judged("B1-CAM", ["B1-C9"], online=False))
+    with sessions.begin() as s:
+        assert finish_round(s, first.run_id, T0 + dt.timedelta(seconds=1)) is not None
+    assert [t[1:3] for t in snapshot(sessions)["tickets"]] == [("B1-CAM", "R6.offline")]
+
+    # Next round: the camera never reports before the deadline.
+    with sessions.begin() as s:
+        second = open_round(s, inventory, T0 + dt.timedelta(minutes=5), 60)
+    report(sessions, second.run_id, judged("B1-NVR", ["B1-C1", "B1-C2"]))
+    with sessions.begin() as s:
+        assert finish_round(s, second.run_id, T0 + dt.timedelta(minutes=5, seconds=30)) is None
+        done = finish_round(s, second.run_id, T0 + dt.timedelta(minutes=6, seconds=1))
+    assert done is not None and done.changes.closed == 0 and done.changes.opened == 0
+    # a report arriving after the deadline is not stored
+    assert report(sessions, second.run_id, judged("B1-CAM", ["B1-C9"])) == [False]
+    with sessions() as s:
+        late = s.scalars(
+            select(RoundDeviceRow.device_id).where(
+                RoundDeviceRow.run_id == second.run_id, RoundDeviceRow.state == "late"
+            )
+        ).all()
+        assert late == ["B1-CAM"]
+        run = s.get(CollectionRunRow, second.run_id)
+        assert run is not None and run.devices_late == 1 and run.devices == 1
+        ticket = s.scalars(select(FaultTicketRow)).one()
+        assert ticket.closed_at is None and ticket.occurrences == 1, "late: not seen, not closed"
+
+
+def test_an_open_round_refuses_the_next(world: tuple[sessionmaker[Session], Inventory]) -> None:
+    sessions, inventory = world
+    with sessions.begin() as s:
+        first = open_round(s, inventory, T0, 300)
+    with pytest.raises(RoundOverlap) as info, sessions.begin() as s:
+        open_round(s, inventory, T0 + dt.timedelta(minutes=5), 300)
+    assert info.value.run_id == first.run_id
+    assert "2 of 2 devices not reported" in str(info.value)
+    with sessions() as s:
+        rounds = s.scalar(select(func.count()).where(CollectionRunRow.kind == "round"))
+        assert rounds == 1

@@ -1,0 +1,609 @@
+"""Distributed collection: rounds deferred as jobs to workers on many machines, through
+procrastinate (a job queue on PostgreSQL: LISTEN/NOTIFY, ``FOR UPDATE SKIP LOCKED``,
+retries, locks; nothing else to operate).
+
+- One job per recorder per round (``collector:poll_device``), carrying only ids: the
+  round and the device.  A worker reads everything else from its own inventory and the
+  database, so a job never holds a password or a report.
+- The job's ``lock`` and ``queueing_lock`` are the device: procrastinate never runs two
+  jobs of one device at once, nor queues a second one while one waits (an NVR tolerates
+  few sessions, and two polls of it would compete for them).
+- A device that times out or is unreachable is tried again with back-off
+  (``DeviceRetry``), as long as the next try can end before the round's deadline; its
+  last answer is what is stored.
+- Workers write observations in batches (``BatchWriter``); each device's
+  ``pending -> reported`` change commits with its observations (``rounds.record_devices``),
+  so a job retried after its worker was killed stores nothing twice.
+- A killed worker stops sending heartbeats; any worker or scheduler retries its jobs
+  once it has been silent for ``worker_stalled_after_s`` (``keep_rounds``).
+- Rounds finish when complete, or at their deadline with the rest late, by whoever sees
+  it first; finishing is idempotent (``rounds.finish_round``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import os
+import signal
+import socket
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from procrastinate import App, Blueprint, JobContext, PsycopgConnector, RetryDecision
+from procrastinate import exceptions as pexc
+from procrastinate.jobs import Job
+from procrastinate.retry import BaseRetryStrategy
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session, sessionmaker
+
+from vidaudit.collector.fleet import DeviceProbe, Prober, ProbeRequest, poll_device
+from vidaudit.collector.identity import load_pins
+from vidaudit.collector.model import SettledChannel
+from vidaudit.collector.probe import dispatching_prober
+from vidaudit.collector.rounds import (
+    LOCAL_SERVICE_QUEUES,
+    FinishedRound,
+    OpenedRound,
+    Reported,
+    device_turn,
+    expired_rounds,
+    finish_round,
+    record_devices,
+)
+from vidaudit.collector.run import gb_service
+from vidaudit.collector.settled import load_settled
+from vidaudit.collector.verified import verified_for
+from vidaudit.compliance.identity import DeviceIdentity
+from vidaudit.compliance.model import ErrorKind
+from vidaudit.devicehttp.client import HttpPool
+from vidaudit.errors import ConfigError
+from vidaudit.inventory.load import SecretResolver
+from vidaudit.inventory.schema import Api, Inventory
+from vidaudit.onvif.client import OnvifPool
+from vidaudit.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+NAMESPACE = "collector"
+#: The queue of GB/T 28181 recorders' jobs (``rounds.queue_for``).
+GB_QUEUE = LOCAL_SERVICE_QUEUES[Api.GB28181.value]
+TASK_NAME = f"{NAMESPACE}:poll_device"
+#: A device that answered nothing is tried again; any other answer is the answer.
+RETRY_KINDS = frozenset({ErrorKind.TIMEOUT, ErrorKind.UNREACHABLE})
+#: How often a keeper (every worker, every waiting scheduler) looks for stalled jobs and
+#: rounds past their deadline.
+KEEP_EVERY_S = 2.0
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class NeedsPostgres(ConfigError):
+    """The distributed path was asked for on a database that cannot carry it."""
+
+
+def queue_conninfo(settings: Settings) -> str:
+    """The libpq connection string of the settings' database; ``NeedsPostgres`` on SQLite."""
+    url = make_url(settings.effective_database_url)
+    if url.get_backend_name() != "postgresql":
+        raise NeedsPostgres(
+            "distributed collection (vidaudit schedule, worker, metrics) needs PostgreSQL: "
+            f"the database is {url.get_backend_name()} (VIDAUDIT_DATABASE_URL, e.g. "
+            "postgresql+psycopg://user@host/vidaudit); on SQLite, `vidaudit collect` polls "
+            "the fleet in one process"
+        )
+    return str(url.set(drivername="postgresql").render_as_string(hide_password=False))
+
+
+# -- the job --------------------------------------------------------------------------
+
+jobs = Blueprint()
+
+
+class DeviceUnanswered(Exception):
+    """The device timed out or was unreachable, and there is time for another try."""
+
+    def __init__(self, device_id: str, kind: str, retry_in_s: float) -> None:
+        self.retry_in_s = retry_in_s
+        super().__init__(f"{device_id}: {kind}; next try in {retry_in_s:.0f} s")
+
+
+class StorageUnavailable(Exception):
+    """The database refused or lost the write; the job is tried again."""
+
+
+class DeviceNotHere(Exception):
+    """The job names a device this worker's inventory does not have (a worker started
+    with another cameras.yaml): not retried; the device ends the round late."""
+
+
+class DeviceRetry(BaseRetryStrategy):
+    """Back-off chosen by the job itself for an unanswered device (it knows the round's
+    deadline); a lost database write is retried a bounded number of times."""
+
+    STORAGE_ATTEMPTS = 10
+
+    def get_retry_decision(self, *, exception: BaseException, job: Job) -> RetryDecision | None:
+        if isinstance(exception, DeviceUnanswered):
+            return RetryDecision(retry_at=utcnow() + dt.timedelta(seconds=exception.retry_in_s))
+        if isinstance(exception, StorageUnavailable) and job.attempts < self.STORAGE_ATTEMPTS:
+            wait = dt.timedelta(seconds=min(30, 2**job.attempts))
+            return RetryDecision(retry_at=utcnow() + wait)
+        return None
+
+
+@jobs.task(name="poll_device", pass_context=True, retry=DeviceRetry())
+async def poll_device_job(context: JobContext, run_id: int, device_id: str) -> str:
+    runtime: WorkerRuntime = context.additional_context["runtime"]
+    return await runtime.poll(run_id, device_id, context.job.attempts)
+
+
+def make_app(settings: Settings, pool_size: int = 4) -> App:
+    connector = PsycopgConnector(
+        conninfo=queue_conninfo(settings),
+        min_size=1,
+        max_size=max(2, pool_size),
+        kwargs={"connect_timeout": 10, "application_name": "vidaudit"},
+    )
+    app = App(connector=connector)
+    app.add_tasks_from(jobs, namespace=NAMESPACE)
+    return app
+
+
+def device_job(run_id: int, device_id: str, queue: str) -> Job:
+    lock = f"device:{device_id}"
+    return Job(
+        queue=queue,
+        lock=lock,
+        queueing_lock=lock,
+        task_name=TASK_NAME,
+        task_kwargs={"run_id": run_id, "device_id": device_id},
+    )
+
+
+async def defer_round(app: App, opened: OpenedRound) -> tuple[dict[str, int], list[str]]:
+    """Defer one job per device of the round: job ids by device, and the devices whose
+    job could not be queued because one of theirs still waits (reported, not doubled)."""
+    ids: dict[str, int] = {}
+    blocked: list[str] = []
+    chunk = 500
+    for start in range(0, len(opened.devices), chunk):
+        part = opened.devices[start : start + chunk]
+        built = [device_job(opened.run_id, device, queue) for device, queue in part]
+        try:
+            deferred = await app.job_manager.batch_defer_jobs_async(built)
+        except pexc.AlreadyEnqueued:
+            deferred = []
+            for job in built:
+                try:
+                    deferred.extend(await app.job_manager.batch_defer_jobs_async([job]))
+                except pexc.AlreadyEnqueued:
+                    blocked.append(str(job.task_kwargs["device_id"]))
+        for job in deferred:
+            assert job.id is not None
+            ids[str(job.task_kwargs["device_id"])] = job.id
+    return ids, blocked
+
+
+# -- the worker -----------------------------------------------------------------------
+
+
+class BatchWriter:
+    """Collects judged devices from concurrent jobs and writes them in one transaction
+    per batch (``size`` devices, or whatever came in ``WAIT_S``); each job waits for its
+    device's commit before it reports success.  After a batch, the rounds it touched
+    are finished if nothing is pending any more."""
+
+    WAIT_S = 0.2
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        size: int,
+        on_finished: Callable[[int, FinishedRound], Awaitable[None]] | None = None,
+    ) -> None:
+        self._sessions = sessions
+        self._size = size
+        self._items: list[tuple[Reported, asyncio.Future[bool]]] = []
+        self._full = asyncio.Event()
+        self._on_finished = on_finished
+
+    async def submit(self, item: Reported) -> bool:
+        """Whether the device was stored (False: an earlier try had stored it)."""
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._items.append((item, future))
+        if len(self._items) >= self._size:
+            self._full.set()
+        return await future
+
+    async def run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.WAIT_S):
+                    await self._full.wait()
+            self._full.clear()
+            while self._items:
+                batch, self._items = self._items[: self._size], self._items[self._size :]
+                await self._write(batch)
+
+    async def _write(self, batch: list[tuple[Reported, asyncio.Future[bool]]]) -> None:
+        items = [item for item, _future in batch]
+        try:
+            stored = await asyncio.to_thread(self._record, items)
+        except (DBAPIError, psycopg.Error, OSError) as exc:
+            logger.warning(
+                "could not store %d devices: %s",
+                len(items),
+                exc.__class__.__name__,
+                extra={"action": "store_failed", "devices": len(items)},
+            )
+            for _item, future in batch:
+                if not future.done():
+                    future.set_exception(StorageUnavailable(exc.__class__.__name__))
+            return
+        for (_item, future), won in zip(batch, stored, strict=True):
+            if not future.done():
+                future.set_result(won)
+        for run_id in sorted({item.run_id for item in items}):
+            try:
+                finished = await asyncio.to_thread(self._finish_if_complete, run_id)
+            except (DBAPIError, psycopg.Error, OSError):
+                continue  # the keeper finishes it once the database is back
+            if finished is not None and self._on_finished is not None:
+                await self._on_finished(run_id, finished)
+
+    def _record(self, items: list[Reported]) -> list[bool]:
+        with self._sessions.begin() as session:
+            return record_devices(session, items)
+
+    def _finish_if_complete(self, run_id: int) -> FinishedRound | None:
+        with self._sessions.begin() as session:
+            return finish_round(session, run_id, utcnow())
+
+
+@dataclass(frozen=True)
+class RoundStanding:
+    """What a round's devices are read and judged against, read once per round per
+    worker: the retention proofs (pulled frames), what earlier runs settled about
+    channels read through a vendor API, and the device identities pinned so far."""
+
+    verified: dict[str, dt.datetime]
+    settled: dict[str, SettledChannel]
+    pins: dict[str, DeviceIdentity]
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass
+class WorkerRuntime:
+    """What every job of one worker process shares: the inventory, the device pools, the
+    batch writer, and each round's retention proofs, settled footage, pinned device
+    identities and GB/T 28181 registrations (read once per round, as one-process
+    ``collect`` reads them once per run)."""
+
+    settings: Settings
+    inventory: Inventory
+    resolver: SecretResolver
+    sessions: sessionmaker[Session]
+    #: ONVIF or the device's vendor API (``probe.dispatching_prober``)
+    direct: Prober
+    writer: BatchWriter
+    concurrency: int
+    name: str = field(default_factory=worker_name)
+    _standing: dict[int, RoundStanding] = field(default_factory=dict)
+    #: GB/T 28181 registrations, read once per round from the service on this host
+    _gb_registered: dict[int, frozenset[str]] = field(default_factory=dict)
+    _semaphore: asyncio.Semaphore | None = None
+
+    def __post_init__(self) -> None:
+        self._index = {device.id: (branch, device) for branch, device in self.inventory.devices()}
+        self._semaphore = asyncio.Semaphore(self.concurrency)
+
+    async def _standing_for(self, run_id: int) -> RoundStanding:
+        if run_id not in self._standing:
+            standing = await asyncio.to_thread(self._read_standing)
+            self._standing = {run_id: standing}  # only the current round's are kept
+        return self._standing[run_id]
+
+    def _prober(self, run_id: int) -> Prober:
+        """How this job reads its device: as ``vidaudit collect`` does (``run._dispatch``):
+        ONVIF or its vendor HTTP API directly, a GB/T 28181 recorder through the GB/T
+        28181 service on this host, whose registrations are read once per round (collect
+        reads them once per run).  Without the service here, the recorder is
+        ``unreachable`` (tried again, so a worker on the service's host may take it) and
+        its stored message names this worker and where GB/T 28181 recorders are read:
+        never a silent failure."""
+
+        async def prober(request: ProbeRequest, resolver: SecretResolver) -> DeviceProbe:
+            if request.device.api is not Api.GB28181:
+                return await self.direct(request, resolver)
+            async with gb_service(self.settings, self._gb_registered.get(run_id)) as gb:
+                if gb.client is not None:
+                    self._gb_registered = {run_id: gb.registered}  # the current round's
+                probe = await gb.probe(request, self.inventory.branch_timezone(request.branch))
+            if gb.client is not None:
+                return probe
+            message = (
+                f"{probe.status.error_message}; seen from worker {self.name}: GB/T 28181 "
+                "recorders are read only by a worker on the host that runs `vidaudit gb "
+                f"serve` (same data directory), which serves queue {GB_QUEUE!r}"
+            )
+            logger.warning(
+                "%s: no GB/T 28181 service on this worker's host",
+                request.device.id,
+                extra={"action": "gb_service_absent", "device_id": request.device.id},
+            )
+            return replace(probe, status=replace(probe.status, error_message=message))
+
+        return prober
+
+    def _read_standing(self) -> RoundStanding:
+        now = utcnow()
+        full_read_every = dt.timedelta(hours=self.settings.collector_full_read_hours)
+        with self.sessions() as session:
+            return RoundStanding(
+                verified_for(session, now),
+                load_settled(session, now, full_read_every),
+                load_pins(session),
+            )
+
+    def _turn(self, run_id: int, device_id: str) -> tuple[bool, dt.datetime | None]:
+        with self.sessions() as session:
+            turn = device_turn(session, run_id, device_id)
+        return turn.pending, turn.deadline_at
+
+    async def poll(self, run_id: int, device_id: str, attempts: int) -> str:
+        extra = {"run_id": run_id, "device_id": device_id, "attempt": attempts + 1}
+        try:
+            pending, deadline = await asyncio.to_thread(self._turn, run_id, device_id)
+        except (DBAPIError, psycopg.Error, OSError) as exc:
+            raise StorageUnavailable(exc.__class__.__name__) from exc
+        if not pending:
+            # stored by an earlier try of this job, or the round ended without it
+            logger.info("%s: not pending in round %d", device_id, run_id, extra=extra)
+            return "not pending"
+        found = self._index.get(device_id)
+        if found is None:
+            raise DeviceNotHere(
+                f"device {device_id} is not in this worker's inventory "
+                f"({self.settings.inventory}); it stays late in round {run_id}"
+            )
+        branch, device = found
+        standing = await self._standing_for(run_id)
+        assert self._semaphore is not None
+        probe, (report, channels) = await poll_device(
+            self.inventory,
+            branch,
+            device,
+            self.resolver,
+            self._prober(run_id),
+            semaphore=self._semaphore,
+            device_deadline_s=self.settings.collector_device_deadline_s,
+            clock=utcnow,
+            verified=standing.verified,
+            settled=standing.settled,
+            # R6.identity: judged against the pins exactly as one-process collect does;
+            # the identity is recorded when the device's observations are stored
+            pinned=standing.pins.get(device_id),
+        )
+        kind = probe.status.error_kind
+        if kind in RETRY_KINDS and attempts + 1 < self.settings.collector_retry_attempts:
+            wait = self.settings.collector_retry_wait_s * 2**attempts
+            latest_end = utcnow() + dt.timedelta(
+                seconds=wait + self.settings.collector_device_deadline_s
+            )
+            if deadline is None or latest_end < deadline:
+                assert kind is not None
+                raise DeviceUnanswered(device_id, kind.value, wait)
+        stored = await self.writer.submit(
+            Reported((report, channels, utcnow()), run_id, self.name, attempts + 1)
+        )
+        logger.info(
+            "%s: %s in round %d",
+            device_id,
+            "stored" if stored else "already stored",
+            run_id,
+            extra={**extra, "action": "device_stored", "online": probe.status.online},
+        )
+        return "stored" if stored else "already stored"
+
+
+# -- keeping rounds going -------------------------------------------------------------
+
+
+async def recover_stalled(app: App, stalled_after_s: float) -> int:
+    """Jobs of workers silent for ``stalled_after_s`` go back to the queue."""
+    count = 0
+    for job in await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=stalled_after_s):
+        try:
+            await app.job_manager.retry_job(job)
+        except pexc.ConnectorException:
+            continue  # another keeper retried it first
+        count += 1
+        logger.warning(
+            "job %s of a silent worker retried",
+            job.id,
+            # not "args": a LogRecord attribute, which ``extra`` may not overwrite
+            extra={"action": "stalled_job_retried", "job_id": job.id, **job.task_kwargs},
+        )
+    return count
+
+
+async def cancel_late_jobs(app: App, job_ids: Sequence[int]) -> None:
+    for job_id in job_ids:
+        with contextlib.suppress(pexc.ConnectorException):
+            await app.job_manager.cancel_job_by_id_async(job_id)
+
+
+def _finish_expired(sessions: sessionmaker[Session]) -> list[tuple[int, FinishedRound]]:
+    finished = []
+    now = utcnow()
+    with sessions() as session:
+        due = expired_rounds(session, now)
+    for run_id in due:
+        with sessions.begin() as session:
+            result = finish_round(session, run_id, now)
+        if result is not None:
+            finished.append((run_id, result))
+    return finished
+
+
+async def keep_rounds_once(app: App, sessions: sessionmaker[Session], settings: Settings) -> None:
+    await recover_stalled(app, settings.worker_stalled_after_s)
+    for run_id, result in await asyncio.to_thread(_finish_expired, sessions):
+        log_finished(run_id, result)
+        await cancel_late_jobs(app, result.late_jobs)
+
+
+#: Jobs that ended (succeeded, cancelled, aborted) are removed after this many hours;
+#: failed ones stay for someone to read.
+KEEP_JOBS_HOURS = 1
+
+
+async def keep_rounds(app: App, sessions: sessionmaker[Session], settings: Settings) -> None:
+    """Forever: retry stalled jobs, finish rounds past their deadline, and every few
+    minutes remove jobs that ended over an hour ago."""
+    pruned_at = 0.0
+    loop = asyncio.get_running_loop()
+    while True:
+        try:
+            await keep_rounds_once(app, sessions, settings)
+            if loop.time() - pruned_at > 300:
+                pruned_at = loop.time()
+                await app.job_manager.delete_old_jobs(
+                    nb_hours=KEEP_JOBS_HOURS, include_cancelled=True, include_aborted=True
+                )
+        except (pexc.ConnectorException, DBAPIError, psycopg.Error, OSError) as exc:
+            logger.warning("keeper: database unavailable (%s)", exc.__class__.__name__)
+        await asyncio.sleep(KEEP_EVERY_S)
+
+
+def log_finished(run_id: int, result: FinishedRound) -> None:
+    changes = result.changes
+    logger.info(
+        "round %d finished: tickets opened %d, updated %d, closed %d; %d late jobs cancelled",
+        run_id,
+        changes.opened,
+        changes.updated,
+        changes.closed,
+        len(result.late_jobs),
+        extra={"action": "round_finished", "run_id": run_id},
+    )
+
+
+async def run_worker(
+    settings: Settings,
+    inventory: Inventory,
+    inventory_path: Path,
+    sessions: sessionmaker[Session],
+    *,
+    queues: list[str] | None,
+    concurrency: int,
+) -> None:
+    """Serve jobs until SIGINT/SIGTERM.  The database going away (a restart, a network
+    cut) does not end the worker: it reconnects with back-off and goes on; jobs it had
+    in hand are retried once its silence shows."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    resolver = SecretResolver(inventory, inventory_path)
+    async with (
+        OnvifPool(settings.onvif()) as pool,
+        HttpPool(settings.device_http()) as http_pool,
+    ):
+        direct = dispatching_prober(pool, http_pool, settings.collector_lookback_days)
+
+        async def finished(run_id: int, result: FinishedRound) -> None:
+            log_finished(run_id, result)
+
+        writer = BatchWriter(sessions, settings.worker_batch_devices, finished)
+        runtime = WorkerRuntime(
+            settings, inventory, resolver, sessions, direct, writer, concurrency
+        )
+        writing = asyncio.create_task(writer.run(), name="batch writer")
+        backoff = 1.0
+        try:
+            while not stop.is_set():
+                app = make_app(settings, pool_size=4)
+                try:
+                    async with app.open_async():
+                        backoff = 1.0
+                        await _serve(app, runtime, sessions, settings, queues, concurrency, stop)
+                except (pexc.ConnectorException, psycopg.Error, OSError) as exc:
+                    logger.warning(
+                        "database unavailable (%s); worker reconnects in %.0f s",
+                        exc.__class__.__name__,
+                        backoff,
+                        extra={"action": "worker_reconnect"},
+                    )
+                if stop.is_set():
+                    break
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(backoff):
+                        await stop.wait()
+                backoff = min(backoff * 2, 30.0)
+        finally:
+            writing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await writing
+
+
+async def _serve(
+    app: App,
+    runtime: WorkerRuntime,
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    queues: list[str] | None,
+    concurrency: int,
+    stop: asyncio.Event,
+) -> None:
+    # None: every queue (an empty list would be none)
+    chosen: dict[str, Any] = {"queues": queues} if queues else {}
+    working = asyncio.create_task(
+        app.run_worker_async(
+            **chosen,
+            concurrency=concurrency,
+            name=runtime.name,
+            additional_context={"runtime": runtime},
+            install_signal_handlers=False,
+            update_heartbeat_interval=settings.worker_heartbeat_s,
+            stalled_worker_timeout=settings.worker_stalled_after_s,
+            fetch_job_polling_interval=2.0,
+            shutdown_graceful_timeout=settings.collector_device_deadline_s + 5,
+            # Kept (for the metrics' jobs per minute) until the keeper removes them.
+            delete_jobs="never",
+        ),
+        name="procrastinate worker",
+    )
+    keeping = asyncio.create_task(keep_rounds(app, sessions, settings), name="keeper")
+    stopping = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({working, stopping, keeping}, return_when=asyncio.FIRST_COMPLETED)
+        if keeping.done():
+            # the keeper only ends on a bug: surface it rather than serve on without it
+            working.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await working
+            keeping.result()
+        if stop.is_set() and not working.done():
+            working.cancel()  # procrastinate stops gracefully: running jobs finish first
+        with contextlib.suppress(asyncio.CancelledError):
+            await working
+        if not stop.is_set():
+            # the worker ended by itself: its listener or heartbeat lost the database
+            raise pexc.ConnectorException("the job queue worker stopped")
+    finally:
+        for task in (keeping, stopping):
+            task.cancel()
+        await asyncio.gather(keeping, stopping, return_exceptions=True)
