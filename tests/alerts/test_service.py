@@ -22,7 +22,7 @@ from tests.notify.receivers import HttpReceiver
 from vidaudit.alerts.service import AlertService
 from vidaudit.alerts.throttle import claim
 from vidaudit.collector.model import DeviceReport, RunReport
-from vidaudit.collector.store import finish_run, start_run
+from vidaudit.collector.store import start_run, store_run
 from vidaudit.compliance.model import DeviceStatus, Severity, Violation
 from vidaudit.db.models import (
     AlertOutboxRow,
@@ -409,7 +409,7 @@ async def test_a_disk_fault_ticket_is_an_immediate_alert(db_url: str, http: Http
         [],
     )
     with sessions.begin() as s:
-        finish_run(s, start_run(s, clock(), policy), report)
+        store_run(s, start_run(s, clock(), policy), report)
     await service(sessions, settings(http), clock).after_collection()
     (doc,) = documents(http, "/security")
     assert doc["event"] == "disk_failed" and "B1-NVR" in doc["items"][0]["text"]

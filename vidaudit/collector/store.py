@@ -245,6 +245,7 @@ def finish_run(
             opened=run.tickets_opened or 0,
             updated=run.tickets_updated or 0,
             closed=run.tickets_closed or 0,
+            reopened=run.tickets_reopened or 0,
         )
     facts = _facts(session, run_id)
     tally = _branch_results(session, run_id, finished_at)
@@ -256,11 +257,8 @@ def finish_run(
     run.channels = sum(t["channels"] for t in tally.values())
     run.channels_compliant = sum(t["channels_compliant"] for t in tally.values())
     run.violations = sum(t["violations"] for t in tally.values())
-    run.tickets_opened, run.tickets_updated, run.tickets_closed = (
-        changes.opened,
-        changes.updated,
-        changes.closed,
-    )
+    run.tickets_opened, run.tickets_updated = changes.opened, changes.updated
+    run.tickets_closed, run.tickets_reopened = changes.closed, changes.reopened
     session.flush()
     return changes
 

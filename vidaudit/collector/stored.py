@@ -122,6 +122,7 @@ def stored_report_json(session: Session, run_id: int, inventory: Inventory) -> d
             "opened": run.tickets_opened or 0,
             "updated": run.tickets_updated or 0,
             "closed": run.tickets_closed or 0,
+            "reopened": run.tickets_reopened or 0,
         },
     }
     devices = [

@@ -164,6 +164,7 @@ class CollectionRunRow(Base):
     tickets_opened: Mapped[int | None] = mapped_column(Integer)
     tickets_updated: Mapped[int | None] = mapped_column(Integer)
     tickets_closed: Mapped[int | None] = mapped_column(Integer)
+    tickets_reopened: Mapped[int | None] = mapped_column(Integer)
     devices: Mapped[int] = mapped_column(Integer, default=0)
     devices_down: Mapped[int] = mapped_column(Integer, default=0)
     channels: Mapped[int] = mapped_column(Integer, default=0)
