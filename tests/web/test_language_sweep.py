@@ -42,6 +42,8 @@ ALLOWED = {
     # product and protocol names, formats, units
     "vidaudit", "ONVIF", "RTSP", "NVR", "IPC", "DVR", "PDF", "CSV", "XLSX", "Excel",
     "UTC", "JPEG", "ms", "KB", "MB", "GB", "TB", "IP", "HTTP", "HTML", "English",
+    # what Chinese banks call the machine too (离行式ATM, ATM巡查; D9 in the rules)
+    "ATM",
     # vendors: a product name, and the inventory's own spelling of it (a config value)
     "Hikvision", "hikvision", "Dahua", "dahua",
     # the targeted CSV's column names, which the file must use (shown as its example)
