@@ -111,8 +111,8 @@ def inventory_document(
                 "vendor": d.vendor,
             }
             if d.api is not Api.ONVIF:
-                # Read through the vendor's own API: without onvif_too no ONVIF address
-                # at all, so a run proves the collector and frame pulls need none.
+                # Read through the vendor's own API: no ONVIF address unless the scenario
+                # says onvif: true, so a run proves the collector and frame pulls need none.
                 device["api"] = d.api.value
                 device["url"] = f"http://{dev.host}:{dev.port}"
             if d.onvif_configured:
