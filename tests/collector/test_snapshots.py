@@ -236,6 +236,85 @@ async def test_a_frozen_picture_is_flagged_against_the_previous_snapshot(tmp_pat
     engine.dispose()
 
 
+#: Recorders read through their vendor's API (issue 14): one with its ONVIF address too.
+VENDOR_API_SCENARIO: dict[str, Any] = {
+    "seed": 6,
+    "branches": [
+        {
+            "id": "VAPI01",
+            "name": "厂商接口网点",
+            "hours": HOURS,
+            "devices": [
+                {
+                    "id": "VAPI-HIK",
+                    "vendor": "hikvision",
+                    "api": "isapi",
+                    "onvif": True,
+                    "channels": [
+                        {"id": "VAPI-HIK-C1", "role": "counter", "picture": "normal"},
+                        {"id": "VAPI-HIK-C2", "role": "vault", "picture": "black"},
+                    ],
+                },
+                {
+                    "id": "VAPI-DAH",
+                    "vendor": "dahua",
+                    "api": "dahua",
+                    "channels": [{"id": "VAPI-DAH-C1", "role": "atm", "picture": "black"}],
+                },
+            ],
+        }
+    ],
+}
+
+
+async def test_vendor_api_recorders_are_snapshotted_through_their_onvif_address(
+    tmp_path: Path,
+) -> None:
+    """A recorder read by ISAPI that has ``onvif:`` too gets live pictures like an ONVIF
+    one; one without says why it has none, per channel, and R4 stays unjudged there."""
+    settings = settings_for(tmp_path)
+    engine = make_engine(settings)
+    upgrade(engine)
+    sessions = make_sessionmaker(engine)
+    path = tmp_path / "cameras.sim.yaml"
+    async with running_fleet(parse_scenario(VENDOR_API_SCENARIO), inventory_out=path) as fleet:
+        inventory = load_inventory(path)
+        devices = {d.id: d for _, d in inventory.devices()}
+        hik, dah = devices["VAPI-HIK"], devices["VAPI-DAH"]
+        assert hik.api.value == "isapi" and hik.url is not None
+        assert str(hik.onvif) == fleet.device("VAPI-HIK").device_url
+        assert dah.api.value == "dahua" and dah.onvif is None
+        truth = fleet.truth["devices"]
+        assert truth["VAPI-HIK"]["onvif_configured"] is True
+        assert truth["VAPI-DAH"]["onvif_configured"] is False
+        result = await collect(settings, inventory, path, sessions, snapshots=SnapshotOptions())
+    assert {d.device_id for d in result.report.devices if d.status.online} == {
+        "VAPI-HIK",
+        "VAPI-DAH",
+    }
+    with sessions() as db:
+        rows = by_channel(list(db.scalars(select(SnapshotRow))))
+        assert set(rows) == {"VAPI-HIK-C1", "VAPI-HIK-C2", "VAPI-DAH-C1"}
+        assert rows["VAPI-HIK-C1"].error is None and rows["VAPI-HIK-C1"].evidence_sha256
+        assert rows["VAPI-HIK-C1"].diagnostics["verdict"] == "pass"
+        assert rows["VAPI-HIK-C2"].diagnostics["primary"] == "no_signal"
+        hole = rows["VAPI-DAH-C1"]
+        assert hole.error == "unsupported: live snapshots need onvif:"
+        assert hole.diagnostics == {} and hole.evidence_sha256 is None
+        observed = {
+            o.channel_id: [v["rule"] for v in o.violations]
+            for o in db.scalars(
+                select(ChannelObservationRow).where(ChannelObservationRow.run_id == result.run_id)
+            )
+        }
+        # the black ATM picture is not seen, so it is no violation (nor a pass)
+        assert "R4.picture" in observed["VAPI-HIK-C2"]
+        assert "R4.picture" not in observed["VAPI-DAH-C1"]
+        assert "R4.picture" not in observed["VAPI-HIK-C1"]
+    assert result.report.pictures_checked == {"VAPI-HIK-C1", "VAPI-HIK-C2"}
+    engine.dispose()
+
+
 def test_profile_for_finds_the_channel_by_profile_source_or_number() -> None:
     def profile(token: str, source: str | None) -> Profile:
         return Profile(token, token, source, None, None, "H264", 1920, 1080, 25.0, False)

@@ -49,6 +49,22 @@ def test_documented_example_loads_and_layers(tmp_path: Path) -> None:
         ({"generate": {"nvrs": 1}, "device_defaults": {"vendor": "sony"}}, "vendor"),
         ({"generate": {"nvrs": 1}, "channel_defaults": {"gaps": [{"days_ago": 1}]}}, "gaps"),
         ({}, "branches"),
+        # onvif: adds an ONVIF address beside a vendor API only
+        ({"generate": {"nvrs": 1}, "device_defaults": {"onvif": True}}, "has one always"),
+        (
+            {
+                "gb28181": {},
+                "branches": [
+                    {
+                        "id": "GB01",
+                        "name": "国标网点",
+                        "hours": {"mon": "08:30-17:00"},
+                        "devices": [{"id": "GB01-NVR", "api": "gb28181", "onvif": True}],
+                    }
+                ],
+            },
+            "answers only its platform",
+        ),
     ],
 )
 def test_bad_scenarios_name_the_problem(data: dict[str, object], message: str) -> None:

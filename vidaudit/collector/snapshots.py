@@ -5,7 +5,9 @@ with the device's credentials (HTTP digest, or basic when the device asks for ba
 decode with OpenCV, ``diagnose`` against the channel's previous snapshot (the frozen
 check), and a ``SnapshotRow`` with the picture kept as content-addressed evidence.  A
 snapshot that cannot be taken still leaves a row, with ``error`` saying why, so the
-patrol and the daily check show a hole instead of an old picture.
+patrol and the daily check show a hole instead of an old picture.  A recorder read
+through ISAPI or Dahua's API is snapshotted through its ``onvif:`` address when the
+inventory gives one; without it each channel gets an ``unsupported`` row.
 
 Bounds: the run's ONVIF settings bound the SOAP calls, every GET has a total timeout and
 a size limit (a camera answering with a video stream or garbage must not fill memory),
@@ -422,9 +424,9 @@ async def take_snapshots(
             if branches is not None and branch.id not in branches:
                 continue
             channels = [c for c in device.channels if options.wants(c)]
-            if not channels or device.api is not Api.ONVIF:
-                # a GB/T 28181 recorder has no snapshot URL; its pictures are checked on
-                # recorded frames (spot-checks) instead
+            if not channels or device.api is Api.GB28181:
+                # a GB/T 28181 recorder answers only the platform it registers to and has
+                # no snapshot URL; its pictures are checked on recorded frames instead
                 continue
 
             def errors(
@@ -437,7 +439,8 @@ async def take_snapshots(
                 continue
             if device.onvif is None:
                 # Read through ISAPI/Dahua only: live pictures come through ONVIF
-                # snapshots; give onvif: as well to have them (R4).
+                # snapshots; give onvif: as well to have them (R4).  An error row, not a
+                # skip, so the wall and the daily check show the hole and its cause.
                 skipped.extend(errors("unsupported: live snapshots need onvif:"))
                 continue
             problem = resolver.problem(device)

@@ -110,13 +110,13 @@ def inventory_document(
                 "kind": d.kind.value,
                 "vendor": d.vendor,
             }
-            if d.api is Api.ONVIF:
-                device["onvif"] = dev.device_url
-            else:
-                # Read through the vendor's own API only: no ONVIF address at all, so a
-                # run proves the collector and frame pulls need none.
+            if d.api is not Api.ONVIF:
+                # Read through the vendor's own API: no ONVIF address unless the scenario
+                # says onvif: true, so a run proves the collector and frame pulls need none.
                 device["api"] = d.api.value
                 device["url"] = f"http://{dev.host}:{dev.port}"
+            if d.onvif_configured:
+                device["onvif"] = dev.device_url
             device |= {
                 "username": d.username,
                 "password": "${" + env_name(d.id) + "}",

@@ -185,10 +185,19 @@ class DevicePlan:
     api: Api = Api.ONVIF
     vendor_api: VendorApiPlan = VendorApiPlan()
     gb_transport: str = "udp"
+    #: ``api`` isapi/dahua: cameras.yaml gives the ONVIF address too (``onvif:`` beside
+    #: ``url:``), for what the vendor API lacks (live snapshots); the device serves ONVIF
+    #: whatever ``api`` says, so this changes the inventory only
+    onvif_too: bool = False
 
     @property
     def wrong_password(self) -> bool:
         return self.password != self.configured_password
+
+    @property
+    def onvif_configured(self) -> bool:
+        """cameras.yaml gives the device's ONVIF address."""
+        return self.api is Api.ONVIF or self.onvif_too
 
 
 @dataclass(frozen=True)

@@ -211,6 +211,9 @@ class DeviceSettings(Strict):
     api: Api | None = None
     vendor_api: VendorApiSpec | None = None
     gb_transport: Literal["udp", "tcp"] | None = None
+    #: With ``api: isapi|dahua``: cameras.yaml gives the ONVIF address as well, which the
+    #: collector uses for what the vendor API lacks (live snapshots, R4)
+    onvif: bool | None = None
 
     @field_validator("vendor")
     @classmethod
@@ -535,6 +538,14 @@ def resolve(scenario: Scenario, now: dt.datetime | None = None) -> FleetPlan:
                     f"device {d.id}: a GB/T 28181 recorder plays only the faults "
                     f"{sorted(k.value for k in GB_FAULTS)}"
                 )
+            onvif: bool | None = values.get("onvif")
+            if onvif is not None and api not in (Api.ISAPI, Api.DAHUA):
+                raise ScenarioError(
+                    f"device {d.id}: onvif: gives an ONVIF address beside a vendor API "
+                    f"(api: isapi or dahua); api {api.value} "
+                    + ("has one always" if api is Api.ONVIF else "answers only its platform")
+                )
+            onvif_too = bool(onvif)
             vendor_api: VendorApiSpec = values.get("vendor_api") or VendorApiSpec()
             devices.append(
                 DevicePlan(
@@ -555,6 +566,7 @@ def resolve(scenario: Scenario, now: dt.datetime | None = None) -> FleetPlan:
                     api=api,
                     vendor_api=vendor_api.plan(),
                     gb_transport=values.get("gb_transport", "udp"),
+                    onvif_too=onvif_too,
                 )
             )
         if b.id in seen:

@@ -131,7 +131,9 @@ def device_truth(dev: SimDevice, gb: GbIds | None = None) -> dict[str, Any]:
     - ``api``: what cameras.yaml reads it by (``onvif``, ``isapi``, ``dahua``, ``gb28181``);
       ``api_url`` the vendor API's base URL (Hikvision serves ISAPI and Dahua its CGIs,
       whatever ``api`` says); for GB/T 28181 recorders ``gb_id`` and ``gb_transport`` (how
-      it registers: udp or tcp).
+      it registers: udp or tcp); ``onvif_configured``: cameras.yaml gives ``onvif_url``
+      (always with api onvif; with isapi/dahua when the scenario says ``onvif: true``),
+      so the collector can take live snapshots of its channels.
     - ``storage``: the disks the vendor API reports (``status``: ok, idle, error,
       unformatted, absent); ``storage_fault``: R6.storage is due (a disk in error,
       unformatted or absent, or no disk at all) when the device is read by its vendor API.
@@ -150,6 +152,7 @@ def device_truth(dev: SimDevice, gb: GbIds | None = None) -> dict[str, Any]:
         "host": dev.host,
         "port": dev.port,
         "onvif_url": dev.device_url,
+        "onvif_configured": p.onvif_configured,
         "api": p.api.value,
         "api_url": f"http://{dev.host}:{dev.port}" if dev.vendor_api else None,
         "storage": storage_truth(p),

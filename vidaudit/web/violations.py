@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from vidaudit.errors import ErrorKind
 from vidaudit.picture.checks import PRECEDENCE
 from vidaudit.readings import DISK_STATES
 from vidaudit.web.i18n import Translator
@@ -42,16 +43,9 @@ KNOWN_RULES = (
     "R6.storage",
     "R6.unverifiable",
 )
-#: why a device could not be read (``vidaudit.errors.ErrorKind``), each with a message
-ERROR_KINDS = (
-    "unreachable",
-    "timeout",
-    "auth",
-    "unsupported",
-    "malformed",
-    "device_fault",
-    "config",
-)
+#: why a device could not be read, each with a message: every ``ErrorKind``, so a kind
+#: added there fails the catalogue test until it has words
+ERROR_KINDS = tuple(kind.value for kind in ErrorKind)
 #: the picture checks (no OpenCV in the web process to translate them)
 DIAG_CHECKS = PRECEDENCE
 #: days listed by name in a sentence; the rest are counted
