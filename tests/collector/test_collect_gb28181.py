@@ -279,3 +279,51 @@ def test_gb_recorders_are_on_the_dashboard(run: Run) -> None:
     assert device.status_code == 200 and "DHI-NVR4216-16P-4KS2" in device.text
     assert channel.status_code == 200 and '<svg id="timeline"' in channel.text
     engine.dispose()
+
+
+def test_no_gap_between_the_probe_and_the_judgement(run: Run) -> None:
+    """The segment a recording GB recorder is writing runs to the judge's now: the moment
+    between deriving the evidence and judging it is no business-hours gap (make demo
+    showed R2 with 0 minutes missing on every GB channel during opening hours)."""
+    finished = run.result.report.finished_at
+    for report in run.result.report.channels:
+        device = run.truth["devices"][run.truth["channels"][report.channel_id]["device"]]
+        if device["api"] != "gb28181" or device["expected_error"] is not None:
+            continue
+        evidence = report.evidence
+        if evidence.recording_state.value != "recording":
+            continue
+        assert evidence.footage, report.channel_id
+        # judged at the device's "now", which is later than the probe's start
+        assert evidence.footage[-1].end >= finished - dt.timedelta(seconds=30), report.channel_id
+        gaps = report.result.gaps or []
+        assert not [g for g in gaps if g.end - g.start < dt.timedelta(seconds=2)], (
+            report.channel_id,
+            gaps[-2:],
+        )
+
+
+def test_still_writing_runs_on_only_what_reached_the_probes_now() -> None:
+    from vidaudit.collector.fleet import _still_writing
+    from vidaudit.compliance.model import ChannelEvidence, RecordingState
+    from vidaudit.compliance.spans import Span
+
+    t0 = dt.datetime(2026, 12, 3, 6, 0, tzinfo=dt.UTC)
+    later = t0 + dt.timedelta(seconds=3)
+    writing = ChannelEvidence(
+        "c", True, True, RecordingState.RECORDING, footage=[Span(t0 - dt.timedelta(hours=1), t0)]
+    )
+    assert _still_writing(writing, t0, later).footage == [Span(t0 - dt.timedelta(hours=1), later)]
+    # a segment that ended before the probe's now is footage that stopped: left as it is
+    ended = ChannelEvidence(
+        "c",
+        True,
+        True,
+        RecordingState.RECORDING,
+        footage=[Span(t0 - dt.timedelta(hours=1), t0 - dt.timedelta(seconds=5))],
+    )
+    assert _still_writing(ended, t0, later) is ended
+    stopped = ChannelEvidence(
+        "c", True, True, RecordingState.STOPPED, footage=[Span(t0 - dt.timedelta(hours=1), t0)]
+    )
+    assert _still_writing(stopped, t0, later) is stopped

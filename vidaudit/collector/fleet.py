@@ -21,6 +21,7 @@ from vidaudit.compliance.model import (
     ChannelResult,
     DeviceStatus,
     ErrorKind,
+    RecordingState,
     Violation,
 )
 from vidaudit.compliance.rules import business_day_needs, evaluate_channel, evaluate_device
@@ -48,6 +49,9 @@ class DeviceProbe:
     #: evidence per configured channel id, when the reader derived it itself (GB/T 28181
     #: answers per channel; ONVIF answers per recording, matched in ``derive``)
     evidence: Mapping[str, ChannelEvidence] | None = None
+    #: the "now" that ``evidence`` was derived at: footage reaching it is still being
+    #: written and runs on to the judge's now (see ``_still_writing``)
+    evidence_at: dt.datetime | None = None
 
     @property
     def disks(self) -> tuple[Disk, ...] | None:
@@ -178,7 +182,7 @@ def judge(
             evidence = evidence_from_reading(channel.id, channel.ref, probe.reading, now=now)
             settled = _settled(device, channel.ref.channel, probe.reading)
         elif probe.evidence is not None and channel.id in probe.evidence:
-            evidence = probe.evidence[channel.id]
+            evidence = _still_writing(probe.evidence[channel.id], probe.evidence_at, now)
         elif probe.recordings is not None:
             evidence = evidence_for(
                 channel.id, channel.ref, probe.recordings, window=window, now=now
@@ -204,6 +208,25 @@ def judge(
             )
         )
     return device_report, channels
+
+
+def _still_writing(
+    evidence: ChannelEvidence, derived_at: dt.datetime | None, now: dt.datetime
+) -> ChannelEvidence:
+    """A reader that derives evidence itself (GB/T 28181) runs the segment being written to
+    its own now; the channel is judged a little later, at ``now``.  Carry that segment on
+    to ``now``, as ONVIF's open IsDataPresent span is, or the moment between the two would
+    be a business-hours gap on every recording channel."""
+    footage = evidence.footage
+    if (
+        derived_at is None
+        or evidence.recording_state is not RecordingState.RECORDING
+        or not footage
+        or footage[-1].end < derived_at
+        or now <= footage[-1].end
+    ):
+        return evidence
+    return replace(evidence, footage=[*footage[:-1], Span(footage[-1].start, now)])
 
 
 def known_for(device: Device, settled: Mapping[str, SettledChannel]) -> dict[int, KnownFootage]:

@@ -123,6 +123,7 @@ class GbReader:
             ),
             services=["gb28181"],
             evidence=evidence,
+            evidence_at=request.now,
         )
 
     async def _records(
