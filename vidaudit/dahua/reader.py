@@ -18,7 +18,7 @@ import datetime as dt
 
 from vidaudit.dahua.client import DahuaDevice
 from vidaudit.devicehttp.client import gather_all, optional
-from vidaudit.devicehttp.footage import Segment, continue_known, footage, step_back, usable
+from vidaudit.devicehttp.footage import Segment, built_on_known, footage, step_back
 from vidaudit.errors import DeviceError
 from vidaudit.readings import ChannelFootage, ReadRequest, RecorderReading, disks_key
 
@@ -58,22 +58,11 @@ async def _channel(
         found = await dev.files(number, lo, hi, first_page_only=True)
         return min((s for s, _ in found), default=None)
 
-    known = usable(request.known.get(number), disks, now)
-    if known is not None:
-        continued = await continue_known(known, search, first_in, now)
-        if continued is not None:
-            return footage(
-                number,
-                start,
-                now,
-                continued[0],
-                earliest=continued[1],
-                earliest_bounded=known.earliest_bounded,
-                disks=disks,
-                read_in_full_at=known.read_in_full_at,
-                continued=True,
-                settled_before=known.settled_until,
-            )
+    built = await built_on_known(
+        request.known.get(number), number, start, now, disks, search, first_in
+    )
+    if built is not None:
+        return built
     read_at = dev.http.now()
     raw = [(s, min(e, now)) for s, e in await search(start, now) if s < now]
     earliest = min((s for s, _ in raw), default=None)

@@ -191,3 +191,39 @@ def footage(
         ),
         continued=continued,
     )
+
+
+async def built_on_known(
+    known: KnownFootage | None,
+    number: int,
+    start: dt.datetime,
+    now: dt.datetime,
+    disks: str | None,
+    search: Search,
+    first_in: FirstIn,
+    *,
+    camera_online: bool | None = None,
+) -> ChannelFootage | None:
+    """The channel's footage built on what an earlier read settled (``usable``, then
+    ``continue_known``), or None when the channel must be read in full.  One place for
+    ISAPI and Dahua, whose readers differ only in how they search."""
+    known = usable(known, disks, now)
+    if known is None:
+        return None
+    continued = await continue_known(known, search, first_in, now)
+    if continued is None:
+        return None
+    segments, earliest = continued
+    return footage(
+        number,
+        start,
+        now,
+        segments,
+        earliest=earliest,
+        earliest_bounded=known.earliest_bounded,
+        disks=disks,
+        read_in_full_at=known.read_in_full_at,
+        continued=True,
+        settled_before=known.settled_until,
+        camera_online=camera_online,
+    )

@@ -29,14 +29,13 @@ import logging
 from vidaudit.devicehttp.client import gather_all, optional
 from vidaudit.devicehttp.footage import (
     Segment,
-    continue_known,
+    built_on_known,
     day_runs,
     footage,
     local_midnight,
     months_between,
     previous_month,
     step_back,
-    usable,
 )
 from vidaudit.errors import DeviceError
 from vidaudit.isapi.client import IsapiDevice
@@ -121,23 +120,18 @@ async def _channel(
         found = await dev.segments(number, lo, hi, offset, first_page_only=True)
         return min((s for s, _ in found), default=None)
 
-    known = usable(request.known.get(number), disks, now)
-    if known is not None:
-        continued = await continue_known(known, search, first_in, now)
-        if continued is not None:
-            return footage(
-                number,
-                start,
-                now,
-                continued[0],
-                earliest=continued[1],
-                earliest_bounded=known.earliest_bounded,
-                disks=disks,
-                read_in_full_at=known.read_in_full_at,
-                continued=True,
-                settled_before=known.settled_until,
-                camera_online=camera_online,
-            )
+    built = await built_on_known(
+        request.known.get(number),
+        number,
+        start,
+        now,
+        disks,
+        search,
+        first_in,
+        camera_online=camera_online,
+    )
+    if built is not None:
+        return built
     read_at = dev.http.now()
     tz = dt.timezone(offset)
     months = months_between(start.astimezone(tz).date(), now.astimezone(tz).date())
