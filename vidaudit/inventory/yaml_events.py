@@ -92,14 +92,18 @@ def load(text: str) -> Any:
 _STR = "tag:yaml.org,2002:str"
 
 
-def _scalar(loader: Any, event: ScalarEvent) -> Any:
+def _scalar(loader: Any, event: ScalarEvent, texts: dict[str, str]) -> Any:
+    """The scalar's value; equal strings come out as one object (``texts``): a fleet
+    repeats its channel names, roles and profile tokens thousands of times."""
     tag = event.tag
     if tag is None or tag == "!":
         if not event.implicit[0]:
-            return event.value  # quoted or block text with no tag: a string (YAML 1.1)
+            # quoted or block text with no tag: a string (YAML 1.1)
+            return texts.setdefault(event.value, event.value)
         tag = loader.resolve(ScalarNode, event.value, event.implicit)
     if tag == _STR:
-        return event.value  # what construct_yaml_str gives, without a node
+        # what construct_yaml_str gives, without a node
+        return texts.setdefault(event.value, event.value)
     if tag == "tag:yaml.org,2002:merge":
         raise Unsupported("a merge key")
     construct = yaml.SafeLoader.yaml_constructors.get(tag)
@@ -135,6 +139,7 @@ class _Root:
 
 def _build(loader: Any) -> Any:
     anchors: dict[str, Any] = {}
+    texts: dict[str, str] = {}
     root = _Root()
     # Each frame is where the next value goes: the root's, a mapping's or a list's add.
     stack: list[Callable[[Any], None]] = [root.add]
@@ -149,7 +154,7 @@ def _build(loader: Any) -> Any:
         event: Any = loader.get_event()
         kind = type(event)
         if kind is ScalarEvent:
-            value = _scalar(loader, event)
+            value = _scalar(loader, event, texts)
             if event.anchor is not None:
                 anchor(event.anchor, value)
             stack[-1](value)
