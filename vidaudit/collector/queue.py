@@ -362,16 +362,26 @@ class WorkerRuntime:
             turn = device_turn(session, run_id, device_id)
         return turn.pending, turn.deadline_at
 
-    async def poll(self, run_id: int, device_id: str, attempts: int) -> str:
-        extra = {"run_id": run_id, "device_id": device_id, "attempt": attempts + 1}
+    async def _turn_or_unavailable(
+        self, run_id: int, device_id: str
+    ) -> tuple[bool, dt.datetime | None]:
         try:
-            pending, deadline = await asyncio.to_thread(self._turn, run_id, device_id)
+            return await asyncio.to_thread(self._turn, run_id, device_id)
         except (DBAPIError, psycopg.Error, OSError) as exc:
             raise StorageUnavailable(exc.__class__.__name__) from exc
-        if not pending:
-            # stored by an earlier try of this job, or the round ended without it
-            logger.info("%s: not pending in round %d", device_id, run_id, extra=extra)
-            return "not pending"
+
+    async def poll(self, run_id: int, device_id: str, attempts: int) -> str:
+        extra = {"run_id": run_id, "device_id": device_id, "attempt": attempts + 1}
+        deadline: dt.datetime | None = None
+        if attempts:
+            # A retry (procrastinate counts a stalled job's return to the queue as one):
+            # an earlier try may have stored the device, or the round ended without it.
+            # A first try skips this read: its device is pending unless the round has
+            # ended, and then storing refuses it (record_devices claims pending rows only).
+            pending, deadline = await self._turn_or_unavailable(run_id, device_id)
+            if not pending:
+                logger.info("%s: not pending in round %d", device_id, run_id, extra=extra)
+                return "not pending"
         found = self._index.get(device_id)
         if found is None:
             raise DeviceNotHere(
@@ -398,6 +408,8 @@ class WorkerRuntime:
         )
         kind = probe.status.error_kind
         if kind in RETRY_KINDS and attempts + 1 < self.settings.collector_retry_attempts:
+            if not attempts:
+                _pending, deadline = await self._turn_or_unavailable(run_id, device_id)
             wait = self.settings.collector_retry_wait_s * 2**attempts
             latest_end = utcnow() + dt.timedelta(
                 seconds=wait + self.settings.collector_device_deadline_s
@@ -408,14 +420,21 @@ class WorkerRuntime:
         stored = await self.writer.submit(
             Reported((report, channels, utcnow()), run_id, self.name, attempts + 1)
         )
+        # not stored: an earlier try stored it, or the round ended (late) meanwhile
+        outcome = "stored" if stored else "not pending any more"
         logger.info(
             "%s: %s in round %d",
             device_id,
-            "stored" if stored else "already stored",
+            outcome,
             run_id,
-            extra={**extra, "action": "device_stored", "online": probe.status.online},
+            extra={
+                **extra,
+                "action": "device_stored",
+                "stored": stored,
+                "online": probe.status.online,
+            },
         )
-        return "stored" if stored else "already stored"
+        return outcome
 
 
 # -- keeping rounds going -------------------------------------------------------------
