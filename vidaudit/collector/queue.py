@@ -44,6 +44,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from vidaudit.collector.fleet import DeviceProbe, Prober, ProbeRequest, poll_device
+from vidaudit.collector.heap import settle, worker_heap
 from vidaudit.collector.identity import load_pins
 from vidaudit.collector.model import SettledChannel
 from vidaudit.collector.probe import dispatching_prober
@@ -313,6 +314,7 @@ class WorkerRuntime:
         if run_id not in self._standing:
             standing = await asyncio.to_thread(self._read_standing)
             self._standing = {run_id: standing}  # only the current round's are kept
+            settle()  # the round's standing lives as long as the round (collector/heap.py)
         return self._standing[run_id]
 
     def _prober(self, run_id: int) -> Prober:
@@ -537,6 +539,21 @@ async def run_worker(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     resolver = SecretResolver(inventory, inventory_path)
+    # The inventory (tens of thousands of models) lives as long as the worker: out of
+    # the cyclic collector's way, as for one-process collect's run (collector/heap.py).
+    with worker_heap():
+        await _work(settings, inventory, resolver, sessions, queues, concurrency, stop)
+
+
+async def _work(
+    settings: Settings,
+    inventory: Inventory,
+    resolver: SecretResolver,
+    sessions: sessionmaker[Session],
+    queues: list[str] | None,
+    concurrency: int,
+    stop: asyncio.Event,
+) -> None:
     async with (
         OnvifPool(settings.onvif()) as pool,
         HttpPool(settings.device_http()) as http_pool,
