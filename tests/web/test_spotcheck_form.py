@@ -244,6 +244,10 @@ def test_a_clip_pull_answers_the_pages_script_in_words_and_never_a_500(
         assert plain.headers["location"] == f"/spot-checks/{task_id}?error=bad_clip#clips"
         page = admin.get(plain.headers["location"]).text
         assert "录像片段长度须为 5–60 秒" in page
+        # the page's script sends every clip form (the event's and each frame's)
+        clip_forms = re.findall(r'<form [^>]*action="/spot-checks/\d+/clip"[^>]*>', page)
+        assert len(clip_forms) == 1 + len(frame_ids)
+        assert all(" data-partial " in form for form in clip_forms)
     with env.sessions() as db:
         assert db.scalars(select(TaskClipRow)).all() == []
         assert verify(db).ok
