@@ -15,7 +15,20 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from vidaudit.cli.pulling import Fmt, parse_instant, pull_or_exit, source_or_exit, target_or_exit
+from vidaudit.cli.pulling import (
+    ByOption,
+    ConfigOption,
+    FileOption,
+    FileStartOption,
+    Fmt,
+    FormatOption,
+    ReasonOption,
+    RoleOption,
+    parse_instant,
+    pull_or_exit,
+    source_or_exit,
+    target_or_exit,
+)
 from vidaudit.cli.support import USAGE_ERROR, err
 
 if TYPE_CHECKING:
@@ -26,19 +39,15 @@ def clip_command(
     device: Annotated[str, typer.Option(help="device id from cameras.yaml")],
     channel: Annotated[str, typer.Option(help="channel id from cameras.yaml")],
     at: Annotated[str, typer.Option(help="the clip's centre, ISO 8601; no offset = branch time")],
-    reason: Annotated[str, typer.Option(help="why the footage is viewed (goes in the register)")],
+    reason: ReasonOption,
     seconds: Annotated[int, typer.Option(help="the clip's length, 5-60 s")] = 20,
     out: Annotated[Path | None, typer.Option(help="also copy the MP4 here")] = None,
-    fmt: Annotated[Fmt, typer.Option("--format", "-f")] = Fmt.TABLE,
-    file: Annotated[
-        Path | None, typer.Option(help="an exported recording (MP4, MKV, TS) instead")
-    ] = None,
-    file_start: Annotated[
-        str | None, typer.Option(help="with --file: the real time of its first frame")
-    ] = None,
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="cameras.yaml")] = None,
-    by: Annotated[str | None, typer.Option(help="who views (default: OS user)")] = None,
-    role: Annotated[str, typer.Option(help="their role, for the register")] = "administrator",
+    fmt: FormatOption = Fmt.TABLE,
+    file: FileOption = None,
+    file_start: FileStartOption = None,
+    config: ConfigOption = None,
+    by: ByOption = None,
+    role: RoleOption = "administrator",
 ) -> None:
     """Pull SECONDS of recorded video around AT as an MP4 (as recorded, no re-encoding);
     print its first and last frame times, path and sha256."""

@@ -14,7 +14,20 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from vidaudit.cli.pulling import Fmt, parse_instant, pull_or_exit, source_or_exit, target_or_exit
+from vidaudit.cli.pulling import (
+    ByOption,
+    ConfigOption,
+    FileOption,
+    FileStartOption,
+    Fmt,
+    FormatOption,
+    ReasonOption,
+    RoleOption,
+    parse_instant,
+    pull_or_exit,
+    source_or_exit,
+    target_or_exit,
+)
 
 if TYPE_CHECKING:
     from vidaudit.sampler.pull import PullOutcome
@@ -29,18 +42,14 @@ def frames_command(
         list[str],
         typer.Option(help="instant to pull, ISO 8601 (repeatable); no offset = branch time"),
     ],
-    reason: Annotated[str, typer.Option(help="why the footage is viewed (goes in the register)")],
+    reason: ReasonOption,
     out: Annotated[Path | None, typer.Option(help="also copy the JPEGs here")] = None,
-    fmt: Annotated[Fmt, typer.Option("--format", "-f")] = Fmt.TABLE,
-    file: Annotated[
-        Path | None, typer.Option(help="an exported recording (MP4, MKV, TS) instead")
-    ] = None,
-    file_start: Annotated[
-        str | None, typer.Option(help="with --file: the real time of its first frame")
-    ] = None,
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="cameras.yaml")] = None,
-    by: Annotated[str | None, typer.Option(help="who views (default: OS user)")] = None,
-    role: Annotated[str, typer.Option(help="their role, for the register")] = "administrator",
+    fmt: FormatOption = Fmt.TABLE,
+    file: FileOption = None,
+    file_start: FileStartOption = None,
+    config: ConfigOption = None,
+    by: ByOption = None,
+    role: RoleOption = "administrator",
 ) -> None:
     """Pull frames at exact instants; print requested, actual, delta, path, sha256, diagnosis."""
     # Imported here: frame pulls need PyAV and OpenCV, which other commands (and the

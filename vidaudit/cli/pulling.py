@@ -13,7 +13,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from sqlalchemy.orm import Session, sessionmaker
@@ -39,6 +39,23 @@ T = TypeVar("T")
 class Fmt(StrEnum):
     TABLE = "table"
     JSON = "json"
+
+
+# The options both commands take, declared once so their names and help stay alike.
+ReasonOption = Annotated[
+    str, typer.Option("--reason", help="why the footage is viewed (goes in the register)")
+]
+FormatOption = Annotated[Fmt, typer.Option("--format", "-f")]
+FileOption = Annotated[
+    Path | None, typer.Option("--file", help="an exported recording (MP4, MKV, TS) instead")
+]
+FileStartOption = Annotated[
+    str | None,
+    typer.Option("--file-start", help="with --file: the real time of its first frame"),
+]
+ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="cameras.yaml")]
+ByOption = Annotated[str | None, typer.Option("--by", help="who views (default: OS user)")]
+RoleOption = Annotated[str, typer.Option("--role", help="their role, for the register")]
 
 
 def parse_instant(text: str, default_tz: dt.tzinfo) -> dt.datetime:
