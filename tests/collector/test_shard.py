@@ -177,6 +177,17 @@ def test_shares_balance_channels_and_leave_no_device_out() -> None:
     assert shard.process_count(0, 10) == 1
     assert shard.process_count(2, 10) == 2
 
+    # a helper is sent only its share: those devices, in their branches, nothing else
+    for share in shares[1:]:
+        part = shard.share_of(inventory, share)
+        assert {d.id for _b, d in part.devices()} == share
+        assert {b.id for b in part.branches} == {
+            b.id for b, d in inventory.devices() if d.id in share
+        }
+        assert part.policy == inventory.policy and part.timezone == inventory.timezone
+        original = {d.id: d for _b, d in inventory.devices()}
+        assert all(d == original[d.id] for _b, d in part.devices())
+
 
 @pytest.mark.timeout(120)
 async def test_a_helper_that_cannot_start_loses_no_device(

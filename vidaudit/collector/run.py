@@ -33,6 +33,7 @@ from vidaudit.collector.shard import (
     plan_shares,
     poll_in_helper,
     process_count,
+    share_of,
 )
 from vidaudit.collector.store import (
     Judged,
@@ -254,8 +255,10 @@ async def _poll(
         await poll_fleet(inventory, resolver, prober, devices=share, **common)
 
     async def elsewhere(share: frozenset[str]) -> None:
+        part = share_of(inventory, share)
+        channels = {channel.id for _b, _d, channel in part.channels()}
         job = ShardJob(
-            inventory=inventory,
+            inventory=part,
             inventory_path=inventory_path,
             devices=share,
             onvif=settings.onvif(),
@@ -263,15 +266,9 @@ async def _poll(
             lookback_days=settings.collector_lookback_days,
             concurrency=concurrency,
             device_deadline_s=settings.collector_device_deadline_s,
-            verified=dict(verified),
-            settled={
-                channel.id: settled[channel.id]
-                for _branch, device in inventory.devices()
-                if device.id in share
-                for channel in device.channels
-                if channel.id in settled
-            },
-            pins=dict(pins),
+            verified={key: at for key, at in verified.items() if key in channels},
+            settled={key: known for key, known in settled.items() if key in channels},
+            pins={key: pin for key, pin in pins.items() if key in share},
             log_level=logging.getLogger().getEffectiveLevel(),
         )
         try:

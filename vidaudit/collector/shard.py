@@ -127,6 +127,18 @@ def plan_shares(
     return [frozenset(shares[0])] + [frozenset(s) for s in shares[1:] if s]
 
 
+def share_of(inventory: Inventory, devices: frozenset[str]) -> Inventory:
+    """The inventory cut down to ``devices`` (and their branches), for a helper: it polls
+    only those, and a provincial inventory (50,000 channels, ~70 MB as models) need not
+    be pickled and held again in every helper.  Validated already: copied, not re-read."""
+    branches = [
+        branch.model_copy(update={"devices": [d for d in branch.devices if d.id in devices]})
+        for branch in inventory.branches
+        if any(d.id in devices for d in branch.devices)
+    ]
+    return inventory.model_copy(update={"branches": branches})
+
+
 # -- parent side ----------------------------------------------------------------------
 
 
