@@ -41,9 +41,9 @@ class FinderPool:
     ``findNextFile`` / ``close`` on it for camera after camera, and sends ``destroy``
     once at the end.  The finders other clients show (python-amcrest ``find_files``,
     ipcmanview ``mediafilefind.NewStream``) are one per search and say nothing against
-    reuse.  No source shows one ``findFile`` covering several channels: the condition
-    takes one ``Channel`` (Amcrest HTTP API 3.2017 as python-amcrest quotes it), so
-    each channel is still its own search.
+    reuse.  No source shows one ``findFile`` covering several channels: every client
+    seen sends a single ``condition.Channel`` (python-amcrest ``media_file_find_start``,
+    ipcmanview's ``Condition.Channel int``), so each channel is still its own search.
 
     A finder holds a cursor, so a search has one to itself; at most ``size`` exist at
     once (the device's request slots: more searches would only queue), created as
