@@ -106,3 +106,34 @@ def test_file_times_are_local_wall_time_in_the_branch_zone() -> None:
     start = parse.to_utc(page.items[0][0], zone)
     assert start == dt.datetime(2020, 1, 5, 22, 5, tzinfo=dt.UTC)
     assert parse.from_utc(start, zone) == "2020-01-06 06:05:00"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2020-01-06 06:13:00",  # the captures' form
+        " 2026-11-20 23:59:59 ",
+        "2024-02-29 00:00:00",
+        "2011-1-1 12:00:00",  # unpadded: strptime's path
+        "2023-02-29 00:00:00",  # no such day
+        "2020-13-06 06:13:00",
+        "2020-01-06T06:13:00",
+        "2020-01-06 06:13:0x",
+        "2020-01-06 06:13:60",
+        "２０２０-01-06 06:13:00",  # non-ASCII digits
+        "2020-01-06 06:13",
+        "",
+    ],
+)
+def test_wall_times_read_as_strptime_reads_them(text: str) -> None:
+    """The sliced fast path accepts and refuses exactly what strptime does."""
+    try:
+        expected: dt.datetime | None = dt.datetime.strptime(text.strip(), "%Y-%m-%d %H:%M:%S")  # noqa: DTZ007
+    except ValueError:
+        expected = None
+    if expected is None:
+        with pytest.raises(DeviceError) as caught:
+            parse.parse_wall(text, "findNextFile")
+        assert caught.value.kind == "malformed"
+    else:
+        assert parse.parse_wall(text, "findNextFile") == expected

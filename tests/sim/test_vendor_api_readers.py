@@ -145,3 +145,56 @@ async def test_dahua_finder_closed_when_a_page_fails() -> None:
             # the malformed page closed that connection; close/destroy still went out
             assert len(dev.dahua_finders.open) == 0
     assert caught.value.kind == "malformed"
+
+
+async def test_dahua_searches_share_finders_three_requests_a_search() -> None:
+    """Finders are reused within a read (see ``dahua.client.FinderPool``): a search is
+    findFile + its pages + close; create and destroy are paid per finder, at most one
+    per request slot of the device, not per search (which made a search 5 requests)."""
+    async with running_fleet(vendor_lab()) as fleet:
+        dev = fleet.device("DAH")
+        async with vendor_http(dev) as http:
+            await read_dahua(DahuaDevice(http, SHANGHAI), _request(dev))
+            slots = http.settings.max_connections_per_host
+        calls = dev.dahua_finders.calls
+    searches = calls["findFile"]
+    channels = len(dev.channels)
+    assert searches >= channels  # each channel searched at least once
+    assert calls["close"] == searches  # every search ended on its finder
+    assert 1 <= calls["factory.create"] <= min(slots, channels)
+    assert calls["destroy"] == calls["factory.create"]
+    assert not dev.dahua_finders.open
+    # findFile + close per search; create + destroy per finder (was 4 per search)
+    overhead = calls["findFile"] + calls["close"] + calls["factory.create"] + calls["destroy"]
+    assert overhead <= 2 * searches + 2 * min(slots, channels) < 4 * searches
+
+
+async def test_dahua_finders_destroyed_when_a_search_fails_mid_poll(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The third findFile of the read answers HTTP 500: the read fails as a device
+    fault, and every finder it made (some idle, some mid-search) is destroyed."""
+    from vidaudit.sim import dahua as sim_dahua
+
+    real_find = sim_dahua._find_file
+    seen = 0
+
+    def failing_third(*args: object) -> sim_dahua.Answer:
+        nonlocal seen
+        seen += 1
+        if seen == 3:
+            return 500, b"Error\r\nInternal Error!\r\n", sim_dahua.TEXT_TYPE
+        return real_find(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sim_dahua, "_find_file", failing_third)
+    async with running_fleet(vendor_lab()) as fleet:
+        dev = fleet.device("DAH")
+        async with vendor_http(dev) as http:
+            with pytest.raises(DeviceError) as caught:
+                await read_dahua(DahuaDevice(http, SHANGHAI), _request(dev))
+            left_open = dict(dev.dahua_finders.open)
+        calls = dev.dahua_finders.calls
+    assert caught.value.kind == "device_fault" and caught.value.operation == "findFile"
+    assert seen >= 3 and calls["factory.create"] >= 1
+    assert calls["destroy"] == calls["factory.create"]
+    assert left_open == {}, "every finder is destroyed"

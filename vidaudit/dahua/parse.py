@@ -8,6 +8,7 @@ them (``to_utc``).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from vidaudit.readings import DeviceClock, DeviceInfo, Disk, DiskState
 #: Bodies are small key=value lists; more lines than this is not a Dahua reply.
 MAX_LINES = 200_000
 _TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+_PADDED_WALL = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", re.ASCII)
 
 
 def lines(body: bytes, operation: str) -> dict[str, str]:
@@ -93,8 +95,22 @@ def from_utc(instant: dt.datetime, zone: dt.tzinfo) -> str:
 
 
 def parse_wall(text: str, operation: str) -> dt.datetime:
+    text = text.strip()
+    # Every file of a search is two of these: the zero-padded form the captures show is
+    # read by slicing (strptime, twice as slow, was a tenth of a scheduled poll's CPU);
+    # anything else, unpadded fields included, still goes through strptime's checks.
+    if _PADDED_WALL.fullmatch(text):
+        with contextlib.suppress(ValueError):  # e.g. month 13: strptime says so below
+            return dt.datetime(  # noqa: DTZ001 -- wall time
+                int(text[:4]),
+                int(text[5:7]),
+                int(text[8:10]),
+                int(text[11:13]),
+                int(text[14:16]),
+                int(text[17:]),
+            )
     try:
-        return dt.datetime.strptime(text.strip(), _TIME_FORMAT)  # noqa: DTZ007 -- wall time
+        return dt.datetime.strptime(text, _TIME_FORMAT)  # noqa: DTZ007 -- wall time
     except ValueError:
         raise DeviceError(
             "malformed", f"{operation}: unreadable time", operation=operation

@@ -6,10 +6,14 @@
 3. Per configured channel, when an earlier read settled part of the window
    (``readings.KnownFootage``, same disks): the files from where it settled to now, and
    the first file from the oldest footage known on (the edge a full recorder overwrites).
-4. Otherwise: every recorded file in the window (one finder), then the oldest footage:
+4. Otherwise: every recorded file in the window (one search), then the oldest footage:
    the API has no day calendar, so when footage reaches the window's start, search back
    from there in growing steps (1, 2, 4, ... days) until a step finds nothing, bounded
    by ``lookback_days``.
+
+The searches of 3. and 4. share the recorder's finders (``DahuaDevice.finders``): a
+search is ``findFile`` / ``findNextFile`` / ``close``; ``factory.create`` and
+``destroy`` are paid once per finder, not per search.
 """
 
 from __future__ import annotations
@@ -32,9 +36,11 @@ async def read_recorder(dev: DahuaDevice, request: ReadRequest) -> RecorderReadi
     disks = await optional(dev.storage(), "getDeviceAllInfo", missing)
     port = await optional(dev.rtsp_port(), "getConfig RTSP", missing)
     key = disks_key(disks)
-    channels = await gather_all(
-        _channel(dev, number, request, clock.drift, key) for number in request.channels
-    )
+    # The channels' searches share the recorder's finders (one read, few finders).
+    async with dev.finders():
+        channels = await gather_all(
+            _channel(dev, number, request, clock.drift, key) for number in request.channels
+        )
     return RecorderReading(
         clock=clock,
         info=info,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
@@ -49,9 +49,20 @@ class Finder:
 
 
 class Finders:
+    """A device's finders.  A finder serves search after search: ``findFile`` again
+    after ``close`` starts a new one on the same object, as a public client run against
+    real Dahua NVRs relies on (github.com/Maor-Zohar/netikot-proj ``devices.py``,
+    ``DahuaDevice.check_nvr``: one finder per recorder, ``close`` after each camera,
+    ``destroy`` at the end).  ``close`` ends the search: we drop its results so a reader
+    paging a closed search finds nothing rather than an earlier channel's files (no
+    source says what a device answers then).  An object unknown or destroyed is
+    refused with the ``Error`` body of mediaFileFind.factory.close.error.txt."""
+
     def __init__(self) -> None:
         self._next = itertools.count(3000)
         self.open: OrderedDict[str, Finder] = OrderedDict()
+        #: mediaFileFind requests by action, for tests counting a reader's requests.
+        self.calls: Counter[str] = Counter()
 
     def create(self) -> str:
         handle = str(next(self._next))
@@ -149,6 +160,7 @@ def _storage(dev: SimDevice) -> bytes:
 
 def _media_file_find(dev: SimDevice, action: str, params: dict[str, str]) -> Answer:
     finders = dev.dahua_finders
+    finders.calls[action] += 1
     if action == "factory.create":
         return 200, _lines([("result", finders.create())]), TEXT_TYPE
     finder = finders.open.get(params.get("object", ""))
@@ -165,9 +177,11 @@ def _media_file_find(dev: SimDevice, action: str, params: dict[str, str]) -> Ans
         page = finder.matches[finder.cursor : finder.cursor + count]
         finder.cursor += len(page)
         return 200, _items(dev, finder.channel or 1, page), TEXT_TYPE
-    if action in ("close", "destroy"):
-        if action == "destroy":
-            finders.open.pop(params.get("object", ""), None)
+    if action == "close":
+        finder.channel, finder.matches, finder.cursor = None, [], 0
+        return 200, b"OK\r\n", TEXT_TYPE
+    if action == "destroy":
+        finders.open.pop(params.get("object", ""), None)
         return 200, b"OK\r\n", TEXT_TYPE
     return 400, BAD_REQUEST, TEXT_TYPE
 
