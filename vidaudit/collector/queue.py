@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from procrastinate import App, Blueprint, JobContext, PsycopgConnector, RetryDecision
+from procrastinate import App, JobContext, PsycopgConnector, RetryDecision
 from procrastinate import exceptions as pexc
 from procrastinate.jobs import Job
 from procrastinate.retry import BaseRetryStrategy
@@ -105,8 +105,6 @@ def queue_conninfo(settings: Settings) -> str:
 
 # -- the job --------------------------------------------------------------------------
 
-jobs = Blueprint()
-
 
 class DeviceUnanswered(Exception):
     """The device timed out or was unreachable, and there is time for another try."""
@@ -140,7 +138,6 @@ class DeviceRetry(BaseRetryStrategy):
         return None
 
 
-@jobs.task(name="poll_device", pass_context=True, retry=DeviceRetry())
 async def poll_device_job(context: JobContext, run_id: int, device_id: str) -> str:
     runtime: WorkerRuntime = context.additional_context["runtime"]
     return await runtime.poll(run_id, device_id, context.job.attempts)
@@ -154,7 +151,11 @@ def make_app(settings: Settings, pool_size: int = 4) -> App:
         kwargs={"connect_timeout": 10, "application_name": "vidaudit"},
     )
     app = App(connector=connector)
-    app.add_tasks_from(jobs, namespace=NAMESPACE)
+    # Registered on each app itself, not through a module-level Blueprint: adding a
+    # blueprint to an app renames its tasks in place, so a worker's second app (after
+    # it reconnected) knew only "collector:collector:poll_device" and failed every job
+    # as an unknown task -- its round then waited for its deadline.
+    app.task(name=TASK_NAME, pass_context=True, retry=DeviceRetry())(poll_device_job)
     return app
 
 
