@@ -53,9 +53,9 @@ from vidaudit.collector.rounds import (
     OpenedRound,
     Reported,
     device_turn,
-    expired_rounds,
     finish_round,
     record_devices,
+    rounds_to_finish,
 )
 from vidaudit.collector.run import gb_service
 from vidaudit.collector.settled import load_settled
@@ -78,7 +78,7 @@ TASK_NAME = f"{NAMESPACE}:poll_device"
 #: A device that answered nothing is tried again; any other answer is the answer.
 RETRY_KINDS = frozenset({ErrorKind.TIMEOUT, ErrorKind.UNREACHABLE})
 #: How often a keeper (every worker, every waiting scheduler) looks for stalled jobs and
-#: rounds past their deadline.
+#: rounds to finish.
 KEEP_EVERY_S = 2.0
 
 
@@ -257,7 +257,7 @@ class BatchWriter:
             try:
                 finished = await asyncio.to_thread(self._finish_if_complete, run_id)
             except (DBAPIError, psycopg.Error, OSError):
-                continue  # the keeper finishes it once the database is back
+                continue  # the keeper finishes it once the database is back (rounds_to_finish)
             if finished is not None and self._on_finished is not None:
                 await self._on_finished(run_id, finished)
 
@@ -446,11 +446,11 @@ async def cancel_late_jobs(app: App, job_ids: Sequence[int]) -> None:
             await app.job_manager.cancel_job_by_id_async(job_id)
 
 
-def _finish_expired(sessions: sessionmaker[Session]) -> list[tuple[int, FinishedRound]]:
+def _finish_due(sessions: sessionmaker[Session]) -> list[tuple[int, FinishedRound]]:
     finished = []
     now = utcnow()
     with sessions() as session:
-        due = expired_rounds(session, now)
+        due = rounds_to_finish(session, now)
     for run_id in due:
         with sessions.begin() as session:
             result = finish_round(session, run_id, now)
@@ -461,7 +461,7 @@ def _finish_expired(sessions: sessionmaker[Session]) -> list[tuple[int, Finished
 
 async def keep_rounds_once(app: App, sessions: sessionmaker[Session], settings: Settings) -> None:
     await recover_stalled(app, settings.worker_stalled_after_s)
-    for run_id, result in await asyncio.to_thread(_finish_expired, sessions):
+    for run_id, result in await asyncio.to_thread(_finish_due, sessions):
         log_finished(run_id, result)
         await cancel_late_jobs(app, result.late_jobs)
 
