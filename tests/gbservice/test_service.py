@@ -71,6 +71,34 @@ async def test_registrations_survive_the_services_restart(db_url: str, tmp_path:
     engine.dispose()
 
 
+async def test_the_fleets_platform_port_is_held_until_the_service_listens_on_it(
+    tmp_path: Path,
+) -> None:
+    """The port the fleet's recorders register to is written into the inventory before
+    the service starts: it stays bound meanwhile (nothing else can take it), and the
+    service listens on exactly it, as its control file says."""
+    import socket
+
+    from vidaudit.gb28181.control import ControlFile
+
+    settings = Settings(data_dir=tmp_path / "data")
+    engine = make_engine(settings)
+    upgrade(engine)
+    path = tmp_path / "cameras.sim.yaml"
+    async with running_fleet(parse_scenario(SCENARIO), inventory_out=path) as fleet:
+        inventory = load_inventory(path)
+        assert inventory.gb28181 is not None
+        for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+            with socket.socket(socket.AF_INET, kind) as other, pytest.raises(OSError):
+                other.bind(("127.0.0.1", inventory.gb28181.port))
+        async with running_service(
+            settings, inventory, path, make_sessionmaker(engine), sip_sockets=fleet.gb_sip_sockets
+        ) as service:
+            assert service.port == inventory.gb28181.port
+            assert ControlFile.read(settings.gb_control_file).sip == inventory.gb28181.listen
+    engine.dispose()
+
+
 async def test_the_control_channel_refuses_a_wrong_token(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "data")
     engine = make_engine(settings)
