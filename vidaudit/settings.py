@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 from pydantic import Field
 from pydantic_settings import (
@@ -23,9 +23,26 @@ from vidaudit.notify.config import NotifySettings
 
 DEFAULT_SETTINGS_FILE = "vidaudit.toml"
 
+
+def settings_file() -> str:
+    """The settings file as named: ``VIDAUDIT_SETTINGS_FILE``, else ./vidaudit.toml (read
+    when present).  One place, so the file read and the file named in errors are the same."""
+    return os.environ.get("VIDAUDIT_SETTINGS_FILE", DEFAULT_SETTINGS_FILE)
+
+
 if TYPE_CHECKING:
     from vidaudit.devicehttp.settings import HttpSettings
     from vidaudit.onvif.settings import OnvifSettings
+
+
+class DeviceLimits(TypedDict):
+    """The limits the ONVIF and the vendor-API clients both take from the collector's."""
+
+    call_timeout_s: float
+    connect_timeout_s: float
+    device_deadline_s: float
+    max_response_bytes: int
+    max_connections: int
 
 
 class Settings(BaseSettings):
@@ -260,17 +277,23 @@ class Settings(BaseSettings):
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'vidaudit.db').resolve()}"
 
+    def device_limits(self) -> DeviceLimits:
+        """The collector's limits on one device, the same for every protocol's client."""
+        return DeviceLimits(
+            call_timeout_s=self.collector_call_timeout_s,
+            connect_timeout_s=self.collector_connect_timeout_s,
+            device_deadline_s=self.collector_device_deadline_s,
+            max_response_bytes=self.collector_max_response_bytes,
+            max_connections=max(self.collector_concurrency, 1),
+        )
+
     def onvif(self) -> OnvifSettings:
         """The collector's limits as the ONVIF client takes them."""
         # Imported here: importing the settings must not load zeep and aiohttp.
         from vidaudit.onvif.settings import OnvifSettings
 
         return OnvifSettings(
-            call_timeout_s=self.collector_call_timeout_s,
-            connect_timeout_s=self.collector_connect_timeout_s,
-            device_deadline_s=self.collector_device_deadline_s,
-            max_response_bytes=self.collector_max_response_bytes,
-            max_connections=max(self.collector_concurrency, 1),
+            **self.device_limits(),
             # RecordingStatus from the search already says whether each recording is
             # running; one GetRecordingJobState per job would double an NVR's calls.
             job_states=False,
@@ -281,13 +304,7 @@ class Settings(BaseSettings):
         # Imported here: importing the settings must not load aiohttp.
         from vidaudit.devicehttp.settings import HttpSettings
 
-        return HttpSettings(
-            call_timeout_s=self.collector_call_timeout_s,
-            connect_timeout_s=self.collector_connect_timeout_s,
-            device_deadline_s=self.collector_device_deadline_s,
-            max_response_bytes=self.collector_max_response_bytes,
-            max_connections=max(self.collector_concurrency, 1),
-        )
+        return HttpSettings(**self.device_limits())
 
     @classmethod
     def settings_customise_sources(
@@ -298,8 +315,7 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # The file is optional: VIDAUDIT_SETTINGS_FILE names it, else ./vidaudit.toml if present.
-        file = Path(os.environ.get("VIDAUDIT_SETTINGS_FILE", DEFAULT_SETTINGS_FILE))
+        file = Path(settings_file())
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         if file.is_file():
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=file))

@@ -180,17 +180,73 @@ def live_fleet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path
 
 
 @pytest.mark.timeout(180)
-def test_a_clip_pulled_and_played_in_chromium(
+def test_a_clip_pulled_in_chromium_keeps_what_the_reviewer_typed(
     live_fleet: Path, live_server: LiveServer, browser_page: Any
 ) -> None:
-    """In the browser: ask for a 6 s clip around the task's event, wait until the page
-    says it is kept, then play it: the video element loads the clip's length, starts,
-    and its time moves on while frames are shown."""
+    """The clip form posted and reloaded the page, so findings typed but not yet saved
+    were lost; it is sent by the page's script now, as frame pulls are: the clip appears
+    in the list (with its link, its evidence chip and the task's new status) and what the
+    reviewer typed is still there."""
     from playwright.sync_api import expect
 
     page, base, env = browser_page, live_server.url, live_server.env
     task_id, _event = targeted_task(env, live_fleet)
     log_in(page, base, "admin")
+    url = f"{base}/spot-checks/{task_id}"
+    page.goto(url)
+    expect(page.locator("#no-clips")).to_be_visible()
+    expect(page.locator("#task-status")).to_have_text("待调阅")
+    note = "柜台只有一名柜员,另一人离岗约两分钟"
+    page.check("input[name='verdict.two_staff'][value='fail']")
+    page.fill("#note-two_staff", note)
+    page.fill("#summary", "定向抽查:大额取款")
+    page.fill("#clips input[name=seconds]", "6")
+    page.click("#pull-clip")
+    # while it streams (about as long as the clip) the page says so
+    expect(page.locator("#clip-status")).to_contain_text("正在截取录像片段")
+    # vendor playback streams in real time: the pull takes about as long as the clip
+    clip_row = page.locator("#clips figure.rv-clip")
+    expect(clip_row).to_have_count(1, timeout=90_000)
+    expect(page.locator("#clip-status")).to_have_text("录像片段已截取并保存为证据。")
+    # the same page, not reloaded: nothing typed is lost
+    assert page.url == url
+    assert page.input_value("#note-two_staff") == note
+    assert page.input_value("#summary") == "定向抽查:大额取款"
+    assert page.is_checked("input[name='verdict.two_staff'][value='fail']")
+    with env.sessions() as db:
+        (clip,) = db.scalars(select(TaskClipRow).where(TaskClipRow.task_id == task_id)).all()
+        (entry,) = db.scalars(
+            select(RegisterEntryRow).where(RegisterEntryRow.action == "clip_pull")
+        ).all()
+    assert entry.actor == "admin" and entry.details["task_id"] == task_id
+    # listed as a reload would list it: video, download link, and a chip to attach it
+    sha = clip.evidence_sha256
+    expect(page.locator(f"#clip-{clip.id} video")).to_have_attribute(
+        "src", f"/review-evidence/{sha}"
+    )
+    expect(page.locator(f"#clip-{clip.id} a[download]")).to_have_attribute(
+        "href", f"/review-evidence/{sha}"
+    )
+    expect(page.locator(f"#item-two_staff input[value='{sha}']")).to_have_count(1)
+    expect(page.locator("#task-status")).to_have_text("已调阅")
+    expect(page.locator("#no-clips")).to_have_count(0)
+    page.screenshot(path=str(ARTIFACTS / "clip-kept-typing.png"), full_page=True)
+
+
+@pytest.mark.timeout(180)
+def test_a_clip_pulled_without_script_and_played_in_chromium(
+    live_fleet: Path, live_server: LiveServer, browser_page: Any
+) -> None:
+    """In the browser, with the page's scripts not loaded (the plain form post, as a
+    browser without script does it): ask for a 6 s clip around the task's event, wait
+    until the page comes back saying it is kept, then play it: the video element loads
+    the clip's length, starts, and its time moves on while frames are shown."""
+    from playwright.sync_api import expect
+
+    page, base, env = browser_page, live_server.url, live_server.env
+    task_id, _event = targeted_task(env, live_fleet)
+    log_in(page, base, "admin")
+    page.route("**/static/*.js", lambda route: route.abort())
     page.goto(f"{base}/spot-checks/{task_id}")
     expect(page.locator("#no-clips")).to_be_visible()
     page.fill("#clips input[name=seconds]", "6")

@@ -1,8 +1,9 @@
 """The spot-check task page as a reviewer works it (issue 15, problems 3-6 and 8):
 one review per task per reviewer unless reopened with a reason; a fail needs its frame;
 frames keep their labels when more are pulled; a step outside the task's window needs a
-stated reason and is registered as such; pulls answer the page's script in JSON (so what
-is typed stays on the page); seeing frames is registered once per login.
+stated reason and is registered as such; pulls of frames and of clips answer the page's
+script in JSON (so what is typed stays on the page); seeing frames is registered once per
+login.
 """
 
 from __future__ import annotations
@@ -25,9 +26,11 @@ from vidaudit.db.models import (
     RegisterEntryRow,
     ReviewRow,
     SpotCheckTaskRow,
+    TaskClipRow,
     TaskFrameRow,
 )
 from vidaudit.review.register import verify
+from vidaudit.web.deps import MAX_FORM_FIELD
 
 JSON = {"Accept": "application/json"}
 
@@ -165,4 +168,86 @@ def test_seeing_frames_is_registered_once_per_login(rweb: WebEnv) -> None:  # no
         seen = db.scalars(select(RegisterEntryRow).where(*views)).all()
         assert [e.actor for e in seen] == ["sec", "sec"]
         assert seen[0].details["task_id"] == task_id and seen[0].details["frames"] == 3
+        assert verify(db).ok
+
+
+def test_a_clip_pull_answers_the_pages_script_in_words_and_never_a_500(
+    rweb: WebEnv,  # noqa: F811
+) -> None:
+    """The clip form reloaded the page (losing findings being typed): it answers the
+    page's script in JSON as frame pulls do, each refusal a message in the reader's
+    language, and a browser without script still gets the page back."""
+    env = rweb
+    task_id = plan_task(env)
+    insert_frames(env, task_id)
+    with env.sessions() as db:
+        frame_ids = [
+            str(i)
+            for i in db.scalars(select(TaskFrameRow.id).where(TaskFrameRow.task_id == task_id))
+        ]
+    url = f"/spot-checks/{task_id}/clip"
+    pulls = (RegisterEntryRow.action == "clip_pull",)
+    with env.client() as anonymous:
+        # no session: JSON (not the login page) and nothing registered
+        answer = anonymous.post(url, data={"seconds": "10"}, headers=JSON)
+        assert answer.status_code == 401 and answer.json()["detail"] == "error.login_required"
+    with env.client_as("audit") as audit:  # an auditor reads, never pulls
+        refused = post(audit, url, {"seconds": "10"}, headers=JSON)
+        assert refused.status_code == 403 and refused.json()["detail"] == "error.forbidden"
+    with env.client_as("head2") as head2:  # another branch: D4 first, nothing registered
+        refused = post(head2, url, {"seconds": "10"}, headers=JSON)
+        assert refused.status_code == 403 and refused.json()["error"] == "not_approved"
+        assert refused.json()["message"] == "需经网点负责人同意"
+    with env.client_as("admin") as admin:
+        for form in (
+            {"seconds": "4"},
+            {"seconds": "61"},
+            {"seconds": "x"},
+            {"seconds": "1" * MAX_FORM_FIELD},
+            {"seconds": "1e9"},
+            {"seconds": "10", "frame_id": "987654"},  # no frame of this task
+            {"seconds": "10", "frame_id": "9223372036854775808"},
+            {"seconds": "10", "frame_id": "-1"},
+        ):
+            refused = post(admin, url, form, headers=JSON)
+            assert refused.status_code == 400, (form, refused.text)
+            assert refused.json() == {
+                "ok": False,
+                "error": "bad_clip",
+                "message": "录像片段长度须为 5–60 秒,并以本任务已调取的画面为中心。",
+            }, form
+        # oversize fields are refused before the handler, still as JSON
+        for form in (
+            {"seconds": "1" * (MAX_FORM_FIELD + 1)},
+            {"seconds": "10", "frame_id": "1" * (MAX_FORM_FIELD + 1)},
+        ):
+            refused = post(admin, url, form, headers=JSON)
+            assert 400 <= refused.status_code < 500 and "detail" in refused.json()
+        # in English for an English reader
+        english = post(admin, f"{url}?lang=en", {"seconds": "3"}, headers=JSON)
+        assert english.json()["message"].startswith("A clip is 5–60 seconds long")
+        assert count(env, RegisterEntryRow, *pulls) == 0
+        # the device is absent: registered, then a failure said in words (no URL, no 500)
+        failed = post(admin, url, {"seconds": "10", "frame_id": frame_ids[0]}, headers=JSON)
+        assert failed.status_code == 502, failed.text
+        assert failed.json()["ok"] is False and failed.json()["error"] == "unreachable"
+        assert failed.json()["message"] == "调阅失败:无法连接设备。"
+        english = post(admin, f"{url}?lang=en", {"seconds": "10"}, headers=JSON)
+        assert english.json()["message"] == "Pull failed: the device could not be reached."
+        assert count(env, RegisterEntryRow, *pulls) == 2
+        # without script: the page again, the same words, at the clips
+        plain = post(admin, url, {"seconds": "10"})
+        assert plain.status_code == 303
+        assert plain.headers["location"] == f"/spot-checks/{task_id}?error=unreachable#clips"
+        assert "调阅失败:无法连接设备。" in admin.get(plain.headers["location"]).text
+        plain = post(admin, url, {"seconds": "61"})
+        assert plain.headers["location"] == f"/spot-checks/{task_id}?error=bad_clip#clips"
+        page = admin.get(plain.headers["location"]).text
+        assert "录像片段长度须为 5–60 秒" in page
+        # the page's script sends every clip form (the event's and each frame's)
+        clip_forms = re.findall(r'<form [^>]*action="/spot-checks/\d+/clip"[^>]*>', page)
+        assert len(clip_forms) == 1 + len(frame_ids)
+        assert all(" data-partial " in form for form in clip_forms)
+    with env.sessions() as db:
+        assert db.scalars(select(TaskClipRow)).all() == []
         assert verify(db).ok

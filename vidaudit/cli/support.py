@@ -8,7 +8,6 @@ message, reported before anything is written.
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from vidaudit.inventory.load import SecretResolver
 from vidaudit.inventory.schema import Device, Inventory
 from vidaudit.inventory.sync import sync_inventory
 from vidaudit.review.register import signed_sessions
-from vidaudit.settings import DEFAULT_SETTINGS_FILE, Settings
+from vidaudit.settings import Settings, settings_file
 from vidaudit.web.i18n import Catalogue, Translator
 
 USAGE_ERROR = 2
@@ -45,7 +44,7 @@ def settings_or_exit() -> Settings:
     try:
         return Settings()
     except ValidationError as exc:
-        source = os.environ.get("VIDAUDIT_SETTINGS_FILE", DEFAULT_SETTINGS_FILE)
+        source = settings_file()
         for error in exc.errors():
             where = ".".join(str(part) for part in error["loc"] if "[" not in str(part))
             # the input is not echoed: it may be a secret someone wrote in by mistake

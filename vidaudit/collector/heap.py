@@ -36,3 +36,27 @@ def run_heap() -> Iterator[None]:
     finally:
         gc.set_threshold(*thresholds)
         gc.unfreeze()
+
+
+@contextmanager
+def worker_heap() -> Iterator[None]:
+    """The same policy for a worker process, which lives for many rounds: young
+    collections every ``YOUNG_THRESHOLD`` allocations for its life, and ``settle`` at
+    each new round freezes what has come to live long since (the inventory at first,
+    then the parsed WSDLs, the round's standing)."""
+    thresholds = gc.get_threshold()
+    gc.set_threshold(max(thresholds[0], YOUNG_THRESHOLD), *thresholds[1:])
+    settle()
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
+
+
+def settle() -> None:
+    """Collect what is garbage now, then freeze what survives.  Collecting first keeps
+    cycles that are already garbage out of the permanent generation; a frozen object
+    freed by reference counting later is freed as usual."""
+    gc.collect()
+    gc.freeze()

@@ -47,6 +47,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from vidaudit.collector.fleet import DeviceProbe, Prober, ProbeRequest, poll_device
+from vidaudit.collector.heap import settle, worker_heap
 from vidaudit.collector.identity import load_pins
 from vidaudit.collector.model import SettledChannel
 from vidaudit.collector.probe import dispatching_prober
@@ -394,6 +395,7 @@ class WorkerRuntime:
         if run_id not in self._standing:
             standing = await asyncio.to_thread(self._read_standing)
             self._standing = {run_id: standing}  # only the current round's are kept
+            settle()  # the round's standing lives as long as the round (collector/heap.py)
         return self._standing[run_id]
 
     def _prober(self, run_id: int) -> Prober:
@@ -443,16 +445,26 @@ class WorkerRuntime:
             turn = device_turn(session, run_id, device_id)
         return turn.pending, turn.deadline_at
 
-    async def poll(self, run_id: int, device_id: str, attempts: int) -> str:
-        extra = {"run_id": run_id, "device_id": device_id, "attempt": attempts + 1}
+    async def _turn_or_unavailable(
+        self, run_id: int, device_id: str
+    ) -> tuple[bool, dt.datetime | None]:
         try:
-            pending, deadline = await asyncio.to_thread(self._turn, run_id, device_id)
+            return await asyncio.to_thread(self._turn, run_id, device_id)
         except (DBAPIError, psycopg.Error, OSError) as exc:
             raise StorageUnavailable(exc.__class__.__name__) from exc
-        if not pending:
-            # stored by an earlier try of this job, or the round ended without it
-            logger.info("%s: not pending in round %d", device_id, run_id, extra=extra)
-            return "not pending"
+
+    async def poll(self, run_id: int, device_id: str, attempts: int) -> str:
+        extra = {"run_id": run_id, "device_id": device_id, "attempt": attempts + 1}
+        deadline: dt.datetime | None = None
+        if attempts:
+            # A retry (procrastinate counts a stalled job's return to the queue as one):
+            # an earlier try may have stored the device, or the round ended without it.
+            # A first try skips this read: its device is pending unless the round has
+            # ended, and then storing refuses it (record_devices claims pending rows only).
+            pending, deadline = await self._turn_or_unavailable(run_id, device_id)
+            if not pending:
+                logger.info("%s: not pending in round %d", device_id, run_id, extra=extra)
+                return "not pending"
         found = self._index.get(device_id)
         if found is None:
             raise DeviceNotHere(
@@ -479,6 +491,8 @@ class WorkerRuntime:
         )
         kind = probe.status.error_kind
         if kind in RETRY_KINDS and attempts + 1 < self.settings.collector_retry_attempts:
+            if not attempts:
+                _pending, deadline = await self._turn_or_unavailable(run_id, device_id)
             wait = self.settings.collector_retry_wait_s * 2**attempts
             latest_end = utcnow() + dt.timedelta(
                 seconds=wait + self.settings.collector_device_deadline_s
@@ -489,14 +503,21 @@ class WorkerRuntime:
         stored = await self.writer.submit(
             Reported((report, channels, utcnow()), run_id, self.name, attempts + 1)
         )
+        # not stored: an earlier try stored it, or the round ended (late) meanwhile
+        outcome = "stored" if stored else "not pending any more"
         logger.info(
             "%s: %s in round %d",
             device_id,
-            "stored" if stored else "already stored",
+            outcome,
             run_id,
-            extra={**extra, "action": "device_stored", "online": probe.status.online},
+            extra={
+                **extra,
+                "action": "device_stored",
+                "stored": stored,
+                "online": probe.status.online,
+            },
         )
-        return "stored" if stored else "already stored"
+        return outcome
 
 
 # -- keeping rounds going -------------------------------------------------------------
@@ -610,6 +631,21 @@ async def run_worker(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     resolver = SecretResolver(inventory, inventory_path)
+    # The inventory (tens of thousands of models) lives as long as the worker: out of
+    # the cyclic collector's way, as for one-process collect's run (collector/heap.py).
+    with worker_heap():
+        await _work(settings, inventory, resolver, sessions, queues, concurrency, stop)
+
+
+async def _work(
+    settings: Settings,
+    inventory: Inventory,
+    resolver: SecretResolver,
+    sessions: sessionmaker[Session],
+    queues: list[str] | None,
+    concurrency: int,
+    stop: asyncio.Event,
+) -> None:
     async with (
         OnvifPool(settings.onvif()) as pool,
         HttpPool(settings.device_http()) as http_pool,

@@ -17,6 +17,7 @@ import yaml
 from pydantic import SecretStr, ValidationError
 
 from vidaudit.errors import ConfigError
+from vidaudit.inventory import yaml_events
 from vidaudit.inventory.schema import (
     ENV_REFERENCE,
     Credentials,
@@ -132,7 +133,7 @@ def _duplicate_ids(data: Mapping[str, object]) -> list[Problem]:
 
 #: PyYAML's safe loader on libyaml where the wheel has it: a county's inventory of
 #: thousands of channels parses ~4x faster; same data and error marks as the pure one.
-_BASE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BASE_LOADER = yaml_events.BASE_LOADER
 
 
 class DuplicateKey(yaml.YAMLError):
@@ -188,10 +189,21 @@ def _credentials_in_urls(data: object, path: list[int | str]) -> list[Problem]:
     return []
 
 
+def read_yaml(text: str) -> Any:
+    """The document's data: built from the parser's events as they come (a provincial
+    inventory never exists twice, once as nodes and once as data; see yaml_events), and
+    by the strict classic loader whenever the document needs it (merge keys, tags, any
+    error, so every error reads as it always did)."""
+    try:
+        return yaml_events.load(text)
+    except yaml_events.Unsupported:
+        return yaml.load(text, Loader=_SAFE_LOADER)  # noqa: S506 -- a safe loader
+
+
 def parse_inventory(text: str, file: Path | str = "<inventory>") -> Inventory:
     """Validate inventory text; raise ``InventoryError`` naming every problem."""
     try:
-        data = yaml.load(text, Loader=_SAFE_LOADER)  # noqa: S506 -- a safe loader
+        data = read_yaml(text)
     except DuplicateKey as exc:
         duplicate = Problem(
             f"line {exc.second_line}",
@@ -204,6 +216,11 @@ def parse_inventory(text: str, file: Path | str = "<inventory>") -> Inventory:
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise InventoryError(file, [Problem(where, f"not valid YAML: {problem}")]) from None
+    except (ValueError, TypeError, AttributeError):
+        # PyYAML's constructors fail this way on a value its explicit tag cannot hold
+        # (``!!timestamp tomorrow`` raises AttributeError), without a position.
+        problem = Problem("", "not valid YAML: a value does not fit its explicit tag (!!...)")
+        raise InventoryError(file, [problem]) from None
     if not isinstance(data, dict):
         raise InventoryError(file, [Problem("", "expected a mapping with 'branches' at the top")])
     problems: list[Problem] = _credentials_in_urls(data, [])

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from vidaudit.db.models import BranchRow, ChannelRow, DeviceRow, InventorySyncRow
@@ -99,46 +101,66 @@ def _channel_values(inventory: Inventory, device: Device, channel: Channel) -> d
     }
 
 
+#: Rows compared per query: a provincial fleet's 50,000 channels are never all in memory
+#: at once, as values or as ORM rows.
+_CHUNK = 2_000
+
+
 def _apply(
     session: Session,
     model: type[InventoryRow],
     kind: str,
-    wanted: dict[str, dict[str, Any]],
+    wanted: Iterable[tuple[str, dict[str, Any]]],
     now: dt.datetime,
     report: SyncReport,
 ) -> None:
-    rows: list[InventoryRow] = list(session.scalars(select(model)))
-    existing = {row.id: row for row in rows}
-    added: list[dict[str, Any]] = []
-    for key, values in wanted.items():
-        row = existing.get(key)
-        label = f"{kind}:{key}"
-        if row is None:
-            added.append(
-                {"id": key, "first_seen_at": now, "updated_at": now, "retired_at": None, **values}
-            )
-            report.added.append(label)
-            continue
-        differs = [name for name, value in values.items() if getattr(row, name) != value]
-        if row.retired_at is not None:
-            row.retired_at = None
-            report.restored.append(label)
-        elif differs:
-            report.changed.append(f"{label} ({', '.join(differs)})")
-        else:
-            report.unchanged += 1
-        for name in differs:
-            setattr(row, name, values[name])
-        if differs:
-            row.updated_at = now
-    if added:
-        # One executemany: a new fleet brings thousands of channels at once.
-        session.execute(insert(model), added)
-    for key, row in existing.items():
-        if key not in wanted and getattr(row, "retired_at") is None:  # noqa: B009
-            row.retired_at = now
-            row.updated_at = now
-            report.retired.append(f"{kind}:{key}")
+    """Add, change, restore and retire ``model``'s rows to match ``wanted`` (produced
+    lazily), a chunk at a time: each chunk's rows are read by id, compared and written
+    before the next; written rows are no longer held (the session keeps clean rows
+    weakly), so memory does not grow with the fleet."""
+    seen: set[str] = set()
+    items = iter(wanted)
+    while chunk := list(itertools.islice(items, _CHUNK)):
+        ids = [key for key, _values in chunk]
+        seen.update(ids)
+        rows: list[InventoryRow] = list(session.scalars(select(model).where(model.id.in_(ids))))
+        existing = {row.id: row for row in rows}
+        added: list[dict[str, Any]] = []
+        for key, values in chunk:
+            row = existing.get(key)
+            label = f"{kind}:{key}"
+            if row is None:
+                added.append(
+                    {"id": key, "first_seen_at": now, "updated_at": now, "retired_at": None}
+                    | values
+                )
+                report.added.append(label)
+                continue
+            differs = [name for name, value in values.items() if getattr(row, name) != value]
+            if row.retired_at is not None:
+                row.retired_at = None
+                report.restored.append(label)
+            elif differs:
+                report.changed.append(f"{label} ({', '.join(differs)})")
+            else:
+                report.unchanged += 1
+            for name in differs:
+                setattr(row, name, values[name])
+            if differs:
+                row.updated_at = now
+        if added:
+            # One executemany: a new fleet brings thousands of channels at once.
+            session.execute(insert(model), added)
+        session.flush()
+    in_use = session.scalars(select(model.id).where(model.retired_at.is_(None)).order_by(model.id))
+    gone = [key for key in in_use if key not in seen]
+    for start in range(0, len(gone), _CHUNK):
+        session.execute(
+            update(model)
+            .where(model.id.in_(gone[start : start + _CHUNK]))
+            .values(retired_at=now, updated_at=now)
+        )
+    report.retired.extend(f"{kind}:{key}" for key in gone)
 
 
 def sync_inventory(
@@ -151,14 +173,12 @@ def sync_inventory(
 ) -> SyncReport:
     """Apply ``inventory`` to the database in the caller's transaction and log the sync."""
     report = SyncReport()
-    branches = {b.id: _branch_values(inventory, b) for b in inventory.branches}
-    devices = {d.id: _device_values(b, d) for b, d in inventory.devices()}
-    channels = {c.id: _channel_values(inventory, d, c) for _b, d, c in inventory.channels()}
+    branches = ((b.id, _branch_values(inventory, b)) for b in inventory.branches)
+    devices = ((d.id, _device_values(b, d)) for b, d in inventory.devices())
+    channels = ((c.id, _channel_values(inventory, d, c)) for _b, d, c in inventory.channels())
     # Parents first so foreign keys hold at every flush.
     _apply(session, BranchRow, "branch", branches, now, report)
-    session.flush()
     _apply(session, DeviceRow, "device", devices, now, report)
-    session.flush()
     _apply(session, ChannelRow, "channel", channels, now, report)
     session.add(
         InventorySyncRow(

@@ -33,10 +33,9 @@ from vidaudit.media.errors import MediaError
 from vidaudit.media.replay import pull_replay_units
 from vidaudit.onvif.errors import DeviceError
 from vidaudit.onvif.settings import OnvifSettings
-from vidaudit.review.register import Entry, append
 from vidaudit.sampler.gb_pull import pull_gb28181_units
 from vidaudit.sampler.gb_settings import GbPullSettings
-from vidaudit.sampler.pull import PullError, device_view, source_name, vendor_playback_url
+from vidaudit.sampler.pull import PullError, device_view, register_pull, vendor_playback_url
 
 #: a clip a reviewer may ask for: long enough to see what happened, short enough to pull
 #: on the spot (vendor playback streams in real time)
@@ -99,28 +98,16 @@ def check_range(start: dt.datetime, end: dt.datetime) -> None:
 
 
 def _register(sessions: sessionmaker[Session], request: ClipRequest, now: dt.datetime) -> int:
-    with sessions.begin() as session:
-        entry = append(
-            session,
-            Entry(
-                actor=request.actor,
-                actor_role=request.actor_role,
-                action="clip_pull",
-                reason=request.reason,
-                branch_id=request.branch.id,
-                channel_id=request.channel.id,
-                range_start=request.start,
-                range_end=request.end,
-                details={
-                    **request.purpose,
-                    "source": "file" if request.file else source_name(request.device),
-                    "task_id": request.task_id,
-                    "seconds": round((request.end - request.start).total_seconds(), 3),
-                },
-            ),
-            now,
-        )
-        return entry.seq
+    seconds = round((request.end - request.start).total_seconds(), 3)
+    return register_pull(
+        sessions,
+        request,
+        action="clip_pull",
+        start=request.start,
+        end=request.end,
+        details={"seconds": seconds},
+        now=now,
+    )
 
 
 async def _from_device(

@@ -18,7 +18,7 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
@@ -315,22 +315,57 @@ def source_name(device: Device) -> str:
     return "gb28181" if device.api is Api.GB28181 else device.playback.value
 
 
-def _register(sessions: sessionmaker[Session], request: PullRequest, now: dt.datetime) -> int:
+class FootageRequest(Protocol):
+    """What the register needs of a frame or clip pull (``PullRequest``, ``ClipRequest``)."""
+
+    @property
+    def branch(self) -> Branch: ...
+    @property
+    def device(self) -> Device: ...
+    @property
+    def channel(self) -> Channel: ...
+    @property
+    def reason(self) -> str: ...
+    @property
+    def actor(self) -> str: ...
+    @property
+    def actor_role(self) -> str: ...
+    @property
+    def file(self) -> Path | None: ...
+    @property
+    def task_id(self) -> int | None: ...
+    @property
+    def purpose(self) -> Mapping[str, Any]: ...
+
+
+def register_pull(
+    sessions: sessionmaker[Session],
+    request: FootageRequest,
+    *,
+    action: str,
+    start: dt.datetime,
+    end: dt.datetime,
+    details: Mapping[str, Any],
+    now: dt.datetime,
+) -> int:
+    """The register entry made before any footage is fetched (so a failed attempt is on the
+    register too): who, why, which channel and stretch, and where the footage comes from.
+    One place for frames and clips, so both kinds of pull are recorded alike."""
     with sessions.begin() as session:
         entry = append(
             session,
             Entry(
                 actor=request.actor,
                 actor_role=request.actor_role,
-                action="frame_pull",
+                action=action,
                 reason=request.reason,
                 branch_id=request.branch.id,
                 channel_id=request.channel.id,
-                range_start=min(request.instants),
-                range_end=max(request.instants),
+                range_start=start,
+                range_end=end,
                 details={
                     **request.purpose,
-                    "instants": [i.astimezone(dt.UTC).isoformat() for i in request.instants],
+                    **details,
                     "source": "file" if request.file else source_name(request.device),
                     "task_id": request.task_id,
                 },
@@ -338,6 +373,19 @@ def _register(sessions: sessionmaker[Session], request: PullRequest, now: dt.dat
             now,
         )
         return entry.seq
+
+
+def _register(sessions: sessionmaker[Session], request: PullRequest, now: dt.datetime) -> int:
+    instants = [i.astimezone(dt.UTC).isoformat() for i in request.instants]
+    return register_pull(
+        sessions,
+        request,
+        action="frame_pull",
+        start=min(request.instants),
+        end=max(request.instants),
+        details={"instants": instants},
+        now=now,
+    )
 
 
 def _store(

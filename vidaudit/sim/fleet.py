@@ -260,6 +260,12 @@ def _client_callback(dev: SimDevice) -> Any:
             dev.connections.add(task)
         try:
             await serve_connection(dev.on_connect, dev.respond, reader, writer)
+        except asyncio.CancelledError:
+            # The fleet is stopping and closes its open connections.  Ending quietly
+            # rather than re-raising: Python 3.11's start_server callback asks a
+            # cancelled handler task for its exception() and prints a traceback per
+            # open connection (hundreds on a large fleet's Ctrl-C); 3.12 checks first.
+            return
         finally:
             if task is not None:
                 dev.connections.discard(task)

@@ -11,8 +11,10 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 from collections.abc import Callable, Sequence
+from typing import Literal
 
 from fastapi.responses import Response
 
@@ -86,3 +88,22 @@ def download(data: bytes, name: str) -> Response:
     media_type = CSV_TYPE if name.endswith(".csv") else XLSX_TYPE
     headers = {"Content-Disposition": f'attachment; filename="{name}"'}
     return Response(data, media_type=media_type, headers=headers)
+
+
+def dated_export(
+    kind: Literal["csv", "xlsx"],
+    name: str,
+    headers: Sequence[str],
+    body: Rows,
+    now: dt.datetime,
+    *,
+    highlight: Callable[[Sequence[Cell]], bool] | None = None,
+) -> Response:
+    """A list page's export: ``name-YYYYMMDD.csv`` or ``.xlsx`` (a sheet called ``name``),
+    so the CSV and XLSX routes of a list differ only in ``kind``."""
+    data = (
+        to_csv(headers, body)
+        if kind == "csv"
+        else to_xlsx(headers, body, name, highlight=highlight)
+    )
+    return download(data, f"{name}-{now.strftime('%Y%m%d')}.{kind}")

@@ -1,17 +1,19 @@
-// Spot-check task page: pulling frames and stepping ±N s must not throw away the review
-// being typed.  Forms marked data-partial are sent with fetch(); the server answers JSON
-// (a message in the reader's words), then the frames section and the frame chips of the
-// review form are refreshed from the page while verdicts, notes and ticked frames stay.
+// Spot-check task page: pulling frames, stepping ±N s and pulling a clip must not throw
+// away the review being typed.  Forms marked data-partial (in the frames and the clips
+// sections) are sent with fetch(); the server answers JSON (a message in the reader's
+// words), then the frames and clips sections, the task's status and the evidence chips of
+// the review form are refreshed from the page while verdicts, notes and ticks stay.
 // Without script the same forms post normally and the page comes back (nothing typed yet
 // is lost then only if the reviewer pulls before typing, which the page's order suggests).
 (function () {
   "use strict";
-  var frames = document.getElementById("frames");
+  // the parts of the page a pull changes, by id; each section has its own status line
+  var SECTIONS = ["frames", "clips"];
   var review = document.getElementById("review-form");
-  if (!frames || !window.vidaudit) { return; }
+  if (!document.getElementById("frames") || !window.vidaudit) { return; }
 
-  function status(text, ok) {
-    var box = document.getElementById("pull-status");
+  function status(section, text, ok) {
+    var box = document.querySelector("#" + section + " [data-pull-status]");
     if (!box) { return; }
     box.textContent = text;
     box.className = ok ? "rv-msg ok" : "alert";
@@ -28,17 +30,19 @@
     return chosen;
   }
 
-  function refresh(message) {
+  function replaceById(page, id) {
+    var old = document.getElementById(id);
+    var fresh = page.getElementById(id);
+    if (old && fresh) { old.replaceWith(fresh); }
+  }
+
+  function refresh(section, message) {
     return window.fetch(window.location.pathname, { credentials: "same-origin" })
       .then(function (reply) { return reply.text(); })
       .then(function (html) {
         var page = new DOMParser().parseFromString(html, "text/html");
-        var fresh = page.getElementById("frames");
-        if (fresh) {
-          frames.replaceWith(fresh);
-          frames = fresh;
-          bind();
-        }
+        SECTIONS.concat(["task-status"]).forEach(function (id) { replaceById(page, id); });
+        bind();
         if (review) {
           var keep = ticked();
           review.querySelectorAll(".rv-attach[data-item]").forEach(function (box) {
@@ -51,23 +55,30 @@
             box.replaceChildren.apply(box, Array.prototype.slice.call(next.childNodes));
           });
         }
-        status(message, true);
+        status(section, message, true);
+      }, function () {
+        // pulled, but the page could not be fetched again: say so rather than pull twice
+        status(section, message, true);
       });
   }
 
-  function send(form, submitter) {
+  function send(section, form, submitter) {
     var body = new FormData(form);
     if (submitter && submitter.name) { body.append(submitter.name, submitter.value); }
     var buttons = form.querySelectorAll("button");
     buttons.forEach(function (b) { b.disabled = true; });
+    // a clip streams in real time: say it is on its way (the form carries the words)
+    if (form.hasAttribute("data-busy")) { status(section, form.getAttribute("data-busy"), true); }
     window.vidaudit.fetch(form.action, {
       method: "POST",
       body: body,
       headers: { Accept: "application/json" }
     }).then(function (reply) {
       return reply.json().then(function (answer) {
-        if (answer.ok) { return refresh(answer.message); }
-        status(answer.message, false);
+        // no message (a refusal the app answers for every route: session over, CSRF)
+        if (typeof answer.message !== "string") { throw new Error("no message"); }
+        if (answer.ok) { return refresh(section, answer.message); }
+        status(section, answer.message, false);
       });
     }).catch(function () {
       // not an answer we understand: let the browser do it the plain way
@@ -78,10 +89,14 @@
   }
 
   function bind() {
-    frames.querySelectorAll("form[data-partial]").forEach(function (form) {
-      form.addEventListener("submit", function (event) {
-        event.preventDefault();
-        send(form, event.submitter);
+    SECTIONS.forEach(function (section) {
+      var part = document.getElementById(section);
+      if (!part) { return; }
+      part.querySelectorAll("form[data-partial]").forEach(function (form) {
+        form.addEventListener("submit", function (event) {
+          event.preventDefault();
+          send(section, form, event.submitter);
+        });
       });
     });
   }

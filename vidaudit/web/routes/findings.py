@@ -11,12 +11,10 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, File, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-
-# openpyxl ships no type information and the project does not install types-openpyxl
 from sqlalchemy.orm import Session
 
 from vidaudit.accounts.roles import Permission, has_permission
@@ -44,11 +42,17 @@ from vidaudit.web.deps import (
     check_branch,
     require_permission,
 )
-from vidaudit.web.export import Cell, download, to_csv, to_xlsx
+from vidaudit.web.export import Cell, dated_export
 from vidaudit.web.i18n import DEFAULT_TIMEZONE, fmt_dt, localtime
 from vidaudit.web.state import web_state
 from vidaudit.web.templating import render
 from vidaudit.web.terms import item_name, status_text
+from vidaudit.web.views.casework import (
+    PhotoRefused,
+    case_page,
+    export_links,
+    store_photo,
+)
 from vidaudit.web.views.findings import (
     PAGE_LIMIT,
     STATUSES,
@@ -64,11 +68,8 @@ from vidaudit.web.views.review_common import (
     branch_zones,
     branches_in_scope,
     clean_text,
-    evidence_store,
     not_found,
-    query_flag,
     user_names,
-    with_query,
 )
 from vidaudit.web.views.spotchecks import clips_by_sha
 
@@ -90,9 +91,6 @@ ACTION_PERMISSIONS: dict[Action, frozenset[Permission]] = {
         {Permission.RECTIFY, Permission.VERIFY_RECTIFICATION, Permission.REVIEW}
     ),
 }
-#: a photo of the fix, not a video: a phone picture is a few MB
-MAX_UPLOAD_BYTES = 10 << 20
-_IMAGE_MAGIC = ((b"\xff\xd8\xff", "image/jpeg"), (b"\x89PNG\r\n\x1a\n", "image/png"))
 
 
 def may_act(user: UserRow, finding: FindingRow, action: Action) -> bool:
@@ -101,17 +99,19 @@ def may_act(user: UserRow, finding: FindingRow, action: Action) -> bool:
     return permitted and user.role in roles and Status(finding.status) in allowed_from
 
 
+def _filters(status: str = "active", branch: str = "", overdue: str = "") -> Filters:
+    return parse_filters(status, branch, overdue)
+
+
+#: the list's query string, the same for the page and both exports
+FindingFilters = Annotated[Filters, Depends(_filters)]
+
+
 @router.get("/findings", response_class=HTMLResponse)
 def findings_list(
-    request: Request,
-    db: SessionDep,
-    user: ViewUser,
-    status: str = "active",
-    branch: str = "",
-    overdue: str = "",
+    request: Request, db: SessionDep, user: ViewUser, filters: FindingFilters
 ) -> HTMLResponse:
     now = web_state(request).clock()
-    filters = parse_filters(status, branch, overdue)
     rows = findings_in_scope(db, user, filters, now)
     zones = branch_zones(db)
     return render(
@@ -127,8 +127,7 @@ def findings_list(
             "overdue": {f.id for f in rows if is_overdue(f, branch_today(f, zones, now))},
             "zones": zones,
             "limit": PAGE_LIMIT,
-            "csv_url": with_query("/findings.csv", filters.query()),
-            "xlsx_url": with_query("/findings.xlsx", filters.query()),
+            **export_links("/findings", filters.query()),
         },
     )
 
@@ -140,9 +139,9 @@ def findings_list(
 OVERDUE_COLUMN = 8
 
 
-def _export_rows(
-    request: Request, db: Session, user: UserRow, filters: Filters
-) -> tuple[list[str], list[list[Cell]]]:
+def _export(
+    kind: Literal["csv", "xlsx"], request: Request, db: Session, user: UserRow, filters: Filters
+) -> Response:
     state = web_state(request)
     now = state.clock()
     lang = getattr(request.state, "lang", "zh")
@@ -189,36 +188,23 @@ def _export_rows(
                 fmt_dt(f.updated_at, tz),
             ]
         )
-    return header, out
+    return dated_export(
+        kind, "findings", header, out, now, highlight=lambda row: bool(row[OVERDUE_COLUMN])
+    )
 
 
 @router.get("/findings.csv")
 def findings_csv(
-    request: Request,
-    db: SessionDep,
-    user: ReportUser,
-    status: str = "active",
-    branch: str = "",
-    overdue: str = "",
+    request: Request, db: SessionDep, user: ReportUser, filters: FindingFilters
 ) -> Response:
-    header, rows = _export_rows(request, db, user, parse_filters(status, branch, overdue))
-    stamp = web_state(request).clock().strftime("%Y%m%d")
-    return download(to_csv(header, rows), f"findings-{stamp}.csv")
+    return _export("csv", request, db, user, filters)
 
 
 @router.get("/findings.xlsx")
 def findings_xlsx(
-    request: Request,
-    db: SessionDep,
-    user: ReportUser,
-    status: str = "active",
-    branch: str = "",
-    overdue: str = "",
+    request: Request, db: SessionDep, user: ReportUser, filters: FindingFilters
 ) -> Response:
-    header, rows = _export_rows(request, db, user, parse_filters(status, branch, overdue))
-    stamp = web_state(request).clock().strftime("%Y%m%d")
-    data = to_xlsx(header, rows, "findings", highlight=lambda row: bool(row[OVERDUE_COLUMN]))
-    return download(data, f"findings-{stamp}.xlsx")
+    return _export("xlsx", request, db, user, filters)
 
 
 # --- one finding ------------------------------------------------------------------------
@@ -246,17 +232,15 @@ def _detail(
 ) -> HTMLResponse:
     now = web_state(request).clock()
     d = detail_of(db, finding)
-    tz = (d.branch.timezone if d.branch else None) or DEFAULT_TIMEZONE
+    common = case_page(request, d, error=error, form=form or ActionForm())
     return render(
         request,
         "finding_detail.html",
         {
+            **common,
             "finding": finding,
-            "branch": d.branch,
             "channel": d.channel,
             "review": d.review,
-            "tz": tz,
-            "events": d.events,
             "item": BY_CODE.get(finding.item_code),
             "people": user_names(
                 db,
@@ -266,12 +250,8 @@ def _detail(
                     d.review.reviewer_id if d.review else None,
                 ],
             ),
-            "overdue": is_overdue(finding, localtime(now, tz).date()),
+            "overdue": is_overdue(finding, localtime(now, common["tz"]).date()),
             "actions": {a.value: may_act(user, finding, a) for a in Action},
-            "candidates": d.candidates,
-            "error": error,
-            "form": form or ActionForm(),
-            "done": query_flag(request, "done"),
             "clip_shas": set(
                 clips_by_sha(
                     db,
@@ -296,10 +276,6 @@ def finding_detail(
     request: Request, db: SessionDep, user: ViewUser, finding_id: DbId
 ) -> HTMLResponse:
     return _detail(request, db, user, _load(db, user, finding_id))
-
-
-def _image_type(data: bytes) -> str | None:
-    return next((kind for magic, kind in _IMAGE_MAGIC if data.startswith(magic)), None)
 
 
 @router.post("/findings/{finding_id}", response_class=HTMLResponse)
@@ -354,28 +330,19 @@ def finding_change(
             )
     state = web_state(request)
     now = state.clock()
-    evidence_sha: str | None = None
-    data = evidence.file.read(MAX_UPLOAD_BYTES + 1) if evidence is not None else b""
-    if data:
-        media_type = _image_type(data)
-        if chosen is not Action.FIX or media_type is None or len(data) > MAX_UPLOAD_BYTES:
-            return _detail(
-                request,
-                db,
-                user,
-                finding,
-                error="findings.error_upload",
-                form=form,
-                status_code=400,
-            )
-        row = evidence_store(state).put(
+    try:
+        evidence_sha = store_photo(
+            state,
             db,
-            data,
-            media_type,
-            {"kind": "rectification", "finding": finding.id, "by": user.username},
-            now,
+            evidence,
+            allowed=chosen is Action.FIX,
+            details={"kind": "rectification", "finding": finding.id, "by": user.username},
+            now=now,
         )
-        evidence_sha = row.sha256
+    except PhotoRefused:
+        return _detail(
+            request, db, user, finding, error="findings.error_upload", form=form, status_code=400
+        )
     try:
         apply_change(
             db,

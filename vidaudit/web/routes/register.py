@@ -8,9 +8,9 @@ here (``POST /register/verify``).
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
@@ -19,7 +19,7 @@ from vidaudit.db.models import UserRow
 from vidaudit.evidence.store import EvidenceCheck
 from vidaudit.review.register import verify
 from vidaudit.web.deps import SessionDep, require_permission
-from vidaudit.web.export import download, to_csv, to_xlsx
+from vidaudit.web.export import Cell, dated_export
 from vidaudit.web.i18n import DEFAULT_TIMEZONE, fmt_dt
 from vidaudit.web.state import web_state
 from vidaudit.web.templating import render
@@ -78,26 +78,31 @@ def _page(
 RegisterUser = Annotated[UserRow, require_permission(Permission.VIEW_REGISTER)]
 
 
-@router.get("/register", response_class=HTMLResponse)
-def register_page(
-    request: Request,
-    db: SessionDep,
-    user: RegisterUser,
+def _filters(
     branch: str = "",
     channel: str = "",
     action: str = "",
     date_from: str = "",
     date_to: str = "",
     actor: str = "",
-    page: int = 1,
+) -> Filters:
+    return parse_filters(branch, channel, action, date_from, date_to, actor)
+
+
+#: the register's query string, the same for the page and both exports
+RegisterFilters = Annotated[Filters, Depends(_filters)]
+
+
+@router.get("/register", response_class=HTMLResponse)
+def register_page(
+    request: Request, db: SessionDep, user: RegisterUser, filters: RegisterFilters, page: int = 1
 ) -> HTMLResponse:
-    filters = parse_filters(branch, channel, action, date_from, date_to, actor)
     return _page(request, db, user, filters, page)
 
 
-def _export_rows(
-    request: Request, db: Session, user: UserRow, filters: Filters
-) -> tuple[list[str], list[list[str | int | None]]]:
+def _export(
+    kind: Literal["csv", "xlsx"], request: Request, db: Session, user: UserRow, filters: Filters
+) -> Response:
     t = web_state(request).catalogue.translator(request.state.lang)
     entries = export_entries(db, user, filters)
     said = say_entries(db, entries, t)
@@ -119,7 +124,7 @@ def _export_rows(
             "register.hash",
         )
     ]
-    rows: list[list[str | int | None]] = []
+    rows: list[list[Cell]] = []
     for e in entries:
         tz = zones.get(e.branch_id or "", DEFAULT_TIMEZONE)
         action = t(f"register.action_{e.action}") if e.action in KNOWN_ACTIONS else e.action
@@ -140,43 +145,21 @@ def _export_rows(
                 e.hash,
             ]
         )
-    return header, rows
+    return dated_export(kind, "register", header, rows, web_state(request).clock())
 
 
 @router.get("/register.csv")
 def register_csv(
-    request: Request,
-    db: SessionDep,
-    user: RegisterUser,
-    branch: str = "",
-    channel: str = "",
-    action: str = "",
-    date_from: str = "",
-    date_to: str = "",
-    actor: str = "",
+    request: Request, db: SessionDep, user: RegisterUser, filters: RegisterFilters
 ) -> Response:
-    filters = parse_filters(branch, channel, action, date_from, date_to, actor)
-    header, rows = _export_rows(request, db, user, filters)
-    stamp = web_state(request).clock().strftime("%Y%m%d")
-    return download(to_csv(header, rows), f"register-{stamp}.csv")
+    return _export("csv", request, db, user, filters)
 
 
 @router.get("/register.xlsx")
 def register_xlsx(
-    request: Request,
-    db: SessionDep,
-    user: RegisterUser,
-    branch: str = "",
-    channel: str = "",
-    action: str = "",
-    date_from: str = "",
-    date_to: str = "",
-    actor: str = "",
+    request: Request, db: SessionDep, user: RegisterUser, filters: RegisterFilters
 ) -> Response:
-    filters = parse_filters(branch, channel, action, date_from, date_to, actor)
-    header, rows = _export_rows(request, db, user, filters)
-    stamp = web_state(request).clock().strftime("%Y%m%d")
-    return download(to_xlsx(header, rows, "register"), f"register-{stamp}.xlsx")
+    return _export("xlsx", request, db, user, filters)
 
 
 @router.post("/register/verify", response_class=HTMLResponse)

@@ -8,12 +8,12 @@ are ``spotcheck_queue``).
 ``…/review``                submit the review (POST) -> ``/reviews/{id}``
 ``…/reopen``                reopen a reviewed task for another review, with a reason (POST)
 
-Pulls and steps answer JSON to the page's script (static/spotcheck.js), which puts the
-new frames in place without reloading, so verdicts and notes being typed are kept; a
-browser without script gets the page again.  Frames are labelled by their instant, which
-does not change when more are pulled.  A step outside the task's window needs a stated
-reason, registered with the pull.  Each reviewer reviews a task once unless it is
-reopened with a reason (on the register).
+Pulls, steps and clips answer JSON to the page's script (static/spotcheck.js), which
+puts the new frames or clip in place without reloading, so verdicts and notes being typed
+are kept; a browser without script gets the page again.  Frames are labelled by their
+instant, which does not change when more are pulled.  A step outside the task's window
+needs a stated reason, registered with the pull.  Each reviewer reviews a task once
+unless it is reopened with a reason (on the register).
 
 D4 comes first: before a frame is listed, served or pulled, ``footage_access`` says whether
 this person may see this channel over this range; if not, the page shows the approval
@@ -22,8 +22,9 @@ request form instead of the frames.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Annotated, Any
@@ -54,7 +55,7 @@ from vidaudit.sampler.pull import PullError
 from vidaudit.sampler.tasks import Puller, pull_task, pull_task_clip
 from vidaudit.web.deps import DbId, Forbidden, FormField, FormText, SessionDep, require_permission
 from vidaudit.web.errors import wants_json
-from vidaudit.web.i18n import zone
+from vidaudit.web.i18n import Translator, zone
 from vidaudit.web.state import web_state
 from vidaudit.web.templating import render
 from vidaudit.web.views.review_common import (
@@ -182,7 +183,7 @@ def _task_page(
             "done": query_flag(request, "done"),
             "error": query_flag(request, "error"),
             "pulled": request.query_params.get("n", ""),
-            "pull_message": pull_message_key,
+            "pull_message": partial(pull_message, t),
             "signed_ms": signed_ms,
             "check_names": lambda d: check_names(_failed_checks(d), t),
         },
@@ -240,6 +241,7 @@ def pull_message_key(error: str) -> str:
     """The catalogue key that says why a pull did not happen (page and JSON alike)."""
     special = {
         "bad_pull": "spotcheck.bad_pull",
+        "bad_clip": "clip.bad_request",
         "not_approved": "spotcheck.needs_approval",
         "outside_window": "spotcheck.outside_window",
     }
@@ -248,23 +250,95 @@ def pull_message_key(error: str) -> str:
     return f"spotcheck.pull_error_{error if error in PULL_ERRORS else 'other'}"
 
 
+def pull_message(t: Translator, error: str) -> str:
+    """Why a pull of frames or a clip did not happen, in the reader's words."""
+    return t(pull_message_key(error), low=MIN_SECONDS, high=MAX_SECONDS)
+
+
+#: what each kind of pull fills on the page: its section (the anchor a browser without
+#: script comes back to), the ``done`` flag of that redirect and the words said after it
+PULL_SECTIONS = {
+    "frames": ("pulled", "spotcheck.pulled"),
+    "clips": ("clip", "clip.pulled"),
+}
+
+
 def _pull_answer(
-    request: Request, task_id: int, *, error: str = "", n: int = 0, status: int = 200
+    request: Request,
+    task_id: int,
+    section: str,
+    *,
+    error: str = "",
+    n: int = 0,
+    status: int = 200,
 ) -> Response:
     """JSON for the page's script (the message in the reader's words), else a redirect
-    back to the frames for a browser without script."""
+    back to the section (frames or clips) for a browser without script."""
+    done, message_key = PULL_SECTIONS[section]
     if wants_json(request):
         t = web_state(request).catalogue.translator(request.state.lang)
         if error:
-            key = pull_message_key(error)
-            return JSONResponse({"ok": False, "error": error, "message": t(key)}, status)
-        return JSONResponse({"ok": True, "n": n, "message": t("spotcheck.pulled", n=n)})
+            answer = {"ok": False, "error": error, "message": pull_message(t, error)}
+            return JSONResponse(answer, status)
+        return JSONResponse({"ok": True, "n": n, "message": t(message_key, n=n)})
     back = f"/spot-checks/{task_id}"
     if error:
-        # refused for want of approval: back to the page's approval form, not the frames
-        anchor = "" if error == "not_approved" else "#frames"
+        # refused for want of approval: back to the page's approval form, not the section
+        anchor = "" if error == "not_approved" else f"#{section}"
         return RedirectResponse(f"{back}?error={error}{anchor}", status_code=303)
-    return RedirectResponse(f"{back}?done=pulled&n={n}#frames", status_code=303)
+    return RedirectResponse(f"{back}?done={done}&n={n}#{section}", status_code=303)
+
+
+def _puller(request: Request) -> Puller | None:
+    state = web_state(request)
+    if state.inventory is None:
+        return None
+    return Puller(
+        state.inventory,
+        state.sessions,
+        evidence_store(state),
+        SecretResolver(state.inventory, state.inventory_path),
+        state.settings.onvif(),
+        gb_pull_settings(state.settings, state.inventory),
+    )
+
+
+#: one pull of a task's footage once it is allowed: (puller, approval id) -> how many
+#: frames or clips it brought
+TaskPull = Callable[[Puller, int | None], Coroutine[Any, Any, int]]
+
+
+def _pull_footage(
+    request: Request,
+    db: Session,
+    user: UserRow,
+    tv: TaskView,
+    section: str,
+    span: tuple[dt.datetime, dt.datetime],
+    run: TaskPull,
+) -> Response:
+    """What frame and clip pulls share: D4 over ``span``, a puller, the pull in its own
+    transactions, and an answer in the reader's words whatever happens."""
+    task_id = tv.task.id
+    access = footage_access(db, user, tv.branch.id, tv.channel.id, *span)
+    if not access.allowed:
+        # Nothing is pulled or registered without the branch head's approval (D4).
+        return _pull_answer(request, task_id, section, error="not_approved", status=403)
+    puller = _puller(request)
+    if puller is None:
+        return _pull_answer(request, task_id, section, error="no_inventory", status=409)
+    approval_id = access.approval.id if access.approval is not None else None
+    # The pull registers itself and writes its footage in its own transactions; end ours
+    # so a SQLite reader snapshot cannot block them or go stale underneath us.
+    db.rollback()
+    try:
+        n = anyio.from_thread.run(run, puller, approval_id)
+    except (PullError, ConfigError) as exc:
+        # The message stays in the log: the page says what it means in the reader's words.
+        log.warning("pull of %s for task %s by %s failed: %s", section, task_id, user.username, exc)
+        kind = exc.kind if exc.kind in PULL_ERRORS else "other"
+        return _pull_answer(request, task_id, section, error=str(kind), status=502)
+    return _pull_answer(request, task_id, section, n=n)
 
 
 @router.post("/spot-checks/{task_id}/pull")
@@ -280,46 +354,32 @@ def pull(
     direction: FormField = "forward",
     reason: FormText = "",
 ) -> Response:
-    state = web_state(request)
     tv = load_task(db, task_id)
     instants = pull_instants(db, tv.task, mode, count, frame_id, step_s, direction)
     if not instants:
-        return _pull_answer(request, task_id, error="bad_pull", status=400)
+        return _pull_answer(request, task_id, "frames", error="bad_pull", status=400)
     outside = outside_window(tv.task, instants)
     why = clean_text(reason)
     if outside and not why:
         # Footage outside the task's window is another viewing: say why first (D4).
-        return _pull_answer(request, task_id, error="outside_window", status=400)
-    access = footage_access(db, user, tv.branch.id, tv.channel.id, min(instants), max(instants))
-    if not access.allowed:
-        # Nothing is pulled or registered without the branch head's approval (D4).
-        return _pull_answer(request, task_id, error="not_approved", status=403)
-    puller = _puller(request)
-    if puller is None:
-        return _pull_answer(request, task_id, error="no_inventory", status=409)
-    # The pull registers itself and writes its frames in its own transactions; end ours so
-    # a SQLite reader snapshot cannot block them or go stale underneath us.
-    db.rollback()
-    try:
-        outcome = anyio.from_thread.run(
-            partial(
-                pull_task,
-                puller,
-                tv.task,
-                instants,
-                actor=user.username,
-                actor_role=user.role,
-                now=state.clock(),
-                approval_id=access.approval.id if access.approval is not None else None,
-                outside_reason=why if outside else None,
-            )
+        return _pull_answer(request, task_id, "frames", error="outside_window", status=400)
+    now = web_state(request).clock()
+
+    async def run(puller: Puller, approval_id: int | None) -> int:
+        outcome = await pull_task(
+            puller,
+            tv.task,
+            instants,
+            actor=user.username,
+            actor_role=user.role,
+            now=now,
+            approval_id=approval_id,
+            outside_reason=why if outside else None,
         )
-    except (PullError, ConfigError) as exc:
-        # The message stays in the log: the page says what it means in the reader's words.
-        log.warning("pull for task %s by %s failed: %s", task_id, user.username, exc)
-        kind = exc.kind if exc.kind in PULL_ERRORS else "other"
-        return _pull_answer(request, task_id, error=str(kind), status=502)
-    return _pull_answer(request, task_id, n=len(outcome.frames))
+        return len(outcome.frames)
+
+    span = (min(instants), max(instants))
+    return _pull_footage(request, db, user, tv, "frames", span, run)
 
 
 @router.post("/spot-checks/{task_id}/reopen", response_class=HTMLResponse)
@@ -350,20 +410,6 @@ def reopen(
     return RedirectResponse(f"/spot-checks/{task_id}?done=reopened#review-form", 303)
 
 
-def _puller(request: Request) -> Puller | None:
-    state = web_state(request)
-    if state.inventory is None:
-        return None
-    return Puller(
-        state.inventory,
-        state.sessions,
-        evidence_store(state),
-        SecretResolver(state.inventory, state.inventory_path),
-        state.settings.onvif(),
-        gb_pull_settings(state.settings, state.inventory),
-    )
-
-
 @router.post("/spot-checks/{task_id}/clip")
 def pull_clip_of_task(
     request: Request,
@@ -373,40 +419,27 @@ def pull_clip_of_task(
     seconds: FormField = "20",
     frame_id: FormField = "",
 ) -> Response:
-    state = web_state(request)
     tv = load_task(db, task_id)
-    back = f"/spot-checks/{task_id}"
     wanted = clip_range(db, tv.task, frame_id, seconds)
     if wanted is None:
-        return RedirectResponse(f"{back}?error=bad_clip#clips", status_code=303)
+        return _pull_answer(request, task_id, "clips", error="bad_clip", status=400)
     start, end = wanted
-    access = footage_access(db, user, tv.branch.id, tv.channel.id, start, end)
-    if not access.allowed:
-        # Nothing is pulled or registered without the branch head's approval (D4).
-        return RedirectResponse(f"{back}?error=not_approved", status_code=303)
-    puller = _puller(request)
-    if puller is None:
-        return RedirectResponse(f"{back}?error=no_inventory#clips", status_code=303)
-    db.rollback()  # the pull writes in its own transactions (see ``pull``)
-    try:
-        anyio.from_thread.run(
-            partial(
-                pull_task_clip,
-                puller,
-                tv.task,
-                start,
-                end,
-                actor=user.username,
-                actor_role=user.role,
-                now=state.clock(),
-                approval_id=access.approval.id if access.approval is not None else None,
-            )
+    now = web_state(request).clock()
+
+    async def run(puller: Puller, approval_id: int | None) -> int:
+        await pull_task_clip(
+            puller,
+            tv.task,
+            start,
+            end,
+            actor=user.username,
+            actor_role=user.role,
+            now=now,
+            approval_id=approval_id,
         )
-    except (PullError, ConfigError) as exc:
-        log.warning("clip for task %s by %s failed: %s", task_id, user.username, exc)
-        kind = exc.kind if exc.kind in PULL_ERRORS else "other"
-        return RedirectResponse(f"{back}?error={kind}#clips", status_code=303)
-    return RedirectResponse(f"{back}?done=clip#clips", 303)
+        return 1
+
+    return _pull_footage(request, db, user, tv, "clips", wanted, run)
 
 
 def parse_review_form(

@@ -12,9 +12,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
@@ -30,19 +30,22 @@ from vidaudit.review.tickets import (
     may,
 )
 from vidaudit.web.deps import DbId, FormText, SessionDep, check_branch, require_permission
-from vidaudit.web.export import Cell, download, to_csv, to_xlsx
+from vidaudit.web.export import Cell, dated_export
 from vidaudit.web.i18n import DEFAULT_TIMEZONE, fmt_dt, zone
 from vidaudit.web.state import web_state
 from vidaudit.web.templating import render
+from vidaudit.web.views.casework import (
+    PhotoRefused,
+    case_page,
+    export_links,
+    store_photo,
+)
 from vidaudit.web.views.review_common import (
     branch_zones,
     branches_in_scope,
-    evidence_store,
     not_found,
-    query_flag,
     row_id,
     user_names,
-    with_query,
 )
 from vidaudit.web.views.tickets import (
     AGES,
@@ -67,29 +70,28 @@ HandleUser = Annotated[UserRow, require_permission(Permission.HANDLE_TICKETS)]
 #: due times people type: a year outside these is a slip of the keyboard, and year 1 in a
 #: zone east of UTC does not even convert to UTC
 DUE_YEARS = range(2000, 2200)
-#: a photo of the fault or the fix, not a video
-MAX_UPLOAD_BYTES = 10 << 20
-_IMAGE_MAGIC = ((b"\xff\xd8\xff", "image/jpeg"), (b"\x89PNG\r\n\x1a\n", "image/png"))
 
 
-def _filters(branch: str, rule: str, state: str, age: str, assignee: str, overdue: str) -> Filters:
-    return parse_filters(branch[:64], rule[:32], state[:16], age[:4], assignee[:12], overdue[:4])
-
-
-@router.get("/tickets", response_class=HTMLResponse)
-def ticket_list(
-    request: Request,
-    db: SessionDep,
-    user: ViewUser,
+def _filters(
     branch: str = "",
     rule: str = "",
     state: str = "active",
     age: str = "",
     assignee: str = "",
     overdue: str = "",
+) -> Filters:
+    return parse_filters(branch[:64], rule[:32], state[:16], age[:4], assignee[:12], overdue[:4])
+
+
+#: the list's query string, the same for the page and both exports
+TicketFilters = Annotated[Filters, Depends(_filters)]
+
+
+@router.get("/tickets", response_class=HTMLResponse)
+def ticket_list(
+    request: Request, db: SessionDep, user: ViewUser, filters: TicketFilters
 ) -> HTMLResponse:
     now = web_state(request).clock()
-    filters = _filters(branch, rule, state, age, assignee, overdue)
     rows = tickets_in_scope(db, user, filters, now)
     return render(
         request,
@@ -107,8 +109,7 @@ def ticket_list(
             "overdue": {t.id for t in rows if is_overdue(t, now)},
             "zones": branch_zones(db),
             "limit": PAGE_LIMIT,
-            "csv_url": with_query("/tickets.csv", filters.query()),
-            "xlsx_url": with_query("/tickets.xlsx", filters.query()),
+            **export_links("/tickets", filters.query()),
         },
     )
 
@@ -133,9 +134,9 @@ _COLUMNS = (
 OVERDUE_COLUMN = _COLUMNS.index("tickets.col_overdue")
 
 
-def _export_rows(
-    request: Request, db: Session, user: UserRow, filters: Filters
-) -> tuple[list[str], list[list[Cell]]]:
+def _export(
+    kind: Literal["csv", "xlsx"], request: Request, db: Session, user: UserRow, filters: Filters
+) -> Response:
     state = web_state(request)
     now = state.clock()
     t = state.catalogue.translator(getattr(request.state, "lang", "zh"))
@@ -164,44 +165,24 @@ def _export_rows(
                 ticket.close_reason or "",
             ]
         )
-    return [t(key) for key in _COLUMNS], out
+    header = [t(key) for key in _COLUMNS]
+    return dated_export(
+        kind, "tickets", header, out, now, highlight=lambda row: bool(row[OVERDUE_COLUMN])
+    )
 
 
 @router.get("/tickets.csv")
 def tickets_csv(
-    request: Request,
-    db: SessionDep,
-    user: ReportUser,
-    branch: str = "",
-    rule: str = "",
-    state: str = "active",
-    age: str = "",
-    assignee: str = "",
-    overdue: str = "",
+    request: Request, db: SessionDep, user: ReportUser, filters: TicketFilters
 ) -> Response:
-    filters = _filters(branch, rule, state, age, assignee, overdue)
-    header, rows = _export_rows(request, db, user, filters)
-    stamp = web_state(request).clock().strftime("%Y%m%d")
-    return download(to_csv(header, rows), f"tickets-{stamp}.csv")
+    return _export("csv", request, db, user, filters)
 
 
 @router.get("/tickets.xlsx")
 def tickets_xlsx(
-    request: Request,
-    db: SessionDep,
-    user: ReportUser,
-    branch: str = "",
-    rule: str = "",
-    state: str = "active",
-    age: str = "",
-    assignee: str = "",
-    overdue: str = "",
+    request: Request, db: SessionDep, user: ReportUser, filters: TicketFilters
 ) -> Response:
-    filters = _filters(branch, rule, state, age, assignee, overdue)
-    header, rows = _export_rows(request, db, user, filters)
-    stamp = web_state(request).clock().strftime("%Y%m%d")
-    data = to_xlsx(header, rows, "tickets", highlight=lambda row: bool(row[OVERDUE_COLUMN]))
-    return download(data, f"tickets-{stamp}.xlsx")
+    return _export("xlsx", request, db, user, filters)
 
 
 # --- one ticket -------------------------------------------------------------------------
@@ -237,16 +218,13 @@ def _page(
 ) -> HTMLResponse:
     now = web_state(request).clock()
     d = detail_of(db, ticket)
-    tz = (d.branch.timezone if d.branch else None) or DEFAULT_TIMEZONE
     return render(
         request,
         "ticket_detail.html",
         {
+            **case_page(request, d, error=error, form=form or ActionForm()),
             "ticket": ticket,
-            "branch": d.branch,
             "subject_name": d.subject_name,
-            "tz": tz,
-            "events": d.events,
             "people": user_names(
                 db,
                 [
@@ -259,10 +237,6 @@ def _page(
             ),
             "overdue": is_overdue(ticket, now),
             "actions": {a.value: may(user, ticket, a) for a in Action},
-            "candidates": d.candidates,
-            "error": error,
-            "form": form or ActionForm(),
-            "done": query_flag(request, "done"),
         },
         status_code=status_code,
     )
@@ -271,10 +245,6 @@ def _page(
 @router.get("/tickets/{ticket_id}", response_class=HTMLResponse)
 def ticket_page(request: Request, db: SessionDep, user: ViewUser, ticket_id: DbId) -> HTMLResponse:
     return _page(request, db, user, _load(db, user, ticket_id))
-
-
-def _image_type(data: bytes) -> str | None:
-    return next((kind for magic, kind in _IMAGE_MAGIC if data.startswith(magic)), None)
 
 
 def _due_at(text: str, tz: str) -> dt.datetime | None:
@@ -331,23 +301,17 @@ def ticket_action(
     person = row_id(assignee_id)
     state = web_state(request)
     now = state.clock()
-    evidence_sha: str | None = None
-    data = evidence.file.read(MAX_UPLOAD_BYTES + 1) if evidence is not None else b""
-    if data:
-        media_type = _image_type(data)
-        if chosen is not Action.EVIDENCE or media_type is None or len(data) > MAX_UPLOAD_BYTES:
-            return refused("upload")
-        evidence_sha = (
-            evidence_store(state)
-            .put(
-                db,
-                data,
-                media_type,
-                {"kind": "ticket", "ticket": ticket.id, "by": user.username},
-                now,
-            )
-            .sha256
+    try:
+        evidence_sha = store_photo(
+            state,
+            db,
+            evidence,
+            allowed=chosen is Action.EVIDENCE,
+            details={"kind": "ticket", "ticket": ticket.id, "by": user.username},
+            now=now,
         )
+    except PhotoRefused:
+        return refused("upload")
     try:
         apply_change(
             db,
