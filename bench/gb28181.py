@@ -42,6 +42,7 @@ import os
 import random
 import resource
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -184,9 +185,8 @@ def registrations_inventory(tmp: Path, count: int, port: int) -> Path:
 
 
 def free_port() -> int:
-    """A port free for UDP and TCP alike (SIPp and the service are told one)."""
-    import socket
-
+    """A port free for UDP and TCP alike, for SIPp's own end (SIPp cannot be told to pick
+    one: without ``-p`` it takes 5060); the service binds port 0 and says which it took."""
     for _ in range(50):
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
             udp.bind(("127.0.0.1", 0))
@@ -225,11 +225,10 @@ async def sipp_register(tmp: Path, count: int, port: int) -> asyncio.subprocess.
 
 
 async def measure_registrations(
-    tmp: Path, count: int, registered: Callable[[], int]
+    tmp: Path, count: int, port: int, registered: Callable[[], int]
 ) -> tuple[float, float, int]:
     """(seconds until ``count`` registered, CPU seconds of this process meanwhile, SIPp's
-    exit status); the platform listens on the port in ``tmp/port``."""
-    port = int((tmp / "port").read_text())
+    exit status); the platform listens on ``port``."""
     cpu0, wall0 = cpu_s(), time.perf_counter()
     sipp = await sipp_register(tmp, count, port)
     try:
@@ -249,32 +248,29 @@ async def measure_registrations(
 async def bench_registrations(count: int) -> None:
     with tempfile.TemporaryDirectory(prefix="vidaudit-bench-gb-") as name:
         tmp = Path(name)
-        port = free_port()
-        (tmp / "port").write_text(str(port))
-        path = registrations_inventory(tmp, count, port)
+        # port 0: the service binds a free one and says which (svc.port)
+        path = registrations_inventory(tmp, count, 0)
         inventory = load_inventory(path)
         settings = Settings(data_dir=tmp / "data", gb_messages_per_s=MESSAGES_PER_S)
         engine = make_engine(settings)
         upgrade(engine)
         async with running_service(settings, inventory, path, make_sessionmaker(engine)) as svc:
             wall, cpu, status = await measure_registrations(
-                tmp, count, lambda: len(svc.platform.registrations)
+                tmp, count, svc.port, lambda: len(svc.platform.registrations)
             )
             extra = svc.platform.endpoint.counters.received - 2 * count
         engine.dispose()
 
-        port = free_port()
-        (tmp / "port").write_text(str(port))
         # the baseline: no sink given, the platform keeps registrations in memory only
         memory = Platform(
             PlatformIdentity(PLATFORM_ID, DOMAIN, SecretStr(PASSWORD)),
             allowed_devices(inventory),
             limits=EndpointLimits(rate_per_s=MESSAGES_PER_S, burst=MESSAGES_PER_S * 4),
         )
-        await memory.start("127.0.0.1", port)
+        await memory.start("127.0.0.1", 0)
         try:
             base_wall, base_cpu, base_status = await measure_registrations(
-                tmp, count, lambda: len(memory.registrations)
+                tmp, count, memory.port, lambda: len(memory.registrations)
             )
             base_extra = memory.endpoint.counters.received - 2 * count
         finally:
@@ -334,7 +330,11 @@ def stop_sim(process: subprocess.Popen[str]) -> None:
 
 @contextlib.asynccontextmanager
 async def gb_service(
-    settings: Settings, inventory: Inventory, path: Path, truth: dict[str, Any]
+    settings: Settings,
+    inventory: Inventory,
+    path: Path,
+    truth: dict[str, Any],
+    sip_sockets: tuple[socket.socket, socket.socket] | None = None,
 ) -> AsyncIterator[GbService]:
     """The service, once every recorder that can register has (they retry every 2 s);
     the fleet's offline and wrong-password recorders never do (``truth.json``)."""
@@ -345,7 +345,9 @@ async def gb_service(
     }
     engine = make_engine(settings)
     try:
-        async with running_service(settings, inventory, path, make_sessionmaker(engine)) as svc:
+        async with running_service(
+            settings, inventory, path, make_sessionmaker(engine), sip_sockets=sip_sockets
+        ) as svc:
             await wait_until(
                 lambda: all(svc.platform.registration(i) for i in wanted), 120, "registered"
             )
@@ -450,7 +452,7 @@ async def bench_frames(count: int, rounds: int) -> None:
             now = dt.datetime.now(dt.UTC)
             with sessions.begin() as session:
                 sync_inventory(session, inventory, source="bench", text=path.read_text(), now=now)
-            async with gb_service(settings, inventory, path, fleet.truth):
+            async with gb_service(settings, inventory, path, fleet.truth, fleet.gb_sip_sockets):
                 rng = random.Random(7)
                 walls: dict[str, list[float]] = {"GB-C1": [], "ONVIF-C1": []}
                 worst: dict[str, float] = {"GB-C1": 0.0, "ONVIF-C1": 0.0}

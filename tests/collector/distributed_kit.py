@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -19,6 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.conftest import REPO
+from vidaudit.collector.queue import KEEP_EVERY_S, POOL_TIMEOUT_S, RECONNECT_EVERY_S
 from vidaudit.db.engine import make_engine, make_sessionmaker
 from vidaudit.db.migrate import upgrade
 from vidaudit.settings import Settings
@@ -38,6 +40,31 @@ WORKER_ENV = {
     "VIDAUDIT_WORKER_STALLED_AFTER_S": "4",
     "VIDAUDIT_LOG_LEVEL": "INFO",
 }
+
+
+def recovery_bound_s(devices: int, workers: int, concurrency: int) -> float:
+    """The longest a round of ``devices`` may still take once the database is back, from
+    the intervals the workers run with (``WORKER_ENV`` and the queue's own), not from a
+    guess at the machine's speed (which is why it holds on a loaded one):
+
+    - a worker's running jobs end (its graceful shutdown: the device deadline + 5 s);
+      a worker left waiting on its pool gives up after ``POOL_TIMEOUT_S``; it connects
+      again within ``RECONNECT_EVERY_S`` of the database answering;
+    - it then retries at once the jobs it had in hand, and a keeper finishes a complete
+      round within ``KEEP_EVERY_S``;
+    - a job whose write failed waits out its storage back-off (``DeviceRetry``: 2 s to
+      the power of its tries so far, at most the tries a device gets plus one);
+    - every device not reported yet is polled, ``workers * concurrency`` at a time: up
+      to ``collector_retry_attempts`` tries of ``collector_device_deadline_s`` each,
+      with the retry waits between (``collector_retry_wait_s``, doubling)."""
+    deadline = float(WORKER_ENV["VIDAUDIT_COLLECTOR_DEVICE_DEADLINE_S"])
+    tries = int(WORKER_ENV["VIDAUDIT_COLLECTOR_RETRY_ATTEMPTS"])
+    retry_wait = float(WORKER_ENV["VIDAUDIT_COLLECTOR_RETRY_WAIT_S"])
+    back = (deadline + 5) + POOL_TIMEOUT_S + RECONNECT_EVERY_S + KEEP_EVERY_S
+    storage = min(30.0, 2.0 ** (tries + 1))
+    per_device = tries * deadline + sum(retry_wait * 2**k for k in range(tries - 1))
+    waves = math.ceil(devices / (workers * concurrency))
+    return back + storage + waves * per_device + KEEP_EVERY_S
 
 
 def wait_until(condition: Callable[[], Any], timeout_s: float, what: str) -> Any:

@@ -1,6 +1,10 @@
 """A PostgreSQL server of a test's own, which the test may stop and start (the suite's
 shared server must not be restarted under the other tests).  Debian's binaries, as
-scripts/postgres.sh uses; run as the ``postgres`` user when the tests run as root."""
+scripts/postgres.sh uses; run as the ``postgres`` user when the tests run as root.
+
+It listens on a Unix socket in its own directory only, not on a TCP port: a port found
+free and bound by the server later (at every start, a restart included) may be taken
+in between by anything on the machine."""
 
 from __future__ import annotations
 
@@ -8,7 +12,6 @@ import contextlib
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
@@ -26,12 +29,6 @@ def _bin() -> Path:
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class ThrowawayCluster:
     """Under a directory of its own in the system's temp dir, not the test's ``tmp_path``:
     pytest's base temp dir is private to the user running the tests, and the server runs
@@ -41,8 +38,9 @@ class ThrowawayCluster:
         self.bin = _bin()
         self.dir = Path(tempfile.mkdtemp(prefix="vidaudit-pg-"))
         self.data = self.dir / "data"
-        self.port = _free_port()
-        self.url = f"postgresql+psycopg://vidaudit@127.0.0.1:{self.port}/vidaudit"
+        # the number only names the socket file (.s.PGSQL.5432), in a directory of its own
+        self.port = 5432
+        self.url = f"postgresql+psycopg://vidaudit@/vidaudit?host={self.dir}&port={self.port}"
 
     def _as_pg(self, *args: str) -> None:
         command = list(args)
@@ -51,7 +49,7 @@ class ThrowawayCluster:
         subprocess.run(command, check=True, capture_output=True, timeout=120)
 
     def _ctl(self, action: str) -> None:
-        options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.dir} -c fsync=off"
+        options = f"-c listen_addresses='' -p {self.port} -k {self.dir} -c fsync=off"
         self._as_pg(
             str(self.bin / "pg_ctl"),
             "-D",
@@ -94,7 +92,7 @@ class ThrowawayCluster:
         psql = [
             str(self.bin / "psql"),
             "-h",
-            "127.0.0.1",
+            str(self.dir),
             "-p",
             str(self.port),
             "-U",

@@ -137,7 +137,9 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
             parse_scenario(SCENARIO), inventory_out=path, truth_out=tmp / "truth.json"
         ) as fleet:
             inventory = load_inventory(path)
-            async with running_service(settings, inventory, path, sessions) as service:
+            async with running_service(
+                settings, inventory, path, sessions, sip_sockets=fleet.gb_sip_sockets
+            ) as service:
                 await registered(service, fleet)
                 result = await collect(settings, inventory, path, sessions)
         truth = json.loads((tmp / "truth.json").read_text(encoding="utf-8"))

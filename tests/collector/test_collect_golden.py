@@ -39,6 +39,7 @@ from vidaudit.gbservice.service import allowed_devices, running_service
 from vidaudit.inventory import load_inventory
 from vidaudit.settings import Settings
 from vidaudit.sim import GenerateSpec, Scenario, load_scenario, parse_scenario, running_fleet
+from vidaudit.sim.fleet import Fleet
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -94,7 +95,7 @@ FLEETS = {
 }
 
 
-async def _gb_service(stack: contextlib.AsyncExitStack, inventory: Path) -> None:
+async def _gb_service(stack: contextlib.AsyncExitStack, inventory: Path, fleet: Fleet) -> None:
     """The GB/T 28181 service beside the fleet when its inventory has recorders that
     register (the demo's FY004), every one of them registered before the run."""
     loaded = load_inventory(inventory)
@@ -104,7 +105,13 @@ async def _gb_service(stack: contextlib.AsyncExitStack, inventory: Path) -> None
     engine = make_engine(settings)
     stack.callback(engine.dispose)
     service = await stack.enter_async_context(
-        running_service(settings, loaded, inventory, make_sessionmaker(engine))
+        running_service(
+            settings,
+            loaded,
+            inventory,
+            make_sessionmaker(engine),
+            sip_sockets=fleet.gb_sip_sockets,
+        )
     )
     wanted = allowed_devices(loaded)
     async with asyncio.timeout(30):
@@ -128,10 +135,10 @@ def fleet_in_thread(tmp_path: Path) -> Iterator[object]:
             holder["stop"] = stop
             try:
                 async with (
-                    running_fleet(scenario, inventory_out=inventory),
+                    running_fleet(scenario, inventory_out=inventory) as fleet,
                     contextlib.AsyncExitStack() as stack,
                 ):
-                    await _gb_service(stack, inventory)
+                    await _gb_service(stack, inventory, fleet)
                     ready.set()
                     await stop.wait()
             except BaseException as exc:

@@ -3,7 +3,9 @@ simulated fleet in its own process (or thread, where the test watches the device
 
 - two workers share a round, and the round equals truth.json (and `collect`'s verdicts);
 - a worker killed with SIGKILL mid-round: every device is still reported, once;
-- PostgreSQL restarted mid-round: the round completes after it returns (own cluster);
+- PostgreSQL restarted mid-round: the round completes after it returns (own cluster),
+  within what the workers' settings promise (``recovery_bound_s``);
+- a job whose retry did not reach the database is retried once it does;
 - one device is never polled by two jobs at once, even across overlapping attempts;
 - finishing a round again changes nothing.
 """
@@ -22,7 +24,13 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.collector.distributed_kit import Cluster, SimFleet, sim_fleet, wait_until
+from tests.collector.distributed_kit import (
+    Cluster,
+    SimFleet,
+    recovery_bound_s,
+    sim_fleet,
+    wait_until,
+)
 from tests.collector.pg_cluster import ThrowawayCluster
 from tests.collector.test_identity import swapped
 from vidaudit.collector.queue import utcnow
@@ -231,9 +239,15 @@ def test_round_completes_after_postgresql_restarts(tmp_path: Path, faulty: SimFl
             )
             cluster.engine.dispose()
             server.restart()
+            # Bounded by what the workers' settings promise once PostgreSQL is back
+            # (``recovery_bound_s``), not by a figure that happened to pass.  Under load
+            # the restart outlasted the workers' pool waits and they reconnected: their
+            # new app no longer knew the task (every job failed), and a job whose end was
+            # lost stayed "doing" under a live worker.  Either way the round waited for
+            # its deadline -- the 150 s this test allowed, and timed out at.
             wait_until(
                 lambda: _status_or_none(cluster, run_id) == "completed",
-                150,
+                recovery_bound_s(len(faulty.truth["devices"]), workers=2, concurrency=4),
                 "the round to finish after the restart",
             )
             per_device = observations_per_device(cluster, run_id)
@@ -245,6 +259,70 @@ def test_round_completes_after_postgresql_restarts(tmp_path: Path, faulty: SimFl
             assert late == 0
         finally:
             cluster.close()
+
+
+#: procrastinate's function that writes a job's retry (``retry_job``) and its arguments.
+RETRY_JOB = "procrastinate_retry_job_v2"
+RETRY_JOB_ARGS = "(bigint, timestamp with time zone, integer, character varying, character varying)"
+#: For a while, a stand-in refuses every retry; it counts its refusals in a sequence
+#: (which, unlike a table, keeps counting when the refusal rolls back).
+REFUSE_RETRIES = (
+    "CREATE SEQUENCE vidaudit_test_refused",
+    f"ALTER FUNCTION {RETRY_JOB}{RETRY_JOB_ARGS} RENAME TO vidaudit_test_retry_job",
+    f"""CREATE FUNCTION {RETRY_JOB}{RETRY_JOB_ARGS} RETURNS void LANGUAGE plpgsql AS $$
+    BEGIN
+        PERFORM nextval('vidaudit_test_refused');
+        RAISE EXCEPTION 'the test refuses this retry';
+    END;
+    $$""",
+)
+TAKE_RETRIES = (
+    f"DROP FUNCTION {RETRY_JOB}{RETRY_JOB_ARGS}",
+    f"ALTER FUNCTION vidaudit_test_retry_job{RETRY_JOB_ARGS} RENAME TO {RETRY_JOB}",
+)
+
+
+def test_a_job_whose_retry_was_lost_is_retried_once_the_database_takes_it(
+    pg_url: str, tmp_path: Path, faulty: SimFleet
+) -> None:
+    """A device that timed out is tried again later: its job writes that retry as its
+    end.  If the write does not reach the database (in production: the connection breaks
+    as it is written, in a restart; here, for it to happen every time, the database
+    refuses it), the job stays "doing" under a worker that goes on beating, so no
+    stalled-worker recovery ever retries it, and the device stayed pending until the
+    round's deadline.  The worker must notice, register anew and have the job retried
+    as soon as the database takes the write: the round then completes, every device
+    reported once, well before its deadline."""
+    cluster = Cluster(pg_url, tmp_path, faulty.inventory)
+    try:
+        cluster.worker("--concurrency", "4")
+        cluster.wait_for_workers(1)
+        with cluster.engine.begin() as conn:
+            for statement in REFUSE_RETRIES:
+                conn.exec_driver_sql(statement)
+        opened = cluster.cli("schedule", "--once", "--format", "json")
+        assert opened.returncode == 0, opened.stderr
+        run_id = json.loads(opened.stdout)["run_id"]
+        wait_until(
+            lambda: cluster.scalar("SELECT is_called FROM vidaudit_test_refused"),
+            60,
+            "a job's retry to be refused",
+        )
+        with cluster.engine.begin() as conn:
+            for statement in TAKE_RETRIES:
+                conn.exec_driver_sql(statement)
+        wait_until(
+            lambda: cluster.round_status(run_id) == "completed",
+            recovery_bound_s(len(faulty.truth["devices"]), workers=1, concurrency=4),
+            "the round to finish once retries are written again",
+        )
+        per_device = observations_per_device(cluster, run_id)
+        assert per_device.keys() == faulty.truth["devices"].keys()
+        assert set(per_device.values()) == {1}
+        late = cluster.scalar("SELECT devices_late FROM collection_runs WHERE id = :r", r=run_id)
+        assert late == 0
+    finally:
+        cluster.close()
 
 
 def _status_or_none(cluster: Cluster, run_id: int) -> str | None:

@@ -94,7 +94,9 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
             async with running_fleet(scenario(), inventory_out=inventory, truth_out=truth) as fleet:
                 loaded = load_inventory(inventory)
                 sessions = make_sessionmaker(engine)
-                async with running_service(settings, loaded, inventory, sessions) as service:
+                async with running_service(
+                    settings, loaded, inventory, sessions, sip_sockets=fleet.gb_sip_sockets
+                ) as service:
                     expected = {
                         t["gb_id"]
                         for t in fleet.truth["devices"].values()

@@ -22,6 +22,7 @@ from vidaudit.collector.rounds import (
     queue_for,
     record_devices,
     round_progress,
+    rounds_to_finish,
 )
 from vidaudit.compliance.model import (
     ChannelEvidence,
@@ -182,6 +183,29 @@ def test_round_finishes_when_complete_and_finishing_again_changes_nothing(
         assert again is not None and again.changes == first.changes
     assert snapshot(sessions) == before
     assert before["runs"][0][1:6] == ("completed", T0 + dt.timedelta(seconds=6), 2, 3, 2)
+
+
+def test_a_complete_round_left_open_is_due_before_its_deadline(
+    world: tuple[sessionmaker[Session], Inventory],
+) -> None:
+    """The worker that stores a round's last device finishes it at once; if the database
+    goes away between the two, the keeper must still find the round then, not at its
+    deadline (five minutes here)."""
+    sessions, inventory = world
+    with sessions.begin() as s:
+        opened = open_round(s, inventory, T0, 300)
+    soon = T0 + dt.timedelta(seconds=5)
+    report(sessions, opened.run_id, judged("B1-NVR", ["B1-C1", "B1-C2"]))
+    with sessions() as s:
+        assert rounds_to_finish(s, soon) == [], "one device pending, deadline ahead"
+        assert rounds_to_finish(s, T0 + dt.timedelta(seconds=300)) == [opened.run_id]
+    report(sessions, opened.run_id, judged("B1-CAM", ["B1-C9"]))  # its finish "lost"
+    with sessions() as s:
+        assert rounds_to_finish(s, soon) == [opened.run_id]
+    with sessions.begin() as s:
+        assert finish_round(s, opened.run_id, soon) is not None
+    with sessions() as s:
+        assert rounds_to_finish(s, soon) == []
 
 
 def test_late_devices_open_and_close_nothing_and_their_reports_are_dropped(

@@ -6,7 +6,9 @@ import socket
 
 
 def free_port() -> int:
-    """A port free for both UDP and TCP right now (SIPp cannot be told to pick one)."""
+    """A port free for both UDP and TCP right now, for SIPp's own end: SIPp cannot be
+    told to pick one (without ``-p``, or with ``-p 0``, it takes 5060).  Our service is
+    never given one of these: it binds port 0 and names the port it took."""
     for _ in range(50):
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
             udp.bind(("127.0.0.1", 0))

@@ -33,7 +33,7 @@ from tests.gb28181.conftest import (
 from tests.gb28181.sipp_support import free_port
 from vidaudit.db.engine import make_engine, make_sessionmaker
 from vidaudit.db.migrate import upgrade
-from vidaudit.gb28181.control import ControlClient
+from vidaudit.gb28181.control import ControlClient, ControlFile
 from vidaudit.gbservice.store import load_registrations
 from vidaudit.settings import Settings
 
@@ -118,14 +118,15 @@ class GbServe:
 
 @pytest.fixture
 async def gb_serve(tmp_path: Path) -> AsyncIterator[GbServe]:
-    """``vidaudit gb serve`` on a free loopback port, with SIPp's IDs in its inventory."""
-    port = free_port()
+    """``vidaudit gb serve`` on a loopback port it picks itself (listen port 0: a port
+    found free here and bound there later could be taken in between), named in its
+    control file; SIPp's IDs in its inventory."""
     inventory = {
         "env_file": "gb.env",
         "gb28181": {
             "id": PLATFORM_ID,
             "domain": DOMAIN,
-            "listen": f"127.0.0.1:{port}",
+            "listen": "127.0.0.1:0",
             "password": "${VIDAUDIT_GB_PASSWORD}",
         },
         "branches": [
@@ -165,7 +166,10 @@ async def gb_serve(tmp_path: Path) -> AsyncIterator[GbServe]:
     try:
         await wait_for(lambda: settings.gb_control_file.exists() or process.returncode, 30)
         assert process.returncode is None, "vidaudit gb serve exited early"
-        yield GbServe(port, settings, process)
+        sip = ControlFile.read(settings.gb_control_file).sip
+        host, _, port = sip.rpartition(":")
+        assert host == "127.0.0.1" and int(port) > 0, sip
+        yield GbServe(int(port), settings, process)
     finally:
         if process.returncode is None:
             process.send_signal(signal.SIGTERM)

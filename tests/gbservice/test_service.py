@@ -50,11 +50,15 @@ async def test_registrations_survive_the_services_restart(db_url: str, tmp_path:
         inventory = load_inventory(path)
         recorder = fleet.gb_recorders["S1-NVR1"]
         gb_id = recorder.ident.device_id
-        async with running_service(settings, inventory, path, sessions) as service:
+        async with running_service(
+            settings, inventory, path, sessions, sip_sockets=fleet.gb_sip_sockets
+        ) as service:
             await wait_for(lambda: service.platform.registration(gb_id) is not None)
             await wait_for(lambda: len(load_registrations(sessions())) == 1)
         assert not settings.gb_control_file.exists(), "the control file goes with the service"
-        async with running_service(settings, inventory, path, sessions) as service:
+        async with running_service(
+            settings, inventory, path, sessions, sip_sockets=fleet.gb_sip_sockets
+        ) as service:
             # known at once, from the database: the recorder did not register again
             assert service.platform.registration(gb_id) is not None
             assert recorder.counters.registers == 1
@@ -67,14 +71,44 @@ async def test_registrations_survive_the_services_restart(db_url: str, tmp_path:
     engine.dispose()
 
 
+async def test_the_fleets_platform_port_is_held_until_the_service_listens_on_it(
+    tmp_path: Path,
+) -> None:
+    """The port the fleet's recorders register to is written into the inventory before
+    the service starts: it stays bound meanwhile (nothing else can take it), and the
+    service listens on exactly it, as its control file says."""
+    import socket
+
+    from vidaudit.gb28181.control import ControlFile
+
+    settings = Settings(data_dir=tmp_path / "data")
+    engine = make_engine(settings)
+    upgrade(engine)
+    path = tmp_path / "cameras.sim.yaml"
+    async with running_fleet(parse_scenario(SCENARIO), inventory_out=path) as fleet:
+        inventory = load_inventory(path)
+        assert inventory.gb28181 is not None
+        for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+            with socket.socket(socket.AF_INET, kind) as other, pytest.raises(OSError):
+                other.bind(("127.0.0.1", inventory.gb28181.port))
+        async with running_service(
+            settings, inventory, path, make_sessionmaker(engine), sip_sockets=fleet.gb_sip_sockets
+        ) as service:
+            assert service.port == inventory.gb28181.port
+            assert ControlFile.read(settings.gb_control_file).sip == inventory.gb28181.listen
+    engine.dispose()
+
+
 async def test_the_control_channel_refuses_a_wrong_token(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "data")
     engine = make_engine(settings)
     upgrade(engine)
     path = tmp_path / "cameras.sim.yaml"
-    async with running_fleet(parse_scenario(SCENARIO), inventory_out=path):
+    async with running_fleet(parse_scenario(SCENARIO), inventory_out=path) as fleet:
         inventory = load_inventory(path)
-        async with running_service(settings, inventory, path, make_sessionmaker(engine)):
+        async with running_service(
+            settings, inventory, path, make_sessionmaker(engine), sip_sockets=fleet.gb_sip_sockets
+        ):
             control = json.loads(settings.gb_control_file.read_text(encoding="utf-8"))
             assert settings.gb_control_file.stat().st_mode & 0o077 == 0  # only its user
             async with aiohttp.ClientSession() as http:
@@ -117,18 +151,16 @@ async def test_vidaudit_serve_runs_the_sip_service_beside_the_web_view(tmp_path:
 
     import yaml
 
-    from tests.gb28181.sipp_support import free_port
+    from vidaudit.gb28181.control import ControlFile
 
-    sip_port = free_port()
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        web_port = probe.getsockname()[1]
+    # Port 0 for both: each server binds a free port itself and says which (the SIP
+    # service in its control file); a port found free here could be taken before then.
     inventory = {
         "env_file": "gb.env",
         "gb28181": {
             "id": "34020000002000000001",
             "domain": "3402000000",
-            "listen": f"127.0.0.1:{sip_port}",
+            "listen": "127.0.0.1:0",
             "password": "${VIDAUDIT_GB_PASSWORD}",
         },
         "branches": [
@@ -162,12 +194,13 @@ async def test_vidaudit_serve_runs_the_sip_service_beside_the_web_view(tmp_path:
         "VIDAUDIT_INVENTORY": str(path),
     }
     process = await asyncio.create_subprocess_exec(
-        str(Path(sys.executable).parent / "vidaudit"), "serve", "--port", str(web_port),
+        str(Path(sys.executable).parent / "vidaudit"), "serve", "--port", "0",
         env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
     try:
         await wait_for(lambda: settings.gb_control_file.exists() or process.returncode, 30)
         assert process.returncode is None
+        sip_port = int(ControlFile.read(settings.gb_control_file).sip.rpartition(":")[2])
         async with ControlClient.open(settings.gb_control_file) as client:
             assert await client.registrations() == {}
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sip:

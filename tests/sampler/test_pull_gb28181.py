@@ -121,7 +121,9 @@ async def lab(tmp_path: Path) -> AsyncIterator[Lab]:
             sync_inventory(s, inventory, source="t", text=path.read_text("utf-8"), now=now)
         gb = gb_pull_settings(settings, inventory)
         assert gb is not None
-        async with running_service(settings, inventory, path, sessions) as service:
+        async with running_service(
+            settings, inventory, path, sessions, sip_sockets=fleet.gb_sip_sockets
+        ) as service:
             ids = [r.ident.device_id for r in fleet.gb_recorders.values()]
             await wait_for(lambda: all(service.platform.registration(i) for i in ids))
             yield Lab(fleet, service, inventory, path, settings, sessions, gb, now)

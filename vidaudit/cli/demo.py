@@ -217,7 +217,13 @@ async def run_demo(
         async with contextlib.AsyncExitStack() as stack:
             if inventory.gb28181 is not None:
                 service = await stack.enter_async_context(
-                    running_service(settings, inventory, inventory_path, sessions)
+                    running_service(
+                        settings,
+                        inventory,
+                        inventory_path,
+                        sessions,
+                        sip_sockets=fleet.gb_sip_sockets,
+                    )
                 )
                 registered = await _await_registrations(service, inventory)
                 console.print(

@@ -29,7 +29,7 @@ async def _serve(settings: Settings, path: Path, inventory: Inventory) -> None:
     async with running_service(settings, inventory, path, sessions) as service:
         typer.echo(
             f"vidaudit gb serve: platform {service.platform.identity.id} on "
-            f"{inventory.gb28181.listen if inventory.gb28181 else '?'} (UDP and TCP); "
+            f"{service.platform.listen} (UDP and TCP); "
             "Ctrl-C stops it"
         )
         await stop.wait()

@@ -15,7 +15,9 @@ retries, locks; nothing else to operate).
   ``pending -> reported`` change commits with its observations (``rounds.record_devices``),
   so a job retried after its worker was killed stores nothing twice.
 - A killed worker stops sending heartbeats; any worker or scheduler retries its jobs
-  once it has been silent for ``worker_stalled_after_s`` (``keep_rounds``).
+  once it has been silent for ``worker_stalled_after_s`` (``keep_rounds``).  A worker
+  that only lost the database retries its own jobs as soon as it is back
+  (``WorkerLedger``).
 - Rounds finish when complete, or at their deadline with the rest late, by whoever sees
   it first; finishing is idempotent (``rounds.finish_round``).
 """
@@ -35,9 +37,10 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from procrastinate import App, Blueprint, JobContext, PsycopgConnector, RetryDecision
+from procrastinate import App, JobContext, PsycopgConnector, RetryDecision
 from procrastinate import exceptions as pexc
-from procrastinate.jobs import Job
+from procrastinate.jobs import Job, Status
+from procrastinate.manager import JobManager
 from procrastinate.retry import BaseRetryStrategy
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
@@ -54,9 +57,9 @@ from vidaudit.collector.rounds import (
     OpenedRound,
     Reported,
     device_turn,
-    expired_rounds,
     finish_round,
     record_devices,
+    rounds_to_finish,
 )
 from vidaudit.collector.run import gb_service
 from vidaudit.collector.settled import load_settled
@@ -79,8 +82,16 @@ TASK_NAME = f"{NAMESPACE}:poll_device"
 #: A device that answered nothing is tried again; any other answer is the answer.
 RETRY_KINDS = frozenset({ErrorKind.TIMEOUT, ErrorKind.UNREACHABLE})
 #: How often a keeper (every worker, every waiting scheduler) looks for stalled jobs and
-#: rounds past their deadline.
+#: rounds to finish.
 KEEP_EVERY_S = 2.0
+#: A worker that lost the database tries to connect again this often: a refused
+#: connection costs PostgreSQL nothing, and the worker is back within this long of it.
+RECONNECT_EVERY_S = 1.0
+#: Longest wait for a connection from the job queue's pool.  While the database is
+#: down the pool's own tries grow apart (1, 2, 4, 8 s ...), so a worker waiting on it
+#: could come back long after the database; past this it counts the database as gone
+#: and reconnects (``RECONNECT_EVERY_S``).  Queue queries take milliseconds.
+POOL_TIMEOUT_S = 10.0
 
 
 def utcnow() -> dt.datetime:
@@ -105,8 +116,6 @@ def queue_conninfo(settings: Settings) -> str:
 
 
 # -- the job --------------------------------------------------------------------------
-
-jobs = Blueprint()
 
 
 class DeviceUnanswered(Exception):
@@ -141,22 +150,94 @@ class DeviceRetry(BaseRetryStrategy):
         return None
 
 
-@jobs.task(name="poll_device", pass_context=True, retry=DeviceRetry())
 async def poll_device_job(context: JobContext, run_id: int, device_id: str) -> str:
     runtime: WorkerRuntime = context.additional_context["runtime"]
     return await runtime.poll(run_id, device_id, context.job.attempts)
 
 
-def make_app(settings: Settings, pool_size: int = 4) -> App:
+def make_app(settings: Settings, pool_size: int = 4, ledger: WorkerLedger | None = None) -> App:
+    """The job queue app; a worker's (``ledger`` given) keeps account of what it must
+    put right once the database is back (``WorkerLedger``)."""
     connector = PsycopgConnector(
         conninfo=queue_conninfo(settings),
         min_size=1,
         max_size=max(2, pool_size),
+        timeout=POOL_TIMEOUT_S,
         kwargs={"connect_timeout": 10, "application_name": "vidaudit"},
     )
     app = App(connector=connector)
-    app.add_tasks_from(jobs, namespace=NAMESPACE)
+    if ledger is not None:
+        app.job_manager = _LedgerJobManager(connector, ledger)
+    # Registered on each app itself, not through a module-level Blueprint: adding a
+    # blueprint to an app renames its tasks in place, so a worker's second app (after
+    # it reconnected) knew only "collector:collector:poll_device" and failed every job
+    # as an unknown task -- its round then waited for its deadline.
+    app.task(name=TASK_NAME, pass_context=True, retry=DeviceRetry())(poll_device_job)
     return app
+
+
+@dataclass
+class WorkerLedger:
+    """What one worker process must put right once the database is back, across its
+    reconnections (each opens a new app and registers a new procrastinate worker).
+
+    procrastinate marks a job ``doing`` under the worker that took it, and only a
+    worker silent for ``worker_stalled_after_s`` gives its jobs back.  Two ways a job
+    could wait far longer than that for a database that is back already:
+
+    - its outcome (done, or try again later) did not reach the database, while its
+      worker went on beating: nothing would ever retry it -- its round waited for its
+      deadline.  ``lost`` is set; the worker then stops and reconnects.
+    - the worker lost the database and registered anew: its earlier registration,
+      whose jobs nothing runs any more, waits to be noticed as silent.
+
+    On reconnecting, the worker removes its earlier registrations (``registered``):
+    their jobs are left without a worker, which procrastinate counts as stalled at
+    once, and the keeper retries them in the same breath (``give_back_jobs``)."""
+
+    #: procrastinate worker ids this process registered and has not unregistered
+    registered: set[int] = field(default_factory=set)
+    lost: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class _LedgerJobManager(JobManager):
+    """procrastinate's job manager, keeping a worker process's ``WorkerLedger``."""
+
+    def __init__(self, connector: PsycopgConnector, ledger: WorkerLedger) -> None:
+        super().__init__(connector)
+        self.ledger = ledger
+
+    async def register_worker(self) -> int:
+        worker_id = await super().register_worker()
+        self.ledger.registered.add(worker_id)
+        return worker_id
+
+    async def unregister_worker(self, worker_id: int) -> None:
+        await super().unregister_worker(worker_id)
+        self.ledger.registered.discard(worker_id)
+
+    # The worker writes a job's outcome through these two (the keeper does not: it
+    # retries by id), so a failure here is always a job left ``doing`` by its worker.
+    async def finish_job(self, job: Job, status: Status, delete_job: bool) -> None:
+        try:
+            await super().finish_job(job, status, delete_job)
+        except BaseException:
+            self.ledger.lost.set()
+            raise
+
+    async def retry_job(
+        self,
+        job: Job,
+        retry_at: dt.datetime | None = None,
+        priority: int | None = None,
+        queue: str | None = None,
+        lock: str | None = None,
+    ) -> None:
+        try:
+            await super().retry_job(job, retry_at, priority, queue, lock)
+        except BaseException:
+            self.ledger.lost.set()
+            raise
 
 
 def device_job(run_id: int, device_id: str, queue: str) -> Job:
@@ -257,7 +338,7 @@ class BatchWriter:
             try:
                 finished = await asyncio.to_thread(self._finish_if_complete, run_id)
             except (DBAPIError, psycopg.Error, OSError):
-                continue  # the keeper finishes it once the database is back
+                continue  # the keeper finishes it once the database is back (rounds_to_finish)
             if finished is not None and self._on_finished is not None:
                 await self._on_finished(run_id, finished)
 
@@ -446,8 +527,9 @@ async def recover_stalled(app: App, stalled_after_s: float) -> int:
     """Jobs of workers silent for ``stalled_after_s`` go back to the queue."""
     count = 0
     for job in await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=stalled_after_s):
+        assert job.id is not None
         try:
-            await app.job_manager.retry_job(job)
+            await app.job_manager.retry_job_by_id_async(job.id, retry_at=utcnow())
         except pexc.ConnectorException:
             continue  # another keeper retried it first
         count += 1
@@ -466,11 +548,11 @@ async def cancel_late_jobs(app: App, job_ids: Sequence[int]) -> None:
             await app.job_manager.cancel_job_by_id_async(job_id)
 
 
-def _finish_expired(sessions: sessionmaker[Session]) -> list[tuple[int, FinishedRound]]:
+def _finish_due(sessions: sessionmaker[Session]) -> list[tuple[int, FinishedRound]]:
     finished = []
     now = utcnow()
     with sessions() as session:
-        due = expired_rounds(session, now)
+        due = rounds_to_finish(session, now)
     for run_id in due:
         with sessions.begin() as session:
             result = finish_round(session, run_id, now)
@@ -479,9 +561,18 @@ def _finish_expired(sessions: sessionmaker[Session]) -> list[tuple[int, Finished
     return finished
 
 
+async def give_back_jobs(app: App, ledger: WorkerLedger, settings: Settings) -> int:
+    """On reconnecting: remove this process's earlier registrations and retry, now, the
+    jobs they held (``WorkerLedger``); how many were retried."""
+    for worker_id in sorted(ledger.registered):
+        await app.job_manager.unregister_worker(worker_id)
+    ledger.lost.clear()
+    return await recover_stalled(app, settings.worker_stalled_after_s)
+
+
 async def keep_rounds_once(app: App, sessions: sessionmaker[Session], settings: Settings) -> None:
     await recover_stalled(app, settings.worker_stalled_after_s)
-    for run_id, result in await asyncio.to_thread(_finish_expired, sessions):
+    for run_id, result in await asyncio.to_thread(_finish_due, sessions):
         log_finished(run_id, result)
         await cancel_late_jobs(app, result.late_jobs)
 
@@ -532,8 +623,9 @@ async def run_worker(
     concurrency: int,
 ) -> None:
     """Serve jobs until SIGINT/SIGTERM.  The database going away (a restart, a network
-    cut) does not end the worker: it reconnects with back-off and goes on; jobs it had
-    in hand are retried once its silence shows."""
+    cut) does not end the worker: it connects again as soon as the database answers
+    (tried every ``RECONNECT_EVERY_S``) and retries at once the jobs it had in hand
+    (``WorkerLedger``)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -568,31 +660,44 @@ async def _work(
             settings, inventory, resolver, sessions, direct, writer, concurrency
         )
         writing = asyncio.create_task(writer.run(), name="batch writer")
-        backoff = 1.0
+        ledger = WorkerLedger()
         try:
             while not stop.is_set():
-                app = make_app(settings, pool_size=4)
+                app = make_app(settings, pool_size=4, ledger=ledger)
                 try:
                     async with app.open_async():
-                        backoff = 1.0
-                        await _serve(app, runtime, sessions, settings, queues, concurrency, stop)
+                        await give_back_jobs(app, ledger, settings)
+                        await _serve(
+                            app, runtime, sessions, settings, queues, concurrency, stop, ledger
+                        )
                 except (pexc.ConnectorException, psycopg.Error, OSError) as exc:
                     logger.warning(
-                        "database unavailable (%s); worker reconnects in %.0f s",
+                        "database unavailable (%s); worker reconnects once it answers",
                         exc.__class__.__name__,
-                        backoff,
                         extra={"action": "worker_reconnect"},
                     )
-                if stop.is_set():
-                    break
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(backoff):
-                        await stop.wait()
-                backoff = min(backoff * 2, 30.0)
+                await _until_database_answers(queue_conninfo(settings), stop)
         finally:
             writing.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await writing
+
+
+async def _until_database_answers(conninfo: str, stop: asyncio.Event) -> None:
+    """Return once a connection to the database succeeds (or on ``stop``), trying every
+    ``RECONNECT_EVERY_S``.  A plain connection, not the app's pool: opening a pool waits
+    out its own growing back-off between tries, so a worker could come back long after
+    the database did."""
+    while not stop.is_set():
+        try:
+            connection = await psycopg.AsyncConnection.connect(conninfo, connect_timeout=10)
+        except (psycopg.Error, OSError):
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(RECONNECT_EVERY_S):
+                    await stop.wait()
+            continue
+        await connection.close()
+        return
 
 
 async def _serve(
@@ -603,6 +708,7 @@ async def _serve(
     queues: list[str] | None,
     concurrency: int,
     stop: asyncio.Event,
+    ledger: WorkerLedger,
 ) -> None:
     # None: every queue (an empty list would be none)
     chosen: dict[str, Any] = {"queues": queues} if queues else {}
@@ -624,22 +730,33 @@ async def _serve(
     )
     keeping = asyncio.create_task(keep_rounds(app, sessions, settings), name="keeper")
     stopping = asyncio.create_task(stop.wait())
+    losing = asyncio.create_task(ledger.lost.wait())
     try:
-        await asyncio.wait({working, stopping, keeping}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(
+            {working, stopping, keeping, losing}, return_when=asyncio.FIRST_COMPLETED
+        )
         if keeping.done():
             # the keeper only ends on a bug: surface it rather than serve on without it
             working.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await working
             keeping.result()
-        if stop.is_set() and not working.done():
+        if ledger.lost.is_set():
+            logger.warning(
+                "a job's outcome did not reach the database; the worker registers anew "
+                "and retries it",
+                extra={"action": "outcome_lost"},
+            )
+        if (stop.is_set() or ledger.lost.is_set()) and not working.done():
             working.cancel()  # procrastinate stops gracefully: running jobs finish first
         with contextlib.suppress(asyncio.CancelledError):
             await working
+        if ledger.lost.is_set():
+            raise pexc.ConnectorException("a job's outcome did not reach the database")
         if not stop.is_set():
             # the worker ended by itself: its listener or heartbeat lost the database
             raise pexc.ConnectorException("the job queue worker stopped")
     finally:
-        for task in (keeping, stopping):
+        for task in (keeping, stopping, losing):
             task.cancel()
-        await asyncio.gather(keeping, stopping, return_exceptions=True)
+        await asyncio.gather(keeping, stopping, losing, return_exceptions=True)

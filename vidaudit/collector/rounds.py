@@ -305,14 +305,22 @@ def finish_round(
     return FinishedRound(finish_run(session, run_id, finished_at=now), late_jobs)
 
 
-def expired_rounds(session: Session, now: dt.datetime) -> list[int]:
-    """Open rounds whose deadline has passed: anyone may finish them."""
+def rounds_to_finish(session: Session, now: dt.datetime) -> list[int]:
+    """Open rounds that anyone may finish: past their deadline, or complete (nothing
+    pending).  A complete round is normally finished by the worker that stored its last
+    device, right after; if the database went away in between, this is how it still is
+    once the database is back, rather than at its deadline."""
+    nothing_pending = ~(
+        select(RoundDeviceRow.run_id)
+        .where(RoundDeviceRow.run_id == CollectionRunRow.id, RoundDeviceRow.state == "pending")
+        .exists()
+    )
     return list(
         session.scalars(
             select(CollectionRunRow.id).where(
                 CollectionRunRow.kind == "round",
                 CollectionRunRow.status == "running",
-                CollectionRunRow.deadline_at <= now,
+                (CollectionRunRow.deadline_at <= now) | nothing_pending,
             )
         )
     )

@@ -55,6 +55,9 @@ class ControlFile:
     url: str
     token: str
     pid: int
+    #: ``HOST:PORT`` of the SIP service itself, as bound (the port it took when the
+    #: inventory's ``gb28181.listen`` asked for port 0); empty from an older service
+    sip: str = ""
 
     def write(self, path: Path) -> None:
         """Written whole (a temporary file renamed), readable by this user only."""
@@ -72,7 +75,9 @@ class ControlFile:
         if not isinstance(data, dict):
             raise ValueError("not a control file")
         try:
-            return cls(str(data["url"]), str(data["token"]), int(data["pid"]))
+            return cls(
+                str(data["url"]), str(data["token"]), int(data["pid"]), str(data.get("sip", ""))
+            )
         except (KeyError, TypeError) as exc:
             raise ValueError(f"not a control file: {exc}") from None
 

@@ -65,7 +65,7 @@ from vidaudit.gb28181.sip import (
     response_to,
     uri_user,
 )
-from vidaudit.gb28181.transport import EndpointLimits, Peer, SipEndpoint, Transport
+from vidaudit.gb28181.transport import EndpointLimits, Peer, SipEndpoint, SipSockets, Transport
 
 logger = logging.getLogger(__name__)
 
@@ -230,13 +230,21 @@ class Platform:
         self._logged: dict[str, float] = {}
 
     # -- lifecycle -------------------------------------------------------------------
-    async def start(self, host: str, port: int) -> None:
-        await self.endpoint.start(host, port)
+    async def start(self, host: str, port: int, sockets: SipSockets | None = None) -> None:
+        """Listen on ``host:port`` (0: any free port, then ``port`` says which), or on
+        ``sockets`` bound to it already (``SipEndpoint.start``)."""
+        await self.endpoint.start(host, port, sockets)
         self._sweeper = asyncio.create_task(self._sweep_forever())
 
     @property
     def port(self) -> int:
         return self.endpoint.port
+
+    @property
+    def listen(self) -> str:
+        """``HOST:PORT`` it listens on (the port it bound when asked for port 0)."""
+        host = self.endpoint.host
+        return f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
 
     async def stop(self) -> None:
         if self._sweeper is not None:

@@ -102,6 +102,30 @@ class _Udp(asyncio.DatagramProtocol):
         logger.debug("SIP UDP error: %s", exc)
 
 
+#: A UDP and a TCP socket bound to one port: what a SIP endpoint listens on.
+SipSockets = tuple[socket.socket, socket.socket]
+
+
+def _bind_sip_port(host: str, port: int) -> SipSockets:
+    """UDP and TCP sockets bound to ``host:port`` (port 0: a free one, the same for both)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    for _attempt in range(20):
+        udp_sock = socket.socket(family, socket.SOCK_DGRAM)
+        tcp_sock = socket.socket(family, socket.SOCK_STREAM)
+        tcp_sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            udp_sock.bind((host, port))
+            tcp_sock.bind((host, udp_sock.getsockname()[1]))
+        except OSError:
+            udp_sock.close()
+            tcp_sock.close()
+            if port:
+                raise
+            continue  # the free UDP port is taken for TCP: another pair
+        return udp_sock, tcp_sock
+    raise OSError(f"no port free for both UDP and TCP on {host}")
+
+
 @dataclass
 class SipEndpoint:
     handler: Handler
@@ -115,34 +139,29 @@ class SipEndpoint:
     host: str = ""
     port: int = 0
 
-    async def start(self, host: str, port: int) -> None:
-        """Bind UDP and TCP on ``host:port`` (port 0: a free one, the same for both)."""
+    async def start(self, host: str, port: int, sockets: SipSockets | None = None) -> None:
+        """Bind UDP and TCP on ``host:port`` (port 0: a free one, the same for both), or
+        listen on ``sockets``, bound already by whoever had to know the port before the
+        endpoint started (a simulated fleet writing the inventory its recorders register
+        to): a port merely found free and bound later may be taken by then."""
         loop = asyncio.get_running_loop()
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        for _attempt in range(20):
-            udp_sock = socket.socket(family, socket.SOCK_DGRAM)
-            tcp_sock = socket.socket(family, socket.SOCK_STREAM)
-            tcp_sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                udp_sock.bind((host, port))
-                bound = udp_sock.getsockname()[1]
-                tcp_sock.bind((host, bound))
-            except OSError:
-                udp_sock.close()
-                tcp_sock.close()
-                if port:
-                    raise
-                continue
-            break
+        if sockets is None:
+            udp_sock, tcp_sock = _bind_sip_port(host, port)
         else:
-            raise OSError(f"no port free for both UDP and TCP on {host}")
+            # Duplicates: the caller keeps its own, so the port stays held while no
+            # endpoint runs (what arrives meanwhile waits in the kernel, as for a
+            # socket-activated service) and a later endpoint can be handed it again.
+            bound = sockets[0].getsockname()[1]
+            if port and bound != port:
+                raise ValueError(f"the sockets handed over are bound to {bound}, not {port}")
+            udp_sock, tcp_sock = sockets[0].dup(), sockets[1].dup()
         self._udp, _protocol = await loop.create_datagram_endpoint(
             lambda: _Udp(self), sock=udp_sock
         )
         self._server = await asyncio.start_server(
             self._serve_tcp, sock=tcp_sock, limit=MAX_HEADER_BYTES, backlog=256
         )
-        self.host, self.port = host, bound
+        self.host, self.port = host, int(udp_sock.getsockname()[1])
 
     async def stop(self) -> None:
         if self._udp is not None:

@@ -75,7 +75,7 @@ class ControlServer:
         site = web.SockSite(self._runner, sock)
         await site.start()
         self.url = f"http://{host}:{sock.getsockname()[1]}"
-        found = ControlFile(self.url, self.token, os.getpid())
+        found = ControlFile(self.url, self.token, os.getpid(), self.platform.listen)
         await asyncio.to_thread(found.write, self.control_file)
 
     async def stop(self) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session, sessionmaker
 
 from vidaudit.gb28181.platform import Platform, PlatformIdentity, PlatformTimers
-from vidaudit.gb28181.transport import EndpointLimits
+from vidaudit.gb28181.transport import EndpointLimits, SipSockets
 from vidaudit.gbservice.control import ControlServer
 from vidaudit.gbservice.store import DatabaseSink, prune
 from vidaudit.inventory.load import SecretResolver
@@ -50,9 +50,16 @@ async def running_service(
     inventory: Inventory,
     inventory_path: Path,
     sessions: sessionmaker[Session],
+    *,
+    sip_sockets: SipSockets | None = None,
 ) -> AsyncIterator[GbService]:
     """The service, listening, until the block ends.  ``inventory`` must have a
-    ``gb28181`` section; its password must resolve (``KeyError`` otherwise)."""
+    ``gb28181`` section; its password must resolve (``KeyError`` otherwise).
+
+    It binds the section's ``listen`` address (port 0: any free one, named in the log
+    and the control file), unless given ``sip_sockets`` already bound to it: a caller
+    that had to publish the port before the service started (the simulated fleet, whose
+    recorders register there) reserved it by binding, and hands it over."""
     section = inventory.gb28181
     if section is None:
         raise ValueError("the inventory has no gb28181 section")
@@ -74,7 +81,7 @@ async def running_service(
         return platform.restore(sink.load())
 
     kept = await asyncio.to_thread(restore)
-    await platform.start(section.host, section.port)
+    await platform.start(section.host, section.port, sip_sockets)
     control = ControlServer(platform, settings.gb_control_file)
     try:
         await control.start()
@@ -82,7 +89,7 @@ async def running_service(
             "GB/T 28181 service %s listening on %s (UDP and TCP), %d device(s) allowed, "
             "%d registration(s) kept from before",
             section.id,
-            section.listen,
+            platform.listen,
             len(platform.devices),
             kept,
         )

@@ -508,7 +508,9 @@ class Gb28181Platform(Strict):
     id: GbId
     #: the SIP domain (realm): the 10-digit centre code
     domain: str = Field(pattern=r"^[0-9]{10}$", description="10 digits")
-    #: ``HOST:PORT`` to listen on, UDP and TCP (``[::]:5060`` for IPv6)
+    #: ``HOST:PORT`` to listen on, UDP and TCP (``[::]:5060`` for IPv6); port 0 takes any
+    #: free port, which the service names in its log and control file (for trials and
+    #: tests: recorders need to be given a fixed one)
     listen: str = Field("0.0.0.0:5060", min_length=3, max_length=128)
     #: ``${ENV}`` reference to the password devices register with
     password: str | None = Field(None, min_length=1, max_length=256)
@@ -518,7 +520,7 @@ class Gb28181Platform(Strict):
     @classmethod
     def _hostport(cls, value: str) -> str:
         host, _, port = value.rpartition(":")
-        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        if not host or not port.isdigit() or not 0 <= int(port) < 65536:
             raise ValueError(f"expected HOST:PORT such as 0.0.0.0:5060, got {value!r}")
         return value
 

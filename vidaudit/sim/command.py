@@ -58,6 +58,9 @@ async def _run(
     fleet = await start_fleet(
         scenario, host=host, base_port=base_port, inventory_out=inventory_out, truth_out=truth_out
     )
+    # The GB/T 28181 service its recorders register to runs in another process
+    # (`vidaudit gb serve -c` the inventory written): it must be able to bind the port.
+    fleet.release_gb_platform()
     try:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from vidaudit.sim.device import SimChannel, SimDevice
-from vidaudit.sim.gb28181 import free_sip_port, gb_ids
+from vidaudit.sim.gb28181 import gb_ids, reserve_sip_port
 from vidaudit.sim.gb28181.recorder import GbIdentity, GbRecorder
 from vidaudit.sim.http import MAX_HEAD_BYTES, serve_connection
 from vidaudit.sim.inventory_out import write_inventory
@@ -50,6 +50,11 @@ class Fleet:
     #: GB/T 28181 recorders (devices with ``api: gb28181``) and where they register
     gb_recorders: dict[str, GbRecorder] = field(default_factory=dict)
     gb_platform: tuple[str, int] | None = None
+    #: The platform's UDP and TCP sockets, bound to ``gb_platform`` for as long as the
+    #: fleet runs: a GB/T 28181 service in this process listens on them
+    #: (``running_service(..., sip_sockets=fleet.gb_sip_sockets)``); one in another
+    #: process needs them released first (``release_gb_platform``)
+    gb_sip_sockets: tuple[socket.socket, socket.socket] | None = None
     gb_ids: dict[str, tuple[str, dict[int, str]]] = field(default_factory=dict)
 
     _truth: dict[str, Any] | None = None
@@ -77,6 +82,15 @@ class Fleet:
                     return dev, ch
         raise KeyError(channel_id)
 
+    def release_gb_platform(self) -> None:
+        """Unbind the platform's port, for a service in another process to bind: between
+        processes a port cannot be handed over this way, so something else could take
+        it before that service starts."""
+        if self.gb_sip_sockets is not None:
+            for sock in self.gb_sip_sockets:
+                sock.close()
+            self.gb_sip_sockets = None
+
     async def stop(self) -> None:
         """Close every port, release hung connections, cancel the rest; idempotent."""
         self.stop_event.set()
@@ -103,6 +117,7 @@ class Fleet:
             sock.close()
         self.reserved.clear()
         self.rtsp_sockets.clear()
+        self.release_gb_platform()
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -132,7 +147,8 @@ async def start_fleet(
     ``base_port``: device i listens on base_port + i and reserves RTSP port
     base_port + n_devices + i; without it every port is an ephemeral one.
     ``gb_platform_port``: where GB/T 28181 recorders register (on ``host``), the listen
-    address the inventory gives vidaudit; without it a free port is taken.
+    address the inventory gives vidaudit; without it a free port is taken.  Either way
+    the port is bound (``Fleet.gb_sip_sockets``) until the fleet stops.
     """
     plan = resolve(scenario, now)
     pairs = plan.devices()
@@ -163,7 +179,9 @@ async def start_fleet(
         ids = fleet.gb_ids = gb_ids(plan)
         if ids:
             assert plan.gb28181 is not None
-            fleet.gb_platform = (host, gb_platform_port or free_sip_port(host))
+            fleet.gb_sip_sockets = reserve_sip_port(host, gb_platform_port or 0)
+            sockets.extend(fleet.gb_sip_sockets)
+            fleet.gb_platform = (host, fleet.gb_sip_sockets[0].getsockname()[1])
         for i, dev in enumerate(devices.values()):
             fleet.rtsp_sockets[dev.plan.id] = rtsp_socks[i]
             fleet.reserved.append(rtsp_socks[i])

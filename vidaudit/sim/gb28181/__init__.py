@@ -33,17 +33,23 @@ def gb_ids(plan: FleetPlan) -> dict[str, tuple[str, dict[int, str]]]:
     return out
 
 
-def free_sip_port(host: str) -> int:
-    """A port free for both UDP and TCP on ``host`` now, for the platform to listen on."""
+def reserve_sip_port(host: str, port: int = 0) -> tuple[socket.socket, socket.socket]:
+    """UDP and TCP sockets bound to one port on ``host`` (0: a free one), for the platform
+    the recorders register to: held, not merely found free, so that nothing takes the
+    port before the service listens on them (``running_service(sip_sockets=...)``)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     for _ in range(50):
-        with socket.socket(family, socket.SOCK_DGRAM) as udp:
-            udp.bind((host, 0))
-            port = int(udp.getsockname()[1])
-            with socket.socket(family, socket.SOCK_STREAM) as tcp:
-                try:
-                    tcp.bind((host, port))
-                except OSError:
-                    continue
-                return port
+        udp = socket.socket(family, socket.SOCK_DGRAM)
+        tcp = socket.socket(family, socket.SOCK_STREAM)
+        tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            udp.bind((host, port))
+            tcp.bind((host, udp.getsockname()[1]))
+        except OSError:
+            udp.close()
+            tcp.close()
+            if port:
+                raise
+            continue  # free for UDP, taken for TCP: another pair
+        return udp, tcp
     raise OSError(f"no port free for both UDP and TCP on {host}")
