@@ -50,26 +50,24 @@ class Unsupported(Exception):
 
 
 class _Mapping:
-    """A mapping being built: its dict, the key waiting for its value, and the line each
-    key was first given on (YAML keys are unique; a repeat goes to the classic loader,
-    whose strict constructor names both lines)."""
+    """A mapping being built: its dict and the key waiting for its value.  YAML keys are
+    unique: a key already in the dict goes to the classic loader, whose strict
+    constructor names the lines of both."""
 
-    __slots__ = ("data", "has_key", "key", "seen")
+    __slots__ = ("data", "has_key", "key")
 
     def __init__(self) -> None:
         self.data: dict[Any, Any] = {}
         self.key: Any = None
         self.has_key = False
-        self.seen: set[Any] = set()
 
     def add(self, value: Any) -> None:
         if not self.has_key:
             if isinstance(value, list | dict):
                 raise Unsupported("a collection as a mapping key")
             try:
-                if value in self.seen:
+                if value in self.data:
                     raise Unsupported("a duplicate key")
-                self.seen.add(value)
             except TypeError:
                 raise Unsupported("an unhashable key") from None
             self.key, self.has_key = value, True
