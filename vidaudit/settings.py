@@ -160,7 +160,8 @@ class Settings(BaseSettings):
         ge=1,
         le=1000,
         description="vidaudit worker: devices whose observations are written in one "
-        "transaction (a batch is also written after 0.2 s)",
+        "transaction (a batch is also written 1 s after its first device, or as soon as "
+        "every job in hand waits for it)",
     )
     worker_heartbeat_s: float = Field(
         10.0, gt=0, le=600, description="vidaudit worker: how often it tells it is alive"

@@ -163,6 +163,46 @@ def test_a_device_is_stored_once_however_often_it_is_reported(
         assert round_progress(s, opened.run_id).reported == 2
 
 
+def test_a_batch_claims_each_device_once_and_records_who_read_it_and_when(
+    world: tuple[sessionmaker[Session], Inventory],
+) -> None:
+    """One batch, the same device twice (a retry's report beside its first try's): the
+    first in the batch is stored; every claimed row keeps its own worker, try and time."""
+    sessions, inventory = world
+    with sessions.begin() as s:
+        opened = open_round(s, inventory, T0, 300)
+    nvr = judged("B1-NVR", ["B1-C1", "B1-C2"])
+    nvr_again = (nvr[0], nvr[1], T0 + dt.timedelta(seconds=9))
+    cam = judged("B1-CAM", ["B1-C9"])
+    cam = (cam[0], cam[1], T0 + dt.timedelta(seconds=4))
+    with sessions.begin() as s:
+        won = record_devices(
+            s,
+            [
+                Reported(cam, opened.run_id, "host-b:7", 3),
+                Reported(nvr, opened.run_id, "host-a:5", 1),
+                Reported(nvr_again, opened.run_id, "host-a:5", 2),
+            ],
+        )
+    assert won == [True, True, False]
+    with sessions() as s:
+        rows = {
+            r.device_id: (r.state, r.worker, r.attempts, r.reported_at)
+            for r in s.scalars(select(RoundDeviceRow).where(RoundDeviceRow.run_id == opened.run_id))
+        }
+        stored_at = dict(
+            s.execute(
+                select(DeviceObservationRow.device_id, DeviceObservationRow.observed_at)
+            ).all()
+        )
+    assert {k: v[:3] for k, v in rows.items()} == {
+        "B1-NVR": ("reported", "host-a:5", 1),
+        "B1-CAM": ("reported", "host-b:7", 3),
+    }
+    assert rows["B1-NVR"][3] == T0 == stored_at["B1-NVR"]
+    assert rows["B1-CAM"][3] == T0 + dt.timedelta(seconds=4) == stored_at["B1-CAM"]
+
+
 def test_round_finishes_when_complete_and_finishing_again_changes_nothing(
     world: tuple[sessionmaker[Session], Inventory],
 ) -> None:

@@ -210,27 +210,46 @@ def record_devices(session: Session, batch: Sequence[Reported]) -> list[bool]:
     stored = [False] * len(batch)
     by_run: dict[int, list[Judged]] = {}
     order = sorted(range(len(batch)), key=lambda i: (batch[i].run_id, batch[i].judged[0].device_id))
-    for index in order:
-        item = batch[index]
-        device = item.judged[0]
-        claimed = session.execute(
-            update(RoundDeviceRow)
-            .where(
-                RoundDeviceRow.run_id == item.run_id,
-                RoundDeviceRow.device_id == device.device_id,
-                RoundDeviceRow.state == "pending",
-            )
-            .values(
-                state="reported",
-                reported_at=item.judged[2],
-                worker=item.worker[:128],
-                attempts=item.attempts,
+    for run_id in runs:
+        mine = [i for i in order if batch[i].run_id == run_id]
+        # Two statements a batch, not one per device (a worker's batches are small and
+        # many: per-statement cost was most of its storing).  The pending rows are
+        # locked in device order (the sort comes before the lock), so concurrent
+        # batches still claim in one order; a row is claimed only if still pending.
+        claimable = set(
+            session.scalars(
+                select(RoundDeviceRow.device_id)
+                .where(
+                    RoundDeviceRow.run_id == run_id,
+                    RoundDeviceRow.device_id.in_([batch[i].judged[0].device_id for i in mine]),
+                    RoundDeviceRow.state == "pending",
+                )
+                .order_by(RoundDeviceRow.device_id)
+                .with_for_update()
             )
         )
-        won = claimed.rowcount == 1  # type: ignore[attr-defined]
-        stored[index] = won
-        if won:
-            by_run.setdefault(item.run_id, []).append(item.judged)
+        claims = []
+        for index in mine:
+            item = batch[index]
+            device_id = item.judged[0].device_id
+            if device_id not in claimable:
+                continue
+            claimable.discard(device_id)  # the same device twice in a batch: stored once
+            stored[index] = True
+            by_run.setdefault(run_id, []).append(item.judged)
+            claims.append(
+                {
+                    "run_id": run_id,
+                    "device_id": device_id,
+                    "state": "reported",
+                    "reported_at": item.judged[2],
+                    "worker": item.worker[:128],
+                    "attempts": item.attempts,
+                }
+            )
+        if claims:
+            # executemany by primary key: the rows are locked above and still pending
+            session.execute(update(RoundDeviceRow), claims)
     for run_id, judged in by_run.items():
         store_observations(session, run_id, judged)
     return stored
@@ -263,6 +282,18 @@ class FinishedRound:
     late_jobs: list[int]
 
 
+def has_pending(session: Session, run_id: int) -> bool:
+    """Whether any device of the round is still pending (one index seek, no lock)."""
+    return (
+        session.scalar(
+            select(RoundDeviceRow.device_id)
+            .where(RoundDeviceRow.run_id == run_id, RoundDeviceRow.state == "pending")
+            .limit(1)
+        )
+        is not None
+    )
+
+
 def finish_round(
     session: Session, run_id: int, now: dt.datetime, *, force: bool = False
 ) -> FinishedRound | None:
@@ -274,11 +305,7 @@ def finish_round(
     ).scalar_one()
     if run.status == "completed":
         return FinishedRound(finish_run(session, run_id, finished_at=now), [])
-    pending = session.scalars(
-        select(RoundDeviceRow.device_id).where(
-            RoundDeviceRow.run_id == run_id, RoundDeviceRow.state == "pending"
-        )
-    ).all()
+    pending = has_pending(session, run_id)
     expired = run.deadline_at is not None and now >= run.deadline_at
     if pending and not (expired or force):
         return None
