@@ -99,6 +99,22 @@ def proc_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
 
 
+def machine_ticks() -> tuple[int, int]:
+    """(all, steal) clock ticks of the whole machine so far (``/proc/stat``).  Steal is
+    time a virtual machine's host gave to other guests while this one wanted to run;
+    it says the host was busy, when CPU figures read inside the guest vary from run to
+    run (here 3-4 % in an hour of these runs, 1 % since boot; a neighbour's load also
+    shows as slower caches, which nothing inside the guest counts).  Each measurement
+    prints its share: compare runs at similar shares, and ratios within one run."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return sum(fields[:8]), fields[7]  # user .. steal (guest time is counted in user)
+
+
+def steal_pct(before: tuple[int, int], after: tuple[int, int]) -> float:
+    total = after[0] - before[0]
+    return 100 * (after[1] - before[1]) / total if total else 0.0
+
+
 def proc_peak_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -123,6 +139,7 @@ class Figures:
     rows: int = 0
     db_growth_mb: float = 0.0
     peak_mb: list[float] | None = None
+    steal_pct: float = 0.0
 
 
 def baseline(admin: str, tmp: Path, inventory_path: Path) -> Figures:
@@ -134,8 +151,10 @@ def baseline(admin: str, tmp: Path, inventory_path: Path) -> Figures:
         sessions = make_sessionmaker(engine)
         inventory = load_inventory(inventory_path)
         usage0, wall0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+        ticks0 = machine_ticks()
         result = aio.run(collect(settings, inventory, inventory_path, sessions, keep_report=False))
         wall = time.perf_counter() - wall0
+        stolen = steal_pct(ticks0, machine_ticks())
         usage = resource.getrusage(resource.RUSAGE_SELF)
         cpu = usage.ru_utime - usage0.ru_utime + usage.ru_stime - usage0.ru_stime
         with engine.connect() as conn:
@@ -145,7 +164,7 @@ def baseline(admin: str, tmp: Path, inventory_path: Path) -> Figures:
             ).scalar_one()
         engine.dispose()
     devices = sum(1 for _ in inventory.devices())
-    return Figures(devices, channels, wall, cpu * 1000 / channels)
+    return Figures(devices, channels, wall, cpu * 1000 / channels, steal_pct=stolen)
 
 
 def distributed(
@@ -202,6 +221,7 @@ def distributed(
             size0 = scalar("SELECT pg_database_size(current_database())")
             cpu0 = [proc_cpu_s(p.pid) for p in processes]
             wall0 = time.perf_counter()
+            ticks0 = machine_ticks()
             opened = aio.run(
                 start_round(settings, inventory, inventory_path, sessions, deadline_s=3600)
             )
@@ -214,6 +234,7 @@ def distributed(
                 "the round to complete",
             )
             wall = time.perf_counter() - wall0
+            stolen = steal_pct(ticks0, machine_ticks())
             cpu = sum(proc_cpu_s(p.pid) - c for p, c in zip(processes, cpu0, strict=True))
             peaks = [proc_peak_mb(p.pid) for p in processes]
             size1 = scalar("SELECT pg_database_size(current_database())")
@@ -242,6 +263,7 @@ def distributed(
         rows=devices + channels,
         db_growth_mb=(size1 - size0) / 2**20,
         peak_mb=peaks,
+        steal_pct=stolen,
     )
 
 
@@ -269,7 +291,8 @@ def main() -> None:
             print(
                 f"baseline.one_process_collect: {base.wall_s:.1f} s wall, "
                 f"{base.cpu_ms_per_channel:.2f} ms CPU per channel "
-                f"({base.devices} devices, {base.channels} channels, PostgreSQL)",
+                f"({base.devices} devices, {base.channels} channels, PostgreSQL); host steal "
+                f"{base.steal_pct:.1f} %",
                 flush=True,
             )
             for workers in counts:
@@ -284,7 +307,8 @@ def main() -> None:
                     f"collector's); {got.devices / got.wall_s:.0f} jobs/s; "
                     f"{got.rows / got.wall_s:.0f} observation rows/s; peak RSS per worker "
                     f"{peaks} MB; PostgreSQL +{got.db_growth_mb:.1f} MB this round "
-                    f"({got.devices} devices, {got.channels} channels)",
+                    f"({got.devices} devices, {got.channels} channels); host steal "
+                    f"{got.steal_pct:.1f} %",
                     flush=True,
                 )
         finally:
