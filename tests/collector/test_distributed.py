@@ -166,8 +166,18 @@ def test_two_workers_share_a_round_that_equals_truth(cluster: Cluster, faulty: S
 def test_worker_killed_mid_round_loses_nothing(
     pg_url: str, tmp_path: Path, faulty: SimFleet
 ) -> None:
-    # One try per device: any job tried twice here was a killed worker's.
-    cluster = Cluster(pg_url, tmp_path, faulty.inventory, VIDAUDIT_COLLECTOR_RETRY_ATTEMPTS="1")
+    # One try per device: any job tried twice here was a killed worker's.  The fleet's
+    # hanging device holds its job until a call's timeout: 25 s here (within a 30 s
+    # device deadline), time enough for the second worker to start on a loaded machine
+    # while the first still holds it.
+    cluster = Cluster(
+        pg_url,
+        tmp_path,
+        faulty.inventory,
+        VIDAUDIT_COLLECTOR_RETRY_ATTEMPTS="1",
+        VIDAUDIT_COLLECTOR_CALL_TIMEOUT_S="25",
+        VIDAUDIT_COLLECTOR_DEVICE_DEADLINE_S="30",
+    )
     try:
         doomed = cluster.worker("--concurrency", "4")
         doomed_id = wait_until(
@@ -175,11 +185,12 @@ def test_worker_killed_mid_round_loses_nothing(
             60,
             "the first worker to register",
         )
-        cluster.worker("--concurrency", "4")
         opened = cluster.cli("schedule", "--once", "--format", "json")
         assert opened.returncode == 0, opened.stderr
         run_id = json.loads(opened.stdout)["run_id"]
-        # a job in the doomed worker's hands (the fleet's hanging device holds one for 8 s)
+        # The first worker alone takes the round's jobs, the hanging device's among them
+        # (with two workers from the start, the other could take every job the first
+        # would still hold when the test looked).
         wait_until(
             lambda: cluster.scalar(
                 "SELECT count(*) FROM procrastinate_jobs WHERE status = 'doing' AND worker_id = :w",
@@ -187,6 +198,12 @@ def test_worker_killed_mid_round_loses_nothing(
             ),
             60,
             "the doomed worker to hold a job",
+        )
+        cluster.worker("--concurrency", "4")
+        wait_until(
+            lambda: cluster.scalar("SELECT count(*) FROM procrastinate_workers") >= 2,
+            60,
+            "the second worker to register",
         )
         doomed.send_signal(signal.SIGKILL)
         doomed.wait(10)
