@@ -47,7 +47,8 @@ def recovery_bound_s(devices: int, workers: int, concurrency: int) -> float:
     the intervals the workers run with (``WORKER_ENV`` and the queue's own), not from a
     guess at the machine's speed (which is why it holds on a loaded one):
 
-    - a worker's running jobs end (its graceful shutdown: the device deadline + 5 s);
+    - a worker's running jobs end (its graceful shutdown: two device deadlines + 5 s,
+      as a worker holds up to twice its reading slots in jobs);
       a worker left waiting on its pool gives up after ``POOL_TIMEOUT_S``; it connects
       again within ``RECONNECT_EVERY_S`` of the database answering;
     - it then retries at once the jobs it had in hand, and a keeper finishes a complete
@@ -60,7 +61,7 @@ def recovery_bound_s(devices: int, workers: int, concurrency: int) -> float:
     deadline = float(WORKER_ENV["VIDAUDIT_COLLECTOR_DEVICE_DEADLINE_S"])
     tries = int(WORKER_ENV["VIDAUDIT_COLLECTOR_RETRY_ATTEMPTS"])
     retry_wait = float(WORKER_ENV["VIDAUDIT_COLLECTOR_RETRY_WAIT_S"])
-    back = (deadline + 5) + POOL_TIMEOUT_S + RECONNECT_EVERY_S + KEEP_EVERY_S
+    back = (2 * deadline + 5) + POOL_TIMEOUT_S + RECONNECT_EVERY_S + KEEP_EVERY_S
     storage = min(30.0, 2.0 ** (tries + 1))
     per_device = tries * deadline + sum(retry_wait * 2**k for k in range(tries - 1))
     waves = math.ceil(devices / (workers * concurrency))

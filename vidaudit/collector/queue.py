@@ -766,7 +766,9 @@ async def _serve(
             update_heartbeat_interval=settings.worker_heartbeat_s,
             stalled_worker_timeout=settings.worker_stalled_after_s,
             fetch_job_polling_interval=2.0,
-            shutdown_graceful_timeout=settings.collector_device_deadline_s + 5,
+            # the jobs in hand on SIGTERM end in at most two waves of reading: those
+            # reading, then those waiting for a reading slot (twice ``concurrency``)
+            shutdown_graceful_timeout=2 * settings.collector_device_deadline_s + 5,
             # Kept (for the metrics' jobs per minute) until the keeper removes them.
             delete_jobs="never",
         ),
