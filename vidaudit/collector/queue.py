@@ -51,6 +51,7 @@ from vidaudit.collector.heap import settle, worker_heap
 from vidaudit.collector.identity import load_pins
 from vidaudit.collector.model import SettledChannel
 from vidaudit.collector.probe import dispatching_prober
+from vidaudit.collector.queue_pool import queue_pool
 from vidaudit.collector.rounds import (
     LOCAL_SERVICE_QUEUES,
     FinishedRound,
@@ -160,6 +161,7 @@ def make_app(settings: Settings, pool_size: int = 4, ledger: WorkerLedger | None
     """The job queue app; a worker's (``ledger`` given) keeps account of what it must
     put right once the database is back (``WorkerLedger``)."""
     connector = PsycopgConnector(
+        pool_factory=queue_pool,
         conninfo=queue_conninfo(settings),
         min_size=1,
         max_size=max(2, pool_size),
