@@ -121,6 +121,12 @@ def test_two_workers_share_a_round_that_equals_truth(cluster: Cluster, faulty: S
     # every worker line is one JSON object
     for line in cluster.log(0).splitlines():
         assert isinstance(json.loads(line), dict), line
+    # The round is reported finished once, by whoever finished it (a worker's last batch,
+    # a worker's keeper or the waiting scheduler), not by each that found it complete.
+    said = f"round {run_id} finished"
+    told = lambda: sum(t.count(said) for t in (cluster.log(0), cluster.log(1), done.stderr))  # noqa: E731
+    wait_until(lambda: told() >= 1, 30, "the round's finished line")
+    assert told() == 1, [cluster.log(0), cluster.log(1), done.stderr]
 
     # `collect` reaches the same verdicts through its own path, in the same document shape
     collected = cluster.cli("collect", "--format", "json")

@@ -216,11 +216,13 @@ def test_round_finishes_when_complete_and_finishing_again_changes_nothing(
     with sessions.begin() as s:
         first = finish_round(s, opened.run_id, T0 + dt.timedelta(seconds=6))
     assert first is not None and first.changes.opened == 2 and first.late_jobs == []
+    assert first.just_finished
     before = snapshot(sessions)
     for later in (7, 8):
         with sessions.begin() as s:
             again = finish_round(s, opened.run_id, T0 + dt.timedelta(seconds=later))
         assert again is not None and again.changes == first.changes
+        assert not again.just_finished, "finished already: whoever finished it reported it"
     assert snapshot(sessions) == before
     assert before["runs"][0][1:6] == ("completed", T0 + dt.timedelta(seconds=6), 2, 3, 2)
 

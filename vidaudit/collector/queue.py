@@ -644,6 +644,10 @@ async def keep_rounds(app: App, sessions: sessionmaker[Session], settings: Setti
 
 
 def log_finished(run_id: int, result: FinishedRound) -> None:
+    """One line per round, from whoever finished it (a worker's last batch and the keeper
+    can both find a round complete; the second is answered ``just_finished=False``)."""
+    if not result.just_finished:
+        return
     changes = result.changes
     logger.info(
         "round %d finished: tickets opened %d, updated %d, closed %d; %d late jobs cancelled",

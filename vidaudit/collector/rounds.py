@@ -280,6 +280,9 @@ class FinishedRound:
     changes: TicketChanges
     #: jobs of devices that became late now, still queued: the caller cancels them
     late_jobs: list[int]
+    #: False when the round was finished already (by another worker, the keeper): the
+    #: same changes are answered, and whoever finished it has reported them
+    just_finished: bool = True
 
 
 def has_pending(session: Session, run_id: int) -> bool:
@@ -304,7 +307,7 @@ def finish_round(
         select(CollectionRunRow).where(CollectionRunRow.id == run_id).with_for_update()
     ).scalar_one()
     if run.status == "completed":
-        return FinishedRound(finish_run(session, run_id, finished_at=now), [])
+        return FinishedRound(finish_run(session, run_id, finished_at=now), [], just_finished=False)
     pending = has_pending(session, run_id)
     expired = run.deadline_at is not None and now >= run.deadline_at
     if pending and not (expired or force):
