@@ -14,8 +14,9 @@ in the same run.
    real command, default JSON logging at INFO), registered before the round opens; then
    one round (``schedule.start_round``, as ``vidaudit schedule --once`` opens it), timed
    until the database says it is completed.  Prints round wall time, worker CPU per channel
-   (user + system of the workers during the round, from /proc), jobs/s, database rows/s
-   (observations written), peak RSS per worker (VmHWM), PostgreSQL size growth per round
+   (user + system of the workers during the round, from /proc, and the kernel's share of
+   it), jobs/s, database rows/s (observations written), peak RSS per worker (VmHWM),
+   PostgreSQL size growth per round
    (pg_database_size; procrastinate's job rows included, as they stay an hour), and the
    ratio of worker CPU per channel to the baseline's.
 
@@ -93,10 +94,10 @@ def database(admin: str) -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def proc_cpu_s(pid: int) -> float:
-    """User + system CPU of a running process."""
+def proc_cpu_s(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of a running process."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
+    return int(fields[11]) / TICKS, int(fields[12]) / TICKS  # utime, stime
 
 
 def machine_ticks() -> tuple[int, int]:
@@ -140,6 +141,8 @@ class Figures:
     db_growth_mb: float = 0.0
     peak_mb: list[float] | None = None
     steal_pct: float = 0.0
+    #: the kernel's share of that CPU (sockets to the devices and to PostgreSQL)
+    system_pct: float = 0.0
 
 
 def baseline(admin: str, tmp: Path, inventory_path: Path) -> Figures:
@@ -156,7 +159,8 @@ def baseline(admin: str, tmp: Path, inventory_path: Path) -> Figures:
         wall = time.perf_counter() - wall0
         stolen = steal_pct(ticks0, machine_ticks())
         usage = resource.getrusage(resource.RUSAGE_SELF)
-        cpu = usage.ru_utime - usage0.ru_utime + usage.ru_stime - usage0.ru_stime
+        system = usage.ru_stime - usage0.ru_stime
+        cpu = usage.ru_utime - usage0.ru_utime + system
         with engine.connect() as conn:
             channels = conn.execute(
                 text("SELECT count(*) FROM channel_observations WHERE run_id = :r"),
@@ -164,7 +168,14 @@ def baseline(admin: str, tmp: Path, inventory_path: Path) -> Figures:
             ).scalar_one()
         engine.dispose()
     devices = sum(1 for _ in inventory.devices())
-    return Figures(devices, channels, wall, cpu * 1000 / channels, steal_pct=stolen)
+    return Figures(
+        devices,
+        channels,
+        wall,
+        cpu * 1000 / channels,
+        steal_pct=stolen,
+        system_pct=100 * system / cpu,
+    )
 
 
 def distributed(
@@ -235,7 +246,14 @@ def distributed(
             )
             wall = time.perf_counter() - wall0
             stolen = steal_pct(ticks0, machine_ticks())
-            cpu = sum(proc_cpu_s(p.pid) - c for p, c in zip(processes, cpu0, strict=True))
+            spent = [
+                (user - user0, system - system0)
+                for (user, system), (user0, system0) in zip(
+                    (proc_cpu_s(p.pid) for p in processes), cpu0, strict=True
+                )
+            ]
+            cpu = sum(user + system for user, system in spent)
+            system = sum(system for _user, system in spent)
             peaks = [proc_peak_mb(p.pid) for p in processes]
             size1 = scalar("SELECT pg_database_size(current_database())")
             channels = scalar(
@@ -264,6 +282,7 @@ def distributed(
         db_growth_mb=(size1 - size0) / 2**20,
         peak_mb=peaks,
         steal_pct=stolen,
+        system_pct=100 * system / cpu,
     )
 
 
@@ -291,7 +310,8 @@ def main() -> None:
             print(
                 f"baseline.one_process_collect: {base.wall_s:.1f} s wall, "
                 f"{base.cpu_ms_per_channel:.2f} ms CPU per channel "
-                f"({base.devices} devices, {base.channels} channels, PostgreSQL); host steal "
+                f"({base.system_pct:.0f} % in the kernel; "
+                f"{base.devices} devices, {base.channels} channels, PostgreSQL); host steal "
                 f"{base.steal_pct:.1f} %",
                 flush=True,
             )
@@ -304,7 +324,8 @@ def main() -> None:
                     f"scale.workers={workers}: round {got.wall_s:.1f} s wall; worker CPU "
                     f"{got.cpu_ms_per_channel:.2f} ms per channel "
                     f"({got.cpu_ms_per_channel / base.cpu_ms_per_channel:.2f}x the one-process "
-                    f"collector's); {got.devices / got.wall_s:.0f} jobs/s; "
+                    f"collector's; {got.system_pct:.0f} % in the kernel); "
+                    f"{got.devices / got.wall_s:.0f} jobs/s; "
                     f"{got.rows / got.wall_s:.0f} observation rows/s; peak RSS per worker "
                     f"{peaks} MB; PostgreSQL +{got.db_growth_mb:.1f} MB this round "
                     f"({got.devices} devices, {got.channels} channels); host steal "
