@@ -17,6 +17,7 @@ import base64
 import datetime as dt
 import hashlib
 import os
+import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -189,15 +190,16 @@ class FakeDevice:
         return web.Response(status=status, body=payload, content_type="application/soap+xml")
 
 
-async def start(device: FakeDevice) -> web.AppRunner:
+async def start(device: FakeDevice, tls: ssl.SSLContext | None = None) -> web.AppRunner:
+    """Serve ``device`` on a loopback port; over https with ``tls`` (a server context)."""
     app = web.Application()
     app.router.add_post("/{tail:.*}", device.handle)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=tls)
     await site.start()
     port = runner.addresses[0][1]
-    device.base_url = f"http://127.0.0.1:{port}"
+    device.base_url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     return runner
 
 

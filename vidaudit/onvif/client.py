@@ -26,7 +26,7 @@ from pydantic import SecretStr
 
 from vidaudit.onvif.device import Device
 from vidaudit.onvif.settings import OnvifSettings
-from vidaudit.onvif.transport import Recorder
+from vidaudit.onvif.transport import CertificateNotingRequest, CertifiedResponse, Recorder
 
 
 class CredentialsLike(Protocol):
@@ -130,6 +130,9 @@ class OnvifPool:
             # another, and never route device traffic through an environment proxy.
             cookie_jar=aiohttp.DummyCookieJar(),
             trust_env=False,
+            # so that each reply carries the TLS certificate it came over (identity pins)
+            request_class=CertificateNotingRequest,
+            response_class=CertifiedResponse,
         )
         self._document_lock = asyncio.Lock()
         return self

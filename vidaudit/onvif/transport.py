@@ -41,6 +41,34 @@ from vidaudit.onvif.xmlsafety import (
 logger = logging.getLogger(__name__)
 
 
+class CertifiedResponse(aiohttp.ClientResponse):
+    """A response that knows the sha256 (hex) of the TLS certificate it came over."""
+
+    peer_certificate: str | None = None
+
+
+class CertificateNotingRequest(aiohttp.ClientRequest):
+    """Notes the server's certificate on the response while the connection is in hand.
+
+    Reading it from ``response.connection`` afterwards does not work: aiohttp hands a
+    small reply's connection back to the pool as soon as the whole body has arrived,
+    usually before the caller sees the response (found by ``test_onvif_tls``, the first
+    test over a real TLS handshake: every device's certificate came out as None).
+    ``request_class``/``response_class`` are ``ClientSession``'s own extension points;
+    ``send`` is where a request holds its connection."""
+
+    async def send(self, conn: aiohttp.connector.Connection) -> aiohttp.ClientResponse:
+        response = await super().send(conn)
+        transport = conn.transport
+        ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
+        if ssl_object is not None and isinstance(response, CertifiedResponse):
+            # the peer's certificate whether or not it was verified (NVRs self-sign)
+            der = ssl_object.getpeercert(binary_form=True)
+            if der:
+                response.peer_certificate = hashlib.sha256(der).hexdigest()
+        return response
+
+
 @dataclass(frozen=True, slots=True)
 class HttpReply:
     """The subset of ``requests.Response`` zeep's SOAP binding reads, plus our parse."""
@@ -252,13 +280,8 @@ class BoundedTransport:
     def _note_certificate(self, response: aiohttp.ClientResponse) -> None:
         # Which certificate answered, whether or not it is verified: pinned with the
         # serial number so a different box at the same address is noticed.
-        connection = response.connection
-        transport = connection.transport if connection is not None else None
-        ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
-        if ssl_object is not None:
-            der = ssl_object.getpeercert(binary_form=True)
-            if der:
-                self.peer_certificate = hashlib.sha256(der).hexdigest()
+        if isinstance(response, CertifiedResponse) and response.peer_certificate:
+            self.peer_certificate = response.peer_certificate
 
     async def _post_once(
         self, address: str, message: bytes, headers: dict[str, str]
