@@ -3,27 +3,21 @@
 A recorder's identity is pinned by its serial number and, over https, by the sha256 of
 its certificate (``collector/identity.py``): a different box at the same address is
 noticed even if it claims the same serial.  These tests serve the fake device through
-a real TLS handshake (aiohttp's server with a certificate made here by ``cryptography``)
+a real TLS handshake (aiohttp's server with a certificate from ``tests/tls_kit.py``)
 and read what the transport noted.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
-import ipaddress
-import ssl
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from tests.onvif_testkit import PASSWORD, FakeDevice, soap, start
+from tests.tls_kit import self_signed
 from vidaudit.inventory.schema import Credentials
 from vidaudit.onvif import DeviceError, OnvifSettings, open_device
 
@@ -33,40 +27,6 @@ DEVICE_INFO = soap(
     "<tds:SerialNumber>SN-1</tds:SerialNumber><tds:HardwareId>1</tds:HardwareId>"
     "</tds:GetDeviceInformationResponse>"
 )
-
-
-def self_signed(folder: Path, name: str) -> tuple[ssl.SSLContext, bytes]:
-    """A server context with a fresh self-signed certificate for 127.0.0.1 (as NVRs
-    ship), and that certificate's DER bytes."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = dt.datetime.now(dt.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = folder / f"{name}.crt", folder / f"{name}.key"
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert_path, key_path)
-    return context, certificate.public_bytes(serialization.Encoding.DER)
 
 
 ServeTls = Callable[[str], AbstractAsyncContextManager[tuple[FakeDevice, bytes]]]

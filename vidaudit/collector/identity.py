@@ -37,7 +37,10 @@ def record_identities(
     session: Session, seen: Iterable[tuple[str, DeviceIdentity]], now: dt.datetime
 ) -> None:
     """Pin first contacts; keep the latest other identity seen (for the person who
-    decides); forget it once the pinned device answers again."""
+    decides); forget it once the pinned device answers again.  A part the pin lacks
+    (no certificate: pinned over http, or before certificates were noted over https)
+    is pinned the first time the device gives it while the rest matches: the same
+    first-contact trust as the pin itself, and from then on it is checked."""
     seen = list(seen)
     # only the rows of the devices seen: called once per stored batch of a large fleet
     ids = sorted({device_id for device_id, _identity in seen})
@@ -70,8 +73,13 @@ def record_identities(
                 identity.cert_sha256,
                 now,
             )
-        elif row.seen_at is not None:
-            row.seen_serial = row.seen_cert_sha256 = row.seen_at = None
+        else:
+            if row.seen_at is not None:
+                row.seen_serial = row.seen_cert_sha256 = row.seen_at = None
+            if row.serial is None and identity.serial is not None:
+                row.serial = identity.serial
+            if row.cert_sha256 is None and identity.cert_sha256 is not None:
+                row.cert_sha256 = identity.cert_sha256
     session.flush()
 
 

@@ -27,8 +27,9 @@ from vidaudit.readings import ReadRequest, RecorderReading
 
 async def read_vendor(
     pool: HttpPool, request: ProbeRequest, resolver: SecretResolver, lookback_days: int
-) -> RecorderReading:
-    """The vendor API reading of one configured recorder (raises ``DeviceError``)."""
+) -> tuple[RecorderReading, str | None]:
+    """The vendor API reading of one configured recorder, and over https the sha256 of
+    the certificate it presented (raises ``DeviceError``)."""
     device = request.device
     zone = ZoneInfo(request.timezone)
     numbers = tuple(sorted({c.ref.channel for c in device.channels if c.ref.channel is not None}))
@@ -41,8 +42,10 @@ async def read_vendor(
     )
     async with pool.open(str(device.url), resolver.credentials(device)) as http:
         if device.api is Api.ISAPI:
-            return await read_isapi(IsapiDevice(http), read)
-        return await read_dahua(DahuaDevice(http, zone), read)
+            reading = await read_isapi(IsapiDevice(http), read)
+        else:
+            reading = await read_dahua(DahuaDevice(http, zone), read)
+        return reading, http.peer_certificate
 
 
 async def probe_vendor(
@@ -50,7 +53,7 @@ async def probe_vendor(
 ) -> DeviceProbe:
     device = request.device
     try:
-        reading = await read_vendor(pool, request, resolver, lookback_days)
+        reading, certificate = await read_vendor(pool, request, resolver, lookback_days)
     except DeviceError as err:
         return DeviceProbe(DeviceStatus(device.id, False, ErrorKind(err.kind), err.message))
     drift = reading.clock.drift
@@ -63,7 +66,9 @@ async def probe_vendor(
         info=reading.info,
         services=[device.api.value],
         reading=reading,
-        # pinned like an ONVIF recorder's (R6.identity); the vendor APIs give no
-        # certificate here, so the serial alone
-        identity=DeviceIdentity(serial=reading.info.serial.strip() or None, cert_sha256=None),
+        # pinned like an ONVIF recorder's (R6.identity): the serial, and over https
+        # the certificate
+        identity=DeviceIdentity(
+            serial=reading.info.serial.strip() or None, cert_sha256=certificate
+        ),
     )

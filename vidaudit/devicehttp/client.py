@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import hashlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
@@ -127,6 +128,34 @@ def base_url(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
 
 
+class CertifiedResponse(aiohttp.ClientResponse):
+    """A response that knows the sha256 (hex) of the TLS certificate it came over."""
+
+    peer_certificate: str | None = None
+
+
+class CertificateNotingRequest(aiohttp.ClientRequest):
+    """Notes the server's certificate on the response while the connection is in hand.
+
+    Reading it from ``response.connection`` afterwards does not work: aiohttp hands a
+    small reply's connection back to the pool as soon as the whole body has arrived,
+    usually before the caller sees the response (found by ``tests/onvif/test_onvif_tls.py``,
+    the first test over a real TLS handshake: every certificate came out as None).
+    ``request_class``/``response_class`` are ``ClientSession``'s own extension points;
+    ``send`` is where a request holds its connection."""
+
+    async def send(self, conn: aiohttp.connector.Connection) -> aiohttp.ClientResponse:
+        response = await super().send(conn)
+        transport = conn.transport
+        ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
+        if ssl_object is not None and isinstance(response, CertifiedResponse):
+            # the peer's certificate whether or not it was verified (NVRs self-sign)
+            der = ssl_object.getpeercert(binary_form=True)
+            if der:
+                response.peer_certificate = hashlib.sha256(der).hexdigest()
+        return response
+
+
 class HttpDevice:
     """One recorder for one probe: requests relative to its base URL, under its
     deadline, with its own digest state.  Built by ``HttpPool.open``; owns no sockets."""
@@ -154,6 +183,8 @@ class HttpDevice:
         )
         # NVR web servers serve a few requests at a time; more just queue inside them.
         self.slots = asyncio.Semaphore(settings.max_connections_per_host)
+        #: sha256 (hex) of the TLS certificate the recorder presented; None over http
+        self.peer_certificate: str | None = None
 
     def __repr__(self) -> str:
         return f"HttpDevice({self.base!r})"
@@ -324,6 +355,8 @@ class HttpDevice:
             middlewares=(self._digest,),
             allow_redirects=False,
         ) as response:
+            if isinstance(response, CertifiedResponse) and response.peer_certificate:
+                self.peer_certificate = response.peer_certificate
             try:
                 data = await read_bounded(response, self.settings.max_response_bytes)
             except BaseException:
@@ -373,6 +406,9 @@ class HttpPool:
             # One session serves every recorder: no cookies across devices, no proxies.
             cookie_jar=aiohttp.DummyCookieJar(),
             trust_env=False,
+            # so that each reply carries the TLS certificate it came over (identity pins)
+            request_class=CertificateNotingRequest,
+            response_class=CertifiedResponse,
         )
         return self
 

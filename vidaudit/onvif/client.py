@@ -24,9 +24,10 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 from pydantic import SecretStr
 
+from vidaudit.devicehttp.client import CertificateNotingRequest, CertifiedResponse
 from vidaudit.onvif.device import Device
 from vidaudit.onvif.settings import OnvifSettings
-from vidaudit.onvif.transport import CertificateNotingRequest, CertifiedResponse, Recorder
+from vidaudit.onvif.transport import Recorder
 
 
 class CredentialsLike(Protocol):

@@ -18,7 +18,6 @@ with zeep only building their requests (``Device._call(raw=True)``).
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ from typing import Any
 import aiohttp
 from multidict import CIMultiDict
 
-from vidaudit.devicehttp.client import ResponseTooLarge, read_bounded
+from vidaudit.devicehttp.client import CertifiedResponse, ResponseTooLarge, read_bounded
 from vidaudit.onvif.errors import DeviceError, kind_for_fault, kind_for_status
 from vidaudit.onvif.settings import OnvifSettings
 from vidaudit.onvif.xmlsafety import (
@@ -39,34 +38,6 @@ from vidaudit.onvif.xmlsafety import (
 )
 
 logger = logging.getLogger(__name__)
-
-
-class CertifiedResponse(aiohttp.ClientResponse):
-    """A response that knows the sha256 (hex) of the TLS certificate it came over."""
-
-    peer_certificate: str | None = None
-
-
-class CertificateNotingRequest(aiohttp.ClientRequest):
-    """Notes the server's certificate on the response while the connection is in hand.
-
-    Reading it from ``response.connection`` afterwards does not work: aiohttp hands a
-    small reply's connection back to the pool as soon as the whole body has arrived,
-    usually before the caller sees the response (found by ``test_onvif_tls``, the first
-    test over a real TLS handshake: every device's certificate came out as None).
-    ``request_class``/``response_class`` are ``ClientSession``'s own extension points;
-    ``send`` is where a request holds its connection."""
-
-    async def send(self, conn: aiohttp.connector.Connection) -> aiohttp.ClientResponse:
-        response = await super().send(conn)
-        transport = conn.transport
-        ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
-        if ssl_object is not None and isinstance(response, CertifiedResponse):
-            # the peer's certificate whether or not it was verified (NVRs self-sign)
-            der = ssl_object.getpeercert(binary_form=True)
-            if der:
-                response.peer_certificate = hashlib.sha256(der).hexdigest()
-        return response
 
 
 @dataclass(frozen=True, slots=True)
