@@ -3,6 +3,7 @@
 in the same run.
 
     python bench/scale.py [--nvrs 3125] [--channels 16] [--workers 1,2,4] [--concurrency 32]
+                          [--repeat 1]
 
 1. Starts the simulated fleet (``python -m vidaudit.sim``) as its own process.
 2. Needs a PostgreSQL server: ``VIDAUDIT_TEST_PG`` (an admin URL, as the tests use), else
@@ -19,6 +20,10 @@ in the same run.
    PostgreSQL size growth per round
    (pg_database_size; procrastinate's job rows included, as they stay an hour), and the
    ratio of worker CPU per channel to the baseline's.
+5. ``--repeat N`` does 3-4 N times, interleaved, and prints the median ratio per worker
+   count: on this shared 2-core host, two consecutive one-process baselines with the same
+   settings differed by up to 13 % (2.07 and 2.36 ms per channel), so one pair cannot
+   tell 1.05x from 1.15x.
 
 Targets (2-core machine, simulator and PostgreSQL included): a 50,000-channel round
 <= 300 s with 2 workers; <= 2 ms worker CPU per channel; <= 300 MB RSS per worker; worker
@@ -32,6 +37,7 @@ import datetime as dt
 import os
 import resource
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -293,6 +299,13 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2,4", help="worker counts, comma-separated")
     parser.add_argument("--concurrency", type=int, default=32, help="devices per worker")
     parser.add_argument("--logs", type=Path, help="keep the workers' logs in this folder")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="measure baseline and workers this many times, interleaved; prints each "
+        "pair's ratio and the median (one pair is within this host's noise of another)",
+    )
     args = parser.parse_args()
     counts = [int(n) for n in args.workers.split(",")]
     admin = admin_url()
@@ -305,33 +318,44 @@ def main() -> None:
             f"{time.perf_counter() - started:.1f} s (simulator in its own process)",
             flush=True,
         )
+        ratios: dict[int, list[float]] = {workers: [] for workers in counts}
         try:
-            base = baseline(admin, tmp, inventory)
-            print(
-                f"baseline.one_process_collect: {base.wall_s:.1f} s wall, "
-                f"{base.cpu_ms_per_channel:.2f} ms CPU per channel "
-                f"({base.system_pct:.0f} % in the kernel; "
-                f"{base.devices} devices, {base.channels} channels, PostgreSQL); host steal "
-                f"{base.steal_pct:.1f} %",
-                flush=True,
-            )
-            for workers in counts:
-                logs = args.logs or tmp
-                logs.mkdir(parents=True, exist_ok=True)
-                got = distributed(admin, tmp, inventory, workers, args.concurrency, logs)
-                peaks = ", ".join(f"{p:.0f}" for p in got.peak_mb or [])
+            for repetition in range(1, args.repeat + 1):
+                tag = f" [{repetition}/{args.repeat}]" if args.repeat > 1 else ""
+                base = baseline(admin, tmp, inventory)
                 print(
-                    f"scale.workers={workers}: round {got.wall_s:.1f} s wall; worker CPU "
-                    f"{got.cpu_ms_per_channel:.2f} ms per channel "
-                    f"({got.cpu_ms_per_channel / base.cpu_ms_per_channel:.2f}x the one-process "
-                    f"collector's; {got.system_pct:.0f} % in the kernel); "
-                    f"{got.devices / got.wall_s:.0f} jobs/s; "
-                    f"{got.rows / got.wall_s:.0f} observation rows/s; peak RSS per worker "
-                    f"{peaks} MB; PostgreSQL +{got.db_growth_mb:.1f} MB this round "
-                    f"({got.devices} devices, {got.channels} channels); host steal "
-                    f"{got.steal_pct:.1f} %",
+                    f"baseline.one_process_collect{tag}: {base.wall_s:.1f} s wall, "
+                    f"{base.cpu_ms_per_channel:.2f} ms CPU per channel "
+                    f"({base.system_pct:.0f} % in the kernel; "
+                    f"{base.devices} devices, {base.channels} channels, PostgreSQL); host "
+                    f"steal {base.steal_pct:.1f} %",
                     flush=True,
                 )
+                for workers in counts:
+                    logs = args.logs or tmp
+                    logs.mkdir(parents=True, exist_ok=True)
+                    got = distributed(admin, tmp, inventory, workers, args.concurrency, logs)
+                    ratio = got.cpu_ms_per_channel / base.cpu_ms_per_channel
+                    ratios[workers].append(ratio)
+                    peaks = ", ".join(f"{p:.0f}" for p in got.peak_mb or [])
+                    print(
+                        f"scale.workers={workers}{tag}: round {got.wall_s:.1f} s wall; worker "
+                        f"CPU {got.cpu_ms_per_channel:.2f} ms per channel ({ratio:.2f}x the "
+                        f"one-process collector's; {got.system_pct:.0f} % in the kernel); "
+                        f"{got.devices / got.wall_s:.0f} jobs/s; "
+                        f"{got.rows / got.wall_s:.0f} observation rows/s; peak RSS per worker "
+                        f"{peaks} MB; PostgreSQL +{got.db_growth_mb:.1f} MB this round "
+                        f"({got.devices} devices, {got.channels} channels); host steal "
+                        f"{got.steal_pct:.1f} %",
+                        flush=True,
+                    )
+            if args.repeat > 1:
+                for workers, seen in ratios.items():
+                    print(
+                        f"scale.workers={workers}: median ratio {statistics.median(seen):.2f}x "
+                        f"over {len(seen)} pairs ({', '.join(f'{r:.2f}' for r in seen)})",
+                        flush=True,
+                    )
         finally:
             fleet.terminate()
             fleet.wait(timeout=60)
