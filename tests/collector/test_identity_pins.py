@@ -6,18 +6,12 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-import yaml
 from sqlalchemy.orm import Session, sessionmaker
 
-from tests.inventory.test_load import minimal
+from tests.collector.test_store import setup
 from vidaudit.collector.identity import load_pins, record_identities
 from vidaudit.compliance.identity import DeviceIdentity, identity_violation
-from vidaudit.db.engine import make_engine, make_sessionmaker
-from vidaudit.db.migrate import upgrade
 from vidaudit.db.models import DeviceIdentityRow
-from vidaudit.inventory import parse_inventory
-from vidaudit.inventory.sync import sync_inventory
-from vidaudit.settings import Settings
 
 T0 = dt.datetime(2026, 12, 1, 1, 0, tzinfo=dt.UTC)
 CERT_A, CERT_B = "a" * 64, "b" * 64
@@ -25,13 +19,7 @@ CERT_A, CERT_B = "a" * 64, "b" * 64
 
 @pytest.fixture
 def sessions(db_url: str) -> sessionmaker[Session]:
-    engine = make_engine(Settings(), db_url)
-    upgrade(engine)
-    made = make_sessionmaker(engine)
-    text = yaml.safe_dump(minimal(), allow_unicode=True)
-    with made.begin() as s:
-        sync_inventory(s, parse_inventory(text), source="t", text=text, now=T0)
-    return made
+    return setup(db_url)  # the minimal inventory's one recorder, B1-NVR
 
 
 def see(sessions: sessionmaker[Session], identity: DeviceIdentity, minutes: int) -> None:
