@@ -156,6 +156,41 @@ class CertificateNotingRequest(aiohttp.ClientRequest):
         return response
 
 
+class SessionSettings(Protocol):
+    """What ``device_session`` reads (``HttpSettings`` and ``OnvifSettings`` both)."""
+
+    @property
+    def max_connections(self) -> int: ...
+    @property
+    def max_connections_per_host(self) -> int: ...
+    @property
+    def keepalive_s(self) -> float: ...
+    @property
+    def verify_tls(self) -> bool: ...
+
+
+def device_session(settings: SessionSettings) -> aiohttp.ClientSession:
+    """The HTTP session a pool of devices shares (ONVIF's and the vendor APIs')."""
+    connector = aiohttp.TCPConnector(
+        limit=settings.max_connections,
+        limit_per_host=settings.max_connections_per_host,
+        keepalive_timeout=settings.keepalive_s,
+        # NVRs serve self-signed certificates; verification is opt-in.
+        ssl=settings.verify_tls,
+        ttl_dns_cache=300,
+    )
+    return aiohttp.ClientSession(
+        connector=connector,
+        # One session serves every device: never let one device's cookies reach
+        # another, and never route device traffic through an environment proxy.
+        cookie_jar=aiohttp.DummyCookieJar(),
+        trust_env=False,
+        # so that each reply carries the TLS certificate it came over (identity pins)
+        request_class=CertificateNotingRequest,
+        response_class=CertifiedResponse,
+    )
+
+
 class HttpDevice:
     """One recorder for one probe: requests relative to its base URL, under its
     deadline, with its own digest state.  Built by ``HttpPool.open``; owns no sockets."""
@@ -394,22 +429,7 @@ class HttpPool:
         self._clock = clock
 
     async def __aenter__(self) -> Self:
-        connector = aiohttp.TCPConnector(
-            limit=self.settings.max_connections,
-            limit_per_host=self.settings.max_connections_per_host,
-            keepalive_timeout=self.settings.keepalive_s,
-            ssl=self.settings.verify_tls,
-            ttl_dns_cache=300,
-        )
-        self._session = aiohttp.ClientSession(
-            connector=connector,
-            # One session serves every recorder: no cookies across devices, no proxies.
-            cookie_jar=aiohttp.DummyCookieJar(),
-            trust_env=False,
-            # so that each reply carries the TLS certificate it came over (identity pins)
-            request_class=CertificateNotingRequest,
-            response_class=CertifiedResponse,
-        )
+        self._session = device_session(self.settings)
         return self
 
     async def __aexit__(

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 from pydantic import SecretStr
 
-from vidaudit.devicehttp.client import CertificateNotingRequest, CertifiedResponse
+from vidaudit.devicehttp.client import device_session
 from vidaudit.onvif.device import Device
 from vidaudit.onvif.settings import OnvifSettings
 from vidaudit.onvif.transport import Recorder
@@ -117,24 +117,7 @@ class OnvifPool:
         self._document_lock: asyncio.Lock | None = None
 
     async def __aenter__(self) -> Self:
-        connector = aiohttp.TCPConnector(
-            limit=self.settings.max_connections,
-            limit_per_host=self.settings.max_connections_per_host,
-            keepalive_timeout=self.settings.keepalive_s,
-            # NVRs serve self-signed certificates; verification is opt-in.
-            ssl=self.settings.verify_tls,
-            ttl_dns_cache=300,
-        )
-        self._session = aiohttp.ClientSession(
-            connector=connector,
-            # One session serves every device: never let one device's cookies reach
-            # another, and never route device traffic through an environment proxy.
-            cookie_jar=aiohttp.DummyCookieJar(),
-            trust_env=False,
-            # so that each reply carries the TLS certificate it came over (identity pins)
-            request_class=CertificateNotingRequest,
-            response_class=CertifiedResponse,
-        )
+        self._session = device_session(self.settings)
         self._document_lock = asyncio.Lock()
         return self
 
