@@ -206,11 +206,7 @@ def test_worker_killed_mid_round_loses_nothing(
             "the doomed worker to hold a job",
         )
         cluster.worker("--concurrency", "4")
-        wait_until(
-            lambda: cluster.scalar("SELECT count(*) FROM procrastinate_workers") >= 2,
-            60,
-            "the second worker to register",
-        )
+        cluster.wait_for_workers(2)
         doomed.send_signal(signal.SIGKILL)
         doomed.wait(10)
         # read after the kill: what the dead worker held stays "doing" under its id
