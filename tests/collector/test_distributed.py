@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.collector.distributed_kit import (
     Cluster,
@@ -35,6 +36,7 @@ from tests.collector.pg_cluster import ThrowawayCluster
 from tests.collector.test_identity import swapped
 from vidaudit.collector.queue import utcnow
 from vidaudit.collector.rounds import finish_round
+from vidaudit.db.models import CollectionRunRow
 from vidaudit.sim import GenerateSpec, Scenario, running_fleet
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.timeout(300)]
@@ -127,6 +129,31 @@ def test_two_workers_share_a_round_that_equals_truth(cluster: Cluster, faulty: S
     told = lambda: sum(t.count(said) for t in (cluster.log(0), cluster.log(1), done.stderr))  # noqa: E731
     wait_until(lambda: told() >= 1, 30, "the round's finished line")
     assert told() == 1, [cluster.log(0), cluster.log(1), done.stderr]
+
+    # `vidaudit metrics`: Prometheus text, read back with prometheus_client's own parser
+    shown = cluster.cli("metrics")
+    assert shown.returncode == 0, shown.stderr
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(shown.stdout)
+        for sample in family.samples
+    }
+    assert samples[("vidaudit_workers", ())] == 2
+    assert samples[("vidaudit_round_devices_late", ())] == 0
+    with cluster.sessions() as session:
+        run = session.get(CollectionRunRow, run_id)
+        assert run is not None and run.finished_at is not None
+        took = (run.finished_at - run.started_at).total_seconds()
+    assert samples[("vidaudit_round_duration_seconds", ())] == pytest.approx(took)
+    assert not [key for key in samples if key[0] == "vidaudit_queue_jobs"], "nothing queued"
+    assert not [key for key in samples if key[0] == "vidaudit_round_open_devices"]
+    # every device's job ended done (some may have ended more than a minute ago)
+    assert (
+        1
+        <= samples[("vidaudit_jobs_last_minute", (("outcome", "done"),))]
+        <= len(document["devices"])
+    )
+    assert samples[("vidaudit_jobs_last_minute", (("outcome", "failed"),))] == 0
 
     # `collect` reaches the same verdicts through its own path, in the same document shape
     collected = cluster.cli("collect", "--format", "json")
