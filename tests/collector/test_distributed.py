@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import socket
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -263,6 +264,58 @@ def test_worker_killed_mid_round_loses_nothing(
     assert cluster.scalar(
         "SELECT count(*) FROM channel_observations WHERE run_id = :r", r=run_id
     ) == len(faulty.truth["channels"])
+
+
+def test_a_worker_given_queues_serves_only_those(cluster: Cluster) -> None:
+    """``vidaudit worker --queues``: a collector placed in one region's network takes that
+    region's jobs and no others; a worker on every queue takes the rest."""
+    opened = cluster.cli("schedule", "--once", "--format", "json")
+    assert opened.returncode == 0, opened.stderr
+    run_id = json.loads(opened.stdout)["run_id"]
+    queues = sorted(
+        queue
+        for (queue,) in cluster.rows(
+            "SELECT DISTINCT queue FROM round_devices WHERE run_id = :r", r=run_id
+        )
+    )
+    assert len(queues) >= 2, queues
+    served = queues[0]
+    regional = cluster.worker("--concurrency", "4", "--queues", served)
+
+    def left(where: str) -> int:
+        return int(
+            cluster.scalar(
+                f"SELECT count(*) FROM round_devices WHERE run_id = :r AND {where}",
+                r=run_id,
+                q=served,
+            )
+        )
+
+    wait_until(lambda: left("queue = :q AND state = 'pending'") == 0, 240, "its queue served")
+    # the other queues' jobs were never taken: still waiting, their devices still pending
+    assert left("queue <> :q AND state <> 'pending'") == 0
+    assert (
+        cluster.scalar(
+            "SELECT count(*) FROM procrastinate_jobs WHERE queue_name <> :q AND status <> 'todo'",
+            q=served,
+        )
+        == 0
+    )
+
+    cluster.worker("--concurrency", "4")  # every queue
+    wait_until(lambda: cluster.round_status(run_id) == "completed", 240, "the round to complete")
+    by_queue: dict[str, set[str]] = {}
+    for queue, worker in cluster.rows(
+        "SELECT queue, worker FROM round_devices WHERE run_id = :r", r=run_id
+    ):
+        by_queue.setdefault(queue, set()).add(worker)
+    assert by_queue[served] == {f"{socket.gethostname()}:{regional.pid}"}
+    assert all(
+        f"{socket.gethostname()}:{regional.pid}" not in workers
+        for queue, workers in by_queue.items()
+        if queue != served
+    )
+    assert left("state <> 'reported'") == 0
 
 
 def test_round_completes_after_postgresql_restarts(tmp_path: Path, faulty: SimFleet) -> None:
