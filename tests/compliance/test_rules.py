@@ -16,7 +16,7 @@ from vidaudit.compliance.model import (
     RecordingState,
     Severity,
 )
-from vidaudit.compliance.rules import evaluate_channel, evaluate_device
+from vidaudit.compliance.rules import business_day_needs, evaluate_channel, evaluate_device
 from vidaudit.compliance.spans import Span, complement, merge
 from vidaudit.inventory import parse_inventory
 
@@ -171,6 +171,25 @@ def test_days_before_oldest_footage_are_r1_only() -> None:
     result = evaluate(healthy(days=10))
     assert rules(result) == ["R1.retention"]
     assert all(day.need.end > NOW - dt.timedelta(days=10) for day in result.business_days)
+
+
+@pytest.mark.parametrize(
+    ("now", "first"),
+    [
+        # 00:30: the window opens on 10-21 before its 08:00 need starts, so 10-21 counts
+        (dt.datetime(2026, 11, 20, 0, 30, tzinfo=TZ), dt.date(2026, 10, 21)),
+        # 08:10: the window opens after 10-21's need started, so 10-22 is the first
+        (dt.datetime(2026, 11, 20, 8, 10, tzinfo=TZ), dt.date(2026, 10, 22)),
+    ],
+)
+def test_first_day_of_the_window_counts_when_its_need_is_inside(
+    now: dt.datetime, first: dt.date
+) -> None:
+    branch, policy = branch_and_policy()
+    window_start = now - dt.timedelta(days=30)
+    needs = business_day_needs(branch, policy, TZ, window_start, now)
+    assert needs[0][0] == first
+    assert all(span.start >= window_start for _day, span in needs)
 
 
 def test_today_counts_up_to_now() -> None:

@@ -137,7 +137,10 @@ def business_day_needs(
     before = dt.timedelta(minutes=policy.record_before_open_min)
     after = dt.timedelta(minutes=policy.record_after_close_min)
     needs: list[tuple[dt.date, Span]] = []
-    day = window_start.astimezone(tz).date() + dt.timedelta(days=1)
+    # The window's first local day counts when its need starts inside the window: a
+    # window opened at 00:30 holds all of that day's hours (skipping it lost a day of
+    # R2 for every run between midnight and opening).
+    day = window_start.astimezone(tz).date()
     today = now.astimezone(tz).date()
     while day <= today:
         hours = branch.hours_on(day)
@@ -145,7 +148,7 @@ def business_day_needs(
             start, end = _day_need(day, hours.open, hours.close, tz, before, after)
             if end > now:  # today, still open: the need so far
                 end = now.astimezone(dt.UTC)
-            if start < end:
+            if window_start <= start < end:
                 needs.append((day, Span(start, end)))
         day += dt.timedelta(days=1)
     return needs
