@@ -41,6 +41,7 @@ from vidaudit.db.engine import DatabaseMissing, make_engine
 from vidaudit.db.migrate import schema_state, upgrade
 from vidaudit.db.models import BranchRow, ChannelRow, DeviceRow
 from vidaudit.inventory import check_secrets
+from vidaudit.inventory.load import inventory_source
 from vidaudit.inventory.schema import Inventory
 from vidaudit.inventory.sync import sync_inventory
 from vidaudit.settings import Settings
@@ -184,7 +185,7 @@ def inventory_sync(file: InventoryArg = None) -> None:
             session,
             inventory,
             source=str(path.resolve()),
-            text=path.read_text(encoding="utf-8"),
+            text=inventory_source(path, inventory),
             now=dt.datetime.now(dt.UTC),
         )
     for label, items in (

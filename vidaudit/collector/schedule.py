@@ -32,6 +32,7 @@ from vidaudit.collector.rounds import (
     open_round,
     set_job_ids,
 )
+from vidaudit.inventory.load import inventory_source
 from vidaudit.inventory.schema import Inventory
 from vidaudit.inventory.sync import sync_inventory
 from vidaudit.settings import Settings
@@ -50,7 +51,7 @@ def _open(
     branches: set[str] | None,
 ) -> OpenedRound:
     now = utcnow()
-    text = path.read_text(encoding="utf-8")
+    text = inventory_source(path, inventory)
     with sessions.begin() as session:
         sync_inventory(session, inventory, source=str(path.resolve()), text=text, now=now)
     with sessions.begin() as session:

@@ -5,6 +5,7 @@ from vidaudit.inventory.load import (
     Problem,
     SecretResolver,
     check_secrets,
+    inventory_source,
     load_inventory,
     parse_inventory,
 )
@@ -20,6 +21,7 @@ __all__ = [
     "Problem",
     "SecretResolver",
     "check_secrets",
+    "inventory_source",
     "load_inventory",
     "parse_inventory",
 ]

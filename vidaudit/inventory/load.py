@@ -6,6 +6,8 @@ collects all problems of a file instead of stopping at the first.
 
 from __future__ import annotations
 
+import bisect
+import glob
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -26,17 +28,26 @@ from vidaudit.inventory.schema import (
     Inventory,
 )
 
-#: Inventories are small; a multi-megabyte file is a mistake (or an attack on the parser).
+#: One file of an inventory: a multi-megabyte file is a mistake (or an attack on the
+#: parser).  50,000 channels written as ``vidaudit sim`` writes them take 7.7 MB, so a
+#: provincial bank splits its inventory with ``include:`` (a file per region or branch).
 MAX_INVENTORY_BYTES = 8 * 1024 * 1024
+#: ``include:``: files and bytes in all (500,000 channels take ~77 MB).
+MAX_INCLUDED_FILES = 10_000
+MAX_INVENTORY_TOTAL_BYTES = 256 * 1024 * 1024
 
 
 @dataclass(frozen=True)
 class Problem:
     path: str
     message: str
+    #: The included file the problem is in (as ``include:`` found it); None: the file
+    #: the ``InventoryError`` names.
+    file: str | None = None
 
     def __str__(self) -> str:
-        return f"{self.path}: {self.message}" if self.path else self.message
+        said = f"{self.path}: {self.message}" if self.path else self.message
+        return f"{self.file}: {said}" if self.file else said
 
 
 class InventoryError(Exception):
@@ -45,8 +56,68 @@ class InventoryError(Exception):
     def __init__(self, file: Path | str, problems: Sequence[Problem]) -> None:
         self.file = str(file)
         self.problems = list(problems)
-        lines = [f"{self.file}: {problem}" for problem in self.problems]
+        lines = [str(p) if p.file else f"{self.file}: {p}" for p in self.problems]
         super().__init__("\n".join(lines))
+
+
+@dataclass(frozen=True)
+class IncludedFile:
+    """One file named by ``include:`` and its share of the merged ``branches``."""
+
+    name: str  # as problems show it: relative to the main file's folder when inside it
+    path: Path
+    start: int  # index of its first branch in the merged list
+    count: int
+
+
+class Origins:
+    """Where each branch of a merged inventory was written, so a problem names the file
+    and the branch's place in it, not its place in the merged list."""
+
+    def __init__(self, included: Sequence[IncludedFile] = ()) -> None:
+        self.included = tuple(included)
+        self._starts = [f.start for f in self.included]
+
+    def __eq__(self, other: object) -> bool:
+        # pydantic compares private attributes too: two loads of the same files are equal
+        return isinstance(other, Origins) and other.included == self.included
+
+    def __hash__(self) -> int:
+        return hash(self.included)
+
+    def locate(self, loc: Sequence[int | str]) -> tuple[str | None, list[int | str]]:
+        """The file (None: the main one) and the key path inside it."""
+        if len(loc) >= 2 and loc[0] == "branches" and isinstance(loc[1], int):
+            i = bisect.bisect_right(self._starts, loc[1]) - 1
+            if i >= 0 and loc[1] < self.included[i].start + self.included[i].count:
+                part = self.included[i]
+                return part.name, ["branches", loc[1] - part.start, *loc[2:]]
+        return None, list(loc)
+
+    def problem(self, loc: Sequence[int | str], message: str) -> Problem:
+        file, inside = self.locate(loc)
+        return Problem(format_loc(inside), message, file)
+
+    def where(self, loc: Sequence[int | str]) -> str:
+        file, inside = self.locate(loc)
+        return f"{file}: {format_loc(inside)}" if file else format_loc(inside)
+
+
+def origins_of(inventory: Inventory) -> Origins:
+    """Where ``inventory``'s branches were written (one file when not loaded here)."""
+    origins = inventory._origins
+    return origins if isinstance(origins, Origins) else Origins()
+
+
+def inventory_source(path: Path | str, inventory: Inventory) -> str:
+    """The text the inventory was read from, included files appended in order, each
+    under a line naming it: what an inventory sync records the digest of, so a change
+    to a region's file is a change of the inventory."""
+    parts = [Path(path).read_text(encoding="utf-8")]
+    for part in origins_of(inventory).included:
+        parts.append(f"\n# vidaudit include: {part.name}\n")
+        parts.append(part.path.read_text(encoding="utf-8"))
+    return "".join(parts)
 
 
 def format_loc(loc: Sequence[int | str]) -> str:
@@ -95,18 +166,19 @@ def _clean_loc(loc: Sequence[int | str]) -> list[int | str]:
     return [part for part in loc if not (isinstance(part, str) and "[" in part)]
 
 
-def _duplicate_ids(data: Mapping[str, object]) -> list[Problem]:
+def _duplicate_ids(data: Mapping[str, object], origins: Origins) -> list[Problem]:
     problems: list[Problem] = []
-    seen: dict[str, dict[str, str]] = {"branch": {}, "device": {}, "channel": {}}
+    seen: dict[str, dict[str, list[int | str]]] = {"branch": {}, "device": {}, "channel": {}}
 
-    def note(kind: str, value: object, where: str) -> None:
+    def note(kind: str, value: object, loc: list[int | str]) -> None:
         if not isinstance(value, str):
             return
         first = seen[kind].get(value)
         if first is not None:
-            problems.append(Problem(where, f"duplicate {kind} id {value!r}, first used at {first}"))
+            message = f"duplicate {kind} id {value!r}, first used at {origins.where(first)}"
+            problems.append(origins.problem(loc, message))
         else:
-            seen[kind][value] = where
+            seen[kind][value] = loc
 
     branches = data.get("branches")
     if not isinstance(branches, list):
@@ -114,20 +186,17 @@ def _duplicate_ids(data: Mapping[str, object]) -> list[Problem]:
     for b, branch in enumerate(branches):
         if not isinstance(branch, dict):
             continue
-        note("branch", branch.get("id"), f"branches[{b}].id")
+        note("branch", branch.get("id"), ["branches", b, "id"])
         devices = branch.get("devices")
         for d, device in enumerate(devices if isinstance(devices, list) else []):
             if not isinstance(device, dict):
                 continue
-            note("device", device.get("id"), f"branches[{b}].devices[{d}].id")
+            note("device", device.get("id"), ["branches", b, "devices", d, "id"])
             channels = device.get("channels")
             for c, channel in enumerate(channels if isinstance(channels, list) else []):
                 if isinstance(channel, dict):
-                    note(
-                        "channel",
-                        channel.get("id"),
-                        f"branches[{b}].devices[{d}].channels[{c}].id",
-                    )
+                    loc: list[int | str] = ["branches", b, "devices", d, "channels", c, "id"]
+                    note("channel", channel.get("id"), loc)
     return problems
 
 
@@ -168,20 +237,12 @@ _SAFE_LOADER = _StrictLoader
 _URL_CREDENTIALS = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#@]*@")
 
 
-def _credentials_in_urls(data: object, path: list[int | str]) -> list[Problem]:
-    """Every string that is a URL with a user (and maybe a password) in it, by key path:
-    passwords go in ``password``/``password_file``, never a URL (it would be stored in
+def _credentials_in_urls(data: object, path: list[int | str]) -> list[list[int | str]]:
+    """The key path of every string that is a URL with a user (and maybe a password) in
+    it: passwords go in ``password``/``password_file``, never a URL (it would be stored in
     the database and shown wherever the URL is).  The value itself is never repeated."""
     if isinstance(data, str):
-        if _URL_CREDENTIALS.match(data.strip()):
-            return [
-                Problem(
-                    format_loc(path),
-                    "credentials inside a URL are refused: give the user name in 'username' "
-                    "and the password as a ${ENV} reference or password_file",
-                )
-            ]
-        return []
+        return [path] if _URL_CREDENTIALS.match(data.strip()) else []
     if isinstance(data, dict):
         return [p for k, v in data.items() for p in _credentials_in_urls(v, [*path, str(k)])]
     if isinstance(data, list):
@@ -200,10 +261,16 @@ def read_yaml(text: str) -> Any:
         return yaml.load(text, Loader=_SAFE_LOADER)  # noqa: S506 -- a safe loader
 
 
-def parse_inventory(text: str, file: Path | str = "<inventory>") -> Inventory:
-    """Validate inventory text; raise ``InventoryError`` naming every problem."""
+_CREDENTIALS_IN_URL = (
+    "credentials inside a URL are refused: give the user name in 'username' "
+    "and the password as a ${ENV} reference or password_file"
+)
+
+
+def _data_of(text: str, file: Path | str) -> Any:
+    """The YAML document's data; ``InventoryError`` when it is not valid YAML."""
     try:
-        data = read_yaml(text)
+        return read_yaml(text)
     except DuplicateKey as exc:
         duplicate = Problem(
             f"line {exc.second_line}",
@@ -221,38 +288,133 @@ def parse_inventory(text: str, file: Path | str = "<inventory>") -> Inventory:
         # (``!!timestamp tomorrow`` raises AttributeError), without a position.
         problem = Problem("", "not valid YAML: a value does not fit its explicit tag (!!...)")
         raise InventoryError(file, [problem]) from None
+
+
+def parse_inventory(text: str, file: Path | str = "<inventory>") -> Inventory:
+    """Validate inventory text; raise ``InventoryError`` naming every problem.  Files
+    named by ``include:`` are found relative to ``file``'s folder."""
+    data = _data_of(text, file)
     if not isinstance(data, dict):
         raise InventoryError(file, [Problem("", "expected a mapping with 'branches' at the top")])
-    problems: list[Problem] = _credentials_in_urls(data, [])
+    problems: list[Problem] = []
+    origins = Origins()
+    if "include" in data:
+        origins = _include(data, Path(file).parent, problems)
+    problems.extend(
+        origins.problem(loc, _CREDENTIALS_IN_URL) for loc in _credentials_in_urls(data, [])
+    )
     try:
         inventory = Inventory.model_validate(data)
     except ValidationError as exc:
         for error in exc.errors():
-            loc = format_loc(_clean_loc(error["loc"]))
-            problems.append(Problem(loc, _friendly(error)))
+            problems.append(origins.problem(_clean_loc(error["loc"]), _friendly(error)))
         inventory = None
-    problems.extend(_duplicate_ids(data))
+    problems.extend(_duplicate_ids(data, origins))
     if problems or inventory is None:
         raise InventoryError(file, problems)
+    inventory._origins = origins
     return inventory
 
 
-def load_inventory(path: Path | str) -> Inventory:
-    file = Path(path)
+def _read_text(file: Path) -> str:
+    """A file's text, at most ``MAX_INVENTORY_BYTES``; ``InventoryError`` naming it
+    otherwise."""
+    limit = MAX_INVENTORY_BYTES
     try:
         size = file.stat().st_size
-        if size > MAX_INVENTORY_BYTES:
-            raise InventoryError(
-                file, [Problem("", f"file is {size} bytes; at most {MAX_INVENTORY_BYTES}")]
-            )
-        text = file.read_text(encoding="utf-8")
+        if size > limit:
+            raise InventoryError(file, [Problem("", f"file is {size} bytes; at most {limit}")])
+        return file.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise InventoryError(file, [Problem("", "file not found")]) from None
     except UnicodeDecodeError:
         raise InventoryError(file, [Problem("", "not UTF-8 text")]) from None
     except OSError as exc:
         raise InventoryError(file, [Problem("", f"cannot read: {exc.strerror}")]) from None
-    return parse_inventory(text, file)
+
+
+def _include(data: dict[str, Any], base: Path, problems: list[Problem]) -> Origins:
+    """Append the branches of every file ``include:`` names (file names or glob patterns,
+    relative to ``base``; each pattern's matches in name order) to ``data['branches']``.
+    An included file holds ``branches`` and nothing else: policy, time zone, secrets and
+    the GB/T 28181 platform are the main file's, so one file decides them.  Problems in a
+    file name that file; nothing is read past the limits."""
+    patterns = data.pop("include")
+    if not isinstance(patterns, list) or not all(isinstance(p, str) and p for p in patterns):
+        problems.append(
+            Problem("include", "expected a list of file names or patterns (regions/*.yaml)")
+        )
+        return Origins()
+    merged = data.setdefault("branches", [])
+    if not isinstance(merged, list):
+        return Origins()  # validation names the main file's 'branches'
+    files: dict[Path, str] = {}
+    for i, pattern in enumerate(patterns):
+        # glob.glob, not Path.glob: a pattern may be an absolute path
+        where = pattern if Path(pattern).is_absolute() else f"{glob.escape(str(base))}/{pattern}"
+        matches = glob.glob(where)  # noqa: PTH207
+        found = sorted(Path(p) for p in matches if Path(p).is_file())
+        if not found:
+            problems.append(Problem(f"include[{i}]", f"{pattern!r} matches no file"))
+        for path in found:
+            # a file matched by two patterns is read once
+            files.setdefault(path.resolve(), _shown(path, base))
+    if len(files) > MAX_INCLUDED_FILES:
+        problems.append(
+            Problem("include", f"names {len(files)} files; at most {MAX_INCLUDED_FILES}")
+        )
+        return Origins()
+    included: list[IncludedFile] = []
+    budget = MAX_INVENTORY_TOTAL_BYTES
+    for path, name in files.items():
+        try:
+            size = path.stat().st_size
+        except OSError:
+            size = 0  # reading it says why
+        if budget < size <= MAX_INVENTORY_BYTES:
+            total = f"the included files exceed {MAX_INVENTORY_TOTAL_BYTES} bytes in all"
+            problems.append(Problem("include", total))
+            break
+        try:
+            part = _data_of(_read_text(path), name)
+        except InventoryError as exc:
+            problems.extend(Problem(p.path, p.message, name) for p in exc.problems)
+            continue
+        budget -= size
+        branches = _included_branches(part, name, problems)
+        included.append(IncludedFile(name, path, len(merged), len(branches)))
+        merged.extend(branches)
+    return Origins(included)
+
+
+def _included_branches(part: object, name: str, problems: list[Problem]) -> list[Any]:
+    if not isinstance(part, dict) or not isinstance(part.get("branches"), list):
+        problems.append(Problem("", "expected a mapping with a list of 'branches'", name))
+        return []
+    for key in part:
+        if key != "branches":
+            why = (
+                "an included file cannot include others"
+                if key == "include"
+                else "only 'branches' may be given in an included file (policy, time zone, "
+                "env_file and gb28181 are the main file's)"
+            )
+            problems.append(Problem(str(key), why, name))
+    branches: list[Any] = part["branches"]
+    return branches
+
+
+def _shown(path: Path, base: Path) -> str:
+    """An included file as problems name it: relative to the main file's folder."""
+    try:
+        return str(path.relative_to(base))
+    except ValueError:
+        return str(path)
+
+
+def load_inventory(path: Path | str) -> Inventory:
+    file = Path(path)
+    return parse_inventory(_read_text(file), file)
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -356,13 +518,14 @@ def check_secrets(
 ) -> list[Problem]:
     """Problems resolving passwords, each with its key path (the secret is never shown)."""
     resolver = SecretResolver(inventory, path, environ)
+    origins = origins_of(inventory)
     problems: list[Problem] = []
     for b, branch in enumerate(inventory.branches):
         for d, device in enumerate(branch.devices):
             problem = resolver.problem(device)
             if problem is not None:
                 key = "password" if device.password is not None else "password_file"
-                problems.append(Problem(f"branches[{b}].devices[{d}].{key}", problem))
+                problems.append(origins.problem(["branches", b, "devices", d, key], problem))
     if inventory.gb28181 is not None:
         problem = resolver.platform_problem(inventory.gb28181)
         if problem is not None:

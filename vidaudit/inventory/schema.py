@@ -18,6 +18,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationInfo,
     field_validator,
@@ -553,6 +554,9 @@ class Inventory(Strict):
     #: vidaudit as a GB/T 28181 upper platform, for devices with ``api: gb28181``
     gb28181: Gb28181Platform | None = None
     branches: list[Branch] = Field(min_length=1)
+    #: Where the branches were written (``load.Origins``), set by the loader: the main
+    #: file and the files it includes.  Not a field: it is not part of what is checked.
+    _origins: object = PrivateAttr(default=None)
 
     @field_validator("timezone")
     @classmethod
