@@ -36,8 +36,9 @@ from tests.collector.distributed_kit import (
 from tests.collector.pg_cluster import ThrowawayCluster
 from tests.collector.test_identity import swapped
 from vidaudit.collector.queue import utcnow
-from vidaudit.collector.rounds import finish_round
+from vidaudit.collector.rounds import finish_round, queue_for
 from vidaudit.db.models import CollectionRunRow
+from vidaudit.inventory import load_inventory
 from vidaudit.sim import GenerateSpec, Scenario, running_fleet
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.timeout(300)]
@@ -266,9 +267,38 @@ def test_worker_killed_mid_round_loses_nothing(
     ) == len(faulty.truth["channels"])
 
 
+def regional_inventory(cluster: Cluster, queue: str) -> tuple[Path, dict[str, int]]:
+    """A cameras.yaml for a machine serving ``queue`` only: the branches of that queue in
+    a file it includes, and a policy of its own that disagrees with the scheduler's (a
+    copy not kept up to date).  Also what the scheduler's policy requires per channel."""
+    main = Path(cluster.env["VIDAUDIT_INVENTORY"])
+    whole = load_inventory(main)
+    data = yaml.safe_load(main.read_text(encoding="utf-8"))
+    mine = {branch.id for branch, device in whole.devices() if queue_for(branch, device) == queue}
+    folder = cluster.tmp / "regional"
+    folder.mkdir()
+    branches = [b for b in data["branches"] if b["id"] in mine]
+    (folder / "branches.yaml").write_text(yaml.safe_dump({"branches": branches}), "utf-8")
+    regional = {
+        "timezone": data.get("timezone", "Asia/Shanghai"),
+        "env_file": str((main.parent / data["env_file"]).resolve()),
+        "policy": {"retention_days": 1000, "retention_days_by_role": {}},
+        "include": ["branches.yaml"],
+    }
+    (folder / "cameras.yaml").write_text(yaml.safe_dump(regional), "utf-8")
+    required = {
+        channel.id: whole.required_days(channel)
+        for branch, _device, channel in whole.channels()
+        if branch.id in mine
+    }
+    return folder / "cameras.yaml", required
+
+
 def test_a_worker_given_queues_serves_only_those(cluster: Cluster) -> None:
     """``vidaudit worker --queues``: a collector placed in one region's network takes that
-    region's jobs and no others; a worker on every queue takes the rest."""
+    region's jobs and no others; a worker on every queue takes the rest.  The regional
+    worker holds only its region's branches (``include:``) and a stale policy: its devices
+    are judged by the round's policy all the same."""
     opened = cluster.cli("schedule", "--once", "--format", "json")
     assert opened.returncode == 0, opened.stderr
     run_id = json.loads(opened.stdout)["run_id"]
@@ -280,7 +310,8 @@ def test_a_worker_given_queues_serves_only_those(cluster: Cluster) -> None:
     )
     assert len(queues) >= 2, queues
     served = queues[0]
-    regional = cluster.worker("--concurrency", "4", "--queues", served)
+    inventory, required = regional_inventory(cluster, served)
+    regional = cluster.worker("--concurrency", "4", "--queues", served, "--config", str(inventory))
 
     def left(where: str) -> int:
         return int(
@@ -316,6 +347,18 @@ def test_a_worker_given_queues_serves_only_those(cluster: Cluster) -> None:
         if queue != served
     )
     assert left("state <> 'reported'") == 0
+    judged = dict(
+        cluster.rows(
+            "SELECT channel_id, required_days FROM channel_observations WHERE run_id = :r "
+            "AND device_id IN (SELECT device_id FROM round_devices WHERE run_id = :r "
+            "AND queue = :q)",
+            r=run_id,
+            q=served,
+        )
+    )
+    assert judged == required
+    said = [json.loads(line) for line in cluster.log(0).splitlines() if line.startswith("{")]
+    assert [line["run_id"] for line in said if line.get("action") == "policy_differs"] == [run_id]
 
 
 def test_round_completes_after_postgresql_restarts(tmp_path: Path, faulty: SimFleet) -> None:

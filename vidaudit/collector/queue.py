@@ -61,6 +61,7 @@ from vidaudit.collector.rounds import (
     finish_round,
     has_pending,
     record_devices,
+    round_policy,
     rounds_to_finish,
 )
 from vidaudit.collector.run import gb_service
@@ -71,7 +72,7 @@ from vidaudit.compliance.model import ErrorKind
 from vidaudit.devicehttp.client import HttpPool
 from vidaudit.errors import ConfigError
 from vidaudit.inventory.load import SecretResolver
-from vidaudit.inventory.schema import Api, Inventory
+from vidaudit.inventory.schema import Api, Inventory, Policy
 from vidaudit.onvif.client import OnvifPool
 from vidaudit.settings import Settings
 
@@ -394,11 +395,16 @@ class BatchWriter:
 class RoundStanding:
     """What a round's devices are read and judged against, read once per round per
     worker: the retention proofs (pulled frames), what earlier runs settled about
-    channels read through a vendor API, and the device identities pinned so far."""
+    channels read through a vendor API, the device identities pinned so far, and the
+    inventory under the round's policy."""
 
     verified: dict[str, dt.datetime]
     settled: dict[str, SettledChannel]
     pins: dict[str, DeviceIdentity]
+    #: This worker's inventory judged by the policy the round was opened with: a
+    #: regional machine's cameras.yaml, or one not yet updated, may say otherwise, and a
+    #: round's verdicts must not depend on which worker took a device.
+    inventory: Inventory
 
 
 def worker_name() -> str:
@@ -425,17 +431,24 @@ class WorkerRuntime:
     #: GB/T 28181 registrations, read once per round from the service on this host
     _gb_registered: dict[int, frozenset[str]] = field(default_factory=dict)
     _semaphore: asyncio.Semaphore | None = None
+    _standing_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def __post_init__(self) -> None:
         self._index = {device.id: (branch, device) for branch, device in self.inventory.devices()}
         self._semaphore = asyncio.Semaphore(self.concurrency)
 
     async def _standing_for(self, run_id: int) -> RoundStanding:
-        if run_id not in self._standing:
-            standing = await asyncio.to_thread(self._read_standing)
-            self._standing = {run_id: standing}  # only the current round's are kept
-            settle()  # the round's standing lives as long as the round (collector/heap.py)
-        return self._standing[run_id]
+        found = self._standing.get(run_id)
+        if found is not None:
+            return found
+        # A round's first jobs arrive together: one reads, the others wait for it
+        # (each reading the whole fleet's settled footage and pins was the old way).
+        async with self._standing_lock:
+            if run_id not in self._standing:
+                standing = await asyncio.to_thread(self._read_standing, run_id)
+                self._standing = {run_id: standing}  # only the current round's are kept
+                settle()  # the round's standing lives as long as the round (collector/heap.py)
+            return self._standing[run_id]
 
     def _prober(self, run_id: int) -> Prober:
         """How this job reads its device: as ``vidaudit collect`` does (``run._dispatch``):
@@ -469,7 +482,7 @@ class WorkerRuntime:
 
         return prober
 
-    def _read_standing(self) -> RoundStanding:
+    def _read_standing(self, run_id: int) -> RoundStanding:
         now = utcnow()
         full_read_every = dt.timedelta(hours=self.settings.collector_full_read_hours)
         with self.sessions() as session:
@@ -477,7 +490,30 @@ class WorkerRuntime:
                 verified_for(session, now),
                 load_settled(session, now, full_read_every),
                 load_pins(session),
+                self._under_round_policy(round_policy(session, run_id), run_id),
             )
+
+    def _under_round_policy(self, policy: Policy | None, run_id: int) -> Inventory:
+        if policy == self.inventory.policy:
+            return self.inventory
+        extra = {"action": "policy_differs", "run_id": run_id}
+        if policy is None:
+            logger.warning(
+                "round %d's policy cannot be read by this worker; judging by its own "
+                "cameras.yaml (%s)",
+                run_id,
+                self.settings.inventory,
+                extra=extra,
+            )
+            return self.inventory
+        logger.warning(
+            "round %d was opened with another policy than this worker's cameras.yaml (%s) "
+            "holds; its devices are judged by the round's",
+            run_id,
+            self.settings.inventory,
+            extra=extra,
+        )
+        return self.inventory.model_copy(update={"policy": policy})
 
     def _turn(self, run_id: int, device_id: str) -> tuple[bool, dt.datetime | None]:
         with self.sessions() as session:
@@ -518,7 +554,7 @@ class WorkerRuntime:
         standing = await self._standing_for(run_id)
         assert self._semaphore is not None
         probe, (report, channels) = await poll_device(
-            self.inventory,
+            standing.inventory,
             branch,
             device,
             self.resolver,
@@ -678,6 +714,8 @@ async def run_worker(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     resolver = SecretResolver(inventory, inventory_path)
+    # what the worker says about its inventory names the file it read (--config)
+    settings = settings.model_copy(update={"inventory": inventory_path})
     # The inventory (tens of thousands of models) lives as long as the worker: out of
     # the cyclic collector's way, as for one-process collect's run (collector/heap.py).
     with worker_heap():

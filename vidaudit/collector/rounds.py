@@ -21,6 +21,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from pydantic import ValidationError
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -33,7 +34,7 @@ from vidaudit.collector.store import (
     store_observations,
 )
 from vidaudit.db.models import CollectionRunRow, RoundDeviceRow
-from vidaudit.inventory.schema import Branch, Device, Inventory
+from vidaudit.inventory.schema import Branch, Device, Inventory, Policy
 
 #: Device APIs read through a service that runs on one machine (GB/T 28181: devices
 #: register to the SIP service of ``vidaudit gb serve``, which holds their sessions).
@@ -295,6 +296,16 @@ def has_pending(session: Session, run_id: int) -> bool:
         )
         is not None
     )
+
+
+def round_policy(session: Session, run_id: int) -> Policy | None:
+    """The policy the round was opened with (the scheduler's cameras.yaml); None when
+    this code cannot read it (a newer scheduler's policy with keys it does not know)."""
+    stored = session.scalar(select(CollectionRunRow.policy).where(CollectionRunRow.id == run_id))
+    try:
+        return Policy.model_validate(stored)
+    except ValidationError:
+        return None
 
 
 def finish_round(
