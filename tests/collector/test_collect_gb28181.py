@@ -20,6 +20,7 @@ import pytest
 from tests.gb28181.conftest import wait_for
 from vidaudit.collector.gb_probe import RECORDING_SLACK
 from vidaudit.collector.run import CollectResult, collect
+from vidaudit.compliance.spans import Span
 from vidaudit.db.engine import make_engine, make_sessionmaker
 from vidaudit.db.migrate import upgrade
 from vidaudit.gbservice.service import GbService, running_service
@@ -169,6 +170,11 @@ def test_device_states_match_truth(run: Run) -> None:
     assert offline == ["R6.offline"]
 
 
+def not_missed(need: Span, gaps: list[tuple[dt.datetime, dt.datetime]]) -> bool:
+    """No gap overlaps the need."""
+    return not any(start < need.end and end > need.start for start, end in gaps)
+
+
 def test_gb_channels_match_truth(run: Run) -> None:
     checked = 0
     for report in run.result.report.channels:
@@ -202,14 +208,15 @@ def test_gb_channels_match_truth(run: Run) -> None:
         window_start = run.result.report.finished_at - dt.timedelta(days=judged.required_days)
         assert judged.gaps is not None
         ours = [(g.start, g.end) for g in judged.gaps if g.end - g.start > dt.timedelta(seconds=2)]
-        theirs = []
+        shifted = []
         for g in expected["gaps"]:
             start = max(on_our_clock(g["start"], drift), window_start)
             end = on_our_clock(g["end"], drift)
-            if end - start > dt.timedelta(seconds=2):
-                theirs.append((start, end))
+            if end > start:
+                shifted.append((start, end))
         if expected["latest"] != "now":
-            theirs.append((on_our_clock(expected["latest"], drift), run.result.report.finished_at))
+            shifted.append((on_our_clock(expected["latest"], drift), run.result.report.finished_at))
+        theirs = [(a, b) for a, b in shifted if b - a > dt.timedelta(seconds=2)]
         assert len(ours) == len(theirs), (report.channel_id, ours[-3:], theirs[-3:])
         for (a0, a1), (b0, b1) in zip(ours, theirs, strict=True):
             assert abs(a0 - b0) <= dt.timedelta(seconds=2), report.channel_id
@@ -227,8 +234,13 @@ def test_gb_channels_match_truth(run: Run) -> None:
         }
         assert due <= by_date.keys(), (report.channel_id, sorted(due - by_date.keys()))
         for date in due:
-            day = expected["business_days"][date]
-            assert by_date[date].covered == day["covered"], (report.channel_id, date)
+            # covered: no footage missing from the day's need on our clock (the truth's
+            # own verdict uses the device's clock, 95 s off here, so a gap at the edge of
+            # the hours is inside one need and outside the other)
+            assert by_date[date].covered == not_missed(by_date[date].need, shifted), (
+                report.channel_id,
+                date,
+            )
         assert len(due) >= 5, report.channel_id  # even the 12-day channel has a week of days
         rules = {v.rule for v in judged.violations}
         short = expected["retention_days"] < expected["required_retention_days"] - 1 / 24
