@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
+from tests.collector.test_collect_sim import covered_by_truth
 from tests.gb28181.conftest import wait_for
 from vidaudit.collector.gb_probe import RECORDING_SLACK
 from vidaudit.collector.run import CollectResult, collect
-from vidaudit.compliance.spans import Span
 from vidaudit.db.engine import make_engine, make_sessionmaker
 from vidaudit.db.migrate import upgrade
 from vidaudit.gbservice.service import GbService, running_service
@@ -170,11 +170,6 @@ def test_device_states_match_truth(run: Run) -> None:
     assert offline == ["R6.offline"]
 
 
-def not_missed(need: Span, gaps: list[tuple[dt.datetime, dt.datetime]]) -> bool:
-    """No gap overlaps the need."""
-    return not any(start < need.end and end > need.start for start, end in gaps)
-
-
 def test_gb_channels_match_truth(run: Run) -> None:
     checked = 0
     for report in run.result.report.channels:
@@ -234,10 +229,14 @@ def test_gb_channels_match_truth(run: Run) -> None:
         }
         assert due <= by_date.keys(), (report.channel_id, sorted(due - by_date.keys()))
         for date in due:
-            # covered: no footage missing from the day's need on our clock (the truth's
-            # own verdict uses the device's clock, 95 s off here, so a gap at the edge of
-            # the hours is inside one need and outside the other)
-            assert by_date[date].covered == not_missed(by_date[date].need, shifted), (
+            need = by_date[date].need
+            required = expected["business_days"][date]["required"]
+            # the same hours (and margins) as the truth's, read on our clock
+            assert (need.start, need.end) == (when(required["start"]), when(required["end"])), (
+                report.channel_id,
+                date,
+            )
+            assert by_date[date].covered == covered_by_truth(need, shifted), (
                 report.channel_id,
                 date,
             )

@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import func, select
 
 from vidaudit.collector.run import CollectResult, collect
+from vidaudit.compliance.spans import Span
 from vidaudit.db.engine import make_engine, make_sessionmaker
 from vidaudit.db.migrate import upgrade
 from vidaudit.db.models import ChannelObservationRow, FaultTicketRow
@@ -35,6 +36,13 @@ def when(text: str) -> dt.datetime:
 
 def on_our_clock(text: str, drift_s: float) -> dt.datetime:
     return when(text) - dt.timedelta(seconds=drift_s)
+
+
+def covered_by_truth(need: Span, gaps: list[tuple[dt.datetime, dt.datetime]]) -> bool:
+    """The business-day verdict the truth's gaps (on our clock) give the need judged.
+    Not truth.json's own verdict: that one is on the device's clock, and with the device's
+    drift a gap at the edge of the hours is inside one need and outside the other."""
+    return not any(start < need.end and end > need.start for start, end in gaps)
 
 
 async def collect_fleet(
@@ -160,15 +168,17 @@ def test_channels_match_truth(faulty_fleet: tuple[CollectResult, dict[str, Any]]
             theirs.append((on_our_clock(expected["latest"], drift), result.report.finished_at))
         _assert_same_spans(ours, theirs, report.channel_id)
         # business days: the same verdict for every completed day both judged
-        # (the truth's own verdict is on the device's clock: with the device's drift a
-        # gap at the edge of the hours is inside one need and outside the other, so the
-        # verdict expected is the truth's gaps, on our clock, against the need judged)
         by_date = {d.date.isoformat(): d for d in judged.business_days}
         for date, day in expected["business_days"].items():
             if date in by_date and on_our_clock(day["required"]["start"], drift) > window_start:
                 need = by_date[date].need
-                missed = any(start < need.end and end > need.start for start, end in theirs)
-                assert by_date[date].covered == (not missed), (report.channel_id, date)
+                # the same hours (and margins) as the truth's, read on our clock
+                assert (need.start, need.end) == (
+                    when(day["required"]["start"]),
+                    when(day["required"]["end"]),
+                ), (report.channel_id, date)
+                expected_covered = covered_by_truth(need, theirs)
+                assert by_date[date].covered == expected_covered, (report.channel_id, date)
         rules = {v.rule for v in judged.violations}
         assert ("R1.retention" in rules) == (
             not expected["search_earliest_bogus"]

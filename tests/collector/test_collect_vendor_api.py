@@ -18,7 +18,9 @@ from sqlalchemy import select
 from tests.collector.test_collect_sim import (
     _assert_same_spans,
     collect_fleet_runs,
+    covered_by_truth,
     on_our_clock,
+    when,
 )
 from tests.sim.vendor_lab import VENDOR_LAB
 from vidaudit.collector.report import report_json
@@ -184,7 +186,14 @@ def test_channels_match_truth_through_vendor_apis(mixed: Any) -> None:
         by_date = {d.date.isoformat(): d for d in judged.business_days}
         for date, day in expected["business_days"].items():
             if date in by_date and on_our_clock(day["required"]["start"], drift) > window_start:
-                assert by_date[date].covered == day["covered"], (report.channel_id, date)
+                need = by_date[date].need
+                # the same hours (and margins) as the truth's, read on our clock
+                assert (need.start, need.end) == (
+                    when(day["required"]["start"]),
+                    when(day["required"]["end"]),
+                ), (report.channel_id, date)
+                expected_covered = covered_by_truth(need, theirs)
+                assert by_date[date].covered == expected_covered, (report.channel_id, date)
         rules = {v.rule for v in judged.violations}
         assert ("R1.retention" in rules) == (
             expected["retention_days"] < expected["required_retention_days"] - 1 / 24
