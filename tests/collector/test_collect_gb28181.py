@@ -236,7 +236,7 @@ def test_gb_channels_match_truth(run: Run) -> None:
                 report.channel_id,
                 date,
             )
-            assert by_date[date].covered == covered_by_truth(need, shifted), (
+            assert by_date[date].covered == covered_by_truth(need, shifted, earliest), (
                 report.channel_id,
                 date,
             )

@@ -38,11 +38,17 @@ def on_our_clock(text: str, drift_s: float) -> dt.datetime:
     return when(text) - dt.timedelta(seconds=drift_s)
 
 
-def covered_by_truth(need: Span, gaps: list[tuple[dt.datetime, dt.datetime]]) -> bool:
-    """The business-day verdict the truth's gaps (on our clock) give the need judged.
-    Not truth.json's own verdict: that one is on the device's clock, and with the device's
-    drift a gap at the edge of the hours is inside one need and outside the other."""
-    return not any(start < need.end and end > need.start for start, end in gaps)
+def covered_by_truth(
+    need: Span, gaps: list[tuple[dt.datetime, dt.datetime]], earliest: dt.datetime
+) -> bool:
+    """The business-day verdict the truth's gaps and oldest footage (on our clock) give
+    the need judged: covered unless a gap, or the time before the oldest footage, lies in
+    it.  Not truth.json's own verdict: that one is on the device's clock, and with the
+    device's drift a gap at the edge of the hours is inside one need and outside the
+    other."""
+    return need.start >= earliest and not any(
+        start < need.end and end > need.start for start, end in gaps
+    )
 
 
 async def collect_fleet(
@@ -177,7 +183,8 @@ def test_channels_match_truth(faulty_fleet: tuple[CollectResult, dict[str, Any]]
                     when(day["required"]["start"]),
                     when(day["required"]["end"]),
                 ), (report.channel_id, date)
-                expected_covered = covered_by_truth(need, theirs)
+                earliest = on_our_clock(expected["earliest"], drift)
+                expected_covered = covered_by_truth(need, theirs, earliest)
                 assert by_date[date].covered == expected_covered, (report.channel_id, date)
         rules = {v.rule for v in judged.violations}
         assert ("R1.retention" in rules) == (

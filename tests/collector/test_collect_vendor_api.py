@@ -192,7 +192,8 @@ def test_channels_match_truth_through_vendor_apis(mixed: Any) -> None:
                     when(day["required"]["start"]),
                     when(day["required"]["end"]),
                 ), (report.channel_id, date)
-                expected_covered = covered_by_truth(need, theirs)
+                earliest = on_our_clock(expected["earliest"], drift)
+                expected_covered = covered_by_truth(need, theirs, earliest)
                 assert by_date[date].covered == expected_covered, (report.channel_id, date)
         rules = {v.rule for v in judged.violations}
         assert ("R1.retention" in rules) == (
