@@ -197,3 +197,22 @@ def test_a_change_to_an_included_file_is_a_change_of_the_inventory(
     assert sync() != first
     with sessions.begin() as session:
         assert session.get(DeviceRow, "B4-NVR") is not None
+
+
+def test_config_check_names_the_included_file_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from vidaudit.cli import app
+
+    monkeypatch.setenv("VIDAUDIT_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("VIDAUDIT_SETTINGS_FILE", str(tmp_path / "absent.toml"))
+    monkeypatch.delenv("VIDAUDIT_PW", raising=False)
+    main = split(tmp_path)
+    result = CliRunner().invoke(app, ["config", "check", str(main)])
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if "VIDAUDIT_PW is not set" in line]
+    assert lines[0].startswith(f"{main}: branches[0].devices[0].password: ")
+    assert lines[-1].startswith("regions/south.yaml: branches[0].devices[0].password: ")
+    assert len(lines) == 4

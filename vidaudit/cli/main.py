@@ -40,7 +40,7 @@ from vidaudit.cli.web import serve_command, user_app
 from vidaudit.db.engine import DatabaseMissing, make_engine
 from vidaudit.db.migrate import schema_state, upgrade
 from vidaudit.db.models import BranchRow, ChannelRow, DeviceRow
-from vidaudit.inventory import check_secrets
+from vidaudit.inventory import InventoryError, check_secrets
 from vidaudit.inventory.load import inventory_source
 from vidaudit.inventory.schema import Inventory
 from vidaudit.inventory.sync import sync_inventory
@@ -142,8 +142,8 @@ def config_check(
     if secrets:
         problems = check_secrets(inventory, path)
         if problems:
-            for problem in problems:
-                err.print(f"{path}: {problem}", highlight=False, markup=False)
+            # one line per problem, each naming its file (an included one where written)
+            err.print(str(InventoryError(path, problems)), highlight=False, markup=False)
             raise typer.Exit(USAGE_ERROR)
     console.print("[green]inventory is valid[/]")
 
