@@ -32,7 +32,7 @@ from vidaudit.inventory.schema import (
 #: parser).  50,000 channels written as ``vidaudit sim`` writes them take 7.7 MB, so a
 #: provincial bank splits its inventory with ``include:`` (a file per region or branch).
 MAX_INVENTORY_BYTES = 8 * 1024 * 1024
-#: ``include:``: files and bytes in all (500,000 channels take ~77 MB).
+#: ``include:``: files and bytes in all (500,000 channels take ~72 MiB).
 MAX_INCLUDED_FILES = 10_000
 MAX_INVENTORY_TOTAL_BYTES = 256 * 1024 * 1024
 
