@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.collector.test_collect_sim import covered_by_truth
+from tests.collector.test_collect_sim import assert_day_as_truth, on_our_clock
 from tests.gb28181.conftest import wait_for
 from vidaudit.collector.gb_probe import RECORDING_SLACK
 from vidaudit.collector.run import CollectResult, collect
@@ -95,14 +95,6 @@ class Run:
     result: CollectResult
     truth: dict[str, Any]
     settings: Settings
-
-
-def when(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def on_our_clock(text: str, drift_s: float) -> dt.datetime:
-    return when(text) - dt.timedelta(seconds=drift_s)
 
 
 def settings_for(tmp_path: Path) -> Settings:
@@ -229,17 +221,9 @@ def test_gb_channels_match_truth(run: Run) -> None:
         }
         assert due <= by_date.keys(), (report.channel_id, sorted(due - by_date.keys()))
         for date in due:
-            need = by_date[date].need
             required = expected["business_days"][date]["required"]
-            # the same hours (and margins) as the truth's, read on our clock
-            assert (need.start, need.end) == (when(required["start"]), when(required["end"])), (
-                report.channel_id,
-                date,
-            )
-            assert by_date[date].covered == covered_by_truth(need, shifted, earliest), (
-                report.channel_id,
-                date,
-            )
+            where = (report.channel_id, date)
+            assert_day_as_truth(by_date[date], required, shifted, earliest, where)
         assert len(due) >= 5, report.channel_id  # even the 12-day channel has a week of days
         rules = {v.rule for v in judged.violations}
         short = expected["retention_days"] < expected["required_retention_days"] - 1 / 24

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import func, select
 
 from vidaudit.collector.run import CollectResult, collect
-from vidaudit.compliance.spans import Span
+from vidaudit.compliance.model import BusinessDay
 from vidaudit.db.engine import make_engine, make_sessionmaker
 from vidaudit.db.migrate import upgrade
 from vidaudit.db.models import ChannelObservationRow, FaultTicketRow
@@ -38,17 +38,25 @@ def on_our_clock(text: str, drift_s: float) -> dt.datetime:
     return when(text) - dt.timedelta(seconds=drift_s)
 
 
-def covered_by_truth(
-    need: Span, gaps: list[tuple[dt.datetime, dt.datetime]], earliest: dt.datetime
-) -> bool:
-    """The business-day verdict the truth's gaps and oldest footage (on our clock) give
-    the need judged: covered unless a gap, or the time before the oldest footage, lies in
-    it.  Not truth.json's own verdict: that one is on the device's clock, and with the
+def assert_day_as_truth(
+    day: BusinessDay,
+    required: dict[str, str],
+    gaps: list[tuple[dt.datetime, dt.datetime]],
+    earliest: dt.datetime,
+    where: tuple[str, str],
+) -> None:
+    """A business day judged as the truth has it: the truth's hours (and margins), read
+    on our clock, and the verdict the truth's gaps and oldest footage (on our clock) give
+    that need: covered unless a gap, or the time before the oldest footage, lies in it.
+    Not truth.json's own verdict: that one is on the device's clock, and with the
     device's drift a gap at the edge of the hours is inside one need and outside the
     other."""
-    return need.start >= earliest and not any(
+    need = day.need
+    assert (need.start, need.end) == (when(required["start"]), when(required["end"])), where
+    covered = need.start >= earliest and not any(
         start < need.end and end > need.start for start, end in gaps
     )
+    assert day.covered == covered, where
 
 
 async def collect_fleet(
@@ -177,15 +185,9 @@ def test_channels_match_truth(faulty_fleet: tuple[CollectResult, dict[str, Any]]
         by_date = {d.date.isoformat(): d for d in judged.business_days}
         for date, day in expected["business_days"].items():
             if date in by_date and on_our_clock(day["required"]["start"], drift) > window_start:
-                need = by_date[date].need
-                # the same hours (and margins) as the truth's, read on our clock
-                assert (need.start, need.end) == (
-                    when(day["required"]["start"]),
-                    when(day["required"]["end"]),
-                ), (report.channel_id, date)
                 earliest = on_our_clock(expected["earliest"], drift)
-                expected_covered = covered_by_truth(need, theirs, earliest)
-                assert by_date[date].covered == expected_covered, (report.channel_id, date)
+                where = (report.channel_id, date)
+                assert_day_as_truth(by_date[date], day["required"], theirs, earliest, where)
         rules = {v.rule for v in judged.violations}
         assert ("R1.retention" in rules) == (
             not expected["search_earliest_bogus"]
