@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tests.inventory.test_load import minimal
 from vidaudit.collector.model import ChannelReport, DeviceReport
+from vidaudit.collector.round_hours import StoredBranch, under_stored_calendars
 from vidaudit.collector.rounds import (
     Reported,
     RoundOverlap,
@@ -23,6 +24,7 @@ from vidaudit.collector.rounds import (
     record_devices,
     round_progress,
     rounds_to_finish,
+    stored_branches,
 )
 from vidaudit.compliance.model import (
     ChannelEvidence,
@@ -44,7 +46,7 @@ from vidaudit.db.models import (
 )
 from vidaudit.inventory import parse_inventory
 from vidaudit.inventory.schema import Inventory
-from vidaudit.inventory.sync import sync_inventory
+from vidaudit.inventory.sync import stored_hours, stored_timezone, sync_inventory
 from vidaudit.settings import Settings
 
 T0 = dt.datetime(2026, 11, 20, 1, 0, tzinfo=dt.UTC)
@@ -296,3 +298,32 @@ def test_an_open_round_refuses_the_next(world: tuple[sessionmaker[Session], Inve
     with sessions() as s:
         rounds = s.scalar(select(func.count()).where(CollectionRunRow.kind == "round"))
         assert rounds == 1
+
+
+def test_stored_branches_are_the_synced_calendars_of_the_branches_in_use(
+    world: tuple[sessionmaker[Session], Inventory],
+) -> None:
+    """What a worker reads once per round to judge by the scheduler's calendars."""
+    sessions, inventory = world
+    branch = inventory.branches[0]
+    with sessions() as s:
+        assert stored_branches(s, {"B1", "B9"}) == {
+            "B1": StoredBranch(stored_timezone(inventory, branch), stored_hours(branch))
+        }
+        assert stored_branches(s, {"B9"}) == {}
+    # the scheduler's file gains a public holiday; a worker's old copy is judged by it
+    data = two_devices()
+    data["branches"][0]["closed_dates"] = ["2026-11-16"]
+    text = yaml.safe_dump(data, allow_unicode=True)
+    with sessions.begin() as s:
+        sync_inventory(s, parse_inventory(text), source="t", text=text, now=T0)
+    with sessions() as s:
+        under = under_stored_calendars(inventory, stored_branches(s, {"B1"}))
+    assert under.inventory.branches[0].closed_dates == [dt.date(2026, 11, 16)]
+    # a retired branch is not read: the worker keeps its own
+    data["branches"][0]["id"] = "B2"
+    text = yaml.safe_dump(data, allow_unicode=True)
+    with sessions.begin() as s:
+        sync_inventory(s, parse_inventory(text), source="t", text=text, now=T0)
+    with sessions() as s:
+        assert stored_branches(s, {"B1", "B2"}).keys() == {"B2"}

@@ -4,7 +4,9 @@ retries, locks; nothing else to operate).
 
 - One job per recorder per round (``collector:poll_device``), carrying only ids: the
   round and the device.  A worker reads everything else from its own inventory and the
-  database, so a job never holds a password or a report.
+  database, so a job never holds a password or a report.  It judges by the round's
+  policy and the branch calendars (hours, closed and special days, time zone) the
+  database holds, not by its own cameras.yaml's (``RoundStanding``, ``round_hours``).
 - The job's ``lock`` and ``queueing_lock`` are the device: procrastinate never runs two
   jobs of one device at once, nor queues a second one while one waits (an NVR tolerates
   few sessions, and two polls of it would compete for them).
@@ -52,6 +54,7 @@ from vidaudit.collector.identity import load_pins
 from vidaudit.collector.model import SettledChannel
 from vidaudit.collector.probe import dispatching_prober
 from vidaudit.collector.queue_pool import queue_pool
+from vidaudit.collector.round_hours import RoundHours, StoredBranch, under_stored_calendars
 from vidaudit.collector.rounds import (
     LOCAL_SERVICE_QUEUES,
     FinishedRound,
@@ -63,6 +66,7 @@ from vidaudit.collector.rounds import (
     record_devices,
     round_policy,
     rounds_to_finish,
+    stored_branches,
 )
 from vidaudit.collector.run import gb_service
 from vidaudit.collector.settled import load_settled
@@ -72,7 +76,7 @@ from vidaudit.compliance.model import ErrorKind
 from vidaudit.devicehttp.client import HttpPool
 from vidaudit.errors import ConfigError
 from vidaudit.inventory.load import SecretResolver
-from vidaudit.inventory.schema import Api, Inventory, Policy
+from vidaudit.inventory.schema import Api, Branch, Inventory, Policy
 from vidaudit.onvif.client import OnvifPool
 from vidaudit.settings import Settings
 
@@ -396,15 +400,21 @@ class RoundStanding:
     """What a round's devices are read and judged against, read once per round per
     worker: the retention proofs (pulled frames), what earlier runs settled about
     channels read through a vendor API, the device identities pinned so far, and the
-    inventory under the round's policy."""
+    inventory under the round's policy and the branch calendars the database holds."""
 
     verified: dict[str, dt.datetime]
     settled: dict[str, SettledChannel]
     pins: dict[str, DeviceIdentity]
-    #: This worker's inventory judged by the policy the round was opened with: a
-    #: regional machine's cameras.yaml, or one not yet updated, may say otherwise, and a
-    #: round's verdicts must not depend on which worker took a device.
+    #: This worker's inventory judged by the policy the round was opened with, and by
+    #: the branches' hours, closed and special days and time zones the database holds
+    #: (the scheduler's cameras.yaml, synced before it opened the round): a regional
+    #: machine's cameras.yaml, or one not yet updated, may say otherwise, and a round's
+    #: verdicts must not depend on which worker took a device.
     inventory: Inventory
+    #: The branches of ``inventory`` whose calendar is the database's rather than this
+    #: worker's file, by id: a job judges its device's branch as found here (usually
+    #: none).
+    branches: dict[str, Branch] = field(default_factory=dict)
 
 
 def worker_name() -> str:
@@ -435,6 +445,7 @@ class WorkerRuntime:
 
     def __post_init__(self) -> None:
         self._index = {device.id: (branch, device) for branch, device in self.inventory.devices()}
+        self._branch_ids = frozenset(branch.id for branch in self.inventory.branches)
         self._semaphore = asyncio.Semaphore(self.concurrency)
 
     async def _standing_for(self, run_id: int) -> RoundStanding:
@@ -450,7 +461,7 @@ class WorkerRuntime:
                 settle()  # the round's standing lives as long as the round (collector/heap.py)
             return self._standing[run_id]
 
-    def _prober(self, run_id: int) -> Prober:
+    def _prober(self, run_id: int, inventory: Inventory) -> Prober:
         """How this job reads its device: as ``vidaudit collect`` does (``run._dispatch``):
         ONVIF or its vendor HTTP API directly, a GB/T 28181 recorder through the GB/T
         28181 service on this host, whose registrations are read once per round (collect
@@ -465,7 +476,7 @@ class WorkerRuntime:
             async with gb_service(self.settings, self._gb_registered.get(run_id)) as gb:
                 if gb.client is not None:
                     self._gb_registered = {run_id: gb.registered}  # the current round's
-                probe = await gb.probe(request, self.inventory.branch_timezone(request.branch))
+                probe = await gb.probe(request, inventory.branch_timezone(request.branch))
             if gb.client is not None:
                 return probe
             message = (
@@ -486,12 +497,57 @@ class WorkerRuntime:
         now = utcnow()
         full_read_every = dt.timedelta(hours=self.settings.collector_full_read_hours)
         with self.sessions() as session:
+            inventory = self._under_round_policy(round_policy(session, run_id), run_id)
+            calendars = self._under_stored_calendars(
+                inventory, stored_branches(session, self._branch_ids), run_id
+            )
             return RoundStanding(
                 verified_for(session, now),
                 load_settled(session, now, full_read_every),
                 load_pins(session),
-                self._under_round_policy(round_policy(session, run_id), run_id),
+                calendars.inventory,
+                calendars.replaced,
             )
+
+    def _under_stored_calendars(
+        self, inventory: Inventory, stored: dict[str, StoredBranch], run_id: int
+    ) -> RoundHours:
+        under = under_stored_calendars(inventory, stored)
+        if under.unreadable:
+            ids = sorted(under.unreadable)
+            logger.warning(
+                "round %d: this worker cannot read the stored hours of %d branches (%s: %s); "
+                "they are judged by its own cameras.yaml (%s)",
+                run_id,
+                len(ids),
+                ids[0],
+                under.unreadable[ids[0]],
+                self.settings.inventory,
+                extra={
+                    "action": "hours_unreadable",
+                    "run_id": run_id,
+                    "branches": len(ids),
+                    "branch_ids": ids[:5],
+                },
+            )
+        if under.replaced:
+            ids = list(under.replaced)
+            logger.warning(
+                "round %d: %d branches' hours, closed or special days or time zone differ "
+                "from this worker's cameras.yaml (%s), e.g. %s; their devices are judged by "
+                "the database's (the scheduler's inventory)",
+                run_id,
+                len(ids),
+                self.settings.inventory,
+                ", ".join(ids[:5]),
+                extra={
+                    "action": "hours_differ",
+                    "run_id": run_id,
+                    "branches": len(ids),
+                    "branch_ids": ids[:5],
+                },
+            )
+        return under
 
     def _under_round_policy(self, policy: Policy | None, run_id: int) -> Inventory:
         if policy == self.inventory.policy:
@@ -552,13 +608,15 @@ class WorkerRuntime:
             )
         branch, device = found
         standing = await self._standing_for(run_id)
+        # the branch as the round judges it: its calendar may be the database's
+        branch = standing.branches.get(branch.id, branch)
         assert self._semaphore is not None
         probe, (report, channels) = await poll_device(
             standing.inventory,
             branch,
             device,
             self.resolver,
-            self._prober(run_id),
+            self._prober(run_id, standing.inventory),
             semaphore=self._semaphore,
             device_deadline_s=self.settings.collector_device_deadline_s,
             clock=utcnow,

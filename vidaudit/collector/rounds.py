@@ -18,7 +18,7 @@ is the storage side both share, and works on any database (the tests' SQLite too
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from pydantic import ValidationError
@@ -26,6 +26,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from vidaudit.collector.round_hours import StoredBranch
 from vidaudit.collector.store import (
     Judged,
     TicketChanges,
@@ -33,7 +34,7 @@ from vidaudit.collector.store import (
     start_run,
     store_observations,
 )
-from vidaudit.db.models import CollectionRunRow, RoundDeviceRow
+from vidaudit.db.models import BranchRow, CollectionRunRow, RoundDeviceRow
 from vidaudit.inventory.schema import Branch, Device, Inventory, Policy
 
 #: Device APIs read through a service that runs on one machine (GB/T 28181: devices
@@ -306,6 +307,23 @@ def round_policy(session: Session, run_id: int) -> Policy | None:
         return Policy.model_validate(stored)
     except ValidationError:
         return None
+
+
+def stored_branches(session: Session, branch_ids: Collection[str]) -> dict[str, StoredBranch]:
+    """The calendars the database holds (the scheduler's cameras.yaml, synced before it
+    opened the round) of those of ``branch_ids`` not retired.  One query whatever the
+    number of ids: every branch in use is read and the others are left here (one small
+    row per branch), rather than an ``IN`` list of a provincial inventory's branches."""
+    rows = session.execute(
+        select(BranchRow.id, BranchRow.timezone, BranchRow.hours).where(
+            BranchRow.retired_at.is_(None)
+        )
+    )
+    return {
+        branch_id: StoredBranch(timezone, hours)
+        for branch_id, timezone, hours in rows
+        if branch_id in branch_ids
+    }
 
 
 def finish_round(

@@ -52,7 +52,10 @@ class SyncReport:
         )
 
 
-def _hours(branch: Branch) -> dict[str, Any]:
+def stored_hours(branch: Branch) -> dict[str, Any]:
+    """The branch's hours as the ``branches`` table holds them: weekday hours,
+    closed dates and special days, as text (``collector.round_hours`` reads them back
+    and compares a worker's own with them in this form)."""
     week = {day: str(hours or "closed") for day, hours in branch.hours}
     return {
         "week": week,
@@ -61,12 +64,18 @@ def _hours(branch: Branch) -> dict[str, Any]:
     }
 
 
+def stored_timezone(inventory: Inventory, branch: Branch) -> str:
+    """The branch's time zone as the ``branches`` table holds it: its own, else the
+    inventory's."""
+    return branch.timezone or inventory.timezone
+
+
 def _branch_values(inventory: Inventory, branch: Branch) -> dict[str, Any]:
     return {
         "name": branch.name,
         "region": branch.region,
-        "timezone": branch.timezone or inventory.timezone,
-        "hours": _hours(branch),
+        "timezone": stored_timezone(inventory, branch),
+        "hours": stored_hours(branch),
     }
 
 
