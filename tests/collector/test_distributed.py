@@ -7,12 +7,15 @@ simulated fleet in its own process (or thread, where the test watches the device
   within what the workers' settings promise (``recovery_bound_s``);
 - a job whose retry did not reach the database is retried once it does;
 - one device is never polled by two jobs at once, even across overlapping attempts;
+- a worker whose cameras.yaml is stale judges by the round's policy and by the branch
+  hours the database holds (the scheduler's file);
 - finishing a round again changes nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import signal
 import socket
@@ -267,17 +270,22 @@ def test_worker_killed_mid_round_loses_nothing(
     ) == len(faulty.truth["channels"])
 
 
-def regional_inventory(cluster: Cluster, queue: str) -> tuple[Path, dict[str, int]]:
+def regional_inventory(
+    cluster: Cluster, queue: str, branch_changes: dict[str, dict[str, Any]] | None = None
+) -> tuple[Path, dict[str, int]]:
     """A cameras.yaml for a machine serving ``queue`` only: the branches of that queue in
     a file it includes, and a policy of its own that disagrees with the scheduler's (a
-    copy not kept up to date).  Also what the scheduler's policy requires per channel."""
+    copy not kept up to date); ``branch_changes`` updates branches by id (their hours,
+    say).  Also what the scheduler's policy requires per channel."""
     main = Path(cluster.env["VIDAUDIT_INVENTORY"])
     whole = load_inventory(main)
     data = yaml.safe_load(main.read_text(encoding="utf-8"))
     mine = {branch.id for branch, device in whole.devices() if queue_for(branch, device) == queue}
     folder = cluster.tmp / "regional"
     folder.mkdir()
-    branches = [b for b in data["branches"] if b["id"] in mine]
+    branches = [
+        b | (branch_changes or {}).get(b["id"], {}) for b in data["branches"] if b["id"] in mine
+    ]
     (folder / "branches.yaml").write_text(yaml.safe_dump({"branches": branches}), "utf-8")
     regional = {
         "timezone": data.get("timezone", "Asia/Shanghai"),
@@ -359,6 +367,68 @@ def test_a_worker_given_queues_serves_only_those(cluster: Cluster) -> None:
     assert judged == required
     said = [json.loads(line) for line in cluster.log(0).splitlines() if line.startswith("{")]
     assert [line["run_id"] for line in said if line.get("action") == "policy_differs"] == [run_id]
+
+
+def test_a_worker_judges_a_branch_by_the_hours_the_database_holds(
+    cluster: Cluster, faulty: SimFleet
+) -> None:
+    """A regional worker whose cameras.yaml closes a branch on every day of the lookback
+    window (a stale copy: the scheduler's has no such closures) judges that branch's
+    devices by the scheduler's hours, synced into the database: the business days its
+    recorders missed are found as one-process ``collect`` (the scheduler's file) finds
+    them, where the stale file would have required no business day at all."""
+    whole = load_inventory(Path(cluster.env["VIDAUDIT_INVENTORY"]))
+    # a branch whose readable recorders miss some of their business hours (truth.json)
+    missed = {
+        channel["branch"]
+        for channel in faulty.truth["channels"].values()
+        if faulty.truth["devices"][channel["device"]]["expected_error"] is None
+        and any(
+            not day["covered"] and day["required"]["end"] > (channel["earliest"] or "")
+            for day in channel["business_days"].values()
+        )
+    }
+    branch = next(b for b in whole.branches if b.id in missed)
+    (queue,) = {queue_for(branch, device) for device in branch.devices}
+    today = dt.datetime.now(whole.branch_timezone(branch)).date()
+    window = max(whole.required_days(c) for d in branch.devices for c in d.channels) + 2
+    closed = [(today - dt.timedelta(days=n)).isoformat() for n in range(-1, window)]
+    inventory, _required = regional_inventory(cluster, queue, {branch.id: {"closed_dates": closed}})
+    cluster.worker("--concurrency", "4", "--queues", queue, "--config", str(inventory))
+    cluster.wait_for_workers(1)
+
+    done = cluster.cli("schedule", "--once", "--wait", "--branch", branch.id, "--format", "json")
+    assert done.returncode == 0, done.stderr
+    document = json.loads(done.stdout)
+    run_id = cluster.scalar("SELECT max(id) FROM collection_runs WHERE kind = 'round'")
+    collected = cluster.cli("collect", "--branch", branch.id, "--format", "json")
+    assert collected.returncode == 0, collected.stderr
+
+    def verdicts(doc: dict[str, Any]) -> list[tuple[str, bool, list[str]]]:
+        return [
+            (c["id"], c["compliant"], sorted(v["rule"] for v in c["violations"]))
+            for c in doc["channels"]
+        ]
+
+    judged = verdicts(document)
+    assert judged == verdicts(json.loads(collected.stdout))
+    assert {c["branch"] for c in document["channels"]} == {branch.id}
+    # the stale file's verdict would differ: under it no day was a business day
+    assert any({"R1.missing_days", "R2.business_hours"} & set(rules) for _, _, rules in judged)
+    # and what was stored is what was printed
+    stored = dict(
+        cluster.rows(
+            "SELECT channel_id, violations FROM channel_observations WHERE run_id = :r", r=run_id
+        )
+    )
+    assert {c: sorted(v["rule"] for v in stored[c]) for c, _, _ in judged} == {
+        c: rules for c, _, rules in judged
+    }
+    said = [json.loads(line) for line in cluster.log(0).splitlines() if line.startswith("{")]
+    differ = [line for line in said if line.get("action") == "hours_differ"]
+    assert [(d["run_id"], d["branches"], d["branch_ids"]) for d in differ] == [
+        (run_id, 1, [branch.id])
+    ]
 
 
 def test_round_completes_after_postgresql_restarts(tmp_path: Path, faulty: SimFleet) -> None:

@@ -26,7 +26,7 @@ MONDAY = dt.date(2027, 2, 8)
 
 def fleet(**changes: dict[str, Any]) -> dict[str, Any]:
     """Three branches (B1, B2, B3), each changed by ``changes[branch id]``."""
-    data = copy.deepcopy(minimal())
+    data: dict[str, Any] = copy.deepcopy(minimal())
     first = data["branches"][0]
     data["branches"] = []
     for n in (1, 2, 3):
@@ -46,9 +46,7 @@ def inventory(data: dict[str, Any]) -> Inventory:
 
 def stored(inv: Inventory) -> dict[str, StoredBranch]:
     """What ``inventory sync`` of ``inv`` leaves in the branches table."""
-    return {
-        b.id: StoredBranch(stored_timezone(inv, b), stored_hours(b)) for b in inv.branches
-    }
+    return {b.id: StoredBranch(stored_timezone(inv, b), stored_hours(b)) for b in inv.branches}
 
 
 def test_nothing_differs_answers_the_inventory_itself() -> None:
