@@ -2,7 +2,7 @@
 1, 2 and 4 ``vidaudit worker`` processes on PostgreSQL, against the one-process collector
 in the same run.
 
-    python bench/scale.py [--nvrs 3125] [--channels 16] [--workers 1,2,4] [--concurrency 32]
+    python bench/scale.py [--nvrs 3125] [--channels 16] [--workers 1,2,4] [--concurrency 32[,64]]
                           [--repeat 1]
 
 1. Starts the simulated fleet (``python -m vidaudit.sim``) as its own process.
@@ -297,7 +297,11 @@ def main() -> None:
     parser.add_argument("--nvrs", type=int, default=3125)
     parser.add_argument("--channels", type=int, default=16)
     parser.add_argument("--workers", default="1,2,4", help="worker counts, comma-separated")
-    parser.add_argument("--concurrency", type=int, default=32, help="devices per worker")
+    parser.add_argument(
+        "--concurrency",
+        default="32",
+        help="devices each worker reads at once, comma-separated to compare several",
+    )
     parser.add_argument("--logs", type=Path, help="keep the workers' logs in this folder")
     parser.add_argument(
         "--repeat",
@@ -307,7 +311,11 @@ def main() -> None:
         "pair's ratio and the median (one pair is within this host's noise of another)",
     )
     args = parser.parse_args()
-    counts = [int(n) for n in args.workers.split(",")]
+    counts = [
+        (int(workers), int(reading))
+        for workers in args.workers.split(",")
+        for reading in args.concurrency.split(",")
+    ]
     admin = admin_url()
     with tempfile.TemporaryDirectory(prefix="vidaudit-scale-") as name:
         tmp = Path(name)
@@ -318,7 +326,7 @@ def main() -> None:
             f"{time.perf_counter() - started:.1f} s (simulator in its own process)",
             flush=True,
         )
-        ratios: dict[int, list[float]] = {workers: [] for workers in counts}
+        ratios: dict[tuple[int, int], list[float]] = {count: [] for count in counts}
         try:
             for repetition in range(1, args.repeat + 1):
                 tag = f" [{repetition}/{args.repeat}]" if args.repeat > 1 else ""
@@ -331,15 +339,16 @@ def main() -> None:
                     f"steal {base.steal_pct:.1f} %",
                     flush=True,
                 )
-                for workers in counts:
+                for workers, reading in counts:
                     logs = args.logs or tmp
                     logs.mkdir(parents=True, exist_ok=True)
-                    got = distributed(admin, tmp, inventory, workers, args.concurrency, logs)
+                    got = distributed(admin, tmp, inventory, workers, reading, logs)
                     ratio = got.cpu_ms_per_channel / base.cpu_ms_per_channel
-                    ratios[workers].append(ratio)
+                    ratios[workers, reading].append(ratio)
                     peaks = ", ".join(f"{p:.0f}" for p in got.peak_mb or [])
                     print(
-                        f"scale.workers={workers}{tag}: round {got.wall_s:.1f} s wall; worker "
+                        f"scale.workers={workers}.concurrency={reading}{tag}: round "
+                        f"{got.wall_s:.1f} s wall; worker "
                         f"CPU {got.cpu_ms_per_channel:.2f} ms per channel ({ratio:.2f}x the "
                         f"one-process collector's; {got.system_pct:.0f} % in the kernel); "
                         f"{got.devices / got.wall_s:.0f} jobs/s; "
@@ -350,9 +359,10 @@ def main() -> None:
                         flush=True,
                     )
             if args.repeat > 1:
-                for workers, seen in ratios.items():
+                for (workers, reading), seen in ratios.items():
                     print(
-                        f"scale.workers={workers}: median ratio {statistics.median(seen):.2f}x "
+                        f"scale.workers={workers}.concurrency={reading}: median ratio "
+                        f"{statistics.median(seen):.2f}x "
                         f"over {len(seen)} pairs ({', '.join(f'{r:.2f}' for r in seen)})",
                         flush=True,
                     )
