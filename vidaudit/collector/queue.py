@@ -99,6 +99,16 @@ RECONNECT_EVERY_S = 1.0
 #: could come back long after the database; past this it counts the database as gone
 #: and reconnects (``RECONNECT_EVERY_S``).  Queue queries take milliseconds.
 POOL_TIMEOUT_S = 10.0
+#: Run once a round's jobs are queued.  Every worker takes each job through
+#: ``procrastinate_fetch_job_v2``, one call per job, whose plan follows the job table's
+#: statistics; autovacuum refreshes them at the earliest a minute after a round's
+#: thousands of rows arrived, often after the round.  Measured with 3,125 jobs queued on
+#: a table last analysed before them: 5.8-7.0 ms of PostgreSQL per fetch (a scan of the
+#: table per job) against 0.8-0.9 ms once analysed -- at one fetch at a time per worker
+#: that capped a worker near 30 jobs/s.  ANALYZE samples at most 30,000 rows (tens of ms)
+#: and takes no lock that a worker's updates wait for; run by a role that does not own
+#: the table it only warns.
+ANALYZE_JOBS = "ANALYZE procrastinate_jobs"
 
 
 def utcnow() -> dt.datetime:
@@ -280,6 +290,8 @@ async def defer_round(app: App, opened: OpenedRound) -> tuple[dict[str, int], li
         for job in deferred:
             assert job.id is not None
             ids[str(job.task_kwargs["device_id"])] = job.id
+    if ids:
+        await app.connector.execute_query_async(ANALYZE_JOBS)
     return ids, blocked
 
 
