@@ -3,7 +3,7 @@
 in the same run.
 
     python bench/scale.py [--nvrs 3125] [--channels 16] [--workers 1,2,4] [--concurrency 32[,64]]
-                          [--repeat 1]
+                          [--repeat 1] [--rounds 1]
 
 1. Starts the simulated fleet (``python -m vidaudit.sim``) as its own process.
 2. Needs a PostgreSQL server: ``VIDAUDIT_TEST_PG`` (an admin URL, as the tests use), else
@@ -20,7 +20,11 @@ in the same run.
    PostgreSQL size growth per round
    (pg_database_size; procrastinate's job rows included, as they stay an hour), and the
    ratio of worker CPU per channel to the baseline's.
-5. ``--repeat N`` does 3-4 N times, interleaved, and prints the median ratio per worker
+5. ``--rounds N``: N consecutive rounds per measurement, the same workers and database;
+   each round is printed.  A deployment's rounds but the first meet the job table and its
+   statistics as the rounds before left them (a fresh database hid a 1.4 s job fetch in
+   every second round: ``bench/queue_fetch.py``).
+6. ``--repeat N`` does 3-5 N times, interleaved, and prints the median ratio per worker
    count: on this shared 2-core host, two consecutive one-process baselines with the same
    settings differed by up to 13 % (2.07 and 2.36 ms per channel), so one pair cannot
    tell 1.05x from 1.15x.
@@ -185,8 +189,17 @@ def baseline(admin: str, tmp: Path, inventory_path: Path) -> Figures:
 
 
 def distributed(
-    admin: str, tmp: Path, inventory_path: Path, workers: int, concurrency: int, logs: Path
-) -> Figures:
+    admin: str,
+    tmp: Path,
+    inventory_path: Path,
+    workers: int,
+    concurrency: int,
+    logs: Path,
+    rounds: int = 1,
+) -> list[Figures]:
+    """``rounds`` consecutive rounds served by the same workers in one database: the
+    figures of each (a later round meets the job table and statistics an earlier one
+    left, as every round but a deployment's first does)."""
     with database(admin) as url:
         settings = Settings(database_url=url, data_dir=tmp / "data")
         engine = make_engine(settings)
@@ -235,42 +248,60 @@ def distributed(
                 300,
                 f"{workers} workers to register",
             )
-            size0 = scalar("SELECT pg_database_size(current_database())")
-            cpu0 = [proc_cpu_s(p.pid) for p in processes]
-            wall0 = time.perf_counter()
-            ticks0 = machine_ticks()
-            opened = aio.run(
-                start_round(settings, inventory, inventory_path, sessions, deadline_s=3600)
-            )
-            wait_for(
-                lambda: scalar(
-                    "SELECT count(*) FROM collection_runs WHERE id = :r AND status = 'completed'",
-                    r=opened.run_id,
-                ),
-                3600,
-                "the round to complete",
-            )
-            wall = time.perf_counter() - wall0
-            stolen = steal_pct(ticks0, machine_ticks())
-            spent = [
-                (user - user0, system - system0)
-                for (user, system), (user0, system0) in zip(
-                    (proc_cpu_s(p.pid) for p in processes), cpu0, strict=True
+            measured: list[Figures] = []
+            for _round in range(rounds):
+                size0 = scalar("SELECT pg_database_size(current_database())")
+                cpu0 = [proc_cpu_s(p.pid) for p in processes]
+                wall0 = time.perf_counter()
+                ticks0 = machine_ticks()
+                opened = aio.run(
+                    start_round(settings, inventory, inventory_path, sessions, deadline_s=3600)
                 )
-            ]
-            cpu = sum(user + system for user, system in spent)
-            system = sum(system for _user, system in spent)
-            peaks = [proc_peak_mb(p.pid) for p in processes]
-            size1 = scalar("SELECT pg_database_size(current_database())")
-            channels = scalar(
-                "SELECT count(*) FROM channel_observations WHERE run_id = :r", r=opened.run_id
-            )
-            devices = scalar(
-                "SELECT count(*) FROM device_observations WHERE run_id = :r", r=opened.run_id
-            )
-            late = scalar("SELECT devices_late FROM collection_runs WHERE id = :r", r=opened.run_id)
-            if late:
-                raise SystemExit(f"{late} devices late: the figures would not be a full round")
+                wait_for(
+                    lambda run_id=opened.run_id: scalar(
+                        "SELECT count(*) FROM collection_runs "
+                        "WHERE id = :r AND status = 'completed'",
+                        r=run_id,
+                    ),
+                    3600,
+                    "the round to complete",
+                )
+                wall = time.perf_counter() - wall0
+                stolen = steal_pct(ticks0, machine_ticks())
+                spent = [
+                    (user - user0, system - system0)
+                    for (user, system), (user0, system0) in zip(
+                        (proc_cpu_s(p.pid) for p in processes), cpu0, strict=True
+                    )
+                ]
+                cpu = sum(user + system for user, system in spent)
+                system = sum(system for _user, system in spent)
+                peaks = [proc_peak_mb(p.pid) for p in processes]
+                size1 = scalar("SELECT pg_database_size(current_database())")
+                channels = scalar(
+                    "SELECT count(*) FROM channel_observations WHERE run_id = :r", r=opened.run_id
+                )
+                devices = scalar(
+                    "SELECT count(*) FROM device_observations WHERE run_id = :r", r=opened.run_id
+                )
+                late = scalar(
+                    "SELECT devices_late FROM collection_runs WHERE id = :r", r=opened.run_id
+                )
+                if late:
+                    raise SystemExit(f"{late} devices late: the figures would not be a full round")
+                measured.append(
+                    Figures(
+                        devices,
+                        channels,
+                        wall,
+                        cpu * 1000 / channels,
+                        rows=devices + channels,
+                        db_growth_mb=(size1 - size0) / 2**20,
+                        peak_mb=peaks,
+                        steal_pct=stolen,
+                        system_pct=100 * system / cpu,
+                    )
+                )
         finally:
             for process in processes:
                 process.send_signal(signal.SIGTERM)
@@ -279,17 +310,7 @@ def distributed(
             for log in log_files:
                 log.close()
             engine.dispose()
-    return Figures(
-        devices,
-        channels,
-        wall,
-        cpu * 1000 / channels,
-        rows=devices + channels,
-        db_growth_mb=(size1 - size0) / 2**20,
-        peak_mb=peaks,
-        steal_pct=stolen,
-        system_pct=100 * system / cpu,
-    )
+    return measured
 
 
 def main() -> None:
@@ -303,6 +324,13 @@ def main() -> None:
         help="devices each worker reads at once, comma-separated to compare several",
     )
     parser.add_argument("--logs", type=Path, help="keep the workers' logs in this folder")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="consecutive rounds per measurement, same workers and database (each printed; "
+        "every ratio counts towards the median)",
+    )
     parser.add_argument(
         "--repeat",
         type=int,
@@ -342,28 +370,32 @@ def main() -> None:
                 for workers, reading in counts:
                     logs = args.logs or tmp
                     logs.mkdir(parents=True, exist_ok=True)
-                    got = distributed(admin, tmp, inventory, workers, reading, logs)
-                    ratio = got.cpu_ms_per_channel / base.cpu_ms_per_channel
-                    ratios[workers, reading].append(ratio)
-                    peaks = ", ".join(f"{p:.0f}" for p in got.peak_mb or [])
-                    print(
-                        f"scale.workers={workers}.concurrency={reading}{tag}: round "
-                        f"{got.wall_s:.1f} s wall; worker "
-                        f"CPU {got.cpu_ms_per_channel:.2f} ms per channel ({ratio:.2f}x the "
-                        f"one-process collector's; {got.system_pct:.0f} % in the kernel); "
-                        f"{got.devices / got.wall_s:.0f} jobs/s; "
-                        f"{got.rows / got.wall_s:.0f} observation rows/s; peak RSS per worker "
-                        f"{peaks} MB; PostgreSQL +{got.db_growth_mb:.1f} MB this round "
-                        f"({got.devices} devices, {got.channels} channels); host steal "
-                        f"{got.steal_pct:.1f} %",
-                        flush=True,
+                    measured = distributed(
+                        admin, tmp, inventory, workers, reading, logs, args.rounds
                     )
-            if args.repeat > 1:
+                    for number, got in enumerate(measured, 1):
+                        label = f" round {number}/{args.rounds}" if args.rounds > 1 else ""
+                        ratio = got.cpu_ms_per_channel / base.cpu_ms_per_channel
+                        ratios[workers, reading].append(ratio)
+                        peaks = ", ".join(f"{p:.0f}" for p in got.peak_mb or [])
+                        print(
+                            f"scale.workers={workers}.concurrency={reading}{tag}{label}: round "
+                            f"{got.wall_s:.1f} s wall; worker "
+                            f"CPU {got.cpu_ms_per_channel:.2f} ms per channel ({ratio:.2f}x the "
+                            f"one-process collector's; {got.system_pct:.0f} % in the kernel); "
+                            f"{got.devices / got.wall_s:.0f} jobs/s; "
+                            f"{got.rows / got.wall_s:.0f} observation rows/s; peak RSS per worker "
+                            f"{peaks} MB; PostgreSQL +{got.db_growth_mb:.1f} MB this round "
+                            f"({got.devices} devices, {got.channels} channels); host steal "
+                            f"{got.steal_pct:.1f} %",
+                            flush=True,
+                        )
+            if args.repeat > 1 or args.rounds > 1:
                 for (workers, reading), seen in ratios.items():
                     print(
                         f"scale.workers={workers}.concurrency={reading}: median ratio "
                         f"{statistics.median(seen):.2f}x "
-                        f"over {len(seen)} pairs ({', '.join(f'{r:.2f}' for r in seen)})",
+                        f"over {len(seen)} rounds ({', '.join(f'{r:.2f}' for r in seen)})",
                         flush=True,
                     )
         finally:
