@@ -38,10 +38,11 @@ from tests.collector.distributed_kit import (
 )
 from tests.collector.pg_cluster import ThrowawayCluster
 from tests.collector.test_identity import swapped
-from vidaudit.collector.queue import utcnow
+from vidaudit.collector.queue import cancel_late_jobs, make_app, utcnow
 from vidaudit.collector.rounds import finish_round, queue_for
 from vidaudit.db.models import CollectionRunRow
 from vidaudit.inventory import load_inventory
+from vidaudit.settings import Settings
 from vidaudit.sim import GenerateSpec, Scenario, running_fleet
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.timeout(300)]
@@ -103,7 +104,7 @@ def assert_matches_truth(document: dict[str, Any], truth: dict[str, Any]) -> Non
         assert (seen["recording_state"] == "recording") == expected["recording"], channel_id
         checked += 1
     assert checked >= 4
-    assert "late" not in document
+    assert "late" not in document, document.get("late")
 
 
 def test_two_workers_share_a_round_that_equals_truth(cluster: Cluster, faulty: SimFleet) -> None:
@@ -601,8 +602,7 @@ def test_one_device_is_never_polled_twice_at_once(pg_url: str, tmp_path: Path) -
         first_id = json.loads(first.stdout)["run_id"]
         wait_until(lambda: most[SLOW_DEVICE] >= 1, 60, "the slow device's first probe")
         # end round 1 now, its slow job still running: the device is late in it
-        with cluster.sessions.begin() as session:
-            assert finish_round(session, first_id, utcnow(), force=True) is not None
+        end_round_now(cluster, first_id)
         running = cluster.rows(
             "SELECT args->>'run_id' FROM procrastinate_jobs "
             "WHERE status = 'doing' AND lock = :lock",
@@ -617,9 +617,100 @@ def test_one_device_is_never_polled_twice_at_once(pg_url: str, tmp_path: Path) -
         stop["loop"].call_soon_threadsafe(stop["event"].set)
         thread.join(30)
     assert SLOW_DEVICE in {d["id"] for d in document["devices"]}
-    assert "late" not in document
+    assert "late" not in document, document.get("late")
     assert most[SLOW_DEVICE] == 1, f"polled by two jobs at once: {dict(most)}"
     assert max(most.values()) == 1
+
+
+def end_round_now(cluster: Cluster, run_id: int) -> None:
+    """End a round before its deadline as a scheduler ends one at it: devices still
+    pending become late and their jobs still waiting are cancelled (``schedule.py``)."""
+    with cluster.sessions.begin() as session:
+        finished = finish_round(session, run_id, utcnow(), force=True)
+    assert finished is not None
+
+    async def cancel() -> None:
+        app = make_app(Settings(database_url=cluster.env["VIDAUDIT_DATABASE_URL"]))
+        async with app.open_async():
+            await cancel_late_jobs(app, finished.late_jobs)
+
+    asyncio.run(cancel())
+
+
+def test_a_try_whose_round_ended_meanwhile_is_not_retried(pg_url: str, tmp_path: Path) -> None:
+    """A device that does not answer, whose round ends while its first try still waits:
+    a retry could only be refused, and while it waited out its back-off it would hold the
+    device's queueing lock, so the next round could not queue the device."""
+    scenario = Scenario.model_validate(
+        {
+            "seed": 3,
+            "generate": GenerateSpec(nvrs=2, channels=2).model_dump(),
+            "devices": {SLOW_DEVICE: {"fault": {"kind": "hang"}}},
+        }
+    )
+    ready = threading.Event()
+    stop: dict[str, Any] = {}
+    inventory = tmp_path / "cameras.sim.yaml"
+
+    async def serve() -> None:
+        async with running_fleet(scenario, inventory_out=inventory):
+            stop["event"] = asyncio.Event()
+            stop["loop"] = asyncio.get_running_loop()
+            ready.set()
+            await stop["event"].wait()
+
+    thread = threading.Thread(target=asyncio.run, args=(serve(),), daemon=True)
+    thread.start()
+    assert ready.wait(60)
+    # the hanging device's first call waits out a 10 s timeout: time to end its round
+    cluster = Cluster(
+        pg_url,
+        tmp_path,
+        inventory,
+        VIDAUDIT_COLLECTOR_CALL_TIMEOUT_S="10",
+        VIDAUDIT_COLLECTOR_DEVICE_DEADLINE_S="30",
+        VIDAUDIT_COLLECTOR_RETRY_WAIT_S="1",
+        VIDAUDIT_COLLECTOR_RETRY_ATTEMPTS="3",
+    )
+    lock = f"device:{SLOW_DEVICE}"
+    try:
+        cluster.worker("--concurrency", "4")
+        cluster.wait_for_workers(1)
+        first = cluster.cli("schedule", "--once", "--format", "json", timeout=60)
+        assert first.returncode == 0, first.stderr
+        first_id = json.loads(first.stdout)["run_id"]
+        job_id = wait_until(
+            lambda: cluster.scalar(
+                "SELECT id FROM procrastinate_jobs WHERE status = 'doing' AND lock = :lock",
+                lock=lock,
+            ),
+            60,
+            "the hanging device's first try",
+        )
+        end_round_now(cluster, first_id)
+        ended = wait_until(
+            lambda: cluster.rows(
+                "SELECT status::text, attempts FROM procrastinate_jobs "
+                "WHERE id = :j AND status IN ('succeeded', 'failed', 'cancelled')",
+                j=job_id,
+            ),
+            60,
+            "the hanging device's job to end",
+        )
+        # one try, ended: not sent back to wait (a retry would end with two attempts)
+        assert ended == [("succeeded", 1)]
+        second = cluster.cli("schedule", "--once", "--format", "json", timeout=60)
+        assert second.returncode == 0, second.stderr
+        second_id = json.loads(second.stdout)["run_id"]
+    finally:
+        cluster.close()
+        stop["loop"].call_soon_threadsafe(stop["event"].set)
+        thread.join(30)
+    # round 2 queued the device: it is not late before it was even tried
+    states = dict(
+        cluster.rows("SELECT device_id, state FROM round_devices WHERE run_id = :r", r=second_id)
+    )
+    assert states[SLOW_DEVICE] != "late", states
 
 
 def _count_in_flight(

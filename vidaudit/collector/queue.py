@@ -640,13 +640,17 @@ class WorkerRuntime:
         )
         kind = probe.status.error_kind
         if kind in RETRY_KINDS and attempts + 1 < self.settings.collector_retry_attempts:
+            pending = True  # a retry read it before polling
             if not attempts:
-                _pending, deadline = await self._turn_or_unavailable(run_id, device_id)
+                pending, deadline = await self._turn_or_unavailable(run_id, device_id)
             wait = self.settings.collector_retry_wait_s * 2**attempts
             latest_end = utcnow() + dt.timedelta(
                 seconds=wait + self.settings.collector_device_deadline_s
             )
-            if deadline is None or latest_end < deadline:
+            # No retry for a round that ended while the device was polled: it would be
+            # refused, and while it waited out its back-off it would hold the device's
+            # queueing lock, so the next round could not queue the device (late there too).
+            if pending and (deadline is None or latest_end < deadline):
                 assert kind is not None
                 raise DeviceUnanswered(device_id, kind.value, wait)
         stored = await self.writer.submit(
