@@ -272,12 +272,16 @@ def test_worker_killed_mid_round_loses_nothing(
 
 
 def regional_inventory(
-    cluster: Cluster, queue: str, branch_changes: dict[str, dict[str, Any]] | None = None
+    cluster: Cluster,
+    queue: str,
+    branch_changes: dict[str, dict[str, Any]] | None = None,
+    channel_changes: dict[str, dict[str, Any]] | None = None,
 ) -> tuple[Path, dict[str, int]]:
     """A cameras.yaml for a machine serving ``queue`` only: the branches of that queue in
     a file it includes, and a policy of its own that disagrees with the scheduler's (a
     copy not kept up to date); ``branch_changes`` updates branches by id (their hours,
-    say).  Also what the scheduler's policy requires per channel."""
+    say), ``channel_changes`` channels by id (their role, say).  Also what the
+    scheduler's inventory requires per channel."""
     main = Path(cluster.env["VIDAUDIT_INVENTORY"])
     whole = load_inventory(main)
     data = yaml.safe_load(main.read_text(encoding="utf-8"))
@@ -287,6 +291,10 @@ def regional_inventory(
     branches = [
         b | (branch_changes or {}).get(b["id"], {}) for b in data["branches"] if b["id"] in mine
     ]
+    for branch_data in branches:
+        for device_data in branch_data["devices"]:
+            for channel_data in device_data["channels"]:
+                channel_data.update((channel_changes or {}).get(channel_data["id"], {}))
     (folder / "branches.yaml").write_text(yaml.safe_dump({"branches": branches}), "utf-8")
     regional = {
         "timezone": data.get("timezone", "Asia/Shanghai"),
@@ -430,6 +438,64 @@ def test_a_worker_judges_a_branch_by_the_hours_the_database_holds(
     assert [(d["run_id"], d["branches"], d["branch_ids"]) for d in differ] == [
         (run_id, 1, [branch.id])
     ]
+
+
+def test_a_worker_judges_a_channel_by_the_terms_the_database_holds(
+    cluster: Cluster, faulty: SimFleet
+) -> None:
+    """A regional worker whose cameras.yaml is a stale copy -- every channel of a branch
+    with an override of 1,000 days, one counter camera still a lobby camera, another with
+    audio required -- judges the branch's channels by the scheduler's terms, synced into
+    the database: its verdicts and stored required retention are one-process
+    ``collect``'s (the scheduler's file), where the stale terms would have found every
+    channel short of footage."""
+    whole = load_inventory(Path(cluster.env["VIDAUDIT_INVENTORY"]))
+    readable = {
+        channel["branch"]
+        for channel in faulty.truth["channels"].values()
+        if faulty.truth["devices"][channel["device"]]["expected_error"] is None
+        and channel["retention_days"] is not None
+    }
+    branch = next(b for b in whole.branches if b.id in readable)
+    (queue,) = {queue_for(branch, device) for device in branch.devices}
+    channels = [c for d in branch.devices for c in d.channels]
+    changes: dict[str, dict[str, Any]] = {c.id: {"retention_days": 1000} for c in channels}
+    changes[channels[0].id]["role"] = "lobby" if channels[0].role.value != "lobby" else "other"
+    changes[channels[-1].id]["audio"] = (
+        "required" if channels[-1].audio.value != "required" else "optional"
+    )
+    inventory, required = regional_inventory(cluster, queue, channel_changes=changes)
+    cluster.worker("--concurrency", "4", "--queues", queue, "--config", str(inventory))
+    cluster.wait_for_workers(1)
+
+    done = cluster.cli("schedule", "--once", "--wait", "--branch", branch.id, "--format", "json")
+    assert done.returncode == 0, done.stderr
+    document = json.loads(done.stdout)
+    run_id = cluster.scalar("SELECT max(id) FROM collection_runs WHERE kind = 'round'")
+    collected = cluster.cli("collect", "--branch", branch.id, "--format", "json")
+    assert collected.returncode == 0, collected.stderr
+
+    def verdicts(doc: dict[str, Any]) -> list[tuple[str, str, bool, list[str]]]:
+        return [
+            (c["id"], c["role"], c["compliant"], sorted(v["rule"] for v in c["violations"]))
+            for c in doc["channels"]
+        ]
+
+    judged = verdicts(document)
+    assert judged == verdicts(json.loads(collected.stdout))
+    assert {c["branch"] for c in document["channels"]} == {branch.id}
+    # the stale file's 1,000 days would have made every read channel short of footage
+    assert not all("R1.retention" in rules for _, _, _, rules in judged), judged
+    stored = dict(
+        cluster.rows(
+            "SELECT channel_id, required_days FROM channel_observations WHERE run_id = :r",
+            r=run_id,
+        )
+    )
+    assert stored == {c.id: required[c.id] for c in channels}
+    said = [json.loads(line) for line in cluster.log(0).splitlines() if line.startswith("{")]
+    differ = [line for line in said if line.get("action") == "terms_differ"]
+    assert [(d["run_id"], d["channels"]) for d in differ] == [(run_id, len(channels))]
 
 
 def test_round_completes_after_postgresql_restarts(tmp_path: Path, faulty: SimFleet) -> None:

@@ -5,8 +5,9 @@ retries, locks; nothing else to operate).
 - One job per recorder per round (``collector:poll_device``), carrying only ids: the
   round and the device.  A worker reads everything else from its own inventory and the
   database, so a job never holds a password or a report.  It judges by the round's
-  policy and the branch calendars (hours, closed and special days, time zone) the
-  database holds, not by its own cameras.yaml's (``RoundStanding``, ``round_hours``).
+  policy, the branch calendars (hours, closed and special days, time zone) and the
+  channel terms (role, required retention, audio, off-site) the database holds, not by
+  its own cameras.yaml's (``RoundStanding``, ``round_hours``, ``round_channels``).
 - The job's ``lock`` and ``queueing_lock`` are the device: procrastinate never runs two
   jobs of one device at once, nor queues a second one while one waits (an NVR tolerates
   few sessions, and two polls of it would compete for them).
@@ -54,6 +55,7 @@ from vidaudit.collector.identity import load_pins
 from vidaudit.collector.model import SettledChannel
 from vidaudit.collector.probe import dispatching_prober
 from vidaudit.collector.queue_pool import queue_pool
+from vidaudit.collector.round_channels import RoundChannels, StoredChannel, under_stored_terms
 from vidaudit.collector.round_hours import RoundHours, StoredBranch, under_stored_calendars
 from vidaudit.collector.rounds import (
     LOCAL_SERVICE_QUEUES,
@@ -67,6 +69,7 @@ from vidaudit.collector.rounds import (
     round_policy,
     rounds_to_finish,
     stored_branches,
+    stored_channels,
 )
 from vidaudit.collector.run import gb_service
 from vidaudit.collector.settled import load_settled
@@ -412,20 +415,22 @@ class RoundStanding:
     """What a round's devices are read and judged against, read once per round per
     worker: the retention proofs (pulled frames), what earlier runs settled about
     channels read through a vendor API, the device identities pinned so far, and the
-    inventory under the round's policy and the branch calendars the database holds."""
+    inventory under the round's policy and the branch calendars and channel terms the
+    database holds."""
 
     verified: dict[str, dt.datetime]
     settled: dict[str, SettledChannel]
     pins: dict[str, DeviceIdentity]
     #: This worker's inventory judged by the policy the round was opened with, and by
-    #: the branches' hours, closed and special days and time zones the database holds
-    #: (the scheduler's cameras.yaml, synced before it opened the round): a regional
+    #: the branches' hours, closed and special days and time zones, and the channels'
+    #: roles, required retention, audio requirements and off-site marks, the database
+    #: holds (the scheduler's cameras.yaml, synced before it opened the round): a regional
     #: machine's cameras.yaml, or one not yet updated, may say otherwise, and a round's
     #: verdicts must not depend on which worker took a device.
     inventory: Inventory
-    #: The branches of ``inventory`` whose calendar is the database's rather than this
-    #: worker's file, by id: a job judges its device's branch as found here (usually
-    #: none).
+    #: The branches of ``inventory`` whose calendar or channel terms are the database's
+    #: rather than this worker's file, by id: a job judges its device and branch as
+    #: found here (usually none).
     branches: dict[str, Branch] = field(default_factory=dict)
 
 
@@ -458,6 +463,7 @@ class WorkerRuntime:
     def __post_init__(self) -> None:
         self._index = {device.id: (branch, device) for branch, device in self.inventory.devices()}
         self._branch_ids = frozenset(branch.id for branch in self.inventory.branches)
+        self._channel_ids = frozenset(channel.id for _b, _d, channel in self.inventory.channels())
         self._semaphore = asyncio.Semaphore(self.concurrency)
 
     async def _standing_for(self, run_id: int) -> RoundStanding:
@@ -513,13 +519,58 @@ class WorkerRuntime:
             calendars = self._under_stored_calendars(
                 inventory, stored_branches(session, self._branch_ids), run_id
             )
+            terms = self._under_stored_terms(
+                calendars.inventory, stored_channels(session, self._channel_ids), run_id
+            )
+            judged = terms.inventory
+            differ = calendars.replaced.keys() | terms.replaced.keys()
             return RoundStanding(
                 verified_for(session, now),
                 load_settled(session, now, full_read_every),
                 load_pins(session),
-                calendars.inventory,
-                calendars.replaced,
+                judged,
+                {branch.id: branch for branch in judged.branches if branch.id in differ},
             )
+
+    def _under_stored_terms(
+        self, inventory: Inventory, stored: dict[str, StoredChannel], run_id: int
+    ) -> RoundChannels:
+        under = under_stored_terms(inventory, stored)
+        if under.unreadable:
+            ids = sorted(under.unreadable)
+            logger.warning(
+                "round %d: this worker cannot read the stored terms of %d channels (%s: %s); "
+                "they are judged by its own cameras.yaml (%s)",
+                run_id,
+                len(ids),
+                ids[0],
+                under.unreadable[ids[0]],
+                self.settings.inventory,
+                extra={
+                    "action": "terms_unreadable",
+                    "run_id": run_id,
+                    "channels": len(ids),
+                    "channel_ids": ids[:5],
+                },
+            )
+        if under.channels:
+            ids = under.channels
+            logger.warning(
+                "round %d: %d channels' role, retention, audio requirement or off-site mark "
+                "differ from this worker's cameras.yaml (%s), e.g. %s; they are judged by the "
+                "database's (the scheduler's inventory)",
+                run_id,
+                len(ids),
+                self.settings.inventory,
+                ", ".join(ids[:5]),
+                extra={
+                    "action": "terms_differ",
+                    "run_id": run_id,
+                    "channels": len(ids),
+                    "channel_ids": ids[:5],
+                },
+            )
+        return under
 
     def _under_stored_calendars(
         self, inventory: Inventory, stored: dict[str, StoredBranch], run_id: int
@@ -620,8 +671,12 @@ class WorkerRuntime:
             )
         branch, device = found
         standing = await self._standing_for(run_id)
-        # the branch as the round judges it: its calendar may be the database's
-        branch = standing.branches.get(branch.id, branch)
+        # the branch and device as the round judges them: the branch's calendar and the
+        # device's channel terms may be the database's
+        judged = standing.branches.get(branch.id)
+        if judged is not None:
+            branch = judged
+            device = next(d for d in judged.devices if d.id == device.id)
         assert self._semaphore is not None
         probe, (report, channels) = await poll_device(
             standing.inventory,

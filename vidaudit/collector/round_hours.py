@@ -90,14 +90,15 @@ def under_stored_calendars(inventory: Inventory, stored: Mapping[str, StoredBran
         try:
             replaced[branch.id] = with_stored_calendar(branch, row)
         except (ValidationError, ValueError, TypeError) as exc:
-            unreadable[branch.id] = _first_line(exc)
+            unreadable[branch.id] = first_error_line(exc)
     if not replaced:
         return RoundHours(inventory, unreadable=unreadable)
     branches = [replaced.get(branch.id, branch) for branch in inventory.branches]
     return RoundHours(inventory.model_copy(update={"branches": branches}), replaced, unreadable)
 
 
-def _first_line(exc: Exception) -> str:
+def first_error_line(exc: Exception) -> str:
+    """Why stored data was refused, in one line (for the worker's log)."""
     if isinstance(exc, ValidationError):
         error = exc.errors()[0]
         where = ".".join(str(part) for part in error["loc"])

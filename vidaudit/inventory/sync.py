@@ -98,15 +98,25 @@ def _device_values(branch: Branch, device: Device) -> dict[str, Any]:
     }
 
 
+def stored_terms(inventory: Inventory, channel: Channel) -> dict[str, Any]:
+    """What a channel is judged by, as the ``channels`` table holds it: its role, the
+    retention it must hold under ``inventory``'s policy, its audio requirement and
+    whether it is an off-site ATM (``collector.round_channels`` compares a worker's own
+    with these)."""
+    return {
+        "role": channel.role.value,
+        "required_days": inventory.required_days(channel),
+        "audio": channel.audio.value,
+        "offsite": channel.offsite,
+    }
+
+
 def _channel_values(inventory: Inventory, device: Device, channel: Channel) -> dict[str, Any]:
     return {
         "device_id": device.id,
         "name": channel.name,
-        "role": channel.role.value,
         "ref": channel.ref.model_dump(exclude_none=True),
-        "required_days": inventory.required_days(channel),
-        "audio": channel.audio.value,
-        "offsite": channel.offsite,
+        **stored_terms(inventory, channel),
     }
 
 
