@@ -71,3 +71,49 @@ def test_a_deferred_round_leaves_the_planner_seeing_its_jobs(pg_url: str) -> Non
     # 400 of 800 rows wait: the planner knows it
     assert second.keys() == {"todo", "succeeded"}
     assert second["todo"] == pytest.approx(0.5, abs=0.01)
+
+
+def test_a_job_an_ended_round_left_waiting_gives_way_to_the_next_rounds(pg_url: str) -> None:
+    """Rounds never overlap, so a device's job of an earlier round still waiting when the
+    next round is queued (a retry's back-off nobody cancelled) could only find its device
+    no longer pending: it is cancelled and the device queued in the new round, instead of
+    the device being late there as well.  A job of the new round itself is never touched."""
+    upgrade(make_engine(Settings(database_url=pg_url)))
+    devices = [(f"FY{n:03d}-NVR1", f"branch.FY{n:03d}") for n in range(1, 6)]
+    deadline = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)
+    conninfo = make_url(pg_url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+    def statuses(ids: dict[str, int]) -> dict[str, str]:
+        with psycopg.connect(conninfo) as conn:
+            rows = conn.execute(
+                "SELECT id, status::text FROM procrastinate_jobs WHERE id = ANY(%s)",
+                [list(ids.values())],
+            ).fetchall()
+        by_id = dict(rows)
+        return {device: by_id[job] for device, job in ids.items()}
+
+    async def rounds() -> tuple[dict[str, int], dict[str, int], list[str], list[str]]:
+        app = make_app(Settings(database_url=pg_url))
+        async with app.open_async():
+            first, _ = await defer_round(app, OpenedRound(1, deadline, devices))
+            # round 1's jobs ended but two, still waiting (no worker here)
+            with psycopg.connect(conninfo, autocommit=True) as conn:
+                conn.execute(
+                    "UPDATE procrastinate_jobs SET status = 'succeeded' WHERE id <> ALL(%s)",
+                    [[first["FY002-NVR1"], first["FY004-NVR1"]]],
+                )
+            second, blocked = await defer_round(app, OpenedRound(2, deadline, devices))
+            # round 2 queued again (as a second scheduler would): its own waiting jobs stay
+            _, again = await defer_round(app, OpenedRound(2, deadline, devices[:2]))
+        return first, second, blocked, again
+
+    first, second, blocked, again = asyncio.run(rounds())
+    assert blocked == []
+    assert second.keys() == {device for device, _ in devices}
+    assert statuses(second) == dict.fromkeys(second, "todo")
+    assert {d: s for d, s in statuses(first).items() if s != "succeeded"} == {
+        "FY002-NVR1": "cancelled",
+        "FY004-NVR1": "cancelled",
+    }
+    assert again == ["FY001-NVR1", "FY002-NVR1"]
+    assert statuses(second) == dict.fromkeys(second, "todo")

@@ -274,7 +274,14 @@ def device_job(run_id: int, device_id: str, queue: str) -> Job:
 
 async def defer_round(app: App, opened: OpenedRound) -> tuple[dict[str, int], list[str]]:
     """Defer one job per device of the round: job ids by device, and the devices whose
-    job could not be queued because one of theirs still waits (reported, not doubled)."""
+    job could not be queued because one of theirs still waits (reported, not doubled).
+
+    A device's job of an earlier round may still wait: a retry waiting out its back-off
+    when that round ended, which a scheduler that finished the round then did not cancel
+    (it stopped in between, or the job was running and went back to wait).  Rounds never
+    overlap (``open_round``), so that round has ended and the job could only find its
+    device no longer pending; it is cancelled and the device queued in this round, rather
+    than the device missing this round as well (``_defer_one``)."""
     ids: dict[str, int] = {}
     blocked: list[str] = []
     chunk = 500
@@ -286,16 +293,57 @@ async def defer_round(app: App, opened: OpenedRound) -> tuple[dict[str, int], li
         except pexc.AlreadyEnqueued:
             deferred = []
             for job in built:
-                try:
-                    deferred.extend(await app.job_manager.batch_defer_jobs_async([job]))
-                except pexc.AlreadyEnqueued:
+                queued = await _defer_one(app, job, opened.run_id)
+                if queued is None:
                     blocked.append(str(job.task_kwargs["device_id"]))
+                else:
+                    deferred.append(queued)
         for job in deferred:
             assert job.id is not None
             ids[str(job.task_kwargs["device_id"])] = job.id
     if ids:
         await app.connector.execute_query_async(ANALYZE_JOBS)
     return ids, blocked
+
+
+#: A device's job still waiting (procrastinate's index on waiting jobs' queueing locks).
+WAITING_JOB = (
+    "SELECT id, (args->>'run_id')::bigint AS run_id FROM procrastinate_jobs "
+    "WHERE status = 'todo' AND queueing_lock = %(lock)s"
+)
+
+
+async def _defer_one(app: App, job: Job, run_id: int) -> Job | None:
+    """Defer ``job``; a job of an earlier round waiting for the same device is cancelled
+    first.  None if a job still waits after that (the same round's, or one a worker
+    sent back to wait meanwhile)."""
+    try:
+        return (await app.job_manager.batch_defer_jobs_async([job]))[0]
+    except pexc.AlreadyEnqueued:
+        pass
+    waiting = await app.connector.execute_query_all_async(WAITING_JOB, lock=job.queueing_lock)
+    device_id = job.task_kwargs["device_id"]
+    for row in waiting:
+        if row["run_id"] is None or row["run_id"] >= run_id:
+            continue
+        if await app.job_manager.cancel_job_by_id_async(row["id"]):
+            logger.warning(
+                "%s: its job of round %s still waited though that round has ended; "
+                "cancelled, the device is queued in round %d",
+                device_id,
+                row["run_id"],
+                run_id,
+                extra={
+                    "action": "stale_job_cancelled",
+                    "device_id": device_id,
+                    "job_id": row["id"],
+                    "run_id": run_id,
+                },
+            )
+    try:
+        return (await app.job_manager.batch_defer_jobs_async([job]))[0]
+    except pexc.AlreadyEnqueued:
+        return None
 
 
 # -- the worker -----------------------------------------------------------------------
