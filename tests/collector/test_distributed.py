@@ -275,13 +275,13 @@ def regional_inventory(
     cluster: Cluster,
     queue: str,
     branch_changes: dict[str, dict[str, Any]] | None = None,
-    channel_changes: dict[str, dict[str, Any]] | None = None,
+    channel_changes: dict[str, dict[str, Any] | None] | None = None,
 ) -> tuple[Path, dict[str, int]]:
     """A cameras.yaml for a machine serving ``queue`` only: the branches of that queue in
     a file it includes, and a policy of its own that disagrees with the scheduler's (a
     copy not kept up to date); ``branch_changes`` updates branches by id (their hours,
-    say), ``channel_changes`` channels by id (their role, say).  Also what the
-    scheduler's inventory requires per channel."""
+    say), ``channel_changes`` channels by id (their role, say; ``None``: left out).  Also
+    what the scheduler's inventory requires per channel."""
     main = Path(cluster.env["VIDAUDIT_INVENTORY"])
     whole = load_inventory(main)
     data = yaml.safe_load(main.read_text(encoding="utf-8"))
@@ -291,10 +291,14 @@ def regional_inventory(
     branches = [
         b | (branch_changes or {}).get(b["id"], {}) for b in data["branches"] if b["id"] in mine
     ]
+    changes = channel_changes or {}
     for branch_data in branches:
         for device_data in branch_data["devices"]:
-            for channel_data in device_data["channels"]:
-                channel_data.update((channel_changes or {}).get(channel_data["id"], {}))
+            device_data["channels"] = [
+                c | (changes.get(c["id"]) or {})
+                for c in device_data["channels"]
+                if c["id"] not in changes or changes[c["id"]] is not None
+            ]
     (folder / "branches.yaml").write_text(yaml.safe_dump({"branches": branches}), "utf-8")
     regional = {
         "timezone": data.get("timezone", "Asia/Shanghai"),
@@ -440,15 +444,15 @@ def test_a_worker_judges_a_branch_by_the_hours_the_database_holds(
     ]
 
 
-def test_a_worker_judges_a_channel_by_the_terms_the_database_holds(
+def test_a_worker_judges_the_channels_the_database_holds(
     cluster: Cluster, faulty: SimFleet
 ) -> None:
     """A regional worker whose cameras.yaml is a stale copy -- every channel of a branch
     with an override of 1,000 days, one counter camera still a lobby camera, another with
-    audio required -- judges the branch's channels by the scheduler's terms, synced into
-    the database: its verdicts and stored required retention are one-process
-    ``collect``'s (the scheduler's file), where the stale terms would have found every
-    channel short of footage."""
+    audio required, one camera missing -- judges the branch's channels as the scheduler's
+    file lists them, synced into the database: its verdicts and stored required retention
+    are one-process ``collect``'s, the missing camera included, where the stale file would
+    have found every channel short of footage and left one unchecked."""
     whole = load_inventory(Path(cluster.env["VIDAUDIT_INVENTORY"]))
     readable = {
         channel["branch"]
@@ -459,11 +463,23 @@ def test_a_worker_judges_a_channel_by_the_terms_the_database_holds(
     branch = next(b for b in whole.branches if b.id in readable)
     (queue,) = {queue_for(branch, device) for device in branch.devices}
     channels = [c for d in branch.devices for c in d.channels]
-    changes: dict[str, dict[str, Any]] = {c.id: {"retention_days": 1000} for c in channels}
-    changes[channels[0].id]["role"] = "lobby" if channels[0].role.value != "lobby" else "other"
-    changes[channels[-1].id]["audio"] = (
-        "required" if channels[-1].audio.value != "required" else "optional"
-    )
+    assert len(channels) >= 3
+    changes: dict[str, dict[str, Any] | None] = {
+        c.id: {"retention_days": 1000, **extra}
+        for c, extra in zip(
+            channels,
+            [
+                {"role": "lobby" if channels[0].role.value != "lobby" else "other"},
+                {"audio": "required" if channels[1].audio.value != "required" else "optional"},
+            ]
+            + [{}] * len(channels),
+            strict=False,
+        )
+    }
+    # the camera the stale copy lacks: one of a recorder's several
+    recorder = max(branch.devices, key=lambda d: len(d.channels))
+    assert len(recorder.channels) >= 3
+    changes[recorder.channels[-1].id] = None
     inventory, required = regional_inventory(cluster, queue, channel_changes=changes)
     cluster.worker("--concurrency", "4", "--queues", queue, "--config", str(inventory))
     cluster.wait_for_workers(1)
@@ -494,8 +510,64 @@ def test_a_worker_judges_a_channel_by_the_terms_the_database_holds(
     )
     assert stored == {c.id: required[c.id] for c in channels}
     said = [json.loads(line) for line in cluster.log(0).splitlines() if line.startswith("{")]
-    differ = [line for line in said if line.get("action") == "terms_differ"]
-    assert [(d["run_id"], d["channels"]) for d in differ] == [(run_id, len(channels))]
+    differ = [line for line in said if line.get("action") == "channels_differ"]
+    assert [(d["run_id"], d["changed"], d["added"], d["dropped"]) for d in differ] == [
+        (run_id, len(channels) - 1, 1, 0)
+    ]
+
+
+def test_a_worker_follows_the_schedulers_inventory_from_round_to_round(
+    cluster: Cluster, faulty: SimFleet
+) -> None:
+    """A worker reads the stored calendars and channels again only when a sync changed
+    them: the security department gives a camera its own retention in the scheduler's
+    cameras.yaml between two rounds, and the worker (its own file unchanged) judges the
+    camera by it from the next round on, and keeps saying it differs."""
+    main = Path(cluster.env["VIDAUDIT_INVENTORY"])
+    whole = load_inventory(main)
+    data = yaml.safe_load(main.read_text(encoding="utf-8"))
+    data["env_file"] = str((main.parent / data["env_file"]).resolve())
+    scheduler = cluster.tmp / "scheduler.yaml"
+    scheduler.write_text(yaml.safe_dump(data, allow_unicode=True), "utf-8")
+    branch = whole.branches[0]
+    (queue,) = {queue_for(branch, device) for device in branch.devices}
+    camera = branch.devices[0].channels[0]
+    before = whole.required_days(camera)
+    inventory, _required = regional_inventory(cluster, queue)
+    cluster.worker("--concurrency", "4", "--queues", queue, "--config", str(inventory))
+    cluster.wait_for_workers(1)
+
+    def round_required() -> tuple[int, int]:
+        done = cluster.cli(
+            "schedule", "--once", "--wait", "--branch", branch.id, "--config", str(scheduler)
+        )
+        assert done.returncode == 0, done.stderr
+        run_id = int(cluster.scalar("SELECT max(id) FROM collection_runs WHERE kind = 'round'"))
+        required = cluster.scalar(
+            "SELECT required_days FROM channel_observations WHERE run_id = :r AND channel_id = :c",
+            r=run_id,
+            c=camera.id,
+        )
+        return run_id, int(required)
+
+    first, required = round_required()
+    assert required == before
+    for entry in data["branches"][0]["devices"][0]["channels"]:
+        if entry["id"] == camera.id:
+            entry["retention_days"] = before + 15
+    scheduler.write_text(yaml.safe_dump(data, allow_unicode=True), "utf-8")
+    second, required = round_required()
+    assert required == before + 15
+    third, required = round_required()
+    assert required == before + 15
+
+    said = [json.loads(line) for line in cluster.log(0).splitlines() if line.startswith("{")]
+    differ = [line for line in said if line.get("action") == "channels_differ"]
+    assert [(d["run_id"], d["changed"], d["channel_ids"]) for d in differ] == [
+        (second, 1, [camera.id]),
+        (third, 1, [camera.id]),
+    ]
+    assert first < second < third
 
 
 def test_round_completes_after_postgresql_restarts(tmp_path: Path, faulty: SimFleet) -> None:

@@ -4,6 +4,7 @@ late devices neither open nor close tickets, an open round refuses the next."""
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from typing import Any
 
@@ -14,17 +15,20 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tests.inventory.test_load import minimal
 from vidaudit.collector.model import ChannelReport, DeviceReport
+from vidaudit.collector.round_channels import StoredChannel
 from vidaudit.collector.round_hours import StoredBranch, under_stored_calendars
 from vidaudit.collector.rounds import (
     Reported,
     RoundOverlap,
     finish_round,
+    inventory_version,
     open_round,
     queue_for,
     record_devices,
     round_progress,
     rounds_to_finish,
     stored_branches,
+    stored_channels,
 )
 from vidaudit.compliance.model import (
     ChannelEvidence,
@@ -46,7 +50,7 @@ from vidaudit.db.models import (
 )
 from vidaudit.inventory import parse_inventory
 from vidaudit.inventory.schema import Inventory
-from vidaudit.inventory.sync import stored_hours, stored_timezone, sync_inventory
+from vidaudit.inventory.sync import stored_channel, stored_hours, stored_timezone, sync_inventory
 from vidaudit.settings import Settings
 
 T0 = dt.datetime(2026, 11, 20, 1, 0, tzinfo=dt.UTC)
@@ -327,3 +331,59 @@ def test_stored_branches_are_the_synced_calendars_of_the_branches_in_use(
         sync_inventory(s, parse_inventory(text), source="t", text=text, now=T0)
     with sessions() as s:
         assert stored_branches(s, {"B1", "B2"}).keys() == {"B2"}
+
+
+def _sync(sessions: sessionmaker[Session], data: dict[str, Any], now: dt.datetime) -> None:
+    text = yaml.safe_dump(data, allow_unicode=True)
+    with sessions.begin() as s:
+        sync_inventory(s, parse_inventory(text), source="t", text=text, now=now)
+
+
+def test_stored_channels_are_the_synced_channels_of_the_devices_asked_for(
+    world: tuple[sessionmaker[Session], Inventory],
+) -> None:
+    """What a worker reads to judge its recorders' channels as the scheduler lists them."""
+    sessions, inventory = world
+    branch = inventory.branches[0]
+    camera = branch.devices[1]
+    with sessions() as s:
+        assert stored_channels(s, {"B1-CAM", "B9-NVR"}) == {
+            "B1-C9": StoredChannel(**stored_channel(inventory, camera, camera.channels[0]))
+        }
+        assert stored_channels(s, {"B1-NVR"}).keys() == {"B1-C1", "B1-C2"}
+    # a channel removed from the scheduler's file is retired, and not read
+    data = two_devices()
+    del data["branches"][0]["devices"][0]["channels"][1]
+    _sync(sessions, data, T0 + dt.timedelta(minutes=5))
+    with sessions() as s:
+        assert stored_channels(s, {"B1-NVR"}).keys() == {"B1-C1"}
+
+
+def test_the_inventory_version_changes_with_every_sync_that_changes_a_row(
+    world: tuple[sessionmaker[Session], Inventory],
+) -> None:
+    """A worker reads the stored calendars and channels again only when this changes: so
+    it must change with every sync that writes a branch or channel row, and only then."""
+    sessions, _inventory = world
+
+    def version() -> tuple[object, ...]:
+        with sessions() as s:
+            return inventory_version(s)
+
+    seen = [version()]
+    at = iter(T0 + dt.timedelta(minutes=n) for n in range(1, 100))
+    _sync(sessions, two_devices(), next(at))  # the same file again: nothing written
+    assert version() == seen[-1]
+    data = two_devices()
+    data["branches"][0]["devices"][0]["channels"][0]["role"] = "vault"
+    steps: list[tuple[str, dict[str, Any]]] = [("a channel's role", copy.deepcopy(data))]
+    del data["branches"][0]["devices"][0]["channels"][1]
+    steps.append(("a channel removed", copy.deepcopy(data)))
+    steps.append(("it comes back", two_devices()))
+    data = two_devices()
+    data["branches"][0]["closed_dates"] = ["2026-11-16"]
+    steps.append(("a branch's closed date", data))
+    for what, changed in steps:
+        _sync(sessions, changed, next(at))
+        assert version() not in seen, what
+        seen.append(version())

@@ -35,7 +35,12 @@ from vidaudit.collector.store import (
     start_run,
     store_observations,
 )
-from vidaudit.db.models import BranchRow, ChannelRow, CollectionRunRow, RoundDeviceRow
+from vidaudit.db.models import (
+    BranchRow,
+    ChannelRow,
+    CollectionRunRow,
+    RoundDeviceRow,
+)
 from vidaudit.inventory.schema import Branch, Device, Inventory, Policy
 
 #: Device APIs read through a service that runs on one machine (GB/T 28181: devices
@@ -327,13 +332,32 @@ def stored_branches(session: Session, branch_ids: Collection[str]) -> dict[str, 
     }
 
 
-def stored_channels(session: Session, channel_ids: Collection[str]) -> dict[str, StoredChannel]:
-    """The terms the database holds (the scheduler's cameras.yaml, synced before it
-    opened the round) of those of ``channel_ids`` not retired; one query, read as
+def inventory_version(session: Session) -> tuple[object, ...]:
+    """What changes whenever an ``inventory sync`` changes the stored branches or
+    channels: how many are in use and when one was last written (a sync stamps every row
+    it adds, changes, retires or restores).  Two equal answers: the same stored calendars
+    and channels."""
+    return tuple(
+        session.execute(
+            select(
+                func.count().filter(model.retired_at.is_(None)),
+                func.max(model.updated_at),
+            )
+        ).one()
+        for model in (BranchRow, ChannelRow)
+    )
+
+
+def stored_channels(session: Session, device_ids: Collection[str]) -> dict[str, StoredChannel]:
+    """The channels the database holds (the scheduler's cameras.yaml, synced before it
+    opened the round) on those of ``device_ids``, not retired; one query, read as
     ``stored_branches`` reads (a provincial fleet: 50,000 short rows)."""
     rows = session.execute(
         select(
             ChannelRow.id,
+            ChannelRow.device_id,
+            ChannelRow.name,
+            ChannelRow.ref,
             ChannelRow.role,
             ChannelRow.required_days,
             ChannelRow.audio,
@@ -341,9 +365,9 @@ def stored_channels(session: Session, channel_ids: Collection[str]) -> dict[str,
         ).where(ChannelRow.retired_at.is_(None))
     )
     return {
-        channel_id: StoredChannel(role, required_days, audio, offsite)
-        for channel_id, role, required_days, audio, offsite in rows
-        if channel_id in channel_ids
+        channel_id: StoredChannel(device_id, *rest)
+        for channel_id, device_id, *rest in rows
+        if device_id in device_ids
     }
 
 

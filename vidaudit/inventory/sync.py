@@ -98,25 +98,19 @@ def _device_values(branch: Branch, device: Device) -> dict[str, Any]:
     }
 
 
-def stored_terms(inventory: Inventory, channel: Channel) -> dict[str, Any]:
-    """What a channel is judged by, as the ``channels`` table holds it: its role, the
-    retention it must hold under ``inventory``'s policy, its audio requirement and
-    whether it is an off-site ATM (``collector.round_channels`` compares a worker's own
+def stored_channel(inventory: Inventory, device: Device, channel: Channel) -> dict[str, Any]:
+    """The channel as the ``channels`` table holds it: its device, name, how it is found
+    on the device, role, the retention it must hold under ``inventory``'s policy, audio
+    requirement and off-site mark (``collector.round_channels`` compares a worker's own
     with these)."""
-    return {
-        "role": channel.role.value,
-        "required_days": inventory.required_days(channel),
-        "audio": channel.audio.value,
-        "offsite": channel.offsite,
-    }
-
-
-def _channel_values(inventory: Inventory, device: Device, channel: Channel) -> dict[str, Any]:
     return {
         "device_id": device.id,
         "name": channel.name,
         "ref": channel.ref.model_dump(exclude_none=True),
-        **stored_terms(inventory, channel),
+        "role": channel.role.value,
+        "required_days": inventory.required_days(channel),
+        "audio": channel.audio.value,
+        "offsite": channel.offsite,
     }
 
 
@@ -158,6 +152,7 @@ def _apply(
             differs = [name for name, value in values.items() if getattr(row, name) != value]
             if row.retired_at is not None:
                 row.retired_at = None
+                row.updated_at = now
                 report.restored.append(label)
             elif differs:
                 report.changed.append(f"{label} ({', '.join(differs)})")
@@ -194,7 +189,7 @@ def sync_inventory(
     report = SyncReport()
     branches = ((b.id, _branch_values(inventory, b)) for b in inventory.branches)
     devices = ((d.id, _device_values(b, d)) for b, d in inventory.devices())
-    channels = ((c.id, _channel_values(inventory, d, c)) for _b, d, c in inventory.channels())
+    channels = ((c.id, stored_channel(inventory, d, c)) for _b, d, c in inventory.channels())
     # Parents first so foreign keys hold at every flush.
     _apply(session, BranchRow, "branch", branches, now, report)
     _apply(session, DeviceRow, "device", devices, now, report)
