@@ -451,7 +451,7 @@ async def bench_frames(count: int, rounds: int) -> None:
             inventory = load_inventory(path)
             now = dt.datetime.now(dt.UTC)
             with sessions.begin() as session:
-                sync_inventory(session, inventory, source="bench", text=path.read_text(), now=now)
+                sync_inventory(session, inventory, source="bench", now=now)
             async with gb_service(settings, inventory, path, fleet.truth, fleet.gb_sip_sockets):
                 rng = random.Random(7)
                 walls: dict[str, list[float]] = {"GB-C1": [], "ONVIF-C1": []}

@@ -173,7 +173,7 @@ def run(args: argparse.Namespace, work: Path) -> None:
     now = dt.datetime.now(TZ).replace(hour=0, minute=0, second=0, microsecond=0)
     start = now - dt.timedelta(days=args.days)
     with sessions.begin() as session:
-        sync_inventory(session, inv, source="bench.yaml", text=text, now=start)
+        sync_inventory(session, inv, source="bench.yaml", now=start)
     engine.dispose()
     devices = [(b.id, d.id, [c.id for c in d.channels]) for b, d in inv.devices()]
     channels = sum(len(c) for _b, _d, c in devices)

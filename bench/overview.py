@@ -70,7 +70,7 @@ def run(args: argparse.Namespace, work: Path) -> None:
     now = dt.datetime.now(TZ).replace(hour=15, minute=0, second=0, microsecond=0)
     start = now.replace(hour=0) - dt.timedelta(days=args.days)
     with sessions.begin() as session:
-        sync_inventory(session, inv, source="bench.yaml", text=text, now=start)
+        sync_inventory(session, inv, source="bench.yaml", now=start)
     engine.dispose()  # the fill writes with sqlite3 directly
     devices = [(b.id, d.id, [c.id for c in d.channels]) for b, d in inv.devices()]
     channels = sum(len(c) for _b, _d, c in devices)

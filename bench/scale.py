@@ -206,13 +206,11 @@ def distributed(
         upgrade(engine)
         sessions = make_sessionmaker(engine)
         inventory = load_inventory(inventory_path)
-        source = inventory_path.read_text(encoding="utf-8")
         with sessions.begin() as session:
             sync_inventory(
                 session,
                 inventory,
                 source=str(inventory_path.resolve()),
-                text=source,
                 now=dt.datetime.now(dt.UTC),
             )
 

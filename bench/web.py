@@ -384,7 +384,7 @@ def main() -> None:
 
         t0 = time.perf_counter()
         with sessions.begin() as db:
-            sync_inventory(db, inv, source=str(inv_path), text=text, now=now)
+            sync_inventory(db, inv, source=str(inv_path), now=now)
         fill(sessions, inv, args.runs, now, rng)
         user_id = fill_people(sessions, inv, now, rng)
         built = time.perf_counter() - t0

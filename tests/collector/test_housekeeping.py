@@ -35,7 +35,7 @@ def setup(db_url: str) -> sessionmaker[Session]:
     sessions = make_sessionmaker(engine)
     inventory = parse_inventory(yaml.safe_dump(minimal(), allow_unicode=True), "site.yaml")
     with sessions.begin() as session:
-        sync_inventory(session, inventory, source="site.yaml", text="", now=NOW)
+        sync_inventory(session, inventory, source="site.yaml", now=NOW)
     return sessions
 
 

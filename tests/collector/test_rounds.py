@@ -78,7 +78,7 @@ def world(db_url: str) -> tuple[sessionmaker[Session], Inventory]:
     text = yaml.safe_dump(two_devices(), allow_unicode=True)
     inventory = parse_inventory(text)
     with sessions.begin() as s:
-        sync_inventory(s, inventory, source="t", text=text, now=T0)
+        sync_inventory(s, inventory, source="t", now=T0)
     return sessions, inventory
 
 
@@ -320,7 +320,7 @@ def test_stored_branches_are_the_synced_calendars_of_the_branches_in_use(
     data["branches"][0]["closed_dates"] = ["2026-11-16"]
     text = yaml.safe_dump(data, allow_unicode=True)
     with sessions.begin() as s:
-        sync_inventory(s, parse_inventory(text), source="t", text=text, now=T0)
+        sync_inventory(s, parse_inventory(text), source="t", now=T0)
     with sessions() as s:
         under = under_stored_calendars(inventory, stored_branches(s, {"B1"}))
     assert under.inventory.branches[0].closed_dates == [dt.date(2026, 11, 16)]
@@ -328,7 +328,7 @@ def test_stored_branches_are_the_synced_calendars_of_the_branches_in_use(
     data["branches"][0]["id"] = "B2"
     text = yaml.safe_dump(data, allow_unicode=True)
     with sessions.begin() as s:
-        sync_inventory(s, parse_inventory(text), source="t", text=text, now=T0)
+        sync_inventory(s, parse_inventory(text), source="t", now=T0)
     with sessions() as s:
         assert stored_branches(s, {"B1", "B2"}).keys() == {"B2"}
 
@@ -336,7 +336,7 @@ def test_stored_branches_are_the_synced_calendars_of_the_branches_in_use(
 def _sync(sessions: sessionmaker[Session], data: dict[str, Any], now: dt.datetime) -> None:
     text = yaml.safe_dump(data, allow_unicode=True)
     with sessions.begin() as s:
-        sync_inventory(s, parse_inventory(text), source="t", text=text, now=now)
+        sync_inventory(s, parse_inventory(text), source="t", now=now)
 
 
 def test_stored_channels_are_the_synced_channels_of_the_devices_asked_for(

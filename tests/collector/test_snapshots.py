@@ -155,8 +155,7 @@ async def test_wrong_password_is_an_auth_error_row_when_asked_directly(tmp_path:
         from vidaudit.inventory.sync import sync_inventory
 
         with sessions.begin() as db:
-            text = path.read_text(encoding="utf-8")
-            sync_inventory(db, inventory, source=str(path), text=text, now=dt.datetime.now(dt.UTC))
+            sync_inventory(db, inventory, source=str(path), now=dt.datetime.now(dt.UTC))
         async with OnvifPool() as pool:
             taken = await take_snapshots(
                 pool,
@@ -201,8 +200,7 @@ async def test_a_frozen_picture_is_flagged_against_the_previous_snapshot(tmp_pat
         from vidaudit.inventory.sync import sync_inventory
 
         with sessions.begin() as db:
-            text = path.read_text(encoding="utf-8")
-            sync_inventory(db, inventory, source=str(path), text=text, now=now)
+            sync_inventory(db, inventory, source=str(path), now=now)
         store = EvidenceStore(settings.data_dir / "evidence")
         resolver = SecretResolver(inventory, path)
         async with OnvifPool() as pool:

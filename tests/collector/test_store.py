@@ -37,7 +37,7 @@ def setup(db_url: str) -> sessionmaker[Session]:
     sessions = make_sessionmaker(engine)
     text = yaml.safe_dump(minimal(), allow_unicode=True)
     with sessions.begin() as s:
-        sync_inventory(s, parse_inventory(text), source="t", text=text, now=T0)
+        sync_inventory(s, parse_inventory(text), source="t", now=T0)
     return sessions
 
 

@@ -36,7 +36,7 @@ def synced(db_url: str, inv: Inventory) -> sessionmaker[Session]:
     upgrade(engine)
     sessions = make_sessionmaker(engine)
     with sessions.begin() as session:
-        sync_inventory(session, inv, source="site.yaml", text="", now=NOW)
+        sync_inventory(session, inv, source="site.yaml", now=NOW)
     return sessions
 
 

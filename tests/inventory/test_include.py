@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +19,10 @@ from vidaudit.db.models import DeviceRow, InventorySyncRow
 from vidaudit.inventory import (
     InventoryError,
     check_secrets,
-    inventory_source,
     load_inventory,
 )
 from vidaudit.inventory import load as loader
+from vidaudit.inventory.schema import Inventory
 from vidaudit.inventory.sync import sync_inventory
 
 
@@ -182,19 +183,26 @@ def test_a_change_to_an_included_file_is_a_change_of_the_inventory(
     sessions = sessions_for(db_url)
     now = dt.datetime(2026, 12, 3, tzinfo=dt.UTC)
 
-    def sync() -> str:
-        inventory = load_inventory(main)
+    def sync(inventory: Inventory) -> str:
         with sessions.begin() as session:
-            text = inventory_source(main, inventory)
-            sync_inventory(session, inventory, source=str(main), text=text, now=now)
+            sync_inventory(session, inventory, source=str(main), now=now)
             latest = select(InventorySyncRow.sha256).order_by(InventorySyncRow.id.desc())
             return session.scalars(latest).first() or ""
 
-    first = sync()
+    loaded = load_inventory(main)
+    # the main file's text, then each included file's under a line naming it
+    read = main.read_text(encoding="utf-8") + "".join(
+        f"\n# vidaudit include: {name}\n" + (tmp_path / name).read_text(encoding="utf-8")
+        for name in ("regions/north.yaml", "regions/south.yaml")
+    )
+    first = sync(loaded)
+    assert first == hashlib.sha256(read.encode("utf-8")).hexdigest()
     south = yaml.safe_load((tmp_path / "regions" / "south.yaml").read_text(encoding="utf-8"))
     south["branches"][0]["devices"][0]["name"] = "新录像机"
     write(tmp_path / "regions" / "south.yaml", south)
-    assert sync() != first
+    # a process that loaded the files before the edit records what it applies
+    assert sync(loaded) == first
+    assert sync(load_inventory(main)) != first
     with sessions.begin() as session:
         assert session.get(DeviceRow, "B4-NVR") is not None
 

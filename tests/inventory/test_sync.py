@@ -28,7 +28,7 @@ def sessions_for(db_url: str) -> sessionmaker[Session]:
 def run_sync(sessions: sessionmaker[Session], data: object, now: dt.datetime) -> SyncReport:
     text = yaml.safe_dump(data, allow_unicode=True)
     with sessions.begin() as session:
-        return sync_inventory(session, parse_inventory(text), source="t.yaml", text=text, now=now)
+        return sync_inventory(session, parse_inventory(text), source="t.yaml", now=now)
 
 
 def test_first_sync_adds_everything_second_changes_nothing(db_url: str) -> None:

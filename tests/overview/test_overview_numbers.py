@@ -336,7 +336,7 @@ def sessions(db_url: str, monkeypatch: pytest.MonkeyPatch) -> sessionmaker[Sessi
     made = make_sessionmaker(engine)
     inventory = parse_inventory(inventory_yaml(), "site.yaml")
     with made.begin() as session:
-        sync_inventory(session, inventory, source="site.yaml", text="", now=SYNCED)
+        sync_inventory(session, inventory, source="site.yaml", now=SYNCED)
         write_fixture(session)
     return made
 

@@ -67,7 +67,7 @@ def setup(db_url: str) -> sessionmaker[Session]:
     data["branches"].append(other)  # type: ignore[attr-defined]
     text = yaml.safe_dump(data, allow_unicode=True)
     with sessions.begin() as s:
-        sync_inventory(s, parse_inventory(text), source="t", text=text, now=NOW)
+        sync_inventory(s, parse_inventory(text), source="t", now=NOW)
         for name, role, branch in (
             ("admin", "administrator", "B1"),
             ("head", "branch_head", "B1"),

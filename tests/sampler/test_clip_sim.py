@@ -69,7 +69,7 @@ async def test_clip_by_each_playback_route(tmp_path: Path, channel_id: str, seco
         inventory = load_inventory(path)
         now = dt.datetime.now(dt.UTC)
         with sessions.begin() as s:
-            sync_inventory(s, inventory, source="t", text=path.read_text("utf-8"), now=now)
+            sync_inventory(s, inventory, source="t", now=now)
         branch, device, channel = next(
             (b, d, c) for b, d, c in inventory.channels() if c.id == channel_id
         )
@@ -173,7 +173,7 @@ async def test_clip_limits_and_a_range_without_footage(tmp_path: Path) -> None:
         inventory = load_inventory(path)
         now = dt.datetime.now(dt.UTC)
         with sessions.begin() as s:
-            sync_inventory(s, inventory, source="t", text=path.read_text("utf-8"), now=now)
+            sync_inventory(s, inventory, source="t", now=now)
         branch, device, channel = next(
             (b, d, c) for b, d, c in inventory.channels() if c.id == "UNV-C1"
         )
@@ -213,7 +213,7 @@ async def test_clip_from_an_exported_file(tmp_path: Path) -> None:
     inventory = load_inventory(REPO / "cameras.yaml")
     now = dt.datetime.now(dt.UTC)
     with sessions.begin() as s:
-        sync_inventory(s, inventory, source="t", text="", now=now)
+        sync_inventory(s, inventory, source="t", now=now)
     branch, device, channel = next(f for f in inventory.channels() if f[2].id == "FY001-C01")
     export = write_clip(tmp_path / "export.mp4", seconds=12, fps=25, gop_seconds=2)
     t0 = now.replace(microsecond=0) - dt.timedelta(days=2)  # the export's first frame

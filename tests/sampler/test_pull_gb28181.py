@@ -118,7 +118,7 @@ async def lab(tmp_path: Path) -> AsyncIterator[Lab]:
         inventory = load_inventory(path)
         now = dt.datetime.now(dt.UTC)
         with sessions.begin() as s:
-            sync_inventory(s, inventory, source="t", text=path.read_text("utf-8"), now=now)
+            sync_inventory(s, inventory, source="t", now=now)
         gb = gb_pull_settings(settings, inventory)
         assert gb is not None
         async with running_service(

@@ -91,7 +91,7 @@ async def test_exact_frames_by_each_playback_route(tmp_path: Path, channel_id: s
         inventory = load_inventory(path)
         now = dt.datetime.now(dt.UTC)
         with sessions.begin() as s:
-            sync_inventory(s, inventory, source="t", text=path.read_text("utf-8"), now=now)
+            sync_inventory(s, inventory, source="t", now=now)
         branch, device, channel = next(
             (b, d, c) for b, d, c in inventory.channels() if c.id == channel_id
         )
@@ -137,7 +137,7 @@ async def test_black_channel_is_diagnosed_and_gap_instant_refused(tmp_path: Path
         inventory = load_inventory(path)
         now = dt.datetime.now(dt.UTC)
         with sessions.begin() as s:
-            sync_inventory(s, inventory, source="t", text=path.read_text("utf-8"), now=now)
+            sync_inventory(s, inventory, source="t", now=now)
         branch, device, channel = next(
             (b, d, c) for b, d, c in inventory.channels() if c.id == "UNV-C2"
         )

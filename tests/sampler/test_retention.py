@@ -62,7 +62,7 @@ async def test_retention_verified_by_footage(tmp_path: Path) -> None:
         inventory = load_inventory(path)
         now = dt.datetime.now(dt.UTC)
         with sessions.begin() as s:
-            sync_inventory(s, inventory, source="t", text=path.read_text("utf-8"), now=now)
+            sync_inventory(s, inventory, source="t", now=now)
         checks = await verify_channels(
             inventory.channels(),
             inventory,

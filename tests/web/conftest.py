@@ -159,7 +159,7 @@ def build_web_env(db_url: str, monkeypatch: pytest.MonkeyPatch, **overrides: Any
     now = dt.datetime.now(dt.UTC)
     text = yaml.safe_dump(inventory(), allow_unicode=True)
     with sessions.begin() as db:
-        sync_inventory(db, parse_inventory(text), source="web-test.yaml", text=text, now=now)
+        sync_inventory(db, parse_inventory(text), source="web-test.yaml", now=now)
         for username, (role, branch, name) in USERS.items():
             create_user(
                 db,

@@ -43,7 +43,7 @@ def targeted_task(env: WebEnv, path: Path) -> tuple[int, dt.datetime]:
     start = (env.now - dt.timedelta(hours=5)).replace(microsecond=0)
     event = start + dt.timedelta(minutes=1)
     with env.sessions.begin() as db:
-        sync_inventory(db, inventory, source=str(path), text=path.read_text("utf-8"), now=env.now)
+        sync_inventory(db, inventory, source=str(path), now=env.now)
         plan = save_plan(
             db,
             kind="targeted",

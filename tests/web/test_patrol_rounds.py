@@ -51,7 +51,7 @@ def add_atms(env: WebEnv, listed_at: dt.datetime) -> WebEnv:
     """B1 gains the two ATMs, first listed by ``inventory sync`` at ``listed_at``."""
     text = yaml.safe_dump(with_atms(), allow_unicode=True)
     with env.sessions.begin() as db:
-        sync_inventory(db, parse_inventory(text), source="atm.yaml", text=text, now=listed_at)
+        sync_inventory(db, parse_inventory(text), source="atm.yaml", now=listed_at)
         add_snapshot(db, env, "B1-C3", Picture.NORMAL, at(19, 7, 55))
     env.now = at(19, 7, 58)
     return env

@@ -88,9 +88,7 @@ def test_frames_pulled_through_the_web_view(
         inventory = load_inventory(path)
         start = (env.now - dt.timedelta(hours=5)).replace(microsecond=0)
         with env.sessions.begin() as db:
-            sync_inventory(
-                db, inventory, source=str(path), text=path.read_text("utf-8"), now=env.now
-            )
+            sync_inventory(db, inventory, source=str(path), now=env.now)
             plan = save_plan(
                 db,
                 kind="targeted",

@@ -41,7 +41,6 @@ from vidaudit.db.engine import DatabaseMissing, make_engine
 from vidaudit.db.migrate import schema_state, upgrade
 from vidaudit.db.models import BranchRow, ChannelRow, DeviceRow
 from vidaudit.inventory import InventoryError, check_secrets
-from vidaudit.inventory.load import inventory_source
 from vidaudit.inventory.schema import Inventory
 from vidaudit.inventory.sync import sync_inventory
 from vidaudit.settings import Settings
@@ -185,7 +184,6 @@ def inventory_sync(file: InventoryArg = None) -> None:
             session,
             inventory,
             source=str(path.resolve()),
-            text=inventory_source(path, inventory),
             now=dt.datetime.now(dt.UTC),
         )
     for label, items in (

@@ -21,7 +21,7 @@ from vidaudit.db.engine import DatabaseMissing, make_engine
 from vidaudit.db.migrate import SchemaOutOfDate, require_current_schema
 from vidaudit.errors import ConfigError
 from vidaudit.inventory import InventoryError, load_inventory
-from vidaudit.inventory.load import SecretResolver, inventory_source
+from vidaudit.inventory.load import SecretResolver
 from vidaudit.inventory.schema import Device, Inventory
 from vidaudit.inventory.sync import sync_inventory
 from vidaudit.review.register import signed_sessions
@@ -111,7 +111,6 @@ def sync_from(
             session,
             inventory,
             source=str(path.resolve()),
-            text=inventory_source(path, inventory),
             now=now,
         )
 

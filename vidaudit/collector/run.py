@@ -51,7 +51,7 @@ from vidaudit.devicehttp.client import HttpPool
 from vidaudit.evidence.store import EvidenceStore
 from vidaudit.gb28181.control import ControlClient
 from vidaudit.gb28181.errors import GbError
-from vidaudit.inventory.load import SecretResolver, inventory_source
+from vidaudit.inventory.load import SecretResolver
 from vidaudit.inventory.schema import Api, Inventory
 from vidaudit.inventory.sync import sync_inventory
 from vidaudit.onvif.client import OnvifPool
@@ -86,10 +86,9 @@ def _begin(
     """The new run's id, the retention proofs (pulled frames) standing at ``now``, what
     earlier runs settled about channels read through vendor APIs, and the device
     identities pinned so far."""
-    text = inventory_source(path, inventory)
     with sessions.begin() as session:
         # Observations point at channel rows, so the inventory is synced before each run.
-        sync_inventory(session, inventory, source=str(path.resolve()), text=text, now=now)
+        sync_inventory(session, inventory, source=str(path.resolve()), now=now)
         return (
             start_run(session, now, inventory.policy),
             verified_for(session, now),

@@ -32,7 +32,6 @@ from vidaudit.collector.rounds import (
     open_round,
     set_job_ids,
 )
-from vidaudit.inventory.load import inventory_source
 from vidaudit.inventory.schema import Inventory
 from vidaudit.inventory.sync import sync_inventory
 from vidaudit.settings import Settings
@@ -51,9 +50,8 @@ def _open(
     branches: set[str] | None,
 ) -> OpenedRound:
     now = utcnow()
-    text = inventory_source(path, inventory)
     with sessions.begin() as session:
-        sync_inventory(session, inventory, source=str(path.resolve()), text=text, now=now)
+        sync_inventory(session, inventory, source=str(path.resolve()), now=now)
     with sessions.begin() as session:
         return open_round(session, inventory, now, deadline_s, branches)
 

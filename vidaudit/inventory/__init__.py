@@ -5,7 +5,7 @@ from vidaudit.inventory.load import (
     Problem,
     SecretResolver,
     check_secrets,
-    inventory_source,
+    inventory_digest,
     load_inventory,
     parse_inventory,
 )
@@ -21,7 +21,7 @@ __all__ = [
     "Problem",
     "SecretResolver",
     "check_secrets",
-    "inventory_source",
+    "inventory_digest",
     "load_inventory",
     "parse_inventory",
 ]

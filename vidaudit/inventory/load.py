@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import bisect
 import glob
+import hashlib
 import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 from pydantic import SecretStr, ValidationError
@@ -74,9 +75,11 @@ class Origins:
     """Where each branch of a merged inventory was written, so a problem names the file
     and the branch's place in it, not its place in the merged list."""
 
-    def __init__(self, included: Sequence[IncludedFile] = ()) -> None:
+    def __init__(self, included: Sequence[IncludedFile] = (), digest: str | None = None) -> None:
         self.included = tuple(included)
         self._starts = [f.start for f in self.included]
+        #: sha256 of the text as it was read (``inventory_digest``)
+        self.digest = digest
 
     def __eq__(self, other: object) -> bool:
         # pydantic compares private attributes too: two loads of the same files are equal
@@ -109,15 +112,18 @@ def origins_of(inventory: Inventory) -> Origins:
     return origins if isinstance(origins, Origins) else Origins()
 
 
-def inventory_source(path: Path | str, inventory: Inventory) -> str:
-    """The text the inventory was read from, included files appended in order, each
-    under a line naming it: what an inventory sync records the digest of, so a change
-    to a region's file is a change of the inventory."""
-    parts = [Path(path).read_text(encoding="utf-8")]
-    for part in origins_of(inventory).included:
-        parts.append(f"\n# vidaudit include: {part.name}\n")
-        parts.append(part.path.read_text(encoding="utf-8"))
-    return "".join(parts)
+def inventory_digest(inventory: Inventory) -> str:
+    """What an inventory sync records: the sha256 of the text the inventory was read
+    from, each included file appended in order under a line naming it, so a change to a
+    region's file is a change of the inventory.  Taken while the files were read: a
+    long-running ``schedule --every`` or ``collect --every`` whose cameras.yaml is
+    edited meanwhile records the digest of what it applies, not of the edited file (and
+    the files are not read again each round).  An inventory not read from text (built
+    in code): the digest of its JSON form."""
+    digest = origins_of(inventory).digest
+    if digest is not None:
+        return digest
+    return hashlib.sha256(inventory.model_dump_json().encode("utf-8")).hexdigest()
 
 
 def format_loc(loc: Sequence[int | str]) -> str:
@@ -297,9 +303,10 @@ def parse_inventory(text: str, file: Path | str = "<inventory>") -> Inventory:
     if not isinstance(data, dict):
         raise InventoryError(file, [Problem("", "expected a mapping with 'branches' at the top")])
     problems: list[Problem] = []
+    digest = hashlib.sha256(text.encode("utf-8"))
     origins = Origins()
     if "include" in data:
-        origins = _include(data, Path(file).parent, problems)
+        origins = _include(data, Path(file).parent, problems, digest)
     problems.extend(
         origins.problem(loc, _CREDENTIALS_IN_URL) for loc in _credentials_in_urls(data, [])
     )
@@ -312,7 +319,7 @@ def parse_inventory(text: str, file: Path | str = "<inventory>") -> Inventory:
     problems.extend(_duplicate_ids(data, origins))
     if problems or inventory is None:
         raise InventoryError(file, problems)
-    inventory._origins = origins
+    inventory._origins = Origins(origins.included, digest.hexdigest())
     return inventory
 
 
@@ -333,7 +340,11 @@ def _read_text(file: Path) -> str:
         raise InventoryError(file, [Problem("", f"cannot read: {exc.strerror}")]) from None
 
 
-def _include(data: dict[str, Any], base: Path, problems: list[Problem]) -> Origins:
+class _Digest(Protocol):
+    def update(self, data: bytes, /) -> None: ...
+
+
+def _include(data: dict[str, Any], base: Path, problems: list[Problem], digest: _Digest) -> Origins:
     """Append the branches of every file ``include:`` names (file names or glob patterns,
     relative to ``base``; each pattern's matches in name order) to ``data['branches']``.
     An included file holds ``branches`` and nothing else: policy, time zone, secrets and
@@ -376,10 +387,13 @@ def _include(data: dict[str, Any], base: Path, problems: list[Problem]) -> Origi
             problems.append(Problem("include", total))
             break
         try:
-            part = _data_of(_read_text(path), name)
+            text = _read_text(path)
+            part = _data_of(text, name)
         except InventoryError as exc:
             problems.extend(Problem(p.path, p.message, name) for p in exc.problems)
             continue
+        digest.update(f"\n# vidaudit include: {name}\n".encode())
+        digest.update(text.encode("utf-8"))
         budget -= size
         branches = _included_branches(part, name, problems)
         included.append(IncludedFile(name, path, len(merged), len(branches)))

@@ -8,7 +8,6 @@ and register entries keep pointing at them; one that comes back is restored.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from vidaudit.db.models import BranchRow, ChannelRow, DeviceRow, InventorySyncRow
+from vidaudit.inventory.load import inventory_digest
 from vidaudit.inventory.schema import Api, Branch, Channel, Device, Inventory
 
 InventoryRow = BranchRow | DeviceRow | ChannelRow
@@ -182,10 +182,10 @@ def sync_inventory(
     inventory: Inventory,
     *,
     source: str,
-    text: str,
     now: dt.datetime,
 ) -> SyncReport:
-    """Apply ``inventory`` to the database in the caller's transaction and log the sync."""
+    """Apply ``inventory`` to the database in the caller's transaction and log the sync
+    with the digest of the text it was read from (``load.inventory_digest``)."""
     report = SyncReport()
     branches = ((b.id, _branch_values(inventory, b)) for b in inventory.branches)
     devices = ((d.id, _device_values(b, d)) for b, d in inventory.devices())
@@ -198,7 +198,7 @@ def sync_inventory(
         InventorySyncRow(
             synced_at=now,
             source=source,
-            sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+            sha256=inventory_digest(inventory),
             changes=report.as_dict(),
             summary=report.summary(),
         )
