@@ -615,24 +615,43 @@ class WorkerRuntime:
         self._judging = StoredJudging(key, calendars, channels)
         return self._judging
 
+    def _say_unreadable(
+        self,
+        run_id: int,
+        unreadable: dict[str, str],
+        what: str,
+        action: str,
+        keys: tuple[str, str],
+    ) -> None:
+        """Stored rows this worker's schema refuses: judged by its own file, said once a
+        round (how many and a few ids, under ``keys``; the first with why)."""
+        if not unreadable:
+            return
+        ids = sorted(unreadable)
+        logger.warning(
+            "round %d: this worker cannot read the stored %s (%s: %s); they are judged by "
+            "its own cameras.yaml (%s)",
+            run_id,
+            what.format(len(ids)),
+            ids[0],
+            unreadable[ids[0]],
+            self.settings.inventory,
+            extra={
+                "action": action,
+                "run_id": run_id,
+                keys[0]: len(ids),
+                keys[1]: ids[:5],
+            },
+        )
+
     def _say_channels(self, under: RoundChannels, run_id: int) -> None:
-        if under.unreadable:
-            ids = sorted(under.unreadable)
-            logger.warning(
-                "round %d: this worker cannot read the stored channels of %d recorders "
-                "(%s: %s); they are judged by its own cameras.yaml (%s)",
-                run_id,
-                len(ids),
-                ids[0],
-                under.unreadable[ids[0]],
-                self.settings.inventory,
-                extra={
-                    "action": "channels_unreadable",
-                    "run_id": run_id,
-                    "devices": len(ids),
-                    "device_ids": ids[:5],
-                },
-            )
+        self._say_unreadable(
+            run_id,
+            under.unreadable,
+            "channels of {} recorders",
+            "channels_unreadable",
+            ("devices", "device_ids"),
+        )
         if under.differ:
             logger.warning(
                 "round %d: the channels of this worker's recorders differ from its "
@@ -659,23 +678,13 @@ class WorkerRuntime:
             )
 
     def _say_calendars(self, under: RoundHours, run_id: int) -> None:
-        if under.unreadable:
-            ids = sorted(under.unreadable)
-            logger.warning(
-                "round %d: this worker cannot read the stored hours of %d branches (%s: %s); "
-                "they are judged by its own cameras.yaml (%s)",
-                run_id,
-                len(ids),
-                ids[0],
-                under.unreadable[ids[0]],
-                self.settings.inventory,
-                extra={
-                    "action": "hours_unreadable",
-                    "run_id": run_id,
-                    "branches": len(ids),
-                    "branch_ids": ids[:5],
-                },
-            )
+        self._say_unreadable(
+            run_id,
+            under.unreadable,
+            "hours of {} branches",
+            "hours_unreadable",
+            ("branches", "branch_ids"),
+        )
         if under.replaced:
             ids = list(under.replaced)
             logger.warning(
