@@ -21,7 +21,8 @@ import signal
 import socket
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -712,14 +713,57 @@ def test_one_device_is_never_polled_twice_at_once(pg_url: str, tmp_path: Path) -
     )
     in_flight: Counter[str] = Counter()
     most: Counter[str] = Counter()
+    inventory = tmp_path / "cameras.sim.yaml"
+
+    def count(fleet: Any) -> None:
+        for device_id, device in fleet.devices.items():
+            _count_in_flight(device, device_id, in_flight, most)
+
+    with fleet_in_thread(scenario, inventory, count):
+        cluster = Cluster(
+            pg_url, tmp_path, inventory, VIDAUDIT_COLLECTOR_CALL_TIMEOUT_S=str(3 * SLOW_REPLY_S)
+        )
+        try:
+            for _ in range(2):
+                cluster.worker("--concurrency", "8")
+            cluster.wait_for_workers(2)
+            first = cluster.cli("schedule", "--once", "--format", "json", timeout=60)
+            assert first.returncode == 0, first.stderr
+            first_id = json.loads(first.stdout)["run_id"]
+            wait_until(lambda: most[SLOW_DEVICE] >= 1, 60, "the slow device's first probe")
+            # end round 1 now, its slow job still running: the device is late in it
+            end_round_now(cluster, first_id)
+            running = cluster.rows(
+                "SELECT args->>'run_id' FROM procrastinate_jobs "
+                "WHERE status = 'doing' AND lock = :lock",
+                lock=f"device:{SLOW_DEVICE}",
+            )
+            assert running == [(str(first_id),)], "round 1's job is still polling the device"
+            second = cluster.cli("schedule", "--once", "--wait", "--format", "json", timeout=120)
+            assert second.returncode == 0, second.stderr
+            document = json.loads(second.stdout)
+        finally:
+            cluster.close()
+    assert SLOW_DEVICE in {d["id"] for d in document["devices"]}
+    assert "late" not in document, document.get("late")
+    assert most[SLOW_DEVICE] == 1, f"polled by two jobs at once: {dict(most)}"
+    assert max(most.values()) == 1
+
+
+@contextmanager
+def fleet_in_thread(
+    scenario: Scenario, inventory: Path, prepare: Callable[[Any], None] | None = None
+) -> Iterator[None]:
+    """The simulated fleet served from a thread of this process (so a test may watch or
+    change its devices: ``prepare`` is given the fleet before it serves), its inventory
+    written to ``inventory``; stopped on leaving."""
     ready = threading.Event()
     stop: dict[str, Any] = {}
-    inventory = tmp_path / "cameras.sim.yaml"
 
     async def serve() -> None:
         async with running_fleet(scenario, inventory_out=inventory) as fleet:
-            for device_id, device in fleet.devices.items():
-                _count_in_flight(device, device_id, in_flight, most)
+            if prepare is not None:
+                prepare(fleet)
             stop["event"] = asyncio.Event()
             stop["loop"] = asyncio.get_running_loop()
             ready.set()
@@ -728,36 +772,11 @@ def test_one_device_is_never_polled_twice_at_once(pg_url: str, tmp_path: Path) -
     thread = threading.Thread(target=asyncio.run, args=(serve(),), daemon=True)
     thread.start()
     assert ready.wait(60)
-    cluster = Cluster(
-        pg_url, tmp_path, inventory, VIDAUDIT_COLLECTOR_CALL_TIMEOUT_S=str(3 * SLOW_REPLY_S)
-    )
     try:
-        for _ in range(2):
-            cluster.worker("--concurrency", "8")
-        cluster.wait_for_workers(2)
-        first = cluster.cli("schedule", "--once", "--format", "json", timeout=60)
-        assert first.returncode == 0, first.stderr
-        first_id = json.loads(first.stdout)["run_id"]
-        wait_until(lambda: most[SLOW_DEVICE] >= 1, 60, "the slow device's first probe")
-        # end round 1 now, its slow job still running: the device is late in it
-        end_round_now(cluster, first_id)
-        running = cluster.rows(
-            "SELECT args->>'run_id' FROM procrastinate_jobs "
-            "WHERE status = 'doing' AND lock = :lock",
-            lock=f"device:{SLOW_DEVICE}",
-        )
-        assert running == [(str(first_id),)], "round 1's job is still polling the device"
-        second = cluster.cli("schedule", "--once", "--wait", "--format", "json", timeout=120)
-        assert second.returncode == 0, second.stderr
-        document = json.loads(second.stdout)
+        yield
     finally:
-        cluster.close()
         stop["loop"].call_soon_threadsafe(stop["event"].set)
         thread.join(30)
-    assert SLOW_DEVICE in {d["id"] for d in document["devices"]}
-    assert "late" not in document, document.get("late")
-    assert most[SLOW_DEVICE] == 1, f"polled by two jobs at once: {dict(most)}"
-    assert max(most.values()) == 1
 
 
 def end_round_now(cluster: Cluster, run_id: int) -> None:
@@ -786,64 +805,50 @@ def test_a_try_whose_round_ended_meanwhile_is_not_retried(pg_url: str, tmp_path:
             "devices": {SLOW_DEVICE: {"fault": {"kind": "hang"}}},
         }
     )
-    ready = threading.Event()
-    stop: dict[str, Any] = {}
     inventory = tmp_path / "cameras.sim.yaml"
-
-    async def serve() -> None:
-        async with running_fleet(scenario, inventory_out=inventory):
-            stop["event"] = asyncio.Event()
-            stop["loop"] = asyncio.get_running_loop()
-            ready.set()
-            await stop["event"].wait()
-
-    thread = threading.Thread(target=asyncio.run, args=(serve(),), daemon=True)
-    thread.start()
-    assert ready.wait(60)
-    # the hanging device's first call waits out a 10 s timeout: time to end its round
-    cluster = Cluster(
-        pg_url,
-        tmp_path,
-        inventory,
-        VIDAUDIT_COLLECTOR_CALL_TIMEOUT_S="10",
-        VIDAUDIT_COLLECTOR_DEVICE_DEADLINE_S="30",
-        VIDAUDIT_COLLECTOR_RETRY_WAIT_S="1",
-        VIDAUDIT_COLLECTOR_RETRY_ATTEMPTS="3",
-    )
-    lock = f"device:{SLOW_DEVICE}"
-    try:
-        cluster.worker("--concurrency", "4")
-        cluster.wait_for_workers(1)
-        first = cluster.cli("schedule", "--once", "--format", "json", timeout=60)
-        assert first.returncode == 0, first.stderr
-        first_id = json.loads(first.stdout)["run_id"]
-        job_id = wait_until(
-            lambda: cluster.scalar(
-                "SELECT id FROM procrastinate_jobs WHERE status = 'doing' AND lock = :lock",
-                lock=lock,
-            ),
-            60,
-            "the hanging device's first try",
+    with fleet_in_thread(scenario, inventory):
+        # the hanging device's first call waits out a 10 s timeout: time to end its round
+        cluster = Cluster(
+            pg_url,
+            tmp_path,
+            inventory,
+            VIDAUDIT_COLLECTOR_CALL_TIMEOUT_S="10",
+            VIDAUDIT_COLLECTOR_DEVICE_DEADLINE_S="30",
+            VIDAUDIT_COLLECTOR_RETRY_WAIT_S="1",
+            VIDAUDIT_COLLECTOR_RETRY_ATTEMPTS="3",
         )
-        end_round_now(cluster, first_id)
-        ended = wait_until(
-            lambda: cluster.rows(
-                "SELECT status::text, attempts FROM procrastinate_jobs "
-                "WHERE id = :j AND status IN ('succeeded', 'failed', 'cancelled')",
-                j=job_id,
-            ),
-            60,
-            "the hanging device's job to end",
-        )
-        # one try, ended: not sent back to wait (a retry would end with two attempts)
-        assert ended == [("succeeded", 1)]
-        second = cluster.cli("schedule", "--once", "--format", "json", timeout=60)
-        assert second.returncode == 0, second.stderr
-        second_id = json.loads(second.stdout)["run_id"]
-    finally:
-        cluster.close()
-        stop["loop"].call_soon_threadsafe(stop["event"].set)
-        thread.join(30)
+        lock = f"device:{SLOW_DEVICE}"
+        try:
+            cluster.worker("--concurrency", "4")
+            cluster.wait_for_workers(1)
+            first = cluster.cli("schedule", "--once", "--format", "json", timeout=60)
+            assert first.returncode == 0, first.stderr
+            first_id = json.loads(first.stdout)["run_id"]
+            job_id = wait_until(
+                lambda: cluster.scalar(
+                    "SELECT id FROM procrastinate_jobs WHERE status = 'doing' AND lock = :lock",
+                    lock=lock,
+                ),
+                60,
+                "the hanging device's first try",
+            )
+            end_round_now(cluster, first_id)
+            ended = wait_until(
+                lambda: cluster.rows(
+                    "SELECT status::text, attempts FROM procrastinate_jobs "
+                    "WHERE id = :j AND status IN ('succeeded', 'failed', 'cancelled')",
+                    j=job_id,
+                ),
+                60,
+                "the hanging device's job to end",
+            )
+            # one try, ended: not sent back to wait (a retry would end with two attempts)
+            assert ended == [("succeeded", 1)]
+            second = cluster.cli("schedule", "--once", "--format", "json", timeout=60)
+            assert second.returncode == 0, second.stderr
+            second_id = json.loads(second.stdout)["run_id"]
+        finally:
+            cluster.close()
     # round 2 queued the device: it is not late before it was even tried
     states = dict(
         cluster.rows("SELECT device_id, state FROM round_devices WHERE run_id = :r", r=second_id)
