@@ -272,6 +272,26 @@ def test_worker_killed_mid_round_loses_nothing(
     ) == len(faulty.truth["channels"])
 
 
+def logged(cluster: Cluster, action: str, worker: int = 0) -> list[dict[str, Any]]:
+    """The structured lines of a worker's log with this ``action``."""
+    lines = [json.loads(line) for line in cluster.log(worker).splitlines() if line.startswith("{")]
+    return [line for line in lines if line.get("action") == action]
+
+
+def round_beside_collect(
+    cluster: Cluster, branch_id: str
+) -> tuple[int, dict[str, Any], dict[str, Any]]:
+    """One round of a branch through the workers (``schedule --once --wait``), then
+    one-process ``collect`` of it with the scheduler's file: the round's id and both
+    printed documents."""
+    done = cluster.cli("schedule", "--once", "--wait", "--branch", branch_id, "--format", "json")
+    assert done.returncode == 0, done.stderr
+    run_id = int(cluster.scalar("SELECT max(id) FROM collection_runs WHERE kind = 'round'"))
+    collected = cluster.cli("collect", "--branch", branch_id, "--format", "json")
+    assert collected.returncode == 0, collected.stderr
+    return run_id, json.loads(done.stdout), json.loads(collected.stdout)
+
+
 def regional_inventory(
     cluster: Cluster,
     queue: str,
@@ -379,8 +399,7 @@ def test_a_worker_given_queues_serves_only_those(cluster: Cluster) -> None:
         )
     )
     assert judged == required
-    said = [json.loads(line) for line in cluster.log(0).splitlines() if line.startswith("{")]
-    assert [line["run_id"] for line in said if line.get("action") == "policy_differs"] == [run_id]
+    assert [line["run_id"] for line in logged(cluster, "policy_differs")] == [run_id]
 
 
 def test_a_worker_judges_a_branch_by_the_hours_the_database_holds(
@@ -411,12 +430,7 @@ def test_a_worker_judges_a_branch_by_the_hours_the_database_holds(
     cluster.worker("--concurrency", "4", "--queues", queue, "--config", str(inventory))
     cluster.wait_for_workers(1)
 
-    done = cluster.cli("schedule", "--once", "--wait", "--branch", branch.id, "--format", "json")
-    assert done.returncode == 0, done.stderr
-    document = json.loads(done.stdout)
-    run_id = cluster.scalar("SELECT max(id) FROM collection_runs WHERE kind = 'round'")
-    collected = cluster.cli("collect", "--branch", branch.id, "--format", "json")
-    assert collected.returncode == 0, collected.stderr
+    run_id, document, collected = round_beside_collect(cluster, branch.id)
 
     def verdicts(doc: dict[str, Any]) -> list[tuple[str, bool, list[str]]]:
         return [
@@ -425,7 +439,7 @@ def test_a_worker_judges_a_branch_by_the_hours_the_database_holds(
         ]
 
     judged = verdicts(document)
-    assert judged == verdicts(json.loads(collected.stdout))
+    assert judged == verdicts(collected)
     assert {c["branch"] for c in document["channels"]} == {branch.id}
     # the stale file's verdict would differ: under it no day was a business day
     assert any({"R1.missing_days", "R2.business_hours"} & set(rules) for _, _, rules in judged)
@@ -438,8 +452,7 @@ def test_a_worker_judges_a_branch_by_the_hours_the_database_holds(
     assert {c: sorted(v["rule"] for v in stored[c]) for c, _, _ in judged} == {
         c: rules for c, _, rules in judged
     }
-    said = [json.loads(line) for line in cluster.log(0).splitlines() if line.startswith("{")]
-    differ = [line for line in said if line.get("action") == "hours_differ"]
+    differ = logged(cluster, "hours_differ")
     assert [(d["run_id"], d["branches"], d["branch_ids"]) for d in differ] == [
         (run_id, 1, [branch.id])
     ]
@@ -485,12 +498,7 @@ def test_a_worker_judges_the_channels_the_database_holds(
     cluster.worker("--concurrency", "4", "--queues", queue, "--config", str(inventory))
     cluster.wait_for_workers(1)
 
-    done = cluster.cli("schedule", "--once", "--wait", "--branch", branch.id, "--format", "json")
-    assert done.returncode == 0, done.stderr
-    document = json.loads(done.stdout)
-    run_id = cluster.scalar("SELECT max(id) FROM collection_runs WHERE kind = 'round'")
-    collected = cluster.cli("collect", "--branch", branch.id, "--format", "json")
-    assert collected.returncode == 0, collected.stderr
+    run_id, document, collected = round_beside_collect(cluster, branch.id)
 
     def verdicts(doc: dict[str, Any]) -> list[tuple[str, str, bool, list[str]]]:
         return [
@@ -499,7 +507,7 @@ def test_a_worker_judges_the_channels_the_database_holds(
         ]
 
     judged = verdicts(document)
-    assert judged == verdicts(json.loads(collected.stdout))
+    assert judged == verdicts(collected)
     assert {c["branch"] for c in document["channels"]} == {branch.id}
     # the stale file's 1,000 days would have made every read channel short of footage
     assert not all("R1.retention" in rules for _, _, _, rules in judged), judged
@@ -510,8 +518,7 @@ def test_a_worker_judges_the_channels_the_database_holds(
         )
     )
     assert stored == {c.id: required[c.id] for c in channels}
-    said = [json.loads(line) for line in cluster.log(0).splitlines() if line.startswith("{")]
-    differ = [line for line in said if line.get("action") == "channels_differ"]
+    differ = logged(cluster, "channels_differ")
     assert [(d["run_id"], d["changed"], d["added"], d["dropped"]) for d in differ] == [
         (run_id, len(channels) - 1, 1, 0)
     ]
@@ -562,8 +569,7 @@ def test_a_worker_follows_the_schedulers_inventory_from_round_to_round(
     third, required = round_required()
     assert required == before + 15
 
-    said = [json.loads(line) for line in cluster.log(0).splitlines() if line.startswith("{")]
-    differ = [line for line in said if line.get("action") == "channels_differ"]
+    differ = logged(cluster, "channels_differ")
     assert [(d["run_id"], d["changed"], d["channel_ids"]) for d in differ] == [
         (second, 1, [camera.id]),
         (third, 1, [camera.id]),
