@@ -355,16 +355,27 @@ class BatchWriter:
     """Collects judged devices from concurrent jobs and writes them in one transaction
     per batch; each job waits for its device's commit before it reports success.  A
     batch is written once it holds ``size`` devices, once every job the worker has in
-    hand is waiting for it (nothing more is coming soon: a round's tail, a quiet worker),
-    or ``WAIT_S`` after its first device, whichever comes first.  After a batch, the
-    rounds it touched are finished if nothing is pending any more.
+    hand is waiting for it and no job has come in for ``QUIET_S`` (nothing more is
+    coming soon: a round's tail, a quiet worker), or ``WAIT_S`` after its first device,
+    whichever comes first.  After a batch, the rounds it touched are finished if nothing
+    is pending any more.
 
     Why not write every 0.2 s: a worker takes a few devices a second, so such batches
     held two or three devices, and a batch's fixed cost (a transaction, the claim, the
     identities, the completeness check) was a quarter of the worker's CPU, growing per
-    channel as more workers shared a round (each one's batches got smaller)."""
+    channel as more workers shared a round (each one's batches got smaller).
+
+    Why the quiet time: procrastinate fetches jobs one at a time, so after a full batch
+    commits and its jobs end, the worker's slots fill again one fetch (tens of
+    milliseconds, more on a busy database) after another, while the few jobs already
+    back in hand read their devices in a fraction of a second.  Written as soon as
+    those few waited, the batches between two full ones held one to four devices: at
+    1,000 recorders, 146 batches a round instead of about 35, and 7 ms of worker CPU
+    each (``bench/scale.py``, instrumented).  A job that came in within ``QUIET_S``
+    says the round is still flowing; at a round's tail the last batch waits that long."""
 
     WAIT_S = 1.0
+    QUIET_S = 0.25
 
     def __init__(
         self,
@@ -376,8 +387,10 @@ class BatchWriter:
         self._size = size
         self._items: list[tuple[Reported, asyncio.Future[bool]]] = []
         self._in_hand = 0
+        self._last_in = 0.0  # loop time the latest job came in
+        self._first_at = 0.0  # loop time the batch's first device came
         self._arrived = asyncio.Event()
-        self._full = asyncio.Event()
+        self._changed = asyncio.Event()  # a device came, a job came in or left
         self._on_finished = on_finished
 
     @contextlib.contextmanager
@@ -385,40 +398,73 @@ class BatchWriter:
         """Around each job: the writer counts jobs in hand, so that it does not wait for
         devices that are not coming."""
         self._in_hand += 1
+        self._last_in = asyncio.get_running_loop().time()
+        self._changed.set()
         try:
             yield
         finally:
             self._in_hand -= 1
-            self._check_full()
+            self._changed.set()
 
     @property
     def waiting(self) -> int:
         """Devices waiting for their batch to be written."""
         return len(self._items)
 
-    def _check_full(self) -> None:
-        if self._items and len(self._items) >= min(self._size, self._in_hand):
-            self._full.set()
+    def _wait_s(self, now: float) -> float:
+        """How long the batch may still wait for more devices (0: write it now)."""
+        if len(self._items) >= self._size:
+            return 0.0
+        left = self._first_at + self.WAIT_S - now
+        if len(self._items) >= self._in_hand:  # every job in hand waits for this batch
+            left = min(left, self._last_in + self.QUIET_S - now)
+        return max(left, 0.0)
 
     async def submit(self, item: Reported) -> bool:
         """Whether the device was stored (False: an earlier try had stored it)."""
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[bool] = loop.create_future()
+        if not self._items:
+            self._first_at = loop.time()
         self._items.append((item, future))
         self._arrived.set()
-        self._check_full()
+        self._changed.set()
         return await future
 
     async def run(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             await self._arrived.wait()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.WAIT_S):
-                    await self._full.wait()
             self._arrived.clear()
-            self._full.clear()
-            while self._items:
-                batch, self._items = self._items[: self._size], self._items[self._size :]
-                await self._write(batch)
+            while self._items and (wait_s := self._wait_s(loop.time())) > 0:
+                self._changed.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(wait_s):
+                        await self._changed.wait()
+            # Only what is here now: devices that come while these are written make a
+            # batch of their own by the rules above.  (Written along at once, they made
+            # batches of one or two: a batch's write lasts about as long as the next
+            # device or two take to come.)
+            taken, self._items = self._items, []
+            for start in range(0, len(taken), self._size):
+                await self._write_or_fail(taken[start : start + self._size])
+
+    async def _write_or_fail(self, batch: list[tuple[Reported, asyncio.Future[bool]]]) -> None:
+        """A batch that fails for any other reason than the database (a bug, a value the
+        rows cannot hold) fails its jobs, not the writer: every later job of this
+        worker would otherwise wait for its write for ever, while the worker went on
+        beating as if it were busy."""
+        try:
+            await self._write(batch)
+        except Exception as exc:
+            logger.exception(
+                "could not store %d devices",
+                len(batch),
+                extra={"action": "store_failed", "devices": len(batch)},
+            )
+            for _item, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
 
     async def _write(self, batch: list[tuple[Reported, asyncio.Future[bool]]]) -> None:
         items = [item for item, _future in batch]
