@@ -94,6 +94,9 @@ def worker_command(
     _postgres_or_exit(settings)
     path = config or settings.inventory
     inventory = inventory_or_exit(path)
+    # an edited cameras.yaml is taken up at the next round (watch.py); its files are
+    # stamped now, right after the load, so that an edit made since is seen
+    watch = InventoryWatch(path, inventory, secrets=True)
     sessions = sessions_or_exit(settings)
     if log_format == "json":
         json_logging(logging.getLogger().getEffectiveLevel())
@@ -104,7 +107,11 @@ def worker_command(
         concurrency,
         extra={"action": "worker_start", "queues": chosen, "concurrency": concurrency},
     )
-    aio.run(run_worker(settings, inventory, path, sessions, queues=chosen, concurrency=concurrency))
+    aio.run(
+        run_worker(
+            settings, inventory, path, sessions, queues=chosen, concurrency=concurrency, watch=watch
+        )
+    )
 
 
 def schedule_command(
