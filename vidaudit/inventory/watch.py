@@ -18,8 +18,9 @@ that finds the inventory it already has is silent.
 
 An edit that cannot be used -- a YAML or schema error, a ``--branch`` the file no longer
 has, a password reference that no longer resolves -- is rejected: the command keeps the
-last good inventory and says why, once per state of the files (the files as they are
-are what the next look compares against), and reads them again once they change.
+last good inventory and says why once per broken state (the files as they are are what
+the next look compares against, and the same problems are not said twice running), and
+reads them again once they change.
 """
 
 from __future__ import annotations
