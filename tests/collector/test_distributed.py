@@ -20,6 +20,8 @@ import json
 import signal
 import socket
 import threading
+import time
+import types
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -29,6 +31,7 @@ from typing import Any
 import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
+from typer.testing import CliRunner
 
 from tests.collector.distributed_kit import (
     Cluster,
@@ -39,10 +42,12 @@ from tests.collector.distributed_kit import (
 )
 from tests.collector.pg_cluster import ThrowawayCluster
 from tests.collector.test_identity import swapped
+from vidaudit.cli import app
+from vidaudit.cli import distributed as distributed_module
 from vidaudit.collector.queue import cancel_late_jobs, make_app, utcnow
 from vidaudit.collector.rounds import finish_round, queue_for
 from vidaudit.db.models import CollectionRunRow
-from vidaudit.inventory import load_inventory
+from vidaudit.inventory import inventory_digest, load_inventory
 from vidaudit.settings import Settings
 from vidaudit.sim import GenerateSpec, Scenario, running_fleet
 
@@ -942,3 +947,180 @@ def test_a_round_pins_identities_and_judges_a_swapped_recorder_as_collect_does(
         assert verdicts(json.loads(collected.stdout)) == verdicts(document)
     finally:
         cluster.close()
+
+
+def round_of_branch_without(cluster: Cluster, branch_id: str, missing: str) -> int:
+    """A round of one branch whose device ``missing`` the worker cannot serve: once its
+    job failed (``DeviceNotHere``, never retried) and every other device is reported,
+    the round is ended as its deadline would end it.  The round's id."""
+    opened = cluster.cli("schedule", "--once", "--branch", branch_id, "--format", "json")
+    assert opened.returncode == 0, opened.stderr
+    run_id = int(json.loads(opened.stdout)["run_id"])
+
+    def settled() -> bool:
+        failed = cluster.scalar(
+            "SELECT count(*) FROM procrastinate_jobs WHERE status = 'failed' "
+            "AND (args->>'run_id')::bigint = :r AND args->>'device_id' = :d",
+            r=run_id,
+            d=missing,
+        )
+        pending = cluster.scalar(
+            "SELECT count(*) FROM round_devices WHERE run_id = :r AND state = 'pending' "
+            "AND device_id <> :d",
+            r=run_id,
+            d=missing,
+        )
+        return bool(failed == 1 and pending == 0)
+
+    wait_until(settled, 120, f"round {run_id}: every device but {missing} reported")
+    end_round_now(cluster, run_id)
+    return run_id
+
+
+def test_a_worker_takes_up_its_edited_cameras_yaml_at_the_next_round(
+    cluster: Cluster, faulty: SimFleet
+) -> None:
+    """A regional worker whose cameras.yaml lacks a recorder the scheduler's has: the
+    recorder is late in its rounds.  A broken edit of the worker's file keeps its last
+    good inventory (the branch's other devices are still served) and is logged once,
+    however many rounds it lasts; once the file is fixed and lists the recorder, the
+    worker serves it from the next round, without a restart."""
+    whole = load_inventory(Path(cluster.env["VIDAUDIT_INVENTORY"]))
+    # a branch with a readable recorder and other devices that answer without retries
+    branch = next(
+        b
+        for b in whole.branches
+        if len(b.devices) >= 2
+        and all(faulty.truth["devices"][d.id]["expected_error"] != "timeout" for d in b.devices)
+        and faulty.truth["devices"][b.devices[0].id]["expected_error"] is None
+    )
+    recorder = branch.devices[0].id
+    (queue,) = {queue_for(branch, device) for device in branch.devices}
+    inventory, _required = regional_inventory(cluster, queue)
+    region = inventory.parent / "branches.yaml"
+    complete = yaml.safe_load(region.read_text(encoding="utf-8"))
+    lacking = {
+        "branches": [
+            b | {"devices": [d for d in b["devices"] if d["id"] != recorder]}
+            for b in complete["branches"]
+        ]
+    }
+    region.write_text(yaml.safe_dump(lacking, allow_unicode=True), "utf-8")
+    worker = cluster.worker("--concurrency", "4", "--queues", queue, "--config", str(inventory))
+    cluster.wait_for_workers(1)
+    first = round_of_branch_without(cluster, branch.id, recorder)
+
+    region.write_text("branches: [\n", "utf-8")  # saved half-way through an edit
+    second = round_of_branch_without(cluster, branch.id, recorder)
+    third = round_of_branch_without(cluster, branch.id, recorder)
+
+    region.write_text(yaml.safe_dump(complete, allow_unicode=True), "utf-8")
+    done = cluster.cli("schedule", "--once", "--wait", "--branch", branch.id, "--format", "json")
+    assert done.returncode == 0, done.stderr
+    fourth = int(cluster.scalar("SELECT max(id) FROM collection_runs WHERE kind = 'round'"))
+    document = json.loads(done.stdout)
+    assert "late" not in document, document.get("late")
+    assert recorder in {d["id"] for d in document["devices"]}
+
+    states = {
+        run_id: dict(
+            cluster.rows("SELECT device_id, state FROM round_devices WHERE run_id = :r", r=run_id)
+        )
+        for run_id in (first, second, third, fourth)
+    }
+    for run_id in (first, second, third):
+        assert states[run_id].pop(recorder) == "late", (run_id, states[run_id])
+        assert set(states[run_id].values()) == {"reported"}, (run_id, states[run_id])
+    assert set(states[fourth].values()) == {"reported"}
+    served_by = cluster.scalar(
+        "SELECT worker FROM round_devices WHERE run_id = :r AND device_id = :d",
+        r=fourth,
+        d=recorder,
+    )
+    assert served_by == f"{socket.gethostname()}:{worker.pid}"
+    assert worker.poll() is None, "the worker was not restarted"
+
+    rejected = logged(cluster, "inventory_rejected")
+    assert len(rejected) == 1, rejected
+    # the loader's own message: the included file and where in it
+    problems = rejected[0]["problems"]
+    assert any(p.startswith("branches.yaml: line ") for p in problems), problems
+    reloaded = logged(cluster, "inventory_reloaded")
+    assert len(reloaded) == 1, reloaded
+    digest = inventory_digest(load_inventory(inventory))
+    assert reloaded[0]["digest"] == digest[:12]
+
+
+def test_schedule_every_takes_up_edits_between_rounds(
+    pg_url: str, tmp_path: Path, faulty: SimFleet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``schedule --every`` reads its edited cameras.yaml before the next round: a
+    recorder added is queued in it; a broken edit keeps the last good inventory, said
+    once.  The real command in this process; the wait between rounds is where the test
+    ends the round (no worker here) and edits the file."""
+    cluster = Cluster(pg_url, tmp_path, faulty.inventory)
+    data = yaml.safe_load(faulty.inventory.read_text(encoding="utf-8"))
+    data["env_file"] = str((faulty.inventory.parent / data["env_file"]).resolve())
+    everything = [d["id"] for b in data["branches"] for d in b["devices"]]
+    added = everything[-1]
+    lacking = {
+        **data,
+        "branches": [
+            b | {"devices": [d for d in b["devices"] if d["id"] != added]} for b in data["branches"]
+        ],
+    }
+    lacking["branches"] = [b for b in lacking["branches"] if b["devices"]]
+    config = tmp_path / "cameras.yaml"
+    config.write_text(yaml.safe_dump(lacking, allow_unicode=True), "utf-8")
+    complete = yaml.safe_dump(data, allow_unicode=True)
+    rounds: list[int] = []
+
+    def end_round() -> None:
+        run_id = int(cluster.scalar("SELECT max(id) FROM collection_runs WHERE kind = 'round'"))
+        rounds.append(run_id)
+        end_round_now(cluster, run_id)
+
+    class Stop(Exception):
+        pass
+
+    steps: list[Callable[[], None]] = [
+        lambda: config.write_text(complete, "utf-8"),
+        lambda: config.write_text(complete.replace("branches:", "branches: [", 1), "utf-8"),
+        lambda: None,  # still broken
+    ]
+
+    def between_rounds(_seconds: float) -> None:
+        end_round()
+        if not steps:
+            raise Stop
+        steps.pop(0)()
+
+    monkeypatch.setattr(
+        distributed_module,
+        "time",
+        types.SimpleNamespace(monotonic=time.monotonic, sleep=between_rounds),
+    )
+    for name in ("VIDAUDIT_DATABASE_URL", "VIDAUDIT_DATA_DIR"):
+        monkeypatch.setenv(name, cluster.env[name])
+    monkeypatch.setenv("VIDAUDIT_SETTINGS_FILE", str(tmp_path / "none.toml"))
+    try:
+        result = CliRunner().invoke(app, ["schedule", "--every", "10s", "-c", str(config)])
+        queued = {
+            run_id: {
+                d
+                for (d,) in cluster.rows(
+                    "SELECT device_id FROM round_devices WHERE run_id = :r", r=run_id
+                )
+            }
+            for run_id in rounds
+        }
+    finally:
+        cluster.close()
+    assert isinstance(result.exception, Stop), result.output
+    assert len(rounds) == 4
+    assert queued[rounds[0]] == set(everything) - {added}
+    assert queued[rounds[1]] == set(everything)  # the recorder added, queued next round
+    assert queued[rounds[2]] == queued[rounds[3]] == set(everything)  # the last good one
+    assert len([line for line in result.output.splitlines() if "cannot be used" in line]) == 1
+    assert f"{config}: line " in result.output
+    assert len([line for line in result.output.splitlines() if "using it from now on" in line]) == 1

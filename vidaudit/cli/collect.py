@@ -23,6 +23,7 @@ from vidaudit.cli.support import (
     alert_texts,
     err,
     inventory_or_exit,
+    refreshed,
     sessions_or_exit,
 )
 from vidaudit.collector.fleet import DeviceProbe
@@ -33,6 +34,7 @@ from vidaudit.collector.run import CollectResult, collect
 from vidaudit.collector.stored import stored_report_json
 from vidaudit.db.engine import make_engine, make_sessionmaker
 from vidaudit.inventory.schema import ChannelRole, Inventory
+from vidaudit.inventory.watch import InventoryWatch
 from vidaudit.overview.report import keep_ended_days
 from vidaudit.settings import Settings
 
@@ -191,6 +193,15 @@ def collect_command(
             err.print(f"{path}: no branch {', '.join(sorted(unknown))}", markup=False)
             raise typer.Exit(USAGE_ERROR)
     interval = parse_every(every) if every else None
+    # Runs for ever: an edited cameras.yaml is read again before the next run.  Taken now,
+    # right after the load, so that an edit made since is seen (watch.py).  A password
+    # must still resolve, as far as it did at start (a device whose does not reports
+    # `config` in its run).
+    watch = (
+        InventoryWatch(path, inventory, branches=branches, secrets=True)
+        if interval is not None
+        else None
+    )
     # Imported here: live pictures need OpenCV and numpy, a plain run does not.
     from vidaudit.collector.snapshots import PRIORITY_ROLES, SnapshotOptions
 
@@ -224,6 +235,7 @@ def collect_command(
             show_progress,
             alerts,
             background,
+            watch,
         )
     finally:
         if background is not None:
@@ -240,6 +252,18 @@ def _alert_summary(drained: Drained) -> None:
         err.print(f"  {line}", markup=False, highlight=False)
 
 
+def take_up_edits(watch: InventoryWatch, alerts: AlertService | None) -> Inventory:
+    """Before a run of ``collect --every``: the inventory it collects (the edited files'
+    once they load; ``refreshed``), and the alerts decided beside the runs (in their own
+    thread with ``--every``) judge branch hours and policy by it as well.  The runs
+    already stored stay as they are; the next inventory sync records the new digest."""
+    inventory = refreshed(watch)
+    if alerts is not None and alerts.inventory is not inventory:
+        # one assignment: the alerts' thread reads the attribute once per sweep
+        alerts.inventory = inventory
+    return inventory
+
+
 def _collect_loop(
     settings: Settings,
     inventory: Inventory,
@@ -252,9 +276,12 @@ def _collect_loop(
     show_progress: bool,
     alerts: AlertService | None,
     background: BackgroundAlerts | None,
+    watch: InventoryWatch | None = None,
 ) -> None:
     while True:
         started = time.monotonic()
+        if watch is not None:
+            inventory = take_up_edits(watch, alerts)
         try:
             with run_lock(
                 lock,

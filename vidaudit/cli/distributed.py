@@ -15,7 +15,14 @@ import typer
 
 from vidaudit import aio
 from vidaudit.cli.collect import OutputFormat, parse_every, print_document
-from vidaudit.cli.support import USAGE_ERROR, err, fail, inventory_or_exit, sessions_or_exit
+from vidaudit.cli.support import (
+    USAGE_ERROR,
+    err,
+    fail,
+    inventory_or_exit,
+    refreshed,
+    sessions_or_exit,
+)
 from vidaudit.collector.housekeeping import roll_up_observations
 from vidaudit.collector.queue import NeedsPostgres, queue_conninfo, run_worker
 from vidaudit.collector.rounds import RoundOverlap
@@ -27,6 +34,7 @@ from vidaudit.collector.schedule import (
     wait_for_round,
 )
 from vidaudit.collector.stored import stored_report_json
+from vidaudit.inventory.watch import InventoryWatch
 from vidaudit.settings import Settings
 
 logger = logging.getLogger("vidaudit.schedule")
@@ -86,6 +94,9 @@ def worker_command(
     _postgres_or_exit(settings)
     path = config or settings.inventory
     inventory = inventory_or_exit(path)
+    # an edited cameras.yaml is taken up at the next round (watch.py); its files are
+    # stamped now, right after the load, so that an edit made since is seen
+    watch = InventoryWatch(path, inventory, secrets=True)
     sessions = sessions_or_exit(settings)
     if log_format == "json":
         json_logging(logging.getLogger().getEffectiveLevel())
@@ -96,7 +107,11 @@ def worker_command(
         concurrency,
         extra={"action": "worker_start", "queues": chosen, "concurrency": concurrency},
     )
-    aio.run(run_worker(settings, inventory, path, sessions, queues=chosen, concurrency=concurrency))
+    aio.run(
+        run_worker(
+            settings, inventory, path, sessions, queues=chosen, concurrency=concurrency, watch=watch
+        )
+    )
 
 
 def schedule_command(
@@ -126,8 +141,12 @@ def schedule_command(
     _postgres_or_exit(settings)
     path = config or settings.inventory
     inventory = inventory_or_exit(path)
-    sessions = sessions_or_exit(settings)
     branches = set(branch) if branch else None
+    # With --every, an edited cameras.yaml is read again before the next round (watch.py;
+    # its files stamped now, right after the load, so that an edit made since is seen).
+    # The scheduler reads no device: passwords are the workers' business.
+    watch = InventoryWatch(path, inventory, branches=branches) if every is not None else None
+    sessions = sessions_or_exit(settings)
     if branches and branches - {b.id for b in inventory.branches}:
         err.print(f"{path}: no branch {', '.join(sorted(branches))}", markup=False)
         raise typer.Exit(USAGE_ERROR)
@@ -162,9 +181,10 @@ def schedule_command(
         print_document(document, fmt, opened.run_id, time.monotonic() - started)
         return
 
-    assert every_s is not None
+    assert every_s is not None and watch is not None
     first = time.monotonic()
     while True:
+        inventory = refreshed(watch)
         try:
             opened = aio.run(
                 start_round(

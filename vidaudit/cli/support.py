@@ -24,6 +24,7 @@ from vidaudit.inventory import InventoryError, load_inventory
 from vidaudit.inventory.load import SecretResolver
 from vidaudit.inventory.schema import Device, Inventory
 from vidaudit.inventory.sync import sync_inventory
+from vidaudit.inventory.watch import InventoryWatch, Rejected, Reloaded, shown
 from vidaudit.review.register import signed_sessions
 from vidaudit.settings import Settings, settings_file
 from vidaudit.web.i18n import Catalogue, Translator
@@ -58,6 +59,32 @@ def inventory_or_exit(path: Path) -> Inventory:
     except InventoryError as exc:
         err.print(str(exc), markup=False, highlight=False)
         raise typer.Exit(USAGE_ERROR) from None
+
+
+def refreshed(watch: InventoryWatch) -> Inventory:
+    """Before each run or round of a long-running command (``--every``): the inventory
+    to use.  The edited files' from now on once they load, said on stderr; otherwise the
+    last good one, and why the edit cannot be used (the loader's own message, naming the
+    file and the key path), said once per broken state.  The watch logs the same
+    (actions ``inventory_reloaded``, ``inventory_rejected``)."""
+    outcome = watch.refresh()
+    if isinstance(outcome, Reloaded):
+        inventory = outcome.inventory
+        err.print(
+            f"{watch.path}: edited; using it from now on (inventory {shown(outcome.digest)}: "
+            f"{len(inventory.branches)} branches, {len(inventory.devices())} devices)",
+            markup=False,
+            highlight=False,
+        )
+    elif isinstance(outcome, Rejected):
+        err.print(
+            f"{watch.path}: edited, but cannot be used; still using the last good inventory "
+            f"({shown(outcome.kept)}) until it is fixed:",
+            markup=False,
+            highlight=False,
+        )
+        err.print(str(outcome.error), markup=False, highlight=False)
+    return watch.inventory
 
 
 def credentials_or_exit(resolver: SecretResolver, devices: Iterable[Device]) -> None:

@@ -80,8 +80,9 @@ from vidaudit.compliance.identity import DeviceIdentity
 from vidaudit.compliance.model import ErrorKind
 from vidaudit.devicehttp.client import HttpPool
 from vidaudit.errors import ConfigError
-from vidaudit.inventory.load import SecretResolver
-from vidaudit.inventory.schema import Api, Branch, Inventory, Policy
+from vidaudit.inventory.load import SecretResolver, inventory_digest
+from vidaudit.inventory.schema import Api, Branch, Device, Inventory, Policy
+from vidaudit.inventory.watch import InventoryWatch, Reloaded
 from vidaudit.onvif.client import OnvifPool
 from vidaudit.settings import Settings
 
@@ -533,9 +534,10 @@ class RoundStanding:
 @dataclass(frozen=True)
 class StoredJudging:
     """A worker's inventory under the stored branch calendars and channels, and the
-    stored inventory's version and round policy it was made for (``_judging_for``)."""
+    stored inventory's version, round policy and worker's own inventory (its digest) it
+    was made for (``_judging_for``)."""
 
-    key: tuple[tuple[object, ...], Policy | None]
+    key: tuple[tuple[object, ...], Policy | None, str]
     calendars: RoundHours
     channels: RoundChannels
 
@@ -554,6 +556,28 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+@dataclass(frozen=True)
+class WorkerInventory:
+    """What a worker derives from its inventory, built whole before it is used: the
+    devices by id, the branch ids, how passwords resolve, and the digest."""
+
+    inventory: Inventory
+    resolver: SecretResolver
+    index: dict[str, tuple[Branch, Device]]
+    branch_ids: frozenset[str]
+    digest: str
+
+    @classmethod
+    def of(cls, inventory: Inventory, resolver: SecretResolver) -> WorkerInventory:
+        return cls(
+            inventory,
+            resolver,
+            {device.id: (branch, device) for branch, device in inventory.devices()},
+            frozenset(branch.id for branch in inventory.branches),
+            inventory_digest(inventory),
+        )
+
+
 @dataclass
 class WorkerRuntime:
     """What every job of one worker process shares: the inventory, the device pools, the
@@ -569,6 +593,8 @@ class WorkerRuntime:
     direct: Prober
     writer: BatchWriter
     concurrency: int
+    #: the worker's cameras.yaml, looked at once a round (``_take_up_edits``)
+    watch: InventoryWatch | None = None
     name: str = field(default_factory=worker_name)
     _standing: dict[int, RoundStanding] = field(default_factory=dict)
     #: GB/T 28181 registrations, read once per round from the service on this host
@@ -578,9 +604,40 @@ class WorkerRuntime:
     _judging: StoredJudging | None = None
 
     def __post_init__(self) -> None:
-        self._index = {device.id: (branch, device) for branch, device in self.inventory.devices()}
-        self._branch_ids = frozenset(branch.id for branch in self.inventory.branches)
+        self._use(WorkerInventory.of(self.inventory, self.resolver))
         self._semaphore = asyncio.Semaphore(self.concurrency)
+
+    def _use(self, taken: WorkerInventory) -> None:
+        """Every attribute derived from the inventory at once, with no await between:
+        a job sees the old inventory or the new one, never a mix."""
+        self.inventory = taken.inventory
+        self.resolver = taken.resolver
+        self._index = taken.index
+        self._branch_ids = taken.branch_ids
+        self._digest = taken.digest
+
+    def _edited(self) -> WorkerInventory | None:
+        """The worker's cameras.yaml as edited since it was last looked at, if it loads
+        (and its passwords resolve as far as they did; ``InventoryWatch``), with all that
+        derives from it; None: unchanged, or the edit is rejected (logged, once)."""
+        assert self.watch is not None
+        outcome = self.watch.refresh()
+        if not isinstance(outcome, Reloaded):
+            return None
+        inventory = outcome.inventory
+        return WorkerInventory.of(inventory, SecretResolver(inventory, self.watch.path))
+
+    async def _take_up_edits(self) -> None:
+        """At a new round, before its standing is read: an edited cameras.yaml is this
+        worker's from this round on (a recorder added is served, a password changed is
+        used), without a restart.  Read in a thread (a large inventory parses for
+        seconds) while the round ending goes on; jobs already running keep what they
+        took (``_poll``)."""
+        if self.watch is None:
+            return
+        taken = await asyncio.to_thread(self._edited)
+        if taken is not None:
+            self._use(taken)
 
     async def _standing_for(self, run_id: int) -> RoundStanding:
         found = self._standing.get(run_id)
@@ -590,6 +647,7 @@ class WorkerRuntime:
         # (each reading the whole fleet's settled footage and pins was the old way).
         async with self._standing_lock:
             if run_id not in self._standing:
+                await self._take_up_edits()
                 standing = await asyncio.to_thread(self._read_standing, run_id)
                 self._standing = {run_id: standing}  # only the current round's are kept
                 settle()  # the round's standing lives as long as the round (collector/heap.py)
@@ -650,8 +708,9 @@ class WorkerRuntime:
         """The inventory under the stored calendars and channels; read again only once
         a sync has changed them (``inventory_version``) or the round's policy differs:
         reading and comparing 50,000 channel rows took ~0.8 s of a worker's CPU per
-        round, for rows that change when someone edits the scheduler's cameras.yaml."""
-        key = (inventory_version(session), policy)
+        round, for rows that change when someone edits the scheduler's cameras.yaml.  Nor
+        is it kept once the worker's own file was edited (its digest)."""
+        key = (inventory_version(session), policy, self._digest)
         if self._judging is not None and self._judging.key == key:
             return self._judging
         calendars = under_stored_calendars(inventory, stored_branches(session, self._branch_ids))
@@ -800,14 +859,18 @@ class WorkerRuntime:
             if not pending:
                 logger.info("%s: not pending in round %d", device_id, run_id, extra=extra)
                 return "not pending"
-        found = self._index.get(device_id)
+        # The standing first: a new round is where an edited cameras.yaml is taken up.
+        standing = await self._standing_for(run_id)
+        # Then the inventory this job uses to the end, read with no await between (a
+        # later round may swap in another meanwhile).
+        index, resolver = self._index, self.resolver
+        found = index.get(device_id)
         if found is None:
             raise DeviceNotHere(
                 f"device {device_id} is not in this worker's inventory "
                 f"({self.settings.inventory}); it stays late in round {run_id}"
             )
         branch, device = found
-        standing = await self._standing_for(run_id)
         # the branch and device as the round judges them: the branch's calendar and the
         # device's channels may be the database's
         judged = standing.branches.get(branch.id)
@@ -819,7 +882,7 @@ class WorkerRuntime:
             standing.inventory,
             branch,
             device,
-            self.resolver,
+            resolver,
             self._prober(run_id, standing.inventory),
             semaphore=self._semaphore,
             device_deadline_s=self.settings.collector_device_deadline_s,
@@ -970,22 +1033,26 @@ async def run_worker(
     *,
     queues: list[str] | None,
     concurrency: int,
+    watch: InventoryWatch | None = None,
 ) -> None:
     """Serve jobs until SIGINT/SIGTERM.  The database going away (a restart, a network
     cut) does not end the worker: it connects again as soon as the database answers
     (tried every ``RECONNECT_EVERY_S``) and retries at once the jobs it had in hand
-    (``WorkerLedger``)."""
+    (``WorkerLedger``).  ``watch``: the inventory's files, looked at once a round (an
+    edit applies from the next round); taken here when not given."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     resolver = SecretResolver(inventory, inventory_path)
+    if watch is None:
+        watch = InventoryWatch(inventory_path, inventory, secrets=True)
     # what the worker says about its inventory names the file it read (--config)
     settings = settings.model_copy(update={"inventory": inventory_path})
     # The inventory (tens of thousands of models) lives as long as the worker: out of
     # the cyclic collector's way, as for one-process collect's run (collector/heap.py).
     with worker_heap():
-        await _work(settings, inventory, resolver, sessions, queues, concurrency, stop)
+        await _work(settings, inventory, resolver, sessions, queues, concurrency, stop, watch)
 
 
 async def _work(
@@ -996,6 +1063,7 @@ async def _work(
     queues: list[str] | None,
     concurrency: int,
     stop: asyncio.Event,
+    watch: InventoryWatch | None = None,
 ) -> None:
     async with (
         OnvifPool(settings.onvif()) as pool,
@@ -1008,7 +1076,7 @@ async def _work(
 
         writer = BatchWriter(sessions, settings.worker_batch_devices, finished)
         runtime = WorkerRuntime(
-            settings, inventory, resolver, sessions, direct, writer, concurrency
+            settings, inventory, resolver, sessions, direct, writer, concurrency, watch
         )
         writing = asyncio.create_task(writer.run(), name="batch writer")
         ledger = WorkerLedger()

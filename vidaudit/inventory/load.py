@@ -57,6 +57,10 @@ class InventoryError(Exception):
     def __init__(self, file: Path | str, problems: Sequence[Problem]) -> None:
         self.file = str(file)
         self.problems = list(problems)
+        #: The ``include:`` patterns the load globbed before it failed (``Origins.patterns``;
+        #: None: it failed before them): a long-running command watching the files
+        #: (watch.py) must notice the fix of a file only they match.
+        self.patterns: tuple[str, ...] | None = None
         lines = [str(p) if p.file else f"{self.file}: {p}" for p in self.problems]
         super().__init__("\n".join(lines))
 
@@ -75,11 +79,19 @@ class Origins:
     """Where each branch of a merged inventory was written, so a problem names the file
     and the branch's place in it, not its place in the merged list."""
 
-    def __init__(self, included: Sequence[IncludedFile] = (), digest: str | None = None) -> None:
+    def __init__(
+        self,
+        included: Sequence[IncludedFile] = (),
+        digest: str | None = None,
+        patterns: Sequence[str] = (),
+    ) -> None:
         self.included = tuple(included)
         self._starts = [f.start for f in self.included]
         #: sha256 of the text as it was read (``inventory_digest``)
         self.digest = digest
+        #: each ``include:`` pattern as it was globbed (absolute, the folder escaped): what
+        #: a new region file must match to be read (watch.py globs them again)
+        self.patterns = tuple(patterns)
 
     def __eq__(self, other: object) -> bool:
         # pydantic compares private attributes too: two loads of the same files are equal
@@ -116,10 +128,10 @@ def inventory_digest(inventory: Inventory) -> str:
     """What an inventory sync records: the sha256 of the text the inventory was read
     from, each included file appended in order under a line naming it, so a change to a
     region's file is a change of the inventory.  Taken while the files were read: a
-    long-running ``schedule --every`` or ``collect --every`` whose cameras.yaml is
-    edited meanwhile records the digest of what it applies, not of the edited file (and
-    the files are not read again each round).  An inventory not read from text (built
-    in code): the digest of its JSON form."""
+    long-running ``schedule --every`` or ``collect --every`` records the digest of what
+    it applies, which is the edited file's only once the edit has been read (they read
+    the files again when they change, before a round; watch.py).  An inventory not read
+    from text (built in code): the digest of its JSON form."""
     digest = origins_of(inventory).digest
     if digest is not None:
         return digest
@@ -318,8 +330,10 @@ def parse_inventory(text: str, file: Path | str = "<inventory>") -> Inventory:
         inventory = None
     problems.extend(_duplicate_ids(data, origins))
     if problems or inventory is None:
-        raise InventoryError(file, problems)
-    inventory._origins = Origins(origins.included, digest.hexdigest())
+        refused = InventoryError(file, problems)
+        refused.patterns = origins.patterns
+        raise refused
+    inventory._origins = Origins(origins.included, digest.hexdigest(), origins.patterns)
     return inventory
 
 
@@ -356,13 +370,13 @@ def _include(data: dict[str, Any], base: Path, problems: list[Problem], digest: 
             Problem("include", "expected a list of file names or patterns (regions/*.yaml)")
         )
         return Origins()
+    # glob.glob, not Path.glob: a pattern may be an absolute path
+    wheres = [p if Path(p).is_absolute() else f"{glob.escape(str(base))}/{p}" for p in patterns]
     merged = data.setdefault("branches", [])
     if not isinstance(merged, list):
-        return Origins()  # validation names the main file's 'branches'
+        return Origins(patterns=wheres)  # validation names the main file's 'branches'
     files: dict[Path, str] = {}
-    for i, pattern in enumerate(patterns):
-        # glob.glob, not Path.glob: a pattern may be an absolute path
-        where = pattern if Path(pattern).is_absolute() else f"{glob.escape(str(base))}/{pattern}"
+    for i, (pattern, where) in enumerate(zip(patterns, wheres, strict=True)):
         matches = glob.glob(where)  # noqa: PTH207
         found = sorted(Path(p) for p in matches if Path(p).is_file())
         if not found:
@@ -374,7 +388,7 @@ def _include(data: dict[str, Any], base: Path, problems: list[Problem], digest: 
         problems.append(
             Problem("include", f"names {len(files)} files; at most {MAX_INCLUDED_FILES}")
         )
-        return Origins()
+        return Origins(patterns=wheres)
     included: list[IncludedFile] = []
     budget = MAX_INVENTORY_TOTAL_BYTES
     for path, name in files.items():
@@ -398,7 +412,7 @@ def _include(data: dict[str, Any], base: Path, problems: list[Problem], digest: 
         branches = _included_branches(part, name, problems)
         included.append(IncludedFile(name, path, len(merged), len(branches)))
         merged.extend(branches)
-    return Origins(included)
+    return Origins(included, patterns=wheres)
 
 
 def _included_branches(part: object, name: str, problems: list[Problem]) -> list[Any]:
