@@ -17,6 +17,7 @@ import sqlalchemy as sa
 import yaml
 from typer.testing import CliRunner
 
+from tests.collector.test_collect_cli import env  # noqa: F401 (fixture: a SQLite data folder)
 from tests.sim_process import sim_process
 from vidaudit.alerts.service import AlertService
 from vidaudit.cli import app
@@ -37,16 +38,6 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     args = ("--nvrs", "3", "--channels", "2", "--cameras", "0", "--seed", "5")
     with sim_process(*args, "--inventory-out", str(inventory)):
         yield inventory
-
-
-@pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("VIDAUDIT_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("VIDAUDIT_SETTINGS_FILE", str(tmp_path / "none.toml"))
-    monkeypatch.setenv("VIDAUDIT_COLLECTOR_CALL_TIMEOUT_S", "2")
-    monkeypatch.delenv("VIDAUDIT_DATABASE_URL", raising=False)
-    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
-    return tmp_path
 
 
 def fleet_data(fleet: Path) -> dict[str, Any]:
@@ -77,7 +68,7 @@ class Stop(Exception):
     """Ends the otherwise endless loop after the test's last step."""
 
 
-def collected_by_run(env: Path) -> dict[int, set[str]]:
+def collected_by_run(env: Path) -> dict[int, set[str]]:  # noqa: F811
     engine = sa.create_engine(f"sqlite:///{env / 'data' / 'vidaudit.db'}")
     with engine.connect() as conn:
         rows = conn.execute(sa.text("SELECT run_id, device_id FROM device_observations")).all()
@@ -88,7 +79,7 @@ def collected_by_run(env: Path) -> dict[int, set[str]]:
     return out
 
 
-def synced_digests(env: Path) -> list[str]:
+def synced_digests(env: Path) -> list[str]:  # noqa: F811
     engine = sa.create_engine(f"sqlite:///{env / 'data' / 'vidaudit.db'}")
     with engine.connect() as conn:
         rows = conn.execute(sa.text("SELECT sha256 FROM inventory_syncs ORDER BY id")).all()
@@ -114,7 +105,9 @@ def between_runs(monkeypatch: pytest.MonkeyPatch, steps: list[Callable[[], None]
 
 
 def test_collect_every_takes_up_edits_between_runs(
-    fleet: Path, env: Path, monkeypatch: pytest.MonkeyPatch
+    fleet: Path,
+    env: Path,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     data = fleet_data(fleet)
     everything = devices_of(data)
@@ -160,7 +153,9 @@ def test_collect_every_takes_up_edits_between_runs(
 
 
 def test_the_alerts_beside_the_runs_get_the_new_inventory(
-    fleet: Path, env: Path, tmp_path: Path
+    fleet: Path,
+    env: Path,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     """``collect --every`` decides alerts (branch hours, the policy) in a thread of its
     own: it must judge by the inventory the runs use."""
