@@ -7,6 +7,7 @@ edit leaves all of it as it was.  The whole path with real workers and rounds is
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 from pathlib import Path
@@ -18,6 +19,8 @@ from tests.inventory.test_sync import sessions_for
 from tests.inventory.test_watch import aged, files_of
 from vidaudit.collector.fleet import DeviceProbe, ProbeRequest
 from vidaudit.collector.queue import BatchWriter, WorkerRuntime
+from vidaudit.collector.rounds import open_round
+from vidaudit.compliance.model import DeviceStatus, ErrorKind
 from vidaudit.inventory import SecretResolver, load_inventory
 from vidaudit.inventory.sync import sync_inventory
 from vidaudit.inventory.watch import InventoryWatch
@@ -82,3 +85,53 @@ def test_a_new_round_swaps_in_the_edited_inventory_whole(
     actions = [getattr(r, "action", None) for r in caplog.records]
     assert [a for a in actions if a] == ["inventory_rejected"]
     assert judged_branches() == ["B1", "B2", "B3", "B4", "B5"]
+
+
+async def test_the_first_job_of_a_round_reads_a_recorder_the_edit_added(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The job that opens a worker's round takes up the edit before it looks its device
+    up: a recorder the edit added is read by that very job.  (Looked up before the
+    round's standing was read, it was refused as not this worker's and ended the round
+    late, whenever its job happened to be the first of the round.)"""
+    monkeypatch.setenv("VIDAUDIT_PW", "secret")
+    main = split(tmp_path / "worker")
+    aged(*files_of(tmp_path / "worker"))
+    sessions = sessions_for(f"sqlite:///{tmp_path / 'worker.db'}")
+    inventory = load_inventory(main)
+    now = dt.datetime.now(dt.UTC)
+    with sessions.begin() as session:
+        sync_inventory(session, inventory, source=str(main), now=now)
+    asked: list[str] = []
+
+    async def direct(request: ProbeRequest, _resolver: SecretResolver) -> DeviceProbe:
+        asked.append(request.device.id)
+        return DeviceProbe(DeviceStatus(request.device.id, False, ErrorKind.CONFIG, "test"))
+
+    writer = BatchWriter(sessions, 10)
+    runtime = WorkerRuntime(
+        Settings(data_dir=tmp_path / "data", inventory=main),
+        inventory,
+        SecretResolver(inventory, main),
+        sessions,
+        direct,
+        writer,
+        concurrency=1,
+        watch=InventoryWatch(main, inventory, secrets=True),
+    )
+    # the security department adds a region file; the scheduler syncs it and opens a round
+    aged(write(main.parent / "regions" / "west.yaml", {"branches": [branch(5)]}))
+    edited = load_inventory(main)
+    with sessions.begin() as session:
+        sync_inventory(session, edited, source=str(main), now=now)
+        run_id = open_round(session, edited, now, 300).run_id
+    writing = asyncio.create_task(writer.run())
+    try:
+        async with asyncio.timeout(30):
+            outcome = await runtime.poll(run_id, "B5-NVR", 0)
+    finally:
+        writing.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await writing
+    assert asked == ["B5-NVR"]
+    assert outcome == "stored"
