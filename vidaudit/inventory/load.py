@@ -460,6 +460,15 @@ def read_env_file(path: Path) -> dict[str, str]:
     return values
 
 
+def env_file_of(inventory: Inventory, inventory_path: Path | str | None) -> Path | None:
+    """Where the inventory's ``env_file`` is (None: it names none): beside the inventory
+    file, or in the working folder for an inventory not read from one."""
+    if not inventory.env_file:
+        return None
+    base = Path(inventory_path).parent if inventory_path else Path.cwd()
+    return (base / inventory.env_file).resolve()
+
+
 class SecretResolver:
     """Resolves device password references against the environment and the env file."""
 
@@ -472,11 +481,9 @@ class SecretResolver:
         self._environ = os.environ if environ is None else environ
         self._base = Path(inventory_path).parent if inventory_path else Path.cwd()
         self._file_values: dict[str, str] = {}
-        self._env_file: Path | None = None
-        if inventory.env_file:
-            self._env_file = (self._base / inventory.env_file).resolve()
-            if self._env_file.is_file():
-                self._file_values = read_env_file(self._env_file)
+        self._env_file = env_file_of(inventory, inventory_path)
+        if self._env_file is not None and self._env_file.is_file():
+            self._file_values = read_env_file(self._env_file)
 
     def _lookup(self, name: str) -> str | None:
         return self._environ.get(name, self._file_values.get(name))

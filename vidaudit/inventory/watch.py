@@ -38,11 +38,12 @@ from vidaudit.inventory.load import (
     InventoryError,
     Problem,
     SecretResolver,
+    env_file_of,
     inventory_digest,
     load_inventory,
     origins_of,
 )
-from vidaudit.inventory.schema import Inventory
+from vidaudit.inventory.schema import Device, Inventory
 
 logger = logging.getLogger(__name__)
 
@@ -78,8 +79,7 @@ class Sources:
 
     @classmethod
     def of(cls, path: Path, inventory: Inventory) -> Sources:
-        env_file = (path.parent / inventory.env_file).resolve() if inventory.env_file else None
-        return cls(path, origins_of(inventory).patterns, env_file)
+        return cls(path, origins_of(inventory).patterns, env_file_of(inventory, path))
 
     def fingerprint(self) -> Fingerprint:
         """Every file's stamp; each pattern's regular files by name, so a file that
@@ -158,7 +158,10 @@ class InventoryWatch:
         self._stamp: Fingerprint | None = self._trusted(first)
         #: the passwords file as the inventory in use was loaded with it
         self._env_in_use = first.env_file
-        self._unresolved = self._unresolved_devices(inventory)
+        #: devices (in scope) whose password reference did not resolve in the inventory
+        #: in use: they may stay so
+        self._unresolved: frozenset[str] = frozenset()
+        self._unresolved, _problems = self._passwords(inventory)
 
     @staticmethod
     def _trusted(fingerprint: Fingerprint) -> Fingerprint | None:
@@ -184,7 +187,10 @@ class InventoryWatch:
             self._look_from(before, stamp, replace(before, patterns=patterns))
             return exc
         looked = self._look_from(before, stamp, Sources.of(self.path, loaded))
-        problems = self._refused(loaded)
+        missing = self._missing_branches(loaded)
+        if missing:
+            return InventoryError(self.path, missing)
+        unresolved, problems = self._passwords(loaded)
         if problems:
             return InventoryError(self.path, problems)
         same_text = inventory_digest(loaded) == inventory_digest(self.inventory)
@@ -193,7 +199,7 @@ class InventoryWatch:
         if not same_text or looked.env_file != self._env_in_use:
             self.inventory = loaded
             self._env_in_use = looked.env_file
-            self._unresolved = self._unresolved_devices(loaded)
+            self._unresolved = unresolved
         # else: the same files, read again (touched, saved as they were, or looked at too
         # soon after a change): the inventory in use stays, and all built from it
         return self.inventory
@@ -254,42 +260,40 @@ class InventoryWatch:
         )
         return Reloaded(loaded, digest)
 
-    def _in_scope(self, inventory: Inventory) -> list[tuple[int, int, str]]:
-        """(branch index, device index, device id) of the devices the command reads."""
+    def _in_scope(self, inventory: Inventory) -> list[tuple[int, int, Device]]:
+        """(branch index, device index, device) of the devices the command reads."""
         return [
-            (b, d, device.id)
+            (b, d, device)
             for b, branch in enumerate(inventory.branches)
             if self._branches is None or branch.id in self._branches
             for d, device in enumerate(branch.devices)
         ]
 
-    def _unresolved_devices(self, inventory: Inventory) -> frozenset[str]:
-        if not self._secrets:
-            return frozenset()
-        resolver = SecretResolver(inventory, self.path)
-        return frozenset(
-            device_id
-            for b, d, device_id in self._in_scope(inventory)
-            if resolver.problem(inventory.branches[b].devices[d]) is not None
-        )
-
-    def _refused(self, inventory: Inventory) -> list[Problem]:
-        """Why a new inventory that loaded cannot be used by this command."""
-        if self._branches is not None:
-            missing = self._branches - {b.id for b in inventory.branches}
-            if missing:
-                given = ", ".join(sorted(missing))
-                return [Problem("", f"no branch {given} (asked for with --branch)")]
-        if not self._secrets:
+    def _missing_branches(self, inventory: Inventory) -> list[Problem]:
+        """A branch asked for with ``--branch`` that a new inventory no longer has."""
+        if self._branches is None:
             return []
+        missing = self._branches - {b.id for b in inventory.branches}
+        if not missing:
+            return []
+        return [Problem("", f"no branch {', '.join(sorted(missing))} (asked for with --branch)")]
+
+    def _passwords(self, inventory: Inventory) -> tuple[frozenset[str], list[Problem]]:
+        """With ``secrets``: the devices (in scope) whose password reference does not
+        resolve, and why each of those that were not so in the inventory in use
+        (``_unresolved``) cannot be used.  One resolver, one pass over the devices."""
+        if not self._secrets:
+            return frozenset(), []
         resolver = SecretResolver(inventory, self.path)
         origins = origins_of(inventory)
+        unresolved: set[str] = set()
         problems: list[Problem] = []
-        for b, d, device_id in self._in_scope(inventory):
-            device = inventory.branches[b].devices[d]
+        for b, d, device in self._in_scope(inventory):
             problem = resolver.problem(device)
-            if problem is None or device_id in self._unresolved:
+            if problem is None:
                 continue
-            key = "password" if device.password is not None else "password_file"
-            problems.append(origins.problem(["branches", b, "devices", d, key], problem))
-        return problems
+            unresolved.add(device.id)
+            if device.id not in self._unresolved:
+                key = "password" if device.password is not None else "password_file"
+                problems.append(origins.problem(["branches", b, "devices", d, key], problem))
+        return frozenset(unresolved), problems
