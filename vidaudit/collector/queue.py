@@ -1033,20 +1033,18 @@ async def run_worker(
     *,
     queues: list[str] | None,
     concurrency: int,
-    watch: InventoryWatch | None = None,
+    watch: InventoryWatch,
 ) -> None:
     """Serve jobs until SIGINT/SIGTERM.  The database going away (a restart, a network
     cut) does not end the worker: it connects again as soon as the database answers
     (tried every ``RECONNECT_EVERY_S``) and retries at once the jobs it had in hand
     (``WorkerLedger``).  ``watch``: the inventory's files, looked at once a round (an
-    edit applies from the next round); taken here when not given."""
+    edit applies from the next round)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     resolver = SecretResolver(inventory, inventory_path)
-    if watch is None:
-        watch = InventoryWatch(inventory_path, inventory, secrets=True)
     # what the worker says about its inventory names the file it read (--config)
     settings = settings.model_copy(update={"inventory": inventory_path})
     # The inventory (tens of thousands of models) lives as long as the worker: out of
@@ -1063,7 +1061,7 @@ async def _work(
     queues: list[str] | None,
     concurrency: int,
     stop: asyncio.Event,
-    watch: InventoryWatch | None = None,
+    watch: InventoryWatch,
 ) -> None:
     async with (
         OnvifPool(settings.onvif()) as pool,
