@@ -13,11 +13,12 @@ import logging
 from pathlib import Path
 
 import pytest
+from sqlalchemy.orm import Session, sessionmaker
 
 from tests.inventory.test_include import branch, split, write
 from tests.inventory.test_sync import sessions_for
 from tests.inventory.test_watch import aged, files_of
-from vidaudit.collector.fleet import DeviceProbe, ProbeRequest
+from vidaudit.collector.fleet import DeviceProbe, Prober, ProbeRequest
 from vidaudit.collector.queue import BatchWriter, WorkerRuntime
 from vidaudit.collector.rounds import open_round
 from vidaudit.compliance.model import DeviceStatus, ErrorKind
@@ -31,10 +32,9 @@ async def never(_request: ProbeRequest, _resolver: SecretResolver) -> DeviceProb
     raise AssertionError("no device is read here")
 
 
-def test_a_new_round_swaps_in_the_edited_inventory_whole(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    monkeypatch.setenv("VIDAUDIT_PW", "secret")
+def worker(tmp_path: Path, direct: Prober) -> tuple[Path, sessionmaker[Session], WorkerRuntime]:
+    """A worker's runtime on the split inventory (B1-B4, files aged), synced into SQLite
+    as the scheduler would, watching its files; reading devices through ``direct``."""
     main = split(tmp_path / "worker")
     aged(*files_of(tmp_path / "worker"))
     sessions = sessions_for(f"sqlite:///{tmp_path / 'worker.db'}")
@@ -46,11 +46,19 @@ def test_a_new_round_swaps_in_the_edited_inventory_whole(
         inventory,
         SecretResolver(inventory, main),
         sessions,
-        never,
+        direct,
         BatchWriter(sessions, 10),
         concurrency=1,
         watch=InventoryWatch(main, inventory, secrets=True),
     )
+    return main, sessions, runtime
+
+
+def test_a_new_round_swaps_in_the_edited_inventory_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("VIDAUDIT_PW", "secret")
+    main, sessions, runtime = worker(tmp_path, never)
 
     def judged_branches() -> list[str]:
         with sessions() as session:
@@ -95,37 +103,21 @@ async def test_the_first_job_of_a_round_reads_a_recorder_the_edit_added(
     round's standing was read, it was refused as not this worker's and ended the round
     late, whenever its job happened to be the first of the round.)"""
     monkeypatch.setenv("VIDAUDIT_PW", "secret")
-    main = split(tmp_path / "worker")
-    aged(*files_of(tmp_path / "worker"))
-    sessions = sessions_for(f"sqlite:///{tmp_path / 'worker.db'}")
-    inventory = load_inventory(main)
-    now = dt.datetime.now(dt.UTC)
-    with sessions.begin() as session:
-        sync_inventory(session, inventory, source=str(main), now=now)
     asked: list[str] = []
 
     async def direct(request: ProbeRequest, _resolver: SecretResolver) -> DeviceProbe:
         asked.append(request.device.id)
         return DeviceProbe(DeviceStatus(request.device.id, False, ErrorKind.CONFIG, "test"))
 
-    writer = BatchWriter(sessions, 10)
-    runtime = WorkerRuntime(
-        Settings(data_dir=tmp_path / "data", inventory=main),
-        inventory,
-        SecretResolver(inventory, main),
-        sessions,
-        direct,
-        writer,
-        concurrency=1,
-        watch=InventoryWatch(main, inventory, secrets=True),
-    )
+    main, sessions, runtime = worker(tmp_path, direct)
+    now = dt.datetime.now(dt.UTC)
     # the security department adds a region file; the scheduler syncs it and opens a round
     aged(write(main.parent / "regions" / "west.yaml", {"branches": [branch(5)]}))
     edited = load_inventory(main)
     with sessions.begin() as session:
         sync_inventory(session, edited, source=str(main), now=now)
         run_id = open_round(session, edited, now, 300).run_id
-    writing = asyncio.create_task(writer.run())
+    writing = asyncio.create_task(runtime.writer.run())
     try:
         async with asyncio.timeout(30):
             outcome = await runtime.poll(run_id, "B5-NVR", 0)
