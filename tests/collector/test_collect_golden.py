@@ -35,7 +35,8 @@ from typer.testing import CliRunner
 
 from vidaudit.cli import app
 from vidaudit.db.engine import make_engine, make_sessionmaker
-from vidaudit.gbservice.service import allowed_devices, running_service
+from vidaudit.gbservice.follow import allowed_devices
+from vidaudit.gbservice.service import running_service
 from vidaudit.inventory import load_inventory
 from vidaudit.settings import Settings
 from vidaudit.sim import GenerateSpec, Scenario, load_scenario, parse_scenario, running_fleet

@@ -34,7 +34,8 @@ from vidaudit.db.engine import make_engine
 from vidaudit.db.migrate import upgrade
 from vidaudit.db.models import UserRow
 from vidaudit.evidence.store import EvidenceStore
-from vidaudit.gbservice.service import GbService, allowed_devices, running_service
+from vidaudit.gbservice.follow import allowed_devices
+from vidaudit.gbservice.service import GbService, running_service
 from vidaudit.inventory import check_secrets, load_inventory
 from vidaudit.inventory.load import SecretResolver
 from vidaudit.inventory.schema import ChannelRole, Inventory

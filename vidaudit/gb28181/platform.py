@@ -269,6 +269,24 @@ class Platform:
                 self.registrations[registration.gb_id] = registration
         return len(self.registrations)
 
+    def allow(self, devices: Mapping[str, str]) -> list[str]:
+        """Replace the IDs allowed to register (the inventory was edited).  A device whose
+        ID is no longer allowed loses its registration now, as if it had expired: its
+        next keepalive gets 403, and so does its REGISTER.  Returns those IDs.  A new ID
+        registers at its device's next attempt."""
+        previous = self.devices
+        self.devices = dict(devices)
+        gone = [gb_id for gb_id in self.registrations if gb_id not in self.devices]
+        for gb_id in gone:
+            del self.registrations[gb_id]
+            name = previous.get(gb_id)
+            logger.info(
+                "GB/T 28181 device %s unregistered: no longer in the inventory",
+                f"{name} ({gb_id})" if name else gb_id,
+            )
+            self._spawn(self.sink.removed(gb_id, "removed from the inventory"))
+        return gone
+
     def registration(self, gb_id: str) -> Registration | None:
         found = self.registrations.get(gb_id)
         keep = dt.timedelta(seconds=self.timers.keepalive_timeout_s)

@@ -5,6 +5,7 @@ the local control channel.  ``running_service`` is what ``gb serve``, ``serve`` 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 from collections.abc import AsyncIterator
@@ -17,9 +18,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from vidaudit.gb28181.platform import Platform, PlatformIdentity, PlatformTimers
 from vidaudit.gb28181.transport import EndpointLimits, SipSockets
 from vidaudit.gbservice.control import ControlServer
+from vidaudit.gbservice.follow import allowed_devices, follow_inventory
 from vidaudit.gbservice.store import DatabaseSink, prune
 from vidaudit.inventory.load import SecretResolver
-from vidaudit.inventory.schema import Api, Inventory
+from vidaudit.inventory.schema import Inventory
+from vidaudit.inventory.watch import InventoryWatch
 from vidaudit.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -33,15 +36,6 @@ class GbService:
     @property
     def port(self) -> int:
         return self.platform.port
-
-
-def allowed_devices(inventory: Inventory) -> dict[str, str]:
-    """GB ID -> inventory device id, for every ``api: gb28181`` device."""
-    return {
-        device.gb_id: device.id
-        for _branch, device in inventory.devices()
-        if device.api is Api.GB28181 and device.gb_id is not None
-    }
 
 
 @asynccontextmanager
@@ -80,9 +74,15 @@ async def running_service(
             prune(session, dt.datetime.now(dt.UTC))
         return platform.restore(sink.load())
 
+    # edits from now on (gbservice/follow.py); one made between the caller's load and
+    # this line is missed until the files change again
+    watch = InventoryWatch(inventory_path, inventory)
     kept = await asyncio.to_thread(restore)
     await platform.start(section.host, section.port, sip_sockets)
     control = ControlServer(platform, settings.gb_control_file)
+    follower = asyncio.create_task(
+        follow_inventory(platform, section, watch, settings.gb_inventory_check_s)
+    )
     try:
         await control.start()
         logger.info(
@@ -95,5 +95,8 @@ async def running_service(
         )
         yield GbService(platform, control)
     finally:
+        follower.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await follower
         await control.stop()
         await platform.stop()
