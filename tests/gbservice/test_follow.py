@@ -153,3 +153,42 @@ async def test_a_new_platform_password_is_used_and_an_unresolvable_one_is_not(
     write_edit(path, document)
     apply_inventory(platform, started, load_inventory(path), path)
     assert [r for r in caplog.records if getattr(r, "action", None) == "gb28181_restart_needed"]
+
+
+async def test_a_rotated_password_file_is_used_without_an_inventory_edit(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Rotating the platform password rewrites its password_file alone: cameras.yaml
+    does not change, and the running service still takes the new one up."""
+    caplog.set_level(logging.INFO)
+    settings = Settings(data_dir=tmp_path / "data", gb_inventory_check_s=1)
+    engine = make_engine(settings)
+    upgrade(engine)
+    path = tmp_path / "cameras.yaml"
+    async with running_fleet(parse_scenario(SCENARIO), inventory_out=path):
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    secret = tmp_path / "gb.pw"
+    secret.write_text("first-Secret-1\n", encoding="utf-8")
+    del document["gb28181"]["password"]
+    document["gb28181"]["password_file"] = "gb.pw"
+    document["gb28181"]["listen"] = "127.0.0.1:0"
+    write_edit(path, document)
+    async with running_service(
+        settings, load_inventory(path), path, make_sessionmaker(engine)
+    ) as service:
+        identity = lambda: service.platform.identity  # noqa: E731
+        assert identity().password.get_secret_value() == "first-Secret-1"
+        secret.write_text("second-Secret-2\n", encoding="utf-8")
+        await wait_for(
+            lambda: identity().password.get_secret_value() == "second-Secret-2", timeout_s=30
+        )
+        secret.unlink()  # gone: the password in use stays, and the log says why
+        await wait_for(
+            lambda: any(
+                getattr(r, "action", None) == "gb28181_password_kept" for r in caplog.records
+            ),
+            timeout_s=30,
+        )
+        assert identity().password.get_secret_value() == "second-Secret-2"
+    assert "Secret-" not in caplog.text
+    engine.dispose()

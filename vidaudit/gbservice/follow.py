@@ -15,7 +15,8 @@ What an edit changes here:
   403) and its stored registration is deleted;
 - the platform password, for REGISTERs from then on (a device already registered stays
   so until it registers again, as it would after a restart); a password that no longer
-  resolves is not taken: the one in use stays, and the log says why;
+  resolves is not taken: the one in use stays, and the log says why.  A ``password_file``
+  is read again at every look, since rotating it rewrites that file alone;
 - the time zone of the ``Date`` a 200 to REGISTER carries.
 
 The platform's own ID, domain and listen address are what recorders are configured to
@@ -27,7 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from vidaudit.gb28181.platform import Platform
@@ -47,11 +48,19 @@ def allowed_devices(inventory: Inventory) -> dict[str, str]:
     }
 
 
+@dataclass(frozen=True)
+class Applied:
+    #: the IDs whose registration ended (no longer in the inventory)
+    unregistered: list[str]
+    #: why the platform password does not resolve (the one in use stays); None: it does
+    password_problem: str | None
+
+
 def apply_inventory(
     platform: Platform, started: Gb28181Platform, inventory: Inventory, path: Path
-) -> list[str]:
+) -> Applied:
     """Apply an edited inventory to a running platform started with the ``started``
-    section; the IDs whose registration ended (no longer in the inventory)."""
+    section."""
     section = inventory.gb28181
     if section is None or (section.id, section.domain, section.listen) != (
         started.id,
@@ -66,29 +75,8 @@ def apply_inventory(
             platform.listen,
             extra={"action": "gb28181_restart_needed", "inventory": str(path)},
         )
-    identity = replace(platform.identity, timezone=inventory.timezone)
-    if section is not None:
-        resolver = SecretResolver(inventory, path)
-        problem = resolver.platform_problem(section)
-        if problem is not None:
-            key = "password" if section.password is not None else "password_file"
-            logger.warning(
-                "%s: gb28181.%s: %s; registrations keep using the password in use",
-                path,
-                key,
-                problem,
-                extra={"action": "gb28181_password_kept", "inventory": str(path)},
-            )
-        else:
-            password = resolver.platform_password(section)
-            if password.get_secret_value() != identity.password.get_secret_value():
-                identity = replace(identity, password=password)
-                logger.info(
-                    "%s: the gb28181 password changed; REGISTERs from now on use it",
-                    path,
-                    extra={"action": "gb28181_password_changed", "inventory": str(path)},
-                )
-    platform.identity = identity
+    platform.identity = replace(platform.identity, timezone=inventory.timezone)
+    problem = None if section is None else take_password(platform, section, inventory, path)
     before = set(platform.devices)
     allowed = allowed_devices(inventory)
     gone = platform.allow(allowed)
@@ -105,19 +93,62 @@ def apply_inventory(
             "unregistered": len(gone),
         },
     )
-    return gone
+    return Applied(gone, problem)
+
+
+def take_password(
+    platform: Platform,
+    section: Gb28181Platform,
+    inventory: Inventory,
+    path: Path,
+    said: str | None = None,
+) -> str | None:
+    """Use the section's password for REGISTERs from now on, if it resolves and differs
+    from the one in use.  Returns why it does not resolve (None: it does); that is
+    logged unless it is ``said`` already."""
+    resolver = SecretResolver(inventory, path)
+    problem = resolver.platform_problem(section)
+    if problem is not None:
+        if problem != said:
+            key = "password" if section.password is not None else "password_file"
+            logger.warning(
+                "%s: gb28181.%s: %s; registrations keep using the password in use",
+                path,
+                key,
+                problem,
+                extra={"action": "gb28181_password_kept", "inventory": str(path)},
+            )
+        return problem
+    password = resolver.platform_password(section)
+    if password.get_secret_value() != platform.identity.password.get_secret_value():
+        platform.identity = replace(platform.identity, password=password)
+        logger.info(
+            "%s: the gb28181 password changed; REGISTERs from now on use it",
+            path,
+            extra={"action": "gb28181_password_changed", "inventory": str(path)},
+        )
+    return None
 
 
 async def follow_inventory(
     platform: Platform, started: Gb28181Platform, watch: InventoryWatch, every_s: float
 ) -> None:
-    """Until cancelled: every ``every_s``, take up an edit of the watched files."""
+    """Until cancelled: every ``every_s``, take up an edit of the watched files.  A
+    platform ``password_file`` is read again at every look: the watch stats the
+    inventory's own files, and a password is rotated by rewriting its file alone."""
+    said: str | None = None
     while True:
         await asyncio.sleep(every_s)
         try:
             outcome = await asyncio.to_thread(watch.refresh)
+            section = watch.inventory.gb28181
             if isinstance(outcome, Reloaded):
-                apply_inventory(platform, started, outcome.inventory, watch.path)
+                applied = apply_inventory(platform, started, outcome.inventory, watch.path)
+                said = applied.password_problem
+            elif section is not None and section.password_file is not None:
+                said = await asyncio.to_thread(
+                    take_password, platform, section, watch.inventory, watch.path, said
+                )
         except Exception:
             # The SIP service must outlive a bug here: it goes on with what it has.
             logger.exception(
