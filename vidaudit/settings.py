@@ -109,6 +109,13 @@ class Settings(BaseSettings):
         "through ISAPI or the Dahua HTTP API",
     )
 
+    inventory_check_s: float = Field(
+        10.0,
+        ge=1,
+        le=3600,
+        description="how often a running service (serve, gb serve) looks whether "
+        "cameras.yaml was edited (a stat per file) and takes the edit up",
+    )
     gb_query_timeout_s: float = Field(
         10.0,
         gt=0,
@@ -121,13 +128,6 @@ class Settings(BaseSettings):
         le=3600,
         description="GB/T 28181: a recorder silent this long is no longer registered "
         "(keepalives come every 60 s; 3 missed)",
-    )
-    gb_inventory_check_s: float = Field(
-        10.0,
-        ge=1,
-        le=3600,
-        description="GB/T 28181: how often the running service looks whether cameras.yaml "
-        "was edited (a stat per file), to allow a recorder added or refuse one removed",
     )
     gb_oldest_search_days: int = Field(
         400,

@@ -63,7 +63,7 @@ async def test_an_edited_inventory_changes_who_may_register(
     db_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
-    settings = Settings(data_dir=tmp_path / "data", database_url=db_url, gb_inventory_check_s=1)
+    settings = Settings(data_dir=tmp_path / "data", database_url=db_url, inventory_check_s=1)
     engine = make_engine(settings)
     upgrade(engine)
     sessions = make_sessionmaker(engine)
@@ -161,7 +161,7 @@ async def test_a_rotated_password_file_is_used_without_an_inventory_edit(
     """Rotating the platform password rewrites its password_file alone: cameras.yaml
     does not change, and the running service still takes the new one up."""
     caplog.set_level(logging.INFO)
-    settings = Settings(data_dir=tmp_path / "data", gb_inventory_check_s=1)
+    settings = Settings(data_dir=tmp_path / "data", inventory_check_s=1)
     engine = make_engine(settings)
     upgrade(engine)
     path = tmp_path / "cameras.yaml"

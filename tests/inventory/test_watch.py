@@ -16,7 +16,7 @@ import pytest
 
 from tests.inventory.test_include import branch, split, write
 from vidaudit.inventory import InventoryError, inventory_digest, load_inventory
-from vidaudit.inventory.watch import RACY_S, InventoryWatch, Rejected, Reloaded
+from vidaudit.inventory.watch import RACY_S, InventoryWatch, Rejected, Reloaded, looks
 
 #: a distinct time of change for each file ``aged`` touches, well before any look
 _AGES = itertools.count()
@@ -254,3 +254,30 @@ def test_a_main_file_that_cannot_be_read_is_rejected(main: Path) -> None:
     assert isinstance(outcome.error, InventoryError)
     assert str(outcome.error) == f"{main}: file not found"
     assert watch.inventory is good
+
+
+async def test_looks_go_on_after_a_look_that_fails(
+    main: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A service's looks (``looks``): one that raises is logged and is nothing new; the
+    next one still sees an edit."""
+    watch = watched(main)
+    fail = [True]
+    refresh = watch.refresh
+
+    def sometimes_failing() -> Reloaded | Rejected | None:
+        if fail.pop() if fail else False:
+            raise OSError("the disk went away for a moment")
+        return refresh()
+
+    monkeypatch.setattr(watch, "refresh", sometimes_failing)
+    seen = looks(watch, 0.01)
+    assert await anext(seen) is None
+    assert any(getattr(r, "action", None) == "inventory_look_failed" for r in caplog.records)
+    south = main.parent / "regions" / "south.yaml"
+    write(south, {"branches": [branch(4) | {"name": "南区支行"}]})
+    aged(south)
+    outcome = await anext(seen)
+    assert isinstance(outcome, Reloaded)
+    assert outcome.inventory.branches[-1].name == "南区支行"
+    await seen.aclose()

@@ -5,7 +5,7 @@ that adds a GB/T 28181 recorder to the inventory expects it to register at its n
 attempt -- not to be refused with 403 until someone restarts the service -- and one that
 removes a recorder expects it to stop counting as registered.  ``collect --every`` and
 the workers take such an edit up (``inventory/watch.py``); so does the service, every
-``VIDAUDIT_GB_INVENTORY_CHECK_S``, with the same watch (a ``stat`` per file per look;
+``VIDAUDIT_INVENTORY_CHECK_S``, with the same watch (a ``stat`` per file per look;
 the files are parsed only when one changed, in a thread).
 
 What an edit changes here:
@@ -34,7 +34,7 @@ from pathlib import Path
 from vidaudit.gb28181.platform import Platform
 from vidaudit.inventory.load import SecretResolver
 from vidaudit.inventory.schema import Api, Gb28181Platform, Inventory
-from vidaudit.inventory.watch import InventoryWatch, Reloaded
+from vidaudit.inventory.watch import InventoryWatch, Reloaded, looks
 
 logger = logging.getLogger(__name__)
 
@@ -137,10 +137,8 @@ async def follow_inventory(
     platform ``password_file`` is read again at every look: the watch stats the
     inventory's own files, and a password is rotated by rewriting its file alone."""
     said: str | None = None
-    while True:
-        await asyncio.sleep(every_s)
+    async for outcome in looks(watch, every_s):
         try:
-            outcome = await asyncio.to_thread(watch.refresh)
             section = watch.inventory.gb28181
             if isinstance(outcome, Reloaded):
                 applied = apply_inventory(platform, started, outcome.inventory, watch.path)

@@ -81,7 +81,7 @@ async def running_service(
     await platform.start(section.host, section.port, sip_sockets)
     control = ControlServer(platform, settings.gb_control_file)
     follower = asyncio.create_task(
-        follow_inventory(platform, section, watch, settings.gb_inventory_check_s)
+        follow_inventory(platform, section, watch, settings.inventory_check_s)
     )
     try:
         await control.start()

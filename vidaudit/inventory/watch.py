@@ -25,12 +25,13 @@ reads them again once they change.
 
 from __future__ import annotations
 
+import asyncio
 import glob
 import logging
 import os
 import stat
 import time
-from collections.abc import Collection
+from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -297,3 +298,23 @@ class InventoryWatch:
                 key = "password" if device.password is not None else "password_file"
                 problems.append(origins.problem(["branches", b, "devices", d, key], problem))
         return frozenset(unresolved), problems
+
+
+async def looks(watch: InventoryWatch, every_s: float) -> AsyncIterator[Reloaded | Rejected | None]:
+    """For a service that runs for months (``serve``, ``gb serve``): every ``every_s``,
+    what ``watch.refresh`` found.  It runs in a thread, so parsing an edited inventory
+    (seconds, for a province's) never holds up the event loop.  An unexpected failure
+    of one look is logged and counts as nothing new: the service goes on with the
+    inventory it has, and the next look tries again."""
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            outcome = await asyncio.to_thread(watch.refresh)
+        except Exception:
+            logger.exception(
+                "%s: could not look whether it was edited",
+                watch.path,
+                extra={"action": "inventory_look_failed", "inventory": str(watch.path)},
+            )
+            outcome = None
+        yield outcome

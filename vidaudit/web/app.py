@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from vidaudit.alerts.service import AlertService
 from vidaudit.db.engine import make_sessionmaker
 from vidaudit.inventory import load_inventory
+from vidaudit.inventory.watch import InventoryWatch, Reloaded, looks
 from vidaudit.review.checkpoints import checkpoint_every
 from vidaudit.review.register import register_info
 from vidaudit.review.signing import SignerSource
@@ -140,7 +141,34 @@ def _check_every_route_is_guarded(app: FastAPI) -> None:
 
 
 @contextlib.asynccontextmanager
-async def _alerts_beside(app: FastAPI) -> AsyncIterator[None]:
+async def _beside(work: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
+    """``work`` as a task while the server runs; cancelled when it stops."""
+    task = asyncio.create_task(work)
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def _follow_inventory(
+    state: WebState, watch: InventoryWatch, alerts: AlertService | None
+) -> None:
+    """The server runs for months; the security department edits cameras.yaml (the
+    Spring Festival's closed dates, a branch's new hours, a raised retention, a recorder
+    added).  Pages, reports and frame pulls read ``state.inventory`` per request, and the
+    alerts read theirs per sweep: a good edit is used from the next one on, and one the
+    loader rejects changes nothing (the watch logs either, with the file and key path)."""
+    async for outcome in looks(watch, state.settings.inventory_check_s):
+        if isinstance(outcome, Reloaded):
+            state.inventory = outcome.inventory
+            if alerts is not None:
+                alerts.inventory = outcome.inventory
+
+
+@contextlib.asynccontextmanager
+async def _alerts_beside(app: FastAPI) -> AsyncIterator[AlertService]:
     """While the server runs: decide and send alerts, escalate overdue tickets
     (``vidaudit.alerts.service``), never inside a request."""
     state = web_state(app)
@@ -154,7 +182,7 @@ async def _alerts_beside(app: FastAPI) -> AsyncIterator[None]:
     stop = asyncio.Event()
     task = asyncio.create_task(service.run(stop), name="vidaudit-alerts")
     try:
-        yield
+        yield service
     finally:
         stop.set()
         with contextlib.suppress(asyncio.CancelledError, TimeoutError):
@@ -176,6 +204,8 @@ def create_app(
     # broken inventory stops the server with the loader's message rather than half-working.
     inventory_path = settings.inventory if settings.inventory.is_file() else None
     inventory = load_inventory(inventory_path) if inventory_path else None
+    # and an edit is taken up while the server runs (``_follow_inventory``)
+    watch = InventoryWatch(inventory_path, inventory) if inventory_path and inventory else None
     signer = SignerSource(settings)
     sessions = make_sessionmaker(engine, register_info(signer))
 
@@ -189,8 +219,11 @@ def create_app(
             )
         try:
             async with contextlib.AsyncExitStack() as beside:
-                if alerts:
-                    await beside.enter_async_context(_alerts_beside(app))
+                service = await beside.enter_async_context(_alerts_beside(app)) if alerts else None
+                if watch is not None:
+                    await beside.enter_async_context(
+                        _beside(_follow_inventory(web_state(app), watch, service))
+                    )
                 yield
         finally:
             if task is not None:

@@ -48,8 +48,10 @@ class WebState:
     web_root: Path
     #: the wall clock (UTC); tests replace it to expire sessions
     clock: Callable[[], dt.datetime] = utc_now
-    #: cameras.yaml as loaded at start (policy, business hours, time zones, passwords'
-    #: references for frame pulls); None when the settings' inventory file is absent
+    #: cameras.yaml's last good reading (policy, business hours, time zones, passwords'
+    #: references for frame pulls): loaded at start, replaced within
+    #: ``inventory_check_s`` of a good edit; None when the settings' inventory file is
+    #: absent.  A request reads it once, so one page is judged by one inventory.
     inventory: Inventory | None = None
     inventory_path: Path | None = None
     #: the review register's key (signing appends, checkpoints, the server's verify)

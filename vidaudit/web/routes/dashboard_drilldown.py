@@ -137,7 +137,8 @@ def channel_page(
         raise _not_found()
     branch = _branch(db, user, device.branch_id)
     state = web_state(request)
-    policy = current_policy(db, state.inventory)
+    inventory = state.inventory  # once: an edit may be taken up meanwhile
+    policy = current_policy(db, inventory)
     observation = latest_channel_observation(db, channel.id)
     since = state.clock() - dt.timedelta(days=TREND_DAYS)
     trend = retention_trend(db, channel.id, since)
@@ -146,7 +147,7 @@ def channel_page(
     timeline = None
     if observation is not None:
         timeline = recording_timeline(
-            observation, branch_calendar(branch, state.inventory), policy, branch.timezone
+            observation, branch_calendar(branch, inventory), policy, branch.timezone
         )
     return render(
         request,

@@ -73,18 +73,19 @@ def duties_page(
         monday = parse_week(week, now.astimezone(zone(tz)).date())
     except BadWeek:
         raise HTTPException(400) from None
-    policy = current_policy(db, state.inventory)
+    inventory = state.inventory  # once: an edit may be taken up meanwhile
+    policy = current_policy(db, inventory)
     atms = offsite_atms(db, [row.id for row in branches])
     lines: list[DutyLine] = []
     history: list[DutyLine] = []
     for row in branches:
         today = branch_today(row, now)
-        [duties] = duties_for_weeks(db, row, policy, [monday], now, state.inventory)
+        [duties] = duties_for_weeks(db, row, policy, [monday], now, inventory)
         [patrol] = patrol_weeks(db, row, policy, [monday], now, atms[row.id])
         pending = (
             policy.duties.daily_check
             and monday <= today < monday + dt.timedelta(days=7)
-            and branch_calendar(row, state.inventory).hours_on(today) is not None
+            and branch_calendar(row, inventory).hours_on(today) is not None
             and today not in duties.checked_days
         )
         lines.append(DutyLine(row, duties, today_pending=bool(pending), patrol=patrol))
@@ -95,7 +96,7 @@ def duties_page(
         history = [
             DutyLine(row, d, patrol=p)
             for d, p in zip(
-                duties_for_weeks(db, row, policy, mondays, now, state.inventory),
+                duties_for_weeks(db, row, policy, mondays, now, inventory),
                 patrols,
                 strict=True,
             )

@@ -205,6 +205,7 @@ def create_random_plan(
     posted: Annotated[RandomPlanInput, Form()],
 ) -> Response:
     state = web_state(request)
+    inventory = state.inventory  # once: an edit may be taken up meanwhile
     form = PlanForm(**posted.model_dump())
     parsed = posted.parsed()
     today = state.clock().astimezone(zone(None)).date()
@@ -213,15 +214,15 @@ def create_random_plan(
     elif last_day(parsed[0]) > today:
         # footage from the future does not exist; such tasks also sorted to the queue's top
         form.error = "spotcheck.plan_future"
-    elif state.inventory is None:
+    elif inventory is None:
         form.error = "spotcheck.no_inventory"
     if form.error:
         return _refused_plan(request, db, user, form)
-    assert parsed is not None and state.inventory is not None
+    assert parsed is not None and inventory is not None
     plan_request, per_task = parsed
     seed = new_seed()
     try:
-        tasks = random_plan(state.inventory, plan_request, seed)
+        tasks = random_plan(inventory, plan_request, seed)
     except PlanError as exc:
         form.error, form.problems = "spotcheck.plan_failed", exc.problems
         return _refused_plan(request, db, user, form)
@@ -273,6 +274,7 @@ def create_targeted_plan(
     frames: FormField = "6",
 ) -> Response:
     state = web_state(request)
+    inventory = state.inventory  # once: an edit may be taken up meanwhile
     # the random card keeps its defaults (its date is not cleared by this form's error)
     form = PlanForm(
         period_start=_default_period_start(state.clock()).isoformat(), csv_frames=frames
@@ -284,16 +286,14 @@ def create_targeted_plan(
         form.csv_error = "spotcheck.csv_missing"
     elif len(data) > MAX_CSV_BYTES:
         form.csv_error = "spotcheck.csv_too_big"
-    elif state.inventory is None:
+    elif inventory is None:
         form.csv_error = "spotcheck.no_inventory"
     tasks: list[PlannedTask] = []
     if not form.csv_error:
-        assert state.inventory is not None
+        assert inventory is not None
         try:
             text = data.decode("utf-8")
-            tasks = targeted_plan(
-                state.inventory, parse_events_csv(text, state.inventory, name), source=name
-            )
+            tasks = targeted_plan(inventory, parse_events_csv(text, inventory, name), source=name)
         except UnicodeDecodeError:
             form.csv_error = "spotcheck.csv_encoding"
         except PlanError as exc:

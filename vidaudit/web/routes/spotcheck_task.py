@@ -291,15 +291,16 @@ def _pull_answer(
 
 def _puller(request: Request) -> Puller | None:
     state = web_state(request)
-    if state.inventory is None:
+    inventory = state.inventory  # once: an edit may be taken up meanwhile
+    if inventory is None:
         return None
     return Puller(
-        state.inventory,
+        inventory,
         state.sessions,
         evidence_store(state),
-        SecretResolver(state.inventory, state.inventory_path),
+        SecretResolver(inventory, state.inventory_path),
         state.settings.onvif(),
-        gb_pull_settings(state.settings, state.inventory),
+        gb_pull_settings(state.settings, inventory),
     )
 
 
