@@ -116,6 +116,7 @@ class Settings(BaseSettings):
         description="how often a running service (serve, gb serve) looks whether "
         "cameras.yaml was edited (a stat per file) and takes the edit up",
     )
+
     gb_query_timeout_s: float = Field(
         10.0,
         gt=0,

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import sys
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -26,6 +26,9 @@ from vidaudit.db.models import UserRow
 from vidaudit.review.register import signed_sessions
 from vidaudit.review.signing import KeyProblem, load_signer
 from vidaudit.settings import Settings
+
+if TYPE_CHECKING:
+    from vidaudit.inventory.schema import Inventory
 
 USAGE_ERROR = 2
 
@@ -57,6 +60,7 @@ def serve_command(
     import uvicorn
 
     from vidaudit.web.app import create_app
+    from vidaudit.web.state import web_state
 
     settings = Settings()
     engine = engine_or_exit(settings)
@@ -70,7 +74,8 @@ def serve_command(
     # the register checkpoints; the GB/T 28181 service runs beside the server.
     app = create_app(settings, engine, alerts=True)
     config = uvicorn.Config(app, **uvicorn_options(settings, host, port))
-    asyncio.run(_serve_with_gb28181(settings, engine, uvicorn.Server(config)))
+    inventory = web_state(app).inventory  # one parse for both (a province's takes 40 s)
+    asyncio.run(_serve_with_gb28181(settings, engine, uvicorn.Server(config), inventory))
 
 
 def uvicorn_options(settings: Settings, host: str | None, port: int | None) -> dict[str, Any]:
@@ -86,24 +91,24 @@ def uvicorn_options(settings: Settings, host: str | None, port: int | None) -> d
     }
 
 
-async def _serve_with_gb28181(settings: Settings, engine: Engine, server: Any) -> None:
-    """The web view, and the GB/T 28181 service beside it when the inventory has a
-    ``gb28181`` section (recorders must be able to register while the view is up)."""
+async def _serve_with_gb28181(
+    settings: Settings, engine: Engine, server: Any, inventory: Inventory | None
+) -> None:
+    """The web view, and the GB/T 28181 service beside it when the inventory (the one
+    the web view loaded from ``settings.inventory``) has a ``gb28181`` section: recorders
+    must be able to register while the view is up."""
     async with contextlib.AsyncExitStack() as stack:
-        path = settings.inventory
-        if path.is_file():
+        if inventory is not None and inventory.gb28181 is not None:
             from vidaudit.gbservice.service import running_service
-            from vidaudit.inventory import load_inventory
             from vidaudit.inventory.load import SecretResolver
 
-            inventory = load_inventory(path)
-            if inventory.gb28181 is not None:
-                problem = SecretResolver(inventory, path).platform_problem(inventory.gb28181)
-                if problem is not None:
-                    raise _fail(f"{path}: gb28181.password: {problem}")
-                await stack.enter_async_context(
-                    running_service(settings, inventory, path, signed_sessions(settings, engine))
-                )
+            path = settings.inventory
+            problem = SecretResolver(inventory, path).platform_problem(inventory.gb28181)
+            if problem is not None:
+                raise _fail(f"{path}: gb28181.password: {problem}")
+            await stack.enter_async_context(
+                running_service(settings, inventory, path, signed_sessions(settings, engine))
+            )
         await server.serve()
 
 
