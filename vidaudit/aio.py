@@ -1,4 +1,9 @@
-"""``run``: ``asyncio.run`` for coroutines that return large results.
+"""Small asyncio helpers the standard library lacks.
+
+``beside``: a coroutine run as a task while a block runs, cancelled (and awaited) when
+the block ends however it ends -- the shape of every "alongside the server" job.
+
+``run``: ``asyncio.run`` for coroutines that return large results.
 
 Python 3.11's ``asyncio.run`` looks up its own SIGINT handler when it closes, and the
 enum conversion behind ``signal.getsignal`` formats that handler, whose ``repr`` includes
@@ -9,10 +14,22 @@ of CPU spent building a string nobody reads.  The result is handed over outside 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+import contextlib
+from collections.abc import AsyncIterator, Coroutine
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+
+@contextlib.asynccontextmanager
+async def beside(work: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
+    task = asyncio.create_task(work)
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:

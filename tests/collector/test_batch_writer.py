@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -15,6 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.collector.test_rounds import T0, judged, world  # noqa: F401 (fixture)
+from vidaudit.aio import beside
 from vidaudit.collector.queue import BatchWriter
 from vidaudit.collector.rounds import Reported, open_round
 from vidaudit.db.models import CollectionRunRow, DeviceObservationRow
@@ -42,15 +42,8 @@ class Recording(BatchWriter):
         return super()._record(items)
 
 
-@contextlib.asynccontextmanager
-async def running(writer: BatchWriter) -> AsyncIterator[None]:
-    task = asyncio.create_task(writer.run())
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+def running(writer: BatchWriter) -> contextlib.AbstractAsyncContextManager[None]:
+    return beside(writer.run())
 
 
 def reported(run_id: int, device_id: str, channels: list[str]) -> Reported:

@@ -5,7 +5,6 @@ the local control channel.  ``running_service`` is what ``gb serve``, ``serve`` 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import logging
 from collections.abc import AsyncIterator
@@ -15,6 +14,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from vidaudit.aio import beside
 from vidaudit.gb28181.platform import Platform, PlatformIdentity, PlatformTimers
 from vidaudit.gb28181.transport import EndpointLimits, SipSockets
 from vidaudit.gbservice.control import ControlServer
@@ -80,9 +80,6 @@ async def running_service(
     kept = await asyncio.to_thread(restore)
     await platform.start(section.host, section.port, sip_sockets)
     control = ControlServer(platform, settings.gb_control_file)
-    follower = asyncio.create_task(
-        follow_inventory(platform, section, watch, settings.inventory_check_s)
-    )
     try:
         await control.start()
         logger.info(
@@ -93,10 +90,8 @@ async def running_service(
             len(platform.devices),
             kept,
         )
-        yield GbService(platform, control)
+        async with beside(follow_inventory(platform, section, watch, settings.inventory_check_s)):
+            yield GbService(platform, control)
     finally:
-        follower.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await follower
         await control.stop()
         await platform.stop()

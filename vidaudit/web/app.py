@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from vidaudit.aio import beside
 from vidaudit.alerts.service import AlertService
 from vidaudit.db.engine import make_sessionmaker
 from vidaudit.inventory import load_inventory
@@ -140,18 +141,6 @@ def _check_every_route_is_guarded(app: FastAPI) -> None:
             )
 
 
-@contextlib.asynccontextmanager
-async def _beside(work: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
-    """``work`` as a task while the server runs; cancelled when it stops."""
-    task = asyncio.create_task(work)
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
 async def _follow_inventory(
     state: WebState, watch: InventoryWatch, alerts: AlertService | None
 ) -> None:
@@ -212,24 +201,21 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         minutes = settings.register_checkpoint_minutes
-        task = None
-        if minutes > 0:
-            task = asyncio.create_task(
-                checkpoint_every(sessions, signer, settings.checkpoints_file, minutes, clock)
-            )
-        try:
-            async with contextlib.AsyncExitStack() as beside:
-                service = await beside.enter_async_context(_alerts_beside(app)) if alerts else None
-                if watch is not None:
-                    await beside.enter_async_context(
-                        _beside(_follow_inventory(web_state(app), watch, service))
+        async with contextlib.AsyncExitStack() as stack:
+            if minutes > 0:
+                await stack.enter_async_context(
+                    beside(
+                        checkpoint_every(
+                            sessions, signer, settings.checkpoints_file, minutes, clock
+                        )
                     )
-                yield
-        finally:
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                )
+            service = await stack.enter_async_context(_alerts_beside(app)) if alerts else None
+            if watch is not None:
+                await stack.enter_async_context(
+                    beside(_follow_inventory(web_state(app), watch, service))
+                )
+            yield
 
     app = FastAPI(
         title="vidaudit",
