@@ -1,7 +1,9 @@
-"""A running web view takes up an edited cameras.yaml: the security department adds a
-closed date while ``vidaudit serve`` runs, and the administrator's daily check says at
-once (within ``inventory_check_s``) that today is not a business day; an edit the loader
-rejects changes nothing and breaks no page."""
+"""What the web view runs beside its requests while ``vidaudit serve`` runs.
+
+- It takes up an edited cameras.yaml: the security department adds a closed date, and the
+  administrator's daily check says at once (within ``inventory_check_s``) that today is
+  not a business day; an edit the loader rejects changes nothing and breaks no page.
+- It signs register checkpoints every ``register_checkpoint_minutes``."""
 
 from __future__ import annotations
 
@@ -94,5 +96,43 @@ def test_a_closed_date_added_while_the_server_runs_shows_on_the_daily_check(
                 lambda: state.inventory is not None and not state.inventory.branches[0].closed_dates
             )
             assert not_business_day not in client.get("/duties/check/B1").text
+    finally:
+        env.engine.dispose()
+
+
+def test_the_server_signs_register_checkpoints_beside_its_requests(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The other task the web view runs beside requests (``aio.beside``): with the head
+    moved, a checkpoint is signed every ``register_checkpoint_minutes``."""
+    from sqlalchemy import func, select
+
+    from vidaudit.db.models import RegisterCheckpointRow
+    from vidaudit.review.register import Entry, append
+
+    env = build_web_env(
+        f"sqlite:///{tmp_path / 'web.db'}", monkeypatch, register_checkpoint_minutes=0.005
+    )
+
+    def checkpoints() -> int:
+        with env.sessions() as db:
+            return db.scalar(select(func.count()).select_from(RegisterCheckpointRow)) or 0
+
+    try:
+        with env.sessions.begin() as db:
+            append(
+                db,
+                Entry(
+                    actor="admin",
+                    actor_role="administrator",
+                    action="playback",
+                    reason="spot check",
+                ),
+                env.now,
+            )
+        assert checkpoints() == 0
+        with env.client():  # the context runs the app's lifespan
+            wait_until(lambda: checkpoints() >= 1)
+        assert env.settings.checkpoints_file.read_bytes()
     finally:
         env.engine.dispose()
