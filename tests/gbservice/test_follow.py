@@ -108,6 +108,45 @@ async def test_an_edited_inventory_changes_who_may_register(
     engine.dispose()
 
 
+async def test_beside_the_web_view_it_takes_the_inventory_the_view_keeps(
+    tmp_path: Path,
+) -> None:
+    """In ``vidaudit serve`` the web view watches cameras.yaml and the service follows
+    the view's inventory (``current``) rather than parsing the file a second time: what
+    it allows is what ``current()`` says, whatever the file says meanwhile."""
+    settings = Settings(data_dir=tmp_path / "data", inventory_check_s=1)
+    engine = make_engine(settings)
+    upgrade(engine)
+    path = tmp_path / "cameras.yaml"
+    async with running_fleet(parse_scenario(SCENARIO), inventory_out=path) as fleet:
+        full = yaml.safe_load(path.read_text(encoding="utf-8"))
+        first, second = fleet.gb_recorders["S1-NVR1"], fleet.gb_recorders["S1-NVR2"]
+        both = tmp_path / "both.yaml"
+        write_edit(both, full)
+        write_edit(path, with_devices(full, "S1-NVR1"))
+        in_use = [load_inventory(path)]
+        async with running_service(
+            settings,
+            in_use[0],
+            path,
+            make_sessionmaker(engine),
+            sip_sockets=fleet.gb_sip_sockets,
+            current=lambda: in_use[0],
+        ) as service:
+            platform = service.platform
+            await wait_for(lambda: platform.registration(first.ident.device_id) is not None)
+            await wait_for(lambda: second.counters.refused >= 1)
+            # the file now says only the second; the view's inventory says both
+            write_edit(path, with_devices(full, "S1-NVR2"))
+            in_use[0] = load_inventory(both)
+            await wait_for(
+                lambda: platform.registration(second.ident.device_id) is not None, timeout_s=30
+            )
+            assert set(platform.devices) == {first.ident.device_id, second.ident.device_id}
+            assert platform.registration(first.ident.device_id) is not None
+    engine.dispose()
+
+
 def platform_for(path: Path) -> Platform:
     inventory = load_inventory(path)
     assert inventory.gb28181 is not None

@@ -28,7 +28,7 @@ from vidaudit.review.signing import KeyProblem, load_signer
 from vidaudit.settings import Settings
 
 if TYPE_CHECKING:
-    from vidaudit.inventory.schema import Inventory
+    from vidaudit.web.state import WebState
 
 USAGE_ERROR = 2
 
@@ -74,8 +74,7 @@ def serve_command(
     # the register checkpoints; the GB/T 28181 service runs beside the server.
     app = create_app(settings, engine, alerts=True)
     config = uvicorn.Config(app, **uvicorn_options(settings, host, port))
-    inventory = web_state(app).inventory  # one parse for both (a province's takes 40 s)
-    asyncio.run(_serve_with_gb28181(settings, engine, uvicorn.Server(config), inventory))
+    asyncio.run(_serve_with_gb28181(settings, engine, uvicorn.Server(config), web_state(app)))
 
 
 def uvicorn_options(settings: Settings, host: str | None, port: int | None) -> dict[str, Any]:
@@ -92,11 +91,13 @@ def uvicorn_options(settings: Settings, host: str | None, port: int | None) -> d
 
 
 async def _serve_with_gb28181(
-    settings: Settings, engine: Engine, server: Any, inventory: Inventory | None
+    settings: Settings, engine: Engine, server: Any, state: WebState
 ) -> None:
-    """The web view, and the GB/T 28181 service beside it when the inventory (the one
-    the web view loaded from ``settings.inventory``) has a ``gb28181`` section: recorders
-    must be able to register while the view is up."""
+    """The web view, and the GB/T 28181 service beside it when the inventory has a
+    ``gb28181`` section: recorders must be able to register while the view is up.  The
+    service uses the web view's inventory, at start and as the view's watch keeps it
+    current (a province's takes 40 s to parse and 688 MB to hold: once, not twice)."""
+    inventory = state.inventory
     async with contextlib.AsyncExitStack() as stack:
         if inventory is not None and inventory.gb28181 is not None:
             from vidaudit.gbservice.service import running_service
@@ -107,7 +108,13 @@ async def _serve_with_gb28181(
             if problem is not None:
                 raise _fail(f"{path}: gb28181.password: {problem}")
             await stack.enter_async_context(
-                running_service(settings, inventory, path, signed_sessions(settings, engine))
+                running_service(
+                    settings,
+                    inventory,
+                    path,
+                    signed_sessions(settings, engine),
+                    current=lambda: state.inventory,
+                )
             )
         await server.serve()
 

@@ -6,7 +6,9 @@ attempt -- not to be refused with 403 until someone restarts the service -- and 
 removes a recorder expects it to stop counting as registered.  ``collect --every`` and
 the workers take such an edit up (``inventory/watch.py``); so does the service, every
 ``VIDAUDIT_INVENTORY_CHECK_S``, with the same watch (a ``stat`` per file per look;
-the files are parsed only when one changed, in a thread).
+the files are parsed only when one changed, in a thread).  Inside ``vidaudit serve`` it
+takes the web view's inventory instead, which that view's own watch keeps current: one
+parse of an edit, one copy of it in memory.
 
 What an edit changes here:
 
@@ -28,13 +30,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from vidaudit.gb28181.platform import Platform
 from vidaudit.inventory.load import SecretResolver
 from vidaudit.inventory.schema import Api, Gb28181Platform, Inventory
-from vidaudit.inventory.watch import InventoryWatch, Reloaded, looks
 
 logger = logging.getLogger(__name__)
 
@@ -131,26 +133,47 @@ def take_password(
 
 
 async def follow_inventory(
-    platform: Platform, started: Gb28181Platform, watch: InventoryWatch, every_s: float
+    platform: Platform,
+    started: Inventory,
+    path: Path,
+    current: Callable[[], Inventory | None],
+    looked: AsyncIterator[object],
 ) -> None:
-    """Until cancelled: every ``every_s``, take up an edit of the watched files.  A
-    platform ``password_file`` is read again at every look: the watch stats the
-    inventory's own files, and a password is rotated by rewriting its file alone."""
+    """Until cancelled: after each look (``looked``), apply the inventory in use
+    (``current()``) if it is another than the one last applied, at first the one the
+    platform was ``started`` with (not ``current()`` when this task first runs: it may
+    have changed already).  Whoever keeps it
+    current (the service's own ``InventoryWatch``, or the web view's beside it) has
+    already refused a broken edit.  A platform ``password_file`` is read again at every
+    look: a watch stats the inventory's own files, and a password is rotated by
+    rewriting its file alone."""
+    assert started.gb28181 is not None
+    section_started, applied = started.gb28181, started
     said: str | None = None
-    async for outcome in looks(watch, every_s):
+    async for _ in looked:
         try:
-            section = watch.inventory.gb28181
-            if isinstance(outcome, Reloaded):
-                applied = apply_inventory(platform, started, outcome.inventory, watch.path)
-                said = applied.password_problem
+            inventory = current()
+            if inventory is None:
+                continue
+            section = inventory.gb28181
+            if inventory is not applied:
+                said = apply_inventory(platform, section_started, inventory, path).password_problem
+                applied = inventory
             elif section is not None and section.password_file is not None:
                 said = await asyncio.to_thread(
-                    take_password, platform, section, watch.inventory, watch.path, said
+                    take_password, platform, section, inventory, path, said
                 )
         except Exception:
             # The SIP service must outlive a bug here: it goes on with what it has.
             logger.exception(
                 "%s: could not apply the edited inventory to the GB/T 28181 service",
-                watch.path,
-                extra={"action": "gb28181_inventory_failed", "inventory": str(watch.path)},
+                path,
+                extra={"action": "gb28181_inventory_failed", "inventory": str(path)},
             )
+
+
+async def every(seconds: float) -> AsyncIterator[None]:
+    """A look every ``seconds``, for an inventory someone else keeps current."""
+    while True:
+        await asyncio.sleep(seconds)
+        yield None

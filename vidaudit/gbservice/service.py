@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,11 +18,11 @@ from vidaudit.aio import beside
 from vidaudit.gb28181.platform import Platform, PlatformIdentity, PlatformTimers
 from vidaudit.gb28181.transport import EndpointLimits, SipSockets
 from vidaudit.gbservice.control import ControlServer
-from vidaudit.gbservice.follow import allowed_devices, follow_inventory
+from vidaudit.gbservice.follow import allowed_devices, every, follow_inventory
 from vidaudit.gbservice.store import DatabaseSink, prune
 from vidaudit.inventory.load import SecretResolver
 from vidaudit.inventory.schema import Inventory
-from vidaudit.inventory.watch import InventoryWatch
+from vidaudit.inventory.watch import InventoryWatch, looks
 from vidaudit.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -46,9 +46,14 @@ async def running_service(
     sessions: sessionmaker[Session],
     *,
     sip_sockets: SipSockets | None = None,
+    current: Callable[[], Inventory | None] | None = None,
 ) -> AsyncIterator[GbService]:
     """The service, listening, until the block ends.  ``inventory`` must have a
     ``gb28181`` section; its password must resolve (``KeyError`` otherwise).
+
+    An edited inventory is taken up while it runs (``gbservice/follow.py``): the one
+    ``current()`` returns when a caller keeps it current already (the web view in
+    ``vidaudit serve``), else what the service's own watch of ``inventory_path`` reads.
 
     It binds the section's ``listen`` address (port 0: any free one, named in the log
     and the control file), unless given ``sip_sockets`` already bound to it: a caller
@@ -74,9 +79,14 @@ async def running_service(
             prune(session, dt.datetime.now(dt.UTC))
         return platform.restore(sink.load())
 
-    # edits from now on (gbservice/follow.py); one made between the caller's load and
-    # this line is missed until the files change again
-    watch = InventoryWatch(inventory_path, inventory)
+    looked: AsyncIterator[object]
+    if current is None:
+        # edits from now on; one made between the caller's load and this line is missed
+        # until the files change again
+        watch = InventoryWatch(inventory_path, inventory)
+        looked, current = looks(watch, settings.inventory_check_s), lambda: watch.inventory
+    else:
+        looked = every(settings.inventory_check_s)
     kept = await asyncio.to_thread(restore)
     await platform.start(section.host, section.port, sip_sockets)
     control = ControlServer(platform, settings.gb_control_file)
@@ -90,7 +100,7 @@ async def running_service(
             len(platform.devices),
             kept,
         )
-        async with beside(follow_inventory(platform, section, watch, settings.inventory_check_s)):
+        async with beside(follow_inventory(platform, inventory, inventory_path, current, looked)):
             yield GbService(platform, control)
     finally:
         await control.stop()
