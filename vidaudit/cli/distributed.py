@@ -107,11 +107,7 @@ def worker_command(
         concurrency,
         extra={"action": "worker_start", "queues": chosen, "concurrency": concurrency},
     )
-    aio.run(
-        run_worker(
-            settings, inventory, path, sessions, queues=chosen, concurrency=concurrency, watch=watch
-        )
-    )
+    aio.run(run_worker(settings, watch, sessions, queues=chosen, concurrency=concurrency))
 
 
 def schedule_command(

@@ -37,7 +37,6 @@ import signal
 import socket
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -1027,19 +1026,18 @@ def log_finished(run_id: int, result: FinishedRound) -> None:
 
 async def run_worker(
     settings: Settings,
-    inventory: Inventory,
-    inventory_path: Path,
+    watch: InventoryWatch,
     sessions: sessionmaker[Session],
     *,
     queues: list[str] | None,
     concurrency: int,
-    watch: InventoryWatch,
 ) -> None:
     """Serve jobs until SIGINT/SIGTERM.  The database going away (a restart, a network
     cut) does not end the worker: it connects again as soon as the database answers
     (tried every ``RECONNECT_EVERY_S``) and retries at once the jobs it had in hand
-    (``WorkerLedger``).  ``watch``: the inventory's files, looked at once a round (an
-    edit applies from the next round)."""
+    (``WorkerLedger``).  ``watch``: the inventory as loaded and its files, looked at
+    once a round (an edit applies from the next round)."""
+    inventory, inventory_path = watch.inventory, watch.path
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
